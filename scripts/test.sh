@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs every medanchor test: the contract tests (vitest on clarinet-sdk's simnet, with coverage and
+# cost reports), the Rendezvous property tests and invariants, and, once the C++ tree exists, the
+# C++ build and its GoogleTest suite through CTest. Installs what is missing first.
+#   RV_RUNS=N   Rendezvous runs per mode (default 100)
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+bash scripts/bootstrap.sh
+
+echo "== Contract tests: vitest on clarinet-sdk simnet (coverage and costs)"
+npx vitest run -- --coverage --costs
+node scripts/coverage-summary.mjs lcov.info contracts/medical-analysis.clar 95
+echo "== Contract costs (docs/contract.md must match)"
+node scripts/cost-table.mjs costs-reports.json --check docs/contract.md
+
+echo "== Rendezvous property tests and invariants"
+bash scripts/rendezvous.sh "${RV_RUNS:-100}"
+
+if [ -f CMakeLists.txt ]; then
+    echo "== C++: configure, build, test"
+    cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    cmake --build build -j"$(nproc)"
+    ctest --test-dir build --output-on-failure -j"$(nproc)"
+fi
