@@ -1,0 +1,170 @@
+// Decode + hash throughput on a CT-size slice (512 x 512, 16-bit) and a large radiograph
+// (3000 x 3000, 16-bit, 12 stored), uncompressed and JPEG-LS; the hash step alone (public and
+// keyed); and, in the same run, `sha256sum` over the very same canonical bytes, so the hash can
+// be compared with the machine's stock SHA-256. Prints figures; asserts nothing about time.
+// Wall-clock time throughout (sha256sum runs in a child process, whose CPU time the parent's
+// clock would miss).
+//   build/bench/medanchor_bench_image
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <random>
+
+#include "../tests/image/test_support.h"
+#include "image/image_hash.h"
+#include "image/reader.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using medanchor::image::Image;
+using medanchor::image::SiteKey;
+
+struct Fixture {
+    fs::path raw;        // explicit VR little endian
+    fs::path jpegls;     // JPEG-LS lossless (dcmcjpls), empty if the tool is missing
+    fs::path canonical;  // the canonical form, for sha256sum
+    std::size_t canonical_bytes = 0;
+};
+
+const medanchor::testing::ScratchDir& scratch() {
+    static const medanchor::testing::ScratchDir dir;
+    return dir;
+}
+
+// A smooth synthetic body-like image with noise (so JPEG-LS has realistic work to do).
+Fixture make(const std::string& name, std::uint16_t rows, std::uint16_t cols,
+             std::uint16_t bits_stored, bool is_signed) {
+    Fixture f;
+    std::mt19937 rng(42);
+    std::normal_distribution<double> noise(0.0, 12.0);
+    std::vector<std::uint8_t> pixels(std::size_t{rows} * cols * 2);
+    const double max = (1 << (bits_stored - (is_signed ? 1 : 0))) - 1;
+    for (std::size_t r = 0; r < rows; ++r) {
+        for (std::size_t c = 0; c < cols; ++c) {
+            const double dx = (double(c) - cols / 2.0) / cols;
+            const double dy = (double(r) - rows / 2.0) / rows;
+            double v = max * 0.4 * (1.0 - 2.5 * (dx * dx + dy * dy)) + noise(rng);
+            v = std::clamp(v, is_signed ? -max : 0.0, max);
+            const auto s = static_cast<std::uint16_t>(static_cast<std::int32_t>(v));
+            pixels[2 * (r * cols + c)] = static_cast<std::uint8_t>(s);
+            pixels[2 * (r * cols + c) + 1] = static_cast<std::uint8_t>(s >> 8);
+        }
+    }
+    f.raw = scratch() / (name + ".dcm");
+    medanchor::testing::write_bytes(
+        f.raw, medanchor::testing::DicomBuilder()
+                   .image(rows, cols, 1, 16, bits_stored, is_signed ? 1 : 0, "MONOCHROME2", pixels)
+                   .bytes());
+    const fs::path jls = scratch() / (name + "-jls.dcm");
+    if (medanchor::testing::run_command("dcmcjpls " + medanchor::testing::quote(f.raw) + " " +
+                                        medanchor::testing::quote(jls))
+            .exit_code == 0) {
+        f.jpegls = jls;
+    }
+    auto img = medanchor::image::read_image(f.raw);
+    if (!img.ok()) {
+        std::fprintf(stderr, "bench fixture: %s\n", img.error().message().c_str());
+        std::abort();
+    }
+    const auto header = medanchor::image::canonical_header(img->geometry, img->pixels.size());
+    std::vector<std::uint8_t> canonical(header.begin(), header.end());
+    canonical.insert(canonical.end(), img->pixels.begin(), img->pixels.end());
+    f.canonical = scratch() / (name + ".canonical");
+    medanchor::testing::write_bytes(f.canonical, canonical);
+    f.canonical_bytes = canonical.size();
+    return f;
+}
+
+const Fixture& ct() {
+    static const Fixture f = make("ct-512x512", 512, 512, 16, true);
+    return f;
+}
+const Fixture& radiograph() {
+    static const Fixture f = make("xr-3000x3000", 3000, 3000, 12, false);
+    return f;
+}
+
+const SiteKey& key() {
+    static const SiteKey k = [] {
+        std::array<std::uint8_t, 32> bytes{};
+        for (std::size_t i = 0; i < bytes.size(); ++i)
+            bytes[i] = static_cast<std::uint8_t>(i);
+        return SiteKey::from_bytes(bytes);
+    }();
+    return k;
+}
+
+const Fixture& pick(int which) {
+    return which == 0 ? ct() : radiograph();
+}
+
+void BM_DecodeAndHash(benchmark::State& state, int which, bool jpegls) {
+    const Fixture& f = pick(which);
+    const fs::path& file = jpegls ? f.jpegls : f.raw;
+    if (file.empty()) {
+        state.SkipWithError("dcmcjpls not installed");
+        return;
+    }
+    for (auto _ : state) {
+        auto img = medanchor::image::read_image(file);
+        if (!img.ok()) {
+            state.SkipWithError(img.error().message().c_str());
+            return;
+        }
+        benchmark::DoNotOptimize(medanchor::image::hash_image(*img, &key()));
+    }
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * f.canonical_bytes));
+}
+
+void BM_HashOnly(benchmark::State& state, int which, bool keyed) {
+    const Fixture& f = pick(which);
+    auto img = medanchor::image::read_image(f.raw);
+    for (auto _ : state) {
+        benchmark::DoNotOptimize(medanchor::image::hash_image(*img, keyed ? &key() : nullptr));
+    }
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * f.canonical_bytes));
+}
+
+// `sha256sum FILE` (or `openssl dgst -sha256 -r FILE`) on the canonical bytes: process start-up
+// included, as a user would run it.
+void BM_Sha256sum(benchmark::State& state, int which, const char* tool) {
+    const Fixture& f = pick(which);
+    const std::string command = std::string(tool) + " " + medanchor::testing::quote(f.canonical);
+    std::string last;
+    for (auto _ : state) {
+        last = medanchor::testing::run_command(command).output;
+    }
+    // Same digest as our public hash of the same image: same bytes, same function.
+    auto img = medanchor::image::read_image(f.raw);
+    if (last.substr(0, 64) != medanchor::image::hash_image(*img, nullptr).hex()) {
+        state.SkipWithError("the tool disagrees with the public hash");
+    }
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * f.canonical_bytes));
+}
+
+BENCHMARK_CAPTURE(BM_DecodeAndHash, ct_raw, 0, false)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_DecodeAndHash, ct_jpegls, 0, true)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_DecodeAndHash, xr_raw, 1, false)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_DecodeAndHash, xr_jpegls, 1, true)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_HashOnly, ct_public, 0, false)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_HashOnly, ct_keyed, 0, true)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_HashOnly, xr_public, 1, false)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_HashOnly, xr_keyed, 1, true)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Sha256sum, ct_sha256sum, 0, "sha256sum")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_Sha256sum, xr_sha256sum, 1, "sha256sum")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_Sha256sum, xr_openssl_dgst, 1, "openssl dgst -sha256 -r")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+}  // namespace
+
+BENCHMARK_MAIN();

@@ -1,0 +1,430 @@
+// De-identification with GDCM's data set editing (the second and last file that includes GDCM).
+#include "image/deid.h"
+
+#include <gdcmDataSet.h>
+#include <gdcmDict.h>
+#include <gdcmDicts.h>
+#include <gdcmFile.h>
+#include <gdcmFileMetaInformation.h>
+#include <gdcmGlobal.h>
+#include <gdcmItem.h>
+#include <gdcmReader.h>
+#include <gdcmSequenceOfItems.h>
+#include <gdcmWriter.h>
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "image/dicom_io.h"
+#include "image/image_hash.h"
+#include "image/reader.h"
+
+namespace medanchor::image {
+namespace {
+
+constexpr char kUidDomain[] = "medanchor-deid-uid-v1:";
+
+Error fail(ErrorCode code, const std::filesystem::path& path, const std::string& what) {
+    return Error(code, path.string() + ": " + what);
+}
+
+// 16 big-endian bytes as a decimal string (long division by 10), for "2.25." UIDs.
+std::string to_decimal(std::array<std::uint8_t, 16> n) {
+    std::string digits;
+    bool nonzero = true;
+    while (nonzero) {
+        unsigned remainder = 0;
+        nonzero = false;
+        for (auto& byte : n) {
+            const unsigned value = remainder * 256 + byte;
+            byte = static_cast<std::uint8_t>(value / 10);
+            remainder = value % 10;
+            nonzero = nonzero || byte != 0;
+        }
+        digits.push_back(static_cast<char>('0' + remainder));
+    }
+    std::reverse(digits.begin(), digits.end());
+    return digits;
+}
+
+std::string trim(std::string s) {
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\0'))
+        s.pop_back();
+    std::size_t start = 0;
+    while (start < s.size() && s[start] == ' ')
+        ++start;
+    return s.substr(start);
+}
+
+std::vector<std::string> split(const std::string& s, const std::string& separators) {
+    std::vector<std::string> parts;
+    std::string current;
+    for (char c : s) {
+        if (separators.find(c) != std::string::npos) {
+            parts.push_back(trim(current));
+            current.clear();
+        } else {
+            current.push_back(c);
+        }
+    }
+    parts.push_back(trim(current));
+    return parts;
+}
+
+gdcm::VR element_vr(const gdcm::DataElement& de) {
+    const gdcm::VR vr = de.GetVR();
+    if (vr != gdcm::VR::INVALID && vr != gdcm::VR::UN)
+        return vr;
+    const gdcm::DictEntry& entry = gdcm::Global::GetInstance().GetDicts().GetDictEntry(de.GetTag());
+    return entry.GetVR();
+}
+
+bool is_sequence(const gdcm::DataElement& de) {
+    return de.GetVR() == gdcm::VR::SQ || element_vr(de) == gdcm::VR::SQ;
+}
+
+std::string value_string(const gdcm::DataElement& de) {
+    const gdcm::ByteValue* bv = de.GetByteValue();
+    if (bv == nullptr || bv->GetPointer() == nullptr)
+        return {};
+    return std::string(bv->GetPointer(), bv->GetLength());
+}
+
+void set_value(gdcm::DataSet& ds, const gdcm::Tag& tag, gdcm::VR vr, std::string value) {
+    if (value.size() % 2 != 0)
+        value.push_back(vr == gdcm::VR::UI ? '\0' : ' ');
+    gdcm::DataElement de(tag);
+    de.SetVR(vr);
+    de.SetByteValue(value.data(), static_cast<std::uint32_t>(value.size()));
+    ds.Replace(de);
+}
+
+// A dummy value of the right VR for action D.
+std::string dummy_for(gdcm::VR vr) {
+    switch (vr) {
+        case gdcm::VR::DA:
+            return "19000101";
+        case gdcm::VR::TM:
+            return "000000";
+        case gdcm::VR::DT:
+            return "19000101000000";
+        case gdcm::VR::PN:
+            return "ANONYMIZED";
+        case gdcm::VR::AS:
+            return "000Y";
+        case gdcm::VR::IS:
+        case gdcm::VR::DS:
+            return "0";
+        case gdcm::VR::CS:
+            return "ANONYMIZED";
+        case gdcm::VR::US:
+        case gdcm::VR::SS:
+            return std::string(2, '\0');
+        case gdcm::VR::UL:
+        case gdcm::VR::SL:
+        case gdcm::VR::FL:
+            return std::string(4, '\0');
+        case gdcm::VR::FD:
+            return std::string(8, '\0');
+        default:
+            return "ANONYMIZED";
+    }
+}
+
+const ProfileEntry* find_entry(const gdcm::Tag& tag) {
+    const auto profile = basic_profile();
+    const std::uint16_t group = tag.GetGroup();
+    const std::uint16_t element = tag.GetElement();
+    if ((group & 0xFF00) == 0x5000 || (group & 0xFF00) == 0x6000) {
+        for (const auto& e : profile) {
+            if ((e.flags & kGroupMask) && (group & 0xFF00) == e.group &&
+                (e.element == 0xFFFF || e.element == element)) {
+                return &e;
+            }
+        }
+        return nullptr;
+    }
+    const auto it = std::lower_bound(profile.begin(), profile.end(), tag,
+                                     [](const ProfileEntry& e, const gdcm::Tag& t) {
+                                         return gdcm::Tag(e.group, e.element) < t;
+                                     });
+    if (it != profile.end() && it->group == group && it->element == element)
+        return &*it;
+    return nullptr;
+}
+
+class Deidentifier {
+  public:
+    Deidentifier(const DeidOptions& options, const UidRemapper& uids)
+        : options_(options), uids_(uids) {}
+
+    // Values elsewhere in the data set that name the patient or the site: masked inside
+    // descriptors kept by the Clean Descriptors option.
+    void collect_identifiers(const gdcm::DataSet& ds) {
+        static constexpr std::pair<std::uint16_t, std::uint16_t> kSources[] = {
+            {0x0010, 0x0010}, {0x0010, 0x0020}, {0x0010, 0x1000}, {0x0010, 0x1001},
+            {0x0010, 0x1005}, {0x0010, 0x1060}, {0x0010, 0x0030}, {0x0008, 0x0050},
+            {0x0008, 0x0090}, {0x0008, 0x0080}, {0x0008, 0x1010}, {0x0008, 0x1050},
+            {0x0008, 0x1070}, {0x0010, 0x1040}, {0x0020, 0x0010}, {0x0038, 0x0010}};
+        for (const auto& [group, element] : kSources) {
+            for (const auto& part : split(dataset_string(ds, group, element), "^=\\ ,")) {
+                if (part.size() >= 3)
+                    identifiers_.push_back(part);
+            }
+        }
+    }
+
+    void process(gdcm::DataSet& ds) {
+        std::vector<gdcm::DataElement> elements(ds.Begin(), ds.End());
+        for (const auto& de : elements) {
+            const gdcm::Tag& tag = de.GetTag();
+            if (tag.IsPrivate()) {
+                ds.Remove(tag);
+                ++summary.private_removed;
+                continue;
+            }
+            const ProfileEntry* entry = find_entry(tag);
+            if (entry == nullptr) {
+                if (is_sequence(de))
+                    recurse(ds, de);
+                continue;
+            }
+            apply(ds, de, effective_action(*entry, options_));
+        }
+    }
+
+    DeidSummary summary;
+
+  private:
+    void apply(gdcm::DataSet& ds, const gdcm::DataElement& de, DeidAction action) {
+        const gdcm::Tag& tag = de.GetTag();
+        const gdcm::VR vr = element_vr(de);
+        switch (action) {
+            case DeidAction::kKeep:
+                if (is_sequence(de))
+                    recurse(ds, de);
+                return;
+            case DeidAction::kRemove:
+                ds.Remove(tag);
+                ++summary.removed;
+                return;
+            case DeidAction::kZero:
+                if (vr == gdcm::VR::SQ || is_sequence(de)) {
+                    gdcm::SmartPointer<gdcm::SequenceOfItems> empty = new gdcm::SequenceOfItems;
+                    gdcm::DataElement z(tag);
+                    z.SetVR(gdcm::VR::SQ);
+                    z.SetValue(*empty);
+                    z.SetVLToUndefined();
+                    ds.Replace(z);
+                } else {
+                    gdcm::DataElement z(tag);
+                    z.SetVR(vr == gdcm::VR::INVALID ? de.GetVR() : vr);
+                    ds.Replace(z);
+                }
+                ++summary.emptied;
+                return;
+            case DeidAction::kDummy:
+                if (is_sequence(de)) {
+                    ds.Remove(tag);
+                    ++summary.removed;
+                } else {
+                    set_value(ds, tag, vr, dummy_for(vr));
+                    ++summary.replaced;
+                }
+                return;
+            case DeidAction::kUid: {
+                std::string mapped;
+                for (const auto& uid : split(value_string(de), "\\")) {
+                    if (!mapped.empty())
+                        mapped.push_back('\\');
+                    std::string clean = uid;
+                    clean.erase(std::remove(clean.begin(), clean.end(), '\0'), clean.end());
+                    if (!clean.empty())
+                        mapped += uids_.remap(clean);
+                }
+                set_value(ds, tag, gdcm::VR::UI, mapped);
+                ++summary.uids_remapped;
+                return;
+            }
+            case DeidAction::kClean:
+                if (is_sequence(de)) {
+                    recurse(ds, de);
+                    return;
+                }
+                set_value(ds, tag, vr, clean(trim(value_string(de))));
+                ++summary.cleaned;
+                return;
+        }
+    }
+
+    // Applies the profile inside every item of a sequence and writes the sequence back.
+    void recurse(gdcm::DataSet& ds, const gdcm::DataElement& de) {
+        gdcm::SmartPointer<gdcm::SequenceOfItems> sq = de.GetValueAsSQ();
+        if (!sq) {
+            // An undecodable sequence could hide anything: drop it rather than copy it blind.
+            ds.Remove(de.GetTag());
+            ++summary.removed;
+            return;
+        }
+        for (gdcm::SequenceOfItems::SizeType i = 1; i <= sq->GetNumberOfItems(); ++i) {
+            process(sq->GetItem(i).GetNestedDataSet());
+        }
+        gdcm::DataElement out(de.GetTag());
+        out.SetVR(gdcm::VR::SQ);
+        out.SetValue(*sq);
+        out.SetVLToUndefined();
+        ds.Replace(out);
+    }
+
+    // Clean Descriptors: mask identifying values found elsewhere in the data set, and any run
+    // of five or more digits (dates, phone numbers, record numbers).
+    std::string clean(std::string text) const {
+        std::string lower = text;
+        std::transform(lower.begin(), lower.end(), lower.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        for (std::string id : identifiers_) {
+            std::transform(id.begin(), id.end(), id.begin(),
+                           [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+            for (auto pos = lower.find(id); pos != std::string::npos; pos = lower.find(id, pos)) {
+                for (std::size_t i = pos; i < pos + id.size(); ++i)
+                    text[i] = lower[i] = '*';
+            }
+        }
+        std::size_t run = 0;
+        for (std::size_t i = 0; i <= text.size(); ++i) {
+            if (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
+                ++run;
+                continue;
+            }
+            if (run >= 5)
+                std::fill(text.begin() + (i - run), text.begin() + i, '*');
+            run = 0;
+        }
+        return text;
+    }
+
+    const DeidOptions& options_;
+    const UidRemapper& uids_;
+    std::vector<std::string> identifiers_;
+};
+
+void add_code_item(gdcm::SequenceOfItems& sq, const char* value, const char* meaning) {
+    gdcm::Item item;
+    item.SetVLToUndefined();
+    gdcm::DataSet& nds = item.GetNestedDataSet();
+    set_value(nds, gdcm::Tag(0x0008, 0x0100), gdcm::VR::SH, value);
+    set_value(nds, gdcm::Tag(0x0008, 0x0102), gdcm::VR::SH, "DCM");
+    set_value(nds, gdcm::Tag(0x0008, 0x0104), gdcm::VR::LO, meaning);
+    sq.AddItem(item);
+}
+
+// Records what was done, as PS3.15 E.1 and PS3.3 C.7.1.1 ask.
+void mark_deidentified(gdcm::DataSet& ds, const DeidOptions& options) {
+    set_value(ds, gdcm::Tag(0x0012, 0x0062), gdcm::VR::CS, "YES");
+    std::string method = "PS3.15 E.1-1 Basic Application Level Confidentiality Profile";
+    gdcm::SmartPointer<gdcm::SequenceOfItems> codes = new gdcm::SequenceOfItems;
+    codes->SetLengthToUndefined();
+    add_code_item(*codes, "113100", "Basic Application Confidentiality Profile");
+    if (options.clean_descriptors) {
+        method += "; Clean Descriptors Option";
+        add_code_item(*codes, "113105", "Clean Descriptors Option");
+    }
+    if (options.retain_longitudinal_temporal) {
+        method += "; Retain Longitudinal Temporal Information Full Dates Option";
+        add_code_item(*codes, "113106",
+                      "Retain Longitudinal Temporal Information Full Dates Option");
+    }
+    set_value(ds, gdcm::Tag(0x0012, 0x0063), gdcm::VR::LO, method.substr(0, 64));
+    gdcm::DataElement seq(gdcm::Tag(0x0012, 0x0064));
+    seq.SetVR(gdcm::VR::SQ);
+    seq.SetValue(*codes);
+    seq.SetVLToUndefined();
+    ds.Replace(seq);
+    set_value(ds, gdcm::Tag(0x0028, 0x0303), gdcm::VR::CS,
+              options.retain_longitudinal_temporal ? "UNMODIFIED" : "REMOVED");
+}
+
+}  // namespace
+
+UidRemapper::UidRemapper(const SiteKey& key) : key_(key) {}
+
+UidRemapper UidRemapper::random() {
+    std::array<std::uint8_t, SiteKey::kSize> secret{};
+    if (RAND_bytes(secret.data(), static_cast<int>(secret.size())) != 1)
+        std::abort();
+    return UidRemapper(secret);
+}
+
+std::string UidRemapper::remap(std::string_view uid) const {
+    std::string message = kUidDomain;
+    message.append(uid);
+    const auto mac = hmac_sha256(
+        key_, std::span(reinterpret_cast<const std::uint8_t*>(message.data()), message.size()));
+    std::array<std::uint8_t, 16> top{};
+    std::copy_n(mac.begin(), 16, top.begin());
+    return "2.25." + to_decimal(top);
+}
+
+Result<DeidSummary> deidentify_file(const std::filesystem::path& in,
+                                    const std::filesystem::path& out, const DeidOptions& options,
+                                    const UidRemapper& uids) {
+    quiet_gdcm();
+    auto bytes = read_file_bytes(in, DecodeLimits{}.max_file_bytes);
+    if (!bytes)
+        return bytes.error();
+    if (sniff_magic(*bytes) != Magic::kDicom) {
+        return fail(ErrorCode::kCorrupt, in,
+                    "not a DICOM Part 10 file (no 'DICM' magic at offset 128)");
+    }
+    // GDCM only ever reads what DCMTK has parsed and re-encoded (see dicom_gate.cpp).
+    auto gated = normalise_dicom(*bytes, in.string(), GateMode::kKeepPixels, 0);
+    if (!gated)
+        return gated.error();
+    SpanStream stream(gated->bytes);
+    gdcm::Reader reader;
+    reader.SetStream(stream);
+    if (!reader.Read()) {
+        return fail(ErrorCode::kCorrupt, in,
+                    "cannot parse the DICOM data set (truncated or malformed)");
+    }
+    gdcm::File& file = reader.GetFile();
+    gdcm::DataSet& ds = file.GetDataSet();
+    if (dataset_string(ds, 0x0028, 0x0301) == "YES" && !options.allow_burned_in_annotation) {
+        return fail(ErrorCode::kPermission, in,
+                    "Burned In Annotation is YES: the pixels may show identity; refusing to "
+                    "de-identify (pass --allow-burned-in to accept responsibility for the pixels)");
+    }
+
+    Deidentifier deid(options, uids);
+    deid.collect_identifiers(ds);
+    deid.process(ds);
+    mark_deidentified(ds, options);
+
+    // File meta: the instance UID must match the data set's; the sending AE title could name
+    // the site, so it goes.
+    gdcm::FileMetaInformation& meta = file.GetHeader();
+    const std::string sop_instance = dataset_string(ds, 0x0008, 0x0018);
+    if (!sop_instance.empty()) {
+        set_value(meta, gdcm::Tag(0x0002, 0x0003), gdcm::VR::UI, sop_instance);
+    }
+    for (std::uint16_t element : {0x0016, 0x0017, 0x0018, 0x0100, 0x0102}) {
+        meta.Remove(gdcm::Tag(0x0002, element));
+    }
+
+    std::error_code ec;
+    if (out.has_parent_path())
+        std::filesystem::create_directories(out.parent_path(), ec);
+    gdcm::Writer writer;
+    writer.SetFile(file);
+    writer.SetFileName(out.c_str());
+    if (!writer.Write()) {
+        return fail(ErrorCode::kIo, out, "cannot write the de-identified file");
+    }
+    return deid.summary;
+}
+
+}  // namespace medanchor::image

@@ -1,0 +1,86 @@
+// Internal to the image layer: GDCM helpers shared by dicom.cpp and deid.cpp. Not installed,
+// not included outside src/image/ (it names GDCM types).
+#pragma once
+
+#include <cstdint>
+#include <istream>
+#include <span>
+#include <streambuf>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/error.h"
+
+namespace gdcm {
+class DataSet;
+}
+
+namespace medanchor::image {
+
+struct GatedDicom {
+    std::vector<std::uint8_t> bytes;  // DCMTK's re-encoding: what GDCM is given
+    std::string transfer_syntax_uid;  // the transfer syntax of the file as it came
+};
+
+enum class GateMode {
+    kKeepPixels,    // pixel data carried through as it is (de-identification)
+    kDecodePixels,  // RLE, JPEG and JPEG-LS decoded by DCMTK; output explicit VR little endian
+};
+
+// Checks the structure of untrusted DICOM Part 10 bytes, parses them with DCMTK and writes them
+// back out (dicom_gate.cpp): the only bytes GDCM is ever given. Refuses transfer syntaxes that
+// are not still-image encodings we decode (kUnsupported), anything malformed (kCorrupt), and in
+// kDecodePixels mode a claimed decoded size over max_pixel_bytes (kTooLarge) before decoding.
+// A deflated data set comes back inflated (explicit VR little endian). Errors name `name`.
+Result<GatedDicom> normalise_dicom(std::span<const std::uint8_t> bytes, std::string_view name,
+                                   GateMode mode, std::size_t max_pixel_bytes);
+
+// An std::istream over caller-owned bytes, seekable, so GDCM reads a buffer in place. The bytes
+// must outlive the stream.
+class SpanStreamBuf : public std::streambuf {
+  public:
+    explicit SpanStreamBuf(std::span<const std::uint8_t> bytes) {
+        char* begin = const_cast<char*>(reinterpret_cast<const char*>(bytes.data()));
+        setg(begin, begin, begin + bytes.size());
+    }
+
+  protected:
+    pos_type seekoff(off_type off, std::ios_base::seekdir dir,
+                     std::ios_base::openmode which) override {
+        if (!(which & std::ios_base::in))
+            return pos_type(off_type(-1));
+        off_type base = 0;
+        if (dir == std::ios_base::cur)
+            base = gptr() - eback();
+        if (dir == std::ios_base::end)
+            base = egptr() - eback();
+        const off_type target = base + off;
+        if (target < 0 || target > egptr() - eback())
+            return pos_type(off_type(-1));
+        setg(eback(), eback() + target, egptr());
+        return pos_type(target);
+    }
+    pos_type seekpos(pos_type pos, std::ios_base::openmode which) override {
+        return seekoff(off_type(pos), std::ios_base::beg, which);
+    }
+};
+
+class SpanStream : public std::istream {
+  public:
+    explicit SpanStream(std::span<const std::uint8_t> bytes) : std::istream(nullptr), buf_(bytes) {
+        rdbuf(&buf_);
+    }
+
+  private:
+    SpanStreamBuf buf_;
+};
+
+// Silences GDCM's own stderr tracing (we report errors as values). Idempotent, thread-safe.
+void quiet_gdcm();
+
+// The value of a string-valued element, trailing/leading spaces and NULs trimmed; empty if
+// absent or without a value.
+std::string dataset_string(const gdcm::DataSet& ds, std::uint16_t group, std::uint16_t element);
+
+}  // namespace medanchor::image

@@ -1,0 +1,122 @@
+#include "image/site_key.h"
+
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "image/image_hash.h"
+
+namespace medanchor::image {
+namespace {
+
+int hex_value(char c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+}  // namespace
+
+SiteKey::~SiteKey() {
+    OPENSSL_cleanse(bytes_.data(), bytes_.size());
+}
+
+std::filesystem::path SiteKey::default_path() {
+    if (const char* env = std::getenv("MEDANCHOR_SITE_KEY_FILE"); env != nullptr && *env != '\0') {
+        return env;
+    }
+    const char* home = std::getenv("HOME");
+    return std::filesystem::path(home != nullptr ? home : ".") / ".medanchor" / "site.key";
+}
+
+Result<SiteKey> SiteKey::load(const std::filesystem::path& path) {
+    const std::string name = path.string();
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) {
+        return Error(ErrorCode::kNotFound, name + ": no such key file");
+    }
+    if (!S_ISREG(st.st_mode)) {
+        return Error(ErrorCode::kInvalidArgument, name + ": key file is not a regular file");
+    }
+    if ((st.st_mode & 077) != 0) {
+        char mode[8];
+        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+        return Error(ErrorCode::kPermission,
+                     name + ": key file has mode " + mode +
+                         "; group and others must have no access (run: chmod 600 " + name + ")");
+    }
+    if (st.st_size > 1024) {
+        return Error(ErrorCode::kCorrupt, name + ": key file is not a medanchor site key");
+    }
+    std::ifstream in(path);
+    if (!in) {
+        return Error(ErrorCode::kIo, name + ": cannot open key file");
+    }
+    std::stringstream buffer;
+    buffer << in.rdbuf();
+    std::string text = buffer.str();
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r'))
+        text.pop_back();
+    std::array<std::uint8_t, kSize> bytes{};
+    bool ok = text.size() == 2 * kSize;
+    for (std::size_t i = 0; ok && i < kSize; ++i) {
+        const int hi = hex_value(text[2 * i]);
+        const int lo = hex_value(text[2 * i + 1]);
+        ok = hi >= 0 && lo >= 0;
+        bytes[i] = static_cast<std::uint8_t>(ok ? hi * 16 + lo : 0);
+    }
+    OPENSSL_cleanse(text.data(), text.size());
+    if (!ok) {
+        return Error(ErrorCode::kCorrupt,
+                     name + ": key file must hold exactly 64 hex digits (a 32-byte key)");
+    }
+    SiteKey key(bytes);
+    OPENSSL_cleanse(bytes.data(), bytes.size());
+    return key;
+}
+
+Result<SiteKey> SiteKey::create(const std::filesystem::path& path) {
+    const std::string name = path.string();
+    std::error_code ec;
+    if (path.has_parent_path() && !std::filesystem::exists(path.parent_path(), ec)) {
+        std::filesystem::create_directories(path.parent_path(), ec);
+        if (ec) {
+            return Error(ErrorCode::kIo, name + ": cannot create folder: " + ec.message());
+        }
+        std::filesystem::permissions(path.parent_path(), std::filesystem::perms::owner_all, ec);
+    }
+    std::array<std::uint8_t, kSize> bytes{};
+    if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) {
+        return Error(ErrorCode::kInternal, name + ": the system random generator failed");
+    }
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        if (errno == EEXIST) {
+            return Error(ErrorCode::kInvalidArgument,
+                         name + ": already exists; refusing to overwrite a site key");
+        }
+        return Error(ErrorCode::kIo, name + ": cannot create key file");
+    }
+    std::string text = to_hex(bytes) + "\n";
+    const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+    OPENSSL_cleanse(text.data(), text.size());
+    const bool closed = ::close(fd) == 0;
+    if (!written || !closed) {
+        return Error(ErrorCode::kIo, name + ": cannot write key file");
+    }
+    SiteKey key(bytes);
+    OPENSSL_cleanse(bytes.data(), bytes.size());
+    return key;
+}
+
+}  // namespace medanchor::image

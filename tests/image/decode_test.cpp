@@ -1,0 +1,242 @@
+// Decoding real files: every encoding of one image decodes to the same samples, geometry is read
+// right, and the Modality LUT is a separate step from the stored values.
+#include <gtest/gtest.h>
+
+#include "image/image_hash.h"
+#include "image/modality_lut.h"
+#include "image/reader.h"
+#include "test_support.h"
+#include "variants.h"
+
+namespace medanchor::image {
+namespace {
+
+using testing::pydicom_file;
+using testing::ScratchDir;
+
+Image must_read(const std::filesystem::path& path) {
+    auto img = read_image(path);
+    EXPECT_TRUE(img.ok()) << (img.ok() ? "" : img.error().message());
+    if (!img.ok())
+        return {};
+    return std::move(img).value();
+}
+
+// The encodings of MR_small that pydicom ships, one per transfer syntax.
+const char* const kMrSmallEncodings[] = {
+    "MR_small.dcm",            // explicit VR little endian
+    "MR_small_implicit.dcm",   // implicit VR little endian
+    "MR_small_bigendian.dcm",  // explicit VR big endian
+    "MR_small_expb.dcm",       // explicit VR big endian (another writer)
+    "MR_small_padded.dcm",     // trailing padding after the pixel data
+    "MR_small_RLE.dcm",        // RLE lossless
+    "MR_small_jpeg_ls_lossless.dcm",
+    "MR_small_jp2klossless.dcm",
+};
+
+TEST(Decode, MrSmallGeometry) {
+    const Image img = must_read(pydicom_file("MR_small.dcm"));
+    EXPECT_EQ(img.geometry.rows, 64u);
+    EXPECT_EQ(img.geometry.columns, 64u);
+    EXPECT_EQ(img.geometry.frames, 1u);
+    EXPECT_EQ(img.geometry.samples_per_pixel, 1);
+    EXPECT_EQ(img.geometry.bits_allocated, 16);
+    EXPECT_EQ(img.geometry.bits_stored, 16);
+    EXPECT_EQ(img.geometry.pixel_representation, 1);
+    EXPECT_EQ(img.geometry.photometric, "MONOCHROME2");
+    EXPECT_EQ(img.info.modality, "MR");
+    EXPECT_EQ(img.info.transfer_syntax_uid, "1.2.840.10008.1.2.1");
+    EXPECT_EQ(img.pixels.size(), 64u * 64u * 2u);
+}
+
+TEST(Decode, EveryShippedEncodingOfMrSmallGivesTheSameSamples) {
+    const Image reference = must_read(pydicom_file("MR_small.dcm"));
+    std::set<std::string> syntaxes;
+    for (const char* name : kMrSmallEncodings) {
+        SCOPED_TRACE(name);
+        const Image img = must_read(pydicom_file(name));
+        syntaxes.insert(img.info.transfer_syntax_uid);
+        EXPECT_EQ(img.geometry.rows, reference.geometry.rows);
+        EXPECT_EQ(img.geometry.photometric, reference.geometry.photometric);
+        EXPECT_TRUE(img.pixels == reference.pixels);
+    }
+    EXPECT_EQ(syntaxes.size(), 6u);  // LE explicit, LE implicit, BE, RLE, JPEG-LS, J2K
+}
+
+TEST(Decode, ToolMadeLosslessVariantsOfMrSmallGiveTheSameSamples) {
+    ScratchDir dir;
+    const Image reference = must_read(pydicom_file("MR_small.dcm"));
+    std::set<std::string> syntaxes;
+    for (const auto& v :
+         testing::make_lossless_variants(pydicom_file("MR_small.dcm"), dir.path())) {
+        SCOPED_TRACE(v.command);
+        const Image img = must_read(v.path);
+        syntaxes.insert(img.info.transfer_syntax_uid);
+        EXPECT_FALSE(img.info.lossy_source);
+        EXPECT_TRUE(img.pixels == reference.pixels);
+        EXPECT_EQ(hash_image(img, nullptr), hash_image(reference, nullptr));
+    }
+    // explicit LE, implicit LE, BE, deflated, RLE, JPEG lossless, JPEG-LS, JPEG 2000
+    EXPECT_GE(syntaxes.size(), 8u);
+}
+
+TEST(Decode, ColourRleAndItsLosslessVariantsAgreeIncludingPlanar) {
+    ScratchDir dir;
+    const Image reference = must_read(pydicom_file("SC_rgb_rle.dcm"));
+    EXPECT_EQ(reference.geometry.samples_per_pixel, 3);
+    EXPECT_EQ(reference.geometry.photometric, "RGB");
+    bool saw_planar = false;
+    for (const auto& v :
+         testing::make_lossless_variants(pydicom_file("SC_rgb_rle.dcm"), dir.path(), true)) {
+        SCOPED_TRACE(v.command);
+        const Image img = must_read(v.path);
+        saw_planar = saw_planar || img.info.planar_configuration_in_file == 1;
+        EXPECT_EQ(img.geometry.photometric, "RGB");
+        EXPECT_TRUE(img.pixels == reference.pixels);
+    }
+    EXPECT_TRUE(saw_planar);
+    // A corner pixel, read through the canonical layout: 100x100 RGB, pixel (0,0) is red in
+    // pydicom's SC_rgb test image (its top band is pure red).
+    EXPECT_EQ(reference.pixels[0], 255);
+    EXPECT_EQ(reference.pixels[1], 0);
+    EXPECT_EQ(reference.pixels[2], 0);
+}
+
+TEST(Decode, MultiFrameColour) {
+    ScratchDir dir;
+    const Image img = must_read(pydicom_file("SC_rgb_rle_2frame.dcm"));
+    EXPECT_EQ(img.geometry.frames, 2u);
+    EXPECT_EQ(img.geometry.samples_per_pixel, 3);
+    EXPECT_EQ(img.pixels.size(), 2u * 100 * 100 * 3);
+    const auto raw = dir / "raw.dcm";
+    ASSERT_EQ(
+        testing::run_command("dcmdrle " + testing::quote(pydicom_file("SC_rgb_rle_2frame.dcm")) +
+                             " " + testing::quote(raw))
+            .exit_code,
+        0);
+    EXPECT_TRUE(must_read(raw).pixels == img.pixels);
+    // The second frame of pydicom's 2-frame files is the first one inverted.
+    const auto f0 = img.frame(0);
+    const auto f1 = img.frame(1);
+    for (std::size_t i = 0; i < 30; ++i)
+        EXPECT_EQ(f0[i] + f1[i], 255);
+}
+
+// Multi-byte colour RLE (GDCM 3.0.21 orders its byte segments wrongly, so RLE is decoded by
+// DCMTK): 16-bit RGB, two frames, and 32-bit RGB agree with DCMTK's dcmdrle tool.
+TEST(Decode, MultiByteColourRleMatchesDcmdrle) {
+    ScratchDir dir;
+    for (const char* name : {"SC_rgb_rle_16bit_2frame.dcm", "SC_rgb_rle_16bit.dcm",
+                             "SC_rgb_rle_32bit.dcm", "SC_rgb_rle_32bit_2frame.dcm"}) {
+        SCOPED_TRACE(name);
+        const Image rle = must_read(pydicom_file(name));
+        const auto raw = dir / (std::string(name) + ".raw.dcm");
+        ASSERT_EQ(testing::run_command("dcmdrle " + testing::quote(pydicom_file(name)) + " " +
+                                       testing::quote(raw))
+                      .exit_code,
+                  0);
+        const Image img = must_read(raw);
+        EXPECT_TRUE(img.pixels == rle.pixels);
+        EXPECT_EQ(img.geometry.samples_per_pixel, 3);
+        // First pixel red: the top bytes of R are all ones, G and B are zero.
+        const std::size_t w = img.geometry.sample_bytes();
+        EXPECT_EQ(img.pixels[w - 1], 0xFF);
+        EXPECT_EQ(img.pixels[2 * w - 1], 0x00);
+        EXPECT_EQ(img.pixels[3 * w - 1], 0x00);
+        if (img.geometry.frames == 2) {
+            EXPECT_EQ(img.frame(1)[w - 1], 0x00);  // frame 2 is frame 1 inverted
+            EXPECT_EQ(img.frame(1)[2 * w - 1], 0xFF);
+        }
+    }
+}
+
+TEST(Decode, ThirtyTwoBitMonochromeRleMatchesDcmtk) {
+    ScratchDir dir;
+    const Image img = must_read(pydicom_file("rtdose_rle.dcm"));
+    EXPECT_EQ(img.geometry.bits_allocated, 32);
+    EXPECT_EQ(img.geometry.frames, 15u);
+    const auto raw = dir / "raw.dcm";
+    ASSERT_EQ(testing::run_command("dcmdrle " + testing::quote(pydicom_file("rtdose_rle.dcm")) +
+                                   " " + testing::quote(raw))
+                  .exit_code,
+              0);
+    EXPECT_TRUE(must_read(raw).pixels == img.pixels);
+}
+
+TEST(Decode, DeflatedAndLossyJpegDecode) {
+    const Image deflated = must_read(pydicom_file("image_dfl.dcm"));
+    EXPECT_EQ(deflated.info.transfer_syntax_uid, "1.2.840.10008.1.2.1.99");
+    const Image lossy = must_read(pydicom_file("JPGExtended.dcm"));
+    EXPECT_EQ(lossy.info.transfer_syntax_uid, "1.2.840.10008.1.2.4.51");
+    EXPECT_TRUE(lossy.info.lossy_source);
+    EXPECT_EQ(lossy.geometry.bits_stored, 12);
+    const Image j2k = must_read(pydicom_file("JPEG2000.dcm"));
+    EXPECT_EQ(j2k.info.transfer_syntax_uid, "1.2.840.10008.1.2.4.91");
+}
+
+TEST(Decode, CtModalityLutGivesHounsfieldUnitsAsASeparateStep) {
+    const Image ct = must_read(pydicom_file("CT_small.dcm"));
+    EXPECT_EQ(ct.info.modality, "CT");
+    ASSERT_TRUE(ct.info.has_rescale);
+    // CT_small carries Rescale Slope 1 and Intercept -1024 (checked with dcmdump below).
+    const auto dump = testing::run_command("dcmdump +P 0028,1052 +P 0028,1053 " +
+                                           testing::quote(pydicom_file("CT_small.dcm")));
+    EXPECT_NE(dump.output.find("[-1024]"), std::string::npos) << dump.output;
+    EXPECT_DOUBLE_EQ(ct.info.rescale_intercept, -1024.0);
+    EXPECT_DOUBLE_EQ(ct.info.rescale_slope, 1.0);
+    auto hu = apply_modality_lut(ct);
+    ASSERT_TRUE(hu.ok());
+    ASSERT_EQ(hu->size(), 128u * 128u);
+    float lo = 1e9f;
+    float hi = -1e9f;
+    for (std::size_t i = 0; i < hu->size(); ++i) {
+        EXPECT_FLOAT_EQ((*hu)[i], float(stored_value(ct, i) - 1024.0));
+        lo = std::min(lo, (*hu)[i]);
+        hi = std::max(hi, (*hu)[i]);
+    }
+    // A body CT slice: air near -1000 HU, nothing denser than bone.
+    EXPECT_LT(lo, -800.0f);
+    EXPECT_GT(hi, 0.0f);
+    EXPECT_LT(hi, 4000.0f);
+    // The stored values themselves are untouched by the LUT step.
+    EXPECT_TRUE(must_read(pydicom_file("CT_small.dcm")).pixels == ct.pixels);
+}
+
+TEST(Decode, ModalityLutRefusesColour) {
+    const Image rgb = must_read(pydicom_file("SC_rgb_rle.dcm"));
+    auto values = apply_modality_lut(rgb);
+    ASSERT_FALSE(values.ok());
+    EXPECT_EQ(values.error().code(), ErrorCode::kUnsupported);
+}
+
+// PNG, TIFF and JPEG through OpenCV: DCMTK's dcmj2pnm renders pydicom's RGB test image to each
+// format; the lossless ones decode to exactly the DICOM file's samples (and hash the same), the
+// lossy one has the same geometry.
+TEST(Decode, PngTiffJpegThroughOpenCv) {
+    ScratchDir dir;
+    const auto source = pydicom_file("SC_rgb_rle.dcm");
+    const Image dicom = must_read(source);
+    for (const auto& [flag, name] :
+         {std::pair{"+on", "img.png"}, std::pair{"+ot", "img.tif"}, std::pair{"+oj", "img.jpg"}}) {
+        SCOPED_TRACE(name);
+        const auto out = dir / name;
+        ASSERT_EQ(testing::run_command(std::string("dcmj2pnm ") + flag + " " +
+                                       testing::quote(source) + " " + testing::quote(out))
+                      .exit_code,
+                  0);
+        const Image img = must_read(out);
+        EXPECT_EQ(img.geometry.rows, 100u);
+        EXPECT_EQ(img.geometry.columns, 100u);
+        EXPECT_EQ(img.geometry.samples_per_pixel, 3);
+        EXPECT_EQ(img.geometry.photometric, "RGB");
+        if (std::string(name) != "img.jpg") {
+            EXPECT_TRUE(img.pixels == dicom.pixels);
+            EXPECT_EQ(hash_image(img, nullptr), hash_image(dicom, nullptr));
+        } else {
+            EXPECT_TRUE(img.info.lossy_source);
+        }
+    }
+}
+
+}  // namespace
+}  // namespace medanchor::image

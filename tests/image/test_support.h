@@ -1,0 +1,205 @@
+// Shared by the image and CLI tests, the benchmarks and the fuzz seed generator: where the real
+// test files are, running a command, a scratch folder, and a minimal DICOM writer that builds
+// files byte by byte from the standard (PS3.5/PS3.10), independently of the code under test.
+#pragma once
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace medanchor::testing {
+
+namespace fs = std::filesystem;
+
+// pydicom's public, de-identified test files, as Debian's python3-pydicom installs them
+// (MIT licence; see tests/data/README.md). MEDANCHOR_PYDICOM_DATA overrides the path.
+inline fs::path pydicom_dir() {
+    if (const char* env = std::getenv("MEDANCHOR_PYDICOM_DATA"); env != nullptr && *env) {
+        return env;
+    }
+    return "/usr/lib/python3/dist-packages/pydicom/data/test_files";
+}
+
+inline fs::path pydicom_file(const std::string& name) {
+    return pydicom_dir() / name;
+}
+
+struct CommandResult {
+    int exit_code = -1;
+    std::string output;  // stdout and stderr together
+};
+
+// Runs `command` through /bin/sh, capturing stdout and stderr.
+inline CommandResult run_command(const std::string& command) {
+    CommandResult result;
+    FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+    if (pipe == nullptr)
+        return result;
+    std::array<char, 4096> buffer{};
+    std::size_t n;
+    while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) {
+        result.output.append(buffer.data(), n);
+    }
+    const int status = ::pclose(pipe);
+    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return result;
+}
+
+inline std::string quote(const fs::path& p) {
+    return "'" + p.string() + "'";
+}
+
+// A fresh folder under the system temp dir, removed with its contents on destruction.
+class ScratchDir {
+  public:
+    ScratchDir() {
+        std::random_device rd;
+        path_ = fs::temp_directory_path() /
+                ("medanchor-test-" + std::to_string(rd()) + std::to_string(rd()));
+        fs::create_directories(path_);
+    }
+    ~ScratchDir() {
+        std::error_code ec;
+        fs::remove_all(path_, ec);
+    }
+    ScratchDir(const ScratchDir&) = delete;
+    ScratchDir& operator=(const ScratchDir&) = delete;
+    const fs::path& path() const { return path_; }
+    fs::path operator/(const std::string& name) const { return path_ / name; }
+
+  private:
+    fs::path path_;
+};
+
+inline std::vector<std::uint8_t> read_bytes(const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::vector<std::uint8_t>(std::istreambuf_iterator<char>(in), {});
+}
+
+inline void write_bytes(const fs::path& path, const std::vector<std::uint8_t>& bytes) {
+    std::ofstream out(path, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(bytes.data()),
+              static_cast<std::streamsize>(bytes.size()));
+}
+
+// A DICOM Part 10 file in Explicit VR Little Endian, built from elements given in any order.
+class DicomBuilder {
+  public:
+    DicomBuilder& add(std::uint16_t group, std::uint16_t element, const char* vr,
+                      std::vector<std::uint8_t> value) {
+        elements_[(std::uint32_t{group} << 16) | element] = {vr, std::move(value)};
+        return *this;
+    }
+    DicomBuilder& text(std::uint16_t group, std::uint16_t element, const char* vr,
+                       const std::string& value) {
+        std::vector<std::uint8_t> v(value.begin(), value.end());
+        if (v.size() % 2)
+            v.push_back(std::string(vr) == "UI" ? 0 : ' ');
+        return add(group, element, vr, std::move(v));
+    }
+    DicomBuilder& us(std::uint16_t group, std::uint16_t element, std::uint16_t value) {
+        return add(group, element, "US",
+                   {static_cast<std::uint8_t>(value), static_cast<std::uint8_t>(value >> 8)});
+    }
+    // A monochrome or colour image header plus native pixel data.
+    DicomBuilder& image(std::uint16_t rows, std::uint16_t columns, std::uint16_t samples,
+                        std::uint16_t bits_allocated, std::uint16_t bits_stored,
+                        std::uint16_t representation, const std::string& photometric,
+                        std::vector<std::uint8_t> pixels, int frames = 1,
+                        std::uint16_t planar = 0) {
+        text(0x0008, 0x0016, "UI", "1.2.840.10008.5.1.4.1.1.7");
+        text(0x0008, 0x0018, "UI", "1.2.3.4.5.6.7.8.9");
+        text(0x0008, 0x0060, "CS", "OT");
+        us(0x0028, 0x0002, samples);
+        text(0x0028, 0x0004, "CS", photometric);
+        if (samples > 1)
+            us(0x0028, 0x0006, planar);
+        if (frames != 1)
+            text(0x0028, 0x0008, "IS", std::to_string(frames));
+        us(0x0028, 0x0010, rows);
+        us(0x0028, 0x0011, columns);
+        us(0x0028, 0x0100, bits_allocated);
+        us(0x0028, 0x0101, bits_stored);
+        us(0x0028, 0x0102, static_cast<std::uint16_t>(bits_stored - 1));
+        us(0x0028, 0x0103, representation);
+        if (pixels.size() % 2)
+            pixels.push_back(0);
+        return add(0x7FE0, 0x0010, bits_allocated > 8 ? "OW" : "OB", std::move(pixels));
+    }
+
+    std::vector<std::uint8_t> bytes(
+        const std::string& transfer_syntax = "1.2.840.10008.1.2.1") const {
+        std::vector<std::uint8_t> meta;
+        auto meta_text = [&](std::uint16_t element, const char* vr, std::string value) {
+            if (value.size() % 2)
+                value.push_back('\0');
+            put_element(meta, 0x0002, element, vr,
+                        std::vector<std::uint8_t>(value.begin(), value.end()));
+        };
+        put_element(meta, 0x0002, 0x0001, "OB", {0x00, 0x01});
+        meta_text(0x0002, "UI", "1.2.840.10008.5.1.4.1.1.7");
+        meta_text(0x0003, "UI", "1.2.3.4.5.6.7.8.9");
+        meta_text(0x0010, "UI", transfer_syntax);
+        meta_text(0x0012, "UI", "1.2.3.4");
+        std::vector<std::uint8_t> out;
+        out.reserve(256 + meta.size());
+        out.resize(128, 0);
+        for (char c : std::string("DICM"))
+            out.push_back(static_cast<std::uint8_t>(c));
+        const auto length = static_cast<std::uint32_t>(meta.size());
+        put_element(
+            out, 0x0002, 0x0000, "UL",
+            {static_cast<std::uint8_t>(length), static_cast<std::uint8_t>(length >> 8),
+             static_cast<std::uint8_t>(length >> 16), static_cast<std::uint8_t>(length >> 24)});
+        out.insert(out.end(), meta.begin(), meta.end());
+        for (const auto& [tag, element] : elements_) {
+            put_element(out, static_cast<std::uint16_t>(tag >> 16),
+                        static_cast<std::uint16_t>(tag & 0xFFFF), element.first.c_str(),
+                        element.second);
+        }
+        return out;
+    }
+
+    // Writes an element header with an arbitrary declared length (for lying headers).
+    static void put_header(std::vector<std::uint8_t>& out, std::uint16_t group,
+                           std::uint16_t element, const char* vr, std::uint32_t length) {
+        auto le16 = [&](std::uint16_t v) {
+            out.push_back(static_cast<std::uint8_t>(v));
+            out.push_back(static_cast<std::uint8_t>(v >> 8));
+        };
+        le16(group);
+        le16(element);
+        out.push_back(static_cast<std::uint8_t>(vr[0]));
+        out.push_back(static_cast<std::uint8_t>(vr[1]));
+        const std::string v(vr);
+        if (v == "OB" || v == "OW" || v == "SQ" || v == "UN" || v == "UT" || v == "OF") {
+            le16(0);
+            le16(static_cast<std::uint16_t>(length));
+            le16(static_cast<std::uint16_t>(length >> 16));
+        } else {
+            le16(static_cast<std::uint16_t>(length));
+        }
+    }
+
+  private:
+    static void put_element(std::vector<std::uint8_t>& out, std::uint16_t group,
+                            std::uint16_t element, const char* vr,
+                            const std::vector<std::uint8_t>& value) {
+        put_header(out, group, element, vr, static_cast<std::uint32_t>(value.size()));
+        out.insert(out.end(), value.begin(), value.end());
+    }
+
+    std::map<std::uint32_t, std::pair<std::string, std::vector<std::uint8_t>>> elements_;
+};
+
+}  // namespace medanchor::testing
