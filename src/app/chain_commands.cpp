@@ -1,0 +1,493 @@
+#include "app/chain_commands.h"
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "app/chain.h"
+#include "app/contract.h"
+#include "app/devnet_process.h"
+#include "stacks/hash.h"
+
+namespace medanchor::app {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using stacks::Value;
+
+// ---- shared options -------------------------------------------------------------------------
+
+struct ChainOptions {
+    std::string network = "devnet";
+    std::string node;
+    std::string contract;
+    std::string key_file;
+    std::uint64_t fee = 0;
+    std::uint64_t max_fee = 1'000'000;
+    int timeout_s = 120;
+    bool json = false;
+    bool no_wait = false;
+};
+
+void add_chain_options(CLI::App* cmd, ChainOptions& o, bool needs_key = true) {
+    cmd->add_option("--network", o.network, "devnet (the local chain), testnet or mainnet")
+        ->capture_default_str();
+    cmd->add_option("--node", o.node,
+                    "Stacks node RPC URL (default on devnet: " + std::string(kDevnetUrl) + ")");
+    cmd->add_option(
+        "--contract", o.contract,
+        "contract id ADDRESS.medical-analysis (default on devnet: the devnet deployer's)");
+    if (needs_key) {
+        cmd->add_option("--key-file", o.key_file,
+                        "signing key file (medanchor keys new); default $MEDANCHOR_KEY_FILE");
+        cmd->add_option("--fee", o.fee, "fee in micro-STX (default: the node's estimate)");
+        cmd->add_option("--max-fee", o.max_fee, "refuse estimated fees above this (micro-STX)")
+            ->capture_default_str();
+        cmd->add_option("--timeout", o.timeout_s, "seconds to wait for confirmation")
+            ->capture_default_str();
+        cmd->add_flag("--no-wait", o.no_wait, "broadcast and return the txid without waiting");
+    }
+    cmd->add_flag("--json", o.json, "machine-readable output");
+}
+
+Result<ChainConfig> chain_config(const ChainOptions& o) {
+    auto network = parse_network_name(o.network);
+    if (!network)
+        return network.error();
+    ChainConfig c;
+    c.network = *network;
+    c.node_url = o.node;
+    c.contract_id = o.contract;
+    c.fee = o.fee;
+    c.max_fee = o.max_fee;
+    c.confirm_timeout = std::chrono::seconds(o.timeout_s);
+    return resolve(c);
+}
+
+Result<stacks::PrivateKey> load_key(const std::string& flag) {
+    std::string path = flag;
+    if (path.empty()) {
+        if (const char* env = std::getenv("MEDANCHOR_KEY_FILE"); env != nullptr)
+            path = env;
+    }
+    if (path.empty()) {
+        return Error(ErrorCode::kInvalidArgument,
+                     "no signing key: pass --key-file FILE or set MEDANCHOR_KEY_FILE "
+                     "(create one with `medanchor keys new --out FILE`)");
+    }
+    return stacks::read_key_file(path);
+}
+
+Result<ChainSession> open_session(const ChainOptions& o) {
+    auto config = chain_config(o);
+    if (!config)
+        return config.error();
+    auto key = load_key(o.key_file);
+    if (!key)
+        return key.error();
+    return ChainSession(*config, *key);
+}
+
+// Prints the outcome of a contract call and maps (err uN) to ErrorCode::kContract.
+Status report(const ChainOptions& o, const std::string& what, Result<Confirmed> outcome) {
+    if (!outcome)
+        return Error(outcome.error().code(), what + ": " + outcome.error().message());
+    const auto& s = outcome->status;
+    const std::string result = s.result ? describe_result(*s.result) : "";
+    if (o.json) {
+        json j = {{"action", what},
+                  {"txid", outcome->txid},
+                  {"status", stacks::to_string(s.state)},
+                  {"block_height", s.block_height},
+                  {"result", s.result ? s.result->to_string() : ""}};
+        std::cout << j.dump() << "\n";
+    } else {
+        std::cout << what << ": " << stacks::to_string(s.state) << " in block " << s.block_height
+                  << " (tx " << outcome->txid << ")" << (result.empty() ? "" : ": " + result)
+                  << "\n";
+    }
+    if (s.state == stacks::TxState::kSuccess)
+        return Status::Ok();
+    if (s.state == stacks::TxState::kAbortByResponse) {
+        return Error(ErrorCode::kContract, what + " was refused by the contract: " + result);
+    }
+    return Error(ErrorCode::kRejected, what + " did not succeed: " + s.raw_status);
+}
+
+Status send_call(const ChainOptions& o, const std::string& what, const std::string& function,
+                 std::vector<Value> args) {
+    auto session = open_session(o);
+    if (!session)
+        return session.error();
+    auto payload = session->call(function, std::move(args));
+    if (o.no_wait) {
+        auto txid = session->send(std::move(payload));
+        if (!txid)
+            return Error(txid.error().code(), what + ": " + txid.error().message());
+        std::cout << (o.json ? json{{"action", what}, {"txid", *txid}, {"status", "pending"}}.dump()
+                             : what + ": broadcast, tx " + *txid)
+                  << "\n";
+        return Status::Ok();
+    }
+    return report(o, what, session->send_and_wait(std::move(payload)));
+}
+
+Result<Value> principal_arg(const std::string& text) {
+    auto p = Value::parse_principal(text);
+    if (!p)
+        return Error(ErrorCode::kInvalidArgument, "principal: " + p.error().message());
+    return p;
+}
+
+Result<Value> digest_arg(const std::string& text, const std::string& what) {
+    auto bytes = stacks::from_hex(text);
+    if (!bytes || bytes->size() != 32) {
+        return Error(ErrorCode::kInvalidArgument, what + " must be 64 hex digits (a SHA-256)");
+    }
+    return Value::buffer(*bytes);
+}
+
+Result<Value> file_digest(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+        return Error(ErrorCode::kNotFound, path + ": cannot open");
+    std::vector<std::uint8_t> data((std::istreambuf_iterator<char>(in)),
+                                   std::istreambuf_iterator<char>());
+    const auto h = stacks::sha256(data);
+    return Value::buffer(stacks::Bytes(h.begin(), h.end()));
+}
+
+// ---- keys -----------------------------------------------------------------------------------
+
+// The mnemonic of [accounts.NAME] in a Clarinet settings file.
+Result<std::string> devnet_mnemonic(const fs::path& settings, const std::string& account) {
+    std::ifstream in(settings);
+    if (!in)
+        return Error(ErrorCode::kNotFound, settings.string() + ": cannot open");
+    std::string line;
+    bool in_section = false;
+    while (std::getline(in, line)) {
+        if (line.starts_with("[")) {
+            in_section = line == "[accounts." + account + "]";
+            continue;
+        }
+        if (in_section && line.starts_with("mnemonic")) {
+            const auto a = line.find('"');
+            const auto b = line.rfind('"');
+            if (a != std::string::npos && b > a)
+                return line.substr(a + 1, b - a - 1);
+        }
+    }
+    return Error(ErrorCode::kNotFound,
+                 settings.string() + ": no [accounts." + account + "] with a mnemonic");
+}
+
+void print_key(const stacks::PrivateKey& key, const std::string& file, bool as_json) {
+    const auto testnet = key.address(stacks::Network::kTestnet).to_string();
+    const auto mainnet = key.address(stacks::Network::kMainnet).to_string();
+    const auto pub = stacks::to_hex(key.public_key());
+    if (as_json) {
+        std::cout << json{{"key_file", file},
+                          {"public_key", pub},
+                          {"address_testnet", testnet},
+                          {"address_mainnet", mainnet}}
+                         .dump()
+                  << "\n";
+    } else {
+        std::cout << "key file:        " << file << "\npublic key:      " << pub
+                  << "\ntestnet address: " << testnet << "\nmainnet address: " << mainnet << "\n";
+    }
+}
+
+void add_keys(CLI::App& app, CommandAction& action) {
+    auto* keys = app.add_subcommand("keys", "Create and inspect signing keys (never printed)");
+    keys->require_subcommand(1);
+
+    auto out = std::make_shared<std::string>();
+    auto as_json = std::make_shared<bool>(false);
+    auto* make = keys->add_subcommand("new", "Create a new secp256k1 key in a 0600 key file");
+    make->add_option("--out", *out, "key file to create (never overwritten)")->required();
+    make->add_flag("--json", *as_json, "machine-readable output");
+    make->callback([&action, out, as_json] {
+        action = [out, as_json]() -> Status {
+            auto key = stacks::PrivateKey::generate();
+            if (!key)
+                return key.error();
+            if (auto s = stacks::write_key_file(*out, *key); !s)
+                return s;
+            print_key(*key, *out, *as_json);
+            return Status::Ok();
+        };
+    });
+
+    auto file = std::make_shared<std::string>();
+    auto* show = keys->add_subcommand("show", "Show the public key and addresses of a key file");
+    show->add_option("--key-file", *file, "key file")->required();
+    show->add_flag("--json", *as_json, "machine-readable output");
+    show->callback([&action, file, as_json] {
+        action = [file, as_json]() -> Status {
+            auto key = stacks::read_key_file(*file);
+            if (!key)
+                return key.error();
+            print_key(*key, *file, *as_json);
+            return Status::Ok();
+        };
+    });
+
+    auto account = std::make_shared<std::string>();
+    auto settings = std::make_shared<std::string>();
+    auto* devnet = keys->add_subcommand(
+        "devnet", "Write the key of a public devnet account (settings/Devnet.toml) to a key file");
+    devnet->add_option("account", *account, "deployer, wallet_1 ... wallet_8")->required();
+    devnet->add_option("--out", *out, "key file to create")->required();
+    devnet->add_option("--settings", *settings, "Clarinet settings file (default: the checkout's)");
+    devnet->add_flag("--json", *as_json, "machine-readable output");
+    devnet->callback([&action, account, settings, out, as_json] {
+        action = [=]() -> Status {
+            const fs::path path = settings->empty() ? source_root() / "settings" / "Devnet.toml"
+                                                    : fs::path(*settings);
+            auto mnemonic = devnet_mnemonic(path, *account);
+            if (!mnemonic)
+                return mnemonic.error();
+            auto key = stacks::PrivateKey::from_mnemonic(*mnemonic);
+            if (!key)
+                return key.error();
+            if (auto s = stacks::write_key_file(*out, *key); !s)
+                return s;
+            print_key(*key, *out, *as_json);
+            return Status::Ok();
+        };
+    });
+}
+
+// ---- devnet ---------------------------------------------------------------------------------
+
+void add_devnet(CLI::App& app, CommandAction& action) {
+    auto* devnet = app.add_subcommand(
+        "devnet", "Run the local chain: a Stacks-node-compatible RPC over the real Clarity VM");
+    devnet->require_subcommand(1);
+    auto options = std::make_shared<DevnetOptions>(default_devnet_options());
+    auto as_json = std::make_shared<bool>(false);
+    const auto common = [&](CLI::App* cmd) {
+        cmd->add_option("--port", options->port, "RPC port")->capture_default_str();
+        cmd->add_option("--data", options->data_dir, "state directory")->capture_default_str();
+        cmd->add_flag("--json", *as_json, "machine-readable output");
+    };
+    const auto print = [as_json](const DevnetState& s) {
+        if (*as_json) {
+            json j = {{"running", s.running}, {"pid", s.pid}, {"url", s.url}};
+            j["tip_height"] = s.tip_height ? json(*s.tip_height) : json(nullptr);
+            std::cout << j.dump() << "\n";
+        } else if (s.tip_height) {
+            std::cout << "local chain up on " << s.url << " (pid " << s.pid << ", tip height "
+                      << *s.tip_height << ")\n";
+        } else {
+            std::cout << "local chain " << (s.running ? "running but not answering" : "not running")
+                      << " (" << s.url << ")\n";
+        }
+    };
+
+    auto* start = devnet->add_subcommand("start", "Start the local chain in the background");
+    common(start);
+    start->callback([&action, options, print] {
+        action = [options, print]() -> Status {
+            auto s = start_devnet(*options);
+            if (!s)
+                return s.error();
+            print(*s);
+            return Status::Ok();
+        };
+    });
+    auto* stop = devnet->add_subcommand("stop", "Stop the local chain (its state is kept)");
+    common(stop);
+    stop->callback([&action, options, as_json] {
+        action = [options, as_json]() -> Status {
+            if (auto s = stop_devnet(*options); !s)
+                return s;
+            std::cout << (*as_json ? "{\"running\":false}" : "local chain stopped") << "\n";
+            return Status::Ok();
+        };
+    });
+    auto* status = devnet->add_subcommand("status", "Is the local chain running, and where");
+    common(status);
+    status->callback([&action, options, print] {
+        action = [options, print]() -> Status {
+            auto s = devnet_status(*options);
+            if (!s)
+                return s.error();
+            print(*s);
+            return s->tip_height
+                       ? Status::Ok()
+                       : Status(Error(ErrorCode::kNetwork, "the local chain is not answering"));
+        };
+    });
+}
+
+// ---- deploy ---------------------------------------------------------------------------------
+
+void add_deploy(CLI::App& app, CommandAction& action) {
+    auto o = std::make_shared<ChainOptions>();
+    auto source = std::make_shared<std::string>();
+    auto name = std::make_shared<std::string>(kContractName);
+    auto* deploy = app.add_subcommand(
+        "deploy",
+        "Deploy the medical-analysis contract (a contract-deploy transaction signed here)");
+    add_chain_options(deploy, *o);
+    deploy->add_option("--source", *source, "Clarity source (default: the checkout's contract)");
+    deploy->add_option("--name", *name, "contract name")->capture_default_str();
+    deploy->callback([&action, o, source, name] {
+        action = [o, source, name]() -> Status {
+            auto config = chain_config(*o);
+            if (!config)
+                return config.error();
+            auto key = load_key(o->key_file);
+            if (!key)
+                return key.error();
+            const fs::path path =
+                source->empty() ? source_root() / kContractSourcePath : fs::path(*source);
+            std::ifstream in(path);
+            if (!in)
+                return Error(ErrorCode::kNotFound, path.string() + ": cannot open");
+            std::stringstream text;
+            text << in.rdbuf();
+            // The contract id follows from the deployer; the configured one is only for calls.
+            ChainSession session(*config, *key);
+            const std::string id = session.sender() + "." + *name;
+            stacks::ContractDeploy payload{*name, text.str(), kContractClarityVersion};
+            if (o->no_wait) {
+                auto txid = session.send(payload);
+                if (!txid)
+                    return txid.error();
+                std::cout << "deploy " << id << ": broadcast, tx " << *txid << "\n";
+                return Status::Ok();
+            }
+            return report(*o, "deploy " + id, session.send_and_wait(payload));
+        };
+    });
+}
+
+// ---- admin ----------------------------------------------------------------------------------
+
+void add_admin(CLI::App& app, CommandAction& action) {
+    auto o = std::make_shared<ChainOptions>();
+    auto* admin = app.add_subcommand("admin", "Admin calls: roles, parameters, models, pause");
+    admin->require_subcommand(1);
+
+    const auto principal_call = [&, o](const char* sub, const char* function, const char* help) {
+        auto who = std::make_shared<std::string>();
+        auto* cmd = admin->add_subcommand(sub, help);
+        add_chain_options(cmd, *o);
+        cmd->add_option("principal", *who, "the Stacks address")->required();
+        cmd->callback([&action, o, who, function, sub] {
+            action = [o, who, function, sub]() -> Status {
+                auto p = principal_arg(*who);
+                if (!p)
+                    return p.error();
+                return send_call(*o, std::string(sub) + " " + *who, function, {*p});
+            };
+        });
+    };
+    principal_call("add-admin", "add-admin", "Make a principal an admin");
+    principal_call("remove-admin", "remove-admin", "Remove an admin (never the last)");
+    principal_call("appoint-verifier", "appoint-verifier", "Appoint a credentialing authority");
+    principal_call("dismiss-verifier", "dismiss-verifier", "Dismiss a verifier");
+
+    const auto number_call = [&, o](const char* sub, const char* function, const char* help,
+                                    const char* arg_help) {
+        auto n = std::make_shared<std::uint64_t>(0);
+        auto* cmd = admin->add_subcommand(sub, help);
+        add_chain_options(cmd, *o);
+        cmd->add_option("value", *n, arg_help)->required();
+        cmd->callback([&action, o, n, function, sub] {
+            action = [o, n, function, sub]() -> Status {
+                return send_call(*o, std::string(sub) + " " + std::to_string(*n), function,
+                                 {Value::uint_(*n)});
+            };
+        });
+    };
+    number_call("set-min-confidence", "set-min-confidence", "Global minimum confidence",
+                "basis points, 0-10000");
+    number_call("set-max-verification-period", "set-max-verification-period",
+                "Longest a verification may run", "seconds");
+    number_call("retire-model", "retire-model", "Retire a model for good", "model id");
+
+    for (const char* f : {"pause", "unpause"}) {
+        auto* cmd = admin->add_subcommand(
+            f, std::string(f == std::string("pause") ? "Stop submissions and reviews"
+                                                     : "Resume submissions and reviews"));
+        add_chain_options(cmd, *o);
+        cmd->callback([&action, o, f] { action = [o, f] { return send_call(*o, f, f, {}); }; });
+    }
+
+    auto model_hash = std::make_shared<std::string>();
+    auto model_file = std::make_shared<std::string>();
+    auto model_name = std::make_shared<std::string>();
+    auto model_version = std::make_shared<std::string>();
+    auto model_min = std::make_shared<std::uint64_t>(0);
+    auto* reg =
+        admin->add_subcommand("register-model", "Register a model by the SHA-256 of its ONNX file");
+    add_chain_options(reg, *o);
+    auto* hash_opt = reg->add_option("--model-hash", *model_hash, "SHA-256 of the ONNX file, hex");
+    reg->add_option("--model-file", *model_file, "the ONNX file (its SHA-256 is computed)")
+        ->excludes(hash_opt);
+    reg->add_option("--name", *model_name, "model name")->required();
+    reg->add_option("--version", *model_version, "model version")->required();
+    reg->add_option("--min-confidence", *model_min, "the model's own minimum, basis points")
+        ->capture_default_str();
+    reg->callback([&action, o, model_hash, model_file, model_name, model_version, model_min] {
+        action = [=]() -> Status {
+            Result<Value> hash = !model_file->empty() ? file_digest(*model_file)
+                                 : !model_hash->empty()
+                                     ? digest_arg(*model_hash, "--model-hash")
+                                     : Result<Value>(Error(ErrorCode::kInvalidArgument,
+                                                           "give --model-hash or --model-file"));
+            if (!hash)
+                return hash.error();
+            return send_call(*o, "register-model " + *model_name + " " + *model_version,
+                             "register-model",
+                             {*hash, Value::ascii(*model_name), Value::ascii(*model_version),
+                              Value::uint_(*model_min)});
+        };
+    });
+
+    auto* params = admin->add_subcommand("params", "Show the contract's parameters (read-only)");
+    add_chain_options(params, *o, /*needs_key=*/false);
+    params->callback([&action, o] {
+        action = [o]() -> Status {
+            auto config = chain_config(*o);
+            if (!config)
+                return config.error();
+            stacks::NodeClient node(config->node_url);
+            auto v =
+                node.call_read_only(config->contract_id, "get-parameters", {}, kDevnetDeployer);
+            if (!v)
+                return v.error();
+            if (o->json) {
+                json j = json::object();
+                for (const auto& [k, f] : v->fields())
+                    j[k] = f.to_string();
+                std::cout << j.dump() << "\n";
+            } else {
+                for (const auto& [k, f] : v->fields())
+                    std::cout << k << ": " << f.to_string() << "\n";
+            }
+            return Status::Ok();
+        };
+    });
+}
+
+}  // namespace
+
+void add_chain_commands(CLI::App& app, CommandAction& action) {
+    add_keys(app, action);
+    add_devnet(app, action);
+    add_deploy(app, action);
+    add_admin(app, action);
+}
+
+}  // namespace medanchor::app
