@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every medanchor test: the contract tests (vitest on clarinet-sdk's simnet, with coverage and
-# cost reports), the Rendezvous property tests and invariants, and, once the C++ tree exists, the
-# C++ build and its GoogleTest suite through CTest. Installs what is missing first.
+# cost reports), the Rendezvous property tests and invariants, the local chain's own tests, the
+# Stacks test vectors' freshness, and the C++ build with its GoogleTest suite through CTest.
+# Installs what is missing first.
 #   RV_RUNS=N   Rendezvous runs per mode (default 100)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -18,9 +19,16 @@ node scripts/cost-table.mjs costs-reports.json --check docs/contract.md
 echo "== Rendezvous property tests and invariants"
 bash scripts/rendezvous.sh "${RV_RUNS:-100}"
 
-if [ -f CMakeLists.txt ]; then
-    echo "== C++: configure, build, test"
-    cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-    cmake --build build -j"$(nproc)"
-    ctest --test-dir build --output-on-failure -j"$(nproc)"
-fi
+echo "== Local chain (devnet/): node --test"
+node --test devnet/test/
+
+echo "== Stacks vectors: tests/stacks/vectors.json is what @stacks/transactions produces now"
+node tools/stacks-vectors/generate.mjs | cmp -s - tests/stacks/vectors.json || {
+    echo "tests/stacks/vectors.json is stale: node tools/stacks-vectors/generate.mjs > tests/stacks/vectors.json" >&2
+    exit 1
+}
+
+echo "== C++: configure, build, test"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$(nproc)"
+ctest --test-dir build --output-on-failure -j"$(nproc)"
