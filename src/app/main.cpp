@@ -6,6 +6,7 @@
 
 #include "app/chain_commands.h"
 #include "app/image_commands.h"
+#include "app/simulate_command.h"
 #include "common/error.h"
 
 int main(int argc, char** argv) {
@@ -23,6 +24,7 @@ int main(int argc, char** argv) {
     medanchor::app::CommandAction action;
     medanchor::app::add_image_commands(app, action);
     medanchor::app::add_chain_commands(app, action);
+    medanchor::app::add_simulate_command(app, action);
 
     CLI11_PARSE(app, argc, argv);
     if (!action)
