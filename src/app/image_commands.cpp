@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "app/file_inputs.h"
 #include "image/deid.h"
 #include "image/image_hash.h"
 #include "image/reader.h"
@@ -58,29 +59,6 @@ class ProgressBar {
     std::size_t done_ = 0;
     bool enabled_;
 };
-
-// Expands folders (recursively, sorted, regular files only) and keeps files as given, so a
-// missing file is reported by the reader with its name.
-std::vector<fs::path> expand_inputs(const std::vector<std::string>& inputs) {
-    std::vector<fs::path> files;
-    for (const auto& input : inputs) {
-        std::error_code ec;
-        if (fs::is_directory(input, ec)) {
-            std::vector<fs::path> found;
-            for (auto it = fs::recursive_directory_iterator(
-                     input, fs::directory_options::skip_permission_denied, ec);
-                 !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-                if (it->is_regular_file(ec))
-                    found.push_back(it->path());
-            }
-            std::sort(found.begin(), found.end());
-            files.insert(files.end(), found.begin(), found.end());
-        } else {
-            files.emplace_back(input);
-        }
-    }
-    return files;
-}
 
 void report(ProgressBar& bar, const Error& error) {
     bar.clear();

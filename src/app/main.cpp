@@ -6,6 +6,7 @@
 
 #include "app/chain_commands.h"
 #include "app/image_commands.h"
+#include "app/predict_command.h"
 #include "app/simulate_command.h"
 #include "common/error.h"
 
@@ -23,6 +24,7 @@ int main(int argc, char** argv) {
 
     medanchor::app::CommandAction action;
     medanchor::app::add_image_commands(app, action);
+    medanchor::app::add_predict_command(app, action);
     medanchor::app::add_chain_commands(app, action);
     medanchor::app::add_simulate_command(app, action);
 

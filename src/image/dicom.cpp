@@ -15,6 +15,8 @@
 
 #include <algorithm>
 #include <bit>
+#include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <istream>
@@ -294,6 +296,25 @@ std::optional<Error> check_image_attributes(const gdcm::DataSet& ds, std::string
     return std::nullopt;
 }
 
+// The first value of a multi-valued Decimal String ("40\\400" gives 40), or nothing when it is
+// absent or not a finite number.
+std::optional<double> first_decimal(const std::string& text) {
+    std::string first = text.substr(0, text.find('\\'));
+    while (!first.empty() && first.back() == ' ')
+        first.pop_back();
+    std::size_t start = first.find_first_not_of(' ');
+    if (start == std::string::npos)
+        return std::nullopt;
+    if (first[start] == '+')
+        ++start;
+    double value = 0.0;
+    const char* end = first.data() + first.size();
+    const auto [ptr, ec] = std::from_chars(first.data() + start, end, value);
+    if (ec != std::errc() || ptr != end || !std::isfinite(value))
+        return std::nullopt;
+    return value;
+}
+
 }  // namespace
 
 void quiet_gdcm() {
@@ -524,6 +545,13 @@ Result<Image> decode_dicom(std::span<const std::uint8_t> untrusted, std::string_
                        img.GetIntercept() != 0.0;
     info.rescale_slope = img.GetSlope();
     info.rescale_intercept = img.GetIntercept();
+    const auto center = first_decimal(dataset_string(ds, 0x0028, 0x1050));
+    const auto width = first_decimal(dataset_string(ds, 0x0028, 0x1051));
+    if (center && width && *width > 0.0) {
+        info.has_window = true;
+        info.window_center = *center;
+        info.window_width = *width;
+    }
     const std::string lossy = dataset_string(ds, 0x0028, 0x2110);
     const std::string& uid = normalised->transfer_syntax_uid;
     info.lossy_source = lossy == "01" || uid == "1.2.840.10008.1.2.4.50" ||

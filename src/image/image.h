@@ -52,7 +52,12 @@ struct ImageInfo {
     bool has_rescale = false;  // the file carries Rescale Slope/Intercept (Modality LUT)
     double rescale_slope = 1.0;
     double rescale_intercept = 0.0;
-    std::string rescale_type;          // e.g. "HU"; empty when absent
+    std::string rescale_type;  // e.g. "HU"; empty when absent
+    // The file's first VOI window (Window Center/Width (0028,1050/1051)), in modality units;
+    // has_window is false when either is absent, unparsable, or the width is not positive.
+    bool has_window = false;
+    double window_center = 0.0;
+    double window_width = 0.0;
     std::string burned_in_annotation;  // "YES", "NO" or empty when absent
 };
 

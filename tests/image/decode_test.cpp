@@ -34,6 +34,39 @@ const char* const kMrSmallEncodings[] = {
     "MR_small_jp2klossless.dcm",
 };
 
+TEST(Decode, FirstVoiWindowIsKept) {
+    auto mr = read_image(pydicom_file("MR_small.dcm"));
+    ASSERT_TRUE(mr);
+    EXPECT_TRUE(mr->info.has_window);
+    EXPECT_DOUBLE_EQ(mr->info.window_center, 600);
+    EXPECT_DOUBLE_EQ(mr->info.window_width, 1600);
+    auto ct = read_image(pydicom_file("CT_small.dcm"));
+    ASSERT_TRUE(ct);
+    EXPECT_FALSE(ct->info.has_window);
+
+    // Multi-valued, signed with '+', and a non-positive width (ignored).
+    auto with_window = [](const std::string& center, const std::string& width) {
+        auto bytes = testing::DicomBuilder()
+                         .image(1, 2, 1, 8, 8, 0, "MONOCHROME2", {1, 2})
+                         .text(0x0028, 0x1050, "DS", center)
+                         .text(0x0028, 0x1051, "DS", width)
+                         .bytes();
+        auto img = decode_dicom(bytes, "window.dcm");
+        EXPECT_TRUE(img) << img.error().message();
+        return img ? img->info : ImageInfo{};
+    };
+    const ImageInfo a = with_window("40\\-600", "400\\1500");
+    EXPECT_TRUE(a.has_window);
+    EXPECT_DOUBLE_EQ(a.window_center, 40);
+    EXPECT_DOUBLE_EQ(a.window_width, 400);
+    const ImageInfo b = with_window(" +1.5E2", "3e2 ");
+    EXPECT_TRUE(b.has_window);
+    EXPECT_DOUBLE_EQ(b.window_center, 150);
+    EXPECT_DOUBLE_EQ(b.window_width, 300);
+    EXPECT_FALSE(with_window("40", "0").has_window);
+    EXPECT_FALSE(with_window("forty", "400").has_window);
+}
+
 TEST(Decode, MrSmallGeometry) {
     const Image img = must_read(pydicom_file("MR_small.dcm"));
     EXPECT_EQ(img.geometry.rows, 64u);

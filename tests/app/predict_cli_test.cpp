@@ -1,0 +1,175 @@
+// `medanchor predict` as a user runs it, on real DICOM files with the committed test bundles:
+// text and JSON output, saliency PNGs, bad files reported by name without stopping the others,
+// exit codes from the error table, and the same answers whatever --threads and --batch say.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "../image/test_support.h"
+#include "image/reader.h"
+
+namespace medanchor::app {
+namespace {
+
+using nlohmann::json;
+using testing::pydicom_file;
+using testing::quote;
+using testing::run_command;
+using testing::ScratchDir;
+
+std::string predict(const std::string& model) {
+    return quote(MEDANCHOR_BINARY) + " predict --model " +
+           quote(std::filesystem::path(MEDANCHOR_SOURCE_DIR) / "tests/data/models" / model);
+}
+
+std::vector<json> json_lines(const std::string& output) {
+    std::vector<json> out;
+    std::istringstream in(output);
+    for (std::string line; std::getline(in, line);) {
+        if (!line.empty() && line[0] == '{')
+            out.push_back(json::parse(line));
+    }
+    return out;
+}
+
+TEST(PredictCli, PrintsTheFindingForRealDicomFiles) {
+    const auto r = run_command(predict("tiny-softmax") + " " + quote(pydicom_file("CT_small.dcm")) +
+                               " " + quote(pydicom_file("MR_small.dcm")));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("CT_small.dcm\n  finding:       class-"), std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find("MR_small.dcm\n  finding:       class-"), std::string::npos);
+    EXPECT_NE(r.output.find(" bp)"), std::string::npos);
+    EXPECT_NE(r.output.find("probabilities: class-a "), std::string::npos);
+}
+
+TEST(PredictCli, RunsOnASimulatedCtSlice) {
+    // samples/ct: the CT simulator's slices (docs/ctsim.md), real DICOM CT in HU.
+    const auto slice =
+        std::filesystem::path(MEDANCHOR_SOURCE_DIR) / "samples/ct/ctsim-42-00000.dcm";
+    if (!std::filesystem::exists(slice))
+        GTEST_SKIP() << slice << " is not in this checkout";
+    const auto r = run_command(predict("tiny-sigmoid") + " --json " + quote(slice));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const auto lines = json_lines(r.output);
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_EQ(lines[0]["preprocessing"][0].get<std::string>().rfind("modality LUT", 0), 0u);
+    EXPECT_EQ(lines[0]["probabilities"].size(), 3u);
+}
+
+TEST(PredictCli, JsonLinesCarryTheRecord) {
+    const auto r = run_command(predict("tiny-softmax") + " --json " +
+                               quote(pydicom_file("CT_small.dcm")) + " 2>/dev/null");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const auto lines = json_lines(r.output);
+    ASSERT_EQ(lines.size(), 1u) << r.output;
+    const json& j = lines[0];
+    EXPECT_EQ(j["model"]["name"], "tiny-softmax");
+    EXPECT_EQ(j["model"]["version"], "1.0.0");
+    std::ifstream manifest(std::filesystem::path(MEDANCHOR_SOURCE_DIR) /
+                           "tests/data/models/tiny-softmax/model.json");
+    EXPECT_EQ(j["model"]["sha256"], json::parse(manifest)["model_sha256"]);
+    ASSERT_TRUE(j["preprocessing"].is_array());
+    EXPECT_EQ(j["preprocessing"][0].get<std::string>().rfind("modality LUT", 0), 0u);
+    EXPECT_EQ(j["preprocessing"][2], "resize 128x128->32x32 stretch area");
+    double sum = 0, best = 0;
+    std::string best_code;
+    for (const auto& p : j["probabilities"]) {
+        sum += p["probability"].get<double>();
+        if (p["probability"].get<double>() > best) {
+            best = p["probability"];
+            best_code = p["code"];
+        }
+    }
+    EXPECT_NEAR(sum, 1.0, 1e-9);
+    EXPECT_EQ(j["finding"]["code"], best_code);
+    EXPECT_EQ(j["confidence_bp"], static_cast<int>(std::lround(best * 10000)));
+    EXPECT_EQ(j["needs_review"], j["confidence_bp"].get<int>() < 6000);
+    EXPECT_EQ(j["engine"].get<std::string>().rfind("opencv-dnn", 0), 0u);
+}
+
+TEST(PredictCli, ABadFileIsNamedAndTheOthersGoOn) {
+    ScratchDir dir;
+    std::ofstream(dir / "bad.dcm") << "not an image";
+    const auto r =
+        run_command(predict("tiny-softmax") + " --json " + quote(pydicom_file("CT_small.dcm")) +
+                    " " + quote(dir / "bad.dcm") + " " + quote(pydicom_file("MR_small.dcm")));
+    EXPECT_EQ(r.exit_code, 5) << r.output;  // corrupt
+    const auto lines = json_lines(r.output);
+    ASSERT_EQ(lines.size(), 3u) << r.output;
+    EXPECT_TRUE(lines[0].contains("finding"));
+    EXPECT_EQ(lines[1]["file"], (dir / "bad.dcm").string());
+    EXPECT_EQ(lines[1]["error"]["code"], "corrupt");
+    EXPECT_TRUE(lines[2].contains("finding"));
+    EXPECT_NE(r.output.find("medanchor: " + (dir / "bad.dcm").string() + ": "), std::string::npos);
+    EXPECT_NE(r.output.find("1 of 3 files failed"), std::string::npos);
+}
+
+TEST(PredictCli, AMissingFileExitsNotFound) {
+    const auto r = run_command(predict("tiny-softmax") + " /nonexistent/x.dcm");
+    EXPECT_EQ(r.exit_code, 3) << r.output;
+    EXPECT_NE(r.output.find("/nonexistent/x.dcm"), std::string::npos);
+}
+
+TEST(PredictCli, AModalityTheBundleRefusesIsUnsupported) {
+    // tiny-sigmoid accepts CT, MR and OT; rtdose.dcm is RTDOSE.
+    const auto r = run_command(predict("tiny-sigmoid") + " " + quote(pydicom_file("rtdose.dcm")));
+    EXPECT_EQ(r.exit_code, 6) << r.output;
+    EXPECT_NE(r.output.find("rtdose.dcm: modality RTDOSE is not accepted by model tiny-sigmoid"),
+              std::string::npos)
+        << r.output;
+}
+
+TEST(PredictCli, ABrokenBundleStopsBeforeAnyImage) {
+    ScratchDir dir;
+    std::filesystem::copy(
+        std::filesystem::path(MEDANCHOR_SOURCE_DIR) / "tests/data/models/tiny-softmax", dir / "m");
+    std::ofstream(dir / "m/model.onnx", std::ios::app) << "x";
+    const auto r = run_command(quote(MEDANCHOR_BINARY) + " predict --model " + quote(dir / "m") +
+                               " " + quote(pydicom_file("CT_small.dcm")));
+    EXPECT_EQ(r.exit_code, 5) << r.output;
+    EXPECT_NE(r.output.find("model.onnx: SHA-256 is"), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("finding:"), std::string::npos);
+}
+
+TEST(PredictCli, WritesSaliencyPngsAtTheImageSize) {
+    ScratchDir dir;
+    const auto r = run_command(predict("tiny-sigmoid") + " --saliency " + quote(dir / "sal") + " " +
+                               quote(pydicom_file("CT_small.dcm")) + " " +
+                               quote(pydicom_file("SC_rgb_rle.dcm")));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("saliency:      " + (dir / "sal/CT_small.saliency.png").string()),
+              std::string::npos)
+        << r.output;
+    auto ct = image::read_image(dir / "sal/CT_small.saliency.png");
+    ASSERT_TRUE(ct) << ct.error().message();
+    EXPECT_EQ(ct->geometry.rows, 128u);
+    EXPECT_EQ(ct->geometry.columns, 128u);
+    auto rgb = image::read_image(dir / "sal/SC_rgb_rle.saliency.png");
+    ASSERT_TRUE(rgb) << rgb.error().message();
+    EXPECT_EQ(rgb->geometry.rows, 100u);
+}
+
+TEST(PredictCli, ThreadsAndBatchDoNotChangeTheAnswers) {
+    const std::string files =
+        quote(pydicom_file("CT_small.dcm")) + " " + quote(pydicom_file("MR_small.dcm")) + " " +
+        quote(pydicom_file("JPEG2000.dcm")) + " " + quote(pydicom_file("rtdose.dcm"));
+    const auto a = run_command(predict("tiny-softmax") + " --json --threads 1 --batch 1 " + files);
+    const auto b = run_command(predict("tiny-softmax") + " --json --threads 2 --batch 8 " + files);
+    ASSERT_EQ(a.exit_code, 0) << a.output;
+    ASSERT_EQ(b.exit_code, 0) << b.output;
+    EXPECT_EQ(json_lines(a.output).size(), 4u);
+    EXPECT_EQ(a.output, b.output);
+}
+
+TEST(PredictCli, RefusesABadBatch) {
+    const auto r =
+        run_command(predict("tiny-softmax") + " --batch 0 " + quote(pydicom_file("CT_small.dcm")));
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("--batch"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace medanchor::app

@@ -1,0 +1,235 @@
+// The OpenCV dnn engine against PyTorch's outputs for the same exported weights (to 1e-4), its
+// checks of the network against the manifest, and the pipeline's determinism and ordering.
+#include "inference/engine.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <iostream>
+#include <map>
+
+#include "inference/pipeline.h"
+#include "test_models.h"
+
+namespace medanchor::inference {
+namespace {
+
+using testing::load_golden;
+using testing::load_test_bundle;
+
+void expect_matches_golden(const std::string& name) {
+    const ModelBundle bundle = load_test_bundle(name);
+    const auto golden = load_golden(name);
+    ASSERT_EQ(golden.inputs.size(), golden.outputs.size());
+    auto engine = make_opencv_engine(bundle);
+    ASSERT_TRUE(engine) << engine.error().message();
+    // All golden inputs as one batch, and each alone.
+    double max_diff = 0;
+    auto batched = (*engine)->run(golden.inputs);
+    ASSERT_TRUE(batched) << batched.error().message();
+    ASSERT_EQ(batched->size(), golden.inputs.size());
+    for (std::size_t i = 0; i < golden.inputs.size(); ++i) {
+        auto single = (*engine)->run(std::span<const Tensor>(&golden.inputs[i], 1));
+        ASSERT_TRUE(single) << single.error().message();
+        ASSERT_EQ((*batched)[i].size(), golden.outputs[i].size());
+        for (std::size_t k = 0; k < golden.outputs[i].size(); ++k) {
+            EXPECT_NEAR((*batched)[i][k], golden.outputs[i][k], 1e-4)
+                << name << " input " << i << " output " << k;
+            EXPECT_NEAR((*single)[0][k], golden.outputs[i][k], 1e-4)
+                << name << " input " << i << " output " << k << " (batch of 1)";
+            max_diff =
+                std::max<double>(max_diff, std::abs((*batched)[i][k] - golden.outputs[i][k]));
+        }
+    }
+    std::cout << name << ": largest difference from PyTorch " << max_diff << "\n";
+}
+
+TEST(Engine, SoftmaxModelMatchesPyTorch) {
+    expect_matches_golden("tiny-softmax");
+}
+
+TEST(Engine, SigmoidModelMatchesPyTorch) {
+    expect_matches_golden("tiny-sigmoid");
+}
+
+TEST(Engine, DescribesItself) {
+    auto engine = make_opencv_engine(load_test_bundle("tiny-softmax"));
+    ASSERT_TRUE(engine);
+    EXPECT_EQ((*engine)->description().rfind("opencv-dnn 4.", 0), 0u);
+}
+
+TEST(Engine, BatchOfEightEqualsEightBatchesOfOne) {
+    for (const char* name : {"tiny-softmax", "tiny-sigmoid"}) {
+        const ModelBundle bundle = load_test_bundle(name);
+        auto golden = load_golden(name);
+        std::vector<Tensor> inputs = golden.inputs;
+        for (const auto& t : golden.inputs) {  // four more: the same inputs scaled
+            Tensor u = t;
+            for (float& v : u.data)
+                v *= 0.5f;
+            inputs.push_back(std::move(u));
+        }
+        ASSERT_EQ(inputs.size(), 8u);
+        auto engine = make_opencv_engine(bundle);
+        ASSERT_TRUE(engine);
+        auto batched = (*engine)->run(inputs);
+        ASSERT_TRUE(batched);
+        for (std::size_t i = 0; i < inputs.size(); ++i) {
+            auto single = (*engine)->run(std::span<const Tensor>(&inputs[i], 1));
+            ASSERT_TRUE(single);
+            EXPECT_EQ((*single)[0], (*batched)[i]) << name << " input " << i;
+        }
+    }
+}
+
+TEST(Engine, RefusesAnInputNameTheNetworkLacks) {
+    ModelBundle bundle = load_test_bundle("tiny-softmax");
+    bundle.manifest.input.name = "pixels";
+    auto engine = make_opencv_engine(bundle);
+    ASSERT_FALSE(engine);
+    EXPECT_EQ(engine.error().code(), ErrorCode::kCorrupt);
+    EXPECT_NE(engine.error().message().find("no input named \"pixels\""), std::string::npos)
+        << engine.error().message();
+    EXPECT_NE(engine.error().message().find("model.onnx"), std::string::npos);
+}
+
+TEST(Engine, RefusesAnOutputNameTheNetworkLacks) {
+    ModelBundle bundle = load_test_bundle("tiny-softmax");
+    bundle.manifest.output.name = "scores";
+    auto engine = make_opencv_engine(bundle);
+    ASSERT_FALSE(engine);
+    EXPECT_NE(engine.error().message().find("no output named \"scores\""), std::string::npos)
+        << engine.error().message();
+}
+
+TEST(Engine, RefusesAnInputSizeTheNetworkCannotTake) {
+    ModelBundle bundle = load_test_bundle("tiny-softmax");
+    bundle.manifest.input.height = 48;  // the linear layer takes 8x8x8 features from 32x32
+    auto engine = make_opencv_engine(bundle);
+    ASSERT_FALSE(engine);
+    EXPECT_NE(engine.error().message().find("against the network"), std::string::npos)
+        << engine.error().message();
+}
+
+TEST(Engine, RefusesALabelCountTheOutputDoesNotHave) {
+    ModelBundle bundle = load_test_bundle("tiny-softmax");
+    bundle.manifest.labels.push_back({"class-c", "Class C"});
+    auto engine = make_opencv_engine(bundle);
+    ASSERT_FALSE(engine);
+    EXPECT_NE(engine.error().message().find("one per label"), std::string::npos)
+        << engine.error().message();
+}
+
+TEST(Engine, RefusesBytesThatAreNotOnnx) {
+    ModelBundle bundle = load_test_bundle("tiny-softmax");
+    bundle.onnx.assign(100, 0x42);
+    auto engine = make_opencv_engine(bundle);
+    ASSERT_FALSE(engine);
+    EXPECT_NE(engine.error().message().find("cannot read this ONNX model"), std::string::npos)
+        << engine.error().message();
+}
+
+// A deterministic synthetic image, different for every index: a gradient plus a bright disc.
+ModalityImage synthetic(std::size_t index) {
+    ModalityImage image;
+    image.rows = 40 + static_cast<int>(index % 3) * 8;
+    image.columns = 48;
+    image.channels = 1;
+    image.modality = "CT";
+    image.source = "synthetic-" + std::to_string(index);
+    for (int y = 0; y < image.rows; ++y) {
+        for (int x = 0; x < image.columns; ++x) {
+            const double dx = x - 10.0 - static_cast<double>(index % 7) * 3;
+            const double dy = y - 20.0;
+            image.values.push_back(
+                static_cast<float>(-1000 + 10 * x + 5 * y + (dx * dx + dy * dy < 36 ? 900 : 0)));
+        }
+    }
+    return image;
+}
+
+PipelineOptions options(int threads, int batch, int engines) {
+    PipelineOptions o;
+    o.threads = threads;
+    o.batch = batch;
+    o.engines = engines;
+    return o;
+}
+
+std::map<std::size_t, std::vector<float>> run_all(const ModelBundle& bundle, std::size_t count,
+                                                  PipelineOptions options) {
+    std::map<std::size_t, std::vector<float>> out;
+    std::size_t expected = 0;
+    const Status status = run_pipeline(
+        bundle, count, [](std::size_t i) -> Result<ModalityImage> { return synthetic(i); },
+        [&](std::size_t i, Result<ItemResult> r) {
+            EXPECT_EQ(i, expected++) << "results out of order";
+            ASSERT_TRUE(r) << r.error().message();
+            out[i] = r->raw;
+        },
+        options);
+    EXPECT_TRUE(status);
+    return out;
+}
+
+TEST(Pipeline, OutputsDoNotDependOnThreadsOrBatch) {
+    const ModelBundle bundle = load_test_bundle("tiny-softmax");
+    const std::size_t n = 21;  // not a multiple of the batch: a short last batch
+    const auto reference = run_all(bundle, n, options(1, 1, 1));
+    ASSERT_EQ(reference.size(), n);
+    EXPECT_EQ(run_all(bundle, n, options(1, 8, 1)), reference);
+    EXPECT_EQ(run_all(bundle, n, options(2, 8, 1)), reference);
+    EXPECT_EQ(run_all(bundle, n, options(2, 8, 2)), reference);
+    EXPECT_EQ(run_all(bundle, n, options(2, 3, 2)), reference);
+    // And equal to the engine run directly on preprocess()'s tensors.
+    auto engine = make_opencv_engine(bundle);
+    ASSERT_TRUE(engine);
+    for (std::size_t i = 0; i < n; ++i) {
+        auto prepared = preprocess(synthetic(i), bundle.manifest);
+        ASSERT_TRUE(prepared);
+        auto out = (*engine)->run(std::span<const Tensor>(&prepared->tensor, 1));
+        ASSERT_TRUE(out);
+        EXPECT_EQ((*out)[0], reference.at(i));
+    }
+}
+
+TEST(Pipeline, ReportsABadImageInItsPlaceAndGoesOn) {
+    const ModelBundle bundle = load_test_bundle("tiny-softmax");
+    std::vector<std::string> seen;
+    const Status status = run_pipeline(
+        bundle, 6,
+        [](std::size_t i) -> Result<ModalityImage> {
+            if (i == 2)
+                return Error(ErrorCode::kCorrupt, "two.dcm: truncated");
+            ModalityImage image = synthetic(i);
+            if (i == 4)
+                image.modality = "";  // allowed: the bundle accepts "*"
+            return image;
+        },
+        [&](std::size_t i, Result<ItemResult> r) {
+            seen.push_back(std::to_string(i) + (r ? " ok" : " " + r.error().message()));
+            if (r) {
+                EXPECT_EQ(r->raw.size(), 2u);
+                EXPECT_EQ(r->prediction.probabilities.size(), 2u);
+                EXPECT_FALSE(r->input.steps.empty());
+                EXPECT_TRUE(r->input.tensor.data.empty()) << "tensor released after inference";
+            }
+        },
+        options(2, 4, 1));
+    EXPECT_TRUE(status);
+    EXPECT_EQ(seen, (std::vector<std::string>{"0 ok", "1 ok", "2 two.dcm: truncated", "3 ok",
+                                              "4 ok", "5 ok"}));
+}
+
+TEST(Pipeline, RefusesABadBatchSize) {
+    const ModelBundle bundle = load_test_bundle("tiny-softmax");
+    const Status status = run_pipeline(
+        bundle, 1, [](std::size_t i) -> Result<ModalityImage> { return synthetic(i); },
+        [](std::size_t, Result<ItemResult>) {}, options(1, 0, 1));
+    ASSERT_FALSE(status);
+    EXPECT_EQ(status.error().code(), ErrorCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace medanchor::inference

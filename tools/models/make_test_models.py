@@ -1,0 +1,155 @@
+#!/usr/bin/python3
+"""Builds the tiny test model bundles under tests/data/models/ (docs/model-bundle.md).
+
+Deterministic: a fixed seed, fixed architectures, and a fixed set of golden inputs. Each bundle is
+a folder with model.onnx, model.json, and for the golden-output test golden_inputs.f32 (raw
+little-endian float32, NCHW, the inputs one after another) and golden.json (their shape and the
+PyTorch outputs of the very module that was exported).
+
+Why PyTorch is the reference: Debian 12's python3-onnx (1.12) has no reference evaluator and
+onnxruntime is not packaged, so the Python reference run of "the same ONNX" is PyTorch itself on
+the exact weights the exporter wrote. The C++ test (tests/inference/engine_test.cpp) runs the ONNX
+through OpenCV dnn and matches these outputs to 1e-4.
+
+Usage (Debian's python3-torch 1.13 and python3-onnx 1.12; CI never runs this):
+    /usr/bin/python3 tools/models/make_test_models.py [OUT_DIR]   # default tests/data/models
+"""
+import hashlib
+import json
+import pathlib
+import sys
+
+import onnx
+import torch
+from torch import nn
+
+SEED = 20260105
+OPSET = 11
+GOLDEN_COUNT = 4
+
+
+class TinySoftmax(nn.Module):
+    """1x32x32 -> 2 logits: two conv/relu/maxpool stages and a linear layer."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(4, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+        self.classifier = nn.Linear(8 * 8 * 8, 2)
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.features(x), 1))
+
+
+class TinySigmoid(nn.Module):
+    """3x24x32 (not square, on purpose) -> 3 independent logits, with batch norm and global
+    average pooling."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(6, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1))
+        self.classifier = nn.Linear(8, 3)
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.features(x), 1))
+
+
+def export(module, shape, path):
+    dummy = torch.zeros((1,) + shape)
+    torch.onnx.export(module, dummy, str(path), opset_version=OPSET, input_names=["image"],
+                      output_names=["logits"],
+                      dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
+                      do_constant_folding=True)
+    onnx.checker.check_model(onnx.load(str(path)))
+
+
+def write_bundle(out, name, module, shape, manifest_extra):
+    folder = out / name
+    folder.mkdir(parents=True, exist_ok=True)
+    module.eval()
+    export(module, shape, folder / "model.onnx")
+    digest = hashlib.sha256((folder / "model.onnx").read_bytes()).hexdigest()
+
+    # Golden inputs: standard normal, the range a normalised image takes.
+    generator = torch.Generator().manual_seed(SEED + 1)
+    inputs = torch.randn((GOLDEN_COUNT,) + shape, generator=generator)
+    with torch.no_grad():
+        outputs = module(inputs)
+    (folder / "golden_inputs.f32").write_bytes(inputs.numpy().astype("<f4").tobytes())
+    golden = {"input_shape": [GOLDEN_COUNT] + list(shape),
+              "outputs": [[float(v) for v in row] for row in outputs.tolist()],
+              "reference": f"PyTorch {torch.__version__} forward of the exported module"}
+    (folder / "golden.json").write_text(json.dumps(golden, indent=1) + "\n")
+
+    manifest = {
+        "format": "medanchor-model/1",
+        "name": name,
+        "version": "1.0.0",
+        "model_sha256": digest,
+        **manifest_extra,
+        "provenance": {
+            "training_data": "none: random weights (seeded), for tests only",
+            "generator": "tools/models/make_test_models.py",
+            "seed": SEED,
+            "torch": torch.__version__,
+            "opset": OPSET,
+        },
+    }
+    (folder / "model.json").write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def main():
+    out = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else (
+        pathlib.Path(__file__).resolve().parents[2] / "tests" / "data" / "models")
+    torch.manual_seed(SEED)
+    torch.use_deterministic_algorithms(True)
+    softmax = TinySoftmax()
+    sigmoid = TinySigmoid()
+    # Non-trivial batch-norm statistics, so the exported (folded) normalisation is exercised.
+    with torch.no_grad():
+        bn = sigmoid.features[1]
+        bn.running_mean.copy_(torch.linspace(-0.5, 0.5, 6))
+        bn.running_var.copy_(torch.linspace(0.5, 2.0, 6))
+        bn.weight.copy_(torch.linspace(0.8, 1.2, 6))
+        bn.bias.copy_(torch.linspace(-0.1, 0.1, 6))
+
+    write_bundle(out, "tiny-softmax", softmax, (1, 32, 32), {
+        "task": {"type": "classification", "activation": "softmax",
+                 "labels": [{"code": "class-a", "display": "Class A"},
+                            {"code": "class-b", "display": "Class B"}]},
+        "input": {"name": "image", "layout": "NCHW", "channels": 1, "height": 32, "width": 32,
+                  "dtype": "float32"},
+        "output": {"name": "logits", "kind": "logits"},
+        "preprocessing": {
+            "modalities": ["*"],
+            "window": {"type": "percentile", "low": 0.5, "high": 99.5},
+            "resize": {"policy": "stretch", "interpolation": "area"},
+            "normalize": {"mean": [0.5], "std": [0.25]},
+            "channels": "replicate"},
+        "calibration": {"method": "temperature", "temperature": 1.5},
+        "min_confidence_bp": 6000,
+    })
+    write_bundle(out, "tiny-sigmoid", sigmoid, (3, 24, 32), {
+        "task": {"type": "classification", "activation": "sigmoid",
+                 "labels": [{"code": "finding-x", "display": "Finding X"},
+                            {"code": "finding-y", "display": "Finding Y"},
+                            {"code": "finding-z", "display": "Finding Z"}]},
+        "input": {"name": "image", "layout": "NCHW", "channels": 3, "height": 24, "width": 32,
+                  "dtype": "float32"},
+        "output": {"name": "logits", "kind": "logits"},
+        "preprocessing": {
+            "modalities": ["CT", "MR", "OT"],
+            "window": {"type": "percentile", "low": 1, "high": 99},
+            "resize": {"policy": "letterbox", "interpolation": "linear"},
+            "normalize": {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
+            "channels": "replicate"},
+        "calibration": {"method": "none"},
+        "min_confidence_bp": 5000,
+    })
+
+
+if __name__ == "__main__":
+    main()
