@@ -1,0 +1,49 @@
+// The UIDs a report cites: read from a de-identified copy they are exactly the site key's
+// remapping of the original's, and the SOP Class is kept; a file without them is refused.
+#include "image/instance_uids.h"
+
+#include <gtest/gtest.h>
+
+#include "image/deid.h"
+#include "test_support.h"
+
+namespace medanchor::image {
+namespace {
+
+using testing::pydicom_file;
+using testing::ScratchDir;
+
+TEST(InstanceUids, DeidentifiedCopyCarriesTheRemappedUids) {
+    ScratchDir dir;
+    const auto source = pydicom_file("CT_small.dcm");
+    auto original = read_instance_uids(source);
+    ASSERT_TRUE(original.ok()) << original.error().message();
+    EXPECT_EQ(original->sop_class, "1.2.840.10008.5.1.4.1.1.2");
+
+    std::array<std::uint8_t, SiteKey::kSize> secret{};
+    secret.fill(7);
+    const UidRemapper remapper(SiteKey::from_bytes(secret));
+    const auto copy = dir.path() / "deid.dcm";
+    ASSERT_TRUE(deidentify_file(source, copy, DeidOptions{}, remapper).ok());
+    auto uids = read_instance_uids(copy);
+    ASSERT_TRUE(uids.ok()) << uids.error().message();
+    EXPECT_EQ(uids->study, remapper.remap(original->study));
+    EXPECT_EQ(uids->series, remapper.remap(original->series));
+    EXPECT_EQ(uids->sop_instance, remapper.remap(original->sop_instance));
+    EXPECT_EQ(uids->sop_class, original->sop_class);
+    EXPECT_NE(uids->study, original->study);
+    EXPECT_TRUE(uids->study.starts_with("2.25."));
+}
+
+TEST(InstanceUids, RefusesWhatIsNotDicom) {
+    ScratchDir dir;
+    const auto junk = dir.path() / "junk.dcm";
+    testing::write_bytes(junk, std::vector<std::uint8_t>(200, 0x41));
+    auto r = read_instance_uids(junk);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code(), ErrorCode::kCorrupt);
+    EXPECT_NE(r.error().message().find("junk.dcm"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace medanchor::image

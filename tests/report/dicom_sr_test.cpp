@@ -1,0 +1,238 @@
+// The DICOM SR view: written by medanchor through DCMTK's dcmsr, read back by DCMTK's dsrdump
+// tool (exit 0, the finding and the confidence in its output) and by DSRDocument::read +
+// isValid. The report is built the way the pipeline builds it, from a real file: pydicom's
+// CT_small.dcm, whose UIDs the image layer's de-identification mapping replaces; then no identity
+// of the source (names, ids, institution, dates, original UIDs) may appear in the SR, the
+// canonical JSON or the FHIR Bundle.
+#include "report/dicom_sr.h"
+
+#include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmsr/dsrdoc.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "image/deid.h"
+#include "image/test_support.h"
+#include "report/fhir.h"
+#include "report/sample_report.h"
+
+namespace medanchor::report {
+namespace {
+
+namespace fs = std::filesystem;
+using medanchor::testing::pydicom_file;
+using medanchor::testing::quote;
+using medanchor::testing::run_command;
+using medanchor::testing::ScratchDir;
+
+// Every value of `attribute` in `file` (nested occurrences too), by DCMTK's dcmdump.
+std::vector<std::string> dump_values(const fs::path& file, const std::string& attribute) {
+    const auto r = run_command("dcmdump -Un +P " + attribute + " " + quote(file));
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    std::vector<std::string> values;
+    std::istringstream lines(r.output);
+    for (std::string line; std::getline(lines, line);) {
+        const auto open = line.find('[');
+        const auto close = line.find(']', open);
+        if (open != std::string::npos && close != std::string::npos)
+            values.push_back(line.substr(open + 1, close - open - 1));
+    }
+    return values;
+}
+
+std::string first_value(const fs::path& file, const std::string& attribute) {
+    const auto values = dump_values(file, attribute);
+    return values.empty() ? std::string() : values.front();
+}
+
+std::string read_text(const fs::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+// The source's identity: every value of the identifying attributes CT_small.dcm carries
+// ((0010,1000) is Other Patient IDs, retired, by tag because DCMTK names it RETIRED_...).
+const char* const kIdentityAttributes[] = {
+    "PatientName",     "PatientID",           "PatientBirthDate",   "0010,1000",
+    "InstitutionName", "StudyDate",           "SeriesDate",         "AcquisitionDate",
+    "ContentDate",     "StudyTime",           "AccessionNumber",    "ReferringPhysicianName",
+    "StudyID",         "StationName",         "StudyInstanceUID",   "SeriesInstanceUID",
+    "SOPInstanceUID",  "FrameOfReferenceUID", "InstitutionAddress", "OperatorsName"};
+
+class DicomSrTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        source_ = pydicom_file("CT_small.dcm");
+        ASSERT_TRUE(fs::exists(source_)) << source_ << " (Debian package python3-pydicom)";
+        for (const char* attribute : kIdentityAttributes) {
+            for (const auto& v : dump_values(source_, attribute)) {
+                if (v.size() >= 4)
+                    identity_.push_back(v);
+            }
+        }
+        ASSERT_GE(identity_.size(), 8u);
+
+        // The pipeline's path: de-identify with the site key, and report the remapped UIDs.
+        std::array<std::uint8_t, 32> key{};
+        for (std::size_t i = 0; i < key.size(); ++i)
+            key[i] = static_cast<std::uint8_t>(i);
+        const image::UidRemapper uids(image::SiteKey::from_bytes(key));
+        DicomReference d;
+        d.transfer_syntax_uid = first_value(source_, "TransferSyntaxUID");
+        d.sop_class_uid = first_value(source_, "SOPClassUID");
+        d.study_instance_uid = uids.remap(first_value(source_, "StudyInstanceUID"));
+        d.series_instance_uid = uids.remap(first_value(source_, "SeriesInstanceUID"));
+        d.sop_instance_uid = uids.remap(first_value(source_, "SOPInstanceUID"));
+        // The de-identified copy the image layer writes carries exactly these UIDs.
+        const fs::path deid = dir_ / "deid.dcm";
+        auto summary = image::deidentify_file(source_, deid, image::DeidOptions{}, uids);
+        ASSERT_TRUE(summary.ok()) << summary.error().message();
+        EXPECT_EQ(first_value(deid, "StudyInstanceUID"), d.study_instance_uid);
+        EXPECT_EQ(first_value(deid, "SeriesInstanceUID"), d.series_instance_uid);
+        EXPECT_EQ(first_value(deid, "SOPInstanceUID"), d.sop_instance_uid);
+
+        report_ = medanchor::testing::sample_report();
+        report_.image.modality = first_value(source_, "Modality");
+        report_.image.rows = 128;
+        report_.image.columns = 128;
+        report_.image.dicom = d;
+    }
+
+    fs::path write(const AnalysisReport& r, const std::string& name = "report.dcm") {
+        const fs::path out = dir_ / name;
+        const Status s = write_dicom_sr(r, out);
+        EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().message());
+        return out;
+    }
+
+    ScratchDir dir_;
+    fs::path source_;
+    std::vector<std::string> identity_;
+    AnalysisReport report_;
+};
+
+TEST_F(DicomSrTest, DsrdumpReadsTheFindingAndTheConfidence) {
+    const fs::path sr = write(report_);
+    const auto r = run_command("dsrdump +Pl +Pc +Psu +Pu " + quote(sr));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("Comprehensive SR"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("(18748-4,LN,\"Diagnostic Imaging Report\")"), std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find("COMPLETE"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("(nodule,99MEDANCHOR,\"Pulmonary nodule\")"), std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find("\"87.5\" (%,UCUM,\"percent\")"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("(111001,DCM,\"Algorithm Name\")=\"ct-nodule\""), std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find("(111003,DCM,\"Algorithm Version\")=\"1.2.0\""), std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find(report_.image.hash), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find(report_.image.dicom->sop_instance_uid), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("Preliminary Flag    : FINAL"), std::string::npos) << r.output;
+}
+
+TEST_F(DicomSrTest, DcmtkReadsAValidDocumentInTheDeidentifiedStudy) {
+    const fs::path sr = write(report_);
+    DcmFileFormat file;
+    ASSERT_TRUE(file.loadFile(sr.c_str()).good());
+    DSRDocument doc;
+    ASSERT_TRUE(doc.read(*file.getDataset()).good());
+    EXPECT_TRUE(doc.isValid());
+    EXPECT_EQ(doc.getDocumentType(), DSRTypes::DT_ComprehensiveSR);
+    OFString study;
+    doc.getStudyInstanceUID(study);
+    EXPECT_EQ(std::string(study.c_str()), report_.image.dicom->study_instance_uid);
+    // Current Requested Procedure Evidence lists the de-identified instance.
+    auto& evidence = doc.getCurrentRequestedProcedureEvidence();
+    EXPECT_EQ(evidence.getNumberOfInstances(), 1u);
+    EXPECT_TRUE(evidence
+                    .gotoItem(report_.image.dicom->sop_class_uid.c_str(),
+                              report_.image.dicom->sop_instance_uid.c_str())
+                    .good());
+    OFString series;
+    evidence.getSeriesInstanceUID(series);
+    EXPECT_EQ(std::string(series.c_str()), report_.image.dicom->series_instance_uid);
+    EXPECT_EQ(first_value(sr, "PatientIdentityRemoved"), "YES");
+}
+
+TEST_F(DicomSrTest, NeedsReviewIsPreliminaryWithTheReason) {
+    AnalysisReport r = report_;
+    r.result.confidence_bp = 5400;
+    r.result.needs_review = true;
+    r.result.review_reason = "confidence 5400 bp is below the threshold 6000 bp";
+    const auto out = run_command("dsrdump +Pl " + quote(write(r)));
+    ASSERT_EQ(out.exit_code, 0) << out.output;
+    EXPECT_NE(out.output.find("PRELIMINARY"), std::string::npos) << out.output;
+    EXPECT_NE(out.output.find(r.result.review_reason), std::string::npos) << out.output;
+    EXPECT_NE(out.output.find("\"54\" (%,UCUM,\"percent\")"), std::string::npos) << out.output;
+}
+
+TEST_F(DicomSrTest, CarriesNoIdentityOfTheSource) {
+    const fs::path sr = write(report_);
+    const auto dump = run_command("dcmdump -Un +L " + quote(sr));
+    ASSERT_EQ(dump.exit_code, 0) << dump.output;
+    const auto structured = run_command("dsrdump +Pl +Pu +Psu " + quote(sr));
+    ASSERT_EQ(structured.exit_code, 0) << structured.output;
+    const std::string bytes = read_text(sr);
+    const std::string json = *to_canonical_json(report_);
+    const std::string bundle = *to_fhir(report_);
+    for (const auto& value : identity_) {
+        EXPECT_EQ(dump.output.find(value), std::string::npos) << "dcmdump shows " << value;
+        EXPECT_EQ(structured.output.find(value), std::string::npos) << "dsrdump shows " << value;
+        EXPECT_EQ(bytes.find(value), std::string::npos) << "the SR file holds " << value;
+        EXPECT_EQ(json.find(value), std::string::npos) << "the JSON holds " << value;
+        EXPECT_EQ(bundle.find(value), std::string::npos) << "the FHIR holds " << value;
+    }
+    // The Patient module is there, empty.
+    for (const char* attribute : {"PatientName", "PatientID", "PatientBirthDate", "PatientSex"}) {
+        const auto r = run_command("dcmdump -Un +P " + std::string(attribute) + " " + quote(sr));
+        EXPECT_NE(r.output.find("(no value available)"), std::string::npos)
+            << attribute << ": " << r.output;
+    }
+}
+
+TEST_F(DicomSrTest, SameReportSameFileNoTemporaryLeft) {
+    const fs::path a = write(report_, "a.dcm");
+    const fs::path b = write(report_, "b.dcm");
+    EXPECT_EQ(read_text(a), read_text(b));
+    std::size_t files = 0;
+    for (const auto& entry : fs::directory_iterator(dir_.path())) {
+        EXPECT_EQ(entry.path().filename().string().find(".tmp-"), std::string::npos)
+            << entry.path();
+        ++files;
+    }
+    EXPECT_EQ(files, 3u);  // deid.dcm, a.dcm, b.dcm
+    // A different report is a different instance.
+    AnalysisReport other = report_;
+    other.result.confidence_bp = 8751;
+    const fs::path c = write(other, "c.dcm");
+    EXPECT_NE(first_value(c, "SOPInstanceUID"), first_value(a, "SOPInstanceUID"));
+    EXPECT_EQ(first_value(c, "StudyInstanceUID"), first_value(a, "StudyInstanceUID"));
+}
+
+TEST_F(DicomSrTest, PngSourceGetsItsOwnStudyAndNoImageReference) {
+    const fs::path sr = write(medanchor::testing::png_report());
+    const auto r = run_command("dsrdump +Pl " + quote(sr));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(r.output.find("IMAGE:"), std::string::npos) << r.output;
+    EXPECT_TRUE(first_value(sr, "StudyInstanceUID").starts_with("2.25."));
+}
+
+TEST_F(DicomSrTest, RefusesAnInvalidReportAndAnUnwritablePath) {
+    AnalysisReport bad = report_;
+    bad.image.dicom->sop_instance_uid = first_value(source_, "SOPInstanceUID");  // not remapped
+    const Status s = write_dicom_sr(bad, dir_ / "bad.dcm");
+    ASSERT_FALSE(s.ok());
+    EXPECT_EQ(s.error().code(), ErrorCode::kInvalidArgument);
+    EXPECT_FALSE(fs::exists(dir_ / "bad.dcm"));
+    const Status io = write_dicom_sr(report_, dir_ / "missing" / "report.dcm");
+    ASSERT_FALSE(io.ok());
+    EXPECT_EQ(io.error().code(), ErrorCode::kIo);
+}
+
+}  // namespace
+}  // namespace medanchor::report
