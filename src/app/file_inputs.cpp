@@ -1,13 +1,34 @@
 #include "app/file_inputs.h"
 
 #include <algorithm>
+#include <array>
+#include <fstream>
+
+#include "image/reader.h"
 
 namespace medanchor::app {
 
 namespace fs = std::filesystem;
 
-std::vector<fs::path> expand_inputs(const std::vector<std::string>& inputs) {
+namespace {
+
+bool looks_like_an_image(const fs::path& path) {
+    if (path.filename().string().starts_with("."))
+        return false;
+    std::array<char, 132> head{};
+    std::ifstream in(path, std::ios::binary);
+    in.read(head.data(), head.size());
+    const auto* bytes = reinterpret_cast<const std::uint8_t*>(head.data());
+    return image::sniff_magic({bytes, static_cast<std::size_t>(in.gcount())}) !=
+           image::Magic::kUnknown;
+}
+
+}  // namespace
+
+std::vector<fs::path> expand_inputs(const std::vector<std::string>& inputs, std::size_t* skipped) {
     std::vector<fs::path> files;
+    if (skipped)
+        *skipped = 0;
     for (const auto& input : inputs) {
         std::error_code ec;
         if (fs::is_directory(input, ec)) {
@@ -15,8 +36,12 @@ std::vector<fs::path> expand_inputs(const std::vector<std::string>& inputs) {
             for (auto it = fs::recursive_directory_iterator(
                      input, fs::directory_options::skip_permission_denied, ec);
                  !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-                if (it->is_regular_file(ec))
+                if (!it->is_regular_file(ec))
+                    continue;
+                if (looks_like_an_image(it->path()))
                     found.push_back(it->path());
+                else if (skipped)
+                    ++*skipped;
             }
             std::sort(found.begin(), found.end());
             files.insert(files.end(), found.begin(), found.end());

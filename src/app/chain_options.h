@@ -1,0 +1,53 @@
+// The options and helpers every command that talks to the chain shares (admin, deploy,
+// professional, review, analyze, sync, verify): network, node, contract, key, fee, waiting, and
+// turning a confirmed call into output and an exit code.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "app/chain.h"
+#include "common/error.h"
+
+namespace CLI {
+class App;
+}
+
+namespace medanchor::app {
+
+struct ChainOptions {
+    std::string network = "devnet";
+    std::string node;
+    std::string contract;
+    std::string key_file;
+    std::uint64_t fee = 0;
+    std::uint64_t max_fee = 1'000'000;
+    int timeout_s = 120;
+    bool json = false;
+    bool no_wait = false;
+};
+
+// --network, --node, --contract, --json; with needs_key also --key-file, --fee, --max-fee,
+// --timeout, --no-wait.
+void add_chain_options(CLI::App* cmd, ChainOptions& o, bool needs_key = true);
+
+Result<ChainConfig> chain_config(const ChainOptions& o);
+// The signing key from --key-file or $MEDANCHOR_KEY_FILE (kInvalidArgument with a hint if neither).
+Result<stacks::PrivateKey> load_key(const std::string& flag);
+Result<ChainSession> open_session(const ChainOptions& o);
+
+// Prints the outcome of a contract call (text or --json) and maps (err uN) to kContract naming
+// the contract's error constant, other failures to kRejected.
+Status report(const ChainOptions& o, const std::string& what, Result<Confirmed> outcome);
+// Signs and sends one call, then report()s it (or prints the txid with --no-wait).
+Status send_call(const ChainOptions& o, const std::string& what, const std::string& function,
+                 std::vector<stacks::Value> args);
+
+// Argument parsers that name what was wrong.
+Result<stacks::Value> principal_arg(const std::string& text);
+Result<stacks::Value> digest_arg(const std::string& text, const std::string& what);
+// SHA-256 of a file's bytes as a (buff 32).
+Result<stacks::Value> file_digest(const std::string& path);
+
+}  // namespace medanchor::app
