@@ -105,6 +105,60 @@ void BM_SaliencyTiny(benchmark::State& state) {
 }
 BENCHMARK(BM_SaliencyTiny)->Unit(benchmark::kMillisecond);
 
+// The engine on a whole bundle: the shipped reference model, and a ResNet-18-shaped network with
+// random weights (3 x 224 x 224, 11.2 M parameters) that `tools/models/make_resnet18.py` writes to
+// build/bench-models/resnet18 (skipped with a message when absent: it is 45 MB, not committed).
+void engine_bundle(benchmark::State& state, const std::filesystem::path& dir) {
+    auto bundle = load_model_bundle(dir);
+    if (!bundle) {
+        state.SkipWithError((dir.string() + ": " + bundle.error().message()).c_str());
+        return;
+    }
+    set_opencv_threads(static_cast<int>(state.range(1)));
+    auto engine = make_opencv_engine(*bundle);
+    if (!engine)
+        std::abort();
+    const auto& in = bundle->manifest.input;
+    Tensor t;
+    t.channels = in.channels;
+    t.height = in.height;
+    t.width = in.width;
+    std::mt19937 rng(3);
+    std::normal_distribution<float> value(0.0f, 1.0f);
+    t.data.resize(static_cast<std::size_t>(in.channels) * in.height * in.width);
+    for (auto& v : t.data)
+        v = value(rng);
+    std::vector<Tensor> batch(static_cast<std::size_t>(state.range(0)), t);
+    for (auto _ : state) {
+        auto out = (*engine)->run(batch);
+        benchmark::DoNotOptimize(out);
+    }
+    state.SetItemsProcessed(state.iterations() * state.range(0));
+    state.SetLabel("batch " + std::to_string(state.range(0)) + ", " +
+                   std::to_string(state.range(1)) + " thread(s)");
+}
+
+void BM_EngineReferenceModel(benchmark::State& state) {
+    engine_bundle(state, std::filesystem::path(MEDANCHOR_SOURCE_DIR) / "models/ct-nodule-sim");
+}
+void BM_EngineResNet18(benchmark::State& state) {
+    engine_bundle(state, std::filesystem::path(MEDANCHOR_SOURCE_DIR) / "build/bench-models/resnet18");
+}
+BENCHMARK(BM_EngineReferenceModel)
+    ->Args({1, 1})
+    ->Args({8, 1})
+    ->Args({1, 2})
+    ->Args({8, 2})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_EngineResNet18)
+    ->Args({1, 1})
+    ->Args({8, 1})
+    ->Args({1, 2})
+    ->Args({8, 2})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
 }  // namespace
 
 BENCHMARK_MAIN();
