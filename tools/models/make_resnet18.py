@@ -57,11 +57,21 @@ def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "bench-models", "resnet18")
     os.makedirs(out, exist_ok=True)
     torch.manual_seed(18)
-    model = ResNet18().eval()
+    model = ResNet18()
+    # Random batch-norm statistics too: with the defaults every fused bias would be the same zero
+    # vector, which the exporter shares through Identity nodes that OpenCV 4.6 cannot import.
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.normal_(0, 0.1)
+                m.running_mean.normal_(0, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+    model.eval()
     onnx_path = os.path.join(out, "model.onnx")
     torch.onnx.export(model, torch.zeros(1, 3, 224, 224), onnx_path, input_names=["image"],
                       output_names=["logits"], dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
-                      opset_version=11)
+                      opset_version=11, do_constant_folding=True)
     sha = hashlib.sha256(open(onnx_path, "rb").read()).hexdigest()
     manifest = {
         "format": "medanchor-model/1", "name": "resnet18-random", "version": "0.0.0", "model_sha256": sha,
