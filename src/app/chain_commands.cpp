@@ -12,6 +12,7 @@
 #include "app/chain_options.h"
 #include "app/contract.h"
 #include "app/devnet_process.h"
+#include "inference/model_bundle.h"
 #include "stacks/hash.h"
 
 namespace medanchor::app {
@@ -291,20 +292,44 @@ void add_admin(CLI::App& app, CommandAction& action) {
     auto* reg =
         admin->add_subcommand("register-model", "Register a model by the SHA-256 of its ONNX file");
     add_chain_options(reg, *o);
-    auto* hash_opt = reg->add_option("--model-hash", *model_hash, "SHA-256 of the ONNX file, hex");
+    auto bundle_dir = std::make_shared<std::string>();
+    auto* bundle_opt = reg->add_option(
+        "--bundle", *bundle_dir,
+        "a model bundle folder (docs/model-bundle.md): hash, name, version and minimum from it");
+    auto* hash_opt = reg->add_option("--model-hash", *model_hash, "SHA-256 of the ONNX file, hex")
+                         ->excludes(bundle_opt);
     reg->add_option("--model-file", *model_file, "the ONNX file (its SHA-256 is computed)")
-        ->excludes(hash_opt);
-    reg->add_option("--name", *model_name, "model name")->required();
-    reg->add_option("--version", *model_version, "model version")->required();
+        ->excludes(hash_opt)
+        ->excludes(bundle_opt);
+    reg->add_option("--name", *model_name, "model name")->excludes(bundle_opt);
+    reg->add_option("--version", *model_version, "model version")->excludes(bundle_opt);
     reg->add_option("--min-confidence", *model_min, "the model's own minimum, basis points")
         ->capture_default_str();
-    reg->callback([&action, o, model_hash, model_file, model_name, model_version, model_min] {
+    reg->callback([&action, o, bundle_dir, model_hash, model_file, model_name, model_version,
+                   model_min] {
         action = [=]() -> Status {
-            Result<Value> hash = !model_file->empty() ? file_digest(*model_file)
-                                 : !model_hash->empty()
-                                     ? digest_arg(*model_hash, "--model-hash")
-                                     : Result<Value>(Error(ErrorCode::kInvalidArgument,
-                                                           "give --model-hash or --model-file"));
+            if (!bundle_dir->empty()) {
+                // The bundle's manifest is validated and its network's SHA-256 checked at load.
+                auto bundle = inference::load_model_bundle(*bundle_dir);
+                if (!bundle)
+                    return bundle.error();
+                const auto& m = bundle->manifest;
+                auto hash = digest_arg(m.model_sha256, "model_sha256");
+                if (!hash)
+                    return hash.error();
+                return send_call(*o, "register-model " + m.name + " " + m.version, "register-model",
+                                 {*hash, Value::ascii(m.name), Value::ascii(m.version),
+                                  Value::uint_(static_cast<std::uint64_t>(m.min_confidence_bp))});
+            }
+            if (model_name->empty() || model_version->empty())
+                return Error(ErrorCode::kInvalidArgument,
+                             "give --bundle DIR, or --name and --version");
+            Result<Value> hash =
+                !model_file->empty() ? file_digest(*model_file)
+                : !model_hash->empty()
+                    ? digest_arg(*model_hash, "--model-hash")
+                    : Result<Value>(Error(ErrorCode::kInvalidArgument,
+                                          "give --bundle, --model-hash or --model-file"));
             if (!hash)
                 return hash.error();
             return send_call(*o, "register-model " + *model_name + " " + *model_version,

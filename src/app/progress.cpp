@@ -30,6 +30,13 @@ void Progress::tick(std::size_t n) {
     }
 }
 
+void Progress::clear_line() {
+    std::lock_guard lock(mutex_);
+    if (enabled_ && !finished_)
+        std::cerr << "\r\033[K" << std::flush;
+    last_draw_ = {};
+}
+
 void Progress::finish() {
     std::lock_guard lock(mutex_);
     if (enabled_ && !finished_)

@@ -19,7 +19,9 @@ class Progress {
     Progress& operator=(const Progress&) = delete;
 
     void tick(std::size_t n = 1);
-    // Clears the line. Called by the destructor too.
+    // Clears the line so other output can be printed; the next tick() draws it again.
+    void clear_line();
+    // Clears the line for good. Called by the destructor too.
     void finish();
 
     std::size_t done() const;

@@ -26,6 +26,10 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 "$bin" admin set-min-confidence 7000 "${node[@]}" --key-file "$work/deployer.key" --json \
     | grep -q '"status":"success"' || fail "set-min-confidence"
 "$bin" admin params "${node[@]}" | grep -q "min-confidence: u7000" || fail "params"
+bundle="$(cd "$(dirname "$0")/../.." && pwd)/models/ct-nodule-sim"
+"$bin" admin register-model --bundle "$bundle" "${node[@]}" --key-file "$work/deployer.key" \
+    | grep -q "register-model ct-nodule-sim 1.0.0: success" || fail "register-model --bundle"
+"$bin" admin params "${node[@]}" | grep -q "model-count: u1" || fail "model count after register-model"
 
 # A refusal by the contract: the deployer appoints the same verifier again.
 set +e
