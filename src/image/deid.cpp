@@ -19,6 +19,7 @@
 #include <sstream>
 #include <vector>
 
+#include "common/encoding.h"
 #include "image/dicom_io.h"
 #include "image/image_hash.h"
 #include "image/reader.h"
@@ -30,25 +31,6 @@ constexpr char kUidDomain[] = "medanchor-deid-uid-v1:";
 
 Error fail(ErrorCode code, const std::filesystem::path& path, const std::string& what) {
     return Error(code, path.string() + ": " + what);
-}
-
-// 16 big-endian bytes as a decimal string (long division by 10), for "2.25." UIDs.
-std::string to_decimal(std::array<std::uint8_t, 16> n) {
-    std::string digits;
-    bool nonzero = true;
-    while (nonzero) {
-        unsigned remainder = 0;
-        nonzero = false;
-        for (auto& byte : n) {
-            const unsigned value = remainder * 256 + byte;
-            byte = static_cast<std::uint8_t>(value / 10);
-            remainder = value % 10;
-            nonzero = nonzero || byte != 0;
-        }
-        digits.push_back(static_cast<char>('0' + remainder));
-    }
-    std::reverse(digits.begin(), digits.end());
-    return digits;
 }
 
 std::string trim(std::string s) {
@@ -366,7 +348,7 @@ std::string UidRemapper::remap(std::string_view uid) const {
         key_, std::span(reinterpret_cast<const std::uint8_t*>(message.data()), message.size()));
     std::array<std::uint8_t, 16> top{};
     std::copy_n(mac.begin(), 16, top.begin());
-    return "2.25." + to_decimal(top);
+    return uid_from_128_bits(top);
 }
 
 Result<DeidSummary> deidentify_file(const std::filesystem::path& in,

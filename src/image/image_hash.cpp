@@ -7,6 +7,8 @@
 #include <cstring>
 #include <memory>
 
+#include "common/encoding.h"
+
 namespace medanchor::image {
 namespace {
 
@@ -69,14 +71,7 @@ std::array<std::uint8_t, 32> digest_parts(
 }  // namespace
 
 std::string to_hex(std::span<const std::uint8_t> bytes) {
-    static constexpr char kDigits[] = "0123456789abcdef";
-    std::string s;
-    s.reserve(bytes.size() * 2);
-    for (std::uint8_t b : bytes) {
-        s.push_back(kDigits[b >> 4]);
-        s.push_back(kDigits[b & 15]);
-    }
-    return s;
+    return medanchor::to_hex(bytes);
 }
 
 std::string ImageHash::hex() const {

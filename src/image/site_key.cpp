@@ -10,22 +10,11 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/encoding.h"
 #include "image/image_hash.h"
 
 namespace medanchor::image {
-namespace {
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 SiteKey::~SiteKey() {
     OPENSSL_cleanse(bytes_.data(), bytes_.size());
@@ -70,8 +59,8 @@ Result<SiteKey> SiteKey::load(const std::filesystem::path& path) {
     std::array<std::uint8_t, kSize> bytes{};
     bool ok = text.size() == 2 * kSize;
     for (std::size_t i = 0; ok && i < kSize; ++i) {
-        const int hi = hex_value(text[2 * i]);
-        const int lo = hex_value(text[2 * i + 1]);
+        const int hi = hex_digit(text[2 * i]);
+        const int lo = hex_digit(text[2 * i + 1]);
         ok = hi >= 0 && lo >= 0;
         bytes[i] = static_cast<std::uint8_t>(ok ? hi * 16 + lo : 0);
     }

@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "common/encoding.h"
+
 namespace medanchor::inference {
 namespace {
 
@@ -440,20 +442,7 @@ Result<ModelManifest> parse_model_manifest(std::string_view json_text, std::stri
 }
 
 std::string sha256_hex(const std::vector<std::uint8_t>& bytes) {
-    // A one-shot digest through OpenSSL. The image and stacks layers have their own; the
-    // layering rule (image, inference and stacks never include each other) keeps inference from
-    // borrowing either.
-    std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
-    unsigned int len = 0;
-    if (EVP_Digest(bytes.data(), bytes.size(), md.data(), &len, EVP_sha256(), nullptr) != 1)
-        return {};
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out;
-    for (unsigned int i = 0; i < len; ++i) {
-        out.push_back(kHex[md[i] >> 4]);
-        out.push_back(kHex[md[i] & 15]);
-    }
-    return out;
+    return to_hex(sha256(bytes));
 }
 
 Result<ModelBundle> load_model_bundle(const fs::path& dir) {

@@ -11,31 +11,13 @@
 #include <span>
 #include <system_error>
 
+#include "common/encoding.h"
 #include "image/image_hash.h"
 #include "report/jcs.h"
 
 namespace medanchor::report {
 
 namespace {
-
-// 16 big-endian bytes as a decimal string (long division by 10), for "2.25." UIDs.
-std::string to_decimal(std::array<std::uint8_t, 16> n) {
-    std::string digits;
-    bool nonzero = true;
-    while (nonzero) {
-        unsigned remainder = 0;
-        nonzero = false;
-        for (auto& byte : n) {
-            const unsigned value = remainder * 256 + byte;
-            byte = static_cast<std::uint8_t>(value / 10);
-            remainder = value % 10;
-            nonzero = nonzero || byte != 0;
-        }
-        digits.push_back(static_cast<char>('0' + remainder));
-    }
-    std::reverse(digits.begin(), digits.end());
-    return digits;
-}
 
 // "2.25." + the first 128 bits of SHA-256("medanchor-sr-uid-v1:" || role || ":" || seed): a UID
 // that only this report (or this model) produces, the same every time.
@@ -46,7 +28,7 @@ std::string derived_uid(std::string_view role, std::string_view seed) {
         std::span(reinterpret_cast<const std::uint8_t*>(message.data()), message.size()));
     std::array<std::uint8_t, 16> top{};
     std::copy_n(h.begin(), 16, top.begin());
-    return "2.25." + to_decimal(top);
+    return uid_from_128_bits(top);
 }
 
 // At most `max_chars` characters of UTF-8 `text`, cut at a character boundary (Code Meaning is

@@ -5,12 +5,15 @@
 #include <dcmtk/dcmdata/dcuid.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <numbers>
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
 #include <random>
 #include <system_error>
+
+#include "common/encoding.h"
 
 namespace medanchor::sim {
 namespace {
@@ -326,30 +329,15 @@ namespace {
 // "2.25." followed by the decimal of a 128-bit number derived from (seed, index, kind): a UID
 // form that needs no registered root (PS3.5 B.2), reproducible from the seed.
 std::string derived_uid(std::uint64_t seed, std::uint64_t index, std::uint64_t kind) {
-    std::uint32_t limbs[4];
     const std::uint64_t hi =
         splitmix64(splitmix64(seed ^ 0x6d6564616e63686fULL) ^ index ^ (kind << 56));
     const std::uint64_t lo = splitmix64(hi ^ kind);
-    limbs[0] = static_cast<std::uint32_t>(hi >> 32);
-    limbs[1] = static_cast<std::uint32_t>(hi);
-    limbs[2] = static_cast<std::uint32_t>(lo >> 32);
-    limbs[3] = static_cast<std::uint32_t>(lo);
-    std::string digits;
-    bool zero = false;
-    while (!zero) {
-        std::uint64_t rem = 0;
-        zero = true;
-        for (auto& limb : limbs) {
-            const std::uint64_t cur = (rem << 32) | limb;
-            limb = static_cast<std::uint32_t>(cur / 10);
-            rem = cur % 10;
-            if (limb != 0)
-                zero = false;
-        }
-        digits.push_back(static_cast<char>('0' + rem));
+    std::array<std::uint8_t, 16> n{};
+    for (int b = 0; b < 8; ++b) {
+        n[b] = static_cast<std::uint8_t>(hi >> (56 - 8 * b));
+        n[8 + b] = static_cast<std::uint8_t>(lo >> (56 - 8 * b));
     }
-    std::reverse(digits.begin(), digits.end());
-    return "2.25." + digits;
+    return uid_from_128_bits(n);
 }
 
 }  // namespace

@@ -1,47 +1,18 @@
 #include "stacks/bytes.h"
 
+#include "common/encoding.h"
+
 namespace medanchor::stacks {
 
 std::string to_hex(ByteView bytes) {
-    static constexpr char kDigits[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(bytes.size() * 2);
-    for (std::uint8_t b : bytes) {
-        out.push_back(kDigits[b >> 4]);
-        out.push_back(kDigits[b & 0x0f]);
-    }
-    return out;
+    return medanchor::to_hex(bytes);
 }
-
-namespace {
-int hex_digit(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-}  // namespace
 
 std::optional<Bytes> from_hex(std::string_view hex) {
     if (hex.starts_with("0x") || hex.starts_with("0X")) {
         hex.remove_prefix(2);
     }
-    if (hex.size() % 2 != 0) {
-        return std::nullopt;
-    }
-    Bytes out(hex.size() / 2);
-    for (std::size_t i = 0; i < out.size(); ++i) {
-        const int hi = hex_digit(hex[2 * i]);
-        const int lo = hex_digit(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0) {
-            return std::nullopt;
-        }
-        out[i] = static_cast<std::uint8_t>(hi << 4 | lo);
-    }
-    return out;
+    return medanchor::from_hex(hex);
 }
 
 void put_u8(Bytes& out, std::uint8_t v) {

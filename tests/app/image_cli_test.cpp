@@ -170,11 +170,18 @@ TEST(ImageCli, FoldersAreSearchedRecursivelyAndFailuresDoNotStopTheRun) {
     std::filesystem::create_directories(dir / "a" / "b");
     std::filesystem::copy_file(pydicom_file("MR_small.dcm"), dir / "a" / "one.dcm");
     std::filesystem::copy_file(pydicom_file("CT_small.dcm"), dir / "a" / "b" / "two.dcm");
-    testing::write_bytes(dir / "a" / "b" / "junk.txt", {'x'});
+    // Not an image by its magic bytes: skipped in a folder (a truth.csv, a README).
+    testing::write_bytes(dir / "a" / "b" / "notes.txt", {'x'});
+    // DICOM magic but a broken body: an image that fails, and says so.
+    std::vector<std::uint8_t> broken(128, 0);
+    broken.insert(broken.end(), {'D', 'I', 'C', 'M', 0x02, 0x00, 0x10});
+    testing::write_bytes(dir / "a" / "b" / "broken.dcm", broken);
     const auto r = run_command(bin() + " hash --public " + quote(dir / "a"));
-    EXPECT_EQ(r.exit_code, 5) << r.output;  // the junk file's code
+    EXPECT_EQ(r.exit_code, 5) << r.output;  // the broken file's code
     EXPECT_NE(r.output.find("one.dcm"), std::string::npos);
     EXPECT_NE(r.output.find("two.dcm"), std::string::npos);
+    EXPECT_NE(r.output.find("broken.dcm"), std::string::npos);
+    EXPECT_EQ(r.output.find("notes.txt"), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("1 of 3 files failed"), std::string::npos) << r.output;
     EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 4) << r.output;
 }
