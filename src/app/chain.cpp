@@ -123,6 +123,28 @@ Result<std::string> ChainSession::send(stacks::Payload payload) {
     return txid;
 }
 
+Result<ChainSession::Signed> ChainSession::sign(stacks::Payload payload, std::uint64_t min_nonce) {
+    if (!next_nonce_) {
+        auto account = node_.account(sender());
+        if (!account)
+            return account.error();
+        next_nonce_ = account->nonce;
+    }
+    next_nonce_ = std::max(*next_nonce_, min_nonce);
+    auto fee = fee_for(payload);
+    if (!fee)
+        return fee.error();
+    auto tx = stacks::make_transaction(stacks_network(config_.network), key_, *next_nonce_, *fee,
+                                       std::move(payload));
+    stacks::sign(tx, key_);
+    auto bytes = stacks::serialize(tx);
+    if (!bytes)
+        return bytes.error();
+    Signed s{stacks::to_hex(stacks::txid(*bytes)), std::move(*bytes), *next_nonce_, *fee};
+    ++*next_nonce_;
+    return s;
+}
+
 Result<stacks::TxStatus> ChainSession::wait(const std::string& txid) {
     return node_.wait_for_transaction(txid, config_.confirm_timeout, config_.poll_interval);
 }

@@ -58,6 +58,18 @@ class ChainSession {
     // Signs and broadcasts; returns the txid. Nonces count up locally from the node's answer,
     // so several transactions can be sent before the first is mined.
     Result<std::string> send(stacks::Payload payload);
+    // A signed transaction not yet broadcast: the outbox records it before sending it.
+    struct Signed {
+        std::string txid;
+        stacks::Bytes raw;
+        std::uint64_t nonce = 0;
+        std::uint64_t fee = 0;
+    };
+    // Signs with the next nonce (at least `min_nonce`: transactions of this account the node
+    // has not mined yet) and counts the nonce as used.
+    Result<Signed> sign(stacks::Payload payload, std::uint64_t min_nonce = 0);
+    // The next sign() asks the node for the account's nonce again.
+    void forget_nonce() { next_nonce_.reset(); }
     // send() then waits for the transaction to be mined. A mined call that answered (err uN) is
     // a Confirmed with status kAbortByResponse, not an Error: the caller decides.
     Result<Confirmed> send_and_wait(stacks::Payload payload);

@@ -4,10 +4,13 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "app/analyze_command.h"
 #include "app/chain_commands.h"
 #include "app/image_commands.h"
 #include "app/predict_command.h"
 #include "app/simulate_command.h"
+#include "app/verify_command.h"
+#include "app/workflow_commands.h"
 #include "common/error.h"
 
 int main(int argc, char** argv) {
@@ -27,6 +30,9 @@ int main(int argc, char** argv) {
     medanchor::app::add_predict_command(app, action);
     medanchor::app::add_chain_commands(app, action);
     medanchor::app::add_simulate_command(app, action);
+    medanchor::app::add_analyze_command(app, action);
+    medanchor::app::add_verify_command(app, action);
+    medanchor::app::add_workflow_commands(app, action);
 
     CLI11_PARSE(app, argc, argv);
     if (!action)

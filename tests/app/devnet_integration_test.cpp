@@ -16,6 +16,7 @@
 #include "app/chain.h"
 #include "app/contract.h"
 #include "app/devnet_process.h"
+#include "devnet_fixture.h"
 #include "stacks/hash.h"
 
 namespace medanchor::app {
@@ -24,40 +25,9 @@ namespace {
 namespace fs = std::filesystem;
 using stacks::Value;
 
-int free_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    ::close(fd);
-    return ntohs(addr.sin_port);
-}
-
-std::string mnemonic(const std::string& account) {
-    std::ifstream in(source_root() / "settings" / "Devnet.toml");
-    std::string line;
-    bool in_section = false;
-    while (std::getline(in, line)) {
-        if (line.starts_with("["))
-            in_section = line == "[accounts." + account + "]";
-        if (in_section && line.starts_with("mnemonic")) {
-            return line.substr(line.find('"') + 1, line.rfind('"') - line.find('"') - 1);
-        }
-    }
-    return "";
-}
-
-stacks::PrivateKey devnet_key(const std::string& account) {
-    return *stacks::PrivateKey::from_mnemonic(mnemonic(account));
-}
-
-Value digest(const std::string& text) {
-    const auto h = stacks::sha256(stacks::Bytes(text.begin(), text.end()));
-    return Value::buffer(stacks::Bytes(h.begin(), h.end()));
-}
+using testing::devnet_key;
+using testing::digest;
+using testing::free_port;
 
 class DevnetIntegration : public ::testing::Test {
   protected:

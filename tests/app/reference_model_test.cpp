@@ -14,10 +14,10 @@
 #include <numeric>
 
 #include "app/model_input.h"
+#include "app/simulate_command.h"
 #include "image/reader.h"
 #include "inference/model_bundle.h"
 #include "inference/pipeline.h"
-#include "app/simulate_command.h"
 
 namespace medanchor::app {
 namespace {
@@ -27,11 +27,13 @@ const fs::path kRoot = MEDANCHOR_SOURCE_DIR;
 const fs::path kBundle = kRoot / "models" / "ct-nodule-sim";
 
 // Runs the bundle on `files`, returning the calibrated probability of each label per file.
-std::vector<std::vector<double>> run(const inference::ModelBundle& bundle, const std::vector<fs::path>& files) {
+std::vector<std::vector<double>> run(const inference::ModelBundle& bundle,
+                                     const std::vector<fs::path>& files) {
     std::vector<std::vector<double>> out(files.size());
     const auto loader = [&](std::size_t i) -> Result<inference::ModalityImage> {
         auto img = image::read_image(files[i]);
-        if (!img) return img.error();
+        if (!img)
+            return img.error();
         return to_model_input(*img, files[i].string());
     };
     const auto sink = [&](std::size_t i, Result<inference::ItemResult> r) {
@@ -49,10 +51,12 @@ double auc(const std::vector<double>& scores, const std::vector<int>& labels) {
     double wins = 0;
     std::size_t pos = 0, neg = 0;
     for (std::size_t i = 0; i < scores.size(); ++i) {
-        if (labels[i] != 1) continue;
+        if (labels[i] != 1)
+            continue;
         ++pos;
         for (std::size_t j = 0; j < scores.size(); ++j) {
-            if (labels[j] != 0) continue;
+            if (labels[j] != 0)
+                continue;
             wins += scores[i] > scores[j] ? 1.0 : scores[i] == scores[j] ? 0.5 : 0.0;
         }
     }
@@ -67,7 +71,8 @@ TEST(ReferenceModel, MatchesThePyTorchReferenceOnTheSampleSlices) {
     const auto golden = nlohmann::json::parse(in);
     ASSERT_GE(golden["cases"].size(), 4u);
     std::vector<fs::path> files;
-    for (const auto& c : golden["cases"]) files.push_back(kRoot / c["file"].get<std::string>());
+    for (const auto& c : golden["cases"])
+        files.push_back(kRoot / c["file"].get<std::string>());
     const auto probs = run(*bundle, files);
     for (std::size_t i = 0; i < files.size(); ++i) {
         const auto& expected = golden["cases"][i]["probabilities"];
@@ -82,13 +87,15 @@ TEST(ReferenceModel, AucOnFreshSimulatedData) {
     auto bundle = inference::load_model_bundle(kBundle);
     ASSERT_TRUE(bundle.ok()) << bundle.error().message();
     std::ifstream in(kBundle / "model.json");
-    const double claimed = nlohmann::json::parse(in)["provenance"]["test_metrics"]["auc"].get<double>();
+    const double claimed =
+        nlohmann::json::parse(in)["provenance"]["test_metrics"]["auc"].get<double>();
 
     // Seed 777: the training script derives its seeds as 1000 * seed + 1..3 (1001, 1002, 1003
     // for the shipped bundle), so this set shares no slice with training, validation or test.
     constexpr std::uint64_t kSeed = 777;
     constexpr std::size_t kCount = 400;
-    const fs::path dir = fs::temp_directory_path() / ("medanchor-auc-" + std::to_string(::getpid()));
+    const fs::path dir =
+        fs::temp_directory_path() / ("medanchor-auc-" + std::to_string(::getpid()));
     fs::create_directories(dir);
     SimulateRequest request;  // the training set's options: the defaults
     request.out = dir;
@@ -108,11 +115,12 @@ TEST(ReferenceModel, AucOnFreshSimulatedData) {
     ASSERT_EQ(files.size(), kCount);
     const auto probs = run(*bundle, files);
     std::vector<double> scores;
-    for (const auto& p : probs) scores.push_back(p.at(1));  // nodule-present
+    for (const auto& p : probs)
+        scores.push_back(p.at(1));  // nodule-present
     const double measured = auc(scores, labels);
     // The standard error of an AUC near 0.9 on 400 slices is about 0.016; 0.05 is three of them.
-    std::cout << "reference model AUC on " << kCount << " fresh slices (seed " << kSeed << "): " << measured
-              << "; model card: " << claimed << "\n";
+    std::cout << "reference model AUC on " << kCount << " fresh slices (seed " << kSeed
+              << "): " << measured << "; model card: " << claimed << "\n";
     EXPECT_GE(measured, claimed - 0.05);
     fs::remove_all(dir);
 }

@@ -1,0 +1,46 @@
+// `medanchor analyze`: the main job. For each image: decode, de-identify (a copy; the input is
+// never changed), canonical keyed hash, preprocess, infer, report (canonical JSON, FHIR, DICOM
+// SR, saliency), record in the ledger; then anchor what is fit to anchor through the outbox
+// (src/app/outbox.h), in batches. Results below the contract's or the model's threshold are kept
+// as "needs review" and never sent.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "app/chain_options.h"
+#include "common/error.h"
+
+namespace CLI {
+class App;
+}
+
+namespace medanchor::app {
+
+using CommandAction = std::function<Status()>;
+
+struct AnalyzeRequest {
+    std::vector<std::string> inputs;
+    std::string model;       // bundle folder; default: the shipped reference model
+    std::string out;         // reports folder
+    std::string site_key;    // default: $MEDANCHOR_SITE_KEY_FILE or ~/.medanchor/site.key
+    std::string ledger;      // default: $MEDANCHOR_LEDGER or ~/.medanchor/ledger.sqlite
+    std::string site_label;  // optional label written into reports
+    bool saliency = false;
+    bool anchor = true;  // --no-anchor: record as pending, anchor later with `sync`
+    bool allow_burned_in = false;
+    int threads = 0;
+    int batch = 8;
+    ChainOptions chain;
+};
+
+// The default bundle: <source root>/models/ct-nodule-sim.
+std::filesystem::path default_model_dir();
+
+Status run_analyze(const AnalyzeRequest& request);
+
+void add_analyze_command(CLI::App& app, CommandAction& action);
+
+}  // namespace medanchor::app

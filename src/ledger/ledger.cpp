@@ -1,0 +1,885 @@
+// The only file that touches SQLite (and, for the report digest, OpenSSL's SHA-256).
+#include "ledger/ledger.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <functional>
+
+namespace medanchor::ledger {
+namespace fs = std::filesystem;
+
+namespace {
+
+// Version 1. A later version adds a migration step in migrate() and bumps kSchemaVersion.
+constexpr const char* kSchemaV1 = R"sql(
+CREATE TABLE transactions (
+    txid        TEXT PRIMARY KEY CHECK (length(txid) = 64),
+    raw_hex     TEXT NOT NULL,
+    sender      TEXT NOT NULL,
+    nonce       INTEGER NOT NULL CHECK (nonce >= 0),
+    fee         INTEGER NOT NULL CHECK (fee >= 0),
+    kind        TEXT NOT NULL CHECK (kind IN ('submit-analysis', 'submit-analyses')),
+    state       TEXT NOT NULL CHECK (state IN ('broadcast', 'success', 'abort', 'dropped')),
+    accepted    INTEGER NOT NULL DEFAULT 0,
+    last_error  TEXT,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+);
+CREATE INDEX transactions_state ON transactions (state, sender, nonce);
+
+CREATE TABLE analyses (
+    id            INTEGER PRIMARY KEY,
+    created_at    TEXT NOT NULL,
+    updated_at    TEXT NOT NULL,
+    source_path   TEXT NOT NULL,
+    image_hash    TEXT NOT NULL CHECK (length(image_hash) = 64),
+    hash_mode     TEXT NOT NULL CHECK (hash_mode IN ('hmac-sha256', 'sha256')),
+    model_sha256  TEXT NOT NULL CHECK (length(model_sha256) = 64),
+    model_name    TEXT NOT NULL,
+    model_version TEXT NOT NULL,
+    model_id      INTEGER,
+    finding       TEXT NOT NULL,
+    confidence_bp INTEGER NOT NULL CHECK (confidence_bp BETWEEN 0 AND 10000),
+    report_json   TEXT NOT NULL,
+    report_digest TEXT NOT NULL CHECK (length(report_digest) = 64),
+    saliency_path TEXT,
+    analyst       TEXT NOT NULL,
+    state         TEXT NOT NULL
+                  CHECK (state IN ('needs_review', 'pending', 'broadcast', 'confirmed', 'failed')),
+    review_reason TEXT,
+    last_error    TEXT,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    txid          TEXT REFERENCES transactions (txid),
+    onchain_id    INTEGER,
+    block_height  INTEGER,
+    block_time    INTEGER,
+    UNIQUE (image_hash, model_sha256, analyst),
+    CHECK ((state = 'confirmed') = (onchain_id IS NOT NULL)),
+    CHECK (state <> 'broadcast' OR txid IS NOT NULL)
+);
+CREATE INDEX analyses_state ON analyses (state);
+
+CREATE TABLE transaction_analyses (
+    txid        TEXT NOT NULL REFERENCES transactions (txid),
+    position    INTEGER NOT NULL CHECK (position >= 0),
+    analysis_id INTEGER NOT NULL REFERENCES analyses (id),
+    PRIMARY KEY (txid, position),
+    UNIQUE (txid, analysis_id)
+);
+CREATE INDEX transaction_analyses_analysis ON transaction_analyses (analysis_id);
+)sql";
+
+constexpr const char* kAnalysisColumns =
+    "id, created_at, updated_at, source_path, image_hash, hash_mode, model_sha256, model_name, "
+    "model_version, model_id, finding, confidence_bp, report_json, report_digest, saliency_path, "
+    "analyst, state, review_reason, last_error, attempts, txid, onchain_id, block_height, "
+    "block_time, (SELECT count(*) FROM transaction_analyses t WHERE t.analysis_id = analyses.id)";
+
+constexpr const char* kTxColumns =
+    "txid, raw_hex, sender, nonce, fee, kind, state, accepted, last_error, created_at, "
+    "updated_at";
+
+bool is_hex64(std::string_view s) {
+    if (s.size() != 64)
+        return false;
+    for (char c : s) {
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return false;
+    }
+    return s.find_first_not_of('0') != std::string_view::npos;  // all-zero is refused on chain
+}
+
+bool is_code(std::string_view s) {
+    if (s.empty() || s.size() > 32)
+        return false;
+    for (char c : s) {
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                        (c >= '0' && c <= '9') || c == '.' || c == '_' || c == ':' || c == '-';
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+// A prepared statement; finalized on scope exit.
+class Stmt {
+  public:
+    Stmt(sqlite3* db, const char* sql) : db_(db) {
+        rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
+    }
+    ~Stmt() { sqlite3_finalize(stmt_); }
+    Stmt(const Stmt&) = delete;
+    Stmt& operator=(const Stmt&) = delete;
+
+    bool prepared() const { return rc_ == SQLITE_OK; }
+    Stmt& bind(int i, std::string_view v) {
+        sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+        return *this;
+    }
+    Stmt& bind(int i, const char* v) { return bind(i, std::string_view(v)); }
+    Stmt& bind(int i, const std::string& v) { return bind(i, std::string_view(v)); }
+    Stmt& bind(int i, std::int64_t v) {
+        sqlite3_bind_int64(stmt_, i, v);
+        return *this;
+    }
+    Stmt& bind_u64(int i, std::uint64_t v) { return bind(i, static_cast<std::int64_t>(v)); }
+    Stmt& bind_null(int i) {
+        sqlite3_bind_null(stmt_, i);
+        return *this;
+    }
+    template <class T>
+    Stmt& bind_opt(int i, const std::optional<T>& v) {
+        if (!v)
+            return bind_null(i);
+        if constexpr (std::is_same_v<T, std::uint64_t>)
+            return bind_u64(i, *v);
+        else
+            return bind(i, *v);
+    }
+    // SQLITE_ROW, SQLITE_DONE or an error code.
+    int step() { return rc_ = sqlite3_step(stmt_); }
+    int rc() const { return rc_; }
+
+    std::string text(int col) const {
+        const auto* p = sqlite3_column_text(stmt_, col);
+        return p ? std::string(reinterpret_cast<const char*>(p),
+                               static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)))
+                 : std::string();
+    }
+    std::optional<std::string> opt_text(int col) const {
+        if (sqlite3_column_type(stmt_, col) == SQLITE_NULL)
+            return std::nullopt;
+        return text(col);
+    }
+    std::int64_t i64(int col) const { return sqlite3_column_int64(stmt_, col); }
+    std::optional<std::uint64_t> opt_u64(int col) const {
+        if (sqlite3_column_type(stmt_, col) == SQLITE_NULL)
+            return std::nullopt;
+        return static_cast<std::uint64_t>(sqlite3_column_int64(stmt_, col));
+    }
+
+  private:
+    sqlite3* db_;
+    sqlite3_stmt* stmt_ = nullptr;
+    int rc_ = SQLITE_OK;
+};
+
+AnalysisState state_or_failed(const std::string& text) {
+    auto s = parse_analysis_state(text);
+    return s ? *s : AnalysisState::kFailed;
+}
+
+Analysis read_analysis(const Stmt& s) {
+    Analysis a;
+    a.id = s.i64(0);
+    a.created_at = s.text(1);
+    a.updated_at = s.text(2);
+    a.source_path = s.text(3);
+    a.image_hash = s.text(4);
+    a.hash_mode = s.text(5);
+    a.model_sha256 = s.text(6);
+    a.model_name = s.text(7);
+    a.model_version = s.text(8);
+    a.model_id = s.opt_u64(9);
+    a.finding = s.text(10);
+    a.confidence_bp = static_cast<std::uint32_t>(s.i64(11));
+    a.report_json = s.text(12);
+    a.report_digest = s.text(13);
+    a.saliency_path = s.opt_text(14);
+    a.analyst = s.text(15);
+    a.state = state_or_failed(s.text(16));
+    a.review_reason = s.text(17);
+    a.last_error = s.text(18);
+    a.attempts = static_cast<int>(s.i64(19));
+    a.txid = s.opt_text(20);
+    a.onchain_id = s.opt_u64(21);
+    a.block_height = s.opt_u64(22);
+    a.block_time = s.opt_u64(23);
+    a.transactions = static_cast<int>(s.i64(24));
+    return a;
+}
+
+Transaction read_tx(const Stmt& s) {
+    Transaction t;
+    t.txid = s.text(0);
+    t.raw_hex = s.text(1);
+    t.sender = s.text(2);
+    t.nonce = static_cast<std::uint64_t>(s.i64(3));
+    t.fee = static_cast<std::uint64_t>(s.i64(4));
+    t.kind = s.text(5);
+    auto st = parse_tx_state(s.text(6));
+    t.state = st ? *st : TxState::kDropped;
+    t.accepted = s.i64(7) != 0;
+    t.last_error = s.text(8);
+    t.created_at = s.text(9);
+    t.updated_at = s.text(10);
+    return t;
+}
+
+}  // namespace
+
+// ---- names ----------------------------------------------------------------------------------
+
+const char* to_string(AnalysisState state) {
+    switch (state) {
+        case AnalysisState::kNeedsReview:
+            return "needs_review";
+        case AnalysisState::kPending:
+            return "pending";
+        case AnalysisState::kBroadcast:
+            return "broadcast";
+        case AnalysisState::kConfirmed:
+            return "confirmed";
+        case AnalysisState::kFailed:
+            return "failed";
+    }
+    return "failed";
+}
+
+Result<AnalysisState> parse_analysis_state(std::string_view text) {
+    for (auto s : kAnalysisStates) {
+        if (text == to_string(s))
+            return s;
+    }
+    return Error(ErrorCode::kInvalidArgument,
+                 "unknown analysis state \"" + std::string(text) +
+                     "\" (needs_review, pending, broadcast, confirmed or failed)");
+}
+
+const char* to_string(TxState state) {
+    switch (state) {
+        case TxState::kBroadcast:
+            return "broadcast";
+        case TxState::kSuccess:
+            return "success";
+        case TxState::kAbort:
+            return "abort";
+        case TxState::kDropped:
+            return "dropped";
+    }
+    return "dropped";
+}
+
+Result<TxState> parse_tx_state(std::string_view text) {
+    for (auto s : {TxState::kBroadcast, TxState::kSuccess, TxState::kAbort, TxState::kDropped}) {
+        if (text == to_string(s))
+            return s;
+    }
+    return Error(ErrorCode::kInvalidArgument,
+                 "unknown transaction state \"" + std::string(text) + "\"");
+}
+
+std::string report_digest(std::string_view report_json) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_Digest(report_json.data(), report_json.size(), md, &len, EVP_sha256(), nullptr);
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(len * 2);
+    for (unsigned int i = 0; i < len; ++i) {
+        out.push_back(kHex[md[i] >> 4]);
+        out.push_back(kHex[md[i] & 0xf]);
+    }
+    return out;
+}
+
+std::string utc_now() {
+    const std::time_t t = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+// ---- the connection -------------------------------------------------------------------------
+
+struct Ledger::Impl {
+    sqlite3* db = nullptr;
+    std::string name;  // the file, for messages
+
+    ~Impl() {
+        if (db != nullptr)
+            sqlite3_close_v2(db);
+    }
+
+    Error sql_error(const std::string& what) const {
+        const int code = sqlite3_errcode(db);
+        const ErrorCode ec = (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) ? ErrorCode::kCorrupt
+                             : (code == SQLITE_CONSTRAINT) ? ErrorCode::kInvalidArgument
+                                                           : ErrorCode::kIo;
+        return Error(ec, name + ": " + what + ": " + sqlite3_errmsg(db));
+    }
+
+    Status exec(const char* sql, const std::string& what) {
+        char* msg = nullptr;
+        if (sqlite3_exec(db, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
+            std::string m = msg ? msg : "failed";
+            sqlite3_free(msg);
+            const int code = sqlite3_errcode(db);
+            return Error(code == SQLITE_NOTADB || code == SQLITE_CORRUPT ? ErrorCode::kCorrupt
+                                                                         : ErrorCode::kIo,
+                         name + ": " + what + ": " + m);
+        }
+        return Status::Ok();
+    }
+
+    Status run(Stmt& s, const std::string& what) {
+        if (!s.prepared())
+            return sql_error("preparing " + what);
+        const int rc = s.step();
+        if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+            return sql_error(what);
+        return Status::Ok();
+    }
+
+    // Runs `body` inside BEGIN IMMEDIATE ... COMMIT; rolls back when it fails.
+    template <class F>
+    Status transaction(const std::string& what, F&& body) {
+        if (auto s = exec("BEGIN IMMEDIATE", what + ": begin"); !s)
+            return s;
+        Status s = body();
+        if (!s) {
+            (void)exec("ROLLBACK", what + ": rollback");
+            return s;
+        }
+        if (auto c = exec("COMMIT", what + ": commit"); !c) {
+            (void)exec("ROLLBACK", what + ": rollback");
+            return c;
+        }
+        return Status::Ok();
+    }
+
+    Result<std::vector<Analysis>> analyses(const std::string& where,
+                                           const std::vector<std::string>& args,
+                                           std::size_t limit = 0) {
+        std::string sql =
+            std::string("SELECT ") + kAnalysisColumns + " FROM analyses " + where + " ORDER BY id";
+        if (limit != 0)
+            sql += " LIMIT " + std::to_string(limit);
+        Stmt s(db, sql.c_str());
+        if (!s.prepared())
+            return sql_error("reading analyses");
+        for (std::size_t i = 0; i < args.size(); ++i)
+            s.bind(static_cast<int>(i + 1), args[i]);
+        std::vector<Analysis> out;
+        int rc;
+        while ((rc = s.step()) == SQLITE_ROW)
+            out.push_back(read_analysis(s));
+        if (rc != SQLITE_DONE)
+            return sql_error("reading analyses");
+        return out;
+    }
+
+    Result<std::vector<std::int64_t>> linked(const std::string& txid) {
+        Stmt s(db,
+               "SELECT analysis_id FROM transaction_analyses WHERE txid = ?1 ORDER BY position");
+        if (!s.prepared())
+            return sql_error("reading a transaction's analyses");
+        s.bind(1, txid);
+        std::vector<std::int64_t> ids;
+        int rc;
+        while ((rc = s.step()) == SQLITE_ROW)
+            ids.push_back(s.i64(0));
+        if (rc != SQLITE_DONE)
+            return sql_error("reading a transaction's analyses");
+        return ids;
+    }
+
+    // The transaction's state must be broadcast for a settlement to apply.
+    Status require_live(const std::string& txid) {
+        Stmt s(db, "SELECT state FROM transactions WHERE txid = ?1");
+        s.bind(1, txid);
+        if (s.step() != SQLITE_ROW) {
+            return Error(ErrorCode::kNotFound, name + ": no transaction " + txid);
+        }
+        if (s.text(0) != "broadcast") {
+            return Error(ErrorCode::kInvalidArgument,
+                         name + ": transaction " + txid + " is already " + s.text(0));
+        }
+        return Status::Ok();
+    }
+
+    Status set_tx_state(const std::string& txid, TxState state, const std::string& error) {
+        Stmt s(db,
+               "UPDATE transactions SET state = ?2, last_error = ?3, updated_at = ?4 "
+               "WHERE txid = ?1");
+        s.bind(1, txid).bind(2, to_string(state)).bind(4, utc_now());
+        if (error.empty())
+            s.bind_null(3);
+        else
+            s.bind(3, error);
+        return run(s, "updating transaction " + txid);
+    }
+
+    // Changes one analysis if it is in `from`; kInvalidArgument when it is not.
+    Status move(std::int64_t id, const char* from_states, const char* set_sql,
+                const std::function<void(Stmt&)>& bind_extra, const std::string& what) {
+        const std::string sql = std::string("UPDATE analyses SET ") + set_sql +
+                                ", updated_at = ?2 WHERE id = ?1 AND state IN (" + from_states +
+                                ")";
+        Stmt s(db, sql.c_str());
+        s.bind(1, id).bind(2, utc_now());
+        bind_extra(s);
+        if (auto st = run(s, what); !st)
+            return st;
+        if (sqlite3_changes(db) != 1) {
+            return Error(ErrorCode::kInvalidArgument, name + ": " + what + ": analysis " +
+                                                          std::to_string(id) + " is not in state " +
+                                                          from_states);
+        }
+        return Status::Ok();
+    }
+};
+
+Ledger::Ledger(fs::path path, std::unique_ptr<Impl> impl)
+    : path_(std::move(path)), impl_(std::move(impl)) {}
+Ledger::Ledger(Ledger&&) noexcept = default;
+Ledger& Ledger::operator=(Ledger&&) noexcept = default;
+Ledger::~Ledger() = default;
+
+fs::path Ledger::default_path() {
+    if (const char* env = std::getenv("MEDANCHOR_LEDGER"); env != nullptr && *env != '\0')
+        return env;
+    const char* home = std::getenv("HOME");
+    return fs::path(home != nullptr ? home : ".") / ".medanchor" / "ledger.sqlite";
+}
+
+Result<Ledger> Ledger::open(const fs::path& path) {
+    const std::string name = path.string();
+    if (path.has_parent_path() && !fs::exists(path.parent_path())) {
+        std::error_code ec;
+        fs::create_directories(path.parent_path(), ec);
+        if (ec)
+            return Error(ErrorCode::kIo, path.parent_path().string() + ": " + ec.message());
+        fs::permissions(path.parent_path(), fs::perms::owner_all, fs::perm_options::replace, ec);
+    }
+    // Create the file ourselves with mode 0600 so it never exists with a looser mode; SQLite
+    // gives its -wal and -shm files the database file's mode.
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        return Error(errno == EACCES ? ErrorCode::kPermission : ErrorCode::kIo,
+                     name + ": cannot open the ledger: " + std::strerror(errno));
+    }
+    ::close(fd);
+
+    auto impl = std::make_unique<Impl>();
+    impl->name = name;
+    if (sqlite3_open_v2(path.c_str(), &impl->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX,
+                        nullptr) != SQLITE_OK) {
+        return Error(ErrorCode::kIo, name + ": cannot open the ledger: " +
+                                         (impl->db ? sqlite3_errmsg(impl->db) : "out of memory"));
+    }
+    sqlite3_busy_timeout(impl->db, 10000);
+    sqlite3_extended_result_codes(impl->db, 0);
+    if (auto s = impl->exec("PRAGMA journal_mode = WAL", "setting WAL mode"); !s)
+        return s.error();
+    if (auto s =
+            impl->exec("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL", "setting pragmas");
+        !s)
+        return s.error();
+
+    int version = 0;
+    {
+        Stmt v(impl->db, "PRAGMA user_version");
+        if (!v.prepared() || v.step() != SQLITE_ROW)
+            return impl->sql_error("reading the schema version");
+        version = static_cast<int>(v.i64(0));
+    }
+    if (version > kSchemaVersion) {
+        return Error(ErrorCode::kUnsupported,
+                     name + ": ledger schema version " + std::to_string(version) +
+                         " is newer than this medanchor understands (" +
+                         std::to_string(kSchemaVersion) +
+                         "); use the medanchor that wrote it, or a newer one");
+    }
+    if (version == 0) {
+        // Either brand new, or some other SQLite file: refuse to adopt one with tables.
+        Stmt t(impl->db, "SELECT count(*) FROM sqlite_master");
+        if (!t.prepared() || t.step() != SQLITE_ROW)
+            return impl->sql_error("reading the schema");
+        if (t.i64(0) != 0) {
+            return Error(ErrorCode::kCorrupt,
+                         name +
+                             ": an SQLite file with tables but no medanchor schema version; "
+                             "not a medanchor ledger");
+        }
+        auto s = impl->transaction("creating the schema", [&]() -> Status {
+            if (auto c = impl->exec(kSchemaV1, "creating the schema"); !c)
+                return c;
+            return impl->exec("PRAGMA user_version = 1", "setting the schema version");
+        });
+        if (!s)
+            return s.error();
+    }
+    return Ledger(path, std::move(impl));
+}
+
+// ---- records ------------------------------------------------------------------------------
+
+Result<AddResult> Ledger::add(const NewAnalysis& a) {
+    const auto bad = [&](const std::string& what) {
+        return Error(ErrorCode::kInvalidArgument, "analysis of " + a.source_path + ": " + what);
+    };
+    if (!is_hex64(a.image_hash))
+        return bad("image hash must be 64 lowercase hex digits, not all zero");
+    if (a.hash_mode != "hmac-sha256" && a.hash_mode != "sha256")
+        return bad("hash mode must be hmac-sha256 or sha256");
+    if (!is_hex64(a.model_sha256))
+        return bad("model SHA-256 must be 64 lowercase hex digits, not all zero");
+    if (a.model_name.empty() || a.model_version.empty())
+        return bad("model name and version are required");
+    if (!is_code(a.finding))
+        return bad("finding \"" + a.finding + "\" is not a code (1-32 of A-Z a-z 0-9 . _ : -)");
+    if (a.confidence_bp > 10000)
+        return bad("confidence above 10000 basis points");
+    if (a.report_json.empty())
+        return bad("the report is empty");
+    if (a.analyst.empty())
+        return bad("no analyst principal");
+    if (a.state != AnalysisState::kPending && a.state != AnalysisState::kNeedsReview)
+        return bad("a new analysis is pending or needs_review");
+
+    AddResult result;
+    auto s = impl_->transaction("adding an analysis", [&]() -> Status {
+        auto existing =
+            impl_->analyses("WHERE image_hash = ?1 AND model_sha256 = ?2 AND analyst = ?3",
+                            {a.image_hash, a.model_sha256, a.analyst});
+        if (!existing)
+            return existing.error();
+        if (!existing->empty()) {
+            result.analysis = existing->front();
+            result.created = false;
+            return Status::Ok();
+        }
+        const std::string now = utc_now();
+        Stmt ins(impl_->db,
+                 "INSERT INTO analyses (created_at, updated_at, source_path, image_hash, "
+                 "hash_mode, model_sha256, model_name, model_version, model_id, finding, "
+                 "confidence_bp, report_json, report_digest, saliency_path, analyst, state, "
+                 "review_reason) VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+                 "?13, ?14, ?15, ?16)");
+        ins.bind(1, now)
+            .bind(2, a.source_path)
+            .bind(3, a.image_hash)
+            .bind(4, a.hash_mode)
+            .bind(5, a.model_sha256)
+            .bind(6, a.model_name)
+            .bind(7, a.model_version)
+            .bind_opt(8, a.model_id)
+            .bind(9, a.finding)
+            .bind(10, static_cast<std::int64_t>(a.confidence_bp))
+            .bind(11, a.report_json)
+            .bind(12, report_digest(a.report_json))
+            .bind_opt(13, a.saliency_path)
+            .bind(14, a.analyst)
+            .bind(15, to_string(a.state));
+        if (a.review_reason.empty())
+            ins.bind_null(16);
+        else
+            ins.bind(16, a.review_reason);
+        if (auto st = impl_->run(ins, "adding an analysis"); !st)
+            return st;
+        auto added = impl_->analyses("WHERE id = ?1",
+                                     {std::to_string(sqlite3_last_insert_rowid(impl_->db))});
+        if (!added)
+            return added.error();
+        result.analysis = added->front();
+        result.created = true;
+        return Status::Ok();
+    });
+    if (!s)
+        return s.error();
+    return result;
+}
+
+Result<Analysis> Ledger::get(std::int64_t id) {
+    auto r = impl_->analyses("WHERE id = ?1", {std::to_string(id)});
+    if (!r)
+        return r.error();
+    if (r->empty())
+        return Error(ErrorCode::kNotFound, path_.string() + ": no analysis " + std::to_string(id));
+    return r->front();
+}
+
+Result<std::vector<Analysis>> Ledger::find_by_image(const std::string& image_hash) {
+    return impl_->analyses("WHERE image_hash = ?1", {image_hash});
+}
+
+Result<std::vector<Analysis>> Ledger::list(std::optional<AnalysisState> state, std::size_t limit) {
+    if (state)
+        return impl_->analyses("WHERE state = ?1", {to_string(*state)}, limit);
+    return impl_->analyses("", {}, limit);
+}
+
+Result<std::map<AnalysisState, std::size_t>> Ledger::counts() {
+    std::map<AnalysisState, std::size_t> out;
+    for (auto s : kAnalysisStates)
+        out[s] = 0;
+    Stmt s(impl_->db, "SELECT state, count(*) FROM analyses GROUP BY state");
+    if (!s.prepared())
+        return impl_->sql_error("counting analyses");
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW)
+        out[state_or_failed(s.text(0))] = static_cast<std::size_t>(s.i64(1));
+    if (rc != SQLITE_DONE)
+        return impl_->sql_error("counting analyses");
+    return out;
+}
+
+Result<Transaction> Ledger::transaction(const std::string& txid) {
+    const std::string sql =
+        std::string("SELECT ") + kTxColumns + " FROM transactions WHERE txid = ?1";
+    Stmt s(impl_->db, sql.c_str());
+    if (!s.prepared())
+        return impl_->sql_error("reading a transaction");
+    s.bind(1, txid);
+    const int rc = s.step();
+    if (rc == SQLITE_DONE)
+        return Error(ErrorCode::kNotFound, path_.string() + ": no transaction " + txid);
+    if (rc != SQLITE_ROW)
+        return impl_->sql_error("reading a transaction");
+    Transaction t = read_tx(s);
+    auto ids = impl_->linked(txid);
+    if (!ids)
+        return ids.error();
+    t.analysis_ids = std::move(*ids);
+    return t;
+}
+
+Result<std::vector<Transaction>> Ledger::transactions(TxState state) {
+    const std::string sql = std::string("SELECT ") + kTxColumns +
+                            " FROM transactions WHERE state = ?1 ORDER BY sender, nonce";
+    Stmt s(impl_->db, sql.c_str());
+    if (!s.prepared())
+        return impl_->sql_error("reading transactions");
+    s.bind(1, to_string(state));
+    std::vector<Transaction> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW)
+        out.push_back(read_tx(s));
+    if (rc != SQLITE_DONE)
+        return impl_->sql_error("reading transactions");
+    for (auto& t : out) {
+        auto ids = impl_->linked(t.txid);
+        if (!ids)
+            return ids.error();
+        t.analysis_ids = std::move(*ids);
+    }
+    return out;
+}
+
+// ---- outbox transitions ---------------------------------------------------------------------
+
+Status Ledger::record_transaction(const Transaction& tx) {
+    if (tx.analysis_ids.empty() || tx.txid.size() != 64 || tx.raw_hex.empty()) {
+        return Error(ErrorCode::kInternal, "record_transaction: incomplete transaction");
+    }
+    return impl_->transaction("recording transaction " + tx.txid, [&]() -> Status {
+        const std::string now = utc_now();
+        Stmt ins(impl_->db,
+                 "INSERT INTO transactions (txid, raw_hex, sender, nonce, fee, kind, state, "
+                 "accepted, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'broadcast', "
+                 "0, ?7, ?7)");
+        ins.bind(1, tx.txid)
+            .bind(2, tx.raw_hex)
+            .bind(3, tx.sender)
+            .bind_u64(4, tx.nonce)
+            .bind_u64(5, tx.fee)
+            .bind(6, tx.kind)
+            .bind(7, now);
+        if (auto s = impl_->run(ins, "recording transaction " + tx.txid); !s)
+            return s;
+        for (std::size_t i = 0; i < tx.analysis_ids.size(); ++i) {
+            const std::int64_t id = tx.analysis_ids[i];
+            Stmt link(impl_->db,
+                      "INSERT INTO transaction_analyses (txid, position, analysis_id) "
+                      "VALUES (?1, ?2, ?3)");
+            link.bind(1, tx.txid).bind(2, static_cast<std::int64_t>(i)).bind(3, id);
+            if (auto s = impl_->run(link, "linking analysis " + std::to_string(id)); !s)
+                return s;
+            Stmt up(impl_->db,
+                    "UPDATE analyses SET state = 'broadcast', txid = ?2, last_error = NULL, "
+                    "updated_at = ?3 WHERE id = ?1 AND state = 'pending' AND analyst = ?4");
+            up.bind(1, id).bind(2, tx.txid).bind(3, now).bind(4, tx.sender);
+            if (auto s = impl_->run(up, "moving analysis " + std::to_string(id)); !s)
+                return s;
+            if (sqlite3_changes(impl_->db) != 1) {
+                return Error(ErrorCode::kInvalidArgument,
+                             impl_->name + ": analysis " + std::to_string(id) +
+                                 " is no longer pending for " + tx.sender +
+                                 " (another medanchor process may be anchoring it)");
+            }
+        }
+        return Status::Ok();
+    });
+}
+
+Status Ledger::mark_accepted(const std::string& txid) {
+    Stmt s(impl_->db,
+           "UPDATE transactions SET accepted = 1, last_error = NULL, updated_at = ?2 "
+           "WHERE txid = ?1");
+    s.bind(1, txid).bind(2, utc_now());
+    return impl_->run(s, "marking transaction " + txid + " accepted");
+}
+
+Status Ledger::note_transaction_error(const std::string& txid, const std::string& error) {
+    return impl_->transaction("noting an error on " + txid, [&]() -> Status {
+        Stmt t(impl_->db,
+               "UPDATE transactions SET last_error = ?2, updated_at = ?3 WHERE txid = ?1");
+        t.bind(1, txid).bind(2, error).bind(3, utc_now());
+        if (auto s = impl_->run(t, "noting an error on " + txid); !s)
+            return s;
+        Stmt a(impl_->db,
+               "UPDATE analyses SET last_error = ?2, updated_at = ?3 "
+               "WHERE txid = ?1 AND state = 'broadcast'");
+        a.bind(1, txid).bind(2, error).bind(3, utc_now());
+        return impl_->run(a, "noting an error on " + txid);
+    });
+}
+
+Status Ledger::settle_success(const std::string& txid, const std::vector<OnChain>& on_chain) {
+    return impl_->transaction("settling " + txid, [&]() -> Status {
+        if (auto s = impl_->require_live(txid); !s)
+            return s;
+        auto ids = impl_->linked(txid);
+        if (!ids)
+            return ids.error();
+        if (ids->size() != on_chain.size()) {
+            return Error(ErrorCode::kInternal, "settle_success: " + std::to_string(ids->size()) +
+                                                   " analyses but " +
+                                                   std::to_string(on_chain.size()) + " ids");
+        }
+        if (auto s = impl_->set_tx_state(txid, TxState::kSuccess, ""); !s)
+            return s;
+        for (std::size_t i = 0; i < ids->size(); ++i) {
+            const OnChain& c = on_chain[i];
+            auto s =
+                impl_->move((*ids)[i], "'broadcast', 'pending'",
+                            "state = 'confirmed', txid = ?3, onchain_id = ?4, block_height = ?5, "
+                            "block_time = ?6, last_error = NULL",
+                            [&](Stmt& st) {
+                                st.bind(3, txid)
+                                    .bind_u64(4, c.analysis_id)
+                                    .bind_u64(5, c.block_height)
+                                    .bind_u64(6, c.block_time);
+                            },
+                            "confirming");
+            if (!s)
+                return s;
+        }
+        return Status::Ok();
+    });
+}
+
+Status Ledger::settle_abort(const std::string& txid, const std::string& error) {
+    return impl_->transaction("settling " + txid, [&]() -> Status {
+        if (auto s = impl_->require_live(txid); !s)
+            return s;
+        if (auto s = impl_->set_tx_state(txid, TxState::kAbort, error); !s)
+            return s;
+        Stmt a(impl_->db,
+               "UPDATE analyses SET state = 'failed', last_error = ?2, updated_at = ?3 "
+               "WHERE txid = ?1 AND state = 'broadcast'");
+        a.bind(1, txid).bind(2, error).bind(3, utc_now());
+        return impl_->run(a, "failing the analyses of " + txid);
+    });
+}
+
+Status Ledger::release(const std::string& txid, TxState final_state,
+                       const std::map<std::int64_t, OnChain>& found, const std::string& error,
+                       bool count_attempt, int max_attempts) {
+    return impl_->transaction("releasing " + txid, [&]() -> Status {
+        if (auto s = impl_->require_live(txid); !s)
+            return s;
+        if (auto s = impl_->set_tx_state(txid, final_state, error); !s)
+            return s;
+        auto ids = impl_->linked(txid);
+        if (!ids)
+            return ids.error();
+        for (std::int64_t id : *ids) {
+            if (auto f = found.find(id); f != found.end()) {
+                const OnChain& c = f->second;
+                auto s = impl_->move(
+                    id, "'broadcast'",
+                    "state = 'confirmed', onchain_id = ?3, block_height = ?4, block_time = ?5, "
+                    "last_error = NULL",
+                    [&](Stmt& st) {
+                        st.bind_u64(3, c.analysis_id)
+                            .bind_u64(4, c.block_height)
+                            .bind_u64(5, c.block_time);
+                    },
+                    "confirming");
+                if (!s)
+                    return s;
+                continue;
+            }
+            // Only analyses this transaction still holds: one already moved on is left alone.
+            Stmt up(impl_->db,
+                    "UPDATE analyses SET attempts = attempts + ?3, last_error = ?4, "
+                    "state = CASE WHEN attempts + ?3 >= ?5 THEN 'failed' ELSE 'pending' END, "
+                    "updated_at = ?2 WHERE id = ?1 AND state = 'broadcast' AND txid = ?6");
+            up.bind(1, id)
+                .bind(2, utc_now())
+                .bind(3, static_cast<std::int64_t>(count_attempt ? 1 : 0))
+                .bind(4, error)
+                .bind(5, static_cast<std::int64_t>(max_attempts))
+                .bind(6, txid);
+            if (auto s = impl_->run(up, "releasing analysis " + std::to_string(id)); !s)
+                return s;
+        }
+        return Status::Ok();
+    });
+}
+
+Status Ledger::confirm_found(std::int64_t id, const OnChain& c) {
+    return impl_->transaction("confirming analysis " + std::to_string(id), [&]() -> Status {
+        return impl_->move(
+            id, "'pending'",
+            "state = 'confirmed', onchain_id = ?3, block_height = ?4, block_time = ?5, "
+            "last_error = NULL",
+            [&](Stmt& st) {
+                st.bind_u64(3, c.analysis_id).bind_u64(4, c.block_height).bind_u64(5, c.block_time);
+            },
+            "confirming");
+    });
+}
+
+Status Ledger::note_error(std::int64_t id, const std::string& error) {
+    return impl_->move(
+        id, "'pending'", "last_error = ?3", [&](Stmt& st) { st.bind(3, error); }, "noting");
+}
+
+Status Ledger::mark_needs_review(std::int64_t id, const std::string& reason) {
+    return impl_->move(
+        id, "'pending'", "state = 'needs_review', review_reason = ?3",
+        [&](Stmt& st) { st.bind(3, reason); }, "holding for review");
+}
+
+Status Ledger::mark_failed(std::int64_t id, const std::string& error) {
+    return impl_->move(
+        id, "'pending'", "state = 'failed', last_error = ?3", [&](Stmt& st) { st.bind(3, error); },
+        "failing");
+}
+
+Status Ledger::set_model_id(std::int64_t id, std::uint64_t model_id) {
+    Stmt s(impl_->db, "UPDATE analyses SET model_id = ?2, updated_at = ?3 WHERE id = ?1");
+    s.bind(1, id).bind_u64(2, model_id).bind(3, utc_now());
+    return impl_->run(s, "setting the model id");
+}
+
+Status Ledger::requeue(std::int64_t id) {
+    return impl_->move(
+        id, "'needs_review', 'failed'", "state = 'pending', attempts = 0", [](Stmt&) {},
+        "requeueing");
+}
+
+}  // namespace medanchor::ledger

@@ -1,0 +1,207 @@
+// The ledger: medanchor's off-chain record of every analysis and the durable outbox that anchors
+// them on Stacks. One SQLite file (WAL, foreign keys, a busy timeout), mode 0600, schema versioned
+// with PRAGMA user_version. Every state change is one SQL transaction, so a process killed at any
+// instant leaves either the state before or the state after, never a mix.
+//
+// States of an analysis (docs/ledger.md):
+//   needs_review ─(requeue)─► pending ─(record_transaction)─► broadcast ─► confirmed
+//                               ▲                                 │
+//                               └──────(release: tx dead)─────────┴─► failed ─(requeue)─► pending
+// An analysis is `broadcast` exactly when it is linked to a transaction in state `broadcast`; a
+// transaction is recorded (with its signed bytes) before it is ever sent, so the outbox always
+// knows every transaction that could still be mined for an analysis.
+//
+// The ledger never touches the network and does not know Stacks; src/app/outbox.h drives it.
+// SQLite types stay out of this header. Thread safety: one Ledger per thread; several processes
+// may share the file (SQLite's locking, BEGIN IMMEDIATE for writes).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/error.h"
+
+namespace medanchor::ledger {
+
+enum class AnalysisState { kNeedsReview, kPending, kBroadcast, kConfirmed, kFailed };
+inline constexpr std::array<AnalysisState, 5> kAnalysisStates = {
+    AnalysisState::kNeedsReview, AnalysisState::kPending, AnalysisState::kBroadcast,
+    AnalysisState::kConfirmed, AnalysisState::kFailed};
+// "needs_review", "pending", "broadcast", "confirmed", "failed".
+const char* to_string(AnalysisState state);
+Result<AnalysisState> parse_analysis_state(std::string_view text);
+
+// What the ledger knows of a transaction it recorded: `broadcast` until the chain settles it
+// (`success`, `abort`: mined and refused by the contract) or the outbox declares it dead
+// (`dropped`: it can never be mined, e.g. its nonce was consumed by another transaction, or the
+// node refused it).
+enum class TxState { kBroadcast, kSuccess, kAbort, kDropped };
+const char* to_string(TxState state);
+Result<TxState> parse_tx_state(std::string_view text);
+
+inline constexpr const char* kSubmitAnalysis = "submit-analysis";
+inline constexpr const char* kSubmitAnalyses = "submit-analyses";
+
+// An analysis as the pipeline hands it over. Hashes are 64 lowercase hex digits.
+struct NewAnalysis {
+    std::string source_path;  // local only: never sent anywhere, never on chain
+    std::string image_hash;   // the keyed (or public) canonical image hash
+    std::string hash_mode;    // "hmac-sha256" or "sha256"
+    std::string model_sha256;
+    std::string model_name;
+    std::string model_version;
+    std::optional<std::uint64_t> model_id;  // on chain, when known
+    std::string finding;                    // code: 1..32 of [A-Za-z0-9._:-]
+    std::uint32_t confidence_bp = 0;        // 0..10000
+    std::string report_json;  // the canonical JSON report; its SHA-256 is the report digest
+    std::optional<std::string> saliency_path;
+    std::string analyst;  // Stacks principal that will submit it
+    // kPending (anchor it) or kNeedsReview (hold it for a person, with review_reason).
+    AnalysisState state = AnalysisState::kPending;
+    std::string review_reason;
+};
+
+struct Analysis {
+    std::int64_t id = 0;
+    std::string created_at;  // UTC, ISO 8601 ("2026-11-25T10:00:00Z")
+    std::string updated_at;
+    std::string source_path;
+    std::string image_hash;
+    std::string hash_mode;
+    std::string model_sha256;
+    std::string model_name;
+    std::string model_version;
+    std::optional<std::uint64_t> model_id;
+    std::string finding;
+    std::uint32_t confidence_bp = 0;
+    std::string report_json;
+    std::string report_digest;  // hex SHA-256 of report_json
+    std::optional<std::string> saliency_path;
+    std::string analyst;
+    AnalysisState state = AnalysisState::kPending;
+    std::string review_reason;  // why it needs review (empty otherwise)
+    std::string last_error;     // the last anchoring problem (empty when none)
+    int attempts = 0;           // anchoring attempts that failed (node refusals, batch aborts)
+    std::optional<std::string> txid;  // the transaction that carries (or carried) it
+    std::optional<std::uint64_t> onchain_id;
+    std::optional<std::uint64_t> block_height;
+    std::optional<std::uint64_t> block_time;  // stacks-block-time, Unix seconds
+    int transactions = 0;  // how many transactions ever carried it (> 1: re-sent)
+};
+
+struct AddResult {
+    Analysis analysis;
+    bool created = false;  // false: the same (image, model, analyst) was already recorded
+};
+
+struct Transaction {
+    std::string txid;     // 64 hex digits, SHA-512/256 of the signed bytes
+    std::string raw_hex;  // the signed bytes: re-broadcasting them can never anchor twice
+    std::string sender;
+    std::uint64_t nonce = 0;
+    std::uint64_t fee = 0;  // micro-STX
+    std::string kind;       // kSubmitAnalysis or kSubmitAnalyses
+    TxState state = TxState::kBroadcast;
+    std::string created_at;
+    std::string updated_at;
+    bool accepted = false;  // a node acknowledged it at least once
+    std::string last_error;
+    std::vector<std::int64_t> analysis_ids;  // in batch order (position 0, 1, ...)
+};
+
+// Where an analysis landed on chain.
+struct OnChain {
+    std::uint64_t analysis_id = 0;
+    std::uint64_t block_height = 0;
+    std::uint64_t block_time = 0;
+};
+
+class Ledger {
+  public:
+    static constexpr int kSchemaVersion = 1;
+
+    // Opens (creating it, its parent folders with mode 0700 and the file with mode 0600, when
+    // missing) and migrates the schema. Refuses a file whose schema is newer than this build's
+    // (kUnsupported) or that is not a medanchor ledger (kCorrupt).
+    static Result<Ledger> open(const std::filesystem::path& path);
+    // $MEDANCHOR_LEDGER, else ~/.medanchor/ledger.sqlite.
+    static std::filesystem::path default_path();
+
+    Ledger(Ledger&&) noexcept;
+    Ledger& operator=(Ledger&&) noexcept;
+    ~Ledger();
+
+    const std::filesystem::path& path() const { return path_; }
+
+    // Idempotent: the same (image_hash, model_sha256, analyst) returns the existing record with
+    // created = false, whatever its state, and changes nothing. kInvalidArgument for a malformed
+    // field (the message names it, never the report or the source path's contents).
+    Result<AddResult> add(const NewAnalysis& analysis);
+
+    Result<Analysis> get(std::int64_t id);  // kNotFound
+    Result<std::vector<Analysis>> find_by_image(const std::string& image_hash);
+    // Oldest first; limit 0 means all.
+    Result<std::vector<Analysis>> list(std::optional<AnalysisState> state = std::nullopt,
+                                       std::size_t limit = 0);
+    Result<std::map<AnalysisState, std::size_t>> counts();
+
+    Result<Transaction> transaction(const std::string& txid);  // kNotFound
+    // Ordered by sender, then nonce (the order in which a node accepts them).
+    Result<std::vector<Transaction>> transactions(TxState state);
+
+    // ---- outbox transitions: each is one SQL transaction ----------------------------------
+
+    // Records a signed transaction (state broadcast, not yet accepted) and moves its analyses
+    // pending → broadcast. Fails with kInvalidArgument, changing nothing, unless every analysis
+    // is pending and belongs to tx.sender: this is what stops two outboxes from sending the same
+    // analysis in two transactions.
+    Status record_transaction(const Transaction& tx);
+    // A node acknowledged the transaction.
+    Status mark_accepted(const std::string& txid);
+    // Keeps the transaction (and its analyses) broadcast, remembering why it is not settled.
+    Status note_transaction_error(const std::string& txid, const std::string& error);
+    // Mined with (ok ...): on_chain[i] is where the analysis at position i landed.
+    Status settle_success(const std::string& txid, const std::vector<OnChain>& on_chain);
+    // Mined and refused by the contract: every analysis it carried is failed with `error`.
+    Status settle_abort(const std::string& txid, const std::string& error);
+    // The transaction can never be mined (or was mined and refused for reasons that may pass):
+    // the transaction becomes `final_state`; its analyses listed in `found` (found on chain by
+    // other means) become confirmed; the others go back to pending with `error`, their attempts
+    // increased when `count_attempt`, and failed once attempts reach `max_attempts`.
+    Status release(const std::string& txid, TxState final_state,
+                   const std::map<std::int64_t, OnChain>& found, const std::string& error,
+                   bool count_attempt, int max_attempts);
+
+    // A pending analysis found on chain (the chain re-check before re-sending).
+    Status confirm_found(std::int64_t id, const OnChain& on_chain);
+    // Keeps a pending analysis pending, with a reason it was not sent this time.
+    Status note_error(std::int64_t id, const std::string& error);
+    // pending → needs_review (e.g. below the contract's threshold), with the reason.
+    Status mark_needs_review(std::int64_t id, const std::string& reason);
+    // pending → failed, for good (e.g. its model is retired).
+    Status mark_failed(std::int64_t id, const std::string& error);
+    Status set_model_id(std::int64_t id, std::uint64_t model_id);
+    // A person's decision: needs_review or failed → pending (attempts reset). Refuses other
+    // states (kInvalidArgument).
+    Status requeue(std::int64_t id);
+
+  private:
+    struct Impl;
+    Ledger(std::filesystem::path path, std::unique_ptr<Impl> impl);
+    std::filesystem::path path_;
+    std::unique_ptr<Impl> impl_;
+};
+
+// Hex SHA-256 of the report text (the on-chain report digest).
+std::string report_digest(std::string_view report_json);
+// "2026-11-25T10:00:00Z" for now.
+std::string utc_now();
+
+}  // namespace medanchor::ledger

@@ -1,0 +1,223 @@
+// The ledger on real SQLite files: created private, idempotent, every outbox transition and its
+// refusals, reopened intact, a newer or foreign file refused, and a process killed inside a write
+// leaves the state before it.
+#include "ledger/ledger.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <random>
+
+namespace medanchor::ledger {
+namespace {
+
+namespace fs = std::filesystem;
+
+class LedgerTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        std::random_device rd;
+        dir_ = fs::temp_directory_path() / ("medanchor-ledger-" + std::to_string(rd()));
+        path_ = dir_ / "sub" / "ledger.sqlite";
+    }
+    void TearDown() override { fs::remove_all(dir_); }
+
+    static NewAnalysis analysis(char image, const std::string& analyst = "ST1ANALYST") {
+        NewAnalysis a;
+        a.source_path = "/data/study/" + std::string(1, image) + ".dcm";
+        a.image_hash = std::string(64, image);
+        a.hash_mode = "hmac-sha256";
+        a.model_sha256 = std::string(64, 'f');
+        a.model_name = "m";
+        a.model_version = "1";
+        a.finding = "nodule-present";
+        a.confidence_bp = 9000;
+        a.report_json = std::string("{\"image\":\"") + image + "\"}";
+        a.analyst = analyst;
+        return a;
+    }
+
+    // A txid-shaped name: "t1" becomes 62 zeros and "t1".
+    static std::string txid(const std::string& name) {
+        return std::string(64 - name.size(), '0') + name;
+    }
+
+    static Transaction tx(const std::string& id, std::vector<std::int64_t> analyses,
+                          const std::string& sender = "ST1ANALYST", std::uint64_t nonce = 0) {
+        Transaction t;
+        t.txid = txid(id);
+        t.raw_hex = "00ff";
+        t.sender = sender;
+        t.nonce = nonce;
+        t.fee = 300;
+        t.kind = analyses.size() == 1 ? kSubmitAnalysis : kSubmitAnalyses;
+        t.analysis_ids = std::move(analyses);
+        return t;
+    }
+
+    fs::path dir_, path_;
+};
+
+TEST_F(LedgerTest, IsCreatedPrivateWithItsFolders) {
+    auto l = Ledger::open(path_);
+    ASSERT_TRUE(l.ok()) << l.error().message();
+    struct stat st {};
+    ASSERT_EQ(::stat(path_.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
+TEST_F(LedgerTest, AddIsIdempotentPerImageModelAndAnalyst) {
+    auto l = Ledger::open(path_);
+    ASSERT_TRUE(l.ok());
+    auto first = l->add(analysis('a'));
+    ASSERT_TRUE(first.ok()) << first.error().message();
+    EXPECT_TRUE(first->created);
+    EXPECT_EQ(first->analysis.state, AnalysisState::kPending);
+    EXPECT_EQ(first->analysis.report_digest, report_digest("{\"image\":\"a\"}"));
+
+    auto again = l->add(analysis('a'));
+    ASSERT_TRUE(again.ok());
+    EXPECT_FALSE(again->created);
+    EXPECT_EQ(again->analysis.id, first->analysis.id);
+    auto other_analyst = l->add(analysis('a', "ST2OTHER"));
+    ASSERT_TRUE(other_analyst.ok());
+    EXPECT_TRUE(other_analyst->created);
+    EXPECT_EQ(l->counts()->at(AnalysisState::kPending), 2u);
+}
+
+TEST_F(LedgerTest, RefusesMalformedFields) {
+    auto l = Ledger::open(path_);
+    ASSERT_TRUE(l.ok());
+    auto a = analysis('a');
+    a.image_hash = "nothex";
+    EXPECT_EQ(l->add(a).error().code(), ErrorCode::kInvalidArgument);
+    a = analysis('a');
+    a.finding = "has space";
+    EXPECT_EQ(l->add(a).error().code(), ErrorCode::kInvalidArgument);
+    a = analysis('a');
+    a.confidence_bp = 10001;
+    EXPECT_EQ(l->add(a).error().code(), ErrorCode::kInvalidArgument);
+    EXPECT_EQ(l->counts()->at(AnalysisState::kPending), 0u);
+}
+
+TEST_F(LedgerTest, OutboxTransitions) {
+    auto l = Ledger::open(path_);
+    ASSERT_TRUE(l.ok());
+    const auto a = l->add(analysis('a'))->analysis.id;
+    const auto b = l->add(analysis('b'))->analysis.id;
+    const auto c = l->add(analysis('c'))->analysis.id;
+
+    // A transaction takes pending analyses of its sender only.
+    EXPECT_FALSE(l->record_transaction(tx("t0", {a}, "ST9SOMEONE-ELSE")).ok());
+    ASSERT_TRUE(l->record_transaction(tx("t1", {a, b})).ok());
+    EXPECT_EQ(l->get(a)->state, AnalysisState::kBroadcast);
+    EXPECT_FALSE(l->record_transaction(tx("t2", {b})).ok()) << "b is already carried";
+    EXPECT_EQ(l->transaction(txid("t1"))->analysis_ids, (std::vector<std::int64_t>{a, b}));
+
+    ASSERT_TRUE(l->mark_accepted(txid("t1")).ok());
+    EXPECT_TRUE(l->transaction(txid("t1"))->accepted);
+    ASSERT_TRUE(l->settle_success(txid("t1"), {{11, 5, 1000}, {12, 5, 1000}}).ok());
+    EXPECT_EQ(l->get(b)->state, AnalysisState::kConfirmed);
+    EXPECT_EQ(l->get(b)->onchain_id, 12u);
+    EXPECT_EQ(l->transaction(txid("t1"))->state, TxState::kSuccess);
+
+    // Released: back to pending, failed once the attempts run out; a requeue starts over.
+    ASSERT_TRUE(l->record_transaction(tx("t3", {c}, "ST1ANALYST", 1)).ok());
+    ASSERT_TRUE(l->release(txid("t3"), TxState::kDropped, {}, "FeeTooLow", true, 2).ok());
+    EXPECT_EQ(l->get(c)->state, AnalysisState::kPending);
+    EXPECT_EQ(l->get(c)->attempts, 1);
+    ASSERT_TRUE(l->record_transaction(tx("t4", {c}, "ST1ANALYST", 1)).ok());
+    ASSERT_TRUE(l->release(txid("t4"), TxState::kDropped, {}, "FeeTooLow", true, 2).ok());
+    EXPECT_EQ(l->get(c)->state, AnalysisState::kFailed);
+    EXPECT_EQ(l->get(c)->transactions, 2);
+    ASSERT_TRUE(l->requeue(c).ok());
+    EXPECT_EQ(l->get(c)->state, AnalysisState::kPending);
+    EXPECT_FALSE(l->requeue(a).ok()) << "a confirmed analysis is never requeued";
+
+    // Found on chain after its transaction died: confirmed without another send.
+    ASSERT_TRUE(l->record_transaction(tx("t5", {c}, "ST1ANALYST", 2)).ok());
+    ASSERT_TRUE(
+        l->release(txid("t5"), TxState::kDropped, {{c, {13, 6, 1600}}}, "BadNonce", false, 3).ok());
+    EXPECT_EQ(l->get(c)->state, AnalysisState::kConfirmed);
+    EXPECT_EQ(l->get(c)->onchain_id, 13u);
+
+    // Abort: every analysis of the transaction fails with the contract's reason.
+    const auto d = l->add(analysis('d'))->analysis.id;
+    ASSERT_TRUE(l->record_transaction(tx("t6", {d}, "ST1ANALYST", 3)).ok());
+    ASSERT_TRUE(l->settle_abort(txid("t6"), "(err u1025) ERR-SUSPENDED").ok());
+    EXPECT_EQ(l->get(d)->state, AnalysisState::kFailed);
+    EXPECT_NE(l->get(d)->last_error.find("ERR-SUSPENDED"), std::string::npos);
+}
+
+TEST_F(LedgerTest, ReopenedLedgerKeepsEverything) {
+    {
+        auto l = Ledger::open(path_);
+        ASSERT_TRUE(l.ok());
+        const auto a = l->add(analysis('a'))->analysis.id;
+        ASSERT_TRUE(l->record_transaction(tx("t1", {a})).ok());
+    }
+    auto l = Ledger::open(path_);
+    ASSERT_TRUE(l.ok());
+    EXPECT_EQ(l->list().value().size(), 1u);
+    EXPECT_EQ(l->transactions(TxState::kBroadcast)->size(), 1u);
+    EXPECT_EQ(l->find_by_image(std::string(64, 'a'))->front().txid, txid("t1"));
+}
+
+TEST_F(LedgerTest, RefusesANewerSchemaAndForeignFiles) {
+    ASSERT_TRUE(Ledger::open(path_).ok());
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version = 99", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+    auto newer = Ledger::open(path_);
+    ASSERT_FALSE(newer.ok());
+    EXPECT_EQ(newer.error().code(), ErrorCode::kUnsupported);
+
+    const fs::path other = dir_ / "other.sqlite";
+    ASSERT_EQ(sqlite3_open(other.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "CREATE TABLE patients (name TEXT)", nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+    auto foreign = Ledger::open(other);
+    ASSERT_FALSE(foreign.ok());
+    EXPECT_EQ(foreign.error().code(), ErrorCode::kCorrupt);
+}
+
+TEST_F(LedgerTest, AProcessKilledInsideAWriteLeavesTheStateBefore) {
+    std::int64_t a = 0;
+    {
+        auto l = Ledger::open(path_);
+        ASSERT_TRUE(l.ok());
+        a = l->add(analysis('a'))->analysis.id;
+    }
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        // Half a record_transaction by hand: the transaction row is in, the analysis not yet
+        // moved, and the process dies before COMMIT.
+        sqlite3* db = nullptr;
+        sqlite3_open(path_.c_str(), &db);
+        sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
+        const std::string insert =
+            "INSERT INTO transactions (txid, raw_hex, sender, nonce, fee, kind, state, created_at, "
+            "updated_at) "
+            "VALUES ('" +
+            txid("t1") + "','00','ST1ANALYST',0,1,'submit-analysis','broadcast','x','x')";
+        sqlite3_exec(db, insert.c_str(), nullptr, nullptr, nullptr);
+        ::_exit(0);
+    }
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    auto l = Ledger::open(path_);
+    ASSERT_TRUE(l.ok()) << l.error().message();
+    EXPECT_EQ(l->get(a)->state, AnalysisState::kPending);
+    EXPECT_TRUE(l->transactions(TxState::kBroadcast)->empty());
+    EXPECT_TRUE(l->record_transaction(tx("t1", {a})).ok());
+}
+
+}  // namespace
+}  // namespace medanchor::ledger
