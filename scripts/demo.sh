@@ -1,8 +1,68 @@
 #!/usr/bin/env bash
-# The main job, end to end on the embedded defaults. Installs what is missing first.
-# Today: the contract workflow on the local Clarity VM (scripts/demo.mjs).
+# The main job, end to end on the embedded defaults: a local chain on the real Clarity VM, the
+# bundled reference model and the bundled simulated CT slices (samples/ct).
+#
+#   start the local chain -> deploy medical-analysis -> appoint a verifier -> register the model
+#   -> a radiologist registers, the verifier verifies them -> analyse the sample images
+#   (de-identify, keyed hash, infer, reports, ledger) -> anchor them in one batch -> verify each
+#   image back against the chain and the local reports -> stop the chain.
+#
+# Installs what is missing and builds first. Everything it creates lives in .medanchor/demo
+# (a fresh one per run): keys of Clarinet's public devnet accounts, a site key, the ledger, the
+# reports. Its chain runs on its own port, so a local chain you started yourself is untouched.
+#   MEDANCHOR_DEMO_PORT  port of the demo's chain (default 20543)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
-bash scripts/bootstrap.sh
-node scripts/demo.mjs "$@"
+
+bash scripts/bootstrap.sh >/dev/null
+echo "== Building medanchor"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$(nproc)" --target medanchor >/dev/null
+
+m="$root/build/src/app/medanchor"
+work="$root/.medanchor/demo"
+port=${MEDANCHOR_DEMO_PORT:-20543}
+node=(--node "http://127.0.0.1:$port")
+"$m" devnet stop --port "$port" --data "$work/chain" >/dev/null 2>&1 || true
+rm -rf "$work"
+mkdir -p "$work"
+trap '"$m" devnet stop --port "$port" --data "$work/chain" >/dev/null 2>&1 || true' EXIT
+
+step() { printf '\n== %s\n' "$*"; }
+address() { "$m" keys show --key-file "$1" --json | sed -e 's/.*"address_testnet":"\([^"]*\)".*/\1/'; }
+
+step "1. Local chain (Stacks node RPC over the Clarity VM, loopback only)"
+"$m" devnet start --port "$port" --data "$work/chain"
+
+step "2. Keys: Clarinet's public devnet accounts (admin, verifier, radiologist); a site key"
+"$m" keys devnet deployer --out "$work/admin.key" >/dev/null
+"$m" keys devnet wallet_1 --out "$work/verifier.key" >/dev/null
+"$m" keys devnet wallet_2 --out "$work/radiologist.key" >/dev/null
+"$m" site-key new "$work/site.key" >/dev/null
+verifier=$(address "$work/verifier.key")
+radiologist=$(address "$work/radiologist.key")
+echo "admin $(address "$work/admin.key"), verifier $verifier, radiologist $radiologist"
+
+step "3. Deploy medical-analysis and set it up (admin)"
+"$m" deploy "${node[@]}" --key-file "$work/admin.key"
+"$m" admin appoint-verifier "$verifier" "${node[@]}" --key-file "$work/admin.key"
+"$m" admin register-model --bundle models/ct-nodule-sim "${node[@]}" --key-file "$work/admin.key"
+
+step "4. The radiologist registers (salted credential hash only); the verifier verifies them"
+printf 'Demo licence record: Dr Demo, radiology, licence DEMO-0001\n' >"$work/licence.txt"
+"$m" professional register --credential-file "$work/licence.txt" --specialty radiology \
+    "${node[@]}" --key-file "$work/radiologist.key"
+"$m" professional verify "$radiologist" --expires-in 365 --reason 1 "${node[@]}" --key-file "$work/verifier.key"
+
+step "5. Analyse the bundled sample slices and anchor the results"
+"$m" analyze samples/ct --saliency --out "$work/reports" --site-key "$work/site.key" \
+    --ledger "$work/ledger.sqlite" "${node[@]}" --key-file "$work/radiologist.key"
+
+step "6. Verify each image against the chain and the local reports"
+"$m" verify samples/ct --site-key "$work/site.key" --ledger "$work/ledger.sqlite" "${node[@]}" || true
+
+step "Done"
+echo "Reports (JSON, FHIR, DICOM SR, saliency, de-identified copy): $work/reports"
+echo "Ledger: $work/ledger.sqlite   (medanchor ledger list --ledger $work/ledger.sqlite)"
+echo "Simulated images, not patient data; the model is not for clinical use."
