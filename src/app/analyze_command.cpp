@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "app/contract.h"
 #include "app/devnet_process.h"
 #include "app/file_inputs.h"
 #include "app/model_input.h"
@@ -79,12 +80,6 @@ std::string file_sha256(const fs::path& path) {
     return image::to_hex(image::sha256(*bytes));
 }
 
-std::uint32_t uint_field(const Value& tuple, const char* name) {
-    const Value* v = tuple.field(name);
-    return v && v->kind() == stacks::ValueKind::kUInt ? static_cast<std::uint32_t>(v->as_uint())
-                                                      : 0;
-}
-
 // Reads the contract's parameters and the model's registration; refuses to go on when nothing
 // could be anchored anyway (paused, model unknown or retired), before any image is read.
 Result<Thresholds> chain_thresholds(ChainSession& session, const inference::ModelManifest& m) {
@@ -93,7 +88,7 @@ Result<Thresholds> chain_thresholds(ChainSession& session, const inference::Mode
     if (!params)
         return Error(params.error().code(),
                      "reading the contract's parameters: " + params.error().message());
-    t.contract_bp = uint_field(*params, "min-confidence");
+    t.contract_bp = static_cast<std::uint32_t>(uint_field(*params, "min-confidence"));
     if (const Value* paused = params->field("paused"); paused && paused->as_bool()) {
         return Error(ErrorCode::kContract,
                      "the contract is paused: no analysis can be anchored now (run with "
@@ -115,7 +110,7 @@ Result<Thresholds> chain_thresholds(ChainSession& session, const inference::Mode
     if (!model)
         return model.error();
     if (model->kind() == stacks::ValueKind::kSome) {
-        t.chain_model_bp = uint_field(model->inner(), "min-confidence");
+        t.chain_model_bp = static_cast<std::uint32_t>(uint_field(model->inner(), "min-confidence"));
         if (const Value* active = model->inner().field("active"); active && !active->as_bool()) {
             return Error(ErrorCode::kContract,
                          "model " + m.name + " " + m.version + " is retired on the contract");
@@ -178,11 +173,8 @@ Status run_analyze(const AnalyzeRequest& r) {
         return Error(ErrorCode::kNotFound, "no image files found in the given paths");
 
     // The site key keys the image hash and the UID remapping; without it nothing is private.
-    fs::path key_path = r.site_key;
-    if (key_path.empty()) {
-        const char* env = std::getenv("MEDANCHOR_SITE_KEY_FILE");
-        key_path = env ? fs::path(env) : image::SiteKey::default_path();
-    }
+    const fs::path key_path =
+        r.site_key.empty() ? image::SiteKey::default_path() : fs::path(r.site_key);
     auto site_key = image::SiteKey::load(key_path);
     if (!site_key) {
         if (site_key.error().code() == ErrorCode::kNotFound) {

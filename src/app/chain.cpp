@@ -98,28 +98,15 @@ Result<std::uint64_t> ChainSession::fee_for(const stacks::Payload& payload) {
 }
 
 Result<std::string> ChainSession::send(stacks::Payload payload) {
-    if (!next_nonce_) {
-        auto account = node_.account(sender());
-        if (!account)
-            return account.error();
-        next_nonce_ = account->nonce;
-    }
-    auto fee = fee_for(payload);
-    if (!fee)
-        return fee.error();
-    auto tx = stacks::make_transaction(stacks_network(config_.network), key_, *next_nonce_, *fee,
-                                       std::move(payload));
-    stacks::sign(tx, key_);
-    auto bytes = stacks::serialize(tx);
-    if (!bytes)
-        return bytes.error();
-    auto txid = node_.broadcast(*bytes);
+    auto signed_tx = sign(std::move(payload));
+    if (!signed_tx)
+        return signed_tx.error();
+    auto txid = node_.broadcast(signed_tx->raw);
     if (!txid) {
         // The node's view of the nonce wins next time (someone else may have used the key).
         next_nonce_.reset();
         return txid.error();
     }
-    ++*next_nonce_;
     return txid;
 }
 

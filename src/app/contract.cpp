@@ -73,4 +73,10 @@ std::string describe_result(const stacks::Value& result) {
     return text;
 }
 
+std::uint64_t uint_field(const stacks::Value& tuple, std::string_view name) {
+    const stacks::Value* v = tuple.field(name);
+    return v && v->kind() == stacks::ValueKind::kUInt ? static_cast<std::uint64_t>(v->as_uint())
+                                                      : 0;
+}
+
 }  // namespace medanchor::app

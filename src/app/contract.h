@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "stacks/clarity_value.h"
 
@@ -29,5 +30,8 @@ const ContractError* contract_errors(std::size_t* count);
 // "(ok u3)" stays as it is; "(err u1063)" becomes
 // "(err u1063) ERR-CONFIDENCE-BELOW-THRESHOLD: below the global or the model's minimum".
 std::string describe_result(const stacks::Value& result);
+
+// A uint field of a tuple the contract returned, or 0 when it is absent or not a uint.
+std::uint64_t uint_field(const stacks::Value& tuple, std::string_view name);
 
 }  // namespace medanchor::app

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "app/contract.h"
 #include "app/file_inputs.h"
 #include "image/image_hash.h"
 #include "image/reader.h"
@@ -38,12 +39,6 @@ class Reader {
     ChainConfig config_;
     stacks::NodeClient node_;
 };
-
-std::uint64_t u64(const Value& tuple, const char* name) {
-    const Value* v = tuple.field(name);
-    return v && v->kind() == stacks::ValueKind::kUInt ? static_cast<std::uint64_t>(v->as_uint())
-                                                      : 0;
-}
 
 std::string text(const Value& tuple, const char* name) {
     const Value* v = tuple.field(name);
@@ -106,7 +101,7 @@ Result<Outcome> verify_one(Reader& chain, ledger::Ledger* ledger, const Target& 
     auto verdict = chain.read("verify-image", {key});
     if (!verdict)
         return verdict.error();
-    const std::uint64_t total = u64(*verdict, "total");
+    const std::uint64_t total = uint_field(*verdict, "total");
 
     // Every analysis, paged 20 at a time.
     std::vector<Value> analyses;
@@ -124,7 +119,7 @@ Result<Outcome> verify_one(Reader& chain, ledger::Ledger* ledger, const Target& 
     }
     std::map<std::uint64_t, Value> models;
     for (const auto& a : analyses) {
-        const auto id = u64(a, "model-id");
+        const auto id = uint_field(a, "model-id");
         if (models.count(id))
             continue;
         auto m = chain.read("get-model", {Value::uint_(id)});
@@ -158,14 +153,14 @@ Result<Outcome> verify_one(Reader& chain, ledger::Ledger* ledger, const Target& 
             std::cout << "  no analysis of this image is recorded on the chain\n";
     }
     for (const auto& a : analyses) {
-        const auto id = u64(a, "analysis-id");
+        const auto id = uint_field(a, "analysis-id");
         const std::string status = text(a, "status");
         const bool retracted = status == "retracted";
         if (!retracted)
             out.found_valid = true;
-        const auto m = models.find(u64(a, "model-id"));
+        const auto m = models.find(uint_field(a, "model-id"));
         const std::string model = m == models.end()
-                                      ? "model #" + std::to_string(u64(a, "model-id"))
+                                      ? "model #" + std::to_string(uint_field(a, "model-id"))
                                       : text(m->second, "name") + " " + text(m->second, "version");
         const std::string chain_digest = hex(a, "report-digest");
         std::string local_check = "no local report";
@@ -181,24 +176,25 @@ Result<Outcome> verify_one(Reader& chain, ledger::Ledger* ledger, const Target& 
         j["analyses"].push_back({{"analysis_id", id},
                                  {"model", model},
                                  {"finding", text(a, "finding")},
-                                 {"confidence_bp", u64(a, "confidence")},
+                                 {"confidence_bp", uint_field(a, "confidence")},
                                  {"analyst", principal(a, "analyst")},
-                                 {"block_height", u64(a, "block-height")},
-                                 {"time", utc(u64(a, "block-time"))},
+                                 {"block_height", uint_field(a, "block-height")},
+                                 {"time", utc(uint_field(a, "block-time"))},
                                  {"status", status},
-                                 {"confirmations", u64(a, "confirmations")},
-                                 {"disputes", u64(a, "disputes")},
+                                 {"confirmations", uint_field(a, "confirmations")},
+                                 {"disputes", uint_field(a, "disputes")},
                                  {"report_digest", chain_digest},
                                  {"local_report", local_check}});
         if (!as_json) {
             std::cout << "  analysis #" << id << ": " << text(a, "finding") << " at "
-                      << u64(a, "confidence") << " bp, by " << model << "\n"
+                      << uint_field(a, "confidence") << " bp, by " << model << "\n"
                       << "    analyst " << principal(a, "analyst") << ", block "
-                      << u64(a, "block-height") << " at " << utc(u64(a, "block-time")) << "\n"
-                      << "    status " << status << " (" << u64(a, "confirmations")
-                      << " confirmed, " << u64(a, "disputes") << " disputed)"
+                      << uint_field(a, "block-height") << " at " << utc(uint_field(a, "block-time"))
+                      << "\n"
+                      << "    status " << status << " (" << uint_field(a, "confirmations")
+                      << " confirmed, " << uint_field(a, "disputes") << " disputed)"
                       << (retracted ? ", retracted with reason " +
-                                          std::to_string(u64(a, "retraction-reason"))
+                                          std::to_string(uint_field(a, "retraction-reason"))
                                     : "")
                       << "\n    report digest " << chain_digest << ": " << local_check << "\n";
         }
@@ -233,11 +229,8 @@ Status run_verify(const VerifyRequest& r) {
     } else {
         std::optional<image::SiteKey> key;
         if (!r.public_hash) {
-            fs::path path = r.site_key;
-            if (path.empty()) {
-                const char* env = std::getenv("MEDANCHOR_SITE_KEY_FILE");
-                path = env ? fs::path(env) : image::SiteKey::default_path();
-            }
+            const fs::path path =
+                r.site_key.empty() ? image::SiteKey::default_path() : fs::path(r.site_key);
             auto loaded = image::SiteKey::load(path);
             if (!loaded) {
                 return Error(loaded.error().code(), loaded.error().message() +
@@ -256,11 +249,8 @@ Status run_verify(const VerifyRequest& r) {
     }
 
     std::optional<ledger::Ledger> ledger;
-    fs::path ledger_path = r.ledger;
-    if (ledger_path.empty()) {
-        const char* env = std::getenv("MEDANCHOR_LEDGER");
-        ledger_path = env ? fs::path(env) : ledger::Ledger::default_path();
-    }
+    const fs::path ledger_path =
+        r.ledger.empty() ? ledger::Ledger::default_path() : fs::path(r.ledger);
     if (fs::exists(ledger_path)) {
         auto opened = ledger::Ledger::open(ledger_path);
         if (!opened)
