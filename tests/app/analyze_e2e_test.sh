@@ -84,11 +84,13 @@ set -e
 [ "$rc" = 3 ] || fail "a one-pixel change must find nothing (exit 3), got $rc: $(cat "$work/verify-mod.txt")"
 
 # The reports: FHIR against the R4 schema fragment, the SR through dsrdump.
-fhir=$(find "$work/reports" -name report.fhir.json | head -1)
-sr=$(find "$work/reports" -name report.sr.dcm | head -1)
+fhir=$(find "$work/reports" -name report.fhir.json -print -quit)
+sr=$(find "$work/reports" -name report.sr.dcm -print -quit)
 [ -n "$fhir" ] && [ -n "$sr" ] || fail "reports missing"
 /usr/bin/python3 "$src/tests/report/fhir/validate.py" "$src/tests/report/fhir/fhir-r4-fragment.schema.json" "$fhir" >/dev/null || fail "FHIR does not validate"
-dsrdump "$sr" | grep -q "ct-nodule-sim" || fail "dsrdump cannot read the SR"
+# (grep -q on a pipe would close it early and, under pipefail, fail on dsrdump's SIGPIPE.)
+dump=$(dsrdump "$sr" 2>/dev/null) || fail "dsrdump cannot read the SR"
+grep -q "ct-nodule-sim" <<<"$dump" || fail "the SR does not name the model: $dump"
 
 # Suspension: the next analysis is refused and the contract's error is named.
 "$bin" professional suspend "$doctor" --reason 2 "${node[@]}" --key-file "$work/verifier.key" >/dev/null \

@@ -4,6 +4,8 @@
 # surface by name and a world-readable key refused, stop the chain.
 # Usage: cli_chain_test.sh MEDANCHOR_BINARY
 set -euo pipefail
+# Matches read their whole input (grep >/dev/null, not grep -q): under pipefail, grep -q closing
+# the pipe early could fail the writer with SIGPIPE.
 bin=$1
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -13,23 +15,23 @@ cleanup() { "$bin" devnet stop "${common[@]}" >/dev/null 2>&1 || true; rm -rf "$
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-"$bin" devnet start "${common[@]}" | grep -q "local chain up on http://127.0.0.1:$port" || fail "devnet start"
-"$bin" devnet status "${common[@]}" --json | grep -q '"running":true' || fail "devnet status"
+"$bin" devnet start "${common[@]}" | grep >/dev/null "local chain up on http://127.0.0.1:$port" || fail "devnet start"
+"$bin" devnet status "${common[@]}" --json | grep >/dev/null '"running":true' || fail "devnet status"
 
 "$bin" keys devnet deployer --out "$work/deployer.key" >/dev/null
 [ "$(stat -c %a "$work/deployer.key")" = 600 ] || fail "key file mode"
-"$bin" keys show --key-file "$work/deployer.key" | grep -q ST1PQHQKV0RJXZFY1DGX8MNSNYVE3VGZJSRTPGZGM || fail "keys show"
+"$bin" keys show --key-file "$work/deployer.key" | grep >/dev/null ST1PQHQKV0RJXZFY1DGX8MNSNYVE3VGZJSRTPGZGM || fail "keys show"
 
-"$bin" deploy "${node[@]}" --key-file "$work/deployer.key" | grep -q "success" || fail "deploy"
+"$bin" deploy "${node[@]}" --key-file "$work/deployer.key" | grep >/dev/null "success" || fail "deploy"
 "$bin" admin appoint-verifier ST1SJ3DTE5DN7X54YDH5D64R3BCB6A2AG2ZQ8YPD5 "${node[@]}" \
-    --key-file "$work/deployer.key" | grep -q "success" || fail "appoint-verifier"
+    --key-file "$work/deployer.key" | grep >/dev/null "success" || fail "appoint-verifier"
 "$bin" admin set-min-confidence 7000 "${node[@]}" --key-file "$work/deployer.key" --json \
-    | grep -q '"status":"success"' || fail "set-min-confidence"
-"$bin" admin params "${node[@]}" | grep -q "min-confidence: u7000" || fail "params"
+    | grep >/dev/null '"status":"success"' || fail "set-min-confidence"
+"$bin" admin params "${node[@]}" | grep >/dev/null "min-confidence: u7000" || fail "params"
 bundle="$(cd "$(dirname "$0")/../.." && pwd)/models/ct-nodule-sim"
 "$bin" admin register-model --bundle "$bundle" "${node[@]}" --key-file "$work/deployer.key" \
-    | grep -q "register-model ct-nodule-sim 1.0.0: success" || fail "register-model --bundle"
-"$bin" admin params "${node[@]}" | grep -q "model-count: u1" || fail "model count after register-model"
+    | grep >/dev/null "register-model ct-nodule-sim 1.0.0: success" || fail "register-model --bundle"
+"$bin" admin params "${node[@]}" | grep >/dev/null "model-count: u1" || fail "model count after register-model"
 
 # A refusal by the contract: the deployer appoints the same verifier again.
 set +e
@@ -49,5 +51,5 @@ set -e
 [ "$rc" = 8 ] || fail "open key file exit code $rc: $out"
 grep -q "chmod 600" <<<"$out" || fail "open key file message: $out"
 
-"$bin" devnet stop "${common[@]}" | grep -q "stopped" || fail "devnet stop"
+"$bin" devnet stop "${common[@]}" | grep >/dev/null "stopped" || fail "devnet stop"
 echo "cli chain walk-through: ok"
