@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <optional>
+#include <set>
 
 #include "app/contract.h"
 #include "app/progress.h"
@@ -14,11 +15,6 @@ namespace {
 using ledger::AnalysisState;
 using stacks::Value;
 using stacks::ValueKind;
-
-std::uint64_t u64(const Value& tuple, const char* name) {
-    const Value* v = tuple.field(name);
-    return v && v->kind() == ValueKind::kUInt ? static_cast<std::uint64_t>(v->as_uint()) : 0;
-}
 
 Value buffer_of(const std::string& hex) {
     return Value::buffer(*stacks::from_hex(hex));
@@ -64,7 +60,7 @@ class Outbox {
         auto stats = session_.read("get-image-stats", {image});
         if (!stats)
             return stats.error();
-        const std::uint64_t total = u64(*stats, "total");
+        const std::uint64_t total = uint_field(*stats, "total");
         for (std::uint64_t start = 0; start < total; start += 20) {
             auto ids = session_.read("get-image-analysis-ids", {image, Value::uint_(start)});
             if (!ids)
@@ -80,9 +76,10 @@ class Outbox {
                 const Value* digest = r.field("report-digest");
                 if (analyst && analyst->to_string() == "'" + a.analyst && digest &&
                     stacks::to_hex(digest->bytes()) == a.report_digest &&
-                    (!a.model_id || u64(r, "model-id") == *a.model_id)) {
-                    return std::optional<ledger::OnChain>(ledger::OnChain{
-                        u64(r, "analysis-id"), u64(r, "block-height"), u64(r, "block-time")});
+                    (!a.model_id || uint_field(r, "model-id") == *a.model_id)) {
+                    return std::optional<ledger::OnChain>(
+                        ledger::OnChain{uint_field(r, "analysis-id"), uint_field(r, "block-height"),
+                                        uint_field(r, "block-time")});
                 }
             }
         }
@@ -101,7 +98,7 @@ class Outbox {
                 if (ok && ok->kind() == ValueKind::kUInt)
                     first = last = static_cast<std::uint64_t>(ok->as_uint());
                 else if (ok)
-                    first = u64(*ok, "first-id"), last = u64(*ok, "last-id");
+                    first = uint_field(*ok, "first-id"), last = uint_field(*ok, "last-id");
                 if (first == 0 || last < first || last - first + 1 != n) {
                     return Error(ErrorCode::kInternal,
                                  "transaction " + tx.txid + " succeeded with an unexpected result");
@@ -126,16 +123,16 @@ class Outbox {
                 return Status::Ok();
             }
             case stacks::TxState::kPending:
-                return Status::Ok();
             case stacks::TxState::kUnknown:
             case stacks::TxState::kDropped:
-                return resend(tx);
+                return Status::Ok();  // settle_recorded() sends these again first
         }
         return Status::Ok();
     }
 
-    // The node does not have it: send the very same bytes again.
-    Status resend(const ledger::Transaction& tx) {
+    // The node does not have it: send the very same bytes again (same txid, same nonce: it can
+    // be mined once at most). True when the node took it.
+    Result<bool> resend(const ledger::Transaction& tx) {
         auto raw = stacks::from_hex(tx.raw_hex);
         if (!raw)
             return Error(ErrorCode::kCorrupt,
@@ -143,17 +140,38 @@ class Outbox {
         auto sent = session_.node().broadcast(*raw);
         if (sent) {
             ++summary_.resent;
-            return ledger_.mark_accepted(tx.txid);
+            if (auto s = ledger_.mark_accepted(tx.txid); !s)
+                return s.error();
+            return true;
         }
         const Error& e = sent.error();
         if (e.code() != ErrorCode::kRejected) {
             (void)ledger_.note_transaction_error(tx.txid, e.message());
             return e;
         }
-        // Refused for good. If its nonce went to another transaction, that one may have carried
-        // these analyses (another medanchor on the same key): look before sending them again.
+        session_.forget_nonce();
         std::map<std::int64_t, ledger::OnChain> found;
         if (nonce_problem(e)) {
+            // A nonce refusal means this transaction is dead only when the account's confirmed
+            // nonce has passed it: then no transaction with this nonce can ever be mined again.
+            // Otherwise the nonce is still ahead (a gap below it, or another transaction with
+            // the same nonce in a mempool): it may yet be mined, so its analyses must stay with
+            // it. Releasing them would let a fresh transaction anchor them a second time.
+            auto account = session_.node().account(tx.sender);
+            if (!account)
+                return account.error();
+            if (account->nonce <= tx.nonce) {
+                const std::string why = e.message() + " (nonce " + std::to_string(tx.nonce) +
+                                        " not yet reached: the account's confirmed nonce is " +
+                                        std::to_string(account->nonce) + ")";
+                if (auto s = ledger_.note_transaction_error(tx.txid, why); !s)
+                    return s.error();
+                summary_.problems.push_back("transaction " + tx.txid + " waits for nonce " +
+                                            std::to_string(tx.nonce) + ": " + e.message());
+                return false;
+            }
+            // Its nonce went to another transaction, which may have carried these analyses
+            // (another medanchor on the same key): look before sending them again.
             for (const auto id : tx.analysis_ids) {
                 auto a = ledger_.get(id);
                 if (!a)
@@ -165,15 +183,19 @@ class Outbox {
                     found.emplace(id, **where);
             }
         }
-        session_.forget_nonce();
         summary_.confirmed += found.size();
         summary_.problems.push_back("transaction " + tx.txid + " could not be sent again (" +
                                     e.message() + "); its analyses go back to pending");
-        return ledger_.release(tx.txid, ledger::TxState::kDropped, found, e.message(),
-                               !nonce_problem(e), options_.max_attempts);
+        if (auto s = ledger_.release(tx.txid, ledger::TxState::kDropped, found, e.message(),
+                                     !nonce_problem(e), options_.max_attempts);
+            !s)
+            return s.error();
+        return false;
     }
 
-    // Every recorded, unsettled transaction of this sender: its status, settled.
+    // Every recorded, unsettled transaction of this sender, in nonce order: one the node does
+    // not know is sent again, one that is mined is settled, and with `wait` one in the mempool
+    // is waited for.
     Status settle_recorded(bool wait = false) {
         auto txs = ledger_.transactions(ledger::TxState::kBroadcast);
         if (!txs)
@@ -181,16 +203,31 @@ class Outbox {
         for (const auto& tx : *txs) {
             if (tx.sender != sender_)
                 continue;
-            auto status =
-                wait ? session_.wait(tx.txid) : session_.node().transaction_status(tx.txid);
-            if (!status) {
-                if (status.error().code() == ErrorCode::kTimeout) {
-                    summary_.problems.push_back(
-                        "transaction " + tx.txid +
-                        " is not mined yet; `medanchor sync` settles it later");
-                    continue;
-                }
+            auto status = session_.node().transaction_status(tx.txid);
+            if (!status)
                 return status.error();
+            if (status->state == stacks::TxState::kUnknown ||
+                status->state == stacks::TxState::kDropped) {
+                auto taken = resend(tx);
+                if (!taken)
+                    return taken.error();
+                if (!*taken)
+                    continue;
+                status->state = stacks::TxState::kPending;
+            }
+            if (status->state == stacks::TxState::kPending) {
+                if (!wait)
+                    continue;
+                status = session_.wait(tx.txid);
+                if (!status) {
+                    if (status.error().code() == ErrorCode::kTimeout) {
+                        summary_.problems.push_back(
+                            "transaction " + tx.txid +
+                            " is not mined yet; `medanchor sync` settles it later");
+                        continue;
+                    }
+                    return status.error();
+                }
             }
             if (auto s = settle(tx, *status); !s)
                 return s;
@@ -207,7 +244,7 @@ class Outbox {
             return Error(ErrorCode::kContract,
                          "the contract is paused (ERR-PAUSED): the analyses stay pending");
         }
-        *global_min = static_cast<std::uint32_t>(u64(*params, "min-confidence"));
+        *global_min = static_cast<std::uint32_t>(uint_field(*params, "min-confidence"));
         auto pro = session_.read("get-professional", {*Value::parse_principal(sender_)});
         if (!pro)
             return pro.error();
@@ -219,7 +256,7 @@ class Outbox {
                              "analyses stay pending");
         }
         if (const Value* active = pro->inner().field("active"); active && !active->as_bool()) {
-            const auto code = u64(pro->inner(), "inactive-reason");
+            const auto code = uint_field(pro->inner(), "inactive-reason");
             const ContractError* e = find_contract_error(code);
             return Error(ErrorCode::kContract,
                          sender_ + " may not submit now: " +
@@ -251,7 +288,7 @@ class Outbox {
             if (model->kind() == ValueKind::kSome) {
                 const Value* active = model->inner().field("active");
                 info.active = active && active->as_bool();
-                info.min = static_cast<std::uint32_t>(u64(model->inner(), "min-confidence"));
+                info.min = static_cast<std::uint32_t>(uint_field(model->inner(), "min-confidence"));
             }
         }
         models_.emplace(sha, info);
@@ -329,15 +366,27 @@ class Outbox {
             ready.push_back(std::move(a));
         }
 
-        // Nonces above every transaction of ours the node may still mine.
-        std::uint64_t min_nonce = 0;
+        // Each new transaction takes the lowest nonce at or above the account's confirmed nonce
+        // that no live transaction of ours holds. Filling a gap below a live transaction lets
+        // that one be mined too; taking a held nonce would make two transactions exclusive.
+        auto account = session_.node().account(sender_);
+        if (!account)
+            return account.error();
+        std::set<std::uint64_t> held;
         auto open = ledger_.transactions(ledger::TxState::kBroadcast);
         if (!open)
             return open.error();
         for (const auto& t : *open) {
             if (t.sender == sender_)
-                min_nonce = std::max(min_nonce, t.nonce + 1);
+                held.insert(t.nonce);
         }
+        std::uint64_t next_nonce = account->nonce;
+        const auto free_nonce = [&] {
+            while (held.contains(next_nonce))
+                ++next_nonce;
+            return next_nonce;
+        };
+        session_.forget_nonce();  // the session's count must not run ahead of free_nonce()
 
         Progress progress(options_.progress ? ready.size() : 0, "analyses anchored");
         for (std::size_t start = 0; start < ready.size(); start += options_.batch) {
@@ -361,7 +410,7 @@ class Outbox {
                                         Value::ascii(a0.finding), Value::uint_(a0.confidence_bp),
                                         buffer_of(a0.report_digest)})
                        : session_.call(ledger::kSubmitAnalyses, {Value::list(items)});
-            auto signed_tx = session_.sign(std::move(payload), min_nonce);
+            auto signed_tx = session_.sign(std::move(payload), free_nonce());
             if (!signed_tx)
                 return signed_tx.error();
             tx.txid = signed_tx->txid;
@@ -395,7 +444,7 @@ class Outbox {
             if (auto s = ledger_.mark_accepted(tx.txid); !s)
                 return s;
             summary_.txids.push_back(tx.txid);
-            min_nonce = tx.nonce + 1;
+            held.insert(tx.nonce);
             progress.tick(tx.analysis_ids.size());
         }
         progress.finish();

@@ -4,7 +4,9 @@
 //   - killed after recording, before broadcasting: the stored bytes are sent again, same txid;
 //   - the chain stopped after broadcast: restarted, the transaction is found mined and settled;
 //   - the recorded transaction's nonce used by another one: the chain is searched, then the
-//     analysis is sent afresh, once.
+//     analysis is sent afresh, once;
+//   - a recorded transaction behind a nonce gap keeps its analysis: the gap is filled, then it is
+//     sent again byte for byte.
 #include "app/outbox.h"
 
 #include <gtest/gtest.h>
@@ -197,6 +199,58 @@ TEST_F(OutboxOnDevnet, BatchesAndCrashRecoveryAnchorEachAnalysisOnce) {
 
     for (char c : {'a', 'b', 'c', 'd', 'e', 'f'})
         EXPECT_EQ(on_chain(c), 1u) << "image " << c;
+}
+
+// Two recorded transactions the node never saw, nonces n and n+1; the first is refused for a
+// reason that is not its nonce (here a fee below the node's minimum). The second is then refused
+// with BadNonce, but its nonce is still ahead of the account: it may yet be mined, so its analysis
+// must stay with it. The outbox fills nonce n with a fresh transaction for the first analysis and
+// then sends the second transaction's stored bytes again: each image once, the second by its
+// original txid. (Releasing the second analysis instead would anchor it twice once anyone sent the
+// stored bytes again, as a peer holding them would.)
+TEST_F(OutboxOnDevnet, ATransactionBehindANonceGapKeepsItsAnalyses) {
+    auto doctor = session("wallet_2");
+    const std::string me = doctor.sender();
+    const auto x = add('7', me);
+    const auto y = add('8', me);
+    const auto call = [&](ChainSession& s, std::int64_t id) {
+        auto a = *ledger_->get(id);
+        return s.call(ledger::kSubmitAnalysis,
+                      {Value::buffer(*stacks::from_hex(a.image_hash)), Value::uint_(1),
+                       Value::ascii(a.finding), Value::uint_(a.confidence_bp),
+                       Value::buffer(*stacks::from_hex(a.report_digest))});
+    };
+    auto account = doctor.node().account(me);
+    ASSERT_TRUE(account.ok()) << account.error().message();
+    const std::uint64_t n = account->nonce;
+
+    ChainConfig cheap_config = doctor.config();
+    cheap_config.fee = 1;  // under 1 micro-STX per byte: the node refuses it (FeeTooLow)
+    ChainSession cheap(cheap_config, devnet_key("wallet_2"));
+    auto first = cheap.sign(call(cheap, x), n);
+    ASSERT_TRUE(first.ok()) << first.error().message();
+    ASSERT_EQ(first->nonce, n);
+    ASSERT_TRUE(ledger_->record_transaction(recorded(*first, me, x)).ok());
+    auto second = doctor.sign(call(doctor, y), n + 1);
+    ASSERT_TRUE(second.ok()) << second.error().message();
+    ASSERT_EQ(second->nonce, n + 1);
+    ASSERT_TRUE(ledger_->record_transaction(recorded(*second, me, y)).ok());
+
+    auto fresh = session("wallet_2");
+    auto r = sync_outbox(*ledger_, fresh, {});
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_EQ(ledger_->transaction(first->txid)->state, ledger::TxState::kDropped);
+    EXPECT_EQ(ledger_->transaction(second->txid)->state, ledger::TxState::kSuccess);
+    EXPECT_EQ(ledger_->get(x)->state, ledger::AnalysisState::kConfirmed);
+    EXPECT_NE(ledger_->get(x)->txid, first->txid);
+    EXPECT_EQ(ledger_->get(y)->state, ledger::AnalysisState::kConfirmed);
+    EXPECT_EQ(ledger_->get(y)->txid, second->txid);
+
+    // Whoever sends the stored bytes again now, nothing is anchored twice.
+    (void)fresh.node().broadcast(second->raw);
+    (void)fresh.wait(second->txid);
+    EXPECT_EQ(on_chain('7'), 1u);
+    EXPECT_EQ(on_chain('8'), 1u);
 }
 
 TEST_F(OutboxOnDevnet, AnInactiveProfessionalIsRefusedAndNothingIsLost) {
