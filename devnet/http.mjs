@@ -64,6 +64,7 @@ export function createRpcServer(chain, hooks) {
     ['GET', /^\/v2\/fees\/transfer$/, () => json(200, Number(1))],
     ['GET', /^\/extended\/v1\/tx\/(?:0x)?([0-9a-fA-F]{64})$/, (m) => txStatus(chain, m[1].toLowerCase())],
     ['GET', new RegExp(`^/extended/v1/address/${kPrincipal}/nonces$`), (m) => nonces(chain, m[1])],
+    ['GET', /^\/extended\/v2\/blocks$/, (m, q) => blocks(chain, q)],
   ];
 
   async function handle(req, res) {
@@ -370,6 +371,31 @@ function txStatus(chain, txid) {
       return json(404, { error: 'could not find transaction by ID', tx_id: `0x${txid}` });
     }
     return json(200, apiTransaction(rec));
+  });
+}
+
+/**
+ * The API's block list, newest first (`limit` 1-30, default 20; `offset`): what a client reads the
+ * chain's clock from (`block_time` is stacks-block-time, Unix seconds). Before the first block the
+ * list holds the genesis state's height and time.
+ */
+function blocks(chain, query) {
+  return chain.exclusive(() => {
+    const limit = Math.min(30, Math.max(1, Number.parseInt(query.get('limit') ?? '20', 10) || 20));
+    const offset = Math.max(0, Number.parseInt(query.get('offset') ?? '0', 10) || 0);
+    const all = chain.blocks.length
+      ? chain.blocks.map((b) => ({ height: b.height, hash: b.hash, time: b.time, burn: b.burn_height, txs: b.txids.length }))
+      : [{ height: chain.tipHeight, hash: chain.tipHash, time: Number(chain.simnet.getBlockTime()), burn: chain.burnHeight, txs: 0 }];
+    const results = all.slice().reverse().slice(offset, offset + limit).map((b) => ({
+      canonical: true,
+      height: b.height,
+      hash: `0x${b.hash}`,
+      block_time: b.time,
+      block_time_iso: new Date(b.time * 1000).toISOString(),
+      burn_block_height: b.burn,
+      tx_count: b.txs,
+    }));
+    return json(200, { limit, offset, total: all.length, results });
   });
 }
 

@@ -287,6 +287,22 @@ describe('devnet over HTTP', () => {
     assert.equal((await getJson(devnet.url, '/v2/fees/transfer')).body, 1);
   });
 
+  test('lists blocks newest first with their stacks-block-time', async () => {
+    const info = (await getJson(devnet.url, '/v2/info')).body;
+    const list = await getJson(devnet.url, '/extended/v2/blocks?limit=2');
+    assert.equal(list.status, 200);
+    assert.equal(list.body.limit, 2);
+    assert.ok(list.body.total >= 2);
+    const [newest, previous] = list.body.results;
+    assert.equal(newest.height, info.stacks_tip_height);
+    assert.equal(newest.hash, `0x${info.stacks_tip}`);
+    assert.equal(previous.height, newest.height - 1);
+    assert.ok(newest.block_time > previous.block_time, 'block time grows with height');
+    assert.equal(new Date(newest.block_time_iso).getTime(), newest.block_time * 1000);
+    const page = await getJson(devnet.url, '/extended/v2/blocks?limit=1&offset=1');
+    assert.equal(page.body.results[0].height, previous.height);
+  });
+
   test('state survives a restart', async () => {
     const before = {
       w2: await accountOf(devnet.url, kAddresses.wallet_2),

@@ -88,7 +88,8 @@ void add_professional(CLI::App& app, CommandAction& action) {
             "verify", "As a verifier: verify (or renew) a professional until a date");
         add_chain_options(cmd, *o);
         cmd->add_option("principal", *who, "the professional's Stacks address")->required();
-        auto* in = cmd->add_option("--expires-in", *days, "days from now (this machine's clock)");
+        auto* in =
+            cmd->add_option("--expires-in", *days, "days from the chain's latest block time");
         cmd->add_option("--expires-at", *at,
                         "Unix time (the contract compares it with stacks-block-time)")
             ->excludes(in);
@@ -101,10 +102,28 @@ void add_professional(CLI::App& app, CommandAction& action) {
                     return p.error();
                 std::uint64_t expiry = *at;
                 if (*days) {
-                    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                                         std::chrono::system_clock::now().time_since_epoch())
-                                         .count();
-                    expiry = static_cast<std::uint64_t>(now) + *days * 86400;
+                    // From the chain's clock, which the contract compares with; this machine's
+                    // only when the node serves no block list.
+                    auto config = chain_config(*o);
+                    if (!config)
+                        return config.error();
+                    stacks::NodeClient node(config->node_url);
+                    auto now = node.latest_block_time();
+                    if (!now && now.error().code() != ErrorCode::kNotFound)
+                        return now.error();
+                    std::uint64_t base = 0;
+                    if (now) {
+                        base = *now;
+                    } else {
+                        base = static_cast<std::uint64_t>(
+                            std::chrono::duration_cast<std::chrono::seconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count());
+                        std::cerr << "medanchor: the node serves no block list; --expires-in "
+                                     "counts from this "
+                                     "machine's clock\n";
+                    }
+                    expiry = base + *days * 86400;
                 }
                 if (expiry == 0)
                     return Error(ErrorCode::kInvalidArgument,

@@ -156,6 +156,28 @@ Result<NodeInfo> NodeClient::info() {
     return info;
 }
 
+Result<std::uint64_t> NodeClient::latest_block_time() {
+    const std::string what = "GET /extended/v2/blocks";
+    auto r = request("/extended/v2/blocks?limit=1", nullptr, {});
+    if (!r)
+        return r.error();
+    if (r->status == 404)
+        return Error(ErrorCode::kNotFound,
+                     what + ": this node serves no block list (no Stacks API)");
+    if (r->status != 200)
+        return unexpected(what, *r);
+    auto j = parse_json(what, *r);
+    if (!j)
+        return j.error();
+    const auto results = j->find("results");
+    if (results == j->end() || !results->is_array() || results->empty() ||
+        !(*results)[0].is_object() || !(*results)[0].contains("block_time") ||
+        !(*results)[0]["block_time"].is_number_unsigned()) {
+        return Error(ErrorCode::kNetwork, what + ": no block with a block_time in the answer");
+    }
+    return (*results)[0]["block_time"].get<std::uint64_t>();
+}
+
 Result<AccountInfo> NodeClient::account(const std::string& principal) {
     if (auto p = Value::parse_principal(principal); !p)
         return p.error();

@@ -96,6 +96,10 @@ TEST_F(DevnetIntegration, DeploysAndRecordsAnAnalysisEndToEnd) {
     expect_success(registered, "register-professional");
     // Expiry is compared with stacks-block-time, the chain's clock, not this machine's.
     ASSERT_GT(registered->status.block_time, 0u);
+    // The chain's clock as clients read it (professional verify --expires-in): the newest block.
+    auto clock = doctor.node().latest_block_time();
+    ASSERT_TRUE(clock.ok()) << clock.error().message();
+    EXPECT_EQ(*clock, registered->status.block_time);
     const std::uint64_t expiry = registered->status.block_time + 365 * 86400;
     expect_success(
         verifier.send_and_wait(verifier.call(

@@ -194,6 +194,33 @@ TEST(NodeClient, ReadsAccountsMapsAndReadOnlyCalls) {
     EXPECT_FALSE(client.call_read_only("no-dot", "f", {}, "x").ok());
 }
 
+TEST(NodeClient, ReadsTheChainClockOrSaysThereIsNone) {
+    FakeNode with_api;
+    with_api.server().Get("/extended/v2/blocks", [&](const httplib::Request& req,
+                                                     httplib::Response& res) {
+        EXPECT_EQ(req.get_param_value("limit"), "1");
+        res.set_content(
+            R"J({"limit":1,"offset":0,"total":9,"results":[{"height":9,"block_time":1790000000}]})J",
+            "application/json");
+    });
+    auto t = NodeClient(with_api.url(), fast()).latest_block_time();
+    ASSERT_TRUE(t.ok()) << t.error().message();
+    EXPECT_EQ(*t, 1790000000u);
+
+    FakeNode bare;  // a node without the API: every unknown path is a 404
+    auto none = NodeClient(bare.url(), fast()).latest_block_time();
+    ASSERT_FALSE(none.ok());
+    EXPECT_EQ(none.error().code(), ErrorCode::kNotFound);
+
+    FakeNode odd;
+    odd.server().Get("/extended/v2/blocks", [&](const httplib::Request&, httplib::Response& res) {
+        res.set_content(R"J({"results":[]})J", "application/json");
+    });
+    auto empty = NodeClient(odd.url(), fast()).latest_block_time();
+    ASSERT_FALSE(empty.ok());
+    EXPECT_EQ(empty.error().code(), ErrorCode::kNetwork);
+}
+
 TEST(NodeClient, RefusesGarbageFromTheNode) {
     FakeNode node;
     node.server().Get("/v2/info", [](const httplib::Request&, httplib::Response& res) {
