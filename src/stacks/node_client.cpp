@@ -28,6 +28,13 @@ Error unexpected(const std::string& what, const HttpResponse& r) {
                  what + ": HTTP " + std::to_string(r.status) + ": " + body);
 }
 
+// The JSON of a 200 answer; any other status is unexpected().
+Result<json> ok_json(const std::string& what, const HttpResponse& r) {
+    if (r.status != 200)
+        return unexpected(what, r);
+    return parse_json(what, r);
+}
+
 // Parses "0x..."-hex of a u128 (the node's balance format) or a decimal string.
 Result<UInt128> parse_amount(const json& j, const std::string& what) {
     if (!j.is_string())
@@ -143,9 +150,7 @@ Result<NodeInfo> NodeClient::info() {
     auto r = request("/v2/info", nullptr, {});
     if (!r)
         return r.error();
-    if (r->status != 200)
-        return unexpected("GET /v2/info", *r);
-    auto j = parse_json("GET /v2/info", *r);
+    auto j = ok_json("GET /v2/info", *r);
     if (!j)
         return j.error();
     NodeInfo info;
@@ -161,12 +166,7 @@ Result<std::uint64_t> NodeClient::latest_block_time() {
     auto r = request("/extended/v2/blocks?limit=1", nullptr, {});
     if (!r)
         return r.error();
-    if (r->status == 404)
-        return Error(ErrorCode::kNotFound,
-                     what + ": this node serves no block list (no Stacks API)");
-    if (r->status != 200)
-        return unexpected(what, *r);
-    auto j = parse_json(what, *r);
+    auto j = ok_json(what, *r);
     if (!j)
         return j.error();
     const auto results = j->find("results");
@@ -185,9 +185,7 @@ Result<AccountInfo> NodeClient::account(const std::string& principal) {
     auto r = request("/v2/accounts/" + principal + "?proof=0", nullptr, {});
     if (!r)
         return r.error();
-    if (r->status != 200)
-        return unexpected(what, *r);
-    auto j = parse_json(what, *r);
+    auto j = ok_json(what, *r);
     if (!j)
         return j.error();
     auto balance = parse_amount((*j)["balance"], what + ": balance");
@@ -254,9 +252,7 @@ Result<Value> NodeClient::call_read_only(const std::string& contract_id,
         request("/v2/contracts/call-read/" + *path + "/" + function, &text, "application/json");
     if (!r)
         return r.error();
-    if (r->status != 200)
-        return unexpected(what, *r);
-    auto j = parse_json(what, *r);
+    auto j = ok_json(what, *r);
     if (!j)
         return j.error();
     if (!j->value("okay", false)) {
@@ -275,9 +271,7 @@ Result<std::optional<Value>> NodeClient::map_entry(const std::string& contract_i
     auto r = request("/v2/map_entry/" + *path + "/" + map + "?proof=0", &body, "application/json");
     if (!r)
         return r.error();
-    if (r->status != 200)
-        return unexpected(what, *r);
-    auto j = parse_json(what, *r);
+    auto j = ok_json(what, *r);
     if (!j)
         return j.error();
     auto v = decode_hex_value((*j)["data"], what);
@@ -315,9 +309,7 @@ Result<std::uint64_t> NodeClient::estimate_fee(ByteView payload, std::size_t est
     auto t = request("/v2/fees/transfer", nullptr, {});
     if (!t)
         return t.error();
-    if (t->status != 200)
-        return unexpected("GET /v2/fees/transfer", *t);
-    auto rate = parse_json("GET /v2/fees/transfer", *t);
+    auto rate = ok_json("GET /v2/fees/transfer", *t);
     if (!rate)
         return rate.error();
     if (!rate->is_number_unsigned())
@@ -337,9 +329,7 @@ Result<TxStatus> NodeClient::transaction_status(const std::string& txid) {
     TxStatus status;
     if (r->status == 404)
         return status;  // kUnknown
-    if (r->status != 200)
-        return unexpected(what, *r);
-    auto j = parse_json(what, *r);
+    auto j = ok_json(what, *r);
     if (!j)
         return j.error();
     status.raw_status = j->value("tx_status", std::string());

@@ -65,7 +65,7 @@ class NodeClient {
     Result<NodeInfo> info();
     // The chain's clock: stacks-block-time (Unix seconds) of the newest block, from the Stacks
     // API's GET /extended/v2/blocks?limit=1 (served by the API alongside a node, and by the local
-    // chain). kNotFound when the endpoint is not there.
+    // chain). kNotFound (HTTP 404) when the node serves no such list.
     Result<std::uint64_t> latest_block_time();
     Result<AccountInfo> account(const std::string& principal);
     // Returns the txid (64 hex digits). kRejected with the node's reason when refused.
