@@ -347,8 +347,7 @@ void add_admin(CLI::App& app, CommandAction& action) {
             if (!config)
                 return config.error();
             stacks::NodeClient node(config->node_url);
-            auto v =
-                node.call_read_only(config->contract_id, "get-parameters", {}, kDevnetDeployer);
+            auto v = read_contract(node, *config, "get-parameters", {});
             if (!v)
                 return v.error();
             if (o->json) {

@@ -74,6 +74,12 @@ Result<ChainSession> open_session(const ChainOptions& o) {
     return ChainSession(*config, *key);
 }
 
+Result<Value> read_contract(stacks::NodeClient& node, const ChainConfig& config,
+                            const std::string& function, const std::vector<Value>& args) {
+    const std::string deployer = config.contract_id.substr(0, config.contract_id.find('.'));
+    return node.call_read_only(config.contract_id, function, args, deployer);
+}
+
 // Prints the outcome of a contract call and maps (err uN) to ErrorCode::kContract.
 Status report(const ChainOptions& o, const std::string& what, Result<Confirmed> outcome) {
     if (!outcome)

@@ -37,6 +37,11 @@ Result<ChainConfig> chain_config(const ChainOptions& o);
 Result<stacks::PrivateKey> load_key(const std::string& flag);
 Result<ChainSession> open_session(const ChainOptions& o);
 
+// A read-only call needing no key, on any network: the contract's deployer stands as the caller.
+Result<stacks::Value> read_contract(stacks::NodeClient& node, const ChainConfig& config,
+                                    const std::string& function,
+                                    const std::vector<stacks::Value>& args);
+
 // Prints the outcome of a contract call (text or --json) and maps (err uN) to kContract naming
 // the contract's error constant, other failures to kRejected.
 Status report(const ChainOptions& o, const std::string& what, Result<Confirmed> outcome);

@@ -25,13 +25,11 @@ namespace fs = std::filesystem;
 using nlohmann::ordered_json;
 using stacks::Value;
 
-// Read-only calls need no key; the contract's deployer stands as the caller.
 class Reader {
   public:
     Reader(ChainConfig config) : config_(std::move(config)), node_(config_.node_url) {}
     Result<Value> read(const std::string& function, const std::vector<Value>& args) {
-        const std::string sender = config_.contract_id.substr(0, config_.contract_id.find('.'));
-        return node_.call_read_only(config_.contract_id, function, args, sender);
+        return read_contract(node_, config_, function, args);
     }
     const ChainConfig& config() const { return config_; }
 

@@ -166,8 +166,7 @@ void add_professional(CLI::App& app, CommandAction& action) {
                 if (!config)
                     return config.error();
                 stacks::NodeClient node(config->node_url);
-                auto v = node.call_read_only(config->contract_id, "get-professional", {*p},
-                                             kDevnetDeployer);
+                auto v = read_contract(node, *config, "get-professional", {*p});
                 if (!v)
                     return v.error();
                 if (v->kind() != stacks::ValueKind::kSome) {
