@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "app/progress.h"
+#include "common/file_io.h"
 
 namespace medanchor::app {
 namespace {
@@ -91,18 +92,11 @@ Status simulate(const SimulateRequest& r, bool show_progress) {
         return *first_error;
 
     // The truth table last, by rename: its presence means the set is complete.
-    const fs::path tmp = truth.string() + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::trunc);
-        out << "file,index,nodule,diameter_mm,nodule_hu,x_mm,y_mm,photons_per_ray\n";
-        for (std::uint64_t k = 0; k < r.count; ++k)
-            out << truth_row(slice_name(r.seed, r.first + k), r.first + k, *truths[k]);
-        if (!out.flush())
-            return Error(ErrorCode::kIo, tmp.string() + ": cannot write");
-    }
-    fs::rename(tmp, truth, ec);
-    if (ec)
-        return Error(ErrorCode::kIo, truth.string() + ": cannot write: " + ec.message());
+    std::string table = "file,index,nodule,diameter_mm,nodule_hu,x_mm,y_mm,photons_per_ray\n";
+    for (std::uint64_t k = 0; k < r.count; ++k)
+        table += truth_row(slice_name(r.seed, r.first + k), r.first + k, *truths[k]);
+    if (auto s = write_file_atomically(truth, table); !s)
+        return s;
     return Status::Ok();
 }
 

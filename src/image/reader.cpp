@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
-#include <fstream>
-#include <system_error>
+
+#include "common/file_io.h"
 
 namespace medanchor::image {
 
@@ -24,34 +24,7 @@ const char* source_format_name(SourceFormat format) {
 
 Result<std::vector<std::uint8_t>> read_file_bytes(const std::filesystem::path& path,
                                                   std::size_t max_bytes) {
-    const std::string name = path.string();
-    std::error_code ec;
-    const auto status = std::filesystem::status(path, ec);
-    if (ec || !std::filesystem::exists(status)) {
-        return Error(ErrorCode::kNotFound, name + ": no such file");
-    }
-    if (!std::filesystem::is_regular_file(status)) {
-        return Error(ErrorCode::kInvalidArgument, name + ": not a regular file");
-    }
-    const auto size = std::filesystem::file_size(path, ec);
-    if (ec) {
-        return Error(ErrorCode::kIo, name + ": cannot stat: " + ec.message());
-    }
-    if (size > max_bytes) {
-        return Error(ErrorCode::kTooLarge, name + ": file is " + std::to_string(size) +
-                                               " bytes, over the limit of " +
-                                               std::to_string(max_bytes));
-    }
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        return Error(ErrorCode::kIo, name + ": cannot open for reading");
-    }
-    std::vector<std::uint8_t> bytes(static_cast<std::size_t>(size));
-    in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size));
-    if (static_cast<std::uintmax_t>(in.gcount()) != size) {
-        return Error(ErrorCode::kIo, name + ": short read");
-    }
-    return bytes;
+    return read_regular_file(path, max_bytes);
 }
 
 Magic sniff_magic(std::span<const std::uint8_t> bytes) {

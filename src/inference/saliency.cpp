@@ -1,14 +1,11 @@
 #include "inference/saliency.h"
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <atomic>
-#include <fstream>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "common/file_io.h"
 #include "inference/calibration.h"
 
 namespace medanchor::inference {
@@ -172,28 +169,7 @@ Status write_saliency_png(const SaliencyMap& map, const PreparedInput& input,
     auto png = render_saliency_png(map, input);
     if (!png)
         return png.error();
-    static std::atomic<unsigned> counter{0};
-    std::filesystem::path tmp = path;
-    tmp += ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        out.write(reinterpret_cast<const char*>(png->data()),
-                  static_cast<std::streamsize>(png->size()));
-        out.close();
-        if (!out) {
-            std::error_code ignored;
-            std::filesystem::remove(tmp, ignored);
-            return Error(ErrorCode::kIo, path.string() + ": cannot write the saliency PNG");
-        }
-    }
-    std::error_code ec;
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) {
-        std::error_code ignored;
-        std::filesystem::remove(tmp, ignored);
-        return Error(ErrorCode::kIo, path.string() + ": " + ec.message());
-    }
-    return Status::Ok();
+    return write_file_atomically(path, std::span<const std::uint8_t>(*png));
 }
 
 }  // namespace medanchor::inference

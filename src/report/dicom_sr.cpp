@@ -12,6 +12,7 @@
 #include <system_error>
 
 #include "common/encoding.h"
+#include "common/file_io.h"
 #include "image/image_hash.h"
 #include "report/jcs.h"
 
@@ -292,20 +293,11 @@ Status write_dicom_sr(const AnalysisReport& r, const std::filesystem::path& path
             return internal("cannot set " + std::string(DcmTag(tag).getTagName()));
     }
 
-    const std::filesystem::path tmp = path.parent_path() / ("." + path.filename().string() +
-                                                            ".tmp-" + std::to_string(::getpid()));
-    if (OFCondition c = file.saveFile(tmp.c_str(), EXS_LittleEndianExplicit); c.bad()) {
-        std::error_code ec;
-        std::filesystem::remove(tmp, ec);
+    AtomicFile out(path);
+    if (OFCondition c = file.saveFile(out.temp_path().c_str(), EXS_LittleEndianExplicit); c.bad())
         return Error(ErrorCode::kIo, path.string() + ": cannot write the DICOM SR: " + c.text());
-    }
-    std::error_code ec;
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) {
-        std::filesystem::remove(tmp, ec);
-        return Error(ErrorCode::kIo,
-                     path.string() + ": cannot rename the DICOM SR into place: " + ec.message());
-    }
+    if (auto s = out.commit(); !s)
+        return s;
     return Status::Ok();
 }
 

@@ -14,6 +14,7 @@
 #include <system_error>
 
 #include "common/encoding.h"
+#include "common/file_io.h"
 
 namespace medanchor::sim {
 namespace {
@@ -414,17 +415,12 @@ Status write_dicom(const CtSlice& slice, std::uint64_t seed, std::uint64_t index
             .bad()) {
         return Error(ErrorCode::kInternal, "cannot set the image attributes");
     }
-    const std::filesystem::path tmp = path.string() + ".tmp";
-    const OFCondition saved = file.saveFile(tmp.c_str(), EXS_LittleEndianExplicit);
-    if (saved.bad()) {
-        std::error_code ignored;
-        std::filesystem::remove(tmp, ignored);
+    AtomicFile out(path);
+    const OFCondition saved = file.saveFile(out.temp_path().c_str(), EXS_LittleEndianExplicit);
+    if (saved.bad())
         return Error(ErrorCode::kIo, path.string() + ": cannot write: " + saved.text());
-    }
-    std::error_code ec;
-    std::filesystem::rename(tmp, path, ec);
-    if (ec)
-        return Error(ErrorCode::kIo, path.string() + ": cannot write: " + ec.message());
+    if (auto s = out.commit(); !s)
+        return s;
     return Status::Ok();
 }
 
