@@ -18,6 +18,7 @@
 #include "app/model_input.h"
 #include "app/outbox.h"
 #include "app/progress.h"
+#include "common/file_io.h"
 #include "image/deid.h"
 #include "image/image_hash.h"
 #include "image/instance_uids.h"
@@ -57,21 +58,6 @@ struct Thresholds {
     std::optional<std::uint64_t> model_id;
     std::uint32_t highest() const { return std::max({contract_bp, chain_model_bp, bundle_bp}); }
 };
-
-Status write_text(const fs::path& path, const std::string& text) {
-    const fs::path tmp = path.string() + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        out << text;
-        if (!out.flush())
-            return Error(ErrorCode::kIo, tmp.string() + ": cannot write");
-    }
-    std::error_code ec;
-    fs::rename(tmp, path, ec);
-    if (ec)
-        return Error(ErrorCode::kIo, path.string() + ": cannot write: " + ec.message());
-    return Status::Ok();
-}
 
 std::string file_sha256(const fs::path& path) {
     auto bytes = image::read_file_bytes(path, std::size_t{1} << 30);
@@ -177,8 +163,8 @@ Status run_analyze(const AnalyzeRequest& r) {
         r.site_key.empty() ? image::SiteKey::default_path() : fs::path(r.site_key);
     auto site_key = image::SiteKey::load(key_path);
     if (!site_key) {
-        if (site_key.error().code() == ErrorCode::kNotFound) {
-            return Error(ErrorCode::kNotFound,
+        if (site_key.error().code() == ErrorCode::kNoKey) {
+            return Error(ErrorCode::kNoKey,
                          key_path.string() +
                              ": no site key; create one with `medanchor site-key new` "
                              "(or pass --site-key FILE)");
@@ -317,7 +303,7 @@ Status run_analyze(const AnalyzeRequest& r) {
             return fail(name + ": " + fhir.error().message());
         for (const auto& [file, text] :
              {std::pair{"report.json", *canonical}, std::pair{"report.fhir.json", *fhir}}) {
-            if (auto w = write_text(f.folder / file, text); !w)
+            if (auto w = write_file_atomically(f.folder / file, text); !w)
                 return fail(w.error().message());
         }
         if (f.uids) {

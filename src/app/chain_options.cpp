@@ -57,7 +57,7 @@ Result<stacks::PrivateKey> load_key(const std::string& flag) {
             path = env;
     }
     if (path.empty()) {
-        return Error(ErrorCode::kInvalidArgument,
+        return Error(ErrorCode::kNoKey,
                      "no signing key: pass --key-file FILE or set MEDANCHOR_KEY_FILE "
                      "(create one with `medanchor keys new --out FILE`)");
     }

@@ -159,8 +159,8 @@ std::string missing_key_help(const fs::path& path) {
 Result<image::SiteKey> load_site_key(const std::string& key_file) {
     const fs::path path = key_file.empty() ? image::SiteKey::default_path() : fs::path(key_file);
     auto key = image::SiteKey::load(path);
-    if (!key && key.error().code() == ErrorCode::kNotFound) {
-        return Error(ErrorCode::kNotFound, missing_key_help(path));
+    if (!key && key.error().code() == ErrorCode::kNoKey) {
+        return Error(ErrorCode::kNoKey, missing_key_help(path));
     }
     return key;
 }

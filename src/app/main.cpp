@@ -20,10 +20,7 @@ int main(int argc, char** argv) {
         "medanchor"};
     app.set_version_flag("--version", "medanchor 0.1.0");
     app.require_subcommand(1);
-    app.footer(
-        "Exit codes: 0 success; 2 invalid argument; 3 not found; 4 I/O; 5 corrupt input; "
-        "6 unsupported; 7 too large; 8 permission; 9 network; 10 timeout; 11 rejected by "
-        "the node; 12 refused by the contract; 70 internal error.");
+    app.footer(medanchor::exit_code_help());
 
     medanchor::app::CommandAction action;
     medanchor::app::add_image_commands(app, action);
@@ -34,14 +31,34 @@ int main(int argc, char** argv) {
     medanchor::app::add_verify_command(app, action);
     medanchor::app::add_workflow_commands(app, action);
 
-    CLI11_PARSE(app, argc, argv);
+    const int invalid = medanchor::error_info(medanchor::ErrorCode::kInvalidArgument).exit_code;
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        // CLI11's own codes (100+) are not ours: every malformed command line is "invalid
+        // argument", as `medanchor --help` documents.
+        app.exit(e);
+        return invalid;
+    }
     if (!action)
         return 0;
-    const medanchor::Status status = action();
-    if (!status) {
-        const auto& info = medanchor::error_info(status.error().code());
-        std::cerr << "medanchor: " << status.error().message() << " [" << info.name << "]\n";
-        return info.exit_code;
+    try {
+        const medanchor::Status status = action();
+        if (!status) {
+            const auto& info = medanchor::error_info(status.error().code());
+            std::cerr << "medanchor: " << status.error().message() << " [" << info.name << "]\n";
+            return info.exit_code;
+        }
+    } catch (const std::exception& e) {
+        // Nothing should escape a command; if something does, say so and exit "internal".
+        std::cerr << "medanchor: internal error: " << e.what() << " [internal]\n";
+        return medanchor::error_info(medanchor::ErrorCode::kInternal).exit_code;
     }
     return 0;
 }

@@ -265,10 +265,10 @@ Status run_verify(const VerifyRequest& r) {
         mismatch = mismatch || o->digest_mismatch;
     }
     if (mismatch)
-        return Error(ErrorCode::kCorrupt,
+        return Error(ErrorCode::kReportMismatch,
                      "a local report does not match the digest anchored on chain");
     if (missing)
-        return Error(ErrorCode::kNotFound, "no valid analysis is anchored for at least one image");
+        return Error(ErrorCode::kNotAnchored, "no valid analysis is anchored for at least one image");
     return Status::Ok();
 }
 

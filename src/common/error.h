@@ -22,7 +22,15 @@ enum class ErrorCode {
     kTimeout,      // a node did not answer, or a transaction did not confirm, in time
     kRejected,     // a node refused a transaction (the reason is in the message)
     kContract,     // the contract answered (err uN); the message names the error constant
-    kInternal,     // a bug: a broken invariant inside medanchor
+    kNoKey,        // a site key or signing key the command needs is missing
+    kNoInput,      // the given paths hold no image file at all
+    // Verdicts: not failures of medanchor, but answers a script must tell apart (`verify`,
+    // `analyze`). Their exit codes are never shared with an error above.
+    kNotAnchored,     // verify: no analysis of this image is anchored on chain
+    kReportMismatch,  // verify: a local report differs from the digest anchored on chain
+    kDisputed,        // verify: anchored, but no analysis of the image is valid now
+    kNotYetAnchored,  // analyze: every analysis is recorded; some wait for `medanchor sync`
+    kInternal,        // a bug: a broken invariant inside medanchor
 };
 
 struct ErrorInfo {
@@ -35,6 +43,8 @@ struct ErrorInfo {
 
 // REQUIRES: nothing. Total over ErrorCode.
 const ErrorInfo& error_info(ErrorCode code);
+// "Exit codes: 0 success; 2 invalid-argument; ...": the table in one line, for --help.
+std::string exit_code_help();
 
 class Error {
   public:

@@ -32,7 +32,7 @@ Result<SiteKey> SiteKey::load(const std::filesystem::path& path) {
     const std::string name = path.string();
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) {
-        return Error(ErrorCode::kNotFound, name + ": no such key file");
+        return Error(ErrorCode::kNoKey, name + ": no such key file");
     }
     if (!S_ISREG(st.st_mode)) {
         return Error(ErrorCode::kInvalidArgument, name + ": key file is not a regular file");

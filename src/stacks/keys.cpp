@@ -220,7 +220,7 @@ Address address_of(const PublicKey& key, Network network) {
 Status check_private_permissions(const std::filesystem::path& path) {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) {
-        return Error(ErrorCode::kNotFound, path.string() + ": no such file");
+        return Error(ErrorCode::kNoKey, path.string() + ": no such file");
     }
     if ((st.st_mode & 0077) != 0) {
         char mode[8];

@@ -80,7 +80,7 @@ TEST(ImageCli, KeyedIsTheDefaultAndAMissingKeySaysHowToMakeOne) {
     ScratchDir dir;
     const auto r = run_command("env -u MEDANCHOR_SITE_KEY_FILE HOME=" + quote(dir.path()) + " " +
                                bin() + " hash " + quote(pydicom_file("MR_small.dcm")));
-    EXPECT_EQ(r.exit_code, 3) << r.output;  // not-found
+    EXPECT_EQ(r.exit_code, 16) << r.output;  // no-key
     EXPECT_NE(r.output.find("medanchor site-key new"), std::string::npos) << r.output;
     // With $MEDANCHOR_SITE_KEY_FILE pointing at a key, it is used.
     const auto key = make_key(dir);
@@ -123,12 +123,12 @@ TEST(ImageCli, BadInputGivesAClearErrorNamingTheFileAndANonZeroExit) {
     ScratchDir dir;
     auto whole = testing::read_bytes(pydicom_file("MR_small.dcm"));
     std::vector<BadCase> cases = {
-        {"empty", {}, 5, "empty file"},
+        {"empty", {}, 14, "empty file"},
         {"text",
          {'n', 'o', 't', ' ', 'a', 'n', ' ', 'i', 'm', 'a', 'g', 'e'},
-         5,
+         14,
          "unrecognised format"},
-        {"truncated", std::vector<std::uint8_t>(whole.begin(), whole.begin() + 5000), 5,
+        {"truncated", std::vector<std::uint8_t>(whole.begin(), whole.begin() + 5000), 14,
          "truncated"},
         {"absurd",
          testing::DicomBuilder()
@@ -140,7 +140,7 @@ TEST(ImageCli, BadInputGivesAClearErrorNamingTheFileAndANonZeroExit) {
          testing::DicomBuilder()
              .image(64, 64, 1, 16, 16, 0, "MONOCHROME2", std::vector<std::uint8_t>(100, 1))
              .bytes(),
-         5, "pixel data holds 100 bytes"},
+         14, "pixel data holds 100 bytes"},
         {"video",
          testing::DicomBuilder()
              .image(4, 4, 1, 8, 8, 0, "MONOCHROME2", std::vector<std::uint8_t>(16, 1))
@@ -161,7 +161,7 @@ TEST(ImageCli, BadInputGivesAClearErrorNamingTheFileAndANonZeroExit) {
         EXPECT_EQ(inspect.exit_code, c.exit_code) << inspect.output;
     }
     const auto missing = run_command(bin() + " hash --public /nonexistent/x.dcm");
-    EXPECT_EQ(missing.exit_code, 3);
+    EXPECT_EQ(missing.exit_code, 13);  // not-found
     EXPECT_NE(missing.output.find("/nonexistent/x.dcm: no such file"), std::string::npos);
 }
 
@@ -177,7 +177,7 @@ TEST(ImageCli, FoldersAreSearchedRecursivelyAndFailuresDoNotStopTheRun) {
     broken.insert(broken.end(), {'D', 'I', 'C', 'M', 0x02, 0x00, 0x10});
     testing::write_bytes(dir / "a" / "b" / "broken.dcm", broken);
     const auto r = run_command(bin() + " hash --public " + quote(dir / "a"));
-    EXPECT_EQ(r.exit_code, 5) << r.output;  // the broken file's code
+    EXPECT_EQ(r.exit_code, 14) << r.output;  // the broken file's code
     EXPECT_NE(r.output.find("one.dcm"), std::string::npos);
     EXPECT_NE(r.output.find("two.dcm"), std::string::npos);
     EXPECT_NE(r.output.find("broken.dcm"), std::string::npos);

@@ -96,7 +96,7 @@ TEST(PredictCli, ABadFileIsNamedAndTheOthersGoOn) {
     const auto r =
         run_command(predict("tiny-softmax") + " --json " + quote(pydicom_file("CT_small.dcm")) +
                     " " + quote(dir / "bad.dcm") + " " + quote(pydicom_file("MR_small.dcm")));
-    EXPECT_EQ(r.exit_code, 5) << r.output;  // corrupt
+    EXPECT_EQ(r.exit_code, 14) << r.output;  // corrupt
     const auto lines = json_lines(r.output);
     ASSERT_EQ(lines.size(), 3u) << r.output;
     EXPECT_TRUE(lines[0].contains("finding"));
@@ -109,7 +109,7 @@ TEST(PredictCli, ABadFileIsNamedAndTheOthersGoOn) {
 
 TEST(PredictCli, AMissingFileExitsNotFound) {
     const auto r = run_command(predict("tiny-softmax") + " /nonexistent/x.dcm");
-    EXPECT_EQ(r.exit_code, 3) << r.output;
+    EXPECT_EQ(r.exit_code, 13) << r.output;
     EXPECT_NE(r.output.find("/nonexistent/x.dcm"), std::string::npos);
 }
 
@@ -129,7 +129,7 @@ TEST(PredictCli, ABrokenBundleStopsBeforeAnyImage) {
     std::ofstream(dir / "m/model.onnx", std::ios::app) << "x";
     const auto r = run_command(quote(MEDANCHOR_BINARY) + " predict --model " + quote(dir / "m") +
                                " " + quote(pydicom_file("CT_small.dcm")));
-    EXPECT_EQ(r.exit_code, 5) << r.output;
+    EXPECT_EQ(r.exit_code, 14) << r.output;
     EXPECT_NE(r.output.find("model.onnx: SHA-256 is"), std::string::npos) << r.output;
     EXPECT_EQ(r.output.find("finding:"), std::string::npos);
 }

@@ -70,7 +70,7 @@ TEST(SiteKey, RefusesMalformedAndMissingFiles) {
     EXPECT_EQ(bad.error().message().find("not a key"), std::string::npos);
     auto missing = SiteKey::load(dir / "absent");
     ASSERT_FALSE(missing.ok());
-    EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound);
+    EXPECT_EQ(missing.error().code(), ErrorCode::kNoKey);
 }
 
 }  // namespace

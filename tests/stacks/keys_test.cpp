@@ -109,7 +109,7 @@ TEST(Keys, ReportsACorruptKeyFileWithoutEchoingIt) {
     ASSERT_FALSE(key.ok());
     EXPECT_EQ(key.error().message().find("zz-secret-zz"), std::string::npos);
     EXPECT_NE(key.error().message().find(file.string()), std::string::npos);
-    EXPECT_EQ(read_key_file(dir.path() / "missing.key").error().code(), ErrorCode::kNotFound);
+    EXPECT_EQ(read_key_file(dir.path() / "missing.key").error().code(), ErrorCode::kNoKey);
 }
 
 }  // namespace
