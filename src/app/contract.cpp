@@ -61,16 +61,162 @@ const ContractError* contract_errors(std::size_t* count) {
     return kErrors;
 }
 
+std::optional<ContractRefusal> contract_refusal(const stacks::Value& result) {
+    using stacks::ValueKind;
+    if (result.kind() != ValueKind::kErr)
+        return std::nullopt;
+    const stacks::Value& e = result.inner();
+    if (e.kind() == ValueKind::kUInt)
+        return ContractRefusal{static_cast<std::uint64_t>(e.as_uint()), std::nullopt};
+    if (e.kind() != ValueKind::kTuple)
+        return std::nullopt;
+    const stacks::Value* code = e.field("code");
+    const stacks::Value* index = e.field("index");
+    if (code == nullptr || code->kind() != ValueKind::kUInt)
+        return std::nullopt;
+    ContractRefusal r{static_cast<std::uint64_t>(code->as_uint()), std::nullopt};
+    if (index != nullptr && index->kind() == ValueKind::kSome &&
+        index->inner().kind() == ValueKind::kUInt)
+        r.index = static_cast<std::uint64_t>(index->inner().as_uint());
+    return r;
+}
+
 std::string describe_result(const stacks::Value& result) {
     std::string text = result.to_string();
-    if (result.kind() == stacks::ValueKind::kErr &&
-        result.inner().kind() == stacks::ValueKind::kUInt) {
-        if (const auto* e =
-                find_contract_error(static_cast<std::uint64_t>(result.inner().as_uint()))) {
+    if (auto r = contract_refusal(result)) {
+        if (const auto* e = find_contract_error(r->code))
             text += std::string(" ") + e->name + ": " + e->meaning;
-        }
+        if (r->index)
+            text += " (item " + std::to_string(*r->index) + ")";
     }
     return text;
+}
+
+namespace {
+
+using stacks::Value;
+using stacks::ValueKind;
+
+// The tuple inside (some tuple), or nullptr.
+const Value* some_tuple(const Value& v) {
+    return v.kind() == ValueKind::kSome && v.inner().kind() == ValueKind::kTuple ? &v.inner()
+                                                                                 : nullptr;
+}
+
+// True when every named field of the tuple equals the given value.
+bool fields_equal(const Value* tuple, const std::vector<std::pair<std::string, Value>>& expected) {
+    if (tuple == nullptr)
+        return false;
+    for (const auto& [name, value] : expected) {
+        const Value* f = tuple->field(name);
+        if (f == nullptr || !(*f == value))
+            return false;
+    }
+    return true;
+}
+
+// A value as a person reads it: principals without Clarity's leading quote.
+std::string show(const Value& v) {
+    std::string text = v.to_string();
+    return text.starts_with("'") ? text.substr(1) : text;
+}
+
+}  // namespace
+
+std::optional<Effect> effect_of(const std::string& function, const std::vector<Value>& args,
+                                const std::string& caller) {
+    auto me = Value::parse_principal(caller);
+    if (!me)
+        return std::nullopt;
+    const auto n = args.size();
+    // A record of `who` from get-professional whose fields equal `expected`.
+    const auto professional = [](const Value& who,
+                                 std::vector<std::pair<std::string, Value>> expected,
+                                 std::string description) {
+        return Effect{"get-professional",
+                      {who},
+                      [expected](const Value& v) { return fields_equal(some_tuple(v), expected); },
+                      std::move(description)};
+    };
+    const auto flag = [](const char* reader, const Value& who, bool want, std::string what) {
+        return Effect{reader,
+                      {who},
+                      [want](const Value& v) {
+                          return (v.kind() == ValueKind::kTrue || v.kind() == ValueKind::kFalse) &&
+                                 v.as_bool() == want;
+                      },
+                      std::move(what)};
+    };
+    const auto parameter = [](const char* field, Value want, std::string what) {
+        return Effect{"get-parameters",
+                      {},
+                      [field, want](const Value& v) {
+                          const Value* f = v.field(field);
+                          return f != nullptr && *f == want;
+                      },
+                      std::move(what)};
+    };
+    if (function == "register-professional" && n == 2)
+        return professional(*me, {{"credential-hash", args[0]}, {"specialty", args[1]}},
+                            caller + " is registered with this credential hash");
+    if (function == "verify-professional" && n == 3)
+        return professional(
+            args[0], {{"verified-until", args[1]}, {"verified-by", Value::some(*me)}},
+            show(args[0]) + " is verified by " + caller + " until " + show(args[1]));
+    if (function == "suspend-professional" && n == 2)
+        return professional(args[0],
+                            {{"suspended", Value::boolean(true)}, {"status-reason", args[1]}},
+                            show(args[0]) + " is suspended with reason " + show(args[1]));
+    if (function == "reinstate-professional" && n == 2)
+        return professional(args[0],
+                            {{"suspended", Value::boolean(false)}, {"status-reason", args[1]}},
+                            show(args[0]) + " is reinstated with reason " + show(args[1]));
+    if (function == "review-analysis" && n == 3) {
+        const std::vector<std::pair<std::string, Value>> expected = {{"confirmed", args[1]},
+                                                                     {"note-digest", args[2]}};
+        return Effect{"get-review",
+                      {args[0], *me},
+                      [expected](const Value& v) { return fields_equal(some_tuple(v), expected); },
+                      "analysis " + show(args[0]) + " carries " + caller + "'s review"};
+    }
+    if (function == "retract-analysis" && n == 2) {
+        const std::vector<std::pair<std::string, Value>> expected = {
+            {"retracted", Value::boolean(true)}, {"retraction-reason", args[1]}, {"analyst", *me}};
+        return Effect{"get-analysis",
+                      {args[0]},
+                      [expected](const Value& v) { return fields_equal(some_tuple(v), expected); },
+                      "analysis " + show(args[0]) + " is retracted with reason " + show(args[1])};
+    }
+    if ((function == "add-admin" || function == "remove-admin") && n == 1)
+        return flag("is-admin", args[0], function == "add-admin",
+                    show(args[0]) + (function == "add-admin" ? " is" : " is not") + " an admin");
+    if ((function == "appoint-verifier" || function == "dismiss-verifier") && n == 1)
+        return flag(
+            "is-verifier", args[0], function == "appoint-verifier",
+            show(args[0]) + (function == "appoint-verifier" ? " is" : " is not") + " a verifier");
+    if (function == "set-min-confidence" && n == 1)
+        return parameter("min-confidence", args[0], "the minimum confidence is " + show(args[0]));
+    if (function == "set-max-verification-period" && n == 1)
+        return parameter("max-verification-period", args[0],
+                         "the longest verification period is " + show(args[0]));
+    if ((function == "pause" || function == "unpause") && n == 0)
+        return parameter("paused", Value::boolean(function == "pause"),
+                         function == "pause" ? "the contract is paused" : "the contract runs");
+    if (function == "register-model" && n == 4) {
+        return Effect{"get-model-id",
+                      {args[0]},
+                      [](const Value& v) { return v.kind() == ValueKind::kSome; },
+                      "a model with hash " + show(args[0]) + " is registered"};
+    }
+    if (function == "retire-model" && n == 1) {
+        return Effect{"get-model",
+                      {args[0]},
+                      [](const Value& v) {
+                          return fields_equal(some_tuple(v), {{"active", Value::boolean(false)}});
+                      },
+                      "model " + show(args[0]) + " is retired"};
+    }
+    return std::nullopt;
 }
 
 std::uint64_t uint_field(const stacks::Value& tuple, std::string_view name) {

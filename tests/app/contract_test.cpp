@@ -1,4 +1,6 @@
-// The C++ table of contract errors must match the ERR-... constants of the contract itself.
+// What medanchor knows about its contract: the C++ table of errors must match the ERR-...
+// constants of the contract itself; refusals (single and batch) are read and named; every public
+// function has a read-only way to see its effect, or is settled by the outbox.
 #include "app/contract.h"
 
 #include <gtest/gtest.h>
@@ -36,6 +38,96 @@ TEST(Contract, DescribesErrorsByName) {
     EXPECT_EQ(describe_result(Value::err(Value::uint_(1025))),
               "(err u1025) ERR-SUSPENDED: professional is suspended");
     EXPECT_EQ(describe_result(Value::err(Value::uint_(7))), "(err u7)");
+}
+
+TEST(Contract, ReadsAndNamesBatchRefusals) {
+    using stacks::Value;
+    const Value item = Value::err(
+        Value::tuple({{"code", Value::uint_(1063)}, {"index", Value::some(Value::uint_(2))}}));
+    auto r = contract_refusal(item);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->code, 1063u);
+    EXPECT_EQ(r->index, 2u);
+    EXPECT_NE(describe_result(item).find("ERR-CONFIDENCE-BELOW-THRESHOLD"), std::string::npos);
+    EXPECT_NE(describe_result(item).find("(item 2)"), std::string::npos);
+
+    const Value whole =
+        Value::err(Value::tuple({{"code", Value::uint_(1010)}, {"index", Value::none()}}));
+    r = contract_refusal(whole);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->code, 1010u);
+    EXPECT_FALSE(r->index.has_value());
+
+    r = contract_refusal(Value::err(Value::uint_(1025)));
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->code, 1025u);
+    EXPECT_FALSE(contract_refusal(Value::ok(Value::uint_(1))).has_value());
+    EXPECT_FALSE(contract_refusal(Value::err(Value::ascii("x"))).has_value());
+}
+
+TEST(Contract, EffectsAreReadBackByName) {
+    using stacks::Value;
+    const std::string me = "ST1SJ3DTE5DN7X54YDH5D64R3BCB6A2AG2ZQ8YPD5";
+    const Value who = *Value::parse_principal("ST2CY5V39NHDPWSXMW9QDT3HC3GD6Q6XX4CFRK9AG");
+    auto pause = effect_of("pause", {}, me);
+    ASSERT_TRUE(pause.has_value());
+    EXPECT_EQ(pause->function, "get-parameters");
+    EXPECT_TRUE(pause->shows(Value::tuple({{"paused", Value::boolean(true)}})));
+    EXPECT_FALSE(pause->shows(Value::tuple({{"paused", Value::boolean(false)}})));
+    EXPECT_FALSE(pause->shows(Value::tuple({})));
+
+    auto verify = effect_of("verify-professional", {who, Value::uint_(99), Value::uint_(1)}, me);
+    ASSERT_TRUE(verify.has_value());
+    EXPECT_EQ(verify->function, "get-professional");
+    const auto record = [&](std::uint64_t until, const std::string& by) {
+        return Value::some(Value::tuple({{"verified-until", Value::uint_(until)},
+                                         {"verified-by", Value::some(*Value::parse_principal(by))},
+                                         {"suspended", Value::boolean(false)}}));
+    };
+    EXPECT_TRUE(verify->shows(record(99, me)));
+    EXPECT_FALSE(verify->shows(record(98, me)));
+    EXPECT_FALSE(verify->shows(record(99, "ST2CY5V39NHDPWSXMW9QDT3HC3GD6Q6XX4CFRK9AG")));
+    EXPECT_FALSE(verify->shows(Value::none()));
+
+    EXPECT_FALSE(effect_of("submit-analyses", {}, me).has_value());
+    EXPECT_FALSE(effect_of("pause", {Value::uint_(1)}, me).has_value()) << "wrong arity";
+}
+
+// A public function the contract gains needs a way to be confirmed without the API: an effect
+// here, or the outbox's own lookup (the submissions).
+TEST(Contract, EveryPublicFunctionCanBeConfirmedWithoutTheApi) {
+    std::ifstream in(std::string(MEDANCHOR_SOURCE_DIR) + "/" + kContractSourcePath);
+    ASSERT_TRUE(in);
+    std::stringstream text;
+    text << in.rdbuf();
+    const std::string source = text.str();
+    const std::string me = "ST1SJ3DTE5DN7X54YDH5D64R3BCB6A2AG2ZQ8YPD5";
+    std::size_t seen = 0;
+    for (std::size_t at = source.find("(define-public ("); at != std::string::npos;
+         at = source.find("(define-public (", at + 1)) {
+        // The signature: "(name (arg type) ...)"; count its top-level argument groups.
+        std::size_t i = at + std::string("(define-public ").size();
+        const std::size_t name_start = i + 1;
+        const std::size_t name_end = source.find_first_of(" \n)", name_start);
+        const std::string name = source.substr(name_start, name_end - name_start);
+        int depth = 0;
+        std::size_t args = 0;
+        for (; i < source.size(); ++i) {
+            if (source[i] == '(') {
+                if (++depth == 2)
+                    ++args;
+            } else if (source[i] == ')' && --depth == 0) {
+                break;
+            }
+        }
+        ++seen;
+        if (name == "submit-analysis" || name == "submit-analyses")
+            continue;
+        std::vector<stacks::Value> values(args, stacks::Value::uint_(1));
+        EXPECT_TRUE(effect_of(name, values, me).has_value())
+            << name << " (" << args << " arguments) has no effect to read back";
+    }
+    EXPECT_GT(seen, 15u);
 }
 
 }  // namespace
