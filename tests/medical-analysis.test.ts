@@ -212,6 +212,49 @@ describe("error table", () => {
   });
 });
 
+describe("deployment files", () => {
+  const source = readFileSync("contracts/medical-analysis.clar", "utf8");
+  const field = (text: string, name: string) => text.match(new RegExp(`^\\s*-?\\s*${name}: (.+)$`, "m"))?.[1];
+
+  it("publish only medical-analysis: the naive baseline is in no manifest or plan", () => {
+    const manifest = readFileSync("Clarinet.toml", "utf8");
+    expect([...manifest.matchAll(/^\[contracts\.([^\]]+)\]/gm)].map((m) => m[1])).toEqual([CONTRACT]);
+    for (const plan of ["deployments/default.simnet-plan.yaml", "deployments/default.testnet-plan.yaml"]) {
+      const text = readFileSync(plan, "utf8");
+      expect([...text.matchAll(/contract-name: (\S+)/g)].map((m) => m[1])).toEqual([CONTRACT]);
+      expect(text).not.toMatch(/naive/);
+    }
+  });
+
+  it("the contract source is printable ASCII, as a Stacks contract-publish transaction requires", () => {
+    expect(source).toMatch(/^[\x20-\x7e\n]*$/);
+  });
+
+  it("the testnet plan is Clarinet's format for this contract, with a sender nobody holds", () => {
+    const plan = readFileSync("deployments/default.testnet-plan.yaml", "utf8");
+    expect(field(plan, "network")).toBe("testnet");
+    expect(field(plan, "transaction-type")).toBe("contract-publish");
+    expect(field(plan, "path")).toBe("contracts/medical-analysis.clar");
+    const manifest = readFileSync("Clarinet.toml", "utf8");
+    expect(field(plan, "clarity-version")).toBe(manifest.match(/clarity_version = (\d+)/)![1]);
+    // Clarinet prices a publish at deployment_fee_rate x the source's length
+    const feeRate = Number(readFileSync("settings/Testnet.toml.example", "utf8").match(/deployment_fee_rate = (\d+)/)![1]);
+    expect(Number(field(plan, "cost"))).toBe(feeRate * Buffer.byteLength(source));
+    // the testnet boot address: applying this template fails until it is generated for a real account
+    expect(field(plan, "expected-sender")).toBe("ST000000000000000000002AMW42H");
+  });
+
+  it("the testnet settings example holds a placeholder, and real settings files are ignored by git", () => {
+    const example = readFileSync("settings/Testnet.toml.example", "utf8");
+    const mnemonics = [...example.matchAll(/^mnemonic = "(.*)"$/gm)].map((m) => m[1]);
+    expect(mnemonics).toEqual(["<YOUR PRIVATE TESTNET MNEMONIC HERE>"]);
+    expect(example).toMatch(/^name = "testnet"$/m);
+    const ignored = readFileSync("settings/.gitignore", "utf8").split("\n");
+    expect(ignored).toContain("Testnet.toml");
+    expect(ignored).toContain("Mainnet.toml");
+  });
+});
+
 describe("deployment", () => {
   it("makes the deployer the only admin with default parameters", () => {
     expect(ro("is-admin", [Cl.principal(deployer)])).toBeBool(true);
