@@ -4,14 +4,16 @@
 ;; What goes on chain is only what must be public and tamper-evident: a keyed hash of the image
 ;; pixels (never the image, never a patient identifier), the model that produced the finding, the
 ;; finding code, its calibrated confidence in basis points, the digest of the full off-chain report,
-;; the analyst principal, and the block height and time. docs/contract.md is the reference for every
-;; function, role, error code and event below.
+;; the analyst principal, and the block height, time and burn block height. docs/contract.md is the
+;; reference for every function, role, error code and event below.
 ;;
 ;; Roles:
 ;;   admin        - adds/removes admins (never the last), appoints/dismisses verifiers, sets system
-;;                  parameters, registers/retires models, pauses/unpauses submissions.
+;;                  parameters, registers/retires models, pauses/unpauses submissions; may shorten
+;;                  any verification and reinstate any suspended professional.
 ;;   verifier     - a credentialing authority: verifies registered professionals until an expiry
-;;                  (block time), suspends and reinstates them with a reason code.
+;;                  (block time), suspends and reinstates them with a reason code. Each grant and
+;;                  suspension records its verifier, who alone (besides an admin) may shorten or lift it.
 ;;   professional - registers with a salted hash of their licence record; may submit and review
 ;;                  analyses only while verified, unexpired and not suspended.
 ;;
@@ -47,6 +49,8 @@
 (define-constant ERR-NOT-SUSPENDED (err u1026)) ;; reinstating a professional who is not suspended
 (define-constant ERR-INVALID-EXPIRY (err u1027)) ;; expiry not in the future or beyond the maximum period
 (define-constant ERR-SELF-VERIFICATION (err u1028)) ;; a verifier may not verify, suspend or reinstate themselves
+(define-constant ERR-NOT-GRANTOR (err u1029)) ;; only the verifier who granted a running verification, or an admin, may shorten it
+(define-constant ERR-NOT-SUSPENDER (err u1030)) ;; only the verifier who suspended a professional, or an admin, may reinstate them
 
 ;; Models (u1040-u1059)
 (define-constant ERR-UNKNOWN-MODEL (err u1040)) ;; no model with this id
@@ -74,7 +78,7 @@
 ;; Constants
 ;; ---------------------------------------------------------------------------------------------
 
-(define-constant CONTRACT-VERSION u1)
+(define-constant CONTRACT-VERSION u2)
 (define-constant BASIS-POINTS u10000)
 ;; Hashes and digests are SHA-256 (or HMAC-SHA-256) outputs: exactly 32 bytes, never all zero.
 (define-constant ZERO-32 0x0000000000000000000000000000000000000000000000000000000000000000)
@@ -84,9 +88,21 @@
 ;; The batch bound is the list bound of `submit-analyses`; chosen from the cost table in
 ;; docs/contract.md so that a full batch stays a small share of a block's budget.
 (define-constant MAX-BATCH-SIZE u50)
-;; Read-only pages (`get-image-analysis-ids`, `verify-image`) look at this many entries at once.
+;; The longest `max-verification-period` an admin may set: five years of 365 days, in seconds.
+;; Bounded so that no setting can make a verification effectively permanent.
+(define-constant MAX-VERIFICATION-PERIOD-LIMIT u157680000)
+;; Item positions in a batch (MAX-BATCH-SIZE of them): `map` pairs each item with its offset.
+(define-constant BATCH-OFFSETS (list
+  u0 u1 u2 u3 u4 u5 u6 u7 u8 u9 u10 u11 u12 u13 u14 u15 u16 u17 u18 u19 u20 u21 u22 u23 u24
+  u25 u26 u27 u28 u29 u30 u31 u32 u33 u34 u35 u36 u37 u38 u39 u40 u41 u42 u43 u44 u45 u46 u47 u48 u49
+))
+;; Read-only pages (`get-image-analysis-ids`) hold this many ids. A page costs at most 24 reads,
+;; within the 30 a default Stacks node allows one read-only call.
 (define-constant PAGE-SIZE u20)
 (define-constant PAGE-OFFSETS (list u0 u1 u2 u3 u4 u5 u6 u7 u8 u9 u10 u11 u12 u13 u14 u15 u16 u17 u18 u19))
+;; `verify-image` looks for the newest valid analysis among this many of the image's newest ones:
+;; two reads each, so that the whole call stays within a default node's 30 reads.
+(define-constant VERIFY-WINDOW (list u0 u1 u2 u3 u4 u5 u6 u7 u8 u9))
 
 ;; ---------------------------------------------------------------------------------------------
 ;; State
@@ -94,7 +110,8 @@
 
 ;; Global minimum confidence in basis points; each model may demand more.
 (define-data-var min-confidence uint u5000)
-;; Longest a verification may run, in seconds of block time (default: two years).
+;; Longest a verification may run, in seconds of block time (default: two years; at most
+;; MAX-VERIFICATION-PERIOD-LIMIT).
 (define-data-var max-verification-period uint u63072000)
 (define-data-var paused bool false)
 (define-data-var admin-count uint u1)
@@ -105,7 +122,9 @@
 (define-map admins principal bool)
 (define-map verifiers principal bool)
 
-;; verified-until is a block time (seconds); u0 means never verified.
+;; verified-until is a block time (seconds); u0 means never verified. `verified-by` granted the
+;; current verification (set with verified-until > 0); `suspended-by` made the last suspension (set
+;; whenever `suspended`); `reinstated-by` lifted the last one.
 (define-map professionals
   principal
   {
@@ -115,6 +134,8 @@
     verified-until: uint,
     verified-by: (optional principal),
     suspended: bool,
+    suspended-by: (optional principal),
+    reinstated-by: (optional principal),
     status-reason: uint,
     analysis-count: uint,
   }
@@ -134,21 +155,33 @@
 )
 (define-map model-ids (buff 32) uint)
 
-;; Append-only: a record is written once; later only its review counters and retraction flag move.
-;; `threshold` is the minimum confidence in force when it was submitted (global or model, whichever
-;; was higher), kept so an auditor never has to reconstruct parameter history.
+;; One entry per successful `submit-analysis` or `submit-analyses` call, keyed by the id of its
+;; first analysis: what all its analyses share. `threshold` is the minimum confidence in force then
+;; (global or model, whichever was higher), kept so an auditor never has to reconstruct parameter
+;; history. Written once, never changed.
+(define-map batches
+  uint
+  {
+    analyst: principal,
+    model-id: uint,
+    threshold: uint,
+    block-height: uint,
+    block-time: uint,
+    burn-block-height: uint,
+    size: uint,
+  }
+)
+
+;; Append-only: a record is written once, in the same call as its `batches` entry (so `batch-id`
+;; always has one); later only its review counters and retraction flag and reason move.
 (define-map analyses
   uint
   {
     image-hash: (buff 32),
-    model-id: uint,
     finding: (string-ascii 32),
     confidence: uint,
     report-digest: (buff 32),
-    analyst: principal,
-    block-height: uint,
-    block-time: uint,
-    threshold: uint,
+    batch-id: uint,
     image-index: uint,
     confirmations: uint,
     disputes: uint,
@@ -156,9 +189,11 @@
     retraction-reason: uint,
   }
 )
-;; Per image: how many analyses were ever recorded and how many are not retracted.
-(define-map image-stats (buff 32) { total: uint, valid: uint })
-;; Per image, in submission order: index -> analysis id.
+;; Per image: analyses ever recorded (`total`), those valid now and those disputed now (the rest are
+;; retracted), and the id of the first one. Exists from the image's first analysis on.
+(define-map image-stats (buff 32) { total: uint, valid: uint, disputed: uint, first-id: uint })
+;; Per image, in submission order: index -> analysis id, for index 1 .. total-1. Index 0 is the
+;; `first-id` of `image-stats`, which saves a write (and a read) for every newly analysed image.
 (define-map image-analyses { image-hash: (buff 32), index: uint } uint)
 
 (define-map reviews
@@ -175,11 +210,16 @@
 ;; ---------------------------------------------------------------------------------------------
 
 (define-private (check-admin)
-  (ok (asserts! (default-to false (map-get? admins contract-caller)) ERR-NOT-ADMIN))
+  (ok (asserts! (is-admin contract-caller) ERR-NOT-ADMIN))
 )
 
 (define-private (check-verifier)
-  (ok (asserts! (default-to false (map-get? verifiers contract-caller)) ERR-NOT-VERIFIER))
+  (ok (asserts! (is-verifier contract-caller) ERR-NOT-VERIFIER))
+)
+
+;; Verifiers act on professionals; admins may also shorten grants and lift suspensions.
+(define-private (check-verifier-or-admin)
+  (ok (asserts! (or (is-verifier contract-caller) (is-admin contract-caller)) ERR-NOT-VERIFIER))
 )
 
 ;; Ok with the professional's record when `who` may submit and review now; otherwise the reason.
@@ -196,8 +236,9 @@
   (if (> a b) a b)
 )
 
+;; 32 bytes, and above 32 zero bytes: not all zero.
 (define-private (is-digest (b (buff 32)))
-  (and (is-eq (len b) u32) (not (is-eq b ZERO-32)))
+  (and (is-eq (len b) u32) (> b ZERO-32))
 )
 
 (define-private (is-code-char (c (string-ascii 1)) (ok-so-far bool))
@@ -274,11 +315,11 @@
   )
 )
 
-;; Called by: an admin. Longest verification period in seconds; must be positive.
+;; Called by: an admin. Longest verification period in seconds: 1 .. MAX-VERIFICATION-PERIOD-LIMIT.
 (define-public (set-max-verification-period (seconds uint))
   (begin
     (try! (check-admin))
-    (asserts! (> seconds u0) ERR-INVALID-PARAMETER)
+    (asserts! (and (> seconds u0) (<= seconds MAX-VERIFICATION-PERIOD-LIMIT)) ERR-INVALID-PARAMETER)
     (var-set max-verification-period seconds)
     (print { event: "max-verification-period-set", max-verification-period: seconds, by: contract-caller })
     (ok true)
@@ -385,6 +426,8 @@
       verified-until: u0,
       verified-by: none,
       suspended: false,
+      suspended-by: none,
+      reinstated-by: none,
       status-reason: u0,
       analysis-count: u0,
     })
@@ -399,36 +442,44 @@
   )
 )
 
-;; Called by: a verifier, not for themselves. Verifies (or renews) `who` until `expires-at`, a block
-;; time in the future and at most `max-verification-period` seconds away. Does not lift a suspension.
+;; Called by: a verifier, not for themselves; or an admin, to shorten. Verifies (or renews) `who`
+;; until `expires-at`, a block time in the future and at most `max-verification-period` seconds
+;; away; the caller becomes the grantor (`verified-by`). Shortening a verification that is still
+;; running is for its grantor or an admin only, and keeps the grantor. Does not lift a suspension.
 (define-public (verify-professional (who principal) (expires-at uint) (reason uint))
   (let (
-      (authorized (try! (check-verifier)))
+      (authorized (try! (check-verifier-or-admin)))
       (p (unwrap! (map-get? professionals who) ERR-NOT-REGISTERED))
+      (now stacks-block-time)
+      (shortens (and (> (get verified-until p) now) (< expires-at (get verified-until p))))
     )
     (asserts! (not (is-eq who contract-caller)) ERR-SELF-VERIFICATION)
+    ;; Differences, not sums: no expiry or period can overflow the check.
     (asserts!
-      (and
-        (> expires-at stacks-block-time)
-        (<= expires-at (+ stacks-block-time (var-get max-verification-period)))
-      )
+      (and (> expires-at now) (<= (- expires-at now) (var-get max-verification-period)))
       ERR-INVALID-EXPIRY
     )
-    (map-set professionals who
-      (merge p { verified-until: expires-at, verified-by: (some contract-caller), status-reason: reason })
+    (asserts! (or shortens (is-verifier contract-caller)) ERR-NOT-VERIFIER)
+    (asserts!
+      (or (not shortens) (is-eq (get verified-by p) (some contract-caller)) (is-admin contract-caller))
+      ERR-NOT-GRANTOR
     )
-    (print {
-      event: "professional-verified",
-      professional: who,
-      verified-until: expires-at,
-      reason: reason,
-      by: contract-caller,
-    })
-    (ok true)
+    (let ((grantor (if shortens (get verified-by p) (some contract-caller))))
+      (map-set professionals who (merge p { verified-until: expires-at, verified-by: grantor, status-reason: reason }))
+      (print {
+        event: "professional-verified",
+        professional: who,
+        verified-until: expires-at,
+        verified-by: grantor,
+        reason: reason,
+        by: contract-caller,
+      })
+      (ok true)
+    )
   )
 )
 
-;; Called by: a verifier, not for themselves.
+;; Called by: a verifier, not for themselves. Records them as `suspended-by`.
 (define-public (suspend-professional (who principal) (reason uint))
   (let (
       (authorized (try! (check-verifier)))
@@ -436,21 +487,31 @@
     )
     (asserts! (not (is-eq who contract-caller)) ERR-SELF-VERIFICATION)
     (asserts! (not (get suspended p)) ERR-SUSPENDED)
-    (map-set professionals who (merge p { suspended: true, status-reason: reason }))
+    (map-set professionals who
+      (merge p { suspended: true, suspended-by: (some contract-caller), status-reason: reason })
+    )
     (print { event: "professional-suspended", professional: who, reason: reason, by: contract-caller })
     (ok true)
   )
 )
 
-;; Called by: a verifier, not for themselves.
+;; Called by: the verifier who suspended `who` (still a verifier), or an admin; not for themselves.
+;; Records the caller as `reinstated-by`.
 (define-public (reinstate-professional (who principal) (reason uint))
   (let (
-      (authorized (try! (check-verifier)))
+      (authorized (try! (check-verifier-or-admin)))
       (p (unwrap! (map-get? professionals who) ERR-NOT-REGISTERED))
     )
     (asserts! (not (is-eq who contract-caller)) ERR-SELF-VERIFICATION)
     (asserts! (get suspended p) ERR-NOT-SUSPENDED)
-    (map-set professionals who (merge p { suspended: false, status-reason: reason }))
+    (asserts!
+      (or (is-admin contract-caller)
+        (and (is-verifier contract-caller) (is-eq (get suspended-by p) (some contract-caller))))
+      ERR-NOT-SUSPENDER
+    )
+    (map-set professionals who
+      (merge p { suspended: false, reinstated-by: (some contract-caller), status-reason: reason })
+    )
     (print { event: "professional-reinstated", professional: who, reason: reason, by: contract-caller })
     (ok true)
   )
@@ -458,88 +519,172 @@
 
 ;; ---------------------------------------------------------------------------------------------
 ;; Analyses
+;;
+;; A submission (one analysis or a batch) is checked whole before anything is written: first what
+;; its analyses share, once (not paused, the caller an active professional, the model registered
+;; and active, which gives the threshold), then every item; only then are the records written.
+;; Nothing is written for a refused submission, whoever calls it.
 ;; ---------------------------------------------------------------------------------------------
 
-;; Validates one analysis and appends it. Callers have already checked pause and the analyst.
-(define-private (store-analysis
-    (item {
-      image-hash: (buff 32),
-      model-id: uint,
-      finding: (string-ascii 32),
-      confidence: uint,
-      report-digest: (buff 32),
-    })
-    (analyst principal)
+;; MAX-BATCH-SIZE copies of `x`. Clarity's `map` has no closures: a per-batch value (the threshold,
+;; the first id) reaches the function applied to each item as a list beside the items.
+(define-private (batch-copies (x uint))
+  (list
+    x x x x x x x x x x x x x x x x x x x x x x x x x
+    x x x x x x x x x x x x x x x x x x x x x x x x x
+  )
+)
+
+;; Ok with the caller's record and the threshold in force when the caller may submit with this
+;; model now; otherwise the first reason, in the documented order.
+(define-private (check-submission (analyst principal) (model-id uint))
+  (begin
+    (asserts! (not (var-get paused)) ERR-PAUSED)
+    (let (
+        (p (try! (check-active-professional analyst)))
+        (model (unwrap! (map-get? models model-id) ERR-UNKNOWN-MODEL))
+      )
+      (asserts! (get active model) ERR-MODEL-RETIRED)
+      (ok { professional: p, threshold: (max-uint (var-get min-confidence) (get min-confidence model)) })
+    )
+  )
+)
+
+;; The checks of one item, in the documented order.
+(define-private (check-item
+    (item { image-hash: (buff 32), finding: (string-ascii 32), confidence: uint, report-digest: (buff 32) })
+    (threshold uint)
+  )
+  (begin
+    (asserts! (is-digest (get image-hash item)) ERR-INVALID-IMAGE-HASH)
+    (asserts! (is-code (get finding item)) ERR-INVALID-FINDING)
+    (asserts! (<= (get confidence item) BASIS-POINTS) ERR-INVALID-CONFIDENCE)
+    (asserts! (is-digest (get report-digest item)) ERR-INVALID-REPORT-DIGEST)
+    (asserts! (>= (get confidence item) threshold) ERR-CONFIDENCE-BELOW-THRESHOLD)
+    (ok true)
+  )
+)
+
+;; The fast form of `check-item` without the finding, for `map`: the item's image hash when its
+;; hash, report digest and confidence pass, else ZERO-32 (which no valid item has).
+(define-private (checked-image-hash
+    (item { image-hash: (buff 32), finding: (string-ascii 32), confidence: uint, report-digest: (buff 32) })
+    (threshold uint)
   )
   (let (
       (image-hash (get image-hash item))
       (confidence (get confidence item))
-      (id (+ (var-get analysis-count) u1))
-      (stats (default-to { total: u0, valid: u0 } (map-get? image-stats image-hash)))
     )
-    (asserts! (is-digest image-hash) ERR-INVALID-IMAGE-HASH)
-    (asserts! (is-code (get finding item)) ERR-INVALID-FINDING)
-    (asserts! (<= confidence BASIS-POINTS) ERR-INVALID-CONFIDENCE)
-    (asserts! (is-digest (get report-digest item)) ERR-INVALID-REPORT-DIGEST)
-    (let (
-        (model (unwrap! (map-get? models (get model-id item)) ERR-UNKNOWN-MODEL))
-        (threshold (max-uint (var-get min-confidence) (get min-confidence model)))
+    (if (and (is-digest image-hash) (is-digest (get report-digest item)) (<= threshold confidence) (<= confidence BASIS-POINTS))
+      image-hash
+      ZERO-32
+    )
+  )
+)
+
+;; The fast form of `check-item`'s finding check, for `fold`: ok with the codes found valid so far
+;; (a batch repeats a few codes, and checking a code is the dearest check), err at the first
+;; invalid one.
+(define-private (check-finding
+    (item { image-hash: (buff 32), finding: (string-ascii 32), confidence: uint, report-digest: (buff 32) })
+    (known (response (list 8 (string-ascii 32)) bool))
+  )
+  (match known
+    codes (if (is-some (index-of? codes (get finding item)))
+      known
+      (if (is-code (get finding item))
+        (ok (default-to codes (as-max-len? (append codes (get finding item)) u8)))
+        (err false)
       )
-      (asserts! (get active model) ERR-MODEL-RETIRED)
-      (asserts! (>= confidence threshold) ERR-CONFIDENCE-BELOW-THRESHOLD)
-      (map-set analyses id {
-        image-hash: image-hash,
-        model-id: (get model-id item),
-        finding: (get finding item),
-        confidence: confidence,
-        report-digest: (get report-digest item),
-        analyst: analyst,
-        block-height: stacks-block-height,
-        block-time: stacks-block-time,
-        threshold: threshold,
-        image-index: (get total stats),
-        confirmations: u0,
-        disputes: u0,
-        retracted: false,
-        retraction-reason: u0,
-      })
-      (map-set image-analyses { image-hash: image-hash, index: (get total stats) } id)
-      (map-set image-stats image-hash { total: (+ (get total stats) u1), valid: (+ (get valid stats) u1) })
-      (var-set analysis-count id)
-      (print {
-        event: "analysis-submitted",
-        analysis-id: id,
-        image-hash: image-hash,
-        model-id: (get model-id item),
-        finding: (get finding item),
-        confidence: confidence,
-        report-digest: (get report-digest item),
-        analyst: analyst,
-        threshold: threshold,
-      })
-      (ok id)
+    )
+    failed known
+  )
+)
+
+;; For a refused batch: the index and error of its first item that fails `check-item`.
+(define-private (find-item-error
+    (item { image-hash: (buff 32), finding: (string-ascii 32), confidence: uint, report-digest: (buff 32) })
+    (acc { threshold: uint, index: uint, code: (optional uint) })
+  )
+  (if (is-some (get code acc))
+    acc
+    (match (check-item item (get threshold acc))
+      passed (merge acc { index: (+ (get index acc) u1) })
+      code (merge acc { code: (some code) })
     )
   )
 )
 
-(define-private (store-batch-item
-    (item {
-      image-hash: (buff 32),
-      model-id: uint,
-      finding: (string-ascii 32),
-      confidence: uint,
-      report-digest: (buff 32),
-    })
-    (analyst (response principal uint))
-  )
-  (let ((who (try! analyst)))
-    (try! (store-analysis item who))
-    (ok who)
+;; Adds analysis `id` to its image's index; returns its image index. A new image's first analysis
+;; costs one write (the stats entry names it); later ones also read the stats and add an entry.
+(define-private (index-image (image-hash (buff 32)) (id uint))
+  (if (map-insert image-stats image-hash { total: u1, valid: u1, disputed: u0, first-id: id })
+    u0
+    ;; `map-insert` failed: the image has stats.
+    (let ((stats (unwrap-panic (map-get? image-stats image-hash))))
+      (map-set image-analyses { image-hash: image-hash, index: (get total stats) } id)
+      (map-set image-stats image-hash
+        (merge stats { total: (+ (get total stats) u1), valid: (+ (get valid stats) u1) })
+      )
+      (get total stats)
+    )
   )
 )
 
-(define-private (count-analysis (who principal) (p { credential-hash: (buff 32), specialty: (string-ascii 16), registered-at: uint, verified-until: uint, verified-by: (optional principal), suspended: bool, status-reason: uint, analysis-count: uint }) (n uint))
-  (map-set professionals who (merge p { analysis-count: (+ (get analysis-count p) n) }))
+;; Writes one checked item as analysis `batch-id` + `offset`.
+(define-private (store-item
+    (item { image-hash: (buff 32), finding: (string-ascii 32), confidence: uint, report-digest: (buff 32) })
+    (image-hash (buff 32))
+    (offset uint)
+    (batch-id uint)
+  )
+  (let ((id (+ batch-id offset)))
+    (map-set analyses id (merge item {
+      batch-id: batch-id,
+      image-index: (index-image image-hash id),
+      confirmations: u0,
+      disputes: u0,
+      retracted: false,
+      retraction-reason: u0,
+    }))
+  )
+)
+
+;; Writes what the analyses first-id .. first-id + size - 1, all checked and stored, share.
+(define-private (record-submission
+    (analyst principal)
+    (model-id uint)
+    (shared {
+      professional: {
+        credential-hash: (buff 32),
+        specialty: (string-ascii 16),
+        registered-at: uint,
+        verified-until: uint,
+        verified-by: (optional principal),
+        suspended: bool,
+        suspended-by: (optional principal),
+        reinstated-by: (optional principal),
+        status-reason: uint,
+        analysis-count: uint,
+      },
+      threshold: uint,
+    })
+    (first-id uint)
+    (size uint)
+  )
+  (let ((p (get professional shared)))
+    (map-set batches first-id {
+      analyst: analyst,
+      model-id: model-id,
+      threshold: (get threshold shared),
+      block-height: stacks-block-height,
+      block-time: stacks-block-time,
+      burn-block-height: burn-block-height,
+      size: size,
+    })
+    (map-set professionals analyst (merge p { analysis-count: (+ (get analysis-count p) size) }))
+    (var-set analysis-count (- (+ first-id size) u1))
+  )
 )
 
 ;; Called by: an active professional, while not paused. Appends one analysis; returns its id.
@@ -551,45 +696,93 @@
     (confidence uint)
     (report-digest (buff 32))
   )
-  (let ((analyst contract-caller))
-    (asserts! (not (var-get paused)) ERR-PAUSED)
-    (let (
-        (p (try! (check-active-professional analyst)))
-        (id (try! (store-analysis {
-          image-hash: image-hash,
-          model-id: model-id,
-          finding: finding,
-          confidence: confidence,
-          report-digest: report-digest,
-        }
-          analyst
-        )))
-      )
-      (count-analysis analyst p u1)
-      (ok id)
+  (let (
+      (analyst contract-caller)
+      (item { image-hash: image-hash, finding: finding, confidence: confidence, report-digest: report-digest })
+      (shared (try! (check-submission analyst model-id)))
+      (id (+ (var-get analysis-count) u1))
     )
+    (try! (check-item item (get threshold shared)))
+    (store-item item image-hash u0 id)
+    (record-submission analyst model-id shared id u1)
+    (print {
+      event: "analysis-submitted",
+      analysis-id: id,
+      image-hash: image-hash,
+      model-id: model-id,
+      finding: finding,
+      confidence: confidence,
+      report-digest: report-digest,
+      analyst: analyst,
+      threshold: (get threshold shared),
+    })
+    (ok id)
   )
 )
 
-;; Called by: an active professional, while not paused. Appends 1 to MAX-BATCH-SIZE analyses, all or
-;; nothing: the first invalid item's error aborts the whole call. Returns the first and last ids.
-(define-public (submit-analyses (items (list 50 {
-    image-hash: (buff 32),
-    model-id: uint,
-    finding: (string-ascii 32),
-    confidence: uint,
-    report-digest: (buff 32),
-  })))
-  (let ((analyst contract-caller))
-    (asserts! (not (var-get paused)) ERR-PAUSED)
-    (let (
-        (p (try! (check-active-professional analyst)))
-        (first-id (+ (var-get analysis-count) u1))
+;; Called by: an active professional, while not paused. Appends 1 to MAX-BATCH-SIZE analyses made
+;; with one model, all or nothing; returns the first and last ids (consecutive). Refused: the error
+;; code, with the 0-based index of the first item at fault, or `none` when the whole batch is
+;; (paused, caller, model, empty).
+(define-public (submit-analyses
+    (model-id uint)
+    (items (list 50 { image-hash: (buff 32), finding: (string-ascii 32), confidence: uint, report-digest: (buff 32) }))
+  )
+  (let (
+      (analyst contract-caller)
+      (shared (try! (match (check-submission analyst model-id)
+        checked (ok checked)
+        code (err { code: code, index: none })
+      )))
+      (threshold (get threshold shared))
+      (size (len items))
+      (first-id (+ (var-get analysis-count) u1))
+    )
+    (asserts! (> size u0) (err { code: (unwrap-err-panic ERR-EMPTY-BATCH), index: none }))
+    (let ((image-hashes (map checked-image-hash items (batch-copies threshold))))
+      (asserts!
+        (and (is-none (index-of? image-hashes ZERO-32)) (is-ok (fold check-finding items (ok (list)))))
+        (let ((found (fold find-item-error items { threshold: threshold, index: u0, code: none })))
+          ;; The fast checks above and `check-item` apply the same rules: some item fails.
+          (err { code: (unwrap-panic (get code found)), index: (some (get index found)) })
+        )
       )
-      (asserts! (> (len items) u0) ERR-EMPTY-BATCH)
-      (try! (fold store-batch-item items (ok analyst)))
-      (count-analysis analyst p (len items))
-      (ok { first-id: first-id, last-id: (var-get analysis-count) })
+      (map store-item items image-hashes BATCH-OFFSETS (batch-copies first-id))
+    )
+    (record-submission analyst model-id shared first-id size)
+    ;; The items are the call's argument: analysis first-id + i is item i. Printing them again
+    ;; would cost more than any other part of an item (docs/contract.md, "Events").
+    (print {
+      event: "analyses-submitted",
+      first-id: first-id,
+      last-id: (- (+ first-id size) u1),
+      model-id: model-id,
+      analyst: analyst,
+      threshold: threshold,
+    })
+    (ok { first-id: first-id, last-id: (- (+ first-id size) u1) })
+  )
+)
+
+;; ---------------------------------------------------------------------------------------------
+;; Review and retraction
+;;
+;; The dispute rule: an analysis is *disputed* while it has more disputes than confirmations, and
+;; *valid* while it is neither retracted nor disputed. `image-stats` counts both, so `verify-image`
+;; answers from counts that every review and retraction keeps exact.
+;; ---------------------------------------------------------------------------------------------
+
+;; The submission an analysis belongs to; every analysis has one (written in the same call).
+(define-private (batch-of (batch-id uint))
+  (unwrap-panic (map-get? batches batch-id))
+)
+
+(define-private (review-status (retracted bool) (confirmations uint) (disputes uint))
+  (if retracted
+    "retracted"
+    (if (> disputes confirmations)
+      "disputed"
+      (if (> confirmations u0) "confirmed" "unreviewed")
     )
   )
 )
@@ -602,11 +795,16 @@
       (reviewer contract-caller)
       (analysis (unwrap! (map-get? analyses analysis-id) ERR-UNKNOWN-ANALYSIS))
       (review-key { analysis-id: analysis-id, reviewer: reviewer })
+      (image-hash (get image-hash analysis))
+      (confirmations (+ (get confirmations analysis) (if confirmed u1 u0)))
+      (disputes (+ (get disputes analysis) (if confirmed u0 u1)))
+      (was-disputed (> (get disputes analysis) (get confirmations analysis)))
+      (is-disputed (> disputes confirmations))
     )
     (asserts! (not (var-get paused)) ERR-PAUSED)
     (asserts! (is-digest note-digest) ERR-INVALID-NOTE-DIGEST)
     (try! (check-active-professional reviewer))
-    (asserts! (not (is-eq reviewer (get analyst analysis))) ERR-SELF-REVIEW)
+    (asserts! (not (is-eq reviewer (get analyst (batch-of (get batch-id analysis))))) ERR-SELF-REVIEW)
     (asserts! (not (get retracted analysis)) ERR-ANALYSIS-RETRACTED)
     (asserts! (is-none (map-get? reviews review-key)) ERR-ALREADY-REVIEWED)
     (map-set reviews review-key {
@@ -615,11 +813,18 @@
       block-height: stacks-block-height,
       block-time: stacks-block-time,
     })
-    (map-set analyses analysis-id
-      (merge analysis {
-        confirmations: (+ (get confirmations analysis) (if confirmed u1 u0)),
-        disputes: (+ (get disputes analysis) (if confirmed u0 u1)),
-      })
+    (map-set analyses analysis-id (merge analysis { confirmations: confirmations, disputes: disputes }))
+    (if (is-eq was-disputed is-disputed)
+      true
+      ;; Every analysis has its image's stats (written with it).
+      (let ((stats (unwrap-panic (map-get? image-stats image-hash))))
+        (map-set image-stats image-hash
+          (if is-disputed
+            (merge stats { valid: (- (get valid stats) u1), disputed: (+ (get disputed stats) u1) })
+            (merge stats { valid: (+ (get valid stats) u1), disputed: (- (get disputed stats) u1) })
+          )
+        )
+      )
     )
     (print {
       event: "analysis-reviewed",
@@ -638,12 +843,18 @@
   (let (
       (analysis (unwrap! (map-get? analyses analysis-id) ERR-UNKNOWN-ANALYSIS))
       (image-hash (get image-hash analysis))
+      ;; Every analysis has its image's stats (written with it).
       (stats (unwrap-panic (map-get? image-stats image-hash)))
     )
-    (asserts! (is-eq contract-caller (get analyst analysis)) ERR-NOT-AUTHOR)
+    (asserts! (is-eq contract-caller (get analyst (batch-of (get batch-id analysis)))) ERR-NOT-AUTHOR)
     (asserts! (not (get retracted analysis)) ERR-ANALYSIS-RETRACTED)
     (map-set analyses analysis-id (merge analysis { retracted: true, retraction-reason: reason }))
-    (map-set image-stats image-hash (merge stats { valid: (- (get valid stats) u1) }))
+    (map-set image-stats image-hash
+      (if (> (get disputes analysis) (get confirmations analysis))
+        (merge stats { disputed: (- (get disputed stats) u1) })
+        (merge stats { valid: (- (get valid stats) u1) })
+      )
+    )
     (print {
       event: "analysis-retracted",
       analysis-id: analysis-id,
@@ -664,6 +875,7 @@
     contract-version: CONTRACT-VERSION,
     min-confidence: (var-get min-confidence),
     max-verification-period: (var-get max-verification-period),
+    max-verification-period-limit: MAX-VERIFICATION-PERIOD-LIMIT,
     max-batch-size: MAX-BATCH-SIZE,
     paused: (var-get paused),
     admin-count: (var-get admin-count),
@@ -705,21 +917,24 @@
   (map-get? model-ids model-hash)
 )
 
-(define-private (analysis-status (a { image-hash: (buff 32), model-id: uint, finding: (string-ascii 32), confidence: uint, report-digest: (buff 32), analyst: principal, block-height: uint, block-time: uint, threshold: uint, image-index: uint, confirmations: uint, disputes: uint, retracted: bool, retraction-reason: uint }))
-  (if (get retracted a)
-    "retracted"
-    (if (> (get disputes a) (get confirmations a))
-      "disputed"
-      (if (> (get confirmations a) u0) "confirmed" "unreviewed")
-    )
-  )
-)
-
-;; One analysis with its id and review status: "unreviewed", "confirmed" (at least one
-;; confirmation and no more disputes than confirmations), "disputed" or "retracted".
+;; One analysis with what its submission shares (analyst, model, threshold, block height, time and
+;; burn block height), its id and its review status: "unreviewed", "confirmed" (at least one
+;; confirmation and no more disputes than confirmations), "disputed" (more disputes than
+;; confirmations) or "retracted".
 (define-read-only (get-analysis (analysis-id uint))
   (match (map-get? analyses analysis-id)
-    a (some (merge a { analysis-id: analysis-id, status: (analysis-status a) }))
+    a (let ((b (batch-of (get batch-id a))))
+      (some (merge a {
+        analysis-id: analysis-id,
+        analyst: (get analyst b),
+        model-id: (get model-id b),
+        threshold: (get threshold b),
+        block-height: (get block-height b),
+        block-time: (get block-time b),
+        burn-block-height: (get burn-block-height b),
+        status: (review-status (get retracted a) (get confirmations a) (get disputes a)),
+      }))
+    )
     none
   )
 )
@@ -728,60 +943,113 @@
   (map-get? reviews { analysis-id: analysis-id, reviewer: reviewer })
 )
 
+;; `{total, valid, disputed}`: analyses ever recorded for the image, those valid now and those
+;; disputed now (retracted: total - valid - disputed).
 (define-read-only (get-image-stats (image-hash (buff 32)))
-  (default-to { total: u0, valid: u0 } (map-get? image-stats image-hash))
+  (match (map-get? image-stats image-hash)
+    s { total: (get total s), valid: (get valid s), disputed: (get disputed s) }
+    { total: u0, valid: u0, disputed: u0 }
+  )
 )
 
+(define-private (image-analysis-id (image-hash (buff 32)) (first-id uint) (index uint))
+  (if (is-eq index u0)
+    (some first-id)
+    (map-get? image-analyses { image-hash: image-hash, index: index })
+  )
+)
+
+;; The id of the image's `index`-th analysis (0-based, submission order).
 (define-read-only (get-image-analysis-id (image-hash (buff 32)) (index uint))
-  (map-get? image-analyses { image-hash: image-hash, index: index })
+  (match (map-get? image-stats image-hash)
+    s (if (< index (get total s)) (image-analysis-id image-hash (get first-id s) index) none)
+    none
+  )
 )
 
 (define-private (collect-image-analysis-id
     (offset uint)
-    (acc { image-hash: (buff 32), start: uint, ids: (list 20 uint) })
+    (acc { image-hash: (buff 32), first-id: uint, start: uint, end: uint, ids: (list 20 uint) })
   )
-  (match (map-get? image-analyses { image-hash: (get image-hash acc), index: (+ (get start acc) offset) })
-    id (merge acc { ids: (unwrap-panic (as-max-len? (append (get ids acc) id) u20)) })
-    acc
+  (let ((index (+ (get start acc) offset)))
+    (if (< index (get end acc))
+      (merge acc {
+        ids: (unwrap-panic (as-max-len? (append (get ids acc) (unwrap-panic (image-analysis-id (get image-hash acc) (get first-id acc) index))) u20)),
+      })
+      acc
+    )
   )
 )
 
 ;; Up to 20 analysis ids of an image in submission order, starting at index `start`; page with
-;; `start` + 20 while `get-image-stats` says there are more.
+;; `start` + 20 while `get-image-stats` says there are more. Any `start` at or past the end gives
+;; an empty list.
 (define-read-only (get-image-analysis-ids (image-hash (buff 32)) (start uint))
-  (get ids (fold collect-image-analysis-id PAGE-OFFSETS { image-hash: image-hash, start: start, ids: (list) }))
+  (match (map-get? image-stats image-hash)
+    s (if (< start (get total s))
+      ;; start < total here, so start + offset cannot overflow
+      (get ids (fold collect-image-analysis-id PAGE-OFFSETS {
+        image-hash: image-hash,
+        first-id: (get first-id s),
+        start: start,
+        end: (get total s),
+        ids: (list),
+      }))
+      (list)
+    )
+    (list)
+  )
 )
 
-;; Walks newest-first; keeps the first unretracted analysis found.
+;; Walks newest-first; keeps the first valid (neither retracted nor disputed) analysis found.
 (define-private (find-newest-valid
     (offset uint)
-    (acc { image-hash: (buff 32), total: uint, found: (optional uint) })
+    (acc { image-hash: (buff 32), first-id: uint, total: uint, found: (optional uint) })
   )
   (if (or (is-some (get found acc)) (>= offset (get total acc)))
     acc
     (let (
-        (id (unwrap-panic (map-get? image-analyses { image-hash: (get image-hash acc), index: (- (get total acc) offset u1) })))
+        ;; index < total: the image index has this entry
+        (id (unwrap-panic (image-analysis-id (get image-hash acc) (get first-id acc) (- (get total acc) offset u1))))
         (a (unwrap-panic (map-get? analyses id)))
       )
-      (if (get retracted a) acc (merge acc { found: (some id) }))
+      (if (or (get retracted a) (> (get disputes a) (get confirmations a)))
+        acc
+        (merge acc { found: (some id) })
+      )
     )
   )
 )
 
-;; "Is there a valid analysis of this image, and which?" Valid means not retracted; every stored
-;; analysis was, by construction, submitted by a then-active professional with a then-active model
-;; at or above the threshold then in force (kept in its `threshold` field). Answers the counts and
-;; the newest valid analysis among the 20 most recent; `get-image-analysis-ids` pages through all.
+;; "Is there a valid analysis of this image, and which?" Valid means neither retracted nor disputed
+;; (more disputes than confirmations). Every stored analysis was, by construction, submitted by a
+;; then-active professional with a then-active model at or above the threshold then in force (kept
+;; in its `threshold`). Answers the exact counts and the newest valid analysis among the 10 most
+;; recent; `get-image-analysis-ids` and `get-analysis` page through all of them.
 (define-read-only (verify-image (image-hash (buff 32)))
-  (let (
-      (stats (get-image-stats image-hash))
-      (found (get found (fold find-newest-valid PAGE-OFFSETS { image-hash: image-hash, total: (get total stats), found: none })))
+  (match (map-get? image-stats image-hash)
+    s (let ((found (get found (fold find-newest-valid VERIFY-WINDOW {
+          image-hash: image-hash,
+          first-id: (get first-id s),
+          total: (get total s),
+          found: none,
+        }))))
+      {
+        valid: (> (get valid s) u0),
+        total: (get total s),
+        valid-count: (get valid s),
+        disputed-count: (get disputed s),
+        retracted-count: (- (get total s) (get valid s) (get disputed s)),
+        latest-valid: (match found id (get-analysis id) none),
+      }
     )
     {
-      valid: (> (get valid stats) u0),
-      total: (get total stats),
-      valid-count: (get valid stats),
-      latest-valid: (match found id (get-analysis id) none),
+      valid: false,
+      total: u0,
+      valid-count: u0,
+      disputed-count: u0,
+      retracted-count: u0,
+      latest-valid: none,
     }
   )
 )

@@ -28,6 +28,8 @@ const ERR = {
   NOT_SUSPENDED: 1026,
   INVALID_EXPIRY: 1027,
   SELF_VERIFICATION: 1028,
+  NOT_GRANTOR: 1029,
+  NOT_SUSPENDER: 1030,
   UNKNOWN_MODEL: 1040,
   MODEL_RETIRED: 1041,
   MODEL_EXISTS: 1042,
@@ -55,8 +57,10 @@ const doctor = accounts.get("wallet_3")!;
 const doctor2 = accounts.get("wallet_4")!;
 const doctor3 = accounts.get("wallet_5")!;
 const outsider = accounts.get("wallet_6")!;
+const verifier2 = accounts.get("wallet_7")!;
 
 const DAY = 86_400;
+const MAX_UINT = 2n ** 128n - 1n;
 const ZERO32 = new Uint8Array(32);
 
 /** Deterministic 32-byte value; `n` distinguishes values. */
@@ -116,23 +120,31 @@ function itemArgs(it: Item): ClarityValue[] {
   ];
 }
 
+/** A batch item: the fields of `itemArgs` without the model, which a batch names once. */
 function itemTuple(it: Item): ClarityValue {
-  const [imageHash, modelId, finding, confidence, reportDigest] = itemArgs(it);
-  return Cl.tuple({
-    "image-hash": imageHash,
-    "model-id": modelId,
-    finding,
-    confidence,
-    "report-digest": reportDigest,
-  });
+  const [imageHash, , finding, confidence, reportDigest] = itemArgs(it);
+  return Cl.tuple({ "image-hash": imageHash, finding, confidence, "report-digest": reportDigest });
 }
 
 function submit(it: Item, sender = doctor) {
   return call("submit-analysis", itemArgs(it), sender);
 }
 
-function submitBatch(items: Item[], sender = doctor) {
-  return call("submit-analyses", [Cl.list(items.map(itemTuple))], sender);
+function submitBatch(items: Item[], sender = doctor, model = 1) {
+  return call("submit-analyses", [Cl.uint(model), Cl.list(items.map(itemTuple))], sender);
+}
+
+/** The error of a refused batch: the code by name, and the index of the item at fault or none. */
+function expectBatchErr(res: { result: ClarityValue }, name: ErrName, index: number | null) {
+  expect(res.result).toBeErr(
+    Cl.tuple({ code: Cl.uint(ERR[name]), index: index === null ? Cl.none() : Cl.some(Cl.uint(index)) }),
+  );
+}
+
+/** Alternating findings, as a model with two labels produces them. */
+const FINDINGS = ["nodule-present", "nodule-absent"];
+function batchOf(n: number, firstImage: number): Item[] {
+  return Array.from({ length: n }, (_, i) => ({ image: firstImage + i, finding: FINDINGS[i % 2] }));
 }
 
 /** A Clarity value as plain JS: uint/int -> bigint, buffer -> hex, none -> null, some -> inner. */
@@ -197,6 +209,49 @@ describe("error table", () => {
     for (const [name, code] of Object.entries(ERR)) {
       expect(docs).toMatch(new RegExp(`\\|\\s*u${code}\\s*\\|\\s*\`ERR-${name.replaceAll("_", "-")}\``));
     }
+  });
+});
+
+describe("deployment files", () => {
+  const source = readFileSync("contracts/medical-analysis.clar", "utf8");
+  const field = (text: string, name: string) => text.match(new RegExp(`^\\s*-?\\s*${name}: (.+)$`, "m"))?.[1];
+
+  it("publish only medical-analysis: the naive baseline is in no manifest or plan", () => {
+    const manifest = readFileSync("Clarinet.toml", "utf8");
+    expect([...manifest.matchAll(/^\[contracts\.([^\]]+)\]/gm)].map((m) => m[1])).toEqual([CONTRACT]);
+    for (const plan of ["deployments/default.simnet-plan.yaml", "deployments/default.testnet-plan.yaml"]) {
+      const text = readFileSync(plan, "utf8");
+      expect([...text.matchAll(/contract-name: (\S+)/g)].map((m) => m[1])).toEqual([CONTRACT]);
+      expect(text).not.toMatch(/naive/);
+    }
+  });
+
+  it("the contract source is printable ASCII, as a Stacks contract-publish transaction requires", () => {
+    expect(source).toMatch(/^[\x20-\x7e\n]*$/);
+  });
+
+  it("the testnet plan is Clarinet's format for this contract, with a sender nobody holds", () => {
+    const plan = readFileSync("deployments/default.testnet-plan.yaml", "utf8");
+    expect(field(plan, "network")).toBe("testnet");
+    expect(field(plan, "transaction-type")).toBe("contract-publish");
+    expect(field(plan, "path")).toBe("contracts/medical-analysis.clar");
+    const manifest = readFileSync("Clarinet.toml", "utf8");
+    expect(field(plan, "clarity-version")).toBe(manifest.match(/clarity_version = (\d+)/)![1]);
+    // Clarinet prices a publish at deployment_fee_rate x the source's length
+    const feeRate = Number(readFileSync("settings/Testnet.toml.example", "utf8").match(/deployment_fee_rate = (\d+)/)![1]);
+    expect(Number(field(plan, "cost"))).toBe(feeRate * Buffer.byteLength(source));
+    // the testnet boot address: applying this template fails until it is generated for a real account
+    expect(field(plan, "expected-sender")).toBe("ST000000000000000000002AMW42H");
+  });
+
+  it("the testnet settings example holds a placeholder, and real settings files are ignored by git", () => {
+    const example = readFileSync("settings/Testnet.toml.example", "utf8");
+    const mnemonics = [...example.matchAll(/^mnemonic = "(.*)"$/gm)].map((m) => m[1]);
+    expect(mnemonics).toEqual(["<YOUR PRIVATE TESTNET MNEMONIC HERE>"]);
+    expect(example).toMatch(/^name = "testnet"$/m);
+    const ignored = readFileSync("settings/.gitignore", "utf8").split("\n");
+    expect(ignored).toContain("Testnet.toml");
+    expect(ignored).toContain("Mainnet.toml");
   });
 });
 
@@ -287,6 +342,22 @@ describe("parameters and pause", () => {
     expectErr(call("set-max-verification-period", [Cl.uint(0)], deployer), "INVALID_PARAMETER");
   });
 
+  // Issue 10: a period near 2^128 made every `verify-professional` abort with an overflow.
+  it("bounds the maximum verification period to five years, so verification never overflows", () => {
+    const limit = 5 * 365 * DAY;
+    expectErr(call("set-max-verification-period", [Cl.uint(MAX_UINT)], deployer), "INVALID_PARAMETER");
+    expect(params()["max-verification-period-limit"]).toBe(BigInt(limit));
+    expectErr(call("set-max-verification-period", [Cl.uint(limit + 1)], deployer), "INVALID_PARAMETER");
+    expectOk(call("set-max-verification-period", [Cl.uint(limit)], deployer));
+    expectOk(call("appoint-verifier", [Cl.principal(verifier)], deployer));
+    expectOk(register(doctor));
+    // the longest grant the limit allows, and no expiry (not even 2^128 - 1) aborts the check
+    expectErr(verify(doctor, limit + DAY), "INVALID_EXPIRY");
+    expectErr(call("verify-professional", [Cl.principal(doctor), Cl.uint(MAX_UINT), Cl.uint(1)], verifier), "INVALID_EXPIRY");
+    expectOk(verify(doctor, limit));
+    expect(ro("is-active-professional", [Cl.principal(doctor)])).toBeBool(true);
+  });
+
   it("pauses submissions and reviews but not retraction", () => {
     setupWorld();
     expect(submit({ image: 1 }).result).toBeOk(Cl.uint(1));
@@ -294,7 +365,7 @@ describe("parameters and pause", () => {
     expectErr(call("pause", [], deployer), "ALREADY_PAUSED");
     expect(params().paused).toBe(true);
     expectErr(submit({ image: 2 }), "PAUSED");
-    expectErr(submitBatch([{ image: 2 }]), "PAUSED");
+    expectBatchErr(submitBatch([{ image: 2 }]), "PAUSED", null);
     expectErr(call("review-analysis", [Cl.uint(1), Cl.bool(true), Cl.buffer(h32(7))], doctor2), "PAUSED");
     expectOk(call("retract-analysis", [Cl.uint(1), Cl.uint(3)], doctor));
     expectOk(call("unpause", [], deployer));
@@ -398,6 +469,71 @@ describe("professionals", () => {
     expect(submit({ image: 2 }).result).toBeOk(Cl.uint(2));
   });
 
+  // Issue 10: any verifier could lift another's suspension or cut another's grant short, and
+  // nothing recorded who had suspended or reinstated a professional.
+  it("only the verifier who suspended, or an admin, may reinstate; each step records who", () => {
+    expectOk(call("appoint-verifier", [Cl.principal(verifier2)], deployer));
+    expectOk(register(doctor));
+    expectOk(verify(doctor));
+    expectOk(call("suspend-professional", [Cl.principal(doctor), Cl.uint(7)], verifier));
+    expectErr(call("reinstate-professional", [Cl.principal(doctor), Cl.uint(8)], verifier2), "NOT_SUSPENDER");
+    let p = value(ro("get-professional", [Cl.principal(doctor)]));
+    expect(p["suspended-by"]).toBe(verifier);
+    expect(p["reinstated-by"]).toBeNull();
+    expectErr(call("reinstate-professional", [Cl.principal(doctor), Cl.uint(8)], outsider), "NOT_VERIFIER");
+    expectOk(call("reinstate-professional", [Cl.principal(doctor), Cl.uint(8)], verifier));
+    p = value(ro("get-professional", [Cl.principal(doctor)]));
+    expect(p.suspended).toBe(false);
+    expect(p["suspended-by"]).toBe(verifier); // the record keeps who suspended
+    expect(p["reinstated-by"]).toBe(verifier);
+    // suspended again by the second verifier: the first may not lift it, an admin may
+    expectOk(call("suspend-professional", [Cl.principal(doctor), Cl.uint(9)], verifier2));
+    expectErr(call("reinstate-professional", [Cl.principal(doctor), Cl.uint(8)], verifier), "NOT_SUSPENDER");
+    const res = call("reinstate-professional", [Cl.principal(doctor), Cl.uint(10)], deployer);
+    expectOk(res);
+    expect(value(res.events[0].data.value as ClarityValue).by).toBe(deployer);
+    p = value(ro("get-professional", [Cl.principal(doctor)]));
+    expect(p["suspended-by"]).toBe(verifier2);
+    expect(p["reinstated-by"]).toBe(deployer);
+    // a suspender who is dismissed as verifier loses the power to reinstate
+    expectOk(call("suspend-professional", [Cl.principal(doctor), Cl.uint(9)], verifier2));
+    expectOk(call("dismiss-verifier", [Cl.principal(verifier2)], deployer));
+    expectErr(call("reinstate-professional", [Cl.principal(doctor), Cl.uint(8)], verifier2), "NOT_VERIFIER");
+  });
+
+  it("only the grantor, or an admin, may shorten a running verification; others may extend it", () => {
+    expectOk(call("appoint-verifier", [Cl.principal(verifier2)], deployer));
+    expectOk(register(doctor));
+    expectOk(verify(doctor, 300 * DAY, verifier));
+    const until = () => value(ro("get-professional", [Cl.principal(doctor)]))["verified-until"];
+    const grantor = () => value(ro("get-professional", [Cl.principal(doctor)]))["verified-by"];
+    const before = until();
+    expectErr(verify(doctor, 30 * DAY, verifier2), "NOT_GRANTOR");
+    expect(until()).toBe(before);
+    // an admin who is not a verifier may shorten (the grantor stays accountable for the grant) ...
+    const res = verify(doctor, 200 * DAY, deployer);
+    expectOk(res);
+    const ev = value(res.events[0].data.value as ClarityValue);
+    expect(ev.by).toBe(deployer);
+    expect(ev["verified-by"]).toBe(verifier);
+    expect(grantor()).toBe(verifier);
+    // ... but not grant or extend: that is a verifier's act
+    expectErr(verify(doctor, 250 * DAY, deployer), "NOT_VERIFIER");
+    // the grantor may shorten their own grant
+    expectOk(verify(doctor, 100 * DAY, verifier));
+    expect(grantor()).toBe(verifier);
+    // another verifier may extend, and becomes the grantor; then the first may no longer shorten
+    expectOk(verify(doctor, 365 * DAY, verifier2));
+    expect(grantor()).toBe(verifier2);
+    expectErr(verify(doctor, 10 * DAY, verifier), "NOT_GRANTOR");
+    // once a verification has expired, any verifier may grant a new one, of any length
+    expectOk(verify(doctor, 3600, verifier2));
+    simnet.mineEmptyBlocks(10);
+    expect(ro("is-active-professional", [Cl.principal(doctor)])).toBeBool(false);
+    expectOk(verify(doctor, DAY, verifier));
+    expect(grantor()).toBe(verifier);
+  });
+
   it("are suspended and reinstated with a reason code", () => {
     expect(registerModel(1).result).toBeOk(Cl.uint(1));
     expectOk(register(doctor));
@@ -485,7 +621,7 @@ describe("submit-analysis", () => {
     expect(submit({ image: 1, confidence: 7000, finding: "no-nodule" }, doctor2).result).toBeOk(Cl.uint(2));
     expect(submit({ image: 2 }, doctor).result).toBeOk(Cl.uint(3));
     expect(submit({ image: 1, confidence: 9500 }, doctor).result).toBeOk(Cl.uint(4));
-    expect(ro("get-image-stats", [Cl.buffer(h32(1))])).toBeTuple({ total: Cl.uint(3), valid: Cl.uint(3) });
+    expect(value(ro("get-image-stats", [Cl.buffer(h32(1))]))).toEqual({ total: 3n, valid: 3n, disputed: 0n });
     expect(ro("get-image-analysis-ids", [Cl.buffer(h32(1)), Cl.uint(0)])).toBeList([Cl.uint(1), Cl.uint(2), Cl.uint(4)]);
     expect(ro("get-image-analysis-ids", [Cl.buffer(h32(1)), Cl.uint(1)])).toBeList([Cl.uint(2), Cl.uint(4)]);
     expect(ro("get-image-analysis-id", [Cl.buffer(h32(1)), Cl.uint(2)])).toBeSome(Cl.uint(4));
@@ -500,30 +636,42 @@ describe("submit-analysis", () => {
 describe("submit-analyses (batch)", () => {
   beforeEach(setupWorld);
 
-  it("anchors a batch with consecutive ids and one event each", () => {
-    const items = [1, 2, 3].map((image) => ({ image }));
+  it("anchors a batch with consecutive ids and one event that names them", () => {
+    const items = batchOf(3, 1);
     const res = submitBatch(items);
     expect(res.result).toBeOk(Cl.tuple({ "first-id": Cl.uint(1), "last-id": Cl.uint(3) }));
-    expect(res.events).toHaveLength(3);
-    for (const [i, ev] of res.events.entries()) {
-      expect(value(ev.data.value as ClarityValue)["analysis-id"]).toBe(BigInt(i + 1));
+    expect(res.events).toHaveLength(1);
+    const ev = value(res.events[0].data.value as ClarityValue);
+    expect(ev).toEqual({
+      event: "analyses-submitted",
+      "first-id": 1n,
+      "last-id": 3n,
+      "model-id": 1n,
+      analyst: doctor,
+      threshold: 6000n,
+    });
+    // analysis first-id + i is item i
+    for (const [i, it] of items.entries()) {
+      const a = analysis(1 + i);
+      expect(a["image-hash"]).toBe(Buffer.from(h32(it.image)).toString("hex"));
+      expect(a.finding).toBe(it.finding);
+      expect(a["batch-id"]).toBe(1n);
+      expect(a.analyst).toBe(doctor);
     }
-    expect(analysis(3)["image-hash"]).toBe(Buffer.from(h32(3)).toString("hex"));
     expect(value(ro("get-professional", [Cl.principal(doctor)]))["analysis-count"]).toBe(3n);
   });
 
   it("accepts the maximum size and stores every item", () => {
-    const items = Array.from({ length: 50 }, (_, i) => ({ image: i + 1 }));
-    expect(submitBatch(items).result).toBeOk(Cl.tuple({ "first-id": Cl.uint(1), "last-id": Cl.uint(50) }));
+    expect(submitBatch(batchOf(50, 1)).result).toBeOk(Cl.tuple({ "first-id": Cl.uint(1), "last-id": Cl.uint(50) }));
     expect(params()["analysis-count"]).toBe(50n);
     expect(analysis(50).analyst).toBe(doctor);
+    expect(analysis(50).finding).toBe("nodule-absent");
   });
 
   it("keeps ids consecutive across batches of 1, 10 and 50 (the sizes in the cost table)", () => {
     let next = 1;
     for (const n of [1, 10, 50]) {
-      const items = Array.from({ length: n }, (_, i) => ({ image: 1000 * n + i }));
-      const res = submitBatch(items, doctor2);
+      const res = submitBatch(batchOf(n, 1000 * n), doctor2);
       expect(res.result).toBeOk(Cl.tuple({ "first-id": Cl.uint(next), "last-id": Cl.uint(next + n - 1) }));
       expect(analysis(next + n - 1)["image-hash"]).toBe(Buffer.from(h32(1000 * n + n - 1)).toString("hex"));
       next += n;
@@ -531,20 +679,115 @@ describe("submit-analyses (batch)", () => {
     expect(value(ro("get-professional", [Cl.principal(doctor2)]))["analysis-count"]).toBe(61n);
   });
 
-  it("is all or nothing: one bad item leaves no trace", () => {
+  it("accepts 50 distinct finding codes in one batch (the cost table's worst case)", () => {
+    const items = Array.from({ length: 50 }, (_, i) => ({ image: 3000 + i, finding: `SCT:${1000000 + i}` }));
+    expect(submitBatch(items).result).toBeOk(Cl.tuple({ "first-id": Cl.uint(1), "last-id": Cl.uint(50) }));
+    expect(analysis(50).finding).toBe("SCT:1000049");
+  });
+
+  it("indexes an image repeated within a batch and across batches", () => {
+    expect(submitBatch([{ image: 1 }, { image: 2 }, { image: 1, finding: "nodule-absent" }]).result).toBeOk(
+      Cl.tuple({ "first-id": Cl.uint(1), "last-id": Cl.uint(3) }),
+    );
+    expect(submitBatch([{ image: 1 }], doctor2).result).toBeOk(Cl.tuple({ "first-id": Cl.uint(4), "last-id": Cl.uint(4) }));
+    expect(ro("get-image-analysis-ids", [Cl.buffer(h32(1)), Cl.uint(0)])).toBeList([Cl.uint(1), Cl.uint(3), Cl.uint(4)]);
+    expect(analysis(3)["image-index"]).toBe(1n);
+    expect(analysis(4)["image-index"]).toBe(2n);
+    expect(value(ro("get-image-stats", [Cl.buffer(h32(1))]))).toEqual({ total: 3n, valid: 3n, disputed: 0n });
+  });
+
+  // Issue 10: a refused batch names its first failing item, the way sBTC's
+  // complete-deposits-wrapper does, so the caller can drop it and retry the rest.
+  it("reports the index and error of the first item at fault", () => {
+    const cases: [Item, ErrName][] = [
+      [{ image: 0 }, "INVALID_IMAGE_HASH"],
+      [{ image: 90, finding: "not a code" }, "INVALID_FINDING"],
+      [{ image: 90, finding: "" }, "INVALID_FINDING"],
+      [{ image: 90, confidence: 10001 }, "INVALID_CONFIDENCE"],
+      [{ image: 90, report: 0 }, "INVALID_REPORT_DIGEST"],
+      [{ image: 90, confidence: 5999 }, "CONFIDENCE_BELOW_THRESHOLD"],
+    ];
+    for (const [bad, name] of cases) {
+      for (const at of [0, 7, 49]) {
+        const items = batchOf(50, 100);
+        items[at] = bad;
+        const res = submitBatch(items);
+        expectBatchErr(res, name, at);
+        expect(res.events).toHaveLength(0);
+      }
+    }
+    // several faults: the first one counts, whatever its kind
+    const items = batchOf(10, 100);
+    items[8] = { image: 0 };
+    items[3] = { image: 93, confidence: 1 };
+    items[5] = { image: 95, finding: "a b" };
+    expectBatchErr(submitBatch(items), "CONFIDENCE_BELOW_THRESHOLD", 3);
+    // within one item, the checks run in the documented order
+    expectBatchErr(submitBatch([{ image: 0, finding: "", confidence: 1, report: 0 }]), "INVALID_IMAGE_HASH", 0);
+    expectBatchErr(submitBatch([{ image: 1, finding: "", confidence: 10001, report: 0 }]), "INVALID_FINDING", 0);
+    expectBatchErr(submitBatch([{ image: 1, confidence: 10001, report: 0 }]), "INVALID_CONFIDENCE", 0);
+    expectBatchErr(submitBatch([{ image: 1, confidence: 1, report: 0 }]), "INVALID_REPORT_DIGEST", 0);
+    // short buffers are not hashes, and a code that passed earlier in the batch still binds later items
+    const short = Cl.tuple({
+      "image-hash": Cl.buffer(h32(1).slice(0, 31)),
+      finding: Cl.stringAscii("nodule-present"),
+      confidence: Cl.uint(9000),
+      "report-digest": Cl.buffer(h32(2)),
+    });
+    const res = call("submit-analyses", [Cl.uint(1), Cl.list([itemTuple({ image: 1 }), short])], doctor);
+    expectBatchErr(res, "INVALID_IMAGE_HASH", 1);
+    expect(params()["analysis-count"]).toBe(0n);
+  });
+
+  it("is all or nothing: a refused batch leaves no trace", () => {
     expect(submit({ image: 9 }).result).toBeOk(Cl.uint(1));
-    const res = submitBatch([{ image: 1 }, { image: 2 }, { image: 3, confidence: 100 }, { image: 4 }]);
-    expectErr(res, "CONFIDENCE_BELOW_THRESHOLD");
+    const res = submitBatch([{ image: 9 }, { image: 1 }, { image: 2 }, { image: 3, confidence: 100 }, { image: 4 }]);
+    expectBatchErr(res, "CONFIDENCE_BELOW_THRESHOLD", 3);
     expect(res.events).toHaveLength(0);
     expect(params()["analysis-count"]).toBe(1n);
     expect(analysis(2)).toBeNull();
-    expect(ro("get-image-stats", [Cl.buffer(h32(1))])).toBeTuple({ total: Cl.uint(0), valid: Cl.uint(0) });
+    expect(value(ro("get-image-stats", [Cl.buffer(h32(1))]))).toEqual({ total: 0n, valid: 0n, disputed: 0n });
+    expect(value(ro("get-image-stats", [Cl.buffer(h32(9))]))).toEqual({ total: 1n, valid: 1n, disputed: 0n });
     expect(value(ro("get-professional", [Cl.principal(doctor)]))["analysis-count"]).toBe(1n);
+    // the same batch without the bad item goes through
+    const rest = [{ image: 9 }, { image: 1 }, { image: 2 }, { image: 4 }];
+    expect(submitBatch(rest).result).toBeOk(Cl.tuple({ "first-id": Cl.uint(2), "last-id": Cl.uint(5) }));
   });
 
-  it("refuses an empty batch and inactive senders", () => {
-    expectErr(submitBatch([]), "EMPTY_BATCH");
-    expectErr(submitBatch([{ image: 1 }], outsider), "NOT_REGISTERED");
+  it("refuses whole-batch conditions with no index: empty, caller, model", () => {
+    expectBatchErr(submitBatch([]), "EMPTY_BATCH", null);
+    expectBatchErr(submitBatch([{ image: 1 }], outsider), "NOT_REGISTERED", null);
+    expectOk(register(outsider, 900));
+    expectBatchErr(submitBatch([{ image: 1 }], outsider), "NOT_VERIFIED", null);
+    expectOk(call("suspend-professional", [Cl.principal(doctor2), Cl.uint(1)], verifier));
+    expectBatchErr(submitBatch([{ image: 1 }], doctor2), "SUSPENDED", null);
+    expectBatchErr(submitBatch([{ image: 1 }], doctor, 42), "UNKNOWN_MODEL", null);
+    expectOk(call("retire-model", [Cl.uint(1)], deployer));
+    expectBatchErr(submitBatch([{ image: 1 }], doctor, 1), "MODEL_RETIRED", null);
+    // whole-batch conditions come before the items' own faults
+    expectBatchErr(submitBatch([{ image: 0 }], doctor, 1), "MODEL_RETIRED", null);
+    expect(params()["analysis-count"]).toBe(0n);
+  });
+
+  it("stops a professional whose verification expired", () => {
+    expectOk(call("appoint-verifier", [Cl.principal(verifier2)], deployer));
+    expectOk(register(outsider, 901));
+    expectOk(verify(outsider, 3600, verifier2));
+    simnet.mineEmptyBlocks(10);
+    expectBatchErr(submitBatch([{ image: 1 }], outsider), "VERIFICATION_EXPIRED", null);
+  });
+
+  it("records the block, its time and the burn block of the submission", () => {
+    const res = submitBatch(batchOf(2, 1));
+    expect(res.result).toBeOk(Cl.tuple({ "first-id": Cl.uint(1), "last-id": Cl.uint(2) }));
+    const burn = Number(cvToValue(Cl.deserialize(simnet.runSnippet("burn-block-height") as string)));
+    for (const id of [1, 2]) {
+      const a = analysis(id);
+      expect(a["block-height"]).toBe(BigInt(simnet.blockHeight));
+      expect(a["block-time"]).toBe(BigInt(tipBlockTime()));
+      expect(a["burn-block-height"]).toBe(BigInt(burn));
+      expect(a["burn-block-height"]).toBeGreaterThan(0n);
+    }
   });
 });
 
@@ -569,11 +812,25 @@ describe("peer review and retraction", () => {
     expect(ro("get-review", [Cl.uint(1), Cl.principal(outsider)])).toBeNone();
   });
 
-  it("a dispute without confirmation makes the analysis disputed", () => {
+  it("a dispute without confirmation makes the analysis disputed, and a confirmation restores it", () => {
+    const stats = () => value(ro("get-image-stats", [Cl.buffer(h32(1))]));
     const res = review(1, false, doctor2);
     expectOk(res);
     expect(value(res.events[0].data.value as ClarityValue).event).toBe("analysis-reviewed");
     expect(analysis(1).status).toBe("disputed");
+    expect(stats()).toEqual({ total: 1n, valid: 0n, disputed: 1n });
+    expectOk(review(1, true, doctor3));
+    expect(analysis(1).status).toBe("confirmed");
+    expect(stats()).toEqual({ total: 1n, valid: 1n, disputed: 0n });
+  });
+
+  it("retracting a disputed analysis moves it from disputed to retracted", () => {
+    expectOk(review(1, false, doctor2));
+    expectOk(call("retract-analysis", [Cl.uint(1), Cl.uint(4)], doctor));
+    expect(value(ro("get-image-stats", [Cl.buffer(h32(1))]))).toEqual({ total: 1n, valid: 0n, disputed: 0n });
+    const v = value(ro("verify-image", [Cl.buffer(h32(1))]));
+    expect(v["retracted-count"]).toBe(1n);
+    expect(v["disputed-count"]).toBe(0n);
   });
 
   it("refuses self review, double review, unknown analyses and inactive reviewers", () => {
@@ -617,8 +874,53 @@ describe("verify-image", () => {
       valid: Cl.bool(false),
       total: Cl.uint(0),
       "valid-count": Cl.uint(0),
+      "disputed-count": Cl.uint(0),
+      "retracted-count": Cl.uint(0),
       "latest-valid": Cl.none(),
     });
+  });
+
+  // Issue 10: `valid` ignored disputes. The rule: an analysis with more disputes than
+  // confirmations is disputed, not valid (docs/contract.md, "The dispute rule").
+  it("does not count a disputed analysis as valid", () => {
+    const review = (id: number, confirmed: boolean, who: string) =>
+      call("review-analysis", [Cl.uint(id), Cl.bool(confirmed), Cl.buffer(h32(700))], who);
+    expect(submit({ image: 1 }, doctor).result).toBeOk(Cl.uint(1));
+    expectOk(review(1, false, doctor2));
+    let v = value(ro("verify-image", [Cl.buffer(h32(1))]));
+    expect(v.valid).toBe(false);
+    expect(v.total).toBe(1n);
+    expect(v["valid-count"]).toBe(0n);
+    expect(v["disputed-count"]).toBe(1n);
+    expect(v["latest-valid"]).toBeNull();
+    // a newer undisputed analysis of the same image is the valid one
+    expect(submit({ image: 1 }, doctor3).result).toBeOk(Cl.uint(2));
+    v = value(ro("verify-image", [Cl.buffer(h32(1))]));
+    expect(v.valid).toBe(true);
+    expect(v["latest-valid"]["analysis-id"]).toBe(2n);
+    // disputed newer, valid older: the older one answers
+    expectOk(review(2, false, doctor));
+    expectOk(review(1, true, doctor3));
+    v = value(ro("verify-image", [Cl.buffer(h32(1))]));
+    expect(v["latest-valid"]["analysis-id"]).toBe(1n); // one confirmation, one dispute: a tie is not disputed
+    expect(v["latest-valid"].status).toBe("confirmed");
+    expect(v["disputed-count"]).toBe(1n);
+  });
+
+  it("looks for the newest valid analysis among the image's 10 newest; the counts cover all", () => {
+    expect(submit({ image: 1 }, doctor).result).toBeOk(Cl.uint(1));
+    for (let i = 0; i < 10; i++) expect(submit({ image: 1 }, doctor2).result).toBeOk(Cl.uint(2 + i));
+    for (let id = 2; id <= 11; id++) expectOk(call("retract-analysis", [Cl.uint(id), Cl.uint(1)], doctor2));
+    const v = value(ro("verify-image", [Cl.buffer(h32(1))]));
+    expect(v).toMatchObject({ valid: true, total: 11n, "valid-count": 1n, "retracted-count": 10n });
+    expect(v["latest-valid"]).toBeNull();
+    expect(ro("get-image-analysis-id", [Cl.buffer(h32(1)), Cl.uint(0)])).toBeSome(Cl.uint(1));
+    // the dearest call (the cost table checks it against a node's read-only limit): the valid
+    // analysis is the last of the window
+    expect(submit({ image: 2 }, doctor).result).toBeOk(Cl.uint(12));
+    for (let i = 0; i < 9; i++) expect(submit({ image: 2 }, doctor2).result).toBeOk(Cl.uint(13 + i));
+    for (let id = 13; id <= 21; id++) expectOk(call("retract-analysis", [Cl.uint(id), Cl.uint(1)], doctor2));
+    expect(value(ro("verify-image", [Cl.buffer(h32(2))]))["latest-valid"]["analysis-id"]).toBe(12n);
   });
 
   it("answers the newest unretracted analysis and skips retracted ones", () => {
@@ -643,5 +945,27 @@ describe("verify-image", () => {
     expect(submit({ image: 1 }, doctor).result).toBeOk(Cl.uint(1));
     expectOk(call("suspend-professional", [Cl.principal(doctor), Cl.uint(2)], verifier));
     expect(value(ro("verify-image", [Cl.buffer(h32(1))])).valid).toBe(true);
+  });
+});
+
+describe("paging", () => {
+  beforeEach(setupWorld);
+
+  // Issue 10: a huge start index made the paging call abort with an arithmetic overflow.
+  it("returns an empty page for any start at or past the end, never aborting", () => {
+    for (const start of [0n, 1n, 20n, MAX_UINT]) {
+      expect(ro("get-image-analysis-ids", [Cl.buffer(h32(1)), Cl.uint(start)])).toBeList([]);
+    }
+    expect(submitBatch(batchOf(25, 1)).result).toBeOk(Cl.tuple({ "first-id": Cl.uint(1), "last-id": Cl.uint(25) }));
+    for (let i = 0; i < 24; i++) expect(submit({ image: 1 }, i % 2 ? doctor2 : doctor3).result).toBeOk(Cl.uint(26 + i));
+    const ids = (start: bigint) => value(ro("get-image-analysis-ids", [Cl.buffer(h32(1)), Cl.uint(start)]));
+    expect(ids(0n)).toEqual([1n, ...Array.from({ length: 19 }, (_, i) => BigInt(26 + i))]);
+    expect(ids(20n)).toEqual([45n, 46n, 47n, 48n, 49n]);
+    for (const start of [25n, 26n, 2n ** 64n, MAX_UINT - 19n, MAX_UINT]) expect(ids(start)).toEqual([]);
+    expect(ro("get-image-analysis-id", [Cl.buffer(h32(1)), Cl.uint(24)])).toBeSome(Cl.uint(49));
+    expect(ro("get-image-analysis-id", [Cl.buffer(h32(1)), Cl.uint(25)])).toBeNone();
+    expect(ro("get-image-analysis-id", [Cl.buffer(h32(1)), Cl.uint(MAX_UINT)])).toBeNone();
+    expect(ro("get-image-analysis-id", [Cl.buffer(h32(2)), Cl.uint(0)])).toBeSome(Cl.uint(2));
+    expect(ro("get-image-analysis-id", [Cl.buffer(h32(999)), Cl.uint(0)])).toBeNone();
   });
 });
