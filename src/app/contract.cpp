@@ -25,6 +25,10 @@ constexpr ContractError kErrors[] = {
     {1026, "ERR-NOT-SUSPENDED", "professional is not suspended"},
     {1027, "ERR-INVALID-EXPIRY", "expiry not in the future, or beyond the maximum period"},
     {1028, "ERR-SELF-VERIFICATION", "a verifier may not verify, suspend or reinstate themselves"},
+    {1029, "ERR-NOT-GRANTOR",
+     "only the verifier who granted a running verification, or an admin, may shorten it"},
+    {1030, "ERR-NOT-SUSPENDER",
+     "only the verifier who suspended a professional, or an admin, may reinstate them"},
     {1040, "ERR-UNKNOWN-MODEL", "no model with this id"},
     {1041, "ERR-MODEL-RETIRED", "model is retired"},
     {1042, "ERR-MODEL-EXISTS", "a model with this hash is already registered"},
@@ -159,18 +163,25 @@ std::optional<Effect> effect_of(const std::string& function, const std::vector<V
     if (function == "register-professional" && n == 2)
         return professional(*me, {{"credential-hash", args[0]}, {"specialty", args[1]}},
                             caller + " is registered with this credential hash");
+    // (An admin shortening a verification leaves its grantor as verified-by.)
     if (function == "verify-professional" && n == 3)
-        return professional(
-            args[0], {{"verified-until", args[1]}, {"verified-by", Value::some(*me)}},
-            show(args[0]) + " is verified by " + caller + " until " + show(args[1]));
+        return professional(args[0], {{"verified-until", args[1]}, {"status-reason", args[2]}},
+                            show(args[0]) + " is verified until " + show(args[1]) +
+                                " with reason " + show(args[2]));
     if (function == "suspend-professional" && n == 2)
-        return professional(args[0],
-                            {{"suspended", Value::boolean(true)}, {"status-reason", args[1]}},
-                            show(args[0]) + " is suspended with reason " + show(args[1]));
+        return professional(
+            args[0],
+            {{"suspended", Value::boolean(true)},
+             {"suspended-by", Value::some(*me)},
+             {"status-reason", args[1]}},
+            show(args[0]) + " is suspended by " + caller + " with reason " + show(args[1]));
     if (function == "reinstate-professional" && n == 2)
-        return professional(args[0],
-                            {{"suspended", Value::boolean(false)}, {"status-reason", args[1]}},
-                            show(args[0]) + " is reinstated with reason " + show(args[1]));
+        return professional(
+            args[0],
+            {{"suspended", Value::boolean(false)},
+             {"reinstated-by", Value::some(*me)},
+             {"status-reason", args[1]}},
+            show(args[0]) + " is reinstated by " + caller + " with reason " + show(args[1]));
     if (function == "review-analysis" && n == 3) {
         const std::vector<std::pair<std::string, Value>> expected = {{"confirmed", args[1]},
                                                                      {"note-digest", args[2]}};

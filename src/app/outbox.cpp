@@ -92,6 +92,29 @@ class Outbox {
         return std::optional<ledger::OnChain>();
     }
 
+    // The analyses of `tx` the chain holds, by ledger id, and those it does not.
+    struct Search {
+        std::map<std::int64_t, ledger::OnChain> found;
+        std::vector<ledger::Analysis> missing;
+    };
+
+    Result<Search> search_chain(const ledger::Transaction& tx) {
+        Search search;
+        for (const auto id : tx.analysis_ids) {
+            auto a = ledger_.get(id);
+            if (!a)
+                return a.error();
+            auto where = find_on_chain(*a);
+            if (!where)
+                return where.error();
+            if (*where)
+                search.found.emplace(id, **where);
+            else
+                search.missing.push_back(std::move(*a));
+        }
+        return search;
+    }
+
     // Applies the policy to the analyses of a transaction that can no longer anchor them. `fault`
     // is the position of the item at fault, when the contract named one. Returns how many went
     // where through the summary; analyses freed by another item's fault are sent again this run.
@@ -187,24 +210,14 @@ class Outbox {
     // The contract's state tells: every analysis it carried on chain (a batch is all or nothing)
     // means it succeeded; none means it was refused or its nonce went to another transaction.
     Status settle_by_state(const ledger::Transaction& tx) {
-        std::map<std::int64_t, ledger::OnChain> found;
-        std::vector<ledger::OnChain> in_order;
-        std::vector<ledger::Analysis> missing;
-        for (const auto id : tx.analysis_ids) {
-            auto a = ledger_.get(id);
-            if (!a)
-                return a.error();
-            auto where = find_on_chain(*a);
-            if (!where)
-                return where.error();
-            if (*where) {
-                found.emplace(id, **where);
-                in_order.push_back(**where);
-            } else {
-                missing.push_back(std::move(*a));
-            }
-        }
+        auto search = search_chain(tx);
+        if (!search)
+            return search.error();
+        const auto& [found, missing] = *search;
         if (missing.empty()) {
+            std::vector<ledger::OnChain> in_order;
+            for (const auto id : tx.analysis_ids)
+                in_order.push_back(found.at(id));
             if (auto s = ledger_.settle_success(tx.txid, in_order); !s)
                 return s;
             summary_.confirmed += in_order.size();
@@ -301,16 +314,10 @@ class Outbox {
             }
             // Its nonce went to another transaction, which may have carried these analyses
             // (another medanchor on the same key): look before sending them again.
-            for (const auto id : tx.analysis_ids) {
-                auto a = ledger_.get(id);
-                if (!a)
-                    return a.error();
-                auto where = find_on_chain(*a);
-                if (!where)
-                    return where.error();
-                if (*where)
-                    found.emplace(id, **where);
-            }
+            auto search = search_chain(tx);
+            if (!search)
+                return search.error();
+            found = std::move(search->found);
         }
         // Refused for good, or for now: the policy decides what the refusal means. A nonce
         // consumed by another transaction is nobody's fault.

@@ -79,15 +79,26 @@ TEST(Contract, EffectsAreReadBackByName) {
     auto verify = effect_of("verify-professional", {who, Value::uint_(99), Value::uint_(1)}, me);
     ASSERT_TRUE(verify.has_value());
     EXPECT_EQ(verify->function, "get-professional");
-    const auto record = [&](std::uint64_t until, const std::string& by) {
+    const auto record = [&](std::uint64_t until, std::uint64_t reason) {
         return Value::some(Value::tuple({{"verified-until", Value::uint_(until)},
-                                         {"verified-by", Value::some(*Value::parse_principal(by))},
+                                         {"verified-by", Value::some(*Value::parse_principal(me))},
+                                         {"status-reason", Value::uint_(reason)},
                                          {"suspended", Value::boolean(false)}}));
     };
-    EXPECT_TRUE(verify->shows(record(99, me)));
-    EXPECT_FALSE(verify->shows(record(98, me)));
-    EXPECT_FALSE(verify->shows(record(99, "ST2CY5V39NHDPWSXMW9QDT3HC3GD6Q6XX4CFRK9AG")));
+    EXPECT_TRUE(verify->shows(record(99, 1)));
+    EXPECT_FALSE(verify->shows(record(98, 1)));
+    EXPECT_FALSE(verify->shows(record(99, 2)));
     EXPECT_FALSE(verify->shows(Value::none()));
+
+    auto suspend = effect_of("suspend-professional", {who, Value::uint_(2)}, me);
+    ASSERT_TRUE(suspend.has_value());
+    EXPECT_TRUE(suspend->shows(
+        Value::some(Value::tuple({{"suspended", Value::boolean(true)},
+                                  {"suspended-by", Value::some(*Value::parse_principal(me))},
+                                  {"status-reason", Value::uint_(2)}}))));
+    EXPECT_FALSE(suspend->shows(Value::some(
+        Value::tuple({{"suspended", Value::boolean(true)}, {"status-reason", Value::uint_(2)}}))))
+        << "a field the answer lacks is not shown";
 
     EXPECT_FALSE(effect_of("submit-analyses", {}, me).has_value());
     EXPECT_FALSE(effect_of("pause", {Value::uint_(1)}, me).has_value()) << "wrong arity";
