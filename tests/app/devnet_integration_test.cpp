@@ -37,6 +37,7 @@ class DevnetIntegration : public ::testing::Test {
             fs::temp_directory_path() / ("medanchor-devnet-test-" + std::to_string(::getpid()));
         fs::remove_all(options_->data_dir);
         options_->port = free_port();
+        options_->api_port = free_port();
         auto state = start_devnet(*options_);
         ASSERT_TRUE(state.ok()) << state.error().message();
     }
