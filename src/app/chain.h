@@ -41,8 +41,8 @@ struct ChainConfig {
 };
 
 inline constexpr const char* kDevnetUrl = "http://127.0.0.1:20443";
-// The embedded local chain's Stacks Blockchain API (`/extended/...`).
-inline constexpr const char* kDevnetApiUrl = "http://127.0.0.1:20443";
+// The embedded local chain's Stacks Blockchain API (`/extended/...`; docs/devnet.md).
+inline constexpr const char* kDevnetApiUrl = "http://127.0.0.1:3999";
 // The deployer of Clarinet's devnet settings (settings/Devnet.toml), who deploys the contract.
 inline constexpr const char* kDevnetDeployer = "ST1PQHQKV0RJXZFY1DGX8MNSNYVE3VGZJSRTPGZGM";
 
