@@ -282,6 +282,7 @@ class Outbox {
         auto sent = session_.node().broadcast(*raw, &refusal);
         if (sent) {
             ++summary_.resent;
+            taken_.insert(tx.txid);
             if (auto s = ledger_.mark_accepted(tx.txid); !s)
                 return s.error();
             return true;
@@ -362,6 +363,10 @@ class Outbox {
                     return s;
                 continue;
             }
+            // Unknown (to an API that may lag, or without one: not mined yet) right after a node
+            // took it in this run: it waits in that node's mempool; no need to send it again.
+            if (status->state == stacks::TxState::kUnknown && taken_.contains(tx.txid))
+                status->state = stacks::TxState::kPending;
             if (status->state == stacks::TxState::kUnknown ||
                 status->state == stacks::TxState::kDropped) {
                 auto taken = resend(tx);
@@ -649,6 +654,7 @@ class Outbox {
                 if (auto s = ledger_.mark_accepted(tx.txid); !s)
                     return s;
                 summary_.txids.push_back(tx.txid);
+                taken_.insert(tx.txid);
                 held.insert(tx.nonce);
                 progress.tick(tx.analysis_ids.size());
             }
@@ -663,7 +669,8 @@ class Outbox {
     const std::string sender_;
     OutboxSummary summary_;
     std::map<std::string, ModelInfo> models_;
-    std::size_t resend_now_ = 0;  // freed this round by another item's fault
+    std::size_t resend_now_ = 0;   // freed this round by another item's fault
+    std::set<std::string> taken_;  // transactions a node accepted during this run
 };
 
 }  // namespace
