@@ -38,11 +38,8 @@ std::filesystem::path SiteKey::default_path() {
 Result<SiteKey> SiteKey::load(const std::filesystem::path& path) {
     const std::string name = path.string();
     auto read = read_secret_file(path, kMaxFileBytes);
-    if (!read) {
-        if (read.error().code() == ErrorCode::kTooLarge)
-            return Error(ErrorCode::kTooLarge, read.error().message() + ": not a site key file");
+    if (!read)
         return read.error();
-    }
     std::string& text = *read;
     while (!text.empty() && (text.back() == '\n' || text.back() == '\r'))
         text.pop_back();

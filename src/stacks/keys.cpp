@@ -244,11 +244,8 @@ Status write_key_file(const std::filesystem::path& path, const PrivateKey& key) 
 
 Result<PrivateKey> read_key_file(const std::filesystem::path& path) {
     auto read = read_secret_file(path, kMaxKeyFileBytes);
-    if (!read) {
-        if (read.error().code() == ErrorCode::kTooLarge)
-            return Error(ErrorCode::kTooLarge, read.error().message() + ": not a key file");
+    if (!read)
         return read.error();
-    }
     std::string& text = *read;
     auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
     OPENSSL_cleanse(text.data(), text.size());
