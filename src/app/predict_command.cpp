@@ -132,15 +132,15 @@ Status run_predict(const PredictRequest& req) {
     if (!bundle)
         return bundle.error();
     const auto files = expand_inputs(req.inputs);
-    if (files.empty())
-        return Error(ErrorCode::kNotFound, "no files found in the given folders");
+    if (files.empty()) {
+        return Error(ErrorCode::kNoInput,
+                     "no image files (DICOM, PNG, JPEG, TIFF) in the given paths");
+    }
     std::optional<SaliencyNames> names;
     if (!req.saliency_dir.empty()) {
-        std::error_code ec;
-        fs::create_directories(req.saliency_dir, ec);
-        if (ec || !fs::is_directory(req.saliency_dir, ec)) {
-            return Error(ErrorCode::kIo, req.saliency_dir + ": cannot create the saliency folder");
-        }
+        // Marked as medanchor's output: a later run over a folder holding it skips the PNGs.
+        if (auto made = make_output_folder(req.saliency_dir); !made)
+            return made;
         names.emplace(req.saliency_dir);
     }
 

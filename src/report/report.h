@@ -146,6 +146,18 @@ std::string utc_timestamp(std::chrono::system_clock::time_point when);
 // REQUIRES: value is finite.
 std::string decimal_string(double value);
 
+// The name of an analysis' report folder (docs/report.md, "Report folders"): one folder per
+// ledger entry, i.e. per (image, model, analyst), so it never has to be rewritten:
+//   <first 16 hex digits of the image hash>_<model name>-<model version>_<first 8 hex digits of
+//   the model SHA-256>_<analyst principal>
+// e.g. "9853c90ed58f898c_ct-nodule-sim-1.0.0_51d8700e_ST2CY5V39NHDPWSXMW9QDT3HC3GD6Q6XX4CFRK9AG".
+// Sorted listings group an image's analyses. Any character outside [A-Za-z0-9.-] in a part
+// becomes '-' (the parts are validated elsewhere; this keeps the name one path component).
+// REQUIRES: image_hash_hex and model_sha256 have at least 16 and 8 characters.
+std::string report_folder_name(std::string_view image_hash_hex, std::string_view model_name,
+                               std::string_view model_version, std::string_view model_sha256,
+                               std::string_view analyst);
+
 // Basis points as a percentage with up to two decimals, without trailing zeros: 8750 gives
 // "87.5", 10000 gives "100", 7 gives "0.07".
 std::string percent_string(std::uint32_t basis_points);

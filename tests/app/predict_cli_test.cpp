@@ -171,5 +171,50 @@ TEST(PredictCli, RefusesABadBatch) {
     EXPECT_NE(r.output.find("--batch"), std::string::npos);
 }
 
+// Issue 11, item 7: a batch exits with the kind of its first failed file (in input order), not
+// one code for every failure; a folder with no image in it is "no input".
+TEST(PredictCli, AMixedBatchExitsWithTheCodeOfItsFirstFailedFile) {
+    ScratchDir dir;
+    std::ofstream(dir / "bad.dcm") << "not an image";
+    const std::string good = quote(pydicom_file("CT_small.dcm"));
+    const std::string missing = quote(dir / "missing.dcm");
+    const std::string bad = quote(dir / "bad.dcm");
+    const std::string rtdose = quote(pydicom_file("rtdose.dcm"));  // unsupported by tiny-sigmoid
+    struct Case {
+        std::string files;
+        int exit_code;
+    };
+    for (const Case& c :
+         {Case{good + " " + missing + " " + bad, 13}, Case{good + " " + bad + " " + missing, 14},
+          Case{rtdose + " " + bad + " " + good, 6}}) {
+        const auto r = run_command(predict("tiny-sigmoid") + " " + c.files);
+        EXPECT_EQ(r.exit_code, c.exit_code) << c.files << "\n" << r.output;
+        EXPECT_NE(r.output.find("finding:"), std::string::npos) << "the good file was analysed";
+    }
+    std::filesystem::create_directories(dir / "empty");
+    std::ofstream(dir / "empty/notes.txt") << "no images here";
+    const auto none = run_command(predict("tiny-sigmoid") + " " + quote(dir / "empty"));
+    EXPECT_EQ(none.exit_code, 17) << none.output;  // no-input
+}
+
+// Issue 11, item 5: a saliency folder inside the input folder is medanchor's output, and a rerun
+// over the input folder does not read its PNGs as images.
+TEST(PredictCli, ARerunSkipsItsOwnSaliencyFolder) {
+    ScratchDir dir;
+    std::filesystem::create_directories(dir / "in");
+    std::filesystem::copy_file(pydicom_file("CT_small.dcm"), dir / "in/CT_small.dcm");
+    for (int run = 0; run < 2; ++run) {
+        const auto r = run_command(predict("tiny-sigmoid") + " --json --saliency " +
+                                   quote(dir / "in/sal") + " " + quote(dir / "in"));
+        ASSERT_EQ(r.exit_code, 0) << r.output;
+        const auto lines = json_lines(r.output);
+        ASSERT_EQ(lines.size(), 1u) << "run " << run << ": " << r.output;
+        EXPECT_EQ(lines[0]["file"], (dir / "in/CT_small.dcm").string());
+    }
+    // Named on its own, the folder is read: naming it is asking for it.
+    const auto named = run_command(predict("tiny-sigmoid") + " --json " + quote(dir / "in/sal"));
+    EXPECT_EQ(json_lines(named.output).size(), 1u) << named.output;
+}
+
 }  // namespace
 }  // namespace medanchor::app
