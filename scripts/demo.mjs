@@ -66,7 +66,9 @@ const C = "medical-analysis";
 function tx(label, fn, args, sender) {
   const { result } = quiet(() => simnet.callPublicFn(C, fn, args, sender));
   const ok = result.type === ClarityType.ResponseOk;
-  const shown = ok ? cvToString(result) : `${cvToString(result)} ${ERRORS[Number(result.value.value)] ?? ""}`;
+  // A refused batch answers (err { code, index }); every other refusal (err code).
+  const code = result.value.type === ClarityType.Tuple ? result.value.value.code : result.value;
+  const shown = ok ? cvToString(result) : `${cvToString(result)} ${ERRORS[Number(code.value)] ?? ""}`;
   console.log(`  ${ok ? "ok " : "err"}  ${label.padEnd(58)} ${shown}`);
   return result;
 }
@@ -94,13 +96,14 @@ console.log("\nAnalyses");
 const item = (img, confidence) =>
   Cl.tuple({
     "image-hash": Cl.buffer(img.hash),
-    "model-id": Cl.uint(1),
     finding: Cl.stringAscii("nodule-present"),
     confidence: Cl.uint(confidence),
     "report-digest": Cl.buffer(sha256(`report of ${img.hash.toString("hex")}`)),
   });
+const batch = images.map((img, i) => item(img, 9100 - 700 * i));
 tx("a below-threshold result is refused (confidence 41.00%)", "submit-analysis", [Cl.buffer(images[0].hash), Cl.uint(1), Cl.stringAscii("nodule-present"), Cl.uint(4100), Cl.buffer(sha256("r"))], radiologist);
-tx(`professional 1 anchors ${images.length} analyses in one batch`, "submit-analyses", [Cl.list(images.map((img, i) => item(img, 9100 - 700 * i)))], radiologist);
+tx("a batch with one such result is refused, naming its index", "submit-analyses", [Cl.uint(1), Cl.list([...batch, item(images[0], 4100)])], radiologist);
+tx(`professional 1 anchors ${images.length} analyses in one batch (model 1)`, "submit-analyses", [Cl.uint(1), Cl.list(batch)], radiologist);
 tx("professional 2 confirms analysis 1 (note digest)", "review-analysis", [Cl.uint(1), Cl.bool(true), Cl.buffer(sha256("agree"))], reviewer);
 tx("the author may not review their own analysis", "review-analysis", [Cl.uint(2), Cl.bool(true), Cl.buffer(sha256("self"))], radiologist);
 tx("verifier suspends professional 1", "suspend-professional", [Cl.principal(radiologist), Cl.uint(7)], verifier);
@@ -117,7 +120,7 @@ for (const img of images) {
     console.log(
       `  ${img.label}: VALID, analysis ${a["analysis-id"].value}, ${a.finding.value} at ` +
         `${(Number(a.confidence.value) / 100).toFixed(2)}% (threshold ${(Number(a.threshold.value) / 100).toFixed(2)}%), ` +
-        `block ${a["block-height"].value}, status ${a.status.value}`,
+        `block ${a["block-height"].value} (Bitcoin block ${a["burn-block-height"].value}), status ${a.status.value}`,
     );
   } else {
     console.log(`  ${img.label}: no valid analysis on chain`);
