@@ -1,5 +1,5 @@
-// Test harness for the devnet: starts the real server in a child process on a free loopback
-// port and talks to it over HTTP. Used by devnet/test/*.test.mjs; no mocks anywhere.
+// Test harness for the devnet: starts the real server in a child process on free loopback ports
+// and talks to it over HTTP. Used by devnet/test/*.test.mjs; no mocks anywhere.
 
 import { spawn } from 'node:child_process';
 import path from 'node:path';
@@ -25,11 +25,12 @@ export const kAddresses = Object.freeze({
 });
 
 /**
- * Starts `node devnet/server.mjs --port 0 --data DIR ...args` and resolves once it prints its
- * ready line, or rejects with its output if it exits first.
+ * Starts `node devnet/server.mjs --port 0 --api-port 0 --data DIR ...args` and resolves once it
+ * prints its ready line, or rejects with its output if it exits first. The handle's `url` is the
+ * node's RPC, `apiUrl` the API's.
  */
 export function startDevnet(dataDir, args = []) {
-  const child = spawn(process.execPath, [kServer, '--port', '0', '--data', dataDir, ...args], {
+  const child = spawn(process.execPath, [kServer, '--port', '0', '--api-port', '0', '--data', dataDir, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -39,8 +40,8 @@ export function startDevnet(dataDir, args = []) {
   const ready = new Promise((resolve, reject) => {
     child.stdout.on('data', (d) => {
       stdout += d;
-      const m = stdout.match(/ready on (http:\/\/127\.0\.0\.1:\d+)/);
-      if (m) resolve(m[1]);
+      const m = stdout.match(/ready on (http:\/\/127\.0\.0\.1:\d+) \(api (http:\/\/127\.0\.0\.1:\d+)/);
+      if (m) resolve({ url: m[1], apiUrl: m[2] });
     });
     exited.then((code) => reject(new Error(`devnet exited with ${code}\n${stdout}\n${stderr}`)));
   });
@@ -53,7 +54,7 @@ export function startDevnet(dataDir, args = []) {
       return exited;
     },
   };
-  return ready.then((url) => Object.assign(handle, { url }));
+  return ready.then((urls) => Object.assign(handle, urls));
 }
 
 /** Broadcasts with @stacks/transactions (JSON `{tx}` body, as the library sends it). */
@@ -96,8 +97,10 @@ export async function postJson(url, pathname, body) {
   return { status: res.status, body: safeJson(text) ?? text };
 }
 
-/** Polls the API's transaction status until it leaves `pending` (or `timeoutMs` passes). */
-export async function waitForTx(url, txid, timeoutMs = 15_000) {
+/** Polls the API's transaction status (at `apiUrl`) until it leaves `pending` (or `timeoutMs`
+ * passes). */
+export async function waitForTx(apiUrl, txid, timeoutMs = 15_000) {
+  const url = apiUrl;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const { status, body } = await getJson(url, `/extended/v1/tx/0x${txid}`);

@@ -1,6 +1,7 @@
-// The HTTP edge of the medanchor devnet: a Stacks node's RPC paths, JSON shapes, status codes and
-// error bodies (stacks-core `stackslib/src/net/api/*.rs`), plus the two Stacks Blockchain API
-// endpoints clients use for transaction status and nonces. Every request is parsed here into
+// The HTTP edge of the medanchor devnet, two servers as in a real deployment: a Stacks node's RPC
+// (its paths, JSON shapes, status codes and error bodies: stacks-core `stackslib/src/net/api/*.rs`)
+// and the Stacks Blockchain API's subset clients use for transaction status, nonces and blocks,
+// which also answers the node's paths as the API's proxy does. Every request is parsed here into
 // plain values; the chain never sees HTTP, and no input can throw past `handle()`.
 
 import http from 'node:http';
@@ -12,7 +13,7 @@ import {
   deserializePayload,
   serializeCV,
 } from '@stacks/transactions';
-import { reprOf } from './chain.mjs';
+import { kBlockLimit, kMaxBlockBytes, reprOf } from './chain.mjs';
 import { kNetwork, principalOfCV, u128Hex } from './validate.mjs';
 
 /** Largest request body read; the node's limit for a posted transaction is of this order. */
@@ -26,9 +27,15 @@ const kContractName = '([a-zA-Z](?:[a-zA-Z0-9]|[-_]){0,127})';
 const kPrincipal = `(S[0-9A-Z]{28,41}(?:\\.[a-zA-Z](?:[a-zA-Z0-9]|[-_]){0,127})?)`;
 const kClarityName = '([a-zA-Z][a-zA-Z0-9_!?+<>=/*-]{0,127}|[-+=/*]|[<>]=?)';
 
-// Block limits of epoch 2.05 onwards, used by the node's proportional fee metric.
-const kBlockLimit = { write_length: 15_000_000, write_count: 15_000, read_length: 100_000_000, read_count: 15_000, runtime: 5_000_000_000 };
-const kBlockSizeLimit = 2 * 1024 * 1024;
+// The block limits (chain.mjs), in the node's JSON names, for its proportional fee metric.
+const kBlockLimitJson = {
+  write_length: kBlockLimit.writeLength,
+  write_count: kBlockLimit.writeCount,
+  read_length: kBlockLimit.readLength,
+  read_count: kBlockLimit.readCount,
+  runtime: kBlockLimit.runtime,
+};
+const kBlockSizeLimit = kMaxBlockBytes;
 const kFeeRates = [1, 1.5, 2]; // low, middle, high micro-STX per unit of cost scalar
 
 class HttpError extends Error {
@@ -44,11 +51,15 @@ class HttpError extends Error {
 const decodeError = (msg) => new HttpError(400, `Failed to decode: ${msg}`);
 
 /**
- * Creates the RPC server. `hooks.accepted(record)` runs after a transaction enters the mempool;
- * `hooks.log(line)` gets one line per accepted or rejected transaction.
+ * Creates one of the devnet's two servers. `role: 'node'` answers as a stacks-node's RPC: the
+ * `/v2/...` paths only, anything else (`/extended/...` included) the node's 404 text. `role:
+ * 'api'` answers as the Stacks Blockchain API: its `/extended/...` subset, and the `/v2/...` paths
+ * as the API's proxy to its node does (the node's answers, byte for byte).
+ * `hooks.accepted(record, replaced)` runs after a transaction enters the mempool; `hooks.log(line)`
+ * gets one line per accepted or rejected transaction.
  */
-export function createRpcServer(chain, hooks) {
-  const routes = [
+export function createRpcServer(chain, hooks, { role = 'node' } = {}) {
+  const nodeRoutes = [
     ['GET', /^\/v2\/info$/, () => info(chain)],
     ['GET', new RegExp(`^/v2/accounts/${kPrincipal}$`), (m, q) => account(chain, m[1], q)],
     ['POST', /^\/v2\/transactions$/, (m, q, req, body) => postTransaction(chain, hooks, req, body)],
@@ -62,25 +73,41 @@ export function createRpcServer(chain, hooks) {
       (m, q) => contractSource(chain, `${m[1]}.${m[2]}`, q)],
     ['POST', /^\/v2\/fees\/transaction$/, (m, q, req, body) => feeEstimate(req, body)],
     ['GET', /^\/v2\/fees\/transfer$/, () => json(200, Number(1))],
+  ];
+  const apiRoutes = [
     ['GET', /^\/extended\/v1\/tx\/(?:0x)?([0-9a-fA-F]{64})$/, (m) => txStatus(chain, m[1].toLowerCase())],
     ['GET', new RegExp(`^/extended/v1/address/${kPrincipal}/nonces$`), (m) => nonces(chain, m[1])],
     ['GET', /^\/extended\/v2\/blocks$/, (m, q) => blocks(chain, q)],
   ];
+  const routes = role === 'api' ? [...nodeRoutes, ...apiRoutes] : nodeRoutes;
+
+  /** What answers a request no route takes: the node's words, or (the API's own paths) the API's. */
+  function noRoute(req, pathname) {
+    const matching = nodeRoutes.filter(([, re]) => re.test(pathname));
+    if (role === 'api' && !pathname.startsWith('/v2/')) {
+      // The API (fastify) answers an unknown path, or a known one with another verb, this way.
+      return new HttpError(404, {
+        message: `Route ${req.method}:${pathname} not found`,
+        error: 'Not Found',
+        statusCode: 404,
+      });
+    }
+    if (matching.length > 0) {
+      const allow = [...new Set(matching.map(([verb]) => verb))].join(', ');
+      return new HttpError(405, `Method ${req.method} not allowed`, { Allow: allow });
+    }
+    return new HttpError(404, `No such API endpoint '${req.method} ${pathname}'`);
+  }
 
   async function handle(req, res) {
     let reply;
     try {
       const url = new URL(req.url, 'http://localhost');
       const pathname = safeDecode(url.pathname);
-      const matching = routes.filter(([, re]) => re.test(pathname));
-      const route = matching.find(([verb]) => verb === req.method);
+      const route = routes.find(([verb, re]) => verb === req.method && re.test(pathname));
       if (!route) {
         req.resume();
-        if (matching.length > 0) {
-          const allow = [...new Set(matching.map(([verb]) => verb))].join(', ');
-          throw new HttpError(405, `Method ${req.method} not allowed`, { Allow: allow });
-        }
-        throw new HttpError(404, `No such API endpoint '${req.method} ${pathname}'`);
+        throw noRoute(req, pathname);
       }
       const body = req.method === 'POST' ? await readBody(req) : Buffer.alloc(0);
       reply = await route[2](pathname.match(route[1]), url.searchParams, req, body);
@@ -98,6 +125,11 @@ export function createRpcServer(chain, hooks) {
   const server = http.createServer((req, res) => {
     handle(req, res).catch(() => res.destroy());
   });
+  // Mining runs the simnet synchronously and can hold the event loop for seconds; a short
+  // keep-alive timeout would then expire in the same turn as a client's next request arrives on
+  // that connection, and the client would see it reset. Idle connections are the client's to close.
+  server.keepAliveTimeout = 60_000;
+  server.headersTimeout = 65_000;
   server.on('clientError', (err, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
   });
@@ -117,7 +149,7 @@ function json(status, body) {
 }
 
 function send(res, { status, body, headers = {} }) {
-  const isText = typeof body === 'string' && status >= 400;
+  const isText = typeof body === 'string' && status >= 400; // the node's errors are text/plain
   const payload = isText ? body : JSON.stringify(body);
   res.writeHead(status, {
     'Content-Type': isText ? 'text/plain' : 'application/json',
@@ -252,7 +284,7 @@ async function postTransaction(chain, hooks, req, body) {
     errorBody.txid = outcome.txid;
     return json(400, errorBody);
   }
-  if (outcome.accepted) hooks.accepted(outcome.accepted);
+  if (outcome.accepted) hooks.accepted(outcome.accepted, outcome.replaced);
   return json(200, outcome.txid);
 }
 
@@ -337,7 +369,7 @@ function feeEstimate(req, body) {
   const estimatedLen = Math.max(Number(parsed.estimated_len ?? 0) || 0, hex.length / 2);
   const cost = estimatedCost(payload);
   let scalar = (estimatedLen / kBlockSizeLimit) * 10_000;
-  for (const [dim, limit] of Object.entries(kBlockLimit)) scalar += (cost[dim] / limit) * 10_000;
+  for (const [dim, limit] of Object.entries(kBlockLimitJson)) scalar += (cost[dim] / limit) * 10_000;
   scalar = Math.max(1, Math.ceil(scalar));
   const minimum = estimatedLen; // 1 micro-STX per byte
   return json(200, {
@@ -385,7 +417,7 @@ function blocks(chain, query) {
     const offset = Math.max(0, Number.parseInt(query.get('offset') ?? '0', 10) || 0);
     const all = chain.blocks.length
       ? chain.blocks.map((b) => ({ height: b.height, hash: b.hash, time: b.time, burn: b.burn_height, txs: b.txids.length }))
-      : [{ height: chain.tipHeight, hash: chain.tipHash, time: Number(chain.simnet.getBlockTime()), burn: chain.burnHeight, txs: 0 }];
+      : [{ height: chain.tipHeight, hash: chain.tipHash, time: chain.tipTime, burn: chain.burnHeight, txs: 0 }];
     const results = all.slice().reverse().slice(offset, offset + limit).map((b) => ({
       canonical: true,
       height: b.height,
@@ -399,18 +431,29 @@ function blocks(chain, query) {
   });
 }
 
+/**
+ * The API's nonce summary (stacks-blockchain-api `getAddressNonces`, src/datastore/pg-store.ts):
+ * the highest executed and pending nonces, the next nonce after both, and, between them, which
+ * nonces the mempool holds and which are missing (a gap that holds the later ones back).
+ */
 function nonces(chain, principal) {
   return chain.exclusive(() => {
     const executed = chain.nonce(principal);
-    const pending = [...chain.txs.values()]
-      .filter((r) => r.status === 'pending' && r.sender === principal)
-      .map((r) => Number(r.nonce));
+    const lastExecuted = executed > 0n ? Number(executed - 1n) : null;
+    const pending = [...chain.mempool.values()].filter((r) => r.sender === principal).map((r) => Number(r.nonce));
+    const lastMempool = pending.length ? Math.max(...pending) : null;
+    const possibleNext = lastExecuted === null && lastMempool === null ? 0 : Math.max(lastExecuted ?? 0, lastMempool ?? 0) + 1;
+    const missing = [];
+    const inMempool = [];
+    if (lastExecuted !== null && lastMempool !== null && lastMempool - lastExecuted > 1) {
+      for (let n = lastMempool - 1; n > lastExecuted; n--) (pending.includes(n) ? inMempool : missing).push(n);
+    }
     return json(200, {
-      last_mempool_tx_nonce: pending.length ? Math.max(...pending) : null,
-      last_executed_tx_nonce: executed > 0n ? Number(executed - 1n) : null,
-      possible_next_nonce: Number(executed) + pending.length,
-      detected_missing_nonces: [],
-      detected_mempool_nonces: pending,
+      last_mempool_tx_nonce: lastMempool,
+      last_executed_tx_nonce: lastExecuted,
+      possible_next_nonce: possibleNext,
+      detected_missing_nonces: missing,
+      detected_mempool_nonces: inMempool,
     });
   });
 }
@@ -432,8 +475,13 @@ function apiTransaction(rec) {
     ...payloadFields(tx.payload, rec.sender),
   };
   if (rec.status === 'pending' || !rec.block) {
+    // A mempool transaction: pending, or dropped (replaced by fee, too expensive, ...).
     const receipt = Math.floor(rec.received_at / 1000);
-    Object.assign(base, { receipt_time: receipt, receipt_time_iso: new Date(receipt * 1000).toISOString() });
+    Object.assign(base, {
+      receipt_time: receipt,
+      receipt_time_iso: new Date(receipt * 1000).toISOString(),
+      replaced_by_tx_id: rec.replaced_by ? `0x${rec.replaced_by}` : null,
+    });
     if (rec.reason) base.medanchor_devnet_reason = rec.reason;
     return base;
   }
@@ -448,20 +496,20 @@ function apiTransaction(rec) {
     block_time: b.time,
     block_time_iso: iso,
     burn_block_height: b.burn_height,
-    burn_block_time: b.time,
-    burn_block_time_iso: iso,
-    parent_burn_block_time: b.time,
-    parent_burn_block_time_iso: iso,
+    burn_block_time: b.burn_time,
+    burn_block_time_iso: new Date(b.burn_time * 1000).toISOString(),
+    parent_burn_block_time: b.burn_time,
+    parent_burn_block_time_iso: new Date(b.burn_time * 1000).toISOString(),
     canonical: true,
     tx_index: rec.tx_index,
     tx_result: { hex: rec.result, repr: reprOf(rec.result) },
     event_count: rec.events.length,
     events: rec.events.map((ev, i) => apiEvent(ev, i, rec.txid)),
-    execution_cost_read_count: 0,
-    execution_cost_read_length: 0,
-    execution_cost_runtime: 0,
-    execution_cost_write_count: 0,
-    execution_cost_write_length: 0,
+    execution_cost_read_count: rec.cost.readCount,
+    execution_cost_read_length: rec.cost.readLength,
+    execution_cost_runtime: rec.cost.runtime,
+    execution_cost_write_count: rec.cost.writeCount,
+    execution_cost_write_length: rec.cost.writeLength,
   });
   if (rec.reason) base.medanchor_devnet_reason = rec.reason;
   return base;

@@ -30,7 +30,8 @@ export const kNetwork = Object.freeze({
   parentNetworkId: 0xdab5bffa, // bitcoin regtest magic, as a local stacks-node reports it
 });
 
-// stacks-core mempool admission heuristics (`MINIMUM_TX_FEE*`, `MAXIMUM_MEMPOOL_TX_CHAINING`).
+// stacks-core mempool admission heuristics (`MINIMUM_TX_FEE*` in stackslib/src/core/mod.rs,
+// `MAXIMUM_MEMPOOL_TX_CHAINING` in stackslib/src/core/mempool.rs).
 export const kMinimumFeeRatePerByte = 1n;
 export const kMaximumMempoolChaining = 25n;
 
@@ -151,34 +152,33 @@ export function checkStatic(tx, txLength) {
 }
 
 /**
- * Checks against chain state, in the node's order: nonce, funds, payload target.
- * `view` answers: nonce(principal) confirmed nonce; pendingNonces(principal) sorted nonces of that
- * sender's mempool transactions; balance(principal) bigint; contractInterface(id) or undefined;
- * contractExists(id) including contracts pending in the mempool.
+ * Checks against chain state, in the node's order (`can_include_tx`): nonce, funds, payload
+ * target. Like the node, the nonce is compared with the *confirmed* nonce only: a future nonce
+ * (a gap) is admitted and waits in the mempool, up to `kMaximumMempoolChaining` + 1 beyond the
+ * confirmed nonce. Whether the mempool already holds that sender and nonce (replace-by-fee or
+ * `ConflictingNonceInMempool`) is the mempool's own step, after these (`MemPoolDB::try_add_tx`).
+ * `view` answers: nonce(principal) confirmed nonce; balance(principal) bigint (confirmed);
+ * contractInterface(id) or undefined; contractExists(id, tx) on chain, or deployed by a mempool
+ * transaction this one would not replace.
  */
 export function checkAgainstState(tx, view) {
   const origin = originAddress(tx);
   const cond = tx.auth.spendingCondition;
   const confirmed = view.nonce(origin);
-  const pending = view.pendingNonces(origin);
-  const next = confirmed + BigInt(pending.length);
 
   if (cond.nonce < confirmed) {
     return nonceMismatch(confirmed, cond.nonce, origin);
   }
-  if (pending.includes(cond.nonce)) return reject('ConflictingNonceInMempool');
-  if (cond.nonce > confirmed + 1n + kMaximumMempoolChaining) {
+  const maxNonce = confirmed + 1n + kMaximumMempoolChaining;
+  if (cond.nonce > maxNonce) {
     return reject('TooMuchChaining', {
       message: 'Nonce would exceed chaining limit in mempool',
-      expected: Number(confirmed + 1n + kMaximumMempoolChaining),
+      expected: Number(maxNonce),
       actual: Number(cond.nonce),
       principal: origin,
       is_origin: true,
     });
   }
-  // A node would park a transaction with a nonce gap until the gap fills; the devnet refuses it
-  // so that a client that skipped a nonce learns at once (see docs/devnet.md).
-  if (cond.nonce !== next) return nonceMismatch(next, cond.nonce, origin);
 
   const balance = view.balance(origin);
   const payload = tx.payload;
@@ -209,7 +209,7 @@ export function checkAgainstState(tx, view) {
     case PayloadType.SmartContract:
     case PayloadType.VersionedSmartContract: {
       const contractId = `${origin}.${payload.contractName.content}`;
-      if (view.contractExists(contractId)) {
+      if (view.contractExists(contractId, tx)) {
         return reject('ContractAlreadyExists', { contract_identifier: contractId });
       }
       return null;

@@ -10,7 +10,8 @@
 # Installs what is missing and builds first. Everything it creates lives in .medanchor/demo
 # (a fresh one per run): keys of Clarinet's public devnet accounts, a site key, the ledger, the
 # reports. Its chain runs on its own port, so a local chain you started yourself is untouched.
-#   MEDANCHOR_DEMO_PORT  port of the demo's chain (default 20543)
+#   MEDANCHOR_DEMO_PORT      node RPC port of the demo's chain (default 20543)
+#   MEDANCHOR_DEMO_API_PORT  its API port (default 20544)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -23,17 +24,19 @@ cmake --build build -j"$(nproc)" --target medanchor >/dev/null
 m="$root/build/src/app/medanchor"
 work="$root/.medanchor/demo"
 port=${MEDANCHOR_DEMO_PORT:-20543}
+api_port=${MEDANCHOR_DEMO_API_PORT:-20544}
 node=(--node "http://127.0.0.1:$port")
-"$m" devnet stop --port "$port" --data "$work/chain" >/dev/null 2>&1 || true
+chain=(--port "$port" --api-port "$api_port" --data "$work/chain")
+"$m" devnet stop "${chain[@]}" >/dev/null 2>&1 || true
 rm -rf "$work"
 mkdir -p "$work"
-trap '"$m" devnet stop --port "$port" --data "$work/chain" >/dev/null 2>&1 || true' EXIT
+trap '"$m" devnet stop "${chain[@]}" >/dev/null 2>&1 || true' EXIT
 
 step() { printf '\n== %s\n' "$*"; }
 address() { "$m" keys show --key-file "$1" --json | sed -e 's/.*"address_testnet":"\([^"]*\)".*/\1/'; }
 
 step "1. Local chain (Stacks node RPC over the Clarity VM, loopback only)"
-"$m" devnet start --port "$port" --data "$work/chain"
+"$m" devnet start "${chain[@]}"
 
 step "2. Keys: Clarinet's public devnet accounts (admin, verifier, radiologist); a site key"
 "$m" keys devnet deployer --out "$work/admin.key" >/dev/null

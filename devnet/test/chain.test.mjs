@@ -17,6 +17,7 @@ import {
   deserializeCV,
   makeContractCall,
   makeContractDeploy,
+  makeSTXTokenTransfer,
   makeUnsignedContractCall,
   privateKeyToPublic,
   randomPrivateKey,
@@ -38,6 +39,7 @@ const kRepo = path.resolve(import.meta.dirname, '..', '..');
 const kSource = fs.readFileSync(path.join(kRepo, 'contracts', 'medical-analysis.clar'), 'utf8');
 const kContract = `${kAddresses.deployer}.medical-analysis`;
 const kFee = 10_000n;
+const kFast = ['--block-interval', '0.2'];
 const digest = (label) => Buffer.from(createHash('sha256').update(label).digest());
 
 const nonces = new Map();
@@ -62,10 +64,11 @@ function call(who, functionName, functionArgs, extra = {}) {
   });
 }
 
-async function mined(url, transaction) {
-  const res = await broadcast(url, transaction);
+/** Broadcasts to the node's RPC and waits for the outcome through the API, as a client does. */
+async function mined(devnet, transaction) {
+  const res = await broadcast(devnet.url, transaction);
   assert.ok(res.txid, `broadcast rejected: ${JSON.stringify(res)}`);
-  return waitForTx(url, res.txid);
+  return waitForTx(devnet.apiUrl, res.txid);
 }
 
 function readOnly(url, fn, args) {
@@ -81,7 +84,7 @@ describe('devnet over HTTP', () => {
   const imageHash = digest('image-1');
 
   before(async () => {
-    devnet = await startDevnet(dataDir);
+    devnet = await startDevnet(dataDir, kFast);
   });
   after(async () => {
     await devnet?.stop();
@@ -103,6 +106,29 @@ describe('devnet over HTTP', () => {
     });
   });
 
+  test('serves the node RPC and the API on two ports, as a deployment does', async () => {
+    assert.notEqual(devnet.url, devnet.apiUrl);
+    // The node serves no /extended path: a client that looks for the API there is told so.
+    for (const p of [`/extended/v1/tx/0x${'ab'.repeat(32)}`, '/extended/v2/blocks?limit=1',
+      `/extended/v1/address/${kAddresses.deployer}/nonces`]) {
+      const res = await fetch(devnet.url + p);
+      assert.equal(res.status, 404, p);
+      assert.match(res.headers.get('content-type'), /^text\/plain/);
+      assert.equal(await res.text(), `No such API endpoint 'GET ${p.split('?')[0]}'`);
+    }
+    // The API serves its own paths, and the node's through its proxy, with the node's answers.
+    assert.equal((await getJson(devnet.apiUrl, '/extended/v2/blocks?limit=1')).status, 200);
+    for (const p of ['/v2/info', `/v2/accounts/${kAddresses.wallet_1}?proof=0`, '/v2/fees/transfer', '/v2/nothing-here']) {
+      const [node, api] = await Promise.all([fetch(devnet.url + p), fetch(devnet.apiUrl + p)]);
+      assert.equal(api.status, node.status, p);
+      assert.equal(api.headers.get('content-type'), node.headers.get('content-type'), p);
+      assert.equal(await api.text(), await node.text(), p);
+    }
+    const unknown = await getJson(devnet.apiUrl, '/extended/v1/nothing');
+    assert.equal(unknown.status, 404);
+    assert.deepEqual(unknown.body, { message: 'Route GET:/extended/v1/nothing not found', error: 'Not Found', statusCode: 404 });
+  });
+
   test('the medical-analysis contract is not pre-deployed', async () => {
     const { status } = await getJson(devnet.url, `/v2/contracts/interface/${kAddresses.deployer}/medical-analysis`);
     assert.equal(status, 404);
@@ -118,7 +144,7 @@ describe('devnet over HTTP', () => {
       nonce: nextNonce('deployer'),
       fee: 500_000n,
     });
-    const d = await mined(devnet.url, deploy);
+    const d = await mined(devnet, deploy);
     assert.equal(d.tx_status, 'success', JSON.stringify(d));
     assert.equal(d.tx_type, 'smart_contract');
     assert.equal(d.smart_contract.contract_id, kContract);
@@ -126,25 +152,25 @@ describe('devnet over HTTP', () => {
     const src = await getJson(devnet.url, `/v2/contracts/source/${kAddresses.deployer}/medical-analysis?proof=0`);
     assert.equal(src.body.source, kSource);
 
-    assert.equal((await mined(devnet.url, await call('deployer', 'appoint-verifier', [Cl.principal(kAddresses.wallet_1)]))).tx_status, 'success');
-    const model = await mined(devnet.url, await call('deployer', 'register-model', [
+    assert.equal((await mined(devnet, await call('deployer', 'appoint-verifier', [Cl.principal(kAddresses.wallet_1)]))).tx_status, 'success');
+    const model = await mined(devnet, await call('deployer', 'register-model', [
       Cl.buffer(digest('model.onnx')), Cl.stringAscii('nodule-cnn'), Cl.stringAscii('1.0.0'), Cl.uint(6000),
     ]));
     assert.equal(model.tx_status, 'success');
     assert.equal(model.tx_result.repr, '(ok u1)');
 
-    const reg = await mined(devnet.url, await call('wallet_2', 'register-professional', [
+    const reg = await mined(devnet, await call('wallet_2', 'register-professional', [
       Cl.buffer(digest('licence')), Cl.stringAscii('radiology'),
     ]));
     assert.equal(reg.tx_status, 'success');
     // Chain time, not wall-clock time, bounds the expiry: take it from the last block.
     const expires = BigInt(reg.block_time) + 30n * 86_400n;
-    const ver = await mined(devnet.url, await call('wallet_1', 'verify-professional', [
+    const ver = await mined(devnet, await call('wallet_1', 'verify-professional', [
       Cl.principal(kAddresses.wallet_2), Cl.uint(expires), Cl.uint(1),
     ]));
     assert.equal(ver.tx_status, 'success', JSON.stringify(ver.tx_result));
 
-    const sub = await mined(devnet.url, await call('wallet_2', 'submit-analysis', [
+    const sub = await mined(devnet, await call('wallet_2', 'submit-analysis', [
       Cl.buffer(imageHash), Cl.uint(1), Cl.stringAscii('nodule'), Cl.uint(9000), Cl.buffer(digest('report')),
     ]));
     assert.equal(sub.tx_status, 'success');
@@ -172,7 +198,7 @@ describe('devnet over HTTP', () => {
   });
 
   test('a call that returns err is mined as abort_by_response', async () => {
-    const low = await mined(devnet.url, await call('wallet_2', 'submit-analysis', [
+    const low = await mined(devnet, await call('wallet_2', 'submit-analysis', [
       Cl.buffer(digest('image-2')), Cl.uint(1), Cl.stringAscii('nodule'), Cl.uint(5500), Cl.buffer(digest('report-2')),
     ]));
     assert.equal(low.tx_status, 'abort_by_response');
@@ -180,12 +206,12 @@ describe('devnet over HTTP', () => {
     assert.equal((await accountOf(devnet.url, kAddresses.wallet_2)).nonce, 3);
   });
 
-  test('rejects a wrong nonce with BadNonce', async () => {
-    const tx = await call('wallet_3', 'register-professional', [Cl.buffer(digest('x')), Cl.stringAscii('cardio')], { nonce: 5n });
+  test('rejects a nonce already used with BadNonce', async () => {
+    const tx = await call('wallet_2', 'register-professional', [Cl.buffer(digest('x')), Cl.stringAscii('cardio')], { nonce: 1n });
     const res = await broadcast(devnet.url, tx);
     assert.equal(res.error, 'transaction rejected');
     assert.equal(res.reason, 'BadNonce');
-    assert.deepEqual(res.reason_data, { expected: 0, actual: 5, principal: kAddresses.wallet_3, is_origin: true });
+    assert.deepEqual(res.reason_data, { expected: 3, actual: 1, principal: kAddresses.wallet_2, is_origin: true });
     assert.equal(res.txid, tx.txid());
   });
 
@@ -264,7 +290,7 @@ describe('devnet over HTTP', () => {
     assert.equal(noPath.body, "No such API endpoint 'GET /v2/nothing-here'");
     const wrongVerb = await getJson(devnet.url, '/v2/transactions');
     assert.equal(wrongVerb.status, 405);
-    const unknownTx = await getJson(devnet.url, `/extended/v1/tx/0x${'ab'.repeat(32)}`);
+    const unknownTx = await getJson(devnet.apiUrl, `/extended/v1/tx/0x${'ab'.repeat(32)}`);
     assert.equal(unknownTx.status, 404);
     assert.equal(unknownTx.body.error, 'could not find transaction by ID');
     const badRead = await postJson(devnet.url, `/v2/contracts/call-read/${kAddresses.deployer}/medical-analysis/get-analysis`, { sender: 'nope', arguments: [] });
@@ -289,7 +315,7 @@ describe('devnet over HTTP', () => {
 
   test('lists blocks newest first with their stacks-block-time', async () => {
     const info = (await getJson(devnet.url, '/v2/info')).body;
-    const list = await getJson(devnet.url, '/extended/v2/blocks?limit=2');
+    const list = await getJson(devnet.apiUrl, '/extended/v2/blocks?limit=2');
     assert.equal(list.status, 200);
     assert.equal(list.body.limit, 2);
     assert.ok(list.body.total >= 2);
@@ -299,7 +325,7 @@ describe('devnet over HTTP', () => {
     assert.equal(previous.height, newest.height - 1);
     assert.ok(newest.block_time > previous.block_time, 'block time grows with height');
     assert.equal(new Date(newest.block_time_iso).getTime(), newest.block_time * 1000);
-    const page = await getJson(devnet.url, '/extended/v2/blocks?limit=1&offset=1');
+    const page = await getJson(devnet.apiUrl, '/extended/v2/blocks?limit=1&offset=1');
     assert.equal(page.body.results[0].height, previous.height);
   });
 
@@ -311,13 +337,13 @@ describe('devnet over HTTP', () => {
       tip: (await getJson(devnet.url, '/v2/info')).body.stacks_tip,
     };
     assert.equal(await devnet.stop(), 0);
-    devnet = await startDevnet(dataDir);
+    devnet = await startDevnet(dataDir, kFast);
     assert.deepEqual(await accountOf(devnet.url, kAddresses.wallet_2), before.w2);
     assert.deepEqual(await accountOf(devnet.url, kAddresses.deployer), before.dep);
     assert.equal((await readOnly(devnet.url, 'get-analysis', [Cl.uint(1)])).body.result, before.analysis);
     assert.equal((await getJson(devnet.url, '/v2/info')).body.stacks_tip, before.tip);
     // and the chain goes on from there
-    const again = await mined(devnet.url, await call('wallet_2', 'submit-analysis', [
+    const again = await mined(devnet, await call('wallet_2', 'submit-analysis', [
       Cl.buffer(digest('image-3')), Cl.uint(1), Cl.stringAscii('clear'), Cl.uint(8000), Cl.buffer(digest('report-3')),
     ]));
     assert.equal(again.tx_result.repr, '(ok u2)');
@@ -328,7 +354,7 @@ describe('devnet over HTTP', () => {
     const log = path.join(dataDir, 'chain.jsonl');
     const good = fs.readFileSync(log, 'utf8');
     fs.appendFileSync(log, '{"kind":"tx","raw":"8000'); // a write cut short by a crash
-    devnet = await startDevnet(dataDir);
+    devnet = await startDevnet(dataDir, kFast);
     assert.match(devnet.output().stderr, /WARNING: .*chain\.jsonl: last line \d+ is corrupt or incomplete/);
     assert.equal(fs.readFileSync(log, 'utf8'), good);
     assert.ok(fs.readdirSync(dataDir).some((f) => f.startsWith('chain.jsonl.corrupt-')));
@@ -340,6 +366,58 @@ describe('devnet over HTTP', () => {
     fs.writeFileSync(log, lines.join('\n'));
     await assert.rejects(startDevnet(dataDir), /line 3 is corrupt and valid lines follow it; refusing to start/);
     fs.writeFileSync(log, good);
+    devnet = undefined;
+  });
+});
+
+describe('log formats', () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'medanchor-devnet-'));
+  let devnet;
+
+  after(async () => {
+    await devnet?.stop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('a format 1 log (every block mined at once) replays', async () => {
+    devnet = await startDevnet(dataDir, kFast);
+    await devnet.stop();
+    const log = path.join(dataDir, 'chain.jsonl');
+    const genesis = JSON.parse(fs.readFileSync(log, 'utf8').split('\n')[0]);
+    const pay = (nonce) => makeSTXTokenTransfer({
+      recipient: kAddresses.wallet_2, amount: 1000n, senderKey: kKeys.wallet_1, network: 'testnet', nonce, fee: kFee,
+    });
+    const [paid, dropped] = [await pay(0n), await pay(1n)];
+    const raw = (t) => ({ kind: 'tx', raw: t.serialize(), received_at: genesis.genesis_time_ms + 1000 });
+    // What the format 1 devnet wrote: blocks without a time; a sender that could no longer pay
+    // its fee dropped inside a block.
+    const lines = [
+      { ...genesis, format: 'medanchor-devnet-log/1' },
+      raw(paid),
+      { kind: 'block', height: 2, txs: [{ txid: paid.txid(), mode: 'execute' }] },
+      raw(dropped),
+      { kind: 'block', height: 3, txs: [{ txid: dropped.txid(), mode: 'drop', reason: 'sender can no longer pay the fee' }] },
+    ];
+    fs.writeFileSync(log, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+
+    devnet = await startDevnet(dataDir, kFast);
+    assert.equal((await accountOf(devnet.url, kAddresses.wallet_1)).nonce, 1);
+    const first = (await getJson(devnet.apiUrl, `/extended/v1/tx/0x${paid.txid()}`)).body;
+    assert.equal(first.tx_status, 'success');
+    assert.equal(first.token_transfer.amount, '1000');
+    const gone = (await getJson(devnet.apiUrl, `/extended/v1/tx/0x${dropped.txid()}`)).body;
+    assert.equal(gone.tx_status, 'dropped_problematic');
+    // and it goes on, in format 2 entries
+    const next = await mined(devnet, await pay(1n));
+    assert.equal(next.tx_status, 'success');
+  });
+
+  test('a log in a format it does not know is refused, naming the format', async () => {
+    await devnet.stop();
+    const log = path.join(dataDir, 'chain.jsonl');
+    const [first, ...rest] = fs.readFileSync(log, 'utf8').split('\n');
+    fs.writeFileSync(log, [JSON.stringify({ ...JSON.parse(first), format: 'medanchor-devnet-log/9' }), ...rest].join('\n'));
+    await assert.rejects(startDevnet(dataDir, kFast), /log format "medanchor-devnet-log\/9", which this devnet cannot replay/);
     devnet = undefined;
   });
 });

@@ -1,6 +1,7 @@
 #include "app/chain_commands.h"
 
 #include <CLI/CLI.hpp>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -129,34 +130,56 @@ void add_keys(CLI::App& app, CommandAction& action) {
 
 void add_devnet(CLI::App& app, CommandAction& action) {
     auto* devnet = app.add_subcommand(
-        "devnet", "Run the local chain: a Stacks-node-compatible RPC over the real Clarity VM");
+        "devnet",
+        "Run the local chain: a Stacks node's RPC and the Stacks Blockchain API over the real "
+        "Clarity VM");
     devnet->require_subcommand(1);
     auto options = std::make_shared<DevnetOptions>(default_devnet_options());
+    auto interval_seconds = std::make_shared<double>(1.0);
     auto as_json = std::make_shared<bool>(false);
     const auto common = [&](CLI::App* cmd) {
-        cmd->add_option("--port", options->port, "RPC port")->capture_default_str();
+        cmd->add_option("--port", options->port, "the node's RPC port (0: a free one)")
+            ->check(CLI::Range(0, 65535))
+            ->capture_default_str();
+        cmd->add_option("--api-port", options->api_port, "the API's port (0: a free one)")
+            ->check(CLI::Range(0, 65535))
+            ->capture_default_str();
+        cmd->add_option("--block-interval", *interval_seconds,
+                        "SECONDS: a block at most this often (0.01 to 3600)")
+            ->check(CLI::Range(0.01, 3600.0))
+            ->capture_default_str();
         cmd->add_option("--data", options->data_dir, "state directory")->capture_default_str();
         cmd->add_flag("--json", *as_json, "machine-readable output");
     };
+    // The options as the commands use them, once parsed.
+    const auto parsed = [options, interval_seconds] {
+        DevnetOptions o = *options;
+        o.block_interval = std::chrono::milliseconds(std::llround(*interval_seconds * 1000));
+        return o;
+    };
     const auto print = [as_json](const DevnetState& s) {
         if (*as_json) {
-            json j = {{"running", s.running}, {"pid", s.pid}, {"url", s.url}};
+            json j = {
+                {"running", s.running}, {"pid", s.pid}, {"url", s.url}, {"api_url", s.api_url}};
             j["tip_height"] = s.tip_height ? json(*s.tip_height) : json(nullptr);
             std::cout << j.dump() << "\n";
         } else if (s.tip_height) {
-            std::cout << "local chain up on " << s.url << " (pid " << s.pid << ", tip height "
-                      << *s.tip_height << ")\n";
+            std::cout << "local chain up on " << s.url << ", API on " << s.api_url << " (pid "
+                      << s.pid << ", tip height " << *s.tip_height << ")\n";
         } else {
-            std::cout << "local chain " << (s.running ? "running but not answering" : "not running")
-                      << " (" << s.url << ")\n";
+            std::cout << "local chain "
+                      << (s.running ? "running but not answering" : "not running");
+            if (!s.url.empty())
+                std::cout << " (" << s.url << ", API " << s.api_url << ")";
+            std::cout << "\n";
         }
     };
 
     auto* start = devnet->add_subcommand("start", "Start the local chain in the background");
     common(start);
-    start->callback([&action, options, print] {
-        action = [options, print]() -> Status {
-            auto s = start_devnet(*options);
+    start->callback([&action, parsed, print] {
+        action = [parsed, print]() -> Status {
+            auto s = start_devnet(parsed());
             if (!s)
                 return s.error();
             print(*s);
@@ -165,9 +188,9 @@ void add_devnet(CLI::App& app, CommandAction& action) {
     });
     auto* stop = devnet->add_subcommand("stop", "Stop the local chain (its state is kept)");
     common(stop);
-    stop->callback([&action, options, as_json] {
-        action = [options, as_json]() -> Status {
-            if (auto s = stop_devnet(*options); !s)
+    stop->callback([&action, parsed, as_json] {
+        action = [parsed, as_json]() -> Status {
+            if (auto s = stop_devnet(parsed()); !s)
                 return s;
             std::cout << (*as_json ? "{\"running\":false}" : "local chain stopped") << "\n";
             return Status::Ok();
@@ -175,9 +198,9 @@ void add_devnet(CLI::App& app, CommandAction& action) {
     });
     auto* status = devnet->add_subcommand("status", "Is the local chain running, and where");
     common(status);
-    status->callback([&action, options, print] {
-        action = [options, print]() -> Status {
-            auto s = devnet_status(*options);
+    status->callback([&action, parsed, print] {
+        action = [parsed, print]() -> Status {
+            auto s = devnet_status(parsed());
             if (!s)
                 return s.error();
             print(*s);

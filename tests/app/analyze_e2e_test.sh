@@ -20,8 +20,10 @@ set -euo pipefail
 bin=$1
 src=$2
 work=$(mktemp -d)
-port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-chain=(--port "$port" --data "$work/chain")
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+api_port=$(free_port)
+chain=(--port "$port" --api-port "$api_port" --data "$work/chain")
 node=(--node "http://127.0.0.1:$port")
 cleanup() { "$bin" devnet stop "${chain[@]}" >/dev/null 2>&1 || true; rm -rf "$work"; }
 trap cleanup EXIT

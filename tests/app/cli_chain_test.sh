@@ -8,15 +8,20 @@ set -euo pipefail
 # the pipe early could fail the writer with SIGPIPE.
 bin=$1
 work=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-common=(--port "$port" --data "$work/chain")
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+api_port=$(free_port)
+common=(--port "$port" --api-port "$api_port" --data "$work/chain")
 node=(--node "http://127.0.0.1:$port")
 cleanup() { "$bin" devnet stop "${common[@]}" >/dev/null 2>&1 || true; rm -rf "$work"; }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-"$bin" devnet start "${common[@]}" | grep >/dev/null "local chain up on http://127.0.0.1:$port" || fail "devnet start"
+"$bin" devnet start "${common[@]}" | grep >/dev/null "local chain up on http://127.0.0.1:$port, API on http://127.0.0.1:$api_port" \
+    || fail "devnet start"
 "$bin" devnet status "${common[@]}" --json | grep >/dev/null '"running":true' || fail "devnet status"
+"$bin" devnet status "${common[@]}" --json | grep >/dev/null "\"api_url\":\"http://127.0.0.1:$api_port\"" \
+    || fail "devnet status api_url"
 
 "$bin" keys devnet deployer --out "$work/deployer.key" >/dev/null
 [ "$(stat -c %a "$work/deployer.key")" = 600 ] || fail "key file mode"

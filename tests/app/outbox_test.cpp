@@ -36,6 +36,7 @@ class OutboxOnDevnet : public ::testing::Test {
         fs::remove_all(dir_);
         options_.data_dir = dir_ / "chain";
         options_.port = testing::free_port();
+        options_.api_port = testing::free_port();
         ASSERT_TRUE(start_devnet(options_).ok());
         auto admin = session("deployer");
         std::ifstream in(source_root() / kContractSourcePath);
