@@ -75,12 +75,16 @@ class OpenCvEngine final : public Engine {
 }  // namespace
 
 Result<std::unique_ptr<Engine>> make_opencv_engine(const ModelBundle& bundle) {
-    const std::string onnx_name = (bundle.dir / "model.onnx").string();
+    const std::string onnx_name = bundle.network_path.string();
     const ModelManifest& m = bundle.manifest;
+    if (m.engine != EngineKind::kOpenCvDnn) {
+        return Error(ErrorCode::kInternal, onnx_name + ": bundle loaded for engine " +
+                                               engine_name(m.engine) + ", not opencv-dnn");
+    }
     cv::dnn::Net net;
     try {
-        net = cv::dnn::readNetFromONNX(reinterpret_cast<const char*>(bundle.onnx.data()),
-                                       bundle.onnx.size());
+        net = cv::dnn::readNetFromONNX(reinterpret_cast<const char*>(bundle.network.data()),
+                                       bundle.network.size());
     } catch (const cv::Exception& e) {
         const bool unsupported = e.msg.find("Can't create layer") != std::string::npos;
         return Error(unsupported ? ErrorCode::kUnsupported : ErrorCode::kCorrupt,
