@@ -51,8 +51,10 @@ Result<std::unique_ptr<Engine>> make_opencv_engine(const ModelBundle& bundle);
 // manifest by a dry run at the manifest's input shape, as for OpenCV. forward() takes the N x C x
 // H x W batch as its one positional argument (input.name is not used: TorchScript has no input
 // names) and must return a tensor of labels.size() values per sample, or a dict of tensors read at
-// output.name. Errors: kCorrupt (not a TorchScript archive, a failing dry run, a mismatch),
-// kUnsupported (another return type), naming model.ts.
+// output.name. LibTorch lives in a module (medanchor_torch_engine.so, or $MEDANCHOR_TORCH_ENGINE)
+// opened on the first call, so that commands which never run TorchScript do not load it.
+// Errors: kCorrupt (not a TorchScript archive, a failing dry run, a mismatch), kUnsupported
+// (another return type; the module cannot be loaded), naming model.ts.
 // Thread safety: each engine owns its module; run() applies the set_torch_threads count to the
 // calling thread (OpenMP keeps it per thread) and runs under c10::InferenceMode.
 // REQUIRES: bundle.manifest.engine is kLibTorch (else kInternal).
@@ -66,8 +68,10 @@ Result<std::unique_ptr<Engine>> make_engine(const ModelBundle& bundle);
 int set_opencv_threads(int threads);
 
 // Sets LibTorch's intra-op thread count (at::set_num_threads), process wide, and has every later
-// TorchEngine::run apply it to its own thread; 0 or less leaves it as it is. Returns the previous
-// count. LibTorch's default is one thread per physical core.
+// LibTorch run apply it to its own thread; 0 or less leaves it as it is. Returns the previous
+// count (the one last set, else LibTorch's current one; 0 before LibTorch is loaded and any was
+// set). Never loads LibTorch: a count set before is applied when it loads. LibTorch's default is
+// one thread per physical core.
 int set_torch_threads(int threads);
 
 }  // namespace medanchor::inference

@@ -1,5 +1,9 @@
 // The LibTorch engine: the one file of medanchor that includes torch headers (they take most of a
-// minute to compile and define macros of their own; nothing else should see them).
+// minute to compile and define macros of their own; nothing else should see them). It is built as
+// a loadable module, medanchor_torch_engine.so, that engine.cpp opens with dlopen the first time
+// a LibTorch engine is made: loading libtorch costs most of a second of CPU (hundreds of shared
+// libraries, thousands of operator registrations), which no command that does not run a
+// TorchScript network should pay. The module exports two C functions (torch_module.h).
 #include <ATen/Parallel.h>
 #include <torch/csrc/jit/api/module.h>
 #include <torch/script.h>
@@ -10,16 +14,10 @@
 #include <sstream>
 
 #include "inference/engine.h"
+#include "inference/torch_module.h"
 
 namespace medanchor::inference {
 namespace {
-
-// The intra-op thread count set_torch_threads() asked for (0: LibTorch's default). ATen keeps the
-// count process-wide, but its OpenMP backend applies it per thread (omp_set_num_threads sets the
-// calling thread's count; ATen copies the process-wide value into a new thread only at that
-// thread's first parallel loop, and oneDNN reads the calling thread's count directly). So each
-// run() applies the requested count to the thread it runs on.
-std::atomic<int> g_torch_threads{0};
 
 std::string what_of(const c10::Error& e) {
     return e.what_without_backtrace();
@@ -27,8 +25,10 @@ std::string what_of(const c10::Error& e) {
 
 class TorchEngine final : public Engine {
   public:
-    TorchEngine(torch::jit::Module module, const ModelManifest& manifest, std::string file)
-        : module_(std::move(module)),
+    TorchEngine(torch::jit::Module module, const ModelManifest& manifest, std::string file,
+                const std::atomic<int>& threads)
+        : threads_(threads),
+          module_(std::move(module)),
           input_(manifest.input),
           output_name_(manifest.output.name),
           outputs_(manifest.labels.size()),
@@ -37,7 +37,12 @@ class TorchEngine final : public Engine {
     Result<std::vector<std::vector<float>>> run(std::span<const Tensor> inputs) override {
         if (inputs.empty())
             return std::vector<std::vector<float>>{};
-        const int threads = g_torch_threads.load();
+        // ATen keeps the intra-op count process-wide, but its OpenMP backend applies it per thread
+        // (omp_set_num_threads sets the calling thread's count; ATen copies the process-wide
+        // value into a new thread only at that thread's first parallel loop, and oneDNN reads
+        // the calling thread's count directly). So each run applies the requested count to the
+        // thread it runs on.
+        const int threads = threads_.load();
         if (threads > 0 && at::get_num_threads() != threads)
             at::set_num_threads(threads);
         const auto n = static_cast<std::int64_t>(inputs.size());
@@ -114,6 +119,7 @@ class TorchEngine final : public Engine {
         return s + "]";
     }
 
+    const std::atomic<int>& threads_;
     torch::jit::Module module_;
     InputSpec input_;
     std::string output_name_;
@@ -121,15 +127,10 @@ class TorchEngine final : public Engine {
     std::string file_;
 };
 
-}  // namespace
-
-Result<std::unique_ptr<Engine>> make_torch_engine(const ModelBundle& bundle) {
+Result<std::unique_ptr<Engine>> make(const ModelBundle& bundle, const std::atomic<int>& threads) {
     const std::string file = bundle.network_path.string();
     const ModelManifest& m = bundle.manifest;
-    if (m.engine != EngineKind::kLibTorch) {
-        return Error(ErrorCode::kInternal, file + ": bundle loaded for engine " +
-                                               engine_name(m.engine) + ", not libtorch");
-    }
+    // (make_torch_engine has checked that the bundle was loaded for LibTorch.)
     torch::jit::Module module;
     try {
         // torch::jit::load reads from a stream; the bytes are the ones that were hashed.
@@ -148,7 +149,7 @@ Result<std::unique_ptr<Engine>> make_torch_engine(const ModelBundle& bundle) {
         return Error(ErrorCode::kCorrupt,
                      file + ": LibTorch cannot load this TorchScript module: " + e.what());
     }
-    auto engine = std::make_unique<TorchEngine>(std::move(module), m, file);
+    auto engine = std::make_unique<TorchEngine>(std::move(module), m, file, threads);
     // A dry run at the manifest's input shape, as for OpenCV dnn: a size the network's layers
     // cannot take, or an output that is not one value per label, is refused here.
     Tensor probe{m.input.channels, m.input.height, m.input.width, {}};
@@ -163,14 +164,22 @@ Result<std::unique_ptr<Engine>> make_torch_engine(const ModelBundle& bundle) {
     return std::unique_ptr<Engine>(std::move(engine));
 }
 
-int set_torch_threads(int threads) {
-    const int requested = g_torch_threads.load();
-    const int previous = requested > 0 ? requested : at::get_num_threads();
-    if (threads > 0) {
-        g_torch_threads.store(threads);
+}  // namespace
+
+extern "C" {
+
+void medanchor_torch_make_engine(const ModelBundle* bundle, const std::atomic<int>* threads,
+                                 Result<std::unique_ptr<Engine>>* out) {
+    *out = make(*bundle, *threads);
+}
+
+int medanchor_torch_set_threads(int threads) {
+    const int previous = at::get_num_threads();
+    if (threads > 0)
         at::set_num_threads(threads);
-    }
     return previous;
 }
+
+}  // extern "C"
 
 }  // namespace medanchor::inference

@@ -128,6 +128,35 @@ TEST(PredictCli, EngineChoosesTheNetworkAndItsHashIsTheModels) {
     EXPECT_EQ(unknown.exit_code, 2) << unknown.output;
 }
 
+TEST(PredictCli, OnlyATorchScriptNetworkLoadsLibTorch) {
+    // LibTorch is a module opened on first use (docs/model-bundle.md, "Engines"): the dynamic
+    // loader's own log (LD_DEBUG=files) names every library a process opens.
+    const auto bundle = std::filesystem::path(MEDANCHOR_SOURCE_DIR) / "models/ct-nodule-sim";
+    const auto slice =
+        std::filesystem::path(MEDANCHOR_SOURCE_DIR) / "samples/ct/ctsim-42-00000.dcm";
+    const std::string run = "LD_DEBUG=files " + quote(MEDANCHOR_BINARY) + " predict --model " +
+                            quote(bundle) + " " + quote(slice) + " --engine ";
+    const auto opencv = run_command(run + "opencv-dnn");
+    ASSERT_EQ(opencv.exit_code, 0) << opencv.output;
+    EXPECT_NE(opencv.output.find("libopencv_dnn"), std::string::npos) << "LD_DEBUG shows nothing";
+    EXPECT_EQ(opencv.output.find("libtorch_cpu"), std::string::npos);
+    const auto torch = run_command(run + "libtorch");
+    ASSERT_EQ(torch.exit_code, 0) << torch.output;
+    EXPECT_NE(torch.output.find("medanchor_torch_engine"), std::string::npos);
+    EXPECT_NE(torch.output.find("libtorch_cpu"), std::string::npos);
+
+    // Without the module, a LibTorch bundle is refused by name; OpenCV dnn still runs.
+    const std::string missing = "MEDANCHOR_TORCH_ENGINE=/nonexistent/medanchor_torch_engine.so " +
+                                quote(MEDANCHOR_BINARY) + " predict --model " + quote(bundle) +
+                                " " + quote(slice);
+    const auto refused = run_command(missing);
+    EXPECT_EQ(refused.exit_code, 6) << refused.output;  // unsupported
+    EXPECT_NE(refused.output.find("model.ts: the LibTorch engine module cannot be loaded"),
+              std::string::npos)
+        << refused.output;
+    EXPECT_EQ(run_command(missing + " --engine opencv-dnn").exit_code, 0);
+}
+
 TEST(PredictCli, ABadFileIsNamedAndTheOthersGoOn) {
     ScratchDir dir;
     std::ofstream(dir / "bad.dcm") << "not an image";
