@@ -45,6 +45,24 @@ class Engine {
 // REQUIRES: bundle.manifest.engine is kOpenCvDnn (else kInternal).
 Result<std::unique_ptr<Engine>> make_opencv_engine(const ModelBundle& bundle);
 
+// The check every engine makes of its network once built: a forward pass of one zero tensor at the
+// manifest's input shape, which catches a height/width/channels mismatch with the network's layers
+// and an output that is not one value per label. Returns `engine`, or the run's error with the
+// shape it checked named. (Inline: the LibTorch module uses it without linking this library.)
+inline Result<std::unique_ptr<Engine>> checked_against_manifest(std::unique_ptr<Engine> engine,
+                                                                const ModelManifest& m) {
+    Tensor probe{m.input.channels, m.input.height, m.input.width, {}};
+    probe.data.assign(probe.size(), 0.0f);
+    auto dry = engine->run(std::span<const Tensor>(&probe, 1));
+    if (!dry) {
+        return Error(dry.error().code(),
+                     dry.error().message() + " (checking model.json input " +
+                         std::to_string(m.input.channels) + "x" + std::to_string(m.input.height) +
+                         "x" + std::to_string(m.input.width) + " against the network)");
+    }
+    return engine;
+}
+
 // The LibTorch engine (torch::jit::load over the bundle's model.ts bytes, CPU): the module is put
 // in eval mode, frozen and optimised for inference (torch::jit::optimize_for_inference: weights
 // folded as constants, convolutions on oneDNN with weights packed once), and checked against the

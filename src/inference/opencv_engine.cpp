@@ -118,18 +118,7 @@ Result<std::unique_ptr<Engine>> make_opencv_engine(const ModelBundle& bundle) {
                                               known + ")");
     }
     auto engine = std::make_unique<OpenCvEngine>(std::move(net), m, onnx_name);
-    // A dry run at the manifest's input shape: catches a height/width/channels mismatch with
-    // the network's layers and an output that is not one value per label.
-    Tensor probe{m.input.channels, m.input.height, m.input.width, {}};
-    probe.data.assign(probe.size(), 0.0f);
-    auto dry = engine->run(std::span<const Tensor>(&probe, 1));
-    if (!dry) {
-        return Error(dry.error().code(),
-                     dry.error().message() + " (checking model.json input " +
-                         std::to_string(m.input.channels) + "x" + std::to_string(m.input.height) +
-                         "x" + std::to_string(m.input.width) + " against the network)");
-    }
-    return std::unique_ptr<Engine>(std::move(engine));
+    return checked_against_manifest(std::move(engine), m);
 }
 
 int set_opencv_threads(int threads) {

@@ -150,18 +150,7 @@ Result<std::unique_ptr<Engine>> make(const ModelBundle& bundle, const std::atomi
                      file + ": LibTorch cannot load this TorchScript module: " + e.what());
     }
     auto engine = std::make_unique<TorchEngine>(std::move(module), m, file, threads);
-    // A dry run at the manifest's input shape, as for OpenCV dnn: a size the network's layers
-    // cannot take, or an output that is not one value per label, is refused here.
-    Tensor probe{m.input.channels, m.input.height, m.input.width, {}};
-    probe.data.assign(probe.size(), 0.0f);
-    auto dry = engine->run(std::span<const Tensor>(&probe, 1));
-    if (!dry) {
-        return Error(dry.error().code(),
-                     dry.error().message() + " (checking model.json input " +
-                         std::to_string(m.input.channels) + "x" + std::to_string(m.input.height) +
-                         "x" + std::to_string(m.input.width) + " against the network)");
-    }
-    return std::unique_ptr<Engine>(std::move(engine));
+    return checked_against_manifest(std::move(engine), m);
 }
 
 }  // namespace
