@@ -4,8 +4,9 @@
 ;; What goes on chain is only what must be public and tamper-evident: a keyed hash of the image
 ;; pixels (never the image, never a patient identifier), the model that produced the finding, the
 ;; finding code, its calibrated confidence in basis points, the digest of the full off-chain report,
-;; the analyst principal, and the block height, time and burn block height. docs/contract.md is the
-;; reference for every function, role, error code and event below.
+;; the analyst principal, and the block height, time and burn block height; or, for many analyses
+;; at once, the root of a Merkle tree of them (docs/merkle.md) with its analyst, model, size and
+;; threshold. docs/contract.md is the reference for every function, role, error code and event below.
 ;;
 ;; Roles:
 ;;   admin        - adds/removes admins (never the last), appoints/dismisses verifiers, sets system
@@ -65,6 +66,12 @@
 (define-constant ERR-CONFIDENCE-BELOW-THRESHOLD (err u1063)) ;; below the global or the model's minimum
 (define-constant ERR-EMPTY-BATCH (err u1064)) ;; batch has no analyses
 (define-constant ERR-INVALID-REPORT-DIGEST (err u1065)) ;; report digest is not 32 bytes or is all zero
+(define-constant ERR-INVALID-ROOT (err u1066)) ;; Merkle root is not 32 bytes or is all zero
+(define-constant ERR-INVALID-LEAF-COUNT (err u1067)) ;; leaf count not in 1 .. MAX-ROOT-LEAVES
+(define-constant ERR-ROOT-EXISTS (err u1068)) ;; this root is already anchored
+(define-constant ERR-UNKNOWN-ROOT (err u1069)) ;; no anchored root with this hash
+(define-constant ERR-INVALID-PROOF (err u1070)) ;; index past the tree, or the leaf and proof do not give the root
+(define-constant ERR-LEAF-MISMATCH (err u1071)) ;; the leaf names another analyst or model than its root
 
 ;; Review and retraction (u1080-u1099)
 (define-constant ERR-UNKNOWN-ANALYSIS (err u1080)) ;; no analysis with this id
@@ -103,6 +110,13 @@
 ;; `verify-image` looks for the newest valid analysis among this many of the image's newest ones:
 ;; two reads each, so that the whole call stays within a default node's 30 reads.
 (define-constant VERIFY-WINDOW (list u0 u1 u2 u3 u4 u5 u6 u7 u8 u9))
+;; A Merkle root anchors at most 2^20 analyses, so a proof has at most 20 siblings (the list bound
+;; of `verify-leaf`, `review-leaf` and `retract-leaf`).
+(define-constant MAX-ROOT-LEAVES u1048576)
+;; RFC 6962 domain separation: a leaf hash is SHA-256(0x00 || leaf bytes), a node hash
+;; SHA-256(0x01 || left || right), so no leaf can pass for a node (docs/merkle.md).
+(define-constant LEAF-PREFIX 0x00)
+(define-constant NODE-PREFIX 0x01)
 
 ;; ---------------------------------------------------------------------------------------------
 ;; State
@@ -118,6 +132,7 @@
 (define-data-var analysis-count uint u0)
 (define-data-var model-count uint u0)
 (define-data-var professional-count uint u0)
+(define-data-var root-count uint u0)
 
 (define-map admins principal bool)
 (define-map verifiers principal bool)
@@ -198,6 +213,36 @@
 
 (define-map reviews
   { analysis-id: uint, reviewer: principal }
+  { confirmed: bool, note-digest: (buff 32), block-height: uint, block-time: uint }
+)
+
+;; Merkle anchoring: one entry per anchored root, by id (1, 2, ...), written once. `size` is the
+;; number of leaves; `min-confidence` the lowest confidence among them as the analyst declared it,
+;; at or above `threshold`, the minimum in force when it was anchored.
+(define-map roots
+  uint
+  {
+    root: (buff 32),
+    size: uint,
+    model-id: uint,
+    min-confidence: uint,
+    threshold: uint,
+    analyst: principal,
+    block-height: uint,
+    block-time: uint,
+    burn-block-height: uint,
+  }
+)
+;; A root is anchored once: root -> its id.
+(define-map root-ids (buff 32) uint)
+;; The review state of a Merkle-anchored analysis (leaf `index` of root `root-id`), from its first
+;; review or retraction on; absent means unreviewed. Only proven leaves get an entry.
+(define-map leaf-status
+  { root-id: uint, index: uint }
+  { confirmations: uint, disputes: uint, retracted: bool, retraction-reason: uint }
+)
+(define-map leaf-reviews
+  { root-id: uint, index: uint, reviewer: principal }
   { confirmed: bool, note-digest: (buff 32), block-height: uint, block-time: uint }
 )
 
@@ -787,32 +832,43 @@
   )
 )
 
+;; The checks of a review by `contract-caller` of an analysis by `author`, in the documented order.
+(define-private (check-review (author principal) (retracted bool) (reviewed bool) (note-digest (buff 32)))
+  (begin
+    (asserts! (not (var-get paused)) ERR-PAUSED)
+    (asserts! (is-digest note-digest) ERR-INVALID-NOTE-DIGEST)
+    (try! (check-active-professional contract-caller))
+    (asserts! (not (is-eq contract-caller author)) ERR-SELF-REVIEW)
+    (asserts! (not retracted) ERR-ANALYSIS-RETRACTED)
+    (asserts! (not reviewed) ERR-ALREADY-REVIEWED)
+    (ok true)
+  )
+)
+
+(define-private (review-entry (confirmed bool) (note-digest (buff 32)))
+  { confirmed: confirmed, note-digest: note-digest, block-height: stacks-block-height, block-time: stacks-block-time }
+)
+
 ;; Called by: an active professional other than the author, while not paused. One review per
 ;; reviewer per analysis; `confirmed` false records a dispute. `note-digest` is the SHA-256 of the
 ;; reviewer's off-chain note.
 (define-public (review-analysis (analysis-id uint) (confirmed bool) (note-digest (buff 32)))
   (let (
-      (reviewer contract-caller)
       (analysis (unwrap! (map-get? analyses analysis-id) ERR-UNKNOWN-ANALYSIS))
-      (review-key { analysis-id: analysis-id, reviewer: reviewer })
+      (review-key { analysis-id: analysis-id, reviewer: contract-caller })
       (image-hash (get image-hash analysis))
       (confirmations (+ (get confirmations analysis) (if confirmed u1 u0)))
       (disputes (+ (get disputes analysis) (if confirmed u0 u1)))
       (was-disputed (> (get disputes analysis) (get confirmations analysis)))
       (is-disputed (> disputes confirmations))
     )
-    (asserts! (not (var-get paused)) ERR-PAUSED)
-    (asserts! (is-digest note-digest) ERR-INVALID-NOTE-DIGEST)
-    (try! (check-active-professional reviewer))
-    (asserts! (not (is-eq reviewer (get analyst (batch-of (get batch-id analysis))))) ERR-SELF-REVIEW)
-    (asserts! (not (get retracted analysis)) ERR-ANALYSIS-RETRACTED)
-    (asserts! (is-none (map-get? reviews review-key)) ERR-ALREADY-REVIEWED)
-    (map-set reviews review-key {
-      confirmed: confirmed,
-      note-digest: note-digest,
-      block-height: stacks-block-height,
-      block-time: stacks-block-time,
-    })
+    (try! (check-review
+      (get analyst (batch-of (get batch-id analysis)))
+      (get retracted analysis)
+      (is-some (map-get? reviews review-key))
+      note-digest
+    ))
+    (map-set reviews review-key (review-entry confirmed note-digest))
     (map-set analyses analysis-id (merge analysis { confirmations: confirmations, disputes: disputes }))
     (if (is-eq was-disputed is-disputed)
       true
@@ -829,7 +885,7 @@
     (print {
       event: "analysis-reviewed",
       analysis-id: analysis-id,
-      reviewer: reviewer,
+      reviewer: contract-caller,
       confirmed: confirmed,
       note-digest: note-digest,
     })
@@ -867,6 +923,196 @@
 )
 
 ;; ---------------------------------------------------------------------------------------------
+;; Merkle anchoring
+;;
+;; One root anchors up to 2^20 analyses (its leaves) made by one analyst with one model. A leaf is
+;; the Clarity serialization (`to-consensus-buff?`, SIP-005) of the tuple `{analyst, confidence,
+;; finding, image-hash, model-id, report-digest}`; the tree is RFC 6962's (docs/merkle.md, with
+;; vectors in tests/merkle/vectors.json). Only the root is on chain; each analysis is proven by its
+;; leaf, its index and the sibling hashes on its path, which `verify-leaf`, `review-leaf` and
+;; `retract-leaf` check against the root's stored size.
+;; ---------------------------------------------------------------------------------------------
+
+(define-private (leaf-hash-of (leaf {
+    image-hash: (buff 32),
+    model-id: uint,
+    finding: (string-ascii 32),
+    confidence: uint,
+    report-digest: (buff 32),
+    analyst: principal,
+  }))
+  ;; A value of a fixed type always serializes within its type's bound: unwrap-panic cannot fail.
+  (sha256 (concat LEAF-PREFIX (unwrap-panic (to-consensus-buff? leaf))))
+)
+
+;; One step of RFC 9162's inclusion-proof check (section 2.1.3.2): `fn` is the node's index at this
+;; level, `sn` the last index at this level; a sibling past the root (sn = 0) fails the proof.
+(define-private (proof-step (sibling (buff 32)) (acc { fn: uint, sn: uint, hash: (buff 32), ok: bool }))
+  (let ((fn (get fn acc)) (sn (get sn acc)))
+    (if (or (not (get ok acc)) (is-eq sn u0))
+      (merge acc { ok: false })
+      (if (is-eq (mod fn u2) u1)
+        ;; a right child: the sibling is on the left
+        { fn: (/ fn u2), sn: (/ sn u2), hash: (sha256 (concat NODE-PREFIX (concat sibling (get hash acc)))), ok: true }
+        (if (is-eq fn sn)
+          ;; the last node of its level with no right sibling rises unchanged until it is a right
+          ;; child: shift past fn's trailing zeros (fn > 0 here, as sn > 0), then one level more
+          (let ((rise (* u2 (- fn (bit-and fn (- fn u1))))))
+            { fn: (/ fn rise), sn: (/ sn rise), hash: (sha256 (concat NODE-PREFIX (concat sibling (get hash acc)))), ok: true }
+          )
+          ;; a left child: the sibling is on the right
+          { fn: (/ fn u2), sn: (/ sn u2), hash: (sha256 (concat NODE-PREFIX (concat (get hash acc) sibling))), ok: true }
+        )
+      )
+    )
+  )
+)
+
+;; Ok with the root's id and record when `leaf` is leaf `index` of the anchored root `root`, by
+;; `proof`, and is an analysis the root could anchor (its analyst and model, well-formed fields);
+;; otherwise why not.
+(define-private (prove-leaf
+    (root (buff 32))
+    (leaf { image-hash: (buff 32), model-id: uint, finding: (string-ascii 32), confidence: uint, report-digest: (buff 32), analyst: principal })
+    (index uint)
+    (proof (list 20 (buff 32)))
+  )
+  (let (
+      (root-id (unwrap! (map-get? root-ids root) ERR-UNKNOWN-ROOT))
+      ;; every root id in root-ids has its record (written together)
+      (anchor (unwrap-panic (map-get? roots root-id)))
+    )
+    (asserts! (< index (get size anchor)) ERR-INVALID-PROOF)
+    (let ((end (fold proof-step proof { fn: index, sn: (- (get size anchor) u1), hash: (leaf-hash-of leaf), ok: true })))
+      (asserts! (and (get ok end) (is-eq (get sn end) u0) (is-eq (get hash end) root)) ERR-INVALID-PROOF)
+    )
+    (asserts! (and (is-eq (get analyst leaf) (get analyst anchor)) (is-eq (get model-id leaf) (get model-id anchor))) ERR-LEAF-MISMATCH)
+    ;; the format checks of a submitted item (threshold 0: `verify-leaf` reports the threshold)
+    (try! (check-item {
+      image-hash: (get image-hash leaf),
+      finding: (get finding leaf),
+      confidence: (get confidence leaf),
+      report-digest: (get report-digest leaf),
+    } u0))
+    (ok { root-id: root-id, anchor: anchor })
+  )
+)
+
+(define-private (get-leaf-state (root-id uint) (index uint))
+  (default-to
+    { confirmations: u0, disputes: u0, retracted: false, retraction-reason: u0 }
+    (map-get? leaf-status { root-id: root-id, index: index })
+  )
+)
+
+;; Called by: an active professional, while not paused. Anchors `root`, the RFC 6962 root of
+;; `count` leaves (1 .. 2^20), each an analysis by the caller with `model-id`; `min-confidence` is
+;; the lowest confidence among them and must meet the threshold in force, which is stored with the
+;; root. A root is anchored once. Returns the root id.
+(define-public (anchor-root (root (buff 32)) (count uint) (model-id uint) (lowest-confidence uint))
+  (let (
+      (analyst contract-caller)
+      (shared (try! (check-submission analyst model-id)))
+      (threshold (get threshold shared))
+      (p (get professional shared))
+      (root-id (+ (var-get root-count) u1))
+    )
+    (asserts! (is-digest root) ERR-INVALID-ROOT)
+    (asserts! (and (>= count u1) (<= count MAX-ROOT-LEAVES)) ERR-INVALID-LEAF-COUNT)
+    (asserts! (<= lowest-confidence BASIS-POINTS) ERR-INVALID-CONFIDENCE)
+    (asserts! (>= lowest-confidence threshold) ERR-CONFIDENCE-BELOW-THRESHOLD)
+    (asserts! (is-none (map-get? root-ids root)) ERR-ROOT-EXISTS)
+    (map-set root-ids root root-id)
+    (map-set roots root-id {
+      root: root,
+      size: count,
+      model-id: model-id,
+      min-confidence: lowest-confidence,
+      threshold: threshold,
+      analyst: analyst,
+      block-height: stacks-block-height,
+      block-time: stacks-block-time,
+      burn-block-height: burn-block-height,
+    })
+    (var-set root-count root-id)
+    (map-set professionals analyst (merge p { analysis-count: (+ (get analysis-count p) count) }))
+    (print {
+      event: "root-anchored",
+      root-id: root-id,
+      root: root,
+      count: count,
+      model-id: model-id,
+      min-confidence: lowest-confidence,
+      threshold: threshold,
+      analyst: analyst,
+    })
+    (ok root-id)
+  )
+)
+
+;; Called by: an active professional other than the leaf's analyst, while not paused: as
+;; `review-analysis`, for leaf `index` of `root`, proven by `proof`.
+(define-public (review-leaf
+    (root (buff 32))
+    (leaf { image-hash: (buff 32), model-id: uint, finding: (string-ascii 32), confidence: uint, report-digest: (buff 32), analyst: principal })
+    (index uint)
+    (proof (list 20 (buff 32)))
+    (confirmed bool)
+    (note-digest (buff 32))
+  )
+  (let (
+      (root-id (get root-id (try! (prove-leaf root leaf index proof))))
+      (key { root-id: root-id, index: index })
+      (review-key { root-id: root-id, index: index, reviewer: contract-caller })
+      (state (get-leaf-state root-id index))
+    )
+    (try! (check-review (get analyst leaf) (get retracted state) (is-some (map-get? leaf-reviews review-key)) note-digest))
+    (map-set leaf-reviews review-key (review-entry confirmed note-digest))
+    (map-set leaf-status key (merge state {
+      confirmations: (+ (get confirmations state) (if confirmed u1 u0)),
+      disputes: (+ (get disputes state) (if confirmed u0 u1)),
+    }))
+    (print {
+      event: "leaf-reviewed",
+      root-id: root-id,
+      index: index,
+      reviewer: contract-caller,
+      confirmed: confirmed,
+      note-digest: note-digest,
+    })
+    (ok true)
+  )
+)
+
+;; Called by: the leaf's analyst, whatever their status now and even while paused: as
+;; `retract-analysis`, for leaf `index` of `root`, proven by `proof`.
+(define-public (retract-leaf
+    (root (buff 32))
+    (leaf { image-hash: (buff 32), model-id: uint, finding: (string-ascii 32), confidence: uint, report-digest: (buff 32), analyst: principal })
+    (index uint)
+    (proof (list 20 (buff 32)))
+    (reason uint)
+  )
+  (let (
+      (root-id (get root-id (try! (prove-leaf root leaf index proof))))
+      (state (get-leaf-state root-id index))
+    )
+    (asserts! (is-eq contract-caller (get analyst leaf)) ERR-NOT-AUTHOR)
+    (asserts! (not (get retracted state)) ERR-ANALYSIS-RETRACTED)
+    (map-set leaf-status { root-id: root-id, index: index } (merge state { retracted: true, retraction-reason: reason }))
+    (print {
+      event: "leaf-retracted",
+      root-id: root-id,
+      index: index,
+      image-hash: (get image-hash leaf),
+      reason: reason,
+      by: contract-caller,
+    })
+    (ok true)
+  )
+)
+
+;; ---------------------------------------------------------------------------------------------
 ;; Read-only
 ;; ---------------------------------------------------------------------------------------------
 
@@ -882,6 +1128,8 @@
     analysis-count: (var-get analysis-count),
     model-count: (var-get model-count),
     professional-count: (var-get professional-count),
+    root-count: (var-get root-count),
+    max-root-leaves: MAX-ROOT-LEAVES,
   }
 )
 
@@ -1051,5 +1299,65 @@
       retracted-count: u0,
       latest-valid: none,
     }
+  )
+)
+
+(define-read-only (get-root (root-id uint))
+  (map-get? roots root-id)
+)
+
+(define-read-only (get-root-id (root (buff 32)))
+  (map-get? root-ids root)
+)
+
+;; The leaf hash of `leaf`: SHA-256(0x00 || to-consensus-buff? of the tuple) (docs/merkle.md).
+(define-read-only (leaf-hash
+    (leaf { image-hash: (buff 32), model-id: uint, finding: (string-ascii 32), confidence: uint, report-digest: (buff 32), analyst: principal })
+  )
+  (leaf-hash-of leaf)
+)
+
+(define-read-only (get-leaf-review (root-id uint) (index uint) (reviewer principal))
+  (map-get? leaf-reviews { root-id: root-id, index: index, reviewer: reviewer })
+)
+
+;; "Is this analysis anchored, by whom, with which model, when, and is it valid?" for a
+;; Merkle-anchored analysis: recomputes `root` from `leaf`, its `index` and `proof` (the siblings on
+;; its path, leaf level first) for the root's stored size. Ok with the anchor (analyst, model,
+;; threshold, block height, time and burn block height), whether the leaf's confidence meets the
+;; stored threshold, its review status and `valid` (meets the threshold, neither retracted nor
+;; disputed); err ERR-UNKNOWN-ROOT, ERR-INVALID-PROOF, ERR-LEAF-MISMATCH or the format error of a
+;; malformed leaf field.
+(define-read-only (verify-leaf
+    (root (buff 32))
+    (leaf { image-hash: (buff 32), model-id: uint, finding: (string-ascii 32), confidence: uint, report-digest: (buff 32), analyst: principal })
+    (index uint)
+    (proof (list 20 (buff 32)))
+  )
+  (let (
+      (proven (try! (prove-leaf root leaf index proof)))
+      (anchor (get anchor proven))
+      (state (get-leaf-state (get root-id proven) index))
+      (meets-threshold (>= (get confidence leaf) (get threshold anchor)))
+      (status (review-status (get retracted state) (get confirmations state) (get disputes state)))
+    )
+    (ok {
+      root-id: (get root-id proven),
+      index: index,
+      size: (get size anchor),
+      analyst: (get analyst anchor),
+      model-id: (get model-id anchor),
+      threshold: (get threshold anchor),
+      meets-threshold: meets-threshold,
+      block-height: (get block-height anchor),
+      block-time: (get block-time anchor),
+      burn-block-height: (get burn-block-height anchor),
+      confirmations: (get confirmations state),
+      disputes: (get disputes state),
+      retracted: (get retracted state),
+      retraction-reason: (get retraction-reason state),
+      status: status,
+      valid: (and meets-threshold (or (is-eq status "unreviewed") (is-eq status "confirmed"))),
+    })
   )
 )

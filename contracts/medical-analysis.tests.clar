@@ -418,6 +418,168 @@
   )
 )
 
+;; A root is accepted only from an active professional, while not paused, with an active model, a
+;; leaf count in 1 .. 2^20 and a declared lowest confidence at or above the threshold, once.
+(define-public (test-anchor-root (seed (buff 32)) (count-pick uint) (model-pick uint) (confidence-pick uint))
+  (let (
+      (root (sha256 seed))
+      ;; 0 .. 2^20 + 1 and one unknown model id, so that every refusal occurs
+      (leaf-count (mod count-pick (+ MAX-ROOT-LEAVES u2)))
+      (model-id (+ u1 (mod model-pick (+ (var-get model-count) u1))))
+      (lowest (mod confidence-pick (+ BASIS-POINTS u2)))
+      (threshold (threshold-for model-id))
+      (was-active (is-active-professional contract-caller))
+      (was-paused (var-get paused))
+      (model-was-active (default-to false (get active (map-get? models model-id))))
+      (existed (is-some (map-get? root-ids root)))
+      (roots-before (var-get root-count))
+      (result (anchor-root root leaf-count model-id lowest))
+    )
+    (asserts!
+      (is-eq (is-ok result)
+        (and was-active (not was-paused) model-was-active (>= leaf-count u1) (<= leaf-count MAX-ROOT-LEAVES)
+          (<= lowest BASIS-POINTS) (>= lowest threshold) (not existed)))
+      (err u9080)
+    )
+    (asserts! (is-eq (var-get root-count) (if (is-ok result) (+ roots-before u1) roots-before)) (err u9081))
+    (match result
+      root-id (let ((r (unwrap-panic (get-root root-id))))
+        (asserts!
+          (and (is-eq (get root r) root) (is-eq (get size r) leaf-count) (is-eq (get threshold r) threshold)
+            (is-eq (get analyst r) contract-caller) (is-eq (get-root-id root) (some root-id)))
+          (err u9082)
+        )
+        (ok true)
+      )
+      code (ok false)
+    )
+  )
+)
+
+;; A tree of up to 8 leaves built here bottom-up (a node without a right sibling rises unchanged,
+;; which is RFC 6962's tree), with audit paths read off its levels: independent of the contract's
+;; RFC 9162 check.
+(define-private (pair-up (h (buff 32)) (acc { level: (list 8 (buff 32)), pending: (optional (buff 32)) }))
+  (match (get pending acc)
+    left { level: (unwrap-panic (as-max-len? (append (get level acc) (sha256 (concat NODE-PREFIX (concat left h)))) u8)), pending: none }
+    { level: (get level acc), pending: (some h) }
+  )
+)
+
+(define-private (next-level (level (list 8 (buff 32))))
+  (let ((paired (fold pair-up level { level: (list), pending: none })))
+    (match (get pending paired)
+      last (unwrap-panic (as-max-len? (append (get level paired) last) u8))
+      (get level paired)
+    )
+  )
+)
+
+(define-private (with-sibling (level (list 8 (buff 32))) (index uint) (path (list 20 (buff 32))))
+  (match (element-at? level (if (is-eq (mod index u2) u0) (+ index u1) (- index u1)))
+    sibling (unwrap-panic (as-max-len? (append path sibling) u20))
+    path
+  )
+)
+
+(define-private (test-leaf (seed (buff 32)) (acc { model-id: uint, confidence: uint, leaves: (list 8 { image-hash: (buff 32), model-id: uint, finding: (string-ascii 32), confidence: uint, report-digest: (buff 32), analyst: principal }) }))
+  (merge acc {
+    leaves: (unwrap-panic (as-max-len? (append (get leaves acc) {
+      image-hash: (sha256 seed),
+      model-id: (get model-id acc),
+      finding: "nodule-present",
+      confidence: (get confidence acc),
+      report-digest: (sha256 (sha256 seed)),
+      analyst: contract-caller,
+    }) u8)),
+  })
+)
+
+(define-private (path-of (levels { l0: (list 8 (buff 32)), l1: (list 8 (buff 32)), l2: (list 8 (buff 32)) }) (index uint))
+  (with-sibling (get l2 levels) (/ index u4) (with-sibling (get l1 levels) (/ index u2) (with-sibling (get l0 levels) index (list))))
+)
+
+;; verify-leaf accepts leaf `index` of the tree with its path (all leaves, in turn).
+(define-private (leaf-verifies
+    (index uint)
+    (acc { root: (buff 32), root-id: uint, levels: { l0: (list 8 (buff 32)), l1: (list 8 (buff 32)), l2: (list 8 (buff 32)) }, leaves: (list 8 { image-hash: (buff 32), model-id: uint, finding: (string-ascii 32), confidence: uint, report-digest: (buff 32), analyst: principal }), ok: bool })
+  )
+  (match (element-at? (get leaves acc) index)
+    leaf (merge acc {
+      ok: (and (get ok acc)
+        (match (verify-leaf (get root acc) leaf index (path-of (get levels acc) index))
+          v (is-eq (get root-id v) (get root-id acc))
+          code false
+        )),
+    })
+    acc
+  )
+)
+
+;; Anchors a tree of the seeds' leaves; verify-leaf then accepts every leaf with its path, and
+;; refuses leaf `index` with one change: a sibling altered, two swapped, one dropped or added,
+;; another index, another leaf.
+(define-public (test-verify-leaf (seeds (list 8 (buff 32))) (model-pick uint) (index-pick uint) (forgery-pick uint))
+  (let (
+      (model-id (+ u1 (mod model-pick (var-get model-count))))
+      (threshold (threshold-for model-id))
+      (leaves (get leaves (fold test-leaf seeds { model-id: model-id, confidence: threshold, leaves: (list) })))
+      (n (len leaves))
+    )
+    (if (is-eq n u0)
+      (ok false)
+      (let (
+          (level0 (map leaf-hash-of leaves))
+          (level1 (next-level level0))
+          (level2 (next-level level1))
+          (levels { l0: level0, l1: level1, l2: level2 })
+          (root (unwrap-panic (element-at? (next-level level2) u0)))
+          (index (mod index-pick n))
+          (path (path-of levels index))
+          (leaf (unwrap-panic (element-at? leaves index)))
+          (anchored (anchor-root root n model-id threshold))
+        )
+        (if (is-err anchored)
+          (ok false)
+          (let (
+              (forgery (mod forgery-pick u6))
+              (depth (len path))
+              (forged-path (if (and (is-eq forgery u0) (> depth u0))
+                (unwrap-panic (replace-at? path u0 (sha256 (unwrap-panic (element-at? path u0)))))
+                (if (and (is-eq forgery u1) (> depth u1))
+                  (unwrap-panic (replace-at? (unwrap-panic (replace-at? path u0 (unwrap-panic (element-at? path u1)))) u1 (unwrap-panic (element-at? path u0))))
+                  (if (and (is-eq forgery u2) (> depth u0))
+                    (unwrap-panic (slice? path u0 (- depth u1)))
+                    (unwrap-panic (as-max-len? (append path root) u20))
+                  )
+                )
+              ))
+              (forged-index (if (and (is-eq forgery u4) (> n u1)) (mod (+ index u1) n) index))
+              (forged-leaf (if (is-eq forgery u5) (merge leaf { report-digest: (sha256 root) }) leaf))
+              (forged (if (is-eq forgery u4)
+                (verify-leaf root leaf forged-index path)
+                (if (is-eq forgery u5) (verify-leaf root forged-leaf index path) (verify-leaf root leaf index forged-path))
+              ))
+            )
+            (asserts!
+              (get ok (fold leaf-verifies (list u0 u1 u2 u3 u4 u5 u6 u7)
+                { root: root, root-id: (unwrap-panic anchored), levels: levels, leaves: leaves, ok: true }))
+              (err u9091)
+            )
+            ;; a swap of two equal siblings, or another index in a tree of one, changes nothing
+            (asserts!
+              (or (is-err forged) (and (is-eq forgery u1) (<= depth u1)) (and (is-eq forgery u4) (is-eq n u1))
+                (and (is-eq forgery u1) (is-eq (element-at? path u0) (element-at? path u1))))
+              (err u9092)
+            )
+            (ok true)
+          )
+        )
+      )
+    )
+  )
+)
+
 ;; ---------------------------------------------------------------------------------------------
 ;; Invariants: checked after random sequences of the contract's own public functions.
 ;; ---------------------------------------------------------------------------------------------
@@ -542,4 +704,37 @@
 ;; Every professional's record says who verified and who suspended them.
 (define-read-only (invariant-verifier-records)
   (fold verifier-record-ok ALL-ACCOUNTS true)
+)
+
+;; The root counter equals the number of roots, and the newest roots keep their rules.
+(define-private (check-root (offset uint) (ok-so-far bool))
+  (let ((n (var-get root-count)))
+    (if (or (not ok-so-far) (>= offset n))
+      ok-so-far
+      (let ((r (unwrap-panic (get-root (- n offset)))))
+        (and
+          (is-eq (get-root-id (get root r)) (some (- n offset)))
+          (>= (get size r) u1)
+          (<= (get size r) MAX-ROOT-LEAVES)
+          (>= (get min-confidence r) (get threshold r))
+          (<= (get min-confidence r) BASIS-POINTS)
+          (is-digest (get root r))
+        )
+      )
+    )
+  )
+)
+
+(define-read-only (invariant-roots)
+  (let (
+      (n (var-get root-count))
+      (anchored (default-to u0 (get called (map-get? context "anchor-root"))))
+    )
+    (and
+      (is-eq n anchored)
+      (or (is-eq n u0) (is-some (map-get? roots n)))
+      (is-none (map-get? roots (+ n u1)))
+      (fold check-root VERIFY-WINDOW true)
+    )
+  )
 )

@@ -2,8 +2,33 @@
 // Errors are asserted by name through ERR, which mirrors the contract's constants; a test below
 // checks that the two tables agree, so a renumbered code cannot slip through.
 import { Cl, ClarityType, type ClarityValue, cvToValue } from "@stacks/transactions";
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { beforeEach, describe, expect, it } from "vitest";
+import {
+  type LeafFields,
+  auditPath,
+  hex,
+  leafBytes,
+  leafBytesDirect,
+  leafCV,
+  leafHash,
+  rootFromPath,
+  treeHash,
+  unhex,
+} from "./merkle/merkle";
+import {
+  ENCODING_LEAVES,
+  GENERATED_INDEXES,
+  GENERATED_SIZE,
+  UNIFORM_INDEX,
+  UNIFORM_SIZE,
+  VECTOR_ANALYST,
+  buildVectors,
+  generatedLeaf,
+  uniformTree,
+  vectorLeaf,
+} from "./merkle/vectors";
 
 const CONTRACT = "medical-analysis";
 
@@ -40,6 +65,12 @@ const ERR = {
   CONFIDENCE_BELOW_THRESHOLD: 1063,
   EMPTY_BATCH: 1064,
   INVALID_REPORT_DIGEST: 1065,
+  INVALID_ROOT: 1066,
+  INVALID_LEAF_COUNT: 1067,
+  ROOT_EXISTS: 1068,
+  UNKNOWN_ROOT: 1069,
+  INVALID_PROOF: 1070,
+  LEAF_MISMATCH: 1071,
   UNKNOWN_ANALYSIS: 1080,
   SELF_REVIEW: 1081,
   ALREADY_REVIEWED: 1082,
@@ -967,5 +998,385 @@ describe("paging", () => {
     expect(ro("get-image-analysis-id", [Cl.buffer(h32(1)), Cl.uint(MAX_UINT)])).toBeNone();
     expect(ro("get-image-analysis-id", [Cl.buffer(h32(2)), Cl.uint(0)])).toBeSome(Cl.uint(2));
     expect(ro("get-image-analysis-id", [Cl.buffer(h32(999)), Cl.uint(0)])).toBeNone();
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Merkle-root anchoring (issue 14)
+// ---------------------------------------------------------------------------------------------
+
+const vectors = buildVectors();
+const sha = (...parts: Uint8Array[]) => {
+  const h = createHash("sha256");
+  for (const p of parts) h.update(p);
+  return new Uint8Array(h.digest());
+};
+const proofCV = (path: string[] | Uint8Array[]) =>
+  Cl.list(path.map((p) => Cl.buffer(typeof p === "string" ? unhex(p) : p)));
+
+function anchorRoot(root: string | Uint8Array, count: number | bigint, minConfidence = 6000, sender = doctor, model = 1) {
+  return call(
+    "anchor-root",
+    [Cl.buffer(typeof root === "string" ? unhex(root) : root), Cl.uint(count), Cl.uint(model), Cl.uint(minConfidence)],
+    sender,
+  );
+}
+
+function verifyLeaf(root: string, leaf: LeafFields, index: number, path: string[] | Uint8Array[]) {
+  return ro("verify-leaf", [Cl.buffer(unhex(root)), leafCV(leaf), Cl.uint(index), proofCV(path)]);
+}
+
+describe("Merkle trees: the independent implementation and the vectors", () => {
+  it("tests/merkle/vectors.json is what the implementation builds", async () => {
+    await expect(JSON.stringify(vectors, null, 2) + "\n").toMatchFileSnapshot("./merkle/vectors.json");
+  });
+
+  it("reproduces the roots of RFC 6962's reference tests (Certificate Transparency's published test data)", () => {
+    // transparency-dev/merkle testonly/constants.go (and certificate-transparency before it): the
+    // roots of the first 1..8 of these leaves.
+    expect(vectors.rfc6962.roots).toEqual([
+      "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+      "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+      "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+      "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+      "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+      "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+      "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+      "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
+    ]);
+  });
+
+  it("follows RFC 6962 on small trees, checked by hand with SHA-256", () => {
+    const h = vectors.leaves.slice(0, 7).map((l) => unhex(l.leaf_hash));
+    const node = (a: Uint8Array, b: Uint8Array) => sha(new Uint8Array([1]), a, b);
+    const root = (n: number) => vectors.trees.find((t) => t.size === n)!.root;
+    expect(hex(sha(new Uint8Array([0]), unhex(vectors.leaves[0].leaf_bytes)))).toBe(vectors.leaves[0].leaf_hash);
+    expect(root(1)).toBe(hex(h[0]));
+    expect(root(2)).toBe(hex(node(h[0], h[1])));
+    // an odd count splits at the largest power of two below it: the last leaf is not duplicated
+    expect(root(3)).toBe(hex(node(node(h[0], h[1]), h[2])));
+    expect(root(5)).toBe(hex(node(node(node(h[0], h[1]), node(h[2], h[3])), h[4])));
+    expect(root(7)).toBe(hex(node(node(node(h[0], h[1]), node(h[2], h[3])), node(node(h[4], h[5]), h[6]))));
+    expect(vectors.trees.find((t) => t.size === 7)!.proofs[6].path).toEqual([hex(node(h[4], h[5])), hex(node(node(h[0], h[1]), node(h[2], h[3])))]);
+  });
+
+  it("writes leaf bytes directly exactly as @stacks/transactions serializes them", () => {
+    const sample = [
+      ...vectors.leaves.map((_, i) => vectorLeaf(i)),
+      ...ENCODING_LEAVES,
+      ...[0, 1, 2, 3, 4097, 65_536, 99_999].map(generatedLeaf),
+    ];
+    for (const leaf of sample) expect(hex(leafBytesDirect(leaf))).toBe(hex(leafBytes(leaf)));
+  });
+
+  it("encodes a leaf as the Clarity serialization of its tuple, fields in name order", () => {
+    const bytes = leafBytes(vectorLeaf(0));
+    const names = ["analyst", "confidence", "finding", "image-hash", "model-id", "report-digest"];
+    expect(hex(bytes.slice(0, 5))).toBe("0c00000006"); // a tuple of six fields
+    let at = 5;
+    for (const name of names) {
+      expect(bytes[at]).toBe(name.length);
+      expect(Buffer.from(bytes.slice(at + 1, at + 1 + name.length)).toString("ascii")).toBe(name);
+      at += 1 + name.length;
+      const type = bytes[at];
+      // principal 0x05: version + 20 bytes; uint 0x01: 16 bytes; string-ascii 0x0d and buffer 0x02: u32 length
+      at += type === 0x05 ? 22 : type === 0x01 ? 17 : 5 + new DataView(bytes.buffer, bytes.byteOffset + at + 1, 4).getUint32(0);
+    }
+    expect(at).toBe(bytes.length);
+    // docs/merkle.md: 201 bytes plus the finding's length, for a standard principal
+    for (const l of vectors.leaves) expect(l.leaf_bytes.length / 2).toBe(201 + l.finding.length);
+    for (const l of vectors.encodings) expect(l.finding.length).toBeLessThanOrEqual(32);
+  });
+
+  it("the iterative check (RFC 9162) accepts every vector proof and refuses every bad one", () => {
+    for (const t of vectors.trees) {
+      for (const p of t.proofs) {
+        expect(hex(rootFromPath(unhex(vectors.leaves[p.index].leaf_hash), p.index, t.size, p.path.map(unhex))!)).toBe(t.root);
+      }
+    }
+    for (const p of vectors.generated.proofs) {
+      expect(hex(rootFromPath(unhex(p.leaf.leaf_hash), p.index, vectors.generated.size, p.path.map(unhex))!)).toBe(vectors.generated.root);
+    }
+    for (const b of vectors.bad_proofs) {
+      const r = rootFromPath(unhex(b.leaf_hash), b.index, b.size, b.path.map(unhex));
+      expect(r === null || hex(r) !== b.root, b.why).toBe(true);
+    }
+  });
+});
+
+describe("Merkle trees: the contract agrees with the vectors", () => {
+  beforeEach(setupWorld);
+
+  it("hashes every vector leaf as the vectors do (the Clarity VM's serializer against @stacks/transactions')", () => {
+    const all = [...vectors.leaves.map((_, i) => vectorLeaf(i)), ...ENCODING_LEAVES];
+    const expected = [...vectors.leaves, ...vectors.encodings];
+    for (const [i, leaf] of all.entries()) {
+      expect(ro("leaf-hash", [leafCV(leaf)])).toBeBuff(unhex(expected[i].leaf_hash));
+    }
+  });
+
+  it("verify-leaf accepts every leaf of every vector tree, and nothing else", { timeout: 120_000 }, () => {
+    for (const t of vectors.trees) expect(anchorRoot(t.root, t.size).result.type).toBe(ClarityType.ResponseOk);
+    for (const [n, t] of vectors.trees.entries()) {
+      for (const p of t.proofs) {
+        const v = value(verifyLeaf(t.root, vectorLeaf(p.index), p.index, p.path));
+        expect(v["root-id"]).toBe(BigInt(n + 1));
+        expect(v.valid).toBe(true);
+        // the same path under another index, or another leaf under this index, fails
+        if (t.size > 1) {
+          const other = (p.index + 1) % t.size;
+          expect(verifyLeaf(t.root, vectorLeaf(p.index), other, p.path)).toBeErr(Cl.uint(ERR.INVALID_PROOF));
+          expect(verifyLeaf(t.root, vectorLeaf(other), p.index, p.path)).toBeErr(Cl.uint(ERR.INVALID_PROOF));
+        }
+      }
+    }
+    for (const b of vectors.bad_proofs) {
+      const r = ro("verify-leaf", [Cl.buffer(unhex(b.root)), leafCV(vectorLeaf(4)), Cl.uint(b.index), proofCV(b.path)]);
+      expect(r, b.why).toBeErr(Cl.uint(ERR.INVALID_PROOF));
+    }
+  });
+
+  // Issue 14's "done when": one root anchors 100,000 analyses.
+  it("anchors the generated tree of 100,000 analyses with one root, and proves its leaves", () => {
+    expect(anchorRoot(vectors.generated.root, GENERATED_SIZE).result).toBeOk(Cl.uint(1));
+    for (const [n, p] of vectors.generated.proofs.entries()) {
+      expect(p.index).toBe(GENERATED_INDEXES[n]);
+      const v = value(verifyLeaf(vectors.generated.root, generatedLeaf(p.index), p.index, p.path));
+      expect(v).toMatchObject({ "root-id": 1n, size: BigInt(GENERATED_SIZE), analyst: VECTOR_ANALYST, valid: true });
+    }
+    expect(value(ro("get-professional", [Cl.principal(doctor)]))["analysis-count"]).toBe(BigInt(GENERATED_SIZE));
+  });
+
+  it("proves a leaf at depth 20, in a tree of 2^20 analyses (the cost table's verify-leaf and review-leaf)", () => {
+    expect(vectors.uniform.proofs[0].path).toHaveLength(20);
+    expect(anchorRoot(vectors.uniform.root, UNIFORM_SIZE).result).toBeOk(Cl.uint(1));
+    const [p] = vectors.uniform.proofs;
+    expect(value(verifyLeaf(vectors.uniform.root, vectorLeaf(0), UNIFORM_INDEX, p.path)).valid).toBe(true);
+    const review = call(
+      "review-leaf",
+      [Cl.buffer(unhex(vectors.uniform.root)), leafCV(vectorLeaf(0)), Cl.uint(UNIFORM_INDEX), proofCV(p.path), Cl.bool(true), Cl.buffer(h32(700))],
+      doctor2,
+    );
+    expect(review.result).toBeOk(Cl.bool(true));
+    const retract = call(
+      "retract-leaf",
+      [Cl.buffer(unhex(vectors.uniform.root)), leafCV(vectorLeaf(0)), Cl.uint(UNIFORM_INDEX), proofCV(p.path), Cl.uint(3)],
+      doctor,
+    );
+    expect(retract.result).toBeOk(Cl.bool(true));
+  });
+});
+
+/** A small tree of `leaves`, anchored by `sender`: its root and each leaf's path. */
+function tree(leaves: LeafFields[]) {
+  const hashes = leaves.map((l) => leafHash(leafBytes(l)));
+  return { root: hex(treeHash(hashes)), paths: leaves.map((_, i) => auditPath(i, hashes).map(hex)) };
+}
+const leafOf = (i: number, over: Partial<LeafFields> = {}): LeafFields => ({ ...vectorLeaf(i), analyst: doctor, ...over });
+
+describe("anchor-root", () => {
+  beforeEach(setupWorld);
+
+  it("anchors a root once, with its size, model, threshold, analyst and blocks; one event", () => {
+    const t = tree([leafOf(0), leafOf(1), leafOf(2)]);
+    const res = anchorRoot(t.root, 3, 6250);
+    expect(res.result).toBeOk(Cl.uint(1));
+    expect(res.events).toHaveLength(1);
+    expect(value(res.events[0].data.value as ClarityValue)).toEqual({
+      event: "root-anchored",
+      "root-id": 1n,
+      root: t.root,
+      count: 3n,
+      "model-id": 1n,
+      "min-confidence": 6250n,
+      threshold: 6000n,
+      analyst: doctor,
+    });
+    const burn = Number(cvToValue(Cl.deserialize(simnet.runSnippet("burn-block-height") as string)));
+    expect(value(ro("get-root", [Cl.uint(1)]))).toEqual({
+      root: t.root,
+      size: 3n,
+      "model-id": 1n,
+      "min-confidence": 6250n,
+      threshold: 6000n,
+      analyst: doctor,
+      "block-height": BigInt(simnet.blockHeight),
+      "block-time": BigInt(tipBlockTime()),
+      "burn-block-height": BigInt(burn),
+    });
+    expect(ro("get-root-id", [Cl.buffer(unhex(t.root))])).toBeSome(Cl.uint(1));
+    expect(ro("get-root", [Cl.uint(2)])).toBeNone();
+    expectErr(anchorRoot(t.root, 3, 6250), "ROOT_EXISTS");
+    expectErr(anchorRoot(t.root, 4, 9000, doctor2), "ROOT_EXISTS");
+    expect(params()["root-count"]).toBe(1n);
+    expect(value(ro("get-professional", [Cl.principal(doctor)]))["analysis-count"]).toBe(3n);
+  });
+
+  it("refuses a root from anyone but an active professional, while paused, or with a bad model", () => {
+    const root = h32(77);
+    expectErr(anchorRoot(root, 1, 9000, outsider), "NOT_REGISTERED");
+    expectOk(call("suspend-professional", [Cl.principal(doctor2), Cl.uint(1)], verifier));
+    expectErr(anchorRoot(root, 1, 9000, doctor2), "SUSPENDED");
+    expectErr(anchorRoot(root, 1, 9000, doctor, 9), "UNKNOWN_MODEL");
+    expectOk(call("pause", [], deployer));
+    expectErr(anchorRoot(root, 1, 9000), "PAUSED");
+    expectOk(call("unpause", [], deployer));
+    expectOk(call("retire-model", [Cl.uint(1)], deployer));
+    expectErr(anchorRoot(root, 1, 9000), "MODEL_RETIRED");
+    expect(params()["root-count"]).toBe(0n);
+  });
+
+  it("refuses a malformed root, a leaf count outside 1 .. 2^20 and a minimum below the threshold", () => {
+    expectErr(anchorRoot(ZERO32, 1), "INVALID_ROOT");
+    expectErr(anchorRoot(h32(1).slice(0, 31), 1), "INVALID_ROOT");
+    expectErr(anchorRoot(h32(1), 0), "INVALID_LEAF_COUNT");
+    expectErr(anchorRoot(h32(1), 2 ** 20 + 1), "INVALID_LEAF_COUNT");
+    expectErr(anchorRoot(h32(1), MAX_UINT), "INVALID_LEAF_COUNT");
+    expectErr(anchorRoot(h32(1), 1, 10_001), "INVALID_CONFIDENCE");
+    expectErr(anchorRoot(h32(1), 1, 5999), "CONFIDENCE_BELOW_THRESHOLD");
+    expectOk(call("set-min-confidence", [Cl.uint(7000)], deployer));
+    expectErr(anchorRoot(h32(1), 1, 6999), "CONFIDENCE_BELOW_THRESHOLD");
+    expect(anchorRoot(h32(1), 2 ** 20, 7000).result).toBeOk(Cl.uint(1));
+    expect(value(ro("get-root", [Cl.uint(1)])).threshold).toBe(7000n);
+  });
+});
+
+describe("verify-leaf", () => {
+  beforeEach(setupWorld);
+
+  it("answers who anchored the leaf, with which model, when, and whether it meets the stored threshold", () => {
+    // the analyst declared 6000 as the lowest confidence, but leaf 2 has 5500: verify-leaf says so
+    const leaves = [leafOf(0), leafOf(1), leafOf(2, { confidence: 5500n }), leafOf(3)];
+    const t = tree(leaves);
+    expect(anchorRoot(t.root, 4, 6000).result).toBeOk(Cl.uint(1));
+    const v = value(verifyLeaf(t.root, leaves[0], 0, t.paths[0]));
+    expect(v).toEqual({
+      "root-id": 1n,
+      index: 0n,
+      size: 4n,
+      analyst: doctor,
+      "model-id": 1n,
+      threshold: 6000n,
+      "meets-threshold": true,
+      "block-height": BigInt(simnet.blockHeight),
+      "block-time": BigInt(tipBlockTime()),
+      "burn-block-height": v["burn-block-height"],
+      confirmations: 0n,
+      disputes: 0n,
+      retracted: false,
+      "retraction-reason": 0n,
+      status: "unreviewed",
+      valid: true,
+    });
+    const low = value(verifyLeaf(t.root, leaves[2], 2, t.paths[2]));
+    expect(low["meets-threshold"]).toBe(false);
+    expect(low.valid).toBe(false);
+  });
+
+  it("recomputes the root correctly for every index of every tree size from 1 to 24", { timeout: 120_000 }, () => {
+    const leaves = Array.from({ length: 24 }, (_, i) => leafOf(i, { confidence: 9000n }));
+    for (let size = 1; size <= 24; size++) {
+      const t = tree(leaves.slice(0, size));
+      expect(anchorRoot(t.root, size).result).toBeOk(Cl.uint(size));
+      for (let i = 0; i < size; i++) {
+        expect(value(verifyLeaf(t.root, leaves[i], i, t.paths[i]))["root-id"]).toBe(BigInt(size));
+      }
+    }
+  });
+
+  it("refuses an unknown root, an index past the tree, an altered leaf and a forged or resized path", () => {
+    const leaves = [0, 1, 2, 3, 4].map((i) => leafOf(i));
+    const t = tree(leaves);
+    expect(anchorRoot(t.root, 5).result).toBeOk(Cl.uint(1));
+    const good = t.paths[1];
+    expect(verifyLeaf(t.root, leaves[1], 1, good).type).toBe(ClarityType.ResponseOk);
+    expect(verifyLeaf(hex(h32(5)), leaves[1], 1, good)).toBeErr(Cl.uint(ERR.UNKNOWN_ROOT));
+    expect(verifyLeaf(t.root, leaves[1], 5, good)).toBeErr(Cl.uint(ERR.INVALID_PROOF));
+    expect(verifyLeaf(t.root, leaves[1], Number.MAX_SAFE_INTEGER, good)).toBeErr(Cl.uint(ERR.INVALID_PROOF));
+    expect(verifyLeaf(t.root, { ...leaves[1], confidence: 9999n }, 1, good)).toBeErr(Cl.uint(ERR.INVALID_PROOF));
+    expect(verifyLeaf(t.root, leaves[1], 1, [...good, good[0]])).toBeErr(Cl.uint(ERR.INVALID_PROOF));
+    expect(verifyLeaf(t.root, leaves[1], 1, good.slice(0, -1))).toBeErr(Cl.uint(ERR.INVALID_PROOF));
+    expect(verifyLeaf(t.root, leaves[1], 1, [good[1], good[0], good[2]])).toBeErr(Cl.uint(ERR.INVALID_PROOF));
+    expect(verifyLeaf(t.root, leaves[1], 1, Array(20).fill(good[0]))).toBeErr(Cl.uint(ERR.INVALID_PROOF));
+    // an internal node is no leaf: its children's hash with the leaf prefix gives another hash
+    expect(verifyLeaf(t.root, leaves[1], 0, good.slice(1))).toBeErr(Cl.uint(ERR.INVALID_PROOF));
+  });
+
+  it("refuses a proven leaf that names another analyst or model, or has a malformed field", () => {
+    const leaves = [
+      leafOf(0),
+      leafOf(1, { analyst: doctor2 }),
+      leafOf(2, { modelId: 2n }),
+      leafOf(3, { finding: "not a code" }),
+      leafOf(4, { imageHash: hex(ZERO32) }),
+      leafOf(5, { confidence: 10_001n }),
+    ];
+    const t = tree(leaves);
+    expect(anchorRoot(t.root, leaves.length).result).toBeOk(Cl.uint(1));
+    expect(verifyLeaf(t.root, leaves[1], 1, t.paths[1])).toBeErr(Cl.uint(ERR.LEAF_MISMATCH));
+    expect(verifyLeaf(t.root, leaves[2], 2, t.paths[2])).toBeErr(Cl.uint(ERR.LEAF_MISMATCH));
+    expect(verifyLeaf(t.root, leaves[3], 3, t.paths[3])).toBeErr(Cl.uint(ERR.INVALID_FINDING));
+    expect(verifyLeaf(t.root, leaves[4], 4, t.paths[4])).toBeErr(Cl.uint(ERR.INVALID_IMAGE_HASH));
+    expect(verifyLeaf(t.root, leaves[5], 5, t.paths[5])).toBeErr(Cl.uint(ERR.INVALID_CONFIDENCE));
+  });
+});
+
+describe("review-leaf and retract-leaf", () => {
+  const leaves = () => [0, 1, 2].map((i) => leafOf(i));
+  let t: { root: string; paths: string[][] };
+  beforeEach(() => {
+    setupWorld();
+    t = tree(leaves());
+    expect(anchorRoot(t.root, 3).result).toBeOk(Cl.uint(1));
+  });
+  const reviewLeaf = (i: number, confirmed: boolean, who: string, path = t.paths[i], note = h32(700)) =>
+    call(
+      "review-leaf",
+      [Cl.buffer(unhex(t.root)), leafCV(leaves()[i]), Cl.uint(i), proofCV(path), Cl.bool(confirmed), Cl.buffer(note)],
+      who,
+    );
+  const retractLeaf = (i: number, who: string, path = t.paths[i]) =>
+    call("retract-leaf", [Cl.buffer(unhex(t.root)), leafCV(leaves()[i]), Cl.uint(i), proofCV(path), Cl.uint(4)], who);
+  const state = (i: number) => value(verifyLeaf(t.root, leaves()[i], i, t.paths[i]));
+
+  it("records reviews of a proven leaf and applies the dispute rule", () => {
+    const res = reviewLeaf(0, false, doctor2);
+    expectOk(res);
+    expect(value(res.events[0].data.value as ClarityValue)).toEqual({
+      event: "leaf-reviewed",
+      "root-id": 1n,
+      index: 0n,
+      reviewer: doctor2,
+      confirmed: false,
+      "note-digest": Buffer.from(h32(700)).toString("hex"),
+    });
+    expect(state(0)).toMatchObject({ disputes: 1n, status: "disputed", valid: false });
+    expectOk(reviewLeaf(0, true, doctor3));
+    expect(state(0)).toMatchObject({ confirmations: 1n, status: "confirmed", valid: true });
+    expect(value(ro("get-leaf-review", [Cl.uint(1), Cl.uint(0), Cl.principal(doctor3)])).confirmed).toBe(true);
+    expect(ro("get-leaf-review", [Cl.uint(1), Cl.uint(1), Cl.principal(doctor3)])).toBeNone();
+    expect(state(1).status).toBe("unreviewed");
+  });
+
+  it("refuses the same reviews a record refuses, and an unproven leaf", () => {
+    expectErr(reviewLeaf(0, true, doctor), "SELF_REVIEW");
+    expectErr(reviewLeaf(0, true, outsider), "NOT_REGISTERED");
+    expectErr(reviewLeaf(0, true, doctor2, t.paths[0], ZERO32), "INVALID_NOTE_DIGEST");
+    expectErr(reviewLeaf(0, true, doctor2, t.paths[1]), "INVALID_PROOF");
+    expectOk(reviewLeaf(0, true, doctor2));
+    expectErr(reviewLeaf(0, false, doctor2), "ALREADY_REVIEWED");
+    expectOk(call("pause", [], deployer));
+    expectErr(reviewLeaf(1, true, doctor2), "PAUSED");
+    // retraction stays possible while paused, for the analyst only, once
+    expectErr(retractLeaf(1, doctor2), "NOT_AUTHOR");
+    expectErr(retractLeaf(1, doctor, t.paths[0]), "INVALID_PROOF");
+    const res = retractLeaf(1, doctor);
+    expectOk(res);
+    expect(value(res.events[0].data.value as ClarityValue)).toMatchObject({ event: "leaf-retracted", "root-id": 1n, index: 1n, reason: 4n, by: doctor });
+    expectErr(retractLeaf(1, doctor), "ANALYSIS_RETRACTED");
+    expectOk(call("unpause", [], deployer));
+    expectErr(reviewLeaf(1, true, doctor2), "ANALYSIS_RETRACTED");
+    expect(state(1)).toMatchObject({ retracted: true, "retraction-reason": 4n, status: "retracted", valid: false });
+    expect(state(2).valid).toBe(true);
   });
 });

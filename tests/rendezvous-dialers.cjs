@@ -5,7 +5,8 @@
 // the rules decide the outcome: 32-byte hashes, the seeded model ids 1 and 2, confidences spread
 // over 0..10000 (so both sides of the thresholds occur), well-formed finding codes, and analysis
 // ids that exist; likewise registration hashes and codes, and verification expiries within two years
-// of now (simnet's block time follows the wall clock), so grants, renewals and shortenings occur.
+// of now (simnet's block time follows the wall clock), so grants, renewals and shortenings occur;
+// and Merkle roots with leaf counts and lowest confidences around their bounds.
 // Callers, pause state and professional status stay random.
 const { createHash } = require("node:crypto");
 const { Cl, ClarityType } = require("@stacks/transactions");
@@ -51,6 +52,12 @@ async function preSteerAnalysisArguments({ selectedFunction, clarityValueArgumen
       args[1] = Cl.uint(now + (BigInt(args[1].value) % 63_000_000n));
       break;
     }
+    case "anchor-root":
+      args[0] = digest(args[0]);
+      args[1] = small(args[1], 2 ** 20 + 2);
+      args[2] = small(args[2], 2, 1);
+      args[3] = small(args[3], 10002);
+      break;
     case "register-model":
       args[0] = digest(args[0]);
       args[3] = small(args[3], 10001);

@@ -3,6 +3,12 @@
 // SR, saliency), record in the ledger; then anchor what is fit to anchor through the outbox
 // (src/app/outbox.h), in batches. Results below the contract's or the model's threshold are kept
 // as "needs review" and never sent.
+//
+// Files: each ledger entry (image, model, analyst) gets one report folder, built under a
+// temporary name and placed write-once after the entry is recorded; an analysis already in the
+// ledger is reported as such and its files are never touched (docs/report.md, "Report folders").
+// With the chain unreachable every analysis is still recorded and the run exits
+// kNotYetAnchored; a file that fails is reported by name and the others go on.
 #pragma once
 
 #include <filesystem>
@@ -28,6 +34,9 @@ struct AnalyzeRequest {
     std::string site_key;    // default: $MEDANCHOR_SITE_KEY_FILE or ~/.medanchor/site.key
     std::string ledger;      // default: $MEDANCHOR_LEDGER or ~/.medanchor/ledger.sqlite
     std::string site_label;  // optional label written into reports
+    // --analyst: the principal the analyses are recorded for. With --no-anchor it stands in
+    // for the signing key; with a key, it must be the key's principal.
+    std::string analyst;
     bool saliency = false;
     bool anchor = true;  // --no-anchor: record as pending, anchor later with `sync`
     bool allow_burned_in = false;

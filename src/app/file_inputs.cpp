@@ -4,6 +4,7 @@
 #include <array>
 #include <fstream>
 
+#include "common/file_io.h"
 #include "image/reader.h"
 
 namespace medanchor::app {
@@ -23,12 +24,20 @@ bool looks_like_an_image(const fs::path& path) {
            image::Magic::kUnknown;
 }
 
+bool is_output_folder(const fs::path& folder) {
+    std::error_code ec;
+    return fs::exists(folder / kOutputFolderMarker, ec);
+}
+
 }  // namespace
 
-std::vector<fs::path> expand_inputs(const std::vector<std::string>& inputs, std::size_t* skipped) {
+std::vector<fs::path> expand_inputs(const std::vector<std::string>& inputs, std::size_t* skipped,
+                                    std::size_t* skipped_output_folders) {
     std::vector<fs::path> files;
     if (skipped)
         *skipped = 0;
+    if (skipped_output_folders)
+        *skipped_output_folders = 0;
     for (const auto& input : inputs) {
         std::error_code ec;
         if (fs::is_directory(input, ec)) {
@@ -36,6 +45,15 @@ std::vector<fs::path> expand_inputs(const std::vector<std::string>& inputs, std:
             for (auto it = fs::recursive_directory_iterator(
                      input, fs::directory_options::skip_permission_denied, ec);
                  !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+                if (it->is_directory(ec)) {
+                    const bool hidden = it->path().filename().string().starts_with(".");
+                    if (hidden || is_output_folder(it->path())) {
+                        if (!hidden && skipped_output_folders)
+                            ++*skipped_output_folders;
+                        it.disable_recursion_pending();
+                    }
+                    continue;
+                }
                 if (!it->is_regular_file(ec))
                     continue;
                 if (looks_like_an_image(it->path()))
@@ -50,6 +68,22 @@ std::vector<fs::path> expand_inputs(const std::vector<std::string>& inputs, std:
         }
     }
     return files;
+}
+
+Status make_output_folder(const fs::path& folder) {
+    std::error_code ec;
+    fs::create_directories(folder, ec);
+    if (ec || !fs::is_directory(folder, ec)) {
+        return Error(ErrorCode::kIo,
+                     folder.string() + ": cannot create the output folder" +
+                         (ec ? ": " + ec.message() : std::string(": a file is in the way")));
+    }
+    if (is_output_folder(folder))
+        return Status::Ok();
+    return write_file_atomically(
+        folder / kOutputFolderMarker,
+        std::string_view(
+            "medanchor output: skipped when medanchor searches a folder for images\n"));
 }
 
 }  // namespace medanchor::app

@@ -252,6 +252,19 @@ void add_sync(CLI::App& app, CommandAction& action) {
             auto session = open_session(*o);
             if (!session)
                 return session.error();
+            // Analyses recorded for another principal (analyze --analyst) need its key.
+            auto pending = ledger->pending_by_analyst();
+            if (!pending)
+                return pending.error();
+            if (!pending->empty() && !pending->count(session->sender()))
+                return Error(ErrorCode::kNoKey, "the ledger's pending analyses were recorded for " +
+                                                    pending->begin()->first +
+                                                    ", not for this key's " + session->sender() +
+                                                    ": sync with that analyst's key");
+            auto lock =
+                ledger::OutboxLock::acquire(ledger->path(), std::chrono::seconds(o->timeout_s));
+            if (!lock)
+                return lock.error();
             OutboxOptions options;
             options.wait = !o->no_wait;
             options.progress = !o->json;
@@ -294,6 +307,8 @@ ordered_json analysis_json(const ledger::Analysis& a) {
         j["onchain_id"] = *a.onchain_id;
     if (a.block_height)
         j["block_height"] = *a.block_height;
+    if (a.report_dir)
+        j["report_dir"] = *a.report_dir;
     return j;
 }
 

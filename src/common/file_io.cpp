@@ -42,13 +42,16 @@ Status sync_path(const fs::path& path, int flags) {
 }
 
 template <class Bytes>
-Result<Bytes> read_bounded(const fs::path& path, std::size_t max_bytes) {
+Result<Bytes> read_bounded(const fs::path& path, std::size_t max_bytes, bool secret = false) {
     const std::string name = path.string();
     // O_NONBLOCK: opening a FIFO for reading must not wait for a writer; fstat then refuses it.
     Fd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
     if (fd.get() < 0) {
-        if (errno == ENOENT || errno == ENOTDIR)
+        if (errno == ENOENT || errno == ENOTDIR) {
+            if (secret)
+                return Error(ErrorCode::kNoKey, name + ": no such key file");
             return Error(ErrorCode::kNotFound, name + ": no such file");
+        }
         return Error(ErrorCode::kIo, name + ": cannot open for reading: " + errno_text());
     }
     struct stat st {};
@@ -59,6 +62,13 @@ Result<Bytes> read_bounded(const fs::path& path, std::size_t max_bytes) {
     if (!S_ISREG(st.st_mode))
         return Error(ErrorCode::kInvalidArgument,
                      name + ": not a regular file (a FIFO, socket or device)");
+    if (secret && (st.st_mode & 077) != 0) {
+        char mode[8];
+        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+        return Error(ErrorCode::kPermission,
+                     name + ": a secret file must not be readable by group or others (mode " +
+                         mode + "); run: chmod 600 " + name);
+    }
     const auto size = static_cast<std::uintmax_t>(st.st_size);
     if (size > max_bytes) {
         return Error(ErrorCode::kTooLarge, name + ": file is " + std::to_string(size) +
@@ -89,6 +99,10 @@ Result<std::vector<std::uint8_t>> read_regular_file(const fs::path& path, std::s
 
 Result<std::string> read_regular_text_file(const fs::path& path, std::size_t max_bytes) {
     return read_bounded<std::string>(path, max_bytes);
+}
+
+Result<std::string> read_secret_file(const fs::path& path, std::size_t max_bytes) {
+    return read_bounded<std::string>(path, max_bytes, /*secret=*/true);
 }
 
 AtomicFile::AtomicFile(fs::path target) : target_(std::move(target)) {

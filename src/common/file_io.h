@@ -26,6 +26,12 @@ Result<std::vector<std::uint8_t>> read_regular_file(const std::filesystem::path&
                                                     std::size_t max_bytes);
 Result<std::string> read_regular_text_file(const std::filesystem::path& path,
                                            std::size_t max_bytes);
+// A secret (a key, a salt): read_regular_text_file's rules, with two differences. A missing
+// file is kNoKey ("FILE: no such key file"), and a file that group or others have any access to
+// is refused with kPermission (the message gives the mode and `chmod 600 FILE`); the mode is
+// checked on the open file, so a file swapped in between cannot slip past. The one loader of
+// every key file: the caller parses the text and wipes it; messages never quote it.
+Result<std::string> read_secret_file(const std::filesystem::path& path, std::size_t max_bytes);
 
 // A file or folder written under a temporary name beside `target` and renamed onto it by
 // commit(). Until then `temp_path()` is the caller's to fill, by any means (an ofstream, DCMTK's

@@ -3,18 +3,25 @@
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 
 #include "common/encoding.h"
+#include "common/file_io.h"
 #include "image/image_hash.h"
 
 namespace medanchor::image {
-namespace {}  // namespace
+namespace {
+
+// A key file is 64 hex digits and a newline; anything much larger is not one, and is not read.
+constexpr std::size_t kMaxFileBytes = 4096;
+// 32 bytes from a random generator show at least this many distinct values except with
+// probability below 1e-36 (C(256,7) * (7/256)^32); fewer means a key typed or patterned by hand
+// (all zero, "0101...", "deadbeef" repeated), which keys nothing.
+constexpr std::size_t kMinDistinctBytes = 8;
+
+}  // namespace
 
 SiteKey::~SiteKey() {
     OPENSSL_cleanse(bytes_.data(), bytes_.size());
@@ -30,30 +37,10 @@ std::filesystem::path SiteKey::default_path() {
 
 Result<SiteKey> SiteKey::load(const std::filesystem::path& path) {
     const std::string name = path.string();
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) {
-        return Error(ErrorCode::kNoKey, name + ": no such key file");
-    }
-    if (!S_ISREG(st.st_mode)) {
-        return Error(ErrorCode::kInvalidArgument, name + ": key file is not a regular file");
-    }
-    if ((st.st_mode & 077) != 0) {
-        char mode[8];
-        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-        return Error(ErrorCode::kPermission,
-                     name + ": key file has mode " + mode +
-                         "; group and others must have no access (run: chmod 600 " + name + ")");
-    }
-    if (st.st_size > 1024) {
-        return Error(ErrorCode::kCorrupt, name + ": key file is not a medanchor site key");
-    }
-    std::ifstream in(path);
-    if (!in) {
-        return Error(ErrorCode::kIo, name + ": cannot open key file");
-    }
-    std::stringstream buffer;
-    buffer << in.rdbuf();
-    std::string text = buffer.str();
+    auto read = read_secret_file(path, kMaxFileBytes);
+    if (!read)
+        return read.error();
+    std::string& text = *read;
     while (!text.empty() && (text.back() == '\n' || text.back() == '\r'))
         text.pop_back();
     std::array<std::uint8_t, kSize> bytes{};
@@ -70,7 +57,20 @@ Result<SiteKey> SiteKey::load(const std::filesystem::path& path) {
                      name + ": key file must hold exactly 64 hex digits (a 32-byte key)");
     }
     SiteKey key(bytes);
+    std::array<std::uint8_t, 256> seen{};
+    std::size_t distinct = 0;
+    for (std::uint8_t b : bytes) {
+        distinct += seen[b] == 0 ? 1 : 0;
+        seen[b] = 1;
+    }
+    OPENSSL_cleanse(seen.data(), seen.size());
     OPENSSL_cleanse(bytes.data(), bytes.size());
+    if (distinct < kMinDistinctBytes) {
+        return Error(ErrorCode::kInvalidArgument,
+                     name +
+                         ": the key has no entropy (all zero or a short repeated pattern); "
+                         "make a new one with `medanchor site-key new`");
+    }
     return key;
 }
 

@@ -16,8 +16,11 @@ class SiteKey {
   public:
     static constexpr std::size_t kSize = 32;
 
-    // Loads a key file. Refuses (kPermission) a file that group or others can read or write,
-    // (kCorrupt) one that is not exactly 64 hex digits, (kNotFound) a missing one.
+    // Loads a key file through common/file_io's read_secret_file: (kNoKey) a missing file,
+    // (kInvalidArgument) a folder, FIFO or device, without waiting on it, (kPermission) a file
+    // that group or others can access, (kTooLarge) one over 4 KiB, (kCorrupt) one that is not
+    // exactly 64 hex digits, (kInvalidArgument) a key with fewer than 8 distinct byte values
+    // (all zero, a repeated pattern: no entropy).
     static Result<SiteKey> load(const std::filesystem::path& path);
 
     // Makes a new random key and writes it to `path` with mode 0600, creating missing parent

@@ -1,9 +1,9 @@
-// The only file that touches SQLite (and, for the report digest, OpenSSL's SHA-256).
+// The only file that touches SQLite.
 #include "ledger/ledger.h"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <sqlite3.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,13 +12,17 @@
 #include <cstring>
 #include <ctime>
 #include <functional>
+#include <thread>
+
+#include "common/encoding.h"
 
 namespace medanchor::ledger {
 namespace fs = std::filesystem;
 
 namespace {
 
-// Version 1. A later version adds a migration step in migrate() and bumps kSchemaVersion.
+// Version 1, as first released. A new ledger is made by running it and then every migration
+// step, so a new file and a migrated one have the same schema.
 constexpr const char* kSchemaV1 = R"sql(
 CREATE TABLE transactions (
     txid        TEXT PRIMARY KEY CHECK (length(txid) = 64),
@@ -77,11 +81,23 @@ CREATE TABLE transaction_analyses (
 CREATE INDEX transaction_analyses_analysis ON transaction_analyses (analysis_id);
 )sql";
 
+// kMigrations[v - 1] takes a ledger from version v to v + 1, inside one write transaction.
+constexpr const char* kMigrations[] = {
+    // 1 -> 2: where the analysis' write-once report folder is (NULL: recorded before version 2,
+    // when reports were written per image, not per analysis).
+    "ALTER TABLE analyses ADD COLUMN report_dir TEXT;",
+};
+static_assert(std::size(kMigrations) == Ledger::kSchemaVersion - 1);
+
+// How long a write waits for another connection's write to finish before giving up.
+constexpr int kBusyTimeoutMs = 10000;
+
 constexpr const char* kAnalysisColumns =
     "id, created_at, updated_at, source_path, image_hash, hash_mode, model_sha256, model_name, "
     "model_version, model_id, finding, confidence_bp, report_json, report_digest, saliency_path, "
     "analyst, state, review_reason, last_error, attempts, txid, onchain_id, block_height, "
-    "block_time, (SELECT count(*) FROM transaction_analyses t WHERE t.analysis_id = analyses.id)";
+    "block_time, (SELECT count(*) FROM transaction_analyses t WHERE t.analysis_id = analyses.id), "
+    "report_dir";
 
 constexpr const char* kTxColumns =
     "txid, raw_hex, sender, nonce, fee, kind, state, accepted, last_error, created_at, "
@@ -204,6 +220,7 @@ Analysis read_analysis(const Stmt& s) {
     a.block_height = s.opt_u64(22);
     a.block_time = s.opt_u64(23);
     a.transactions = static_cast<int>(s.i64(24));
+    a.report_dir = s.opt_text(25);
     return a;
 }
 
@@ -278,17 +295,7 @@ Result<TxState> parse_tx_state(std::string_view text) {
 }
 
 std::string report_digest(std::string_view report_json) {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_Digest(report_json.data(), report_json.size(), md, &len, EVP_sha256(), nullptr);
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(len * 2);
-    for (unsigned int i = 0; i < len; ++i) {
-        out.push_back(kHex[md[i] >> 4]);
-        out.push_back(kHex[md[i] & 0xf]);
-    }
-    return out;
+    return to_hex(sha256(report_json));
 }
 
 std::string utc_now() {
@@ -311,12 +318,22 @@ struct Ledger::Impl {
             sqlite3_close_v2(db);
     }
 
+    // The error of the last failed call, named after the ledger and what was being done.
     Error sql_error(const std::string& what) const {
-        const int code = sqlite3_errcode(db);
+        return classify(sqlite3_errcode(db), name + ": " + what + ": " + sqlite3_errmsg(db));
+    }
+    // A ledger still locked after the busy timeout is another process' long write, not a broken
+    // file: say so, as a timeout.
+    static Error classify(int code, std::string message) {
+        if (code == SQLITE_BUSY || code == SQLITE_LOCKED) {
+            return Error(ErrorCode::kTimeout,
+                         message + " (another process has been writing to the ledger for over " +
+                             std::to_string(kBusyTimeoutMs / 1000) + " s; try again later)");
+        }
         const ErrorCode ec = (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) ? ErrorCode::kCorrupt
                              : (code == SQLITE_CONSTRAINT) ? ErrorCode::kInvalidArgument
                                                            : ErrorCode::kIo;
-        return Error(ec, name + ": " + what + ": " + sqlite3_errmsg(db));
+        return Error(ec, std::move(message));
     }
 
     Status exec(const char* sql, const std::string& what) {
@@ -324,12 +341,25 @@ struct Ledger::Impl {
         if (sqlite3_exec(db, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
             std::string m = msg ? msg : "failed";
             sqlite3_free(msg);
-            const int code = sqlite3_errcode(db);
-            return Error(code == SQLITE_NOTADB || code == SQLITE_CORRUPT ? ErrorCode::kCorrupt
-                                                                         : ErrorCode::kIo,
-                         name + ": " + what + ": " + m);
+            return classify(sqlite3_errcode(db), name + ": " + what + ": " + m);
         }
         return Status::Ok();
+    }
+
+    // PRAGMA user_version: 0 for a new file.
+    Result<int> schema_version() {
+        auto v = count("PRAGMA user_version");
+        if (!v)
+            return v.error();
+        return static_cast<int>(*v);
+    }
+
+    // The one integer a query returns; its statement is finalized on return.
+    Result<std::int64_t> count(const char* sql) {
+        Stmt s(db, sql);
+        if (!s.prepared() || s.step() != SQLITE_ROW)
+            return sql_error("reading the schema");
+        return s.i64(0);
     }
 
     Status run(Stmt& s, const std::string& what) {
@@ -478,7 +508,7 @@ Result<Ledger> Ledger::open(const fs::path& path) {
         return Error(ErrorCode::kIo, name + ": cannot open the ledger: " +
                                          (impl->db ? sqlite3_errmsg(impl->db) : "out of memory"));
     }
-    sqlite3_busy_timeout(impl->db, 10000);
+    sqlite3_busy_timeout(impl->db, kBusyTimeoutMs);
     sqlite3_extended_result_codes(impl->db, 0);
     if (auto s = impl->exec("PRAGMA journal_mode = WAL", "setting WAL mode"); !s)
         return s.error();
@@ -487,40 +517,111 @@ Result<Ledger> Ledger::open(const fs::path& path) {
         !s)
         return s.error();
 
-    int version = 0;
-    {
-        Stmt v(impl->db, "PRAGMA user_version");
-        if (!v.prepared() || v.step() != SQLITE_ROW)
-            return impl->sql_error("reading the schema version");
-        version = static_cast<int>(v.i64(0));
-    }
-    if (version > kSchemaVersion) {
-        return Error(ErrorCode::kUnsupported,
-                     name + ": ledger schema version " + std::to_string(version) +
-                         " is newer than this medanchor understands (" +
-                         std::to_string(kSchemaVersion) +
-                         "); use the medanchor that wrote it, or a newer one");
-    }
-    if (version == 0) {
-        // Either brand new, or some other SQLite file: refuse to adopt one with tables.
-        Stmt t(impl->db, "SELECT count(*) FROM sqlite_master");
-        if (!t.prepared() || t.step() != SQLITE_ROW)
-            return impl->sql_error("reading the schema");
-        if (t.i64(0) != 0) {
-            return Error(ErrorCode::kCorrupt,
-                         name +
-                             ": an SQLite file with tables but no medanchor schema version; "
-                             "not a medanchor ledger");
-        }
-        auto s = impl->transaction("creating the schema", [&]() -> Status {
-            if (auto c = impl->exec(kSchemaV1, "creating the schema"); !c)
-                return c;
-            return impl->exec("PRAGMA user_version = 1", "setting the schema version");
+    // Most opens find the current schema and write nothing. Otherwise the schema is created or
+    // migrated under BEGIN IMMEDIATE, and the version read again there: of two processes that
+    // open a new ledger at once, the second waits for the first and then finds it made. (Every
+    // statement is finalized before the transaction: a reader still open on this connection
+    // would make SQLite refuse the write at once instead of waiting.)
+    auto version = impl->schema_version();
+    if (!version)
+        return version.error();
+    if (*version != kSchemaVersion) {
+        auto s = impl->transaction("preparing the schema", [&]() -> Status {
+            auto v = impl->schema_version();
+            if (!v)
+                return v.error();
+            if (*v > kSchemaVersion) {
+                return Error(ErrorCode::kUnsupported,
+                             name + ": ledger schema version " + std::to_string(*v) +
+                                 " is newer than this medanchor understands (" +
+                                 std::to_string(kSchemaVersion) +
+                                 "); use the medanchor that wrote it, or a newer one");
+            }
+            if (*v == 0) {
+                // Either brand new, or some other SQLite file: refuse to adopt one with tables.
+                auto tables = impl->count("SELECT count(*) FROM sqlite_master");
+                if (!tables)
+                    return tables.error();
+                if (*tables != 0) {
+                    return Error(ErrorCode::kCorrupt,
+                                 name +
+                                     ": an SQLite file with tables but no medanchor schema "
+                                     "version; not a medanchor ledger");
+                }
+                if (auto c = impl->exec(kSchemaV1, "creating the schema"); !c)
+                    return c;
+                *v = 1;
+            }
+            for (; *v < kSchemaVersion; ++*v) {
+                if (auto m = impl->exec(kMigrations[*v - 1],
+                                        "migrating the schema from version " + std::to_string(*v));
+                    !m)
+                    return m;
+            }
+            const std::string set = "PRAGMA user_version = " + std::to_string(kSchemaVersion);
+            return impl->exec(set.c_str(), "setting the schema version");
         });
         if (!s)
             return s.error();
     }
     return Ledger(path, std::move(impl));
+}
+
+// ---- the outbox lock ------------------------------------------------------------------------
+
+Result<OutboxLock> OutboxLock::acquire(const fs::path& ledger_path, std::chrono::milliseconds wait,
+                                       const std::function<void(long)>& waiting) {
+    const fs::path path = ledger_path.string() + ".lock";
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        return Error(
+            errno == EACCES ? ErrorCode::kPermission : ErrorCode::kIo,
+            path.string() + ": cannot open the ledger's lock file: " + std::strerror(errno));
+    }
+    OutboxLock lock(fd);
+    // The holder writes its pid into the file, for the others' messages; pid 0 if unreadable.
+    const auto holder = [&]() -> long {
+        char buffer[32] = {};
+        const ssize_t n = ::pread(fd, buffer, sizeof buffer - 1, 0);
+        return n > 0 ? std::strtol(buffer, nullptr, 10) : 0;
+    };
+    const auto deadline = std::chrono::steady_clock::now() + wait;
+    bool told = false;
+    while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno != EWOULDBLOCK && errno != EINTR) {
+            return Error(ErrorCode::kIo,
+                         path.string() + ": cannot lock: " + std::string(std::strerror(errno)));
+        }
+        if (std::chrono::steady_clock::now() >= deadline) {
+            const long pid = holder();
+            return Error(ErrorCode::kTimeout,
+                         ledger_path.string() + ": another medanchor process" +
+                             (pid > 0 ? " (pid " + std::to_string(pid) + ")" : "") +
+                             " is still anchoring from this ledger after " +
+                             std::to_string(wait.count() / 1000) +
+                             " s; run `medanchor sync` once it is done");
+        }
+        if (!told && waiting) {
+            waiting(holder());
+            told = true;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    const std::string pid = std::to_string(::getpid()) + "\n";
+    if (::ftruncate(fd, 0) != 0 ||
+        ::pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+        // Only the others' messages lose the pid; the lock itself holds.
+    }
+    return lock;
+}
+
+OutboxLock::OutboxLock(OutboxLock&& other) noexcept : fd_(other.fd_) {
+    other.fd_ = -1;
+}
+
+OutboxLock::~OutboxLock() {
+    if (fd_ >= 0)
+        ::close(fd_);  // releases the flock
 }
 
 // ---- records ------------------------------------------------------------------------------
@@ -565,8 +666,8 @@ Result<AddResult> Ledger::add(const NewAnalysis& a) {
                  "INSERT INTO analyses (created_at, updated_at, source_path, image_hash, "
                  "hash_mode, model_sha256, model_name, model_version, model_id, finding, "
                  "confidence_bp, report_json, report_digest, saliency_path, analyst, state, "
-                 "review_reason) VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-                 "?13, ?14, ?15, ?16)");
+                 "review_reason, report_dir) VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+                 "?11, ?12, ?13, ?14, ?15, ?16, ?17)");
         ins.bind(1, now)
             .bind(2, a.source_path)
             .bind(3, a.image_hash)
@@ -586,6 +687,10 @@ Result<AddResult> Ledger::add(const NewAnalysis& a) {
             ins.bind_null(16);
         else
             ins.bind(16, a.review_reason);
+        if (a.report_dir.empty())
+            ins.bind_null(17);
+        else
+            ins.bind(17, a.report_dir);
         if (auto st = impl_->run(ins, "adding an analysis"); !st)
             return st;
         auto added = impl_->analyses("WHERE id = ?1",
@@ -612,6 +717,32 @@ Result<Analysis> Ledger::get(std::int64_t id) {
 
 Result<std::vector<Analysis>> Ledger::find_by_image(const std::string& image_hash) {
     return impl_->analyses("WHERE image_hash = ?1", {image_hash});
+}
+
+Result<std::optional<Analysis>> Ledger::find(const std::string& image_hash,
+                                             const std::string& model_sha256,
+                                             const std::string& analyst) {
+    auto r = impl_->analyses("WHERE image_hash = ?1 AND model_sha256 = ?2 AND analyst = ?3",
+                             {image_hash, model_sha256, analyst});
+    if (!r)
+        return r.error();
+    if (r->empty())
+        return std::optional<Analysis>();
+    return std::optional<Analysis>(std::move(r->front()));
+}
+
+Result<std::map<std::string, std::size_t>> Ledger::pending_by_analyst() {
+    Stmt s(impl_->db,
+           "SELECT analyst, count(*) FROM analyses WHERE state = 'pending' GROUP BY analyst");
+    if (!s.prepared())
+        return impl_->sql_error("counting pending analyses");
+    std::map<std::string, std::size_t> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW)
+        out[s.text(0)] = static_cast<std::size_t>(s.i64(1));
+    if (rc != SQLITE_DONE)
+        return impl_->sql_error("counting pending analyses");
+    return out;
 }
 
 Result<std::vector<Analysis>> Ledger::list(std::optional<AnalysisState> state, std::size_t limit) {

@@ -14,12 +14,15 @@
 //
 // The ledger never touches the network and does not know Stacks; src/app/outbox.h drives it.
 // SQLite types stay out of this header. Thread safety: one Ledger per thread; several processes
-// may share the file (SQLite's locking, BEGIN IMMEDIATE for writes).
+// may share the file (SQLite's locking, BEGIN IMMEDIATE for writes, a busy timeout of 10 s), and
+// lock_outbox() lets one of them at a time sign and send.
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -67,6 +70,9 @@ struct NewAnalysis {
     // kPending (anchor it) or kNeedsReview (hold it for a person, with review_reason).
     AnalysisState state = AnalysisState::kPending;
     std::string review_reason;
+    // The write-once folder holding report.json (whose bytes are report_json) and its siblings;
+    // empty when the analysis has no folder.
+    std::string report_dir;
 };
 
 struct Analysis {
@@ -95,6 +101,8 @@ struct Analysis {
     std::optional<std::uint64_t> block_height;
     std::optional<std::uint64_t> block_time;  // stacks-block-time, Unix seconds
     int transactions = 0;  // how many transactions ever carried it (> 1: re-sent)
+    // Its report folder; none for analyses recorded before schema version 2.
+    std::optional<std::string> report_dir;
 };
 
 struct AddResult {
@@ -124,9 +132,32 @@ struct OnChain {
     std::uint64_t block_time = 0;
 };
 
+// Held by the one process that signs and sends from a ledger (OutboxLock::acquire): two outboxes
+// on one ledger would sign the same pending analyses with the same nonce. An exclusive flock(2)
+// on the side file LEDGER.lock, so the kernel releases it when its holder dies, however it dies.
+class OutboxLock {
+  public:
+    // Waits up to `wait` while another process holds the lock, calling `waiting(holder's pid,
+    // or 0 when unknown)` once if it has to. kTimeout when still held then (the message names
+    // the holder), kIo when the lock file cannot be opened.
+    static Result<OutboxLock> acquire(const std::filesystem::path& ledger_path,
+                                      std::chrono::milliseconds wait,
+                                      const std::function<void(long)>& waiting = {});
+    OutboxLock(OutboxLock&& other) noexcept;
+    OutboxLock& operator=(OutboxLock&&) = delete;
+    OutboxLock(const OutboxLock&) = delete;
+    OutboxLock& operator=(const OutboxLock&) = delete;
+    ~OutboxLock();
+
+  private:
+    explicit OutboxLock(int fd) : fd_(fd) {}
+    int fd_ = -1;
+};
+
 class Ledger {
   public:
-    static constexpr int kSchemaVersion = 1;
+    // 2: analyses.report_dir (migrated from 1 on open).
+    static constexpr int kSchemaVersion = 2;
 
     // Opens (creating it, its parent folders with mode 0700 and the file with mode 0600, when
     // missing) and migrates the schema. Refuses a file whose schema is newer than this build's
@@ -148,6 +179,12 @@ class Ledger {
 
     Result<Analysis> get(std::int64_t id);  // kNotFound
     Result<std::vector<Analysis>> find_by_image(const std::string& image_hash);
+    // The analysis of (image, model, analyst), the ledger's key, if recorded.
+    Result<std::optional<Analysis>> find(const std::string& image_hash,
+                                         const std::string& model_sha256,
+                                         const std::string& analyst);
+    // How many analyses wait in state pending, per analyst principal.
+    Result<std::map<std::string, std::size_t>> pending_by_analyst();
     // Oldest first; limit 0 means all.
     Result<std::vector<Analysis>> list(std::optional<AnalysisState> state = std::nullopt,
                                        std::size_t limit = 0);

@@ -642,4 +642,27 @@ std::string percent_string(std::uint32_t basis_points) {
     return s;
 }
 
+std::string report_folder_name(std::string_view image_hash_hex, std::string_view model_name,
+                               std::string_view model_version, std::string_view model_sha256,
+                               std::string_view analyst) {
+    std::string name;
+    const auto part = [&](std::string_view text) {
+        for (char c : text) {
+            const bool safe = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                              (c >= '0' && c <= '9') || c == '.' || c == '-';
+            name += safe ? c : '-';
+        }
+    };
+    part(image_hash_hex.substr(0, 16));
+    name += '_';
+    part(model_name);
+    name += '-';
+    part(model_version);
+    name += '_';
+    part(model_sha256.substr(0, 8));
+    name += '_';
+    part(analyst);
+    return name;
+}
+
 }  // namespace medanchor::report

@@ -57,7 +57,7 @@ struct ImageSection {
 struct ModelSection {
     std::string name;                       // manifest name, [A-Za-z0-9._-]{1,64}
     std::string version;                    // manifest version, [A-Za-z0-9._-]{1,32}
-    std::string sha256;                     // of model.onnx, 64 lowercase hex digits
+    std::string sha256;                     // of the network that ran, 64 lowercase hex digits
     std::optional<std::uint64_t> chain_id;  // the contract's model id, once registered (>= 1)
     std::string calibration_method;         // "none" or "temperature"
     // A decimal string (decimal_string()): "1" for "none"; > 0, no exponent, no sign, no
@@ -145,6 +145,18 @@ std::string utc_timestamp(std::chrono::system_clock::time_point when);
 // "1.5", 1.0 gives "1", 1e-5 gives "0.00001". For the calibration temperature.
 // REQUIRES: value is finite.
 std::string decimal_string(double value);
+
+// The name of an analysis' report folder (docs/report.md, "Report folders"): one folder per
+// ledger entry, i.e. per (image, model, analyst), so it never has to be rewritten:
+//   <first 16 hex digits of the image hash>_<model name>-<model version>_<first 8 hex digits of
+//   the model SHA-256>_<analyst principal>
+// e.g. "9853c90ed58f898c_ct-nodule-sim-1.0.0_51d8700e_ST2CY5V39NHDPWSXMW9QDT3HC3GD6Q6XX4CFRK9AG".
+// Sorted listings group an image's analyses. Any character outside [A-Za-z0-9.-] in a part
+// becomes '-' (the parts are validated elsewhere; this keeps the name one path component).
+// REQUIRES: image_hash_hex and model_sha256 have at least 16 and 8 characters.
+std::string report_folder_name(std::string_view image_hash_hex, std::string_view model_name,
+                               std::string_view model_version, std::string_view model_sha256,
+                               std::string_view analyst);
 
 // Basis points as a percentage with up to two decimals, without trailing zeros: 8750 gives
 // "87.5", 10000 gives "100", 7 gives "0.07".

@@ -7,20 +7,23 @@
 #include <openssl/rand.h>
 #include <secp256k1.h>
 #include <secp256k1_recovery.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+
+#include "common/file_io.h"
 
 namespace medanchor::stacks {
 namespace {
 
 constexpr std::string_view kKeyFormat = "medanchor-stacks-key/1";
+// A key file is a line of JSON around 66 hex digits; anything much larger is not one, and is not
+// read (a 1 GiB file would otherwise be read whole, twice).
+constexpr std::size_t kMaxKeyFileBytes = 4096;
 constexpr std::uint32_t kHardened = 0x80000000u;
 
 // One context for the process: libsecp256k1 contexts are safe to share for signing and
@@ -217,22 +220,6 @@ Address address_of(const PublicKey& key, Network network) {
     return Address{address_version(network), hash160(key)};
 }
 
-Status check_private_permissions(const std::filesystem::path& path) {
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) {
-        return Error(ErrorCode::kNoKey, path.string() + ": no such file");
-    }
-    if ((st.st_mode & 0077) != 0) {
-        char mode[8];
-        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-        return Error(ErrorCode::kPermission,
-                     path.string() +
-                         ": a secret file must not be readable by group or others (mode " + mode +
-                         "); run: chmod 600 " + path.string());
-    }
-    return Status::Ok();
-}
-
 Status write_key_file(const std::filesystem::path& path, const PrivateKey& key) {
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
@@ -256,14 +243,10 @@ Status write_key_file(const std::filesystem::path& path, const PrivateKey& key) 
 }
 
 Result<PrivateKey> read_key_file(const std::filesystem::path& path) {
-    if (auto s = check_private_permissions(path); !s)
-        return s.error();
-    std::ifstream in(path);
-    if (!in)
-        return Error(ErrorCode::kIo, path.string() + ": cannot open");
-    std::stringstream buf;
-    buf << in.rdbuf();
-    std::string text = buf.str();
+    auto read = read_secret_file(path, kMaxKeyFileBytes);
+    if (!read)
+        return read.error();
+    std::string& text = *read;
     auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
     OPENSSL_cleanse(text.data(), text.size());
     if (j.is_discarded() || !j.is_object() || j.value("format", "") != kKeyFormat ||

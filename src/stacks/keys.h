@@ -59,8 +59,10 @@ Address address_of(const PublicKey& key, Network network);
 // Key files: {"format": "medanchor-stacks-key/1", "private_key": "<hex>"}.
 // write_key_file refuses to overwrite an existing file.
 Status write_key_file(const std::filesystem::path& path, const PrivateKey& key);
+// Through common/file_io's read_secret_file: kNoKey (missing), kInvalidArgument (a folder, FIFO
+// or device, without waiting on it), kPermission (group or others have access; the message says
+// how to fix it), kTooLarge (over 4 KiB), kCorrupt (not the format above), kInvalidArgument (not
+// a valid secp256k1 secret).
 Result<PrivateKey> read_key_file(const std::filesystem::path& path);
-// kPermission when group or others may read `path`; the message says how to fix it.
-Status check_private_permissions(const std::filesystem::path& path);
 
 }  // namespace medanchor::stacks

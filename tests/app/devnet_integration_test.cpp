@@ -1,8 +1,8 @@
 // The C++ chain path end to end against the local chain (devnet/server.mjs on the real Clarity
 // VM), over real HTTP on loopback: deploy the contract with a contract-deploy transaction signed
 // here, grant roles, register a model and a professional, submit an analysis, read it back through
-// call-read and map_entry; and the refusals a real node gives for a bad nonce, a bad signature and
-// a foreign chain id.
+// call-read and map_entry; and the refusals a real node gives for a nonce past the chaining limit,
+// a bad signature and a foreign chain id (a future nonce within the limit is held, not refused).
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -162,12 +162,19 @@ TEST_F(DevnetIntegration, RejectsWhatARealNodeRejects) {
         return node.broadcast(*stacks::serialize(tx));
     };
 
-    auto future_nonce =
-        stacks::make_transaction(stacks::Network::kTestnet, key, account->nonce + 5, 2000, call);
-    auto r = broadcast(future_nonce);
+    // A nonce past the chaining limit (the confirmed nonce + 1 + 25) is refused; one within it
+    // is not: a node holds it in its mempool until the nonces before it are mined.
+    auto too_far =
+        stacks::make_transaction(stacks::Network::kTestnet, key, account->nonce + 27, 2000, call);
+    auto r = broadcast(too_far);
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code(), ErrorCode::kRejected);
-    EXPECT_NE(r.error().message().find("BadNonce"), std::string::npos) << r.error().message();
+    EXPECT_NE(r.error().message().find("TooMuchChaining"), std::string::npos)
+        << r.error().message();
+    auto held = stacks::make_transaction(stacks::Network::kTestnet, key, account->nonce + 5, 2000,
+                                         stacks::ContractDeploy{"held-probe", "(+ 1 2)", 4});
+    r = broadcast(held);
+    EXPECT_TRUE(r.ok()) << "a future nonce is held, not refused: " << r.error().message();
 
     auto forged =
         stacks::make_transaction(stacks::Network::kTestnet, key, account->nonce, 2000, call);

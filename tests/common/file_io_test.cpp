@@ -132,5 +132,26 @@ TEST_F(FileIo, AWriteThatRunsOutOfRoomFailsCleanly) {
     EXPECT_EQ(WEXITSTATUS(status), 0) << "the failed write left a file or gave no kIo error";
 }
 
+TEST_F(FileIo, ASecretFileIsReadOnlyWhenPrivate) {
+    const fs::path key = dir_ / "k";
+    std::ofstream(key) << "secret";
+    ::chmod(key.c_str(), 0600);
+    auto read = read_secret_file(key, 64);
+    ASSERT_TRUE(read) << read.error().message();
+    EXPECT_EQ(*read, "secret");
+    ::chmod(key.c_str(), 0640);
+    auto open = read_secret_file(key, 64);
+    ASSERT_FALSE(open);
+    EXPECT_EQ(open.error().code(), ErrorCode::kPermission);
+    EXPECT_NE(open.error().message().find("mode 0640"), std::string::npos);
+    EXPECT_NE(open.error().message().find("chmod 600 " + key.string()), std::string::npos);
+    EXPECT_EQ(open.error().message().find("secret\n"), std::string::npos);
+    auto missing = read_secret_file(dir_ / "absent", 64);
+    ASSERT_FALSE(missing);
+    EXPECT_EQ(missing.error().code(), ErrorCode::kNoKey);
+    ASSERT_EQ(::mkfifo((dir_ / "fifo").c_str(), 0600), 0);
+    EXPECT_EQ(read_secret_file(dir_ / "fifo", 64).error().code(), ErrorCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace medanchor

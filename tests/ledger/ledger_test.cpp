@@ -1,6 +1,7 @@
 // The ledger on real SQLite files: created private, idempotent, every outbox transition and its
-// refusals, reopened intact, a newer or foreign file refused, and a process killed inside a write
-// leaves the state before it.
+// refusals, reopened intact, a newer or foreign file refused, a version-1 file migrated, a process
+// killed inside a write leaves the state before it, processes opening one ledger at once, and the
+// outbox lock that lets one process at a time sign and send.
 #include "ledger/ledger.h"
 
 #include <gtest/gtest.h>
@@ -9,8 +10,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <random>
+#include <vector>
 
 namespace medanchor::ledger {
 namespace {
@@ -224,6 +227,149 @@ TEST_F(LedgerTest, AProcessKilledInsideAWriteLeavesTheStateBefore) {
     EXPECT_EQ(l->get(a)->state, AnalysisState::kPending);
     EXPECT_TRUE(l->transactions(TxState::kBroadcast)->empty());
     EXPECT_TRUE(l->record_transaction(tx("t1", {a})).ok());
+}
+
+TEST_F(LedgerTest, RecordsAndFindsTheReportFolder) {
+    auto l = Ledger::open(path_);
+    ASSERT_TRUE(l.ok());
+    auto with = analysis('a');
+    with.report_dir = "/reports/aaaa";
+    ASSERT_TRUE(l->add(with).ok());
+    ASSERT_TRUE(l->add(analysis('b')).ok());
+    auto found = l->find(std::string(64, 'a'), std::string(64, 'f'), "ST1ANALYST");
+    ASSERT_TRUE(found.ok()) << found.error().message();
+    ASSERT_TRUE(found->has_value());
+    EXPECT_EQ((*found)->report_dir, "/reports/aaaa");
+    EXPECT_FALSE(l->find(std::string(64, 'b'), std::string(64, 'f'), "ST1ANALYST")
+                     .value()
+                     ->report_dir.has_value());
+    // The key is (image, model, analyst): another analyst's analysis of the image is another.
+    EXPECT_FALSE(l->find(std::string(64, 'a'), std::string(64, 'f'), "ST2OTHER")->has_value());
+}
+
+TEST_F(LedgerTest, CountsPendingAnalysesPerAnalyst) {
+    auto l = Ledger::open(path_);
+    ASSERT_TRUE(l.ok());
+    ASSERT_TRUE(l->add(analysis('a', "ST1A")).ok());
+    ASSERT_TRUE(l->add(analysis('b', "ST1A")).ok());
+    auto held = analysis('c', "ST2B");
+    held.state = AnalysisState::kNeedsReview;
+    held.review_reason = "below";
+    ASSERT_TRUE(l->add(held).ok());
+    auto pending = l->pending_by_analyst();
+    ASSERT_TRUE(pending.ok());
+    EXPECT_EQ(*pending, (std::map<std::string, std::size_t>{{"ST1A", 2}}));
+}
+
+// A ledger written by schema version 1 (no report_dir) is migrated on open, its rows kept.
+TEST_F(LedgerTest, MigratesAVersion1Ledger) {
+    std::int64_t id = 0;
+    {
+        auto l = Ledger::open(path_);
+        ASSERT_TRUE(l.ok());
+        id = l->add(analysis('a'))->analysis.id;
+    }
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(
+        sqlite3_exec(db, "ALTER TABLE analyses DROP COLUMN report_dir; PRAGMA user_version = 1",
+                     nullptr, nullptr, nullptr),
+        SQLITE_OK);
+    sqlite3_close(db);
+
+    auto l = Ledger::open(path_);
+    ASSERT_TRUE(l.ok()) << l.error().message();
+    auto old = l->get(id);
+    ASSERT_TRUE(old.ok());
+    EXPECT_EQ(old->report_digest, report_digest("{\"image\":\"a\"}"));
+    EXPECT_FALSE(old->report_dir.has_value());
+    auto next = analysis('b');
+    next.report_dir = "/reports/bbbb";
+    ASSERT_TRUE(l->add(next).ok());
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* v = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &v, nullptr), SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(v), SQLITE_ROW);
+    EXPECT_EQ(sqlite3_column_int(v, 0), Ledger::kSchemaVersion);
+    sqlite3_finalize(v);
+    sqlite3_close(db);
+}
+
+// Processes that open a new ledger at the same moment and write to it: every one succeeds (the
+// schema is made once; the others wait for it).
+TEST_F(LedgerTest, ProcessesOpeningANewLedgerAtOnceAllSucceed) {
+    for (int round = 0; round < 5; ++round) {
+        fs::remove_all(dir_);
+        std::vector<pid_t> children;
+        int go[2];
+        ASSERT_EQ(::pipe(go), 0);
+        for (int c = 0; c < 6; ++c) {
+            const pid_t child = ::fork();
+            ASSERT_GE(child, 0);
+            if (child == 0) {
+                ::close(go[1]);
+                char byte;
+                (void)!::read(go[0], &byte, 1);  // all start together
+                auto l = Ledger::open(path_);
+                if (!l.ok())
+                    ::_exit(10 + static_cast<int>(l.error().code()));
+                auto added = l->add(analysis(static_cast<char>('a' + c)));
+                ::_exit(added.ok() ? 0 : 40 + static_cast<int>(added.error().code()));
+            }
+            children.push_back(child);
+        }
+        ::close(go[0]);
+        ::close(go[1]);  // EOF releases every child at once
+        for (pid_t child : children) {
+            int status = 0;
+            ::waitpid(child, &status, 0);
+            ASSERT_TRUE(WIFEXITED(status));
+            EXPECT_EQ(WEXITSTATUS(status), 0) << "round " << round;
+        }
+        auto l = Ledger::open(path_);
+        ASSERT_TRUE(l.ok());
+        EXPECT_EQ(l->list()->size(), 6u);
+    }
+}
+
+// One process at a time holds the outbox; another waits, then times out naming the holder, and
+// gets the lock once the holder is gone (even when it died without releasing it).
+TEST_F(LedgerTest, TheOutboxLockIsHeldByOneProcessAtATime) {
+    ASSERT_TRUE(Ledger::open(path_).ok());
+    int ready[2];
+    ASSERT_EQ(::pipe(ready), 0);
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        auto held = OutboxLock::acquire(path_, std::chrono::milliseconds(0));
+        (void)!::write(ready[1], held.ok() ? "1" : "0", 1);
+        ::sleep(2);
+        ::_exit(0);  // dies holding it
+    }
+    char byte = 0;
+    ASSERT_EQ(::read(ready[0], &byte, 1), 1);
+    ASSERT_EQ(byte, '1');
+    long told = -1;
+    auto busy =
+        OutboxLock::acquire(path_, std::chrono::milliseconds(300), [&](long pid) { told = pid; });
+    ASSERT_FALSE(busy.ok());
+    EXPECT_EQ(busy.error().code(), ErrorCode::kTimeout);
+    EXPECT_NE(busy.error().message().find("pid " + std::to_string(child)), std::string::npos)
+        << busy.error().message();
+    EXPECT_EQ(told, child);
+    auto mine = OutboxLock::acquire(path_, std::chrono::seconds(10));
+    ASSERT_TRUE(mine.ok()) << mine.error().message();
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    // Held by this process now: a second holder in another process is refused.
+    const pid_t probe = ::fork();
+    ASSERT_GE(probe, 0);
+    if (probe == 0) {
+        auto again = OutboxLock::acquire(path_, std::chrono::milliseconds(0));
+        ::_exit(!again.ok() && again.error().code() == ErrorCode::kTimeout ? 0 : 1);
+    }
+    ::waitpid(probe, &status, 0);
+    EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
 }  // namespace

@@ -421,6 +421,20 @@ TEST(Validate, RefusesFieldsOutsideTheirRules) {
 
 // ---- Helpers for the pipeline -----------------------------------------------------------------
 
+// docs/report.md, "Report folders": the name of the example, and one path component whatever
+// the parts hold.
+TEST(Helpers, ReportFolderName) {
+    EXPECT_EQ(report_folder_name("9853c90ed58f898c0123456789abcdef0123456789abcdef0123456789abcdef",
+                                 "ct-nodule-sim", "1.0.0",
+                                 "51d8700e9e2e8f3fd69ded1b6777695c3ef0608db0ff93d2e58993a0f81b9e41",
+                                 "ST2CY5V39NHDPWSXMW9QDT3HC3GD6Q6XX4CFRK9AG"),
+              "9853c90ed58f898c_ct-nodule-sim-1.0.0_51d8700e_"
+              "ST2CY5V39NHDPWSXMW9QDT3HC3GD6Q6XX4CFRK9AG");
+    EXPECT_EQ(
+        report_folder_name(std::string(64, 'a'), "my_model/..", "2_b", std::string(64, 'b'), "ST1"),
+        "aaaaaaaaaaaaaaaa_my-model-..-2-b_bbbbbbbb_ST1");
+}
+
 TEST(Helpers, DecimalPercentAndTimestamp) {
     EXPECT_EQ(decimal_string(1.5), "1.5");
     EXPECT_EQ(decimal_string(1.0), "1");

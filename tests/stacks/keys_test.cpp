@@ -1,7 +1,10 @@
 #include "stacks/keys.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -110,6 +113,54 @@ TEST(Keys, ReportsACorruptKeyFileWithoutEchoingIt) {
     EXPECT_EQ(key.error().message().find("zz-secret-zz"), std::string::npos);
     EXPECT_NE(key.error().message().find(file.string()), std::string::npos);
     EXPECT_EQ(read_key_file(dir.path() / "missing.key").error().code(), ErrorCode::kNoKey);
+}
+
+// Item 8 of issue 11: a signing key that is a FIFO, a folder or a huge file gets a clear error,
+// at once and without reading it. Each runs in a child with an alarm (a FIFO used to block the
+// process for good) and a 512 MiB address-space limit (a 1 GiB file used to be read whole).
+TEST(Keys, KeyFilesAreRegularSmallFilesAndRefusedClearlyOtherwise) {
+    TempDir dir;
+    const fs::path fifo = dir.path() / "fifo.key";
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    const fs::path folder = dir.path() / "folder.key";
+    fs::create_directory(folder);
+    fs::permissions(folder, fs::perms::owner_all, fs::perm_options::replace);
+    const fs::path huge = dir.path() / "huge.key";
+    { std::ofstream out(huge); }
+    fs::permissions(huge, fs::perms::owner_read | fs::perms::owner_write,
+                    fs::perm_options::replace);
+    fs::resize_file(huge, std::uintmax_t{1} << 30);  // sparse: no disk used
+
+    struct Case {
+        fs::path file;
+        ErrorCode code;
+        const char* says;
+    };
+    for (const Case& c : {Case{fifo, ErrorCode::kInvalidArgument, "not a regular file"},
+                          Case{folder, ErrorCode::kInvalidArgument, "is a folder"},
+                          Case{huge, ErrorCode::kTooLarge, "over the limit"}}) {
+        const pid_t child = ::fork();
+        ASSERT_GE(child, 0);
+        if (child == 0) {
+            ::alarm(10);
+            const rlim_t cap = rlim_t{512} << 20;
+            struct rlimit limit {};
+            limit.rlim_cur = cap;
+            limit.rlim_max = cap;
+            ::setrlimit(RLIMIT_AS, &limit);
+            auto key = read_key_file(c.file);
+            const bool clear = !key.ok() && key.error().code() == c.code &&
+                               key.error().message().find(c.says) != std::string::npos &&
+                               key.error().message().find(c.file.string()) != std::string::npos;
+            ::_exit(clear ? 0 : 1);
+        }
+        int status = 0;
+        ASSERT_EQ(::waitpid(child, &status, 0), child);
+        EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+            << c.file << ": "
+            << (WIFSIGNALED(status) ? "killed by a signal (hung or out of memory)"
+                                    : "wrong or unclear error");
+    }
 }
 
 }  // namespace
