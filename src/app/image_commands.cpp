@@ -178,7 +178,7 @@ Status run_inspect(const std::string& file, bool as_json) {
 }
 
 std::string missing_key_help(const fs::path& path) {
-    return path.string() +
+    return shown(path) +
            ": no site key (the keyed hash is the default). Create one with "
            "`medanchor site-key new` (writes ~/.medanchor/site.key, mode 0600), or name one "
            "with --key-file F or $MEDANCHOR_SITE_KEY_FILE, or pass --public for a plain "

@@ -577,14 +577,9 @@ std::string assume_one_frame(DcmDataset& ds, std::vector<DecodeWarning>& warning
     return {};
 }
 
+// DCMTK's name of a transfer syntax, e.g. "Little Endian Explicit".
 std::string transfer_syntax_name(const std::string& uid) {
-    if (uid == kImplicit)
-        return "Implicit VR Little Endian";
-    if (uid == "1.2.840.10008.1.2.1")
-        return "Explicit VR Little Endian";
-    if (uid == kBigEndian)
-        return "Explicit VR Big Endian";
-    return uid;
+    return DcmXfer(uid.c_str()).getXferName();
 }
 
 Error corrupt(std::string_view name, const std::string& what) {
