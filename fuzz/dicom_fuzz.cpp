@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <span>
@@ -45,6 +46,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         auto d = std::filesystem::temp_directory_path() /
                  ("medanchor-fuzz-" + std::to_string(::getpid()));
         std::filesystem::create_directories(d);
+        std::atexit([] {
+            std::error_code ec;
+            std::filesystem::remove_all(std::filesystem::temp_directory_path() /
+                                            ("medanchor-fuzz-" + std::to_string(::getpid())),
+                                        ec);
+        });
         return d;
     }();
     static const UidRemapper uids = UidRemapper::random();
