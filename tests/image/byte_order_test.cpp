@@ -22,33 +22,6 @@ using testing::quote;
 using testing::run_command;
 using testing::ScratchDir;
 
-// pydicom's decoding of each file named on the command line: "<file> <hex of the samples,
-// little-endian>" per line.
-constexpr char kPydicomValues[] = R"PY(
-import sys, pydicom, numpy as np
-for f in sys.argv[1:]:
-    a = pydicom.dcmread(f).pixel_array
-    print(f, np.ascontiguousarray(a.astype(a.dtype.newbyteorder('<'))).tobytes().hex())
-)PY";
-
-std::map<std::string, std::string> pydicom_values(const ScratchDir& dir,
-                                                  const std::vector<std::filesystem::path>& files) {
-    {
-        std::ofstream script(dir / "values.py");
-        script << kPydicomValues;
-    }
-    std::string command = "/usr/bin/python3 " + quote(dir / "values.py");
-    for (const auto& f : files)
-        command += " " + quote(f);
-    const auto r = run_command(command);
-    EXPECT_EQ(r.exit_code, 0) << r.output.substr(0, 2000);
-    std::map<std::string, std::string> values;
-    std::istringstream lines(r.output);
-    for (std::string file, hex; lines >> file >> hex;)
-        values[file] = hex;
-    return values;
-}
-
 struct Recipe {
     const char* name;
     const char* command;  // IN and OUT are replaced by the paths
@@ -118,7 +91,7 @@ TEST(ByteOrder, EveryLosslessVariantOfEveryPixelKindDecodesToPydicomsValues) {
                 for_pydicom.push_back(out);
         }
     }
-    const auto expected = pydicom_values(dir, for_pydicom);
+    const auto expected = testing::pydicom_samples(dir.path(), for_pydicom);
     ASSERT_EQ(expected.size(), for_pydicom.size());
     std::set<std::string> syntaxes;
     std::size_t checked = 0;
@@ -162,7 +135,7 @@ TEST(ByteOrder, ThirtyTwoBitBigEndianIsReadAsPs35SaysAndFlagged) {
     const auto expb = pydicom_file("rtdose_expb.dcm");
     const auto le = dir / "rtdose_expb_le.dcm";
     ASSERT_EQ(run_command("dcmconv +te " + quote(expb) + " " + quote(le)).exit_code, 0);
-    const auto values = pydicom_values(dir, {le, expb});
+    const auto values = testing::pydicom_samples(dir.path(), {le, expb});
     auto img = read_image(expb);
     ASSERT_TRUE(img.ok()) << img.error().message();
     EXPECT_EQ(to_hex(img->pixels), values.at(le.string()));

@@ -101,6 +101,31 @@ inline ChildOutcome run_in_child(const std::function<int()>& body, rlim_t file_s
     return outcome;
 }
 
+// pydicom's decoding (Debian's python3-pydicom: an independent DICOM reader) of each file:
+// the hex of its samples, little-endian, keyed by the path as given. One Python run for all.
+inline std::map<std::string, std::string> pydicom_samples(const fs::path& scratch,
+                                                          const std::vector<fs::path>& files) {
+    {
+        std::ofstream script(scratch / "pydicom_samples.py");
+        script << "import sys, pydicom, numpy as np\n"
+                  "for f in sys.argv[1:]:\n"
+                  "    a = pydicom.dcmread(f).pixel_array\n"
+                  "    b = np.ascontiguousarray(a.astype(a.dtype.newbyteorder('<'))).tobytes()\n"
+                  "    print(f, b.hex())\n";
+    }
+    std::string command = "/usr/bin/python3 " + quote(scratch / "pydicom_samples.py");
+    for (const auto& f : files)
+        command += " " + quote(f);
+    const auto r = run_command(command);
+    if (r.exit_code != 0)
+        throw std::runtime_error("pydicom could not read the files: " + r.output.substr(0, 2000));
+    std::map<std::string, std::string> values;
+    std::istringstream lines(r.output);
+    for (std::string file, hex; lines >> file >> hex;)
+        values[file] = hex;
+    return values;
+}
+
 // The errors dicom3tools' dciodvfy (Debian package dicom3tools; an independent IOD checker)
 // reports for a file, one line each, with every number (UIDs, values) replaced by "N" so the
 // errors of an input and of its de-identified copy (new UIDs, dummy values) can be compared.
