@@ -195,10 +195,10 @@ Result<bool> effect_shows(ChainSession& session, const stacks::Payload& payload,
         return session.node().contract_exists(session.sender() + "." + deploy->contract_name);
     if (!effect)
         return false;
-    auto v = session.read(effect->function, effect->args);
-    if (!v)
-        return v.error();
-    return effect->shows(*v);
+    return effect->shows(
+        [&session](const std::string& function, const std::vector<stacks::Value>& args) {
+            return session.read(function, args);
+        });
 }
 
 }  // namespace

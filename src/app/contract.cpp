@@ -42,6 +42,12 @@ constexpr ContractError kErrors[] = {
      "below the global or the model's minimum, whichever is higher"},
     {1064, "ERR-EMPTY-BATCH", "batch has no analyses"},
     {1065, "ERR-INVALID-REPORT-DIGEST", "report digest not 32 bytes or all zero"},
+    {1066, "ERR-INVALID-ROOT", "Merkle root not 32 bytes or all zero"},
+    {1067, "ERR-INVALID-LEAF-COUNT", "leaf count not in 1 .. 2^20"},
+    {1068, "ERR-ROOT-EXISTS", "this root is already anchored"},
+    {1069, "ERR-UNKNOWN-ROOT", "no anchored root with this hash"},
+    {1070, "ERR-INVALID-PROOF", "index past the tree, or the leaf and proof do not give the root"},
+    {1071, "ERR-LEAF-MISMATCH", "the leaf names another analyst or model than its root"},
     {1080, "ERR-UNKNOWN-ANALYSIS", "no analysis with this id"},
     {1081, "ERR-SELF-REVIEW", "the author may not review their own analysis"},
     {1082, "ERR-ALREADY-REVIEWED", "this reviewer already reviewed this analysis"},
@@ -127,38 +133,59 @@ std::string show(const Value& v) {
 
 }  // namespace
 
+namespace {
+
+// An effect one read-only call shows: `function` with `args` answers what `holds` accepts.
+Effect one_read(std::string function, std::vector<Value> args,
+                std::function<bool(const Value&)> holds, std::string description) {
+    return Effect{std::move(description),
+                  [function = std::move(function), args = std::move(args),
+                   holds = std::move(holds)](const ReadOnlyCall& read) -> Result<bool> {
+                      auto v = read(function, args);
+                      if (!v)
+                          return v.error();
+                      return holds(*v);
+                  }};
+}
+
+// (some tuple) whose named fields equal `expected`.
+std::function<bool(const Value&)> some_with(std::vector<std::pair<std::string, Value>> expected) {
+    return [expected = std::move(expected)](const Value& v) {
+        return fields_equal(some_tuple(v), expected);
+    };
+}
+
+}  // namespace
+
 std::optional<Effect> effect_of(const std::string& function, const std::vector<Value>& args,
                                 const std::string& caller) {
     auto me = Value::parse_principal(caller);
     if (!me)
         return std::nullopt;
     const auto n = args.size();
-    // A record of `who` from get-professional whose fields equal `expected`.
     const auto professional = [](const Value& who,
                                  std::vector<std::pair<std::string, Value>> expected,
                                  std::string description) {
-        return Effect{"get-professional",
-                      {who},
-                      [expected](const Value& v) { return fields_equal(some_tuple(v), expected); },
-                      std::move(description)};
+        return one_read("get-professional", {who}, some_with(std::move(expected)),
+                        std::move(description));
     };
     const auto flag = [](const char* reader, const Value& who, bool want, std::string what) {
-        return Effect{reader,
-                      {who},
-                      [want](const Value& v) {
-                          return (v.kind() == ValueKind::kTrue || v.kind() == ValueKind::kFalse) &&
-                                 v.as_bool() == want;
-                      },
-                      std::move(what)};
+        return one_read(
+            reader, {who},
+            [want](const Value& v) {
+                return (v.kind() == ValueKind::kTrue || v.kind() == ValueKind::kFalse) &&
+                       v.as_bool() == want;
+            },
+            std::move(what));
     };
     const auto parameter = [](const char* field, Value want, std::string what) {
-        return Effect{"get-parameters",
-                      {},
-                      [field, want](const Value& v) {
-                          const Value* f = v.field(field);
-                          return f != nullptr && *f == want;
-                      },
-                      std::move(what)};
+        return one_read(
+            "get-parameters", {},
+            [field, want](const Value& v) {
+                const Value* f = v.field(field);
+                return f != nullptr && *f == want;
+            },
+            std::move(what));
     };
     if (function == "register-professional" && n == 2)
         return professional(*me, {{"credential-hash", args[0]}, {"specialty", args[1]}},
@@ -182,22 +209,16 @@ std::optional<Effect> effect_of(const std::string& function, const std::vector<V
              {"reinstated-by", Value::some(*me)},
              {"status-reason", args[1]}},
             show(args[0]) + " is reinstated by " + caller + " with reason " + show(args[1]));
-    if (function == "review-analysis" && n == 3) {
-        const std::vector<std::pair<std::string, Value>> expected = {{"confirmed", args[1]},
-                                                                     {"note-digest", args[2]}};
-        return Effect{"get-review",
-                      {args[0], *me},
-                      [expected](const Value& v) { return fields_equal(some_tuple(v), expected); },
-                      "analysis " + show(args[0]) + " carries " + caller + "'s review"};
-    }
-    if (function == "retract-analysis" && n == 2) {
-        const std::vector<std::pair<std::string, Value>> expected = {
-            {"retracted", Value::boolean(true)}, {"retraction-reason", args[1]}, {"analyst", *me}};
-        return Effect{"get-analysis",
-                      {args[0]},
-                      [expected](const Value& v) { return fields_equal(some_tuple(v), expected); },
-                      "analysis " + show(args[0]) + " is retracted with reason " + show(args[1])};
-    }
+    if (function == "review-analysis" && n == 3)
+        return one_read("get-review", {args[0], *me},
+                        some_with({{"confirmed", args[1]}, {"note-digest", args[2]}}),
+                        "analysis " + show(args[0]) + " carries " + caller + "'s review");
+    if (function == "retract-analysis" && n == 2)
+        return one_read("get-analysis", {args[0]},
+                        some_with({{"retracted", Value::boolean(true)},
+                                   {"retraction-reason", args[1]},
+                                   {"analyst", *me}}),
+                        "analysis " + show(args[0]) + " is retracted with reason " + show(args[1]));
     if ((function == "add-admin" || function == "remove-admin") && n == 1)
         return flag("is-admin", args[0], function == "add-admin",
                     show(args[0]) + (function == "add-admin" ? " is" : " is not") + " an admin");
@@ -213,20 +234,47 @@ std::optional<Effect> effect_of(const std::string& function, const std::vector<V
     if ((function == "pause" || function == "unpause") && n == 0)
         return parameter("paused", Value::boolean(function == "pause"),
                          function == "pause" ? "the contract is paused" : "the contract runs");
-    if (function == "register-model" && n == 4) {
-        return Effect{"get-model-id",
-                      {args[0]},
-                      [](const Value& v) { return v.kind() == ValueKind::kSome; },
-                      "a model with hash " + show(args[0]) + " is registered"};
+    if (function == "register-model" && n == 4)
+        return one_read(
+            "get-model-id", {args[0]}, [](const Value& v) { return v.kind() == ValueKind::kSome; },
+            "a model with hash " + show(args[0]) + " is registered");
+    if (function == "retire-model" && n == 1)
+        return one_read("get-model", {args[0]}, some_with({{"active", Value::boolean(false)}}),
+                        "model " + show(args[0]) + " is retired");
+    // Merkle mode (docs/merkle.md): a root is anchored once, by its analyst.
+    if (function == "anchor-root" && n == 4)
+        return one_read(
+            "get-root-id", {args[0]}, [](const Value& v) { return v.kind() == ValueKind::kSome; },
+            "root " + show(args[0]) + " is anchored");
+    if (function == "review-leaf" && n == 6) {
+        // The review is kept under the root's id: find it first.
+        const Value root = args[0], index = args[2], confirmed = args[4], note = args[5];
+        const Value reviewer = *me;
+        return Effect{
+            "leaf " + show(index) + " of root " + show(root) + " carries " + caller + "'s review",
+            [=](const ReadOnlyCall& read) -> Result<bool> {
+                auto id = read("get-root-id", {root});
+                if (!id)
+                    return id.error();
+                if (id->kind() != ValueKind::kSome)
+                    return false;
+                auto review = read("get-leaf-review", {id->inner(), index, reviewer});
+                if (!review)
+                    return review.error();
+                return fields_equal(some_tuple(*review),
+                                    {{"confirmed", confirmed}, {"note-digest", note}});
+            }};
     }
-    if (function == "retire-model" && n == 1) {
-        return Effect{"get-model",
-                      {args[0]},
-                      [](const Value& v) {
-                          return fields_equal(some_tuple(v), {{"active", Value::boolean(false)}});
-                      },
-                      "model " + show(args[0]) + " is retired"};
-    }
+    if (function == "retract-leaf" && n == 5)
+        return one_read(
+            "verify-leaf", {args[0], args[1], args[2], args[3]},
+            [reason = args[4]](const Value& v) {
+                return v.kind() == ValueKind::kOk &&
+                       fields_equal(&v.inner(), {{"retracted", Value::boolean(true)},
+                                                 {"retraction-reason", reason}});
+            },
+            "leaf " + show(args[2]) + " of root " + show(args[0]) + " is retracted with reason " +
+                show(args[4]));
     return std::nullopt;
 }
 

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/error.h"
 #include "stacks/clarity_value.h"
 
 namespace medanchor::app {
@@ -47,13 +48,16 @@ std::string describe_result(const stacks::Value& result);
 // A uint field of a tuple the contract returned, or 0 when it is absent or not a uint.
 std::uint64_t uint_field(const stacks::Value& tuple, std::string_view name);
 
-// What a successful call leaves in the contract's state, as one read-only call shows it: how a
-// call is confirmed on a node without the Stacks Blockchain API, once its nonce is consumed.
+// Calls a read-only function of the contract.
+using ReadOnlyCall = std::function<Result<stacks::Value>(const std::string& function,
+                                                         const std::vector<stacks::Value>& args)>;
+
+// What a successful call leaves in the contract's state, as read-only calls show it: how a call is
+// confirmed on a node without the Stacks Blockchain API, once its nonce is consumed.
 struct Effect {
-    std::string function;  // the read-only function to call
-    std::vector<stacks::Value> args;
-    std::function<bool(const stacks::Value&)> shows;  // true when its answer shows the effect
-    std::string description;                          // e.g. "ST1... is a verifier"
+    std::string description;  // e.g. "ST1... is a verifier"
+    // True when the state shows the effect; an Error when a read fails.
+    std::function<Result<bool>(const ReadOnlyCall& read)> shows;
 };
 
 // The effect of calling the public `function` with `args` as `caller` (a standard principal);

@@ -65,40 +65,92 @@ TEST(Contract, ReadsAndNamesBatchRefusals) {
     EXPECT_FALSE(contract_refusal(Value::err(Value::ascii("x"))).has_value());
 }
 
+// A contract whose read-only functions answer from a table, for checking effects offline.
+struct FakeReads {
+    std::map<std::string, stacks::Value> answers;  // "function" -> its answer
+    std::vector<std::string> asked;
+    ReadOnlyCall reader() {
+        return [this](const std::string& function,
+                      const std::vector<stacks::Value>&) -> Result<stacks::Value> {
+            asked.push_back(function);
+            auto it = answers.find(function);
+            if (it == answers.end())
+                return Error(ErrorCode::kContract, "no such read-only function " + function);
+            return it->second;
+        };
+    }
+};
+
+bool shows(const Effect& e, FakeReads& reads) {
+    auto r = e.shows(reads.reader());
+    EXPECT_TRUE(r.ok()) << r.error().message();
+    return r.ok() && *r;
+}
+
 TEST(Contract, EffectsAreReadBackByName) {
     using stacks::Value;
     const std::string me = "ST1SJ3DTE5DN7X54YDH5D64R3BCB6A2AG2ZQ8YPD5";
     const Value who = *Value::parse_principal("ST2CY5V39NHDPWSXMW9QDT3HC3GD6Q6XX4CFRK9AG");
     auto pause = effect_of("pause", {}, me);
     ASSERT_TRUE(pause.has_value());
-    EXPECT_EQ(pause->function, "get-parameters");
-    EXPECT_TRUE(pause->shows(Value::tuple({{"paused", Value::boolean(true)}})));
-    EXPECT_FALSE(pause->shows(Value::tuple({{"paused", Value::boolean(false)}})));
-    EXPECT_FALSE(pause->shows(Value::tuple({})));
+    FakeReads reads;
+    reads.answers["get-parameters"] = Value::tuple({{"paused", Value::boolean(true)}});
+    EXPECT_TRUE(shows(*pause, reads));
+    EXPECT_EQ(reads.asked, std::vector<std::string>{"get-parameters"});
+    reads.answers["get-parameters"] = Value::tuple({{"paused", Value::boolean(false)}});
+    EXPECT_FALSE(shows(*pause, reads));
+    reads.answers["get-parameters"] = Value::tuple({});
+    EXPECT_FALSE(shows(*pause, reads));
 
     auto verify = effect_of("verify-professional", {who, Value::uint_(99), Value::uint_(1)}, me);
     ASSERT_TRUE(verify.has_value());
-    EXPECT_EQ(verify->function, "get-professional");
     const auto record = [&](std::uint64_t until, std::uint64_t reason) {
         return Value::some(Value::tuple({{"verified-until", Value::uint_(until)},
                                          {"verified-by", Value::some(*Value::parse_principal(me))},
                                          {"status-reason", Value::uint_(reason)},
                                          {"suspended", Value::boolean(false)}}));
     };
-    EXPECT_TRUE(verify->shows(record(99, 1)));
-    EXPECT_FALSE(verify->shows(record(98, 1)));
-    EXPECT_FALSE(verify->shows(record(99, 2)));
-    EXPECT_FALSE(verify->shows(Value::none()));
+    reads.answers["get-professional"] = record(99, 1);
+    EXPECT_TRUE(shows(*verify, reads));
+    reads.answers["get-professional"] = record(98, 1);
+    EXPECT_FALSE(shows(*verify, reads));
+    reads.answers["get-professional"] = record(99, 2);
+    EXPECT_FALSE(shows(*verify, reads));
+    reads.answers["get-professional"] = Value::none();
+    EXPECT_FALSE(shows(*verify, reads));
 
     auto suspend = effect_of("suspend-professional", {who, Value::uint_(2)}, me);
     ASSERT_TRUE(suspend.has_value());
-    EXPECT_TRUE(suspend->shows(
+    reads.answers["get-professional"] =
         Value::some(Value::tuple({{"suspended", Value::boolean(true)},
                                   {"suspended-by", Value::some(*Value::parse_principal(me))},
-                                  {"status-reason", Value::uint_(2)}}))));
-    EXPECT_FALSE(suspend->shows(Value::some(
-        Value::tuple({{"suspended", Value::boolean(true)}, {"status-reason", Value::uint_(2)}}))))
-        << "a field the answer lacks is not shown";
+                                  {"status-reason", Value::uint_(2)}}));
+    EXPECT_TRUE(shows(*suspend, reads));
+    reads.answers["get-professional"] = Value::some(
+        Value::tuple({{"suspended", Value::boolean(true)}, {"status-reason", Value::uint_(2)}}));
+    EXPECT_FALSE(shows(*suspend, reads)) << "a field the answer lacks is not shown";
+
+    // Two reads: the root's id, then the review kept under it.
+    const Value root = Value::buffer(stacks::Bytes(32, 7));
+    auto review = effect_of("review-leaf",
+                            {root, Value::tuple({}), Value::uint_(3), Value::list({}),
+                             Value::boolean(true), Value::buffer(stacks::Bytes(32, 9))},
+                            me);
+    ASSERT_TRUE(review.has_value());
+    reads.asked.clear();
+    reads.answers["get-root-id"] = Value::some(Value::uint_(4));
+    reads.answers["get-leaf-review"] =
+        Value::some(Value::tuple({{"confirmed", Value::boolean(true)},
+                                  {"note-digest", Value::buffer(stacks::Bytes(32, 9))}}));
+    EXPECT_TRUE(shows(*review, reads));
+    EXPECT_EQ(reads.asked, (std::vector<std::string>{"get-root-id", "get-leaf-review"}));
+    reads.answers["get-root-id"] = Value::none();
+    EXPECT_FALSE(shows(*review, reads));
+
+    // A failed read is an error, not "no effect".
+    auto retire = effect_of("retire-model", {Value::uint_(1)}, me);
+    ASSERT_TRUE(retire.has_value());
+    EXPECT_FALSE(retire->shows(reads.reader()).ok());
 
     EXPECT_FALSE(effect_of("submit-analyses", {}, me).has_value());
     EXPECT_FALSE(effect_of("pause", {Value::uint_(1)}, me).has_value()) << "wrong arity";
