@@ -17,6 +17,9 @@
 namespace medanchor::app {
 namespace {
 
+using namespace medanchor::chain;  // NOLINT: tests of the chain layer
+using namespace medanchor::ops;
+
 namespace fs = std::filesystem;
 using medanchor::testing::quote;
 using medanchor::testing::run_command;
