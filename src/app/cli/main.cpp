@@ -1,68 +1,70 @@
-// medanchor: the command-line shell over the services (src/service) and the chain layer. It
-// parses arguments, runs the selected command, and is the only place an Error becomes a message
-// on stderr and an exit code (common/error.h's table). Whatever escapes a command is a bug: it is
-// reported and the exit code is 70 (internal).
+// medanchor: the command-line shell over the services (src/service) and the chain layer. It loads
+// the configuration file, parses arguments, runs the selected command, and is the only place an
+// Error becomes a message on stderr and an exit code (common/error.h's table). Whatever escapes a
+// command is a bug: it is reported and the exit code is 70 (internal).
 #include <CLI/CLI.hpp>
 #include <iostream>
 
-#include "app/cli/analyze_command.h"
-#include "app/cli/chain_commands.h"
-#include "app/cli/image_commands.h"
-#include "app/cli/predict_command.h"
-#include "app/cli/simulate_command.h"
-#include "app/cli/verify_command.h"
-#include "app/cli/workflow_commands.h"
+#include "app/cli/cli.h"
+#include "app/cli/config.h"
 #include "common/error.h"
 
-int main(int argc, char** argv) {
-    CLI::App app{
-        "medanchor: deep-learning analysis of medical images, anchored on the Stacks blockchain.\n"
-        "Not for clinical use.",
-        "medanchor"};
-    app.set_version_flag("--version", "medanchor 0.1.0");
-    app.require_subcommand(1);
-    app.footer(medanchor::exit_code_help());
+namespace {
 
-    medanchor::app::CommandAction action;
-    medanchor::app::add_image_commands(app, action);
-    medanchor::app::add_predict_command(app, action);
-    medanchor::app::add_chain_commands(app, action);
-    medanchor::app::add_simulate_command(app, action);
-    medanchor::app::add_analyze_command(app, action);
-    medanchor::app::add_verify_command(app, action);
-    medanchor::app::add_workflow_commands(app, action);
+int fail(const medanchor::Error& e) {
+    const auto& info = medanchor::error_info(e.code());
+    std::cerr << "medanchor: " << e.message() << " [" << info.name << "]\n";
+    return info.exit_code;
+}
 
-    const int invalid = medanchor::error_info(medanchor::ErrorCode::kInvalidArgument).exit_code;
+int run(int argc, char** argv) {
+    using namespace medanchor;
+    auto file = app::load_config(argc, argv);
+    if (!file)
+        return fail(file.error());
+    app::CommandAction action;
+    auto cli = app::make_cli(action, *file);
+    if (!cli)
+        return fail(cli.error());
+    CLI::App& parser = **cli;
+    const int invalid = error_info(ErrorCode::kInvalidArgument).exit_code;
     try {
-        app.parse(argc, argv);
+        parser.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
-        return app.exit(e);
+        return parser.exit(e);
     } catch (const CLI::CallForAllHelp& e) {
-        return app.exit(e);
+        return parser.exit(e);
     } catch (const CLI::CallForVersion& e) {
-        return app.exit(e);
+        return parser.exit(e);
     } catch (const CLI::ParseError& e) {
-        // CLI11's own codes (100+) are not ours: every malformed command line is "invalid
-        // argument", as `medanchor --help` documents.
-        app.exit(e);
+        // CLI11's own codes (100+) are not ours: every malformed command line (or configuration
+        // value) is "invalid argument", as `medanchor --help` documents.
+        // A value from the configuration file: say where it is.
+        const std::string where = app::explain_parse_error(parser, *file, e.what());
+        if (where.empty())
+            parser.exit(e);
+        else
+            std::cerr << "medanchor: " << where << " [invalid-argument]\n";
         return invalid;
     }
     if (!action)
         return 0;
+    const Status status = action();
+    if (!status)
+        return fail(status.error());
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
     try {
-        const medanchor::Status status = action();
-        if (!status) {
-            const auto& info = medanchor::error_info(status.error().code());
-            std::cerr << "medanchor: " << status.error().message() << " [" << info.name << "]\n";
-            return info.exit_code;
-        }
+        return run(argc, argv);
     } catch (const std::exception& e) {
         // Nothing should escape a command; if something does, say so and exit "internal".
         std::cerr << "medanchor: internal error: " << e.what() << " [internal]\n";
-        return medanchor::error_info(medanchor::ErrorCode::kInternal).exit_code;
     } catch (...) {
         std::cerr << "medanchor: internal error: an unknown exception [internal]\n";
-        return medanchor::error_info(medanchor::ErrorCode::kInternal).exit_code;
     }
-    return 0;
+    return medanchor::error_info(medanchor::ErrorCode::kInternal).exit_code;
 }
