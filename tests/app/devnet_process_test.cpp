@@ -23,7 +23,6 @@
 namespace medanchor::app {
 namespace {
 
-using namespace medanchor::chain;  // NOLINT: tests of the chain layer
 using namespace medanchor::ops;
 
 namespace fs = std::filesystem;
