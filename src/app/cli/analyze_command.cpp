@@ -238,7 +238,6 @@ Status run_analyze(const AnalyzeRequest& r) {
         inference::load_model_bundle(r.model.empty() ? default_model_dir() : fs::path(r.model));
     if (!bundle)
         return bundle.error();
-    const auto& manifest = bundle->manifest;
     std::size_t skipped = 0, skipped_outputs = 0;
     const auto files = expand_inputs(r.inputs, &skipped, &skipped_outputs);
     if (files.empty()) {
@@ -298,6 +297,8 @@ Status run_analyze(const AnalyzeRequest& r) {
     if (r.anchor) {
         // A local chain that will not start is a chain that cannot be reached, too.
         const Status up = ensure_local_chain(r.chain);
+        // The service holds the bundle now (`bundle` was moved into it).
+        const auto& manifest = (*service)->bundle().manifest;
         const std::string label = manifest.name + " " + manifest.version;
         Result<AnchoringTerms> read =
             up ? read_terms(*session, manifest.model_sha256, label,
