@@ -1,5 +1,7 @@
 #include "app/chain.h"
 
+#include <thread>
+
 #include "app/contract.h"
 
 namespace medanchor::app {
@@ -39,6 +41,16 @@ Result<ChainConfig> resolve(ChainConfig config) {
                              " (the RPC address of a Stacks node you trust)");
         }
         config.node_url = kDevnetUrl;
+        // The embedded chain comes with its API; a node named with --node comes with none
+        // unless --api names one.
+        if (config.api_url.empty())
+            config.api_url = kDevnetApiUrl;
+    }
+    for (const auto* url : {&config.node_url, &config.api_url}) {
+        if (!url->empty() && !url->starts_with("http://") && !url->starts_with("https://")) {
+            return Error(ErrorCode::kInvalidArgument,
+                         "\"" + *url + "\" is not an http:// or https:// URL");
+        }
     }
     if (config.contract_id.empty()) {
         if (config.network != NetworkName::kDevnet) {
@@ -65,7 +77,9 @@ Result<ChainConfig> resolve(ChainConfig config) {
 }
 
 ChainSession::ChainSession(ChainConfig config, stacks::PrivateKey key)
-    : config_(std::move(config)), key_(std::move(key)), node_(config_.node_url) {}
+    : config_(std::move(config)),
+      key_(std::move(key)),
+      node_(config_.node_url, stacks::RetryPolicy{}, config_.api_url) {}
 
 std::string ChainSession::sender() const {
     return key_.address(stacks_network(config_.network)).to_string();
@@ -97,7 +111,7 @@ Result<std::uint64_t> ChainSession::fee_for(const stacks::Payload& payload) {
     return std::max<std::uint64_t>(*fee, 1);
 }
 
-Result<std::string> ChainSession::send(stacks::Payload payload) {
+Result<Sent> ChainSession::send(stacks::Payload payload) {
     auto signed_tx = sign(std::move(payload));
     if (!signed_tx)
         return signed_tx.error();
@@ -107,7 +121,7 @@ Result<std::string> ChainSession::send(stacks::Payload payload) {
         next_nonce_.reset();
         return txid.error();
     }
-    return txid;
+    return Sent{*txid, signed_tx->nonce};
 }
 
 Result<ChainSession::Signed> ChainSession::sign(stacks::Payload payload, std::uint64_t min_nonce) {
@@ -132,18 +146,112 @@ Result<ChainSession::Signed> ChainSession::sign(stacks::Payload payload, std::ui
     return s;
 }
 
-Result<stacks::TxStatus> ChainSession::wait(const std::string& txid) {
-    return node_.wait_for_transaction(txid, config_.confirm_timeout, config_.poll_interval);
+Result<stacks::TxStatus> ChainSession::status(const Sent& tx) {
+    if (node_.has_api()) {
+        auto s = node_.transaction_status(tx.txid);
+        // An API URL that serves no API (a plain node's 404, a retired endpoint's 410) counts
+        // as none: the node's RPC can still tell.
+        if (s || s.error().code() != ErrorCode::kUnsupported)
+            return s;
+    }
+    auto account = node_.account(sender());
+    if (!account)
+        return account.error();
+    stacks::TxStatus s;
+    if (account->nonce > tx.nonce) {
+        s.state = stacks::TxState::kNonceConsumed;
+        s.raw_status = "nonce " + std::to_string(tx.nonce) + " consumed";
+    }
+    return s;
 }
 
+Result<stacks::TxStatus> ChainSession::wait(const Sent& tx) {
+    const auto deadline = std::chrono::steady_clock::now() + config_.confirm_timeout;
+    for (;;) {
+        auto s = status(tx);
+        if (!s)
+            return s;
+        if (s->state != stacks::TxState::kPending && s->state != stacks::TxState::kUnknown)
+            return s;
+        if (std::chrono::steady_clock::now() + config_.poll_interval > deadline) {
+            return Error(ErrorCode::kTimeout,
+                         "transaction " + tx.txid + " (nonce " + std::to_string(tx.nonce) +
+                             ") not mined after " +
+                             std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                                config_.confirm_timeout)
+                                                .count()) +
+                             " s");
+        }
+        std::this_thread::sleep_for(config_.poll_interval);
+    }
+}
+
+namespace {
+
+// Whether the contract's state now shows `effect`; for a deploy, whether the contract exists.
+Result<bool> effect_shows(ChainSession& session, const stacks::Payload& payload,
+                          const std::optional<Effect>& effect) {
+    if (const auto* deploy = std::get_if<stacks::ContractDeploy>(&payload))
+        return session.node().contract_exists(session.sender() + "." + deploy->contract_name);
+    if (!effect)
+        return false;
+    return effect->shows(
+        [&session](const std::string& function, const std::vector<stacks::Value>& args) {
+            return session.read(function, args);
+        });
+}
+
+}  // namespace
+
 Result<Confirmed> ChainSession::send_and_wait(stacks::Payload payload) {
-    auto txid = send(std::move(payload));
-    if (!txid)
-        return txid.error();
-    auto status = wait(*txid);
+    // Without the API, the outcome will be read from the contract's state; that only tells when
+    // the state did not already show the effect before the call.
+    std::optional<Effect> effect;
+    if (const auto* call = std::get_if<stacks::ContractCall>(&payload);
+        call &&
+        call->contract_address.to_string() + "." + call->contract_name == config_.contract_id)
+        effect = effect_of(call->function_name, call->args, sender());
+    const bool by_state = !node_.has_api();
+    bool before = false;
+    if (by_state) {
+        auto shows = effect_shows(*this, payload, effect);
+        if (!shows)
+            return shows.error();
+        before = *shows;
+    }
+    const stacks::Payload sent_payload = payload;
+    auto sent = send(std::move(payload));
+    if (!sent)
+        return sent.error();
+    auto status = wait(*sent);
     if (!status)
         return status.error();
-    return Confirmed{*txid, *status};
+    Confirmed c{sent->txid, *status, "", true};
+    if (status->state != stacks::TxState::kNonceConsumed)
+        return c;
+    // Mined, or its nonce taken by another transaction of this key: the contract's state tells.
+    const bool deploy = std::holds_alternative<stacks::ContractDeploy>(sent_payload);
+    const std::string what = deploy ? "the contract exists" : effect ? effect->description : "";
+    if (!deploy && !effect) {
+        c.outcome_known = false;
+        c.evidence = "no contract state shows this call's effect";
+        return c;
+    }
+    if (before) {
+        c.outcome_known = false;
+        c.evidence = "the contract showed that " + what + " before this call already";
+        return c;
+    }
+    auto shows = effect_shows(*this, sent_payload, effect);
+    if (!shows)
+        return shows.error();
+    if (*shows) {
+        c.status.state = stacks::TxState::kSuccess;
+        c.evidence = what;
+    } else {
+        c.evidence = "the contract does not show that " + what;
+    }
+    return c;
 }
 
 Result<stacks::Value> ChainSession::read(const std::string& function,

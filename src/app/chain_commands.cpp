@@ -243,10 +243,10 @@ void add_deploy(CLI::App& app, CommandAction& action) {
             const std::string id = session.sender() + "." + *name;
             stacks::ContractDeploy payload{*name, text.str(), kContractClarityVersion};
             if (o->no_wait) {
-                auto txid = session.send(payload);
-                if (!txid)
-                    return txid.error();
-                std::cout << "deploy " << id << ": broadcast, tx " << *txid << "\n";
+                auto sent = session.send(payload);
+                if (!sent)
+                    return sent.error();
+                std::cout << "deploy " << id << ": broadcast, tx " << sent->txid << "\n";
                 return Status::Ok();
             }
             return report(*o, "deploy " + id, session.send_and_wait(payload));
@@ -369,7 +369,7 @@ void add_admin(CLI::App& app, CommandAction& action) {
             auto config = chain_config(*o);
             if (!config)
                 return config.error();
-            stacks::NodeClient node(config->node_url);
+            stacks::NodeClient node = node_client(*config);
             auto v = read_contract(node, *config, "get-parameters", {});
             if (!v)
                 return v.error();

@@ -20,6 +20,10 @@ void add_chain_options(CLI::App* cmd, ChainOptions& o, bool needs_key) {
         ->capture_default_str();
     cmd->add_option("--node", o.node,
                     "Stacks node RPC URL (default on devnet: " + std::string(kDevnetUrl) + ")");
+    cmd->add_option("--api", o.api,
+                    "Stacks Blockchain API URL, for faster confirmation (default "
+                    "$MEDANCHOR_API_URL; on devnet without --node: " +
+                        std::string(kDevnetApiUrl) + "; none: confirm from the node alone)");
     cmd->add_option(
         "--contract", o.contract,
         "contract id ADDRESS.medical-analysis (default on devnet: the devnet deployer's)");
@@ -43,11 +47,20 @@ Result<ChainConfig> chain_config(const ChainOptions& o) {
     ChainConfig c;
     c.network = *network;
     c.node_url = o.node;
+    c.api_url = o.api;
+    if (c.api_url.empty()) {
+        if (const char* env = std::getenv("MEDANCHOR_API_URL"); env != nullptr)
+            c.api_url = env;
+    }
     c.contract_id = o.contract;
     c.fee = o.fee;
     c.max_fee = o.max_fee;
     c.confirm_timeout = std::chrono::seconds(o.timeout_s);
     return resolve(c);
+}
+
+stacks::NodeClient node_client(const ChainConfig& config) {
+    return stacks::NodeClient(config.node_url, stacks::RetryPolicy{}, config.api_url);
 }
 
 Result<stacks::PrivateKey> load_key(const std::string& flag) {
@@ -86,22 +99,44 @@ Status report(const ChainOptions& o, const std::string& what, Result<Confirmed> 
         return Error(outcome.error().code(), what + ": " + outcome.error().message());
     const auto& s = outcome->status;
     const std::string result = s.result ? describe_result(*s.result) : "";
+    // Without the API: what the contract's state showed, and that no block number is known.
+    const std::string where =
+        outcome->evidence.empty()
+            ? " in block " + std::to_string(s.block_height)
+            : " (" + s.raw_status +
+                  "; without an API the contract's state tells: " + outcome->evidence + ")";
     if (o.json) {
         json j = {{"action", what},
                   {"txid", outcome->txid},
                   {"status", stacks::to_string(s.state)},
                   {"block_height", s.block_height},
                   {"result", s.result ? s.result->to_string() : ""}};
+        if (!outcome->evidence.empty()) {
+            j["evidence"] = outcome->evidence;
+            j["outcome_known"] = outcome->outcome_known;
+        }
         std::cout << j.dump() << "\n";
     } else {
-        std::cout << what << ": " << stacks::to_string(s.state) << " in block " << s.block_height
-                  << " (tx " << outcome->txid << ")" << (result.empty() ? "" : ": " + result)
-                  << "\n";
+        std::cout << what << ": " << stacks::to_string(s.state) << where << " (tx " << outcome->txid
+                  << ")" << (result.empty() ? "" : ": " + result) << "\n";
     }
     if (s.state == stacks::TxState::kSuccess)
         return Status::Ok();
     if (s.state == stacks::TxState::kAbortByResponse) {
         return Error(ErrorCode::kContract, what + " was refused by the contract: " + result);
+    }
+    if (s.state == stacks::TxState::kNonceConsumed) {
+        if (!outcome->outcome_known) {
+            return Error(ErrorCode::kUnsupported,
+                         what + ": transaction " + outcome->txid +
+                             " was mined or replaced, and without a Stacks Blockchain API nothing "
+                             "tells which or how it ended (" +
+                             outcome->evidence + "); give --api URL to know");
+        }
+        return Error(ErrorCode::kContract,
+                     what + " did not take effect: " + outcome->evidence +
+                         " (the contract refused it, or another transaction of this key took its "
+                         "nonce; give --api URL to read the contract's error)");
     }
     return Error(ErrorCode::kRejected, what + " did not succeed: " + s.raw_status);
 }
@@ -113,12 +148,13 @@ Status send_call(const ChainOptions& o, const std::string& what, const std::stri
         return session.error();
     auto payload = session->call(function, std::move(args));
     if (o.no_wait) {
-        auto txid = session->send(std::move(payload));
-        if (!txid)
-            return Error(txid.error().code(), what + ": " + txid.error().message());
-        std::cout << (o.json ? json{{"action", what}, {"txid", *txid}, {"status", "pending"}}.dump()
-                             : what + ": broadcast, tx " + *txid)
-                  << "\n";
+        auto sent = session->send(std::move(payload));
+        if (!sent)
+            return Error(sent.error().code(), what + ": " + sent.error().message());
+        std::cout
+            << (o.json ? json{{"action", what}, {"txid", sent->txid}, {"status", "pending"}}.dump()
+                       : what + ": broadcast, tx " + sent->txid)
+            << "\n";
         return Status::Ok();
     }
     return report(o, what, session->send_and_wait(std::move(payload)));

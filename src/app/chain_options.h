@@ -19,6 +19,7 @@ namespace medanchor::app {
 struct ChainOptions {
     std::string network = "devnet";
     std::string node;
+    std::string api;  // empty: $MEDANCHOR_API_URL, else none (the devnet default without --node)
     std::string contract;
     std::string key_file;
     std::uint64_t fee = 0;
@@ -28,11 +29,13 @@ struct ChainOptions {
     bool no_wait = false;
 };
 
-// --network, --node, --contract, --json; with needs_key also --key-file, --fee, --max-fee,
-// --timeout, --no-wait.
+// --network, --node, --api, --contract, --json; with needs_key also --key-file, --fee,
+// --max-fee, --timeout, --no-wait.
 void add_chain_options(CLI::App* cmd, ChainOptions& o, bool needs_key = true);
 
 Result<ChainConfig> chain_config(const ChainOptions& o);
+// A client of the configured node and API, for keyless reads.
+stacks::NodeClient node_client(const ChainConfig& config);
 // The signing key from --key-file or $MEDANCHOR_KEY_FILE (kInvalidArgument with a hint if neither).
 Result<stacks::PrivateKey> load_key(const std::string& flag);
 Result<ChainSession> open_session(const ChainOptions& o);
@@ -43,7 +46,9 @@ Result<stacks::Value> read_contract(stacks::NodeClient& node, const ChainConfig&
                                     const std::vector<stacks::Value>& args);
 
 // Prints the outcome of a contract call (text or --json) and maps (err uN) to kContract naming
-// the contract's error constant, other failures to kRejected.
+// the contract's error constant, other failures to kRejected. Without the API: a call whose
+// effect the contract's state does not show is kContract too (refused, or its nonce taken by
+// another transaction of this key), and one whose outcome nothing can tell is kUnsupported.
 Status report(const ChainOptions& o, const std::string& what, Result<Confirmed> outcome);
 // Signs and sends one call, then report()s it (or prints the txid with --no-wait).
 Status send_call(const ChainOptions& o, const std::string& what, const std::string& function,

@@ -5,6 +5,7 @@
 #include <optional>
 #include <set>
 
+#include "app/anchor_policy.h"
 #include "app/contract.h"
 #include "app/progress.h"
 #include "stacks/bytes.h"
@@ -20,10 +21,8 @@ Value buffer_of(const std::string& hex) {
     return Value::buffer(*stacks::from_hex(hex));
 }
 
-bool nonce_problem(const Error& e) {
-    const auto& m = e.message();
-    return m.find("BadNonce") != std::string::npos ||
-           m.find("ConflictingNonce") != std::string::npos;
+bool nonce_refusal(const stacks::Refusal& r) {
+    return r.reason == "BadNonce" || r.reason == "ConflictingNonceInMempool";
 }
 
 class Outbox {
@@ -38,13 +37,20 @@ class Outbox {
                                                   " (nothing was changed; the analyses wait in the "
                                                   "ledger)");
         }
-        if (auto s = settle_recorded(); !s)
-            return s.error();
-        if (auto s = send_pending(); !s)
-            return s.error();
-        if (options_.wait) {
+        for (int round = 1; round <= kOutboxRounds; ++round) {
+            resend_now_ = 0;
+            if (auto s = settle_recorded(); !s)
+                return s.error();
+            if (auto s = send_pending(); !s)
+                return s.error();
+            if (!options_.wait)
+                break;
             if (auto s = settle_recorded(/*wait=*/true); !s)
                 return s.error();
+            // Another round only for analyses freed by another item's fault: a condition that
+            // can pass waits for the next sync.
+            if (resend_now_ == 0)
+                break;
         }
         auto totals = ledger_.counts();
         if (!totals)
@@ -86,6 +92,65 @@ class Outbox {
         return std::optional<ledger::OnChain>();
     }
 
+    // The analyses of `tx` the chain holds, by ledger id, and those it does not.
+    struct Search {
+        std::map<std::int64_t, ledger::OnChain> found;
+        std::vector<ledger::Analysis> missing;
+    };
+
+    Result<Search> search_chain(const ledger::Transaction& tx) {
+        Search search;
+        for (const auto id : tx.analysis_ids) {
+            auto a = ledger_.get(id);
+            if (!a)
+                return a.error();
+            auto where = find_on_chain(*a);
+            if (!where)
+                return where.error();
+            if (*where)
+                search.found.emplace(id, **where);
+            else
+                search.missing.push_back(std::move(*a));
+        }
+        return search;
+    }
+
+    // Applies the policy to the analyses of a transaction that can no longer anchor them. `fault`
+    // is the position of the item at fault, when the contract named one. Returns how many went
+    // where through the summary; analyses freed by another item's fault are sent again this run.
+    Status release(const ledger::Transaction& tx, ledger::TxState final_state,
+                   Disposition disposition, const std::string& why,
+                   std::optional<std::uint64_t> fault = std::nullopt,
+                   const std::map<std::int64_t, ledger::OnChain>& found = {}) {
+        const std::size_t n = tx.analysis_ids.size();
+        std::map<std::int64_t, std::string> held;
+        bool count_attempt = disposition == Disposition::kCountAttempt;
+        if (disposition == Disposition::kHoldForReview) {
+            if (fault && *fault < n) {
+                held.emplace(tx.analysis_ids[*fault], why);
+                count_attempt = false;  // the others were refused for this item's fault
+                resend_now_ += n - 1 - found.size();
+            } else {
+                for (const auto id : tx.analysis_ids) {
+                    if (!found.contains(id))
+                        held.emplace(id, why);
+                }
+            }
+        }
+        if (auto s = ledger_.release(tx.txid, final_state, found, why, count_attempt,
+                                     options_.max_attempts, held);
+            !s)
+            return s;
+        summary_.confirmed += found.size();
+        summary_.held += held.size();
+        const std::size_t rest = n - found.size() - held.size();
+        if (disposition == Disposition::kRetryLater)
+            summary_.deferred += rest;
+        else if (count_attempt)
+            summary_.refused += rest;
+        return Status::Ok();
+    }
+
     Status settle(const ledger::Transaction& tx, const stacks::TxStatus& status) {
         const std::size_t n = tx.analysis_ids.size();
         switch (status.state) {
@@ -111,23 +176,99 @@ class Outbox {
                 summary_.confirmed += n;
                 return Status::Ok();
             }
-            case stacks::TxState::kAbortByResponse:
-            case stacks::TxState::kAbortByPostCondition: {
+            case stacks::TxState::kAbortByResponse: {
                 const std::string why =
                     status.result ? describe_result(*status.result) : status.raw_status;
-                if (auto s = ledger_.settle_abort(tx.txid, why); !s)
-                    return s;
-                summary_.failed += n;
+                const auto refusal = status.result ? contract_refusal(*status.result)
+                                                   : std::optional<ContractRefusal>();
+                const Disposition d =
+                    refusal ? classify_contract_error(refusal->code) : Disposition::kCountAttempt;
                 summary_.problems.push_back("transaction " + tx.txid +
-                                            " was refused by the contract: " + why);
-                return Status::Ok();
+                                            " was refused by the contract: " + why + " (" +
+                                            to_string(d) + ")");
+                return release(tx, ledger::TxState::kAbort, d, why,
+                               refusal ? refusal->index : std::nullopt);
             }
+            case stacks::TxState::kAbortByPostCondition: {
+                // medanchor's calls move no assets; a post-condition abort is unexplained.
+                summary_.problems.push_back("transaction " + tx.txid +
+                                            " was aborted by a post-condition");
+                return release(tx, ledger::TxState::kAbort, Disposition::kCountAttempt,
+                               status.raw_status);
+            }
+            case stacks::TxState::kNonceConsumed:
+                return settle_by_state(tx);
             case stacks::TxState::kPending:
             case stacks::TxState::kUnknown:
             case stacks::TxState::kDropped:
                 return Status::Ok();  // settle_recorded() sends these again first
         }
         return Status::Ok();
+    }
+
+    // Without the API: the transaction's nonce is consumed, so it was mined or can never be.
+    // The contract's state tells: every analysis it carried on chain (a batch is all or nothing)
+    // means it succeeded; none means it was refused or its nonce went to another transaction.
+    Status settle_by_state(const ledger::Transaction& tx) {
+        auto search = search_chain(tx);
+        if (!search)
+            return search.error();
+        const auto& [found, missing] = *search;
+        if (missing.empty()) {
+            std::vector<ledger::OnChain> in_order;
+            for (const auto id : tx.analysis_ids)
+                in_order.push_back(found.at(id));
+            if (auto s = ledger_.settle_success(tx.txid, in_order); !s)
+                return s;
+            summary_.confirmed += in_order.size();
+            return Status::Ok();
+        }
+        // Not on chain: refused by the contract or replaced, and without the API nothing says
+        // which error. What the contract's state shows now explains most refusals; those count
+        // no attempt (the next send checks the same state first).
+        auto explained = explain_now(missing);
+        if (!explained)
+            return explained.error();
+        std::string why = "nonce " + std::to_string(tx.nonce) + " was consumed but " +
+                          std::to_string(missing.size()) +
+                          " of its analyses are not on chain: the contract refused the "
+                          "transaction, or another one of this key took its nonce (no API to "
+                          "tell which)";
+        if (!explained->reason.empty())
+            why += "; now " + explained->reason;
+        summary_.problems.push_back("transaction " + tx.txid + ": " + why);
+        // An item's fault: the next round's checks hold that item and send the others.
+        if (explained->item_fault)
+            resend_now_ += missing.size();
+        return release(
+            tx, ledger::TxState::kDropped,
+            explained->reason.empty() ? Disposition::kCountAttempt : Disposition::kRetryLater, why,
+            std::nullopt, found);
+    }
+
+    // What the contract's state shows now that would refuse these analyses, in words (empty
+    // when nothing would), and whether it is one analysis' own fault rather than a condition of
+    // them all.
+    struct Explanation {
+        std::string reason;
+        bool item_fault = false;
+    };
+
+    Result<Explanation> explain_now(const std::vector<ledger::Analysis>& analyses) {
+        auto gate = check_contract();
+        if (!gate)
+            return gate.error();
+        if (gate->blocked)
+            return Explanation{gate->blocked->message(), false};
+        for (const auto& a : analyses) {
+            auto check = check_item(a, gate->global_min);
+            if (!check)
+                return check.error();
+            if (check->disposition != Disposition::kCountAttempt)
+                return Explanation{"analysis #" + std::to_string(a.id) + ": " + check->reason,
+                                   check->disposition == Disposition::kHoldForReview};
+        }
+        return Explanation{};
     }
 
     // The node does not have it: send the very same bytes again (same txid, same nonce: it can
@@ -137,9 +278,11 @@ class Outbox {
         if (!raw)
             return Error(ErrorCode::kCorrupt,
                          ledger_.path().string() + ": transaction " + tx.txid + " is damaged");
-        auto sent = session_.node().broadcast(*raw);
+        stacks::Refusal refusal;
+        auto sent = session_.node().broadcast(*raw, &refusal);
         if (sent) {
             ++summary_.resent;
+            taken_.insert(tx.txid);
             if (auto s = ledger_.mark_accepted(tx.txid); !s)
                 return s.error();
             return true;
@@ -151,7 +294,7 @@ class Outbox {
         }
         session_.forget_nonce();
         std::map<std::int64_t, ledger::OnChain> found;
-        if (nonce_problem(e)) {
+        if (nonce_refusal(refusal)) {
             // A nonce refusal means this transaction is dead only when the account's confirmed
             // nonce has passed it: then no transaction with this nonce can ever be mined again.
             // Otherwise the nonce is still ahead (a gap below it, or another transaction with
@@ -172,25 +315,29 @@ class Outbox {
             }
             // Its nonce went to another transaction, which may have carried these analyses
             // (another medanchor on the same key): look before sending them again.
-            for (const auto id : tx.analysis_ids) {
-                auto a = ledger_.get(id);
-                if (!a)
-                    return a.error();
-                auto where = find_on_chain(*a);
-                if (!where)
-                    return where.error();
-                if (*where)
-                    found.emplace(id, **where);
-            }
+            auto search = search_chain(tx);
+            if (!search)
+                return search.error();
+            found = std::move(search->found);
         }
-        summary_.confirmed += found.size();
+        // Refused for good, or for now: the policy decides what the refusal means. A nonce
+        // consumed by another transaction is nobody's fault.
+        const Disposition d =
+            nonce_refusal(refusal) ? Disposition::kRetryLater : classify_refusal(refusal.reason);
         summary_.problems.push_back("transaction " + tx.txid + " could not be sent again (" +
-                                    e.message() + "); its analyses go back to pending");
-        if (auto s = ledger_.release(tx.txid, ledger::TxState::kDropped, found, e.message(),
-                                     !nonce_problem(e), options_.max_attempts);
+                                    e.message() + "): " + to_string(d));
+        if (auto s = release(tx, ledger::TxState::kDropped, d, e.message(), std::nullopt, found);
             !s)
             return s.error();
         return false;
+    }
+
+    // Whether the API's word for a dropped transaction leaves sending its bytes again worth it:
+    // garbage-collected or replaced (the node then says whether its nonce is gone) yes; judged
+    // problematic or too expensive to mine, no.
+    static bool worth_resending(const stacks::TxStatus& s) {
+        return s.raw_status != "dropped_problematic" && s.raw_status != "problematic_skipped" &&
+               s.raw_status != "dropped_too_expensive";
     }
 
     // Every recorded, unsettled transaction of this sender, in nonce order: one the node does
@@ -203,9 +350,23 @@ class Outbox {
         for (const auto& tx : *txs) {
             if (tx.sender != sender_)
                 continue;
-            auto status = session_.node().transaction_status(tx.txid);
+            const Sent sent{tx.txid, tx.nonce};
+            auto status = session_.status(sent);
             if (!status)
                 return status.error();
+            if (status->state == stacks::TxState::kDropped && !worth_resending(*status)) {
+                summary_.problems.push_back("transaction " + tx.txid + " was dropped (" +
+                                            status->raw_status + ")");
+                if (auto s = release(tx, ledger::TxState::kDropped, Disposition::kCountAttempt,
+                                     "dropped by the node: " + status->raw_status);
+                    !s)
+                    return s;
+                continue;
+            }
+            // Unknown (to an API that may lag, or without one: not mined yet) right after a node
+            // took it in this run: it waits in that node's mempool; no need to send it again.
+            if (status->state == stacks::TxState::kUnknown && taken_.contains(tx.txid))
+                status->state = stacks::TxState::kPending;
             if (status->state == stacks::TxState::kUnknown ||
                 status->state == stacks::TxState::kDropped) {
                 auto taken = resend(tx);
@@ -218,7 +379,7 @@ class Outbox {
             if (status->state == stacks::TxState::kPending) {
                 if (!wait)
                     continue;
-                status = session_.wait(tx.txid);
+                status = session_.wait(sent);
                 if (!status) {
                     if (status.error().code() == ErrorCode::kTimeout) {
                         summary_.problems.push_back(
@@ -235,36 +396,45 @@ class Outbox {
         return Status::Ok();
     }
 
-    // Checks that hold for every analysis: the contract runs and this analyst may submit.
-    Status check_contract(std::uint32_t* global_min) {
+    // The conditions that hold for every analysis: the contract runs and this analyst may
+    // submit now. `blocked` says why not, as the contract would (its error's name).
+    struct Gate {
+        std::uint32_t global_min = 0;
+        std::optional<Error> blocked;
+    };
+
+    Result<Gate> check_contract() {
+        Gate gate;
         auto params = session_.read("get-parameters", {});
         if (!params)
             return params.error();
+        gate.global_min = static_cast<std::uint32_t>(uint_field(*params, "min-confidence"));
         if (const Value* paused = params->field("paused"); paused && paused->as_bool()) {
-            return Error(ErrorCode::kContract,
-                         "the contract is paused (ERR-PAUSED): the analyses stay pending");
+            gate.blocked = Error(ErrorCode::kContract,
+                                 "the contract is paused (ERR-PAUSED): the analyses stay pending");
+            return gate;
         }
-        *global_min = static_cast<std::uint32_t>(uint_field(*params, "min-confidence"));
         auto pro = session_.read("get-professional", {*Value::parse_principal(sender_)});
         if (!pro)
             return pro.error();
         if (pro->kind() != ValueKind::kSome) {
-            return Error(ErrorCode::kContract,
-                         sender_ +
-                             " is not a registered professional: register with `medanchor "
-                             "professional register` and have a verifier verify you; the "
-                             "analyses stay pending");
+            gate.blocked = Error(ErrorCode::kContract,
+                                 sender_ +
+                                     " is not a registered professional: register with `medanchor "
+                                     "professional register` and have a verifier verify you; the "
+                                     "analyses stay pending");
+            return gate;
         }
         if (const Value* active = pro->inner().field("active"); active && !active->as_bool()) {
             const auto code = uint_field(pro->inner(), "inactive-reason");
             const ContractError* e = find_contract_error(code);
-            return Error(ErrorCode::kContract,
-                         sender_ + " may not submit now: " +
-                             (e ? std::string(e->name) + " (" + e->meaning + ")"
-                                : "error u" + std::to_string(code)) +
-                             "; the analyses stay pending");
+            gate.blocked =
+                Error(ErrorCode::kContract, sender_ + " may not submit now: " +
+                                                (e ? std::string(e->name) + " (" + e->meaning + ")"
+                                                   : "error u" + std::to_string(code)) +
+                                                "; the analyses stay pending");
         }
-        return Status::Ok();
+        return gate;
     }
 
     struct ModelInfo {
@@ -295,6 +465,60 @@ class Outbox {
         return info;
     }
 
+    // What the contract would say about one analysis now, before it is sent: kCountAttempt (the
+    // policy's "nothing against it") with its model id, or the policy's disposition of the error
+    // it would get, with the reason.
+    struct ItemCheck {
+        Disposition disposition = Disposition::kCountAttempt;
+        std::string reason;
+        std::uint64_t model_id = 0;
+    };
+
+    Result<ItemCheck> check_item(const ledger::Analysis& a, std::uint32_t global_min) {
+        auto model = model_info(a.model_sha256);
+        if (!model)
+            return model.error();
+        const auto refused = [](const char* name, const std::string& detail) {
+            return ItemCheck{classify_contract_error(std::string_view(name)),
+                             std::string(name) + ": " + detail, 0};
+        };
+        if (!model->id) {
+            return refused("ERR-UNKNOWN-MODEL", "model " + a.model_name + " " + a.model_version +
+                                                    " is not registered on the contract (an "
+                                                    "admin registers it with `medanchor admin "
+                                                    "register-model --bundle DIR`)");
+        }
+        if (!model->active)
+            return refused("ERR-MODEL-RETIRED",
+                           "model " + a.model_name + " " + a.model_version + " is retired");
+        const Thresholds t{global_min, model->min, 0};
+        if (a.confidence_bp < t.enforced())
+            return refused("ERR-CONFIDENCE-BELOW-THRESHOLD", review_reason(a.confidence_bp, t));
+        return ItemCheck{Disposition::kCountAttempt, "", *model->id};
+    }
+
+    // One transaction for up to options_.batch analyses of one model: submit-analysis for one,
+    // submit-analyses (model-id, items) for more.
+    stacks::Payload payload(const std::vector<const ledger::Analysis*>& batch,
+                            std::uint64_t model_id) const {
+        if (batch.size() == 1) {
+            const auto& a = *batch.front();
+            return session_.call(
+                ledger::kSubmitAnalysis,
+                {buffer_of(a.image_hash), Value::uint_(model_id), Value::ascii(a.finding),
+                 Value::uint_(a.confidence_bp), buffer_of(a.report_digest)});
+        }
+        std::vector<Value> items;
+        for (const auto* a : batch) {
+            items.push_back(Value::tuple({{"image-hash", buffer_of(a->image_hash)},
+                                          {"finding", Value::ascii(a->finding)},
+                                          {"confidence", Value::uint_(a->confidence_bp)},
+                                          {"report-digest", buffer_of(a->report_digest)}}));
+        }
+        return session_.call(ledger::kSubmitAnalyses,
+                             {Value::uint_(model_id), Value::list(std::move(items))});
+    }
+
     Status send_pending() {
         auto pending = ledger_.list(AnalysisState::kPending);
         if (!pending)
@@ -306,49 +530,35 @@ class Outbox {
         }
         if (mine.empty())
             return Status::Ok();
-        std::uint32_t global_min = 0;
-        if (auto s = check_contract(&global_min); !s)
-            return s;
+        auto gate = check_contract();
+        if (!gate)
+            return gate.error();
+        if (gate->blocked)
+            return *gate->blocked;
 
-        std::vector<ledger::Analysis> ready;
+        // Ready analyses by model id: a batch carries one model.
+        std::map<std::uint64_t, std::vector<ledger::Analysis>> ready;
         for (auto& a : mine) {
-            auto model = model_info(a.model_sha256);
-            if (!model)
-                return model.error();
-            if (!model->id) {
-                if (auto s =
-                        ledger_.note_error(a.id, "model " + a.model_name + " " + a.model_version +
-                                                     " is not registered on the contract");
-                    !s)
-                    return s;
-                summary_.problems.push_back("analysis #" + std::to_string(a.id) + ": model " +
-                                            a.model_name + " " + a.model_version +
-                                            " is not registered on the contract (`medanchor admin "
-                                            "register-model --bundle DIR`)");
-                continue;
-            }
-            if (!model->active) {
-                if (auto s = ledger_.mark_failed(a.id, "ERR-MODEL-RETIRED: the model is retired");
-                    !s)
-                    return s;
-                ++summary_.failed;
-                continue;
-            }
-            const std::uint32_t threshold = std::max(global_min, model->min);
-            if (a.confidence_bp < threshold) {
-                if (auto s = ledger_.mark_needs_review(
-                        a.id, "confidence " + std::to_string(a.confidence_bp) +
-                                  " bp is below the contract's threshold of " +
-                                  std::to_string(threshold) + " bp");
-                    !s)
+            auto check = check_item(a, gate->global_min);
+            if (!check)
+                return check.error();
+            if (check->disposition == Disposition::kHoldForReview) {
+                if (auto s = ledger_.mark_needs_review(a.id, check->reason); !s)
                     return s;
                 ++summary_.held;
                 continue;
             }
-            if (!a.model_id || *a.model_id != *model->id) {
-                if (auto s = ledger_.set_model_id(a.id, *model->id); !s)
+            if (check->disposition == Disposition::kRetryLater) {
+                if (auto s = ledger_.note_error(a.id, check->reason); !s)
                     return s;
-                a.model_id = model->id;
+                summary_.problems.push_back("analysis #" + std::to_string(a.id) + ": " +
+                                            check->reason);
+                continue;
+            }
+            if (!a.model_id || *a.model_id != check->model_id) {
+                if (auto s = ledger_.set_model_id(a.id, check->model_id); !s)
+                    return s;
+                a.model_id = check->model_id;
             }
             // Carried by an earlier transaction that was released: it may have been mined after
             // all.
@@ -363,7 +573,7 @@ class Outbox {
                     continue;
                 }
             }
-            ready.push_back(std::move(a));
+            ready[check->model_id].push_back(std::move(a));
         }
 
         // Each new transaction takes the lowest nonce at or above the account's confirmed nonce
@@ -388,64 +598,66 @@ class Outbox {
         };
         session_.forget_nonce();  // the session's count must not run ahead of free_nonce()
 
-        Progress progress(options_.progress ? ready.size() : 0, "analyses anchored");
-        for (std::size_t start = 0; start < ready.size(); start += options_.batch) {
-            const std::size_t end = std::min(ready.size(), start + options_.batch);
-            std::vector<Value> items;
-            ledger::Transaction tx;
-            for (std::size_t i = start; i < end; ++i) {
-                const auto& a = ready[i];
-                items.push_back(Value::tuple({{"image-hash", buffer_of(a.image_hash)},
-                                              {"model-id", Value::uint_(*a.model_id)},
-                                              {"finding", Value::ascii(a.finding)},
-                                              {"confidence", Value::uint_(a.confidence_bp)},
-                                              {"report-digest", buffer_of(a.report_digest)}}));
-                tx.analysis_ids.push_back(a.id);
-            }
-            const bool single = items.size() == 1;
-            const auto& a0 = ready[start];
-            auto payload =
-                single ? session_.call(ledger::kSubmitAnalysis,
-                                       {buffer_of(a0.image_hash), Value::uint_(*a0.model_id),
-                                        Value::ascii(a0.finding), Value::uint_(a0.confidence_bp),
-                                        buffer_of(a0.report_digest)})
-                       : session_.call(ledger::kSubmitAnalyses, {Value::list(items)});
-            auto signed_tx = session_.sign(std::move(payload), free_nonce());
-            if (!signed_tx)
-                return signed_tx.error();
-            tx.txid = signed_tx->txid;
-            tx.raw_hex = stacks::to_hex(signed_tx->raw);
-            tx.sender = sender_;
-            tx.nonce = signed_tx->nonce;
-            tx.fee = signed_tx->fee;
-            tx.kind = single ? ledger::kSubmitAnalysis : ledger::kSubmitAnalyses;
-            // Recorded before it leaves this machine: whatever happens next, the ledger knows it.
-            if (auto s = ledger_.record_transaction(tx); !s)
-                return s;
-            summary_.sent += tx.analysis_ids.size();
-            auto sent = session_.node().broadcast(signed_tx->raw);
-            if (!sent) {
-                if (sent.error().code() != ErrorCode::kRejected) {
-                    (void)ledger_.note_transaction_error(tx.txid, sent.error().message());
-                    return Error(sent.error().code(),
-                                 sent.error().message() +
-                                     " (the transaction is recorded; `medanchor sync` sends "
-                                     "it again)");
+        std::size_t total = 0;
+        for (const auto& [model, list] : ready)
+            total += list.size();
+        Progress progress(options_.progress ? total : 0, "analyses anchored");
+        for (const auto& [model_id, list] : ready) {
+            for (std::size_t start = 0; start < list.size(); start += options_.batch) {
+                const std::size_t end = std::min(list.size(), start + options_.batch);
+                std::vector<const ledger::Analysis*> batch;
+                ledger::Transaction tx;
+                for (std::size_t i = start; i < end; ++i) {
+                    batch.push_back(&list[i]);
+                    tx.analysis_ids.push_back(list[i].id);
                 }
-                session_.forget_nonce();
-                summary_.problems.push_back("the node refused transaction " + tx.txid + ": " +
-                                            sent.error().message());
-                if (auto s = ledger_.release(tx.txid, ledger::TxState::kDropped, {},
-                                             sent.error().message(), true, options_.max_attempts);
-                    !s)
+                auto signed_tx = session_.sign(payload(batch, model_id), free_nonce());
+                if (!signed_tx)
+                    return signed_tx.error();
+                tx.txid = signed_tx->txid;
+                tx.raw_hex = stacks::to_hex(signed_tx->raw);
+                tx.sender = sender_;
+                tx.nonce = signed_tx->nonce;
+                tx.fee = signed_tx->fee;
+                tx.kind = batch.size() == 1 ? ledger::kSubmitAnalysis : ledger::kSubmitAnalyses;
+                // Recorded before it leaves this machine: whatever happens next, the ledger
+                // knows it.
+                if (auto s = ledger_.record_transaction(tx); !s)
                     return s;
-                continue;
+                summary_.sent += tx.analysis_ids.size();
+                stacks::Refusal refusal;
+                auto sent = session_.node().broadcast(signed_tx->raw, &refusal);
+                if (!sent) {
+                    if (sent.error().code() != ErrorCode::kRejected) {
+                        (void)ledger_.note_transaction_error(tx.txid, sent.error().message());
+                        return Error(sent.error().code(),
+                                     sent.error().message() +
+                                         " (the transaction is recorded; `medanchor sync` sends "
+                                         "it again)");
+                    }
+                    // Never accepted anywhere: it cannot be mined, so its analyses are free.
+                    session_.forget_nonce();
+                    const Disposition d = nonce_refusal(refusal) ? Disposition::kRetryLater
+                                                                 : classify_refusal(refusal.reason);
+                    summary_.problems.push_back("the node refused transaction " + tx.txid + ": " +
+                                                sent.error().message() + " (" + to_string(d) + ")");
+                    if (auto s = release(tx, ledger::TxState::kDropped, d, sent.error().message());
+                        !s)
+                        return s;
+                    if (d == Disposition::kRetryLater) {
+                        // The next batch would meet the same condition: stop until next sync.
+                        progress.finish();
+                        return Status::Ok();
+                    }
+                    continue;
+                }
+                if (auto s = ledger_.mark_accepted(tx.txid); !s)
+                    return s;
+                summary_.txids.push_back(tx.txid);
+                taken_.insert(tx.txid);
+                held.insert(tx.nonce);
+                progress.tick(tx.analysis_ids.size());
             }
-            if (auto s = ledger_.mark_accepted(tx.txid); !s)
-                return s;
-            summary_.txids.push_back(tx.txid);
-            held.insert(tx.nonce);
-            progress.tick(tx.analysis_ids.size());
         }
         progress.finish();
         return Status::Ok();
@@ -457,6 +669,8 @@ class Outbox {
     const std::string sender_;
     OutboxSummary summary_;
     std::map<std::string, ModelInfo> models_;
+    std::size_t resend_now_ = 0;   // freed this round by another item's fault
+    std::set<std::string> taken_;  // transactions a node accepted during this run
 };
 
 }  // namespace
@@ -470,8 +684,8 @@ void print_summary(const OutboxSummary& s, std::ostream& out) {
     out << "anchoring: " << s.sent << " analyses sent in " << s.txids.size() << " transaction(s)";
     if (s.resent)
         out << ", " << s.resent << " transaction(s) sent again";
-    out << "; " << s.confirmed << " confirmed, " << s.failed << " failed, " << s.held
-        << " held for review\n";
+    out << "; " << s.confirmed << " confirmed, " << s.held << " held for review, " << s.deferred
+        << " deferred (retried later), " << s.refused << " refused (attempt counted)\n";
     for (const auto& t : s.txids)
         out << "  tx " << t << "\n";
     for (const auto& p : s.problems)

@@ -107,9 +107,9 @@ void add_professional(CLI::App& app, CommandAction& action) {
                     auto config = chain_config(*o);
                     if (!config)
                         return config.error();
-                    stacks::NodeClient node(config->node_url);
+                    stacks::NodeClient node = node_client(*config);
                     auto now = node.latest_block_time();
-                    if (!now && now.error().code() != ErrorCode::kNotFound)
+                    if (!now && now.error().code() != ErrorCode::kUnsupported)
                         return now.error();
                     std::uint64_t base = 0;
                     if (now) {
@@ -119,8 +119,8 @@ void add_professional(CLI::App& app, CommandAction& action) {
                             std::chrono::duration_cast<std::chrono::seconds>(
                                 std::chrono::system_clock::now().time_since_epoch())
                                 .count());
-                        std::cerr << "medanchor: the node serves no block list; --expires-in "
-                                     "counts from this "
+                        std::cerr << "medanchor: no Stacks Blockchain API (--api URL) to read "
+                                     "the chain's clock; --expires-in counts from this "
                                      "machine's clock\n";
                     }
                     expiry = base + *days * 86400;
@@ -165,7 +165,7 @@ void add_professional(CLI::App& app, CommandAction& action) {
                 auto config = chain_config(*o);
                 if (!config)
                     return config.error();
-                stacks::NodeClient node(config->node_url);
+                stacks::NodeClient node = node_client(*config);
                 auto v = read_contract(node, *config, "get-professional", {*p});
                 if (!v)
                     return v.error();
@@ -273,9 +273,9 @@ void add_sync(CLI::App& app, CommandAction& action) {
                 return summary.error();
             if (o->json) {
                 ordered_json j{{"sent", summary->sent},           {"resent", summary->resent},
-                               {"confirmed", summary->confirmed}, {"failed", summary->failed},
-                               {"held", summary->held},           {"txids", summary->txids},
-                               {"problems", summary->problems}};
+                               {"confirmed", summary->confirmed}, {"held", summary->held},
+                               {"deferred", summary->deferred},   {"refused", summary->refused},
+                               {"txids", summary->txids},         {"problems", summary->problems}};
                 for (const auto& [state, n] : summary->totals)
                     j["ledger"][ledger::to_string(state)] = n;
                 std::cout << j.dump() << "\n";

@@ -911,23 +911,10 @@ Status Ledger::settle_success(const std::string& txid, const std::vector<OnChain
     });
 }
 
-Status Ledger::settle_abort(const std::string& txid, const std::string& error) {
-    return impl_->transaction("settling " + txid, [&]() -> Status {
-        if (auto s = impl_->require_live(txid); !s)
-            return s;
-        if (auto s = impl_->set_tx_state(txid, TxState::kAbort, error); !s)
-            return s;
-        Stmt a(impl_->db,
-               "UPDATE analyses SET state = 'failed', last_error = ?2, updated_at = ?3 "
-               "WHERE txid = ?1 AND state = 'broadcast'");
-        a.bind(1, txid).bind(2, error).bind(3, utc_now());
-        return impl_->run(a, "failing the analyses of " + txid);
-    });
-}
-
 Status Ledger::release(const std::string& txid, TxState final_state,
                        const std::map<std::int64_t, OnChain>& found, const std::string& error,
-                       bool count_attempt, int max_attempts) {
+                       bool count_attempt, int max_attempts,
+                       const std::map<std::int64_t, std::string>& held) {
     return impl_->transaction("releasing " + txid, [&]() -> Status {
         if (auto s = impl_->require_live(txid); !s)
             return s;
@@ -950,6 +937,16 @@ Status Ledger::release(const std::string& txid, TxState final_state,
                     },
                     "confirming");
                 if (!s)
+                    return s;
+                continue;
+            }
+            if (auto h = held.find(id); h != held.end()) {
+                Stmt up(impl_->db,
+                        "UPDATE analyses SET state = 'needs_review', review_reason = ?3, "
+                        "last_error = ?4, updated_at = ?2 "
+                        "WHERE id = ?1 AND state = 'broadcast' AND txid = ?5");
+                up.bind(1, id).bind(2, utc_now()).bind(3, h->second).bind(4, error).bind(5, txid);
+                if (auto s = impl_->run(up, "holding analysis " + std::to_string(id)); !s)
                     return s;
                 continue;
             }

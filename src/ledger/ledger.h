@@ -5,8 +5,9 @@
 //
 // States of an analysis (docs/ledger.md):
 //   needs_review ─(requeue)─► pending ─(record_transaction)─► broadcast ─► confirmed
-//                               ▲                                 │
-//                               └──────(release: tx dead)─────────┴─► failed ─(requeue)─► pending
+//        ▲                      ▲                                 │
+//        │                      └──────(release: tx dead)─────────┤
+//        └──────────────(release: held, the item's own fault)─────┴─► failed ─(requeue)─► pending
 // An analysis is `broadcast` exactly when it is linked to a transaction in state `broadcast`; a
 // transaction is recorded (with its signed bytes) before it is ever sent, so the outbox always
 // knows every transaction that could still be mined for an analysis.
@@ -206,15 +207,16 @@ class Ledger {
     Status note_transaction_error(const std::string& txid, const std::string& error);
     // Mined with (ok ...): on_chain[i] is where the analysis at position i landed.
     Status settle_success(const std::string& txid, const std::vector<OnChain>& on_chain);
-    // Mined and refused by the contract: every analysis it carried is failed with `error`.
-    Status settle_abort(const std::string& txid, const std::string& error);
-    // The transaction can never be mined (or was mined and refused for reasons that may pass):
-    // the transaction becomes `final_state`; its analyses listed in `found` (found on chain by
-    // other means) become confirmed; the others go back to pending with `error`, their attempts
-    // increased when `count_attempt`, and failed once attempts reach `max_attempts`.
+    // The transaction can never anchor its analyses (it can never be mined, or it was mined and
+    // the contract refused it): the transaction becomes `final_state`; its analyses listed in
+    // `found` (found on chain by other means) become confirmed; those listed in `held` become
+    // needs_review with the given reason (their own fault, e.g. one item of a batch below the
+    // threshold); the others go back to pending with `error`, their attempts increased when
+    // `count_attempt`, and failed once attempts reach `max_attempts`.
     Status release(const std::string& txid, TxState final_state,
                    const std::map<std::int64_t, OnChain>& found, const std::string& error,
-                   bool count_attempt, int max_attempts);
+                   bool count_attempt, int max_attempts,
+                   const std::map<std::int64_t, std::string>& held = {});
 
     // A pending analysis found on chain (the chain re-check before re-sending).
     Status confirm_found(std::int64_t id, const OnChain& on_chain);

@@ -50,7 +50,8 @@ class DevnetIntegration : public ::testing::Test {
     static ChainSession session(const std::string& account) {
         ChainConfig c;
         c.node_url = "http://127.0.0.1:" + std::to_string(options_->port);
-        c.fee = 0;  // ask the node, as the CLI does: a deploy pays per byte
+        c.api_url = "http://127.0.0.1:" + std::to_string(options_->api_port);
+        c.fee = 0;               // ask the node, as the CLI does: a deploy pays per byte
         c.confirm_timeout = std::chrono::seconds(60);
         c.poll_interval = std::chrono::milliseconds(100);
         return ChainSession(*resolve(c), devnet_key(account));

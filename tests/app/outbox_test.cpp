@@ -1,5 +1,7 @@
 // The outbox against the real local chain: what a crash at each point leaves behind is settled by
-// the next sync, and every analysis ends on chain exactly once.
+// the next sync, and every analysis ends on chain exactly once. Every test runs twice: with the
+// Stacks Blockchain API (transaction status by txid) and against the node's RPC alone (the
+// account's nonce, then the contract's state), as against a plain stacks-node.
 //   - batches: three analyses go in one submit-analyses transaction; a second sync sends nothing;
 //   - killed after recording, before broadcasting: the stored bytes are sent again, same txid;
 //   - the chain stopped after broadcast: restarted, the transaction is found mined and settled;
@@ -28,7 +30,7 @@ using stacks::Value;
 using testing::devnet_key;
 using testing::digest;
 
-class OutboxOnDevnet : public ::testing::Test {
+class OutboxOnDevnet : public ::testing::TestWithParam<bool> {
   protected:
     void SetUp() override {
         options_ = default_devnet_options();
@@ -68,19 +70,26 @@ class OutboxOnDevnet : public ::testing::Test {
         fs::remove_all(dir_);
     }
 
-    ChainSession session(const std::string& account) {
+    // A session of a devnet account; `api` false: the node's RPC alone.
+    ChainSession session(const std::string& account, bool api = true) {
         ChainConfig c;
         c.node_url = "http://127.0.0.1:" + std::to_string(options_.port);
+        if (api)
+            c.api_url = "http://127.0.0.1:" + std::to_string(options_.api_port);
         c.confirm_timeout = std::chrono::seconds(60);
         c.poll_interval = std::chrono::milliseconds(100);
         return ChainSession(*resolve(c), devnet_key(account));
+    }
+    // The session whose outbox is under test: with the API or without, per the test's parameter.
+    ChainSession analyst(const std::string& account = "wallet_2") {
+        return session(account, GetParam());
     }
     static void ok(const Result<Confirmed>& r) {
         ASSERT_TRUE(r.ok()) << r.error().message();
         ASSERT_EQ(r->status.state, stacks::TxState::kSuccess) << r->status.raw_status;
     }
 
-    std::int64_t add(char image, const std::string& analyst) {
+    std::int64_t add(char image, const std::string& analyst, std::uint32_t confidence = 9000) {
         ledger::NewAnalysis a;
         a.source_path = "x";
         a.image_hash = std::string(64, image);
@@ -89,7 +98,7 @@ class OutboxOnDevnet : public ::testing::Test {
         a.model_name = "m";
         a.model_version = "1";
         a.finding = "nodule-present";
-        a.confidence_bp = 9000;
+        a.confidence_bp = confidence;
         a.report_json = std::string("{\"r\":\"") + image + "\"}";
         a.analyst = analyst;
         return ledger_->add(a)->analysis.id;
@@ -109,6 +118,10 @@ class OutboxOnDevnet : public ::testing::Test {
         return t;
     }
 
+    std::optional<std::vector<std::int64_t>> race(
+        char first, const std::vector<std::uint32_t>& confidences, const std::string& function,
+        std::vector<Value> args, const OutboxOptions& outbox, Result<OutboxSummary>* settled);
+
     std::uint64_t on_chain(char image) {
         auto s = session("wallet_3");
         auto stats =
@@ -123,8 +136,8 @@ class OutboxOnDevnet : public ::testing::Test {
     std::optional<ledger::Ledger> ledger_;
 };
 
-TEST_F(OutboxOnDevnet, BatchesAndCrashRecoveryAnchorEachAnalysisOnce) {
-    auto doctor = session("wallet_2");
+TEST_P(OutboxOnDevnet, BatchesAndCrashRecoveryAnchorEachAnalysisOnce) {
+    auto doctor = analyst();
     const std::string me = doctor.sender();
 
     // Three analyses, one transaction.
@@ -151,7 +164,7 @@ TEST_F(OutboxOnDevnet, BatchesAndCrashRecoveryAnchorEachAnalysisOnce) {
     ASSERT_TRUE(signed_tx.ok());
     const auto tx = recorded(*signed_tx, me, d);
     ASSERT_TRUE(ledger_->record_transaction(tx).ok());
-    auto fresh = session("wallet_2");  // a new process: no nonce memory
+    auto fresh = analyst();  // a new process: no nonce memory
     auto resumed = sync_outbox(*ledger_, fresh, {});
     ASSERT_TRUE(resumed.ok()) << resumed.error().message();
     EXPECT_EQ(resumed->resent, 1u);
@@ -187,7 +200,7 @@ TEST_F(OutboxOnDevnet, BatchesAndCrashRecoveryAnchorEachAnalysisOnce) {
     ASSERT_TRUE(lost.ok());
     const auto lost_tx = recorded(*lost, me, f);
     ASSERT_TRUE(ledger_->record_transaction(lost_tx).ok());
-    auto other = session("wallet_2");  // the same key elsewhere uses that nonce first
+    auto other = analyst();  // the same key elsewhere uses that nonce first
     // Any mined call takes the nonce; this one is refused (already registered), which is enough.
     auto taken = other.send_and_wait(
         other.call("register-professional", {digest("l2"), Value::ascii("radiology")}));
@@ -209,8 +222,8 @@ TEST_F(OutboxOnDevnet, BatchesAndCrashRecoveryAnchorEachAnalysisOnce) {
 // then sends the second transaction's stored bytes again: each image once, the second by its
 // original txid. (Releasing the second analysis instead would anchor it twice once anyone sent the
 // stored bytes again, as a peer holding them would.)
-TEST_F(OutboxOnDevnet, ATransactionBehindANonceGapKeepsItsAnalyses) {
-    auto doctor = session("wallet_2");
+TEST_P(OutboxOnDevnet, ATransactionBehindANonceGapKeepsItsAnalyses) {
+    auto doctor = analyst();
     const std::string me = doctor.sender();
     const auto x = add('7', me);
     const auto y = add('8', me);
@@ -237,7 +250,7 @@ TEST_F(OutboxOnDevnet, ATransactionBehindANonceGapKeepsItsAnalyses) {
     ASSERT_EQ(second->nonce, n + 1);
     ASSERT_TRUE(ledger_->record_transaction(recorded(*second, me, y)).ok());
 
-    auto fresh = session("wallet_2");
+    auto fresh = analyst();
     auto r = sync_outbox(*ledger_, fresh, {});
     ASSERT_TRUE(r.ok()) << r.error().message();
     EXPECT_EQ(ledger_->transaction(first->txid)->state, ledger::TxState::kDropped);
@@ -249,13 +262,13 @@ TEST_F(OutboxOnDevnet, ATransactionBehindANonceGapKeepsItsAnalyses) {
 
     // Whoever sends the stored bytes again now, nothing is anchored twice.
     (void)fresh.node().broadcast(second->raw);
-    (void)fresh.wait(second->txid);
+    (void)fresh.wait({second->txid, second->nonce});
     EXPECT_EQ(on_chain('7'), 1u);
     EXPECT_EQ(on_chain('8'), 1u);
 }
 
-TEST_F(OutboxOnDevnet, AnInactiveProfessionalIsRefusedAndNothingIsLost) {
-    auto doctor = session("wallet_2");
+TEST_P(OutboxOnDevnet, AnInactiveProfessionalIsRefusedAndNothingIsLost) {
+    auto doctor = analyst();
     auto verifier = session("wallet_1");
     ok(verifier.send_and_wait(verifier.call(
         "suspend-professional",
@@ -268,6 +281,155 @@ TEST_F(OutboxOnDevnet, AnInactiveProfessionalIsRefusedAndNothingIsLost) {
     EXPECT_EQ(ledger_->get(a)->state, ledger::AnalysisState::kPending);
     EXPECT_EQ(on_chain('a'), 0u);
 }
+
+// The real race (issue 10): blocks come every second and the mempool orders by fee, so an admin's
+// call sent right after a batch, with a higher fee, is mined before it in the same block. Sends
+// `count` new analyses (images `first`, `first` + 1, ...) in one batch without waiting, then at
+// once `overtaking` from the admin at ten times the fee, waits for the admin's call, and settles
+// with `outbox`. Returns the analyses' ids, or nothing when a block boundary fell between the two
+// sends and the batch was mined first (the try proves nothing; the caller undoes the admin's call
+// and tries again).
+std::optional<std::vector<std::int64_t>> OutboxOnDevnet::race(
+    char first, const std::vector<std::uint32_t>& confidences, const std::string& function,
+    std::vector<Value> args, const OutboxOptions& outbox, Result<OutboxSummary>* settled) {
+    ChainConfig c = analyst().config();
+    c.fee = 5'000;
+    ChainSession doctor(c, devnet_key("wallet_2"));
+    std::vector<std::int64_t> ids;
+    for (std::size_t i = 0; i < confidences.size(); ++i)
+        ids.push_back(add(static_cast<char>(first + i), doctor.sender(), confidences[i]));
+    OutboxOptions send_only = outbox;
+    send_only.wait = false;
+    auto sent = sync_outbox(*ledger_, doctor, send_only);
+    EXPECT_TRUE(sent.ok()) << sent.error().message();
+    EXPECT_EQ(sent->txids.size(), 1u);
+
+    ChainConfig a = session("deployer").config();
+    a.fee = 50'000;
+    ChainSession admin(a, devnet_key("deployer"));
+    ok(admin.send_and_wait(admin.call(function, std::move(args))));
+
+    // Settles the batch. While the contract is paused the same sync then sends nothing and says
+    // so (kContract): the settlement stands, as the ledger shows.
+    *settled = sync_outbox(*ledger_, doctor, outbox);
+    bool mined_first = true;
+    for (auto id : ids)
+        mined_first = mined_first && ledger_->get(id)->state == ledger::AnalysisState::kConfirmed;
+    if (mined_first)
+        return std::nullopt;
+    return ids;
+}
+
+// A batch overtaken by the admin's pause is refused with ERR-PAUSED, a condition that passes: its
+// analyses go back to pending with no attempt counted, nothing is sent while the contract is
+// paused, and they anchor once it runs again.
+TEST_P(OutboxOnDevnet, ABatchOvertakenByAPauseStaysPendingAndAnchorsAfterUnpause) {
+    auto admin = session("deployer");
+    OutboxOptions once;
+    once.max_attempts = 1;  // a counted attempt would fail them at once
+    std::optional<std::vector<std::int64_t>> ids;
+    Result<OutboxSummary> r = Error(ErrorCode::kInternal, "not run");
+    for (int attempt = 0; attempt < 3 && !ids; ++attempt) {
+        ids = race(static_cast<char>('1' + 3 * attempt), {9000, 9000, 9000}, "pause", {}, once, &r);
+        if (!ids)
+            ok(admin.send_and_wait(admin.call("unpause", {})));
+    }
+    ASSERT_TRUE(ids) << "the admin's pause never overtook the batch in three tries";
+    ASSERT_FALSE(r.ok()) << "settled, then nothing sent while paused";
+    EXPECT_EQ(r.error().code(), ErrorCode::kContract);
+    EXPECT_NE(r.error().message().find("paused"), std::string::npos) << r.error().message();
+    for (auto id : *ids) {
+        auto a = *ledger_->get(id);
+        EXPECT_EQ(a.state, ledger::AnalysisState::kPending) << a.last_error;
+        EXPECT_EQ(a.attempts, 0);
+        EXPECT_NE(a.last_error.find("paused"), std::string::npos) << a.last_error;
+    }
+    // Still paused: the next sync sends nothing and says why.
+    auto doctor = analyst();
+    auto blocked = sync_outbox(*ledger_, doctor, once);
+    ASSERT_FALSE(blocked.ok());
+    EXPECT_EQ(blocked.error().code(), ErrorCode::kContract);
+
+    ok(admin.send_and_wait(admin.call("unpause", {})));
+    auto after = sync_outbox(*ledger_, doctor, once);
+    ASSERT_TRUE(after.ok()) << after.error().message();
+    EXPECT_EQ(after->confirmed, 3u);
+    for (auto id : *ids) {
+        auto a = *ledger_->get(id);
+        EXPECT_EQ(a.state, ledger::AnalysisState::kConfirmed);
+        EXPECT_EQ(on_chain(a.image_hash.front()), 1u) << a.image_hash;
+    }
+}
+
+// A batch overtaken by a raised threshold is refused for one item (submit-analyses names it;
+// without the API the contract's state explains it). That item is held for review with the reason,
+// and the other two are sent again in the same sync and anchored.
+TEST_P(OutboxOnDevnet, ABatchOvertakenByARaisedThresholdAnchorsAllButTheLowItem) {
+    auto admin = session("deployer");
+    std::optional<std::vector<std::int64_t>> ids;
+    Result<OutboxSummary> r = Error(ErrorCode::kInternal, "not run");
+    for (int attempt = 0; attempt < 3 && !ids; ++attempt) {
+        ids = race(static_cast<char>('1' + 3 * attempt), {9000, 6500, 9000}, "set-min-confidence",
+                   {Value::uint_(7000)}, {}, &r);
+        if (!ids)
+            ok(admin.send_and_wait(admin.call("set-min-confidence", {Value::uint_(5000)})));
+    }
+    ASSERT_TRUE(ids) << "the admin's call never overtook the batch in three tries";
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_EQ(r->held, 1u);
+    EXPECT_EQ(r->confirmed, 2u);
+    const auto batch = *ledger_->transaction(*ledger_->get((*ids)[1])->txid);
+    EXPECT_NE(batch.state, ledger::TxState::kBroadcast);
+    auto low = *ledger_->get((*ids)[1]);
+    EXPECT_EQ(low.state, ledger::AnalysisState::kNeedsReview);
+    EXPECT_NE(low.review_reason.find("ERR-CONFIDENCE-BELOW-THRESHOLD"), std::string::npos)
+        << low.review_reason;
+    EXPECT_EQ(on_chain(low.image_hash.front()), 0u);
+    for (auto id : {(*ids)[0], (*ids)[2]}) {
+        auto a = *ledger_->get(id);
+        EXPECT_EQ(a.state, ledger::AnalysisState::kConfirmed) << a.last_error;
+        EXPECT_EQ(a.attempts, 0);
+        EXPECT_NE(a.txid, batch.txid);
+        EXPECT_EQ(on_chain(a.image_hash.front()), 1u) << a.image_hash;
+    }
+}
+
+// Refusals at the node's door that pass with time (a fee below the minimum, not enough funds) leave
+// the analyses pending with no attempt counted; they anchor once the condition is gone.
+TEST_P(OutboxOnDevnet, RefusalsThatCanPassCountNoAttempt) {
+    auto doctor = analyst();
+    const std::string me = doctor.sender();
+    const std::vector<std::int64_t> ids = {add('a', me), add('b', me)};
+    OutboxOptions once;
+    once.max_attempts = 1;
+    for (std::uint64_t fee : {std::uint64_t{1}, std::uint64_t{1'000'000'000'000'000}}) {
+        ChainConfig c = doctor.config();
+        c.fee = fee;  // 1: FeeTooLow; 10^15 micro-STX: more than the account holds
+        ChainSession s(c, devnet_key("wallet_2"));
+        auto r = sync_outbox(*ledger_, s, once);
+        ASSERT_TRUE(r.ok()) << r.error().message();
+        EXPECT_EQ(r->deferred, 2u);
+        ASSERT_FALSE(r->problems.empty());
+        EXPECT_NE(r->problems.front().find(fee == 1 ? "FeeTooLow" : "NotEnoughFunds"),
+                  std::string::npos)
+            << r->problems.front();
+        for (auto id : ids) {
+            auto a = *ledger_->get(id);
+            EXPECT_EQ(a.state, ledger::AnalysisState::kPending);
+            EXPECT_EQ(a.attempts, 0);
+        }
+    }
+    auto r = sync_outbox(*ledger_, doctor, once);
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_EQ(r->confirmed, 2u);
+    EXPECT_EQ(on_chain('a'), 1u);
+    EXPECT_EQ(on_chain('b'), 1u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Confirmation, OutboxOnDevnet, ::testing::Values(true, false),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                             return info.param ? "WithApi" : "NodeRpcOnly";
+                         });
 
 }  // namespace
 }  // namespace medanchor::app

@@ -148,12 +148,19 @@ TEST_F(LedgerTest, OutboxTransitions) {
     EXPECT_EQ(l->get(c)->state, AnalysisState::kConfirmed);
     EXPECT_EQ(l->get(c)->onchain_id, 13u);
 
-    // Abort: every analysis of the transaction fails with the contract's reason.
+    // Refused by the contract for one item of a batch: that one is held for review with the
+    // reason; the other goes back to pending, no attempt counted.
     const auto d = l->add(analysis('d'))->analysis.id;
-    ASSERT_TRUE(l->record_transaction(tx("t6", {d}, "ST1ANALYST", 3)).ok());
-    ASSERT_TRUE(l->settle_abort(txid("t6"), "(err u1025) ERR-SUSPENDED").ok());
-    EXPECT_EQ(l->get(d)->state, AnalysisState::kFailed);
-    EXPECT_NE(l->get(d)->last_error.find("ERR-SUSPENDED"), std::string::npos);
+    const auto e = l->add(analysis('e'))->analysis.id;
+    ASSERT_TRUE(l->record_transaction(tx("t6", {d, e}, "ST1ANALYST", 3)).ok());
+    const std::string why = "(err (tuple (code u1063) (index (some u1)))) ERR-CONFIDENCE-BELOW";
+    ASSERT_TRUE(l->release(txid("t6"), TxState::kAbort, {}, why, false, 3, {{e, why}}).ok());
+    EXPECT_EQ(l->transaction(txid("t6"))->state, TxState::kAbort);
+    EXPECT_EQ(l->get(d)->state, AnalysisState::kPending);
+    EXPECT_EQ(l->get(d)->attempts, 0);
+    EXPECT_EQ(l->get(e)->state, AnalysisState::kNeedsReview);
+    EXPECT_EQ(l->get(e)->review_reason, why);
+    EXPECT_EQ(l->get(e)->attempts, 0);
 }
 
 TEST_F(LedgerTest, ReopenedLedgerKeepsEverything) {
