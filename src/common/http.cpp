@@ -1,8 +1,8 @@
-#include "stacks/http.h"
+#include "common/http.h"
 
 #include <curl/curl.h>
 
-namespace medanchor::stacks {
+namespace medanchor {
 namespace {
 
 // Responses from a node are small JSON documents; a body past this is not a node talking.
@@ -100,4 +100,4 @@ Result<HttpResponse> HttpClient::perform(const std::string& url, const std::stri
     return response;
 }
 
-}  // namespace medanchor::stacks
+}  // namespace medanchor

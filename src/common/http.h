@@ -1,4 +1,5 @@
-// A minimal blocking HTTP client over libcurl, the only file of the stacks layer that touches it.
+// A minimal blocking HTTP client over libcurl, the only file of the product that touches it: every
+// layer that speaks HTTP (the Stacks node client, the PACS clients) uses this one.
 // Thread safety: one HttpClient per thread (libcurl easy handles are not shared).
 #pragma once
 
@@ -9,7 +10,7 @@
 
 #include "common/error.h"
 
-namespace medanchor::stacks {
+namespace medanchor {
 
 struct HttpResponse {
     long status = 0;
@@ -40,4 +41,4 @@ class HttpClient {
     std::chrono::milliseconds timeout_;
 };
 
-}  // namespace medanchor::stacks
+}  // namespace medanchor
