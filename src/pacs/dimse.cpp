@@ -94,8 +94,12 @@ std::string DicomPeer::to_string() const {
 
 Result<DicomPeer> parse_dicom_peer(std::string_view text) {
     const auto fail = [&](const std::string& what) {
-        return Error(ErrorCode::kInvalidArgument,
-                     "'" + std::string(text) + "': " + what + " (expected AE@HOST:PORT)");
+        std::string message(1, '\'');
+        message += text;
+        message += "': ";
+        message += what;
+        message += " (expected AE@HOST:PORT)";
+        return Error(ErrorCode::kInvalidArgument, std::move(message));
     };
     const std::size_t at = text.find('@');
     const std::size_t colon = text.rfind(':');

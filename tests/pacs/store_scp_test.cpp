@@ -13,6 +13,7 @@
 #include "image/image.h"
 #include "image/reader.h"
 #include "image/test_support.h"
+#include "pacs/pacs_test_support.h"
 #include "pacs/raw_store_sender.h"
 #include "pacs/store_scu.h"
 
@@ -20,47 +21,15 @@ namespace medanchor::pacs {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::dcmdump_value;
+using testing::Inbox;
 using testing::pydicom_file;
 using testing::quote;
 using testing::run_command;
+using testing::sample_ct;
 
 constexpr char kCtImageStorage[] = "1.2.840.10008.5.1.4.1.1.2";
 constexpr char kExplicitLittle[] = "1.2.840.10008.1.2.1";
-
-fs::path sample_ct(int i) {
-    char name[32];
-    std::snprintf(name, sizeof name, "ctsim-42-%05d.dcm", i);
-    return fs::path(MEDANCHOR_SOURCE_DIR) / "samples" / "ct" / name;
-}
-
-// The value of one attribute as dcmdump prints it: "(0008,0018) UI [1.2.3]  # ...".
-std::string dcmdump_value(const fs::path& file, const std::string& keyword) {
-    const auto out = run_command("dcmdump +P " + keyword + " " + quote(file)).output;
-    std::smatch m;
-    if (std::regex_search(out, m, std::regex(R"(\[([^\]]*)\])")))
-        return m[1];
-    return "";
-}
-
-// Records what the listener hands over, and answers `answer`.
-class Inbox {
-  public:
-    StoreHandler handler(StoreStatus answer = StoreStatus::kSuccess) {
-        return [this, answer](ReceivedInstance&& instance) {
-            const std::lock_guard lock(mutex_);
-            received_.push_back(std::move(instance));
-            return answer;
-        };
-    }
-    std::vector<ReceivedInstance> received() const {
-        const std::lock_guard lock(mutex_);
-        return received_;
-    }
-
-  private:
-    mutable std::mutex mutex_;
-    std::vector<ReceivedInstance> received_;
-};
 
 StoreScpOptions test_options() {
     StoreScpOptions options;
