@@ -37,6 +37,14 @@ Error not_an_id(const std::string& what, const std::string& id) {
     return Error(ErrorCode::kInvalidArgument, std::move(message));
 }
 
+// GET `url` and its JSON answer; errors start with "GET <url>".
+Result<json> get_json(HttpClient& http, const std::string& url) {
+    auto response = http.get(url);
+    if (!response)
+        return response.error();
+    return detail::json_answer("GET " + url, *response);
+}
+
 }  // namespace
 
 bool is_orthanc_id(std::string_view id) {
@@ -64,10 +72,7 @@ Result<OrthancChanges> OrthancClient::changes(std::int64_t since, unsigned limit
     const std::string url = base_url_ + "/changes?since=" + std::to_string(since) +
                             "&limit=" + std::to_string(std::clamp(limit, 1u, 1000u));
     const std::string what = "GET " + url;
-    auto response = http_.get(url);
-    if (!response)
-        return response.error();
-    auto j = detail::json_answer(what, *response);
+    auto j = get_json(http_, url);
     if (!j)
         return j.error();
     const auto list = j->find("Changes");
@@ -123,10 +128,7 @@ Result<OrthancSeries> OrthancClient::series(const std::string& id) {
         return not_an_id("Orthanc series", id);
     const std::string url = base_url_ + "/series/" + id;
     const std::string what = "GET " + url;
-    auto response = http_.get(url);
-    if (!response)
-        return response.error();
-    auto j = detail::json_answer(what, *response);
+    auto j = get_json(http_, url);
     if (!j)
         return j.error();
     const auto instances = j->is_object() ? j->find("Instances") : j->end();

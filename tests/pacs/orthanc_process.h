@@ -11,7 +11,7 @@
 // from (DicomAlwaysAllowStore off, DicomCheckModalityHost on).
 #pragma once
 
-#include <gtest/gtest.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -20,10 +20,8 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -133,10 +131,11 @@ class OrthancProcess {
         }
         if (pid_ == 0) {
             ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlives a crashed test
-            std::FILE* out = std::fopen(log_.c_str(), "w");
-            if (out != nullptr) {
-                ::dup2(::fileno(out), STDOUT_FILENO);
-                ::dup2(::fileno(out), STDERR_FILENO);
+            // Only async-signal-safe calls between fork and exec.
+            const int out = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+            if (out >= 0) {
+                ::dup2(out, STDOUT_FILENO);
+                ::dup2(out, STDERR_FILENO);
             }
             ::execlp("Orthanc", "Orthanc", cfg.c_str(), static_cast<char*>(nullptr));
             ::_exit(127);
