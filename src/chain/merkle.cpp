@@ -171,6 +171,13 @@ Result<std::vector<Hash32>> MerkleTree::audit_path(std::size_t index) const {
     return path;
 }
 
+std::size_t MerkleTree::memory_bytes() const {
+    std::size_t bytes = levels_.capacity() * sizeof(std::vector<Hash32>);
+    for (const auto& level : levels_)
+        bytes += level.capacity() * sizeof(Hash32);
+    return bytes;
+}
+
 // ---- checking a path ------------------------------------------------------------------------
 
 std::size_t path_length(std::uint64_t index, std::uint64_t size) {

@@ -68,7 +68,8 @@ Hash32 hash_children(const Hash32& left, const Hash32& right);
 
 // An RFC 6962 Merkle tree of 1 .. kMaxLeaves leaf hashes, every level kept so that any leaf's
 // audit path is a lookup: memory is the leaf hashes and about as much again for the nodes above
-// them, (2n - 1) * 32 bytes at most (64 MiB for 2^20 leaves); the leaves themselves are not kept.
+// them, at most (2n + 20) * 32 bytes (64 MiB for 2^20 leaves: 2^21 - 1 hashes); the leaves
+// themselves are not kept.
 class MerkleTree {
   public:
     // kInvalidArgument for no leaf hashes, kTooLarge for more than kMaxLeaves.
@@ -84,6 +85,8 @@ class MerkleTree {
     // RFC 6962 PATH(index, D[n]): the sibling subtree hashes from the leaf level up, the `proof`
     // of `verify-leaf`. kInvalidArgument when index >= size().
     Result<std::vector<Hash32>> audit_path(std::size_t index) const;
+    // The heap memory the tree holds: its levels' hashes (by capacity) and the table of levels.
+    std::size_t memory_bytes() const;
 
   private:
     explicit MerkleTree(std::vector<Hash32> leaf_hashes);

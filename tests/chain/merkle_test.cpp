@@ -292,6 +292,24 @@ TEST(MerkleTree, MatchesRfc6962RecursiveDefinitionsForEverySizeUpTo70) {
     }
 }
 
+// docs/merkle.md: the leaf hashes and about as much again, at most (2n + 20) * 32 bytes.
+TEST(MerkleTree, HoldsTheLeafHashesAndAboutAsMuchAgain) {
+    for (std::size_t n : {std::size_t{1}, std::size_t{2}, std::size_t{3}, std::size_t{1000},
+                          std::size_t{1000000}, kMaxLeaves}) {
+        auto tree = MerkleTree::from_leaf_hashes(std::vector<Hash32>(n));
+        ASSERT_TRUE(tree.ok());
+        const std::size_t levels = path_length(0, n) + 1;  // leaf 0 has a sibling at every level
+        EXPECT_LE(tree->memory_bytes(),
+                  (2 * n + 20) * sizeof(Hash32) + levels * sizeof(std::vector<Hash32>))
+            << n;
+        EXPECT_GE(tree->memory_bytes(), (2 * n - 1) * sizeof(Hash32)) << n;
+    }
+    auto full = MerkleTree::from_leaf_hashes(std::vector<Hash32>(kMaxLeaves));
+    ASSERT_TRUE(full.ok());
+    EXPECT_EQ(full->memory_bytes(), ((std::size_t{2} << 20) - 1) * sizeof(Hash32) +
+                                        21 * sizeof(std::vector<Hash32>));  // 64 MiB
+}
+
 TEST(MerkleTree, TreeOfOneIsItsLeafWithAnEmptyPath) {
     const Hash32 leaf = hash_leaf_bytes(std::vector<std::uint8_t>{1, 2, 3});
     auto tree = MerkleTree::from_leaf_hashes({leaf});

@@ -109,9 +109,8 @@ TEST(ProofFile, ExampleIsWhatFormatProofWrites) {
 }
 
 TEST(ProofFile, DocsQuoteTheExample) {
-    const std::string docs =
-        slurp(kExample.parent_path().parent_path().parent_path().parent_path() / "docs" /
-              "merkle.md");
+    const std::string docs = slurp(
+        kExample.parent_path().parent_path().parent_path().parent_path() / "docs" / "merkle.md");
     const auto section = docs.find("## Proof file: `anchor.proof.json`");
     ASSERT_NE(section, std::string::npos);
     const auto start = docs.find("```json\n", section);
