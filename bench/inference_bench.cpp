@@ -1,9 +1,10 @@
 // Inference hot paths on fixed input: preprocessing of a CT-size slice (512 x 512 HU values to a
 // 128 x 128 and a 32 x 32 tensor, fixed and percentile windows), the OpenCV dnn engine on the
 // committed test model at batch 1 and 8 with 1 and 2 OpenCV threads, and occlusion saliency.
-// Prints figures; asserts nothing about time. The reference model and a ResNet-18-sized network
-// are benchmarked with the shipped bundle (issue 5, benchmarks).
-//   build/bench/medanchor_bench_inference
+// Prints figures; asserts nothing about time. The reference model runs on both engines, OpenCV dnn
+// (model.onnx) and LibTorch (model.ts), on the same tensors; a ResNet-18-sized network on OpenCV
+// dnn (issue 5, issue 16).
+//   build-release/bench/medanchor_bench_inference [--benchmark_filter=EngineReference]
 #include <benchmark/benchmark.h>
 
 #include <cmath>
@@ -72,14 +73,16 @@ BENCHMARK(BM_Preprocess)
 // The engine on a whole bundle: the shipped reference model, and a ResNet-18-shaped network with
 // random weights (3 x 224 x 224, 11.2 M parameters) that `tools/models/make_resnet18.py` writes to
 // build/bench-models/resnet18 (skipped with a message when absent: it is 45 MB, not committed).
-void engine_bundle(benchmark::State& state, const std::filesystem::path& dir) {
-    auto bundle = load_model_bundle(dir);
+void engine_bundle(benchmark::State& state, const std::filesystem::path& dir,
+                   EngineKind kind = EngineKind::kOpenCvDnn) {
+    auto bundle = load_model_bundle(dir, kind);
     if (!bundle) {
         state.SkipWithError((dir.string() + ": " + bundle.error().message()).c_str());
         return;
     }
     set_opencv_threads(static_cast<int>(state.range(1)));
-    auto engine = make_opencv_engine(*bundle);
+    set_torch_threads(static_cast<int>(state.range(1)));
+    auto engine = make_engine(*bundle);
     if (!engine)
         std::abort();
     const auto& in = bundle->manifest.input;
@@ -98,8 +101,8 @@ void engine_bundle(benchmark::State& state, const std::filesystem::path& dir) {
         benchmark::DoNotOptimize(out);
     }
     state.SetItemsProcessed(state.iterations() * state.range(0));
-    state.SetLabel("batch " + std::to_string(state.range(0)) + ", " +
-                   std::to_string(state.range(1)) + " thread(s)");
+    state.SetLabel(std::string(engine_name(kind)) + ", batch " + std::to_string(state.range(0)) +
+                   ", " + std::to_string(state.range(1)) + " thread(s)");
 }
 
 void BM_EngineTiny(benchmark::State& state) {
@@ -126,18 +129,18 @@ void BM_SaliencyTiny(benchmark::State& state) {
 }
 BENCHMARK(BM_SaliencyTiny)->Unit(benchmark::kMillisecond);
 
+// Args: batch, threads, engine (0 OpenCV dnn, 1 LibTorch): the two engines alternate, so a
+// change in the machine's load touches both alike.
 void BM_EngineReferenceModel(benchmark::State& state) {
-    engine_bundle(state, std::filesystem::path(MEDANCHOR_SOURCE_DIR) / "models/ct-nodule-sim");
+    engine_bundle(state, std::filesystem::path(MEDANCHOR_SOURCE_DIR) / "models/ct-nodule-sim",
+                  state.range(2) == 0 ? EngineKind::kOpenCvDnn : EngineKind::kLibTorch);
 }
 void BM_EngineResNet18(benchmark::State& state) {
     engine_bundle(state,
                   std::filesystem::path(MEDANCHOR_SOURCE_DIR) / "build/bench-models/resnet18");
 }
 BENCHMARK(BM_EngineReferenceModel)
-    ->Args({1, 1})
-    ->Args({8, 1})
-    ->Args({1, 2})
-    ->Args({8, 2})
+    ->ArgsProduct({{1, 8}, {1, 2}, {0, 1}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK(BM_EngineResNet18)

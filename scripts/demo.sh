@@ -18,7 +18,7 @@ cd "$root"
 
 bash scripts/bootstrap.sh >/dev/null
 echo "== Building medanchor"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)" --target medanchor >/dev/null
 
 m="$root/build/src/app/medanchor"

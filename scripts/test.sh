@@ -29,6 +29,6 @@ node tools/stacks-vectors/generate.mjs | cmp -s - tests/stacks/vectors.json || {
 }
 
 echo "== C++: configure, build, test"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)"
 ctest --test-dir build --output-on-failure -j"$(nproc)"

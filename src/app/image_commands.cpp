@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "app/file_inputs.h"
+#include "common/encoding.h"
 #include "image/deid.h"
 #include "image/image_hash.h"
 #include "image/reader.h"
@@ -65,6 +66,29 @@ void report(ProgressBar& bar, const Error& error) {
     std::cerr << "medanchor: " << error.message() << " [" << error_info(error.code()).name << "]\n";
 }
 
+// A file name fit for a terminal, a log or JSON: control characters and invalid UTF-8 escaped
+// (common/encoding.h), so no name can forge an output line.
+std::string shown(const fs::path& path) {
+    return escape_for_display(path.string());
+}
+
+// What a decoder or de-identification tolerated, one line each on stderr.
+void report_warnings(ProgressBar& bar, const fs::path& file,
+                     const std::vector<image::DecodeWarning>& warnings) {
+    for (const auto& w : warnings) {
+        bar.clear();
+        std::cerr << "medanchor: warning: " << shown(file) << ": " << w.message << " ["
+                  << image::warning_name(w.kind) << "]\n";
+    }
+}
+
+json warnings_json(const std::vector<image::DecodeWarning>& warnings) {
+    json list = json::array();
+    for (const auto& w : warnings)
+        list.push_back({{"kind", image::warning_name(w.kind)}, {"message", w.message}});
+    return list;
+}
+
 json geometry_json(const image::Image& img) {
     const auto& g = img.geometry;
     return json{{"rows", g.rows},
@@ -94,7 +118,7 @@ Status run_inspect(const std::string& file, bool as_json) {
         return img.error();
     const auto& g = img->geometry;
     const auto& i = img->info;
-    json j{{"file", file},
+    json j{{"file", shown(file)},
            {"format", image::source_format_name(i.format)},
            {"geometry", geometry_json(*img)},
            {"high_bit", i.high_bit},
@@ -106,6 +130,7 @@ Status run_inspect(const std::string& file, bool as_json) {
         j["modality"] = i.modality;
         j["sop_class_uid"] = i.sop_class_uid;
         j["burned_in_annotation"] = i.burned_in_annotation;
+        j["warnings"] = warnings_json(i.warnings);
         j["modality_lut"] = {{"present", i.has_rescale},
                              {"slope", i.rescale_slope},
                              {"intercept", i.rescale_intercept},
@@ -115,7 +140,7 @@ Status run_inspect(const std::string& file, bool as_json) {
         std::cout << j.dump(2) << "\n";
         return Status::Ok();
     }
-    std::cout << "file:            " << file << "\n"
+    std::cout << "file:            " << shown(file) << "\n"
               << "format:          " << image::source_format_name(i.format) << "\n";
     if (i.format == image::SourceFormat::kDicom) {
         std::cout << "transfer syntax: " << i.transfer_syntax_uid << " (" << i.transfer_syntax_name
@@ -145,11 +170,15 @@ Status run_inspect(const std::string& file, bool as_json) {
                   << (i.burned_in_annotation.empty() ? "not stated" : i.burned_in_annotation)
                   << "\n";
     }
+    for (const auto& w : i.warnings) {
+        std::cout << "warning:         " << w.message << " [" << image::warning_name(w.kind)
+                  << "]\n";
+    }
     return Status::Ok();
 }
 
 std::string missing_key_help(const fs::path& path) {
-    return path.string() +
+    return shown(path) +
            ": no site key (the keyed hash is the default). Create one with "
            "`medanchor site-key new` (writes ~/.medanchor/site.key, mode 0600), or name one "
            "with --key-file F or $MEDANCHOR_SITE_KEY_FILE, or pass --public for a plain "
@@ -191,22 +220,24 @@ Status run_hash(const std::vector<std::string>& inputs, const std::string& key_f
             if (files.size() > 1)
                 report(bar, img.error());
             if (as_json) {
-                results.push_back({{"file", file.string()},
+                results.push_back({{"file", shown(file)},
                                    {"error",
                                     {{"code", error_info(img.error().code()).name},
                                      {"message", img.error().message()}}}});
             }
             continue;
         }
+        report_warnings(bar, file, img->info.warnings);
         const auto hash = image::hash_image(*img, key ? &*key : nullptr);
         if (as_json) {
-            results.push_back({{"file", file.string()},
+            results.push_back({{"file", shown(file)},
                                {"mode", hash.mode_name()},
                                {"hash", hash.hex()},
-                               {"geometry", geometry_json(*img)}});
+                               {"geometry", geometry_json(*img)},
+                               {"warnings", warnings_json(img->info.warnings)}});
         } else {
             bar.clear();
-            std::cout << hash.to_string() << "  " << file.string() << "\n";
+            std::cout << hash.to_string() << "  " << shown(file) << "\n";
         }
     }
     bar.clear();
@@ -216,22 +247,35 @@ Status run_hash(const std::vector<std::string>& inputs, const std::string& key_f
 }
 
 Status run_deid(const std::string& in, const std::string& out, const image::DeidOptions& options,
-                const std::string& key_file) {
-    // UIDs are remapped under the site key when there is one (consistent across runs, so files
-    // de-identified on different days still join into one study); otherwise under a random
-    // secret for this run only.
+                const std::string& key_file, bool ephemeral_key) {
+    // UIDs are remapped under the site key (consistent across runs, so files de-identified on
+    // different days still join into one study). A one-off random secret only when asked for:
+    // silently falling back to one would split a study across runs without anyone knowing.
     std::optional<image::UidRemapper> uids;
-    if (!key_file.empty() || fs::exists(image::SiteKey::default_path())) {
-        auto key = load_site_key(key_file);
+    if (ephemeral_key) {
+        uids.emplace(image::UidRemapper::random());
+        std::cerr << "medanchor: --ephemeral-key: UIDs are remapped under a one-off secret; "
+                     "files de-identified in another run will not share their study, series or "
+                     "instance UIDs with these\n";
+    } else {
+        const fs::path path =
+            key_file.empty() ? image::SiteKey::default_path() : fs::path(key_file);
+        auto key = image::SiteKey::load(path);
+        if (!key && key.error().code() == ErrorCode::kNoKey) {
+            return Error(ErrorCode::kNoKey,
+                         shown(path) +
+                             ": no site key to remap UIDs with. Create one with `medanchor "
+                             "site-key new`, name one with --key-file F or "
+                             "$MEDANCHOR_SITE_KEY_FILE, or pass --ephemeral-key for a one-off "
+                             "secret (UIDs then join only within this run)");
+        }
         if (!key)
             return key.error();
         uids.emplace(*key);
-    } else {
-        uids.emplace(image::UidRemapper::random());
     }
     std::error_code ec;
     if (!fs::exists(in, ec))
-        return Error(ErrorCode::kNotFound, in + ": no such file or folder");
+        return Error(ErrorCode::kNotFound, shown(in) + ": no such file or folder");
     std::vector<std::pair<fs::path, fs::path>> jobs;
     if (fs::is_directory(in, ec)) {
         for (const auto& file : expand_inputs({in})) {
@@ -244,7 +288,8 @@ Status run_deid(const std::string& in, const std::string& out, const image::Deid
         jobs.emplace_back(in, target);
     }
     if (fs::weakly_canonical(in, ec) == fs::weakly_canonical(out, ec)) {
-        return Error(ErrorCode::kInvalidArgument, out + ": output must differ from the input");
+        return Error(ErrorCode::kInvalidArgument,
+                     shown(out) + ": output must differ from the input");
     }
     ProgressBar bar(jobs.size());
     std::size_t failed = 0;
@@ -258,12 +303,14 @@ Status run_deid(const std::string& in, const std::string& out, const image::Deid
                 first = done.error();
             if (jobs.size() > 1)
                 report(bar, done.error());
+            continue;
         }
+        report_warnings(bar, from, done->warnings);
     }
     bar.clear();
     if (failed == 0) {
         std::cerr << "medanchor: de-identified " << jobs.size()
-                  << (jobs.size() == 1 ? " file" : " files") << " into " << out << "\n";
+                  << (jobs.size() == 1 ? " file" : " files") << " into " << shown(out) << "\n";
     }
     return summarise(failed, jobs.size(), first);
 }
@@ -323,11 +370,20 @@ void add_image_commands(CLI::App& app, ImageCommandAction& action) {
         cmd->add_flag("--allow-burned-in", options->allow_burned_in_annotation,
                       "de-identify images flagged Burned In Annotation = YES (their pixels may "
                       "still show identity)");
-        cmd->add_option("--key-file", *key_file,
-                        "site key for consistent UID remapping across runs (default: the site "
-                        "key if present, else a random secret for this run)");
-        cmd->callback([&action, in, out, options, key_file] {
-            action = [=] { return run_deid(*in, *out, *options, *key_file); };
+        cmd->add_flag("--keep-overlays", options->keep_overlays,
+                      "keep overlay planes (60xx), which may show text as a bitmap; removed by "
+                      "default (Overlay Comments are removed either way)");
+        auto ephemeral = std::make_shared<bool>(false);
+        auto* key_opt = cmd->add_option(
+            "--key-file", *key_file,
+            "site key for consistent UID remapping across runs (default: "
+            "$MEDANCHOR_SITE_KEY_FILE or ~/.medanchor/site.key; required unless --ephemeral-key)");
+        cmd->add_flag("--ephemeral-key", *ephemeral,
+                      "remap UIDs under a one-off random secret instead of the site key: files "
+                      "de-identified in other runs will not join these")
+            ->excludes(key_opt);
+        cmd->callback([&action, in, out, options, key_file, ephemeral] {
+            action = [=] { return run_deid(*in, *out, *options, *key_file, *ephemeral); };
         });
     }
     {

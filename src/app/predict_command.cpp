@@ -30,6 +30,7 @@ struct PredictRequest {
     bool as_json = false;
     int threads = 0;
     int batch = 8;
+    std::string engine;  // "" : the one model.json names
 };
 
 std::string percent(double p) {
@@ -128,7 +129,7 @@ Status run_predict(const PredictRequest& req) {
         return Error(ErrorCode::kInvalidArgument, "--threads must be 0 (all cores) or more");
     if (req.batch < 1 || req.batch > 256)
         return Error(ErrorCode::kInvalidArgument, "--batch must be in 1..256");
-    auto bundle = inference::load_model_bundle(req.model);
+    auto bundle = inference::load_model_bundle(req.model, inference::parse_engine_name(req.engine));
     if (!bundle)
         return bundle.error();
     const auto files = expand_inputs(req.inputs);
@@ -153,7 +154,7 @@ Status run_predict(const PredictRequest& req) {
     // The engine description for reports, from the same factory the pipeline uses.
     std::string engine_name;
     const inference::EngineFactory factory = [&engine_name](const inference::ModelBundle& b) {
-        auto engine = inference::make_opencv_engine(b);
+        auto engine = inference::make_engine(b);
         if (engine && engine_name.empty())
             engine_name = (*engine)->description();
         return engine;
@@ -231,12 +232,13 @@ Status run_predict(const PredictRequest& req) {
 }  // namespace
 
 void add_predict_command(CLI::App& app, PredictCommandAction& action) {
-    auto* cmd =
-        app.add_subcommand("predict",
-                           "Run a model bundle (ONNX + model.json) on images: finding, calibrated "
-                           "confidence, per-label probabilities, optional saliency maps");
+    auto* cmd = app.add_subcommand(
+        "predict",
+        "Run a model bundle (model.json + ONNX or TorchScript) on images: finding, calibrated "
+        "confidence, per-label probabilities, optional saliency maps");
     auto req = std::make_shared<PredictRequest>();
-    cmd->add_option("--model", req->model, "model bundle folder (model.json + model.onnx)")
+    cmd->add_option("--model", req->model,
+                    "model bundle folder (model.json + model.onnx and/or model.ts)")
         ->required();
     cmd->add_option("FILE", req->inputs, "DICOM, PNG, JPEG or TIFF files or folders (recursive)")
         ->required();
@@ -245,6 +247,10 @@ void add_predict_command(CLI::App& app, PredictCommandAction& action) {
                     "write an occlusion saliency overlay <stem>.saliency.png per file into DIR");
     cmd->add_option("--threads", req->threads, "compute threads (default 0: one per core)");
     cmd->add_option("--batch", req->batch, "images per forward pass (default 8)");
+    cmd->add_option("--engine", req->engine,
+                    "run the bundle's network for this engine: opencv-dnn (model.onnx) or "
+                    "libtorch (model.ts); default: the engine model.json names")
+        ->check(CLI::IsMember({"opencv-dnn", "libtorch"}));
     cmd->footer(
         "Confidence is the calibrated probability of the reported finding, in basis points "
         "(docs/model-bundle.md). Multi-frame images are classified on their first frame. "

@@ -79,4 +79,92 @@ std::string uid_from_128_bits(const std::array<std::uint8_t, 16>& value) {
     return "2.25." + digits;
 }
 
+namespace {
+
+// The length of the valid UTF-8 sequence at text[i] and its code point, or 0 when invalid
+// (overlong forms, surrogates and values over U+10FFFF are invalid).
+std::size_t utf8_sequence(std::string_view text, std::size_t i, char32_t& cp) {
+    const auto b = [&](std::size_t k) { return static_cast<unsigned char>(text[i + k]); };
+    const unsigned char lead = b(0);
+    std::size_t length = 0;
+    if (lead >= 0xC2 && lead <= 0xDF) {
+        length = 2;
+        cp = lead & 0x1F;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+        length = 3;
+        cp = lead & 0x0F;
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+        length = 4;
+        cp = lead & 0x07;
+    } else {
+        return 0;
+    }
+    if (i + length > text.size())
+        return 0;
+    for (std::size_t k = 1; k < length; ++k) {
+        if ((b(k) & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (b(k) & 0x3F);
+    }
+    const bool overlong = (length == 3 && cp < 0x800) || (length == 4 && cp < 0x10000);
+    if (overlong || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
+        return 0;
+    return length;
+}
+
+bool invisible(char32_t cp) {
+    return (cp >= 0x80 && cp <= 0x9F) || (cp >= 0x200B && cp <= 0x200F) ||
+           (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0xFEFF;
+}
+
+}  // namespace
+
+std::string escape_for_display(std::string_view text) {
+    static constexpr char kDigits[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(text.size());
+    auto escape_byte = [&](unsigned char c) {
+        out += "\\x";
+        out.push_back(kDigits[c >> 4]);
+        out.push_back(kDigits[c & 0x0F]);
+    };
+    for (std::size_t i = 0; i < text.size();) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        if (c >= 0x80) {
+            char32_t cp = 0;
+            const std::size_t length = utf8_sequence(text, i, cp);
+            if (length == 0 || invisible(cp)) {
+                for (std::size_t k = 0; k < std::max<std::size_t>(length, 1); ++k)
+                    escape_byte(static_cast<unsigned char>(text[i + k]));
+                i += std::max<std::size_t>(length, 1);
+            } else {
+                out.append(text.substr(i, length));
+                i += length;
+            }
+            continue;
+        }
+        ++i;
+        switch (c) {
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            default:
+                if (c < 0x20 || c == 0x7F)
+                    escape_byte(c);
+                else
+                    out.push_back(static_cast<char>(c));
+        }
+    }
+    return out;
+}
+
 }  // namespace medanchor

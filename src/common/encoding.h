@@ -27,4 +27,11 @@ inline std::array<std::uint8_t, 32> sha256(std::string_view text) {
 // "2.25." followed by the decimal of `n` (big-endian): at most 44 characters.
 std::string uid_from_128_bits(const std::array<std::uint8_t, 16>& n);
 
+// A file name (or any untrusted text) made safe to print on one line: control characters become
+// \n, \t, \r or \xNN, a backslash becomes \\, and bytes that are not valid UTF-8, C1 controls
+// and invisible or direction-changing characters (U+200B-U+200F, U+202A-U+202E, U+2066-U+2069,
+// U+FEFF) become \xNN per byte. Printable ASCII and other valid UTF-8 pass unchanged, so an
+// ordinary name prints as itself and no name can forge a line or hide its true spelling.
+std::string escape_for_display(std::string_view text);
+
 }  // namespace medanchor

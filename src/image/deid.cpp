@@ -15,11 +15,11 @@
 
 #include <algorithm>
 #include <cctype>
-#include <fstream>
 #include <sstream>
 #include <vector>
 
 #include "common/encoding.h"
+#include "common/file_io.h"
 #include "image/dicom_io.h"
 #include "image/image_hash.h"
 #include "image/reader.h"
@@ -30,7 +30,7 @@ namespace {
 constexpr char kUidDomain[] = "medanchor-deid-uid-v1:";
 
 Error fail(ErrorCode code, const std::filesystem::path& path, const std::string& what) {
-    return Error(code, path.string() + ": " + what);
+    return Error(code, escape_for_display(path.string()) + ": " + what);
 }
 
 std::string trim(std::string s) {
@@ -85,8 +85,14 @@ void set_value(gdcm::DataSet& ds, const gdcm::Tag& tag, gdcm::VR vr, std::string
     ds.Replace(de);
 }
 
-// A dummy value of the right VR for action D.
-std::string dummy_for(gdcm::VR vr) {
+// A dummy value of the right VR for action D ("a non-zero length value that may be a dummy value
+// and consistent with the VR", PS3.15 Table E.1-1a): fixed texts and zeros that say nothing. For
+// binary VRs the dummy keeps the value's length (some have a fixed size), at least one value.
+std::string dummy_for(gdcm::VR vr, std::size_t original_length) {
+    auto zeros = [&](std::size_t width) {
+        const std::size_t length = std::max(width, original_length - original_length % width);
+        return std::string(length, '\0');
+    };
     switch (vr) {
         case gdcm::VR::DA:
             return "19000101";
@@ -94,27 +100,65 @@ std::string dummy_for(gdcm::VR vr) {
             return "000000";
         case gdcm::VR::DT:
             return "19000101000000";
-        case gdcm::VR::PN:
-            return "ANONYMIZED";
         case gdcm::VR::AS:
             return "000Y";
         case gdcm::VR::IS:
         case gdcm::VR::DS:
             return "0";
-        case gdcm::VR::CS:
-            return "ANONYMIZED";
+        case gdcm::VR::UR:
+            return "urn:anonymized";
         case gdcm::VR::US:
         case gdcm::VR::SS:
-            return std::string(2, '\0');
+        case gdcm::VR::OW:
+        case gdcm::VR::OB:
+        case gdcm::VR::UN:
+            return zeros(2);
         case gdcm::VR::UL:
         case gdcm::VR::SL:
         case gdcm::VR::FL:
-            return std::string(4, '\0');
+        case gdcm::VR::AT:
+        case gdcm::VR::OF:
+        case gdcm::VR::OL:
+            return zeros(4);
         case gdcm::VR::FD:
-            return std::string(8, '\0');
-        default:
+        case gdcm::VR::OD:
+        case gdcm::VR::OV:
+        case gdcm::VR::SV:
+        case gdcm::VR::UV:
+            return zeros(8);
+        default:  // AE, CS, LO, LT, PN, SH, ST, UC, UT and anything else textual
             return "ANONYMIZED";
     }
+}
+
+// Values a D'd sequence may keep as they are: coded and numeric values (PS3.15 E.1.1 note:
+// coded entries do not usually carry identity; sequences of codes for persons are themselves
+// rows of the table) and UIDs that are not instance UIDs (those are rows of the table, U).
+bool neutral_vr(gdcm::VR vr) {
+    switch (vr) {
+        case gdcm::VR::CS:
+        case gdcm::VR::IS:
+        case gdcm::VR::DS:
+        case gdcm::VR::US:
+        case gdcm::VR::SS:
+        case gdcm::VR::UL:
+        case gdcm::VR::SL:
+        case gdcm::VR::FL:
+        case gdcm::VR::FD:
+        case gdcm::VR::SV:
+        case gdcm::VR::UV:
+        case gdcm::VR::AT:
+        case gdcm::VR::UI:
+            return true;
+        default:
+            return false;
+    }
+}
+
+bool code_sequence(const gdcm::Tag& tag) {
+    const char* keyword = gdcm::Global::GetInstance().GetDicts().GetDictEntry(tag).GetKeyword();
+    const std::string_view k = keyword == nullptr ? "" : keyword;
+    return k.size() > 12 && k.substr(k.size() - 12) == "CodeSequence";
 }
 
 const ProfileEntry* find_entry(const gdcm::Tag& tag) {
@@ -169,6 +213,13 @@ class Deidentifier {
                 ++summary.private_removed;
                 continue;
             }
+            if ((tag.GetGroup() & 0xFF00) == 0x6000) {
+                if (!overlay_kept(tag)) {
+                    ds.Remove(tag);
+                    ++summary.removed;
+                }
+                continue;
+            }
             const ProfileEntry* entry = find_entry(tag);
             if (entry == nullptr) {
                 if (is_sequence(de))
@@ -182,6 +233,12 @@ class Deidentifier {
     DeidSummary summary;
 
   private:
+    // Overlay planes go whole (their bitmap can show text, their description and label are free
+    // text) unless the caller keeps them; Overlay Comments go either way (table E.1-1: X).
+    bool overlay_kept(const gdcm::Tag& tag) const {
+        return options_.keep_overlays && tag.GetElement() != 0x4000;
+    }
+
     void apply(gdcm::DataSet& ds, const gdcm::DataElement& de, DeidAction action) {
         const gdcm::Tag& tag = de.GetTag();
         const gdcm::VR vr = element_vr(de);
@@ -211,27 +268,17 @@ class Deidentifier {
                 return;
             case DeidAction::kDummy:
                 if (is_sequence(de)) {
-                    ds.Remove(tag);
-                    ++summary.removed;
+                    recurse(ds, de, /*dummy=*/true);
+                } else if (vr == gdcm::VR::UI) {
+                    remap(ds, de);  // a dummy UID: a new one, consistent like every other
                 } else {
-                    set_value(ds, tag, vr, dummy_for(vr));
+                    set_value(ds, tag, vr, dummy_for(vr, value_string(de).size()));
                     ++summary.replaced;
                 }
                 return;
-            case DeidAction::kUid: {
-                std::string mapped;
-                for (const auto& uid : split(value_string(de), "\\")) {
-                    if (!mapped.empty())
-                        mapped.push_back('\\');
-                    std::string clean = uid;
-                    clean.erase(std::remove(clean.begin(), clean.end(), '\0'), clean.end());
-                    if (!clean.empty())
-                        mapped += uids_.remap(clean);
-                }
-                set_value(ds, tag, gdcm::VR::UI, mapped);
-                ++summary.uids_remapped;
+            case DeidAction::kUid:
+                remap(ds, de);
                 return;
-            }
             case DeidAction::kClean:
                 if (is_sequence(de)) {
                     recurse(ds, de);
@@ -243,17 +290,72 @@ class Deidentifier {
         }
     }
 
-    // Applies the profile inside every item of a sequence and writes the sequence back.
-    void recurse(gdcm::DataSet& ds, const gdcm::DataElement& de) {
+    void remap(gdcm::DataSet& ds, const gdcm::DataElement& de) {
+        std::string mapped;
+        for (const auto& uid : split(value_string(de), "\\")) {
+            if (!mapped.empty())
+                mapped.push_back('\\');
+            std::string clean = uid;
+            clean.erase(std::remove(clean.begin(), clean.end(), '\0'), clean.end());
+            if (!clean.empty())
+                mapped += uids_.remap(clean);
+        }
+        set_value(ds, de.GetTag(), gdcm::VR::UI, mapped);
+        ++summary.uids_remapped;
+    }
+
+    // Inside a sequence whose action is D ("applicable to the Sequence and all of its contents",
+    // PS3.15 Table E.1-1a): the items stay (so a Type 1 sequence stays valid) but every value in
+    // them is a dummy, unless the table has a row for it (then the row applies), the value is
+    // coded, numeric or a class UID (neutral_vr), or it is a sequence of codes (kept, the
+    // profile applied inside). Nested sequences are treated the same way.
+    void dummy_items(gdcm::DataSet& ds) {
+        std::vector<gdcm::DataElement> elements(ds.Begin(), ds.End());
+        for (const auto& de : elements) {
+            const gdcm::Tag& tag = de.GetTag();
+            if (tag.IsPrivate()) {
+                ds.Remove(tag);
+                ++summary.private_removed;
+                continue;
+            }
+            if (const ProfileEntry* entry = find_entry(tag); entry != nullptr) {
+                apply(ds, de, effective_action(*entry, options_));
+                continue;
+            }
+            if (is_sequence(de)) {
+                recurse(ds, de, /*dummy=*/!code_sequence(tag));
+                continue;
+            }
+            const gdcm::VR vr = element_vr(de);
+            if (neutral_vr(vr) || value_string(de).empty())
+                continue;
+            set_value(ds, tag, vr, dummy_for(vr, value_string(de).size()));
+            ++summary.replaced;
+        }
+    }
+
+    // Applies the profile (or, for a D'd sequence, dummy_items) inside every item of a sequence
+    // and writes the sequence back.
+    void recurse(gdcm::DataSet& ds, const gdcm::DataElement& de, bool dummy = false) {
         gdcm::SmartPointer<gdcm::SequenceOfItems> sq = de.GetValueAsSQ();
-        if (!sq) {
+        if (!sq && de.IsEmpty()) {
+            sq = new gdcm::SequenceOfItems;  // an empty sequence (Type 2) stays one
+        } else if (!sq) {
             // An undecodable sequence could hide anything: drop it rather than copy it blind.
             ds.Remove(de.GetTag());
             ++summary.removed;
             return;
         }
         for (gdcm::SequenceOfItems::SizeType i = 1; i <= sq->GetNumberOfItems(); ++i) {
-            process(sq->GetItem(i).GetNestedDataSet());
+            gdcm::Item& item = sq->GetItem(i);
+            // Undefined lengths throughout: GDCM's writer recomputes a defined item length from
+            // its content once per enclosing level, which is exponential in the nesting depth
+            // (64 levels would never finish); with delimiters it writes in one pass.
+            item.SetVLToUndefined();
+            if (dummy)
+                dummy_items(item.GetNestedDataSet());
+            else
+                process(item.GetNestedDataSet());
         }
         gdcm::DataElement out(de.GetTag());
         out.SetVR(gdcm::VR::SQ);
@@ -304,23 +406,28 @@ void add_code_item(gdcm::SequenceOfItems& sq, const char* value, const char* mea
     sq.AddItem(item);
 }
 
-// Records what was done, as PS3.15 E.1 and PS3.3 C.7.1.1 ask.
+// Records what was done, as PS3.15 E.1 and PS3.3 C.7.1.1 ask. De-identification Method is LO
+// (at most 64 characters a value) with VM 1-n: one value per profile and option.
 void mark_deidentified(gdcm::DataSet& ds, const DeidOptions& options) {
     set_value(ds, gdcm::Tag(0x0012, 0x0062), gdcm::VR::CS, "YES");
-    std::string method = "PS3.15 E.1-1 Basic Application Level Confidentiality Profile";
+    std::string method = std::string(basic_profile_edition()) + " E.1-1 Basic Profile";
     gdcm::SmartPointer<gdcm::SequenceOfItems> codes = new gdcm::SequenceOfItems;
     codes->SetLengthToUndefined();
     add_code_item(*codes, "113100", "Basic Application Confidentiality Profile");
     if (options.clean_descriptors) {
-        method += "; Clean Descriptors Option";
+        method += "\\Clean Descriptors Option";
         add_code_item(*codes, "113105", "Clean Descriptors Option");
     }
     if (options.retain_longitudinal_temporal) {
-        method += "; Retain Longitudinal Temporal Information Full Dates Option";
+        method += "\\Retain Longitudinal Temporal Information Full Dates Option";
         add_code_item(*codes, "113106",
                       "Retain Longitudinal Temporal Information Full Dates Option");
     }
-    set_value(ds, gdcm::Tag(0x0012, 0x0063), gdcm::VR::LO, method.substr(0, 64));
+    if (options.keep_overlays)
+        method += "\\Overlay planes kept (not cleaned)";
+    if (options.allow_burned_in_annotation)
+        method += "\\Burned In Annotation accepted (pixels not cleaned)";
+    set_value(ds, gdcm::Tag(0x0012, 0x0063), gdcm::VR::LO, method);
     gdcm::DataElement seq(gdcm::Tag(0x0012, 0x0064));
     seq.SetVR(gdcm::VR::SQ);
     seq.SetValue(*codes);
@@ -360,10 +467,10 @@ Result<DeidSummary> deidentify_file(const std::filesystem::path& in,
         return bytes.error();
     if (sniff_magic(*bytes) != Magic::kDicom) {
         return fail(ErrorCode::kCorrupt, in,
-                    "not a DICOM Part 10 file (no 'DICM' magic at offset 128)");
+                    "not a DICOM file (no 'DICM' magic at offset 128 and no data set at offset 0)");
     }
     // GDCM only ever reads what DCMTK has parsed and re-encoded (see dicom_gate.cpp).
-    auto gated = normalise_dicom(*bytes, in.string(), GateMode::kKeepPixels, 0);
+    auto gated = normalise_dicom(*bytes, escape_for_display(in.string()), GateMode::kKeepPixels, 0);
     if (!gated)
         return gated.error();
     SpanStream stream(gated->bytes);
@@ -375,13 +482,30 @@ Result<DeidSummary> deidentify_file(const std::filesystem::path& in,
     }
     gdcm::File& file = reader.GetFile();
     gdcm::DataSet& ds = file.GetDataSet();
-    if (dataset_string(ds, 0x0028, 0x0301) == "YES" && !options.allow_burned_in_annotation) {
-        return fail(ErrorCode::kPermission, in,
-                    "Burned In Annotation is YES: the pixels may show identity; refusing to "
-                    "de-identify (pass --allow-burned-in to accept responsibility for the pixels)");
+    Deidentifier deid(options, uids);
+    for (auto& warning : gated->warnings) {
+        if (warning.kind == WarningKind::kNoPreamble)
+            deid.summary.warnings.push_back(std::move(warning));
+    }
+    const std::string burned_in = dataset_string(ds, 0x0028, 0x0301);
+    const BurnedInReading reading = read_burned_in(burned_in);
+    if (!reading.standard) {
+        deid.summary.warnings.push_back(
+            {WarningKind::kBurnedInValue,
+             "Burned In Annotation (0028,0301) is \"" + escape_for_display(burned_in) +
+                 "\", not YES or NO: read as " + (reading.value == BurnedIn::kYes ? "YES" : "NO")});
+    }
+    if (reading.value == BurnedIn::kYes && !options.allow_burned_in_annotation) {
+        return fail(
+            ErrorCode::kPermission, in,
+            "Burned In Annotation is YES" +
+                std::string(reading.standard ? ""
+                                             : " (the value \"" + escape_for_display(burned_in) +
+                                                   "\" is read as YES)") +
+                ": the pixels may show identity; refusing to de-identify (pass "
+                "--allow-burned-in to accept responsibility for the pixels)");
     }
 
-    Deidentifier deid(options, uids);
     deid.collect_identifiers(ds);
     deid.process(ds);
     mark_deidentified(ds, options);
@@ -397,14 +521,27 @@ Result<DeidSummary> deidentify_file(const std::filesystem::path& in,
         meta.Remove(gdcm::Tag(0x0002, element));
     }
 
-    std::error_code ec;
-    if (out.has_parent_path())
-        std::filesystem::create_directories(out.parent_path(), ec);
+    // GDCM writes into memory (its writer assert()s on a stream that fails, e.g. on a full
+    // disk); the bytes reach the disk through one atomic write that reports failure as a value
+    // and leaves nothing behind.
+    std::ostringstream encoded;
     gdcm::Writer writer;
     writer.SetFile(file);
-    writer.SetFileName(out.c_str());
-    if (!writer.Write()) {
-        return fail(ErrorCode::kIo, out, "cannot write the de-identified file");
+    writer.SetStream(encoded);
+    if (!writer.Write() || !encoded) {
+        return fail(ErrorCode::kCorrupt, out, "cannot encode the de-identified data set");
+    }
+    std::error_code ec;
+    if (out.has_parent_path() && !std::filesystem::is_directory(out.parent_path(), ec)) {
+        std::filesystem::create_directories(out.parent_path(), ec);
+        if (ec) {
+            return fail(ErrorCode::kIo, out.parent_path(),
+                        "cannot create the folder: " + ec.message());
+        }
+    }
+    if (auto written = write_file_atomically(out, std::string_view(encoded.view())); !written) {
+        const Error& e = written.error();
+        return Error(e.code(), escape_for_display(e.message()));
     }
     return deid.summary;
 }

@@ -1,13 +1,14 @@
 // De-identification: the DICOM PS3.15 Annex E Basic Application Level Confidentiality Profile
-// (table E.1-1), with the "Retain Longitudinal Temporal Information with Full Dates" and "Clean
-// Descriptors" options as flags. Writes a de-identified copy; never edits the input.
+// (table E.1-1 of PS3.15 2026c, generated from src/image/deid_table_e1_1.csv), with the "Retain
+// Longitudinal Temporal Information with Full Dates" and "Clean Descriptors" options as flags.
+// Writes a de-identified copy; never edits the input.
 //
 // What it does to a data set, recursively into every sequence item:
-//   X remove, Z empty (zero-length), D replace with a dummy of the right VR, K keep,
-//   C clean (descriptors, with the option), U replace a UID by a consistent new UID;
-//   every private element is removed, and so are overlay data and comments, curves, and any
-//   element in table E.1-1's groups; Patient Identity Removed = YES, De-identification Method
-//   and its code sequence record what was done.
+//   X remove, Z empty (zero-length), D replace with a dummy of the right VR (a sequence keeps its
+//   items with every value inside replaced), K keep, C clean (descriptors, with the option),
+//   U replace a UID by a consistent new UID; every private element is removed, and so are curves
+//   and (unless keep_overlays) whole overlay groups; Patient Identity Removed = YES,
+//   De-identification Method and its code sequence record what was done.
 // Pixel data is copied bit for bit, so the canonical image hash of the copy equals the input's.
 #pragma once
 
@@ -17,8 +18,10 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/error.h"
+#include "image/image.h"
 #include "image/site_key.h"
 
 namespace medanchor::image {
@@ -34,38 +37,55 @@ struct DeidOptions {
     // Images with Burned In Annotation = YES carry identity in the pixels; they are refused
     // unless the caller opts in (and takes responsibility for the pixels).
     bool allow_burned_in_annotation = false;
+    // Overlay planes (groups 60xx) can carry burned-in text as a bitmap, and their description
+    // and label are free text: the whole group is removed unless the caller keeps them (and
+    // takes responsibility for them). Overlay Comments (60xx,4000) are removed either way.
+    bool keep_overlays = false;
 };
 
 enum class DeidAction : std::uint8_t {
     kRemove,  // X
     kZero,    // Z
     kDummy,   // D
-    kKeep,    // K
+    kKeep,    // K (a sequence: the profile applied inside its items)
     kClean,   // C
     kUid,     // U
 };
 
 char deid_action_letter(DeidAction action);
 
+// The action codes of PS3.15 Table E.1-1 (Table E.1-1a), as the table writes them.
+enum class TableAction : std::uint8_t { kX, kZ, kD, kU, kXZ, kXD, kZD, kXZD, kXZU };
+// "X", "Z", "D", "U", "X/Z", "X/D", "Z/D", "X/Z/D", "X/Z/U*".
+const char* table_action_code(TableAction action);
+
 enum ProfileFlag : std::uint8_t {
-    kTemporal = 1,    // a date or time: kept with retain_longitudinal_temporal
-    kDescriptor = 2,  // free-text description: cleaned with clean_descriptors
-    kGroupMask = 4,   // the group is a repeating group (50xx, 60xx): any group gggg with
-                      // gggg & 0xFF00 == group matches
+    kTemporal =
+        1,  // "K" in the Rtn. Long. Full Dates column: kept with retain_longitudinal_temporal
+    kDescriptor = 2,  // "C" in the Clean Desc. column: cleaned with clean_descriptors
+    kGroupMask = 4,   // a repeating group (50xx, 60xx): any group gggg with gggg & 0xFF00 == group
+                      // matches; element 0xFFFF matches every element of it
 };
 
 struct ProfileEntry {
     std::uint16_t group;
     std::uint16_t element;
-    const char* keyword;
-    DeidAction action;  // the Basic Profile action (no options)
+    const char* name;  // the attribute name as the table gives it
+    TableAction table_action;
     std::uint8_t flags;
+    // The Basic Profile action we apply. Where the table offers a choice its Table E.1-1a
+    // meaning is "X unless Z/D is required to maintain IOD conformance"; without the IOD at hand
+    // we take the choice that keeps every IOD valid, which reveals no more: X/Z -> Z (empty),
+    // X/D, Z/D, X/Z/D -> D (dummy), X/Z/U* -> K (kept, the profile applied inside: its instance
+    // UIDs remapped).
+    DeidAction action() const;
 };
 
-// Table E.1-1 as this build applies it, sorted by tag. Where the table gives a choice (X/Z,
-// Z/D, X/Z/D, X/Z/U*) we take the strictest that keeps the object valid: X where the attribute
-// may be absent, Z for Type 2, D for Type 1, U for UIDs.
+// Table E.1-1 as this build applies it (the generated rows, without the "private attributes"
+// row, which deid applies to every odd group), sorted by tag.
 std::span<const ProfileEntry> basic_profile();
+// The edition the table was taken from, e.g. "DICOM PS3.15 2026c".
+const char* basic_profile_edition();
 
 // The action after the options.
 DeidAction effective_action(const ProfileEntry& entry, const DeidOptions& options);
@@ -96,12 +116,16 @@ struct DeidSummary {
     std::size_t uids_remapped = 0;
     std::size_t cleaned = 0;
     std::size_t private_removed = 0;
+    std::vector<DecodeWarning> warnings;  // what was tolerated in the input (image.h)
 };
 
-// Reads `in`, de-identifies it and writes the result to `out` (parent folders created). The
-// output keeps the input's transfer syntax and pixel data bytes (a deflated input is written
-// inflated, as explicit VR little endian). Refuses (kPermission) Burned In Annotation = YES
-// without the opt-in, and (kCorrupt/kUnsupported) anything that is not a readable DICOM file.
+// Reads `in`, de-identifies it and writes the result to `out` (parent folders created) through
+// a temporary file renamed into place: on any error (a full disk included) nothing is left at
+// `out` and an Error comes back; the process never aborts. The output keeps the input's transfer
+// syntax and pixel data bytes (a deflated input is written inflated, as explicit VR little
+// endian; a data set without Part 10 header gets one). Refuses (kPermission) Burned In Annotation
+// YES (read_burned_in()) without the opt-in, and (kCorrupt/kUnsupported) anything that is not a
+// readable DICOM file. Error messages name the files escaped for display.
 Result<DeidSummary> deidentify_file(const std::filesystem::path& in,
                                     const std::filesystem::path& out, const DeidOptions& options,
                                     const UidRemapper& uids);

@@ -1,8 +1,9 @@
-// PS3.15 Annex E table E.1-1 (Basic Application Level Confidentiality Profile), as applied by
-// deid.cpp. One row per attribute; the action is the one we apply where the table offers a
-// choice (see deid.h). Flags mark the rows the "Retain Longitudinal Temporal Information with
-// Full Dates" option keeps (kTemporal) and those the "Clean Descriptors" option cleans
-// (kDescriptor). Sorted by group, element.
+// PS3.15 Annex E Table E.1-1 (Application Level Confidentiality Profile Attributes) as deid.cpp
+// applies it. The rows are generated (tools/deid/generate_profile.py) from the data file
+// src/image/deid_table_e1_1.csv, which was extracted from NEMA's DocBook source of the named
+// edition (docs/deid.md says where it came from and how to re-pin it); CTest checks the
+// generated file is what the data file produces. Nothing here is typed by hand but the meaning of
+// the action codes.
 #include <algorithm>
 
 #include "image/deid.h"
@@ -10,341 +11,75 @@
 namespace medanchor::image {
 namespace {
 
-constexpr DeidAction X = DeidAction::kRemove;
-constexpr DeidAction Z = DeidAction::kZero;
-constexpr DeidAction D = DeidAction::kDummy;
-constexpr DeidAction U = DeidAction::kUid;
-constexpr std::uint8_t T = kTemporal;
-constexpr std::uint8_t C = kDescriptor;
-constexpr std::uint8_t G = kGroupMask;
+using T = TableAction;
 
 constexpr ProfileEntry kProfile[] = {
-    {0x0002, 0x0003, "MediaStorageSOPInstanceUID", U, 0},
-    {0x0004, 0x1511, "ReferencedSOPInstanceUIDInFile", U, 0},
-    {0x0008, 0x0012, "InstanceCreationDate", X, T},
-    {0x0008, 0x0013, "InstanceCreationTime", X, T},
-    {0x0008, 0x0014, "InstanceCreatorUID", U, 0},
-    {0x0008, 0x0015, "InstanceCoercionDateTime", X, T},
-    {0x0008, 0x0018, "SOPInstanceUID", U, 0},
-    {0x0008, 0x0020, "StudyDate", Z, T},
-    {0x0008, 0x0021, "SeriesDate", X, T},
-    {0x0008, 0x0022, "AcquisitionDate", X, T},
-    {0x0008, 0x0023, "ContentDate", Z, T},
-    {0x0008, 0x0024, "OverlayDate", X, T},
-    {0x0008, 0x0025, "CurveDate", X, T},
-    {0x0008, 0x002A, "AcquisitionDateTime", X, T},
-    {0x0008, 0x0030, "StudyTime", Z, T},
-    {0x0008, 0x0031, "SeriesTime", X, T},
-    {0x0008, 0x0032, "AcquisitionTime", X, T},
-    {0x0008, 0x0033, "ContentTime", Z, T},
-    {0x0008, 0x0034, "OverlayTime", X, T},
-    {0x0008, 0x0035, "CurveTime", X, T},
-    {0x0008, 0x0050, "AccessionNumber", Z, 0},
-    {0x0008, 0x0058, "FailedSOPInstanceUIDList", U, 0},
-    {0x0008, 0x0080, "InstitutionName", X, 0},
-    {0x0008, 0x0081, "InstitutionAddress", X, 0},
-    {0x0008, 0x0082, "InstitutionCodeSequence", X, 0},
-    {0x0008, 0x0090, "ReferringPhysicianName", Z, 0},
-    {0x0008, 0x0092, "ReferringPhysicianAddress", X, 0},
-    {0x0008, 0x0094, "ReferringPhysicianTelephoneNumbers", X, 0},
-    {0x0008, 0x0096, "ReferringPhysicianIdentificationSequence", X, 0},
-    {0x0008, 0x009C, "ConsultingPhysicianName", X, 0},
-    {0x0008, 0x009D, "ConsultingPhysicianIdentificationSequence", X, 0},
-    {0x0008, 0x010D, "ContextGroupExtensionCreatorUID", U, 0},
-    {0x0008, 0x0201, "TimezoneOffsetFromUTC", X, T},
-    {0x0008, 0x1010, "StationName", X, 0},
-    {0x0008, 0x1030, "StudyDescription", X, C},
-    {0x0008, 0x103E, "SeriesDescription", X, C},
-    {0x0008, 0x1040, "InstitutionalDepartmentName", X, 0},
-    {0x0008, 0x1041, "InstitutionalDepartmentTypeCodeSequence", X, 0},
-    {0x0008, 0x1048, "PhysiciansOfRecord", X, 0},
-    {0x0008, 0x1049, "PhysiciansOfRecordIdentificationSequence", X, 0},
-    {0x0008, 0x1050, "PerformingPhysicianName", X, 0},
-    {0x0008, 0x1052, "PerformingPhysicianIdentificationSequence", X, 0},
-    {0x0008, 0x1060, "NameOfPhysiciansReadingStudy", X, 0},
-    {0x0008, 0x1062, "PhysiciansReadingStudyIdentificationSequence", X, 0},
-    {0x0008, 0x1070, "OperatorsName", X, 0},
-    {0x0008, 0x1072, "OperatorIdentificationSequence", X, 0},
-    {0x0008, 0x1080, "AdmittingDiagnosesDescription", X, C},
-    {0x0008, 0x1084, "AdmittingDiagnosesCodeSequence", X, 0},
-    {0x0008, 0x1110, "ReferencedStudySequence", X, 0},
-    {0x0008, 0x1111, "ReferencedPerformedProcedureStepSequence", X, 0},
-    {0x0008, 0x1120, "ReferencedPatientSequence", X, 0},
-    {0x0008, 0x1140, "ReferencedImageSequence", X, 0},
-    {0x0008, 0x1155, "ReferencedSOPInstanceUID", U, 0},
-    {0x0008, 0x1195, "TransactionUID", U, 0},
-    {0x0008, 0x2111, "DerivationDescription", X, C},
-    {0x0008, 0x2112, "SourceImageSequence", X, 0},
-    {0x0008, 0x3010, "IrradiationEventUID", U, 0},
-    {0x0008, 0x4000, "IdentifyingComments", X, C},
-    {0x0008, 0x9123, "CreatorVersionUID", U, 0},
-    {0x0010, 0x0010, "PatientName", Z, 0},
-    {0x0010, 0x0020, "PatientID", Z, 0},
-    {0x0010, 0x0021, "IssuerOfPatientID", X, 0},
-    {0x0010, 0x0024, "IssuerOfPatientIDQualifiersSequence", X, 0},
-    {0x0010, 0x0030, "PatientBirthDate", Z, 0},
-    {0x0010, 0x0032, "PatientBirthTime", X, 0},
-    {0x0010, 0x0040, "PatientSex", Z, 0},
-    {0x0010, 0x0050, "PatientInsurancePlanCodeSequence", X, 0},
-    {0x0010, 0x0101, "PatientPrimaryLanguageCodeSequence", X, 0},
-    {0x0010, 0x0102, "PatientPrimaryLanguageModifierCodeSequence", X, 0},
-    {0x0010, 0x1000, "OtherPatientIDs", X, 0},
-    {0x0010, 0x1001, "OtherPatientNames", X, 0},
-    {0x0010, 0x1002, "OtherPatientIDsSequence", X, 0},
-    {0x0010, 0x1005, "PatientBirthName", X, 0},
-    {0x0010, 0x1010, "PatientAge", X, 0},
-    {0x0010, 0x1020, "PatientSize", X, 0},
-    {0x0010, 0x1030, "PatientWeight", X, 0},
-    {0x0010, 0x1040, "PatientAddress", X, 0},
-    {0x0010, 0x1050, "InsurancePlanIdentification", X, 0},
-    {0x0010, 0x1060, "PatientMotherBirthName", X, 0},
-    {0x0010, 0x1080, "MilitaryRank", X, 0},
-    {0x0010, 0x1081, "BranchOfService", X, 0},
-    {0x0010, 0x1090, "MedicalRecordLocator", X, 0},
-    {0x0010, 0x1100, "ReferencedPatientPhotoSequence", X, 0},
-    {0x0010, 0x2000, "MedicalAlerts", X, C},
-    {0x0010, 0x2110, "Allergies", X, C},
-    {0x0010, 0x2150, "CountryOfResidence", X, 0},
-    {0x0010, 0x2152, "RegionOfResidence", X, 0},
-    {0x0010, 0x2154, "PatientTelephoneNumbers", X, 0},
-    {0x0010, 0x2155, "PatientTelecomInformation", X, 0},
-    {0x0010, 0x2160, "EthnicGroup", X, 0},
-    {0x0010, 0x2180, "Occupation", X, C},
-    {0x0010, 0x21A0, "SmokingStatus", X, 0},
-    {0x0010, 0x21B0, "AdditionalPatientHistory", X, C},
-    {0x0010, 0x21C0, "PregnancyStatus", X, 0},
-    {0x0010, 0x21D0, "LastMenstrualDate", X, T},
-    {0x0010, 0x21F0, "PatientReligiousPreference", X, 0},
-    {0x0010, 0x2203, "PatientSexNeutered", X, 0},
-    {0x0010, 0x2297, "ResponsiblePerson", X, 0},
-    {0x0010, 0x2299, "ResponsibleOrganization", X, 0},
-    {0x0010, 0x4000, "PatientComments", X, C},
-    {0x0018, 0x0010, "ContrastBolusAgent", Z, C},
-    {0x0018, 0x1000, "DeviceSerialNumber", X, 0},
-    {0x0018, 0x1002, "DeviceUID", U, 0},
-    {0x0018, 0x1004, "PlateID", X, 0},
-    {0x0018, 0x1005, "GeneratorID", X, 0},
-    {0x0018, 0x1007, "CassetteID", X, 0},
-    {0x0018, 0x1008, "GantryID", X, 0},
-    {0x0018, 0x1010, "SecondaryCaptureDeviceID", X, 0},
-    {0x0018, 0x1012, "DateOfSecondaryCapture", X, T},
-    {0x0018, 0x1014, "TimeOfSecondaryCapture", X, T},
-    {0x0018, 0x1030, "ProtocolName", X, C},
-    {0x0018, 0x1072, "RadiopharmaceuticalStartTime", X, T},
-    {0x0018, 0x1073, "RadiopharmaceuticalStopTime", X, T},
-    {0x0018, 0x1078, "RadiopharmaceuticalStartDateTime", X, T},
-    {0x0018, 0x1079, "RadiopharmaceuticalStopDateTime", X, T},
-    {0x0018, 0x1200, "DateOfLastCalibration", X, T},
-    {0x0018, 0x1201, "TimeOfLastCalibration", X, T},
-    {0x0018, 0x1400, "AcquisitionDeviceProcessingDescription", X, C},
-    {0x0018, 0x4000, "AcquisitionComments", X, C},
-    {0x0018, 0x700A, "DetectorID", X, 0},
-    {0x0018, 0x700C, "DateOfLastDetectorCalibration", X, T},
-    {0x0018, 0x700E, "TimeOfLastDetectorCalibration", X, T},
-    {0x0018, 0x9074, "FrameAcquisitionDateTime", X, T},
-    {0x0018, 0x9151, "FrameReferenceDateTime", X, T},
-    {0x0018, 0x9424, "AcquisitionProtocolDescription", X, C},
-    {0x0018, 0x9516, "StartAcquisitionDateTime", X, T},
-    {0x0018, 0x9517, "EndAcquisitionDateTime", X, T},
-    {0x0018, 0x9623, "FunctionalSyncPulse", X, T},
-    {0x0018, 0x9701, "DecayCorrectionDateTime", X, T},
-    {0x0018, 0xA002, "ContributionDateTime", X, T},
-    {0x0018, 0xA003, "ContributionDescription", X, C},
-    {0x0020, 0x000D, "StudyInstanceUID", U, 0},
-    {0x0020, 0x000E, "SeriesInstanceUID", U, 0},
-    {0x0020, 0x0010, "StudyID", Z, 0},
-    {0x0020, 0x0052, "FrameOfReferenceUID", U, 0},
-    {0x0020, 0x0200, "SynchronizationFrameOfReferenceUID", U, 0},
-    {0x0020, 0x3401, "ModifyingDeviceID", X, 0},
-    {0x0020, 0x3404, "ModifyingDeviceManufacturer", X, 0},
-    {0x0020, 0x3406, "ModifiedImageDescription", X, C},
-    {0x0020, 0x4000, "ImageComments", X, C},
-    {0x0020, 0x9158, "FrameComments", X, C},
-    {0x0020, 0x9161, "ConcatenationUID", U, 0},
-    {0x0020, 0x9164, "DimensionOrganizationUID", U, 0},
-    {0x0028, 0x1214, "LargePaletteColorLookupTableUID", U, 0},
-    {0x0028, 0x4000, "ImagePresentationComments", X, C},
-    {0x0032, 0x0012, "StudyIDIssuer", X, 0},
-    {0x0032, 0x0032, "StudyVerifiedDate", X, T},
-    {0x0032, 0x0033, "StudyVerifiedTime", X, T},
-    {0x0032, 0x0034, "StudyReadDate", X, T},
-    {0x0032, 0x0035, "StudyReadTime", X, T},
-    {0x0032, 0x1000, "ScheduledStudyStartDate", X, T},
-    {0x0032, 0x1001, "ScheduledStudyStartTime", X, T},
-    {0x0032, 0x1010, "ScheduledStudyStopDate", X, T},
-    {0x0032, 0x1011, "ScheduledStudyStopTime", X, T},
-    {0x0032, 0x1020, "ScheduledStudyLocation", X, 0},
-    {0x0032, 0x1021, "ScheduledStudyLocationAETitle", X, 0},
-    {0x0032, 0x1030, "ReasonForStudy", X, C},
-    {0x0032, 0x1032, "RequestingPhysician", X, 0},
-    {0x0032, 0x1033, "RequestingService", X, 0},
-    {0x0032, 0x1040, "StudyArrivalDate", X, T},
-    {0x0032, 0x1041, "StudyArrivalTime", X, T},
-    {0x0032, 0x1050, "StudyCompletionDate", X, T},
-    {0x0032, 0x1051, "StudyCompletionTime", X, T},
-    {0x0032, 0x1060, "RequestedProcedureDescription", X, C},
-    {0x0032, 0x1070, "RequestedContrastAgent", X, C},
-    {0x0032, 0x4000, "StudyComments", X, C},
-    {0x0038, 0x0010, "AdmissionID", X, 0},
-    {0x0038, 0x0011, "IssuerOfAdmissionID", X, 0},
-    {0x0038, 0x0014, "IssuerOfAdmissionIDSequence", X, 0},
-    {0x0038, 0x001E, "ScheduledPatientInstitutionResidence", X, 0},
-    {0x0038, 0x0020, "AdmittingDate", X, T},
-    {0x0038, 0x0021, "AdmittingTime", X, T},
-    {0x0038, 0x0030, "DischargeDate", X, T},
-    {0x0038, 0x0032, "DischargeTime", X, T},
-    {0x0038, 0x0040, "DischargeDiagnosisDescription", X, C},
-    {0x0038, 0x0050, "SpecialNeeds", X, C},
-    {0x0038, 0x0060, "ServiceEpisodeID", X, 0},
-    {0x0038, 0x0061, "IssuerOfServiceEpisodeID", X, 0},
-    {0x0038, 0x0062, "ServiceEpisodeDescription", X, C},
-    {0x0038, 0x0064, "IssuerOfServiceEpisodeIDSequence", X, 0},
-    {0x0038, 0x0300, "CurrentPatientLocation", X, 0},
-    {0x0038, 0x0400, "PatientInstitutionResidence", X, 0},
-    {0x0038, 0x0500, "PatientState", X, C},
-    {0x0038, 0x4000, "VisitComments", X, C},
-    {0x0040, 0x0001, "ScheduledStationAETitle", X, 0},
-    {0x0040, 0x0002, "ScheduledProcedureStepStartDate", X, T},
-    {0x0040, 0x0003, "ScheduledProcedureStepStartTime", X, T},
-    {0x0040, 0x0004, "ScheduledProcedureStepEndDate", X, T},
-    {0x0040, 0x0005, "ScheduledProcedureStepEndTime", X, T},
-    {0x0040, 0x0006, "ScheduledPerformingPhysicianName", X, 0},
-    {0x0040, 0x0007, "ScheduledProcedureStepDescription", X, C},
-    {0x0040, 0x0009, "ScheduledProcedureStepID", X, 0},
-    {0x0040, 0x000B, "ScheduledPerformingPhysicianIdentificationSequence", X, 0},
-    {0x0040, 0x0010, "ScheduledStationName", X, 0},
-    {0x0040, 0x0011, "ScheduledProcedureStepLocation", X, 0},
-    {0x0040, 0x0012, "PreMedication", X, C},
-    {0x0040, 0x0241, "PerformedStationAETitle", X, 0},
-    {0x0040, 0x0242, "PerformedStationName", X, 0},
-    {0x0040, 0x0243, "PerformedLocation", X, 0},
-    {0x0040, 0x0244, "PerformedProcedureStepStartDate", X, T},
-    {0x0040, 0x0245, "PerformedProcedureStepStartTime", X, T},
-    {0x0040, 0x0248, "PerformedStationNameCodeSequence", X, 0},
-    {0x0040, 0x0250, "PerformedProcedureStepEndDate", X, T},
-    {0x0040, 0x0251, "PerformedProcedureStepEndTime", X, T},
-    {0x0040, 0x0253, "PerformedProcedureStepID", X, 0},
-    {0x0040, 0x0254, "PerformedProcedureStepDescription", X, C},
-    {0x0040, 0x0275, "RequestAttributesSequence", X, 0},
-    {0x0040, 0x0280, "CommentsOnThePerformedProcedureStep", X, C},
-    {0x0040, 0x0555, "AcquisitionContextSequence", X, 0},
-    {0x0040, 0x1001, "RequestedProcedureID", X, 0},
-    {0x0040, 0x1004, "PatientTransportArrangements", X, 0},
-    {0x0040, 0x1005, "RequestedProcedureLocation", X, 0},
-    {0x0040, 0x1010, "NamesOfIntendedRecipientsOfResults", X, 0},
-    {0x0040, 0x1011, "IntendedRecipientsOfResultsIdentificationSequence", X, 0},
-    {0x0040, 0x1101, "PersonIdentificationCodeSequence", X, 0},
-    {0x0040, 0x1102, "PersonAddress", X, 0},
-    {0x0040, 0x1103, "PersonTelephoneNumbers", X, 0},
-    {0x0040, 0x1400, "RequestedProcedureComments", X, C},
-    {0x0040, 0x2001, "ReasonForTheImagingServiceRequest", X, C},
-    {0x0040, 0x2004, "IssueDateOfImagingServiceRequest", X, T},
-    {0x0040, 0x2005, "IssueTimeOfImagingServiceRequest", X, T},
-    {0x0040, 0x2008, "OrderEnteredBy", X, 0},
-    {0x0040, 0x2009, "OrderEntererLocation", X, 0},
-    {0x0040, 0x2010, "OrderCallbackPhoneNumber", X, 0},
-    {0x0040, 0x2016, "PlacerOrderNumberImagingServiceRequest", Z, 0},
-    {0x0040, 0x2017, "FillerOrderNumberImagingServiceRequest", Z, 0},
-    {0x0040, 0x2400, "ImagingServiceRequestComments", X, C},
-    {0x0040, 0x3001, "ConfidentialityConstraintOnPatientDataDescription", X, 0},
-    {0x0040, 0x4023, "ReferencedGeneralPurposeScheduledProcedureStepTransactionUID", U, 0},
-    {0x0040, 0x4025, "ScheduledStationNameCodeSequence", X, 0},
-    {0x0040, 0x4027, "ScheduledStationGeographicLocationCodeSequence", X, 0},
-    {0x0040, 0x4030, "PerformedStationGeographicLocationCodeSequence", X, 0},
-    {0x0040, 0x4034, "ScheduledHumanPerformersSequence", X, 0},
-    {0x0040, 0x4035, "ActualHumanPerformersSequence", X, 0},
-    {0x0040, 0x4036, "HumanPerformerOrganization", X, 0},
-    {0x0040, 0x4037, "HumanPerformerName", X, 0},
-    {0x0040, 0xA027, "VerifyingOrganization", X, 0},
-    {0x0040, 0xA030, "VerificationDateTime", D, T},
-    {0x0040, 0xA032, "ObservationDateTime", X, T},
-    {0x0040, 0xA073, "VerifyingObserverSequence", X, 0},
-    {0x0040, 0xA075, "VerifyingObserverName", D, 0},
-    {0x0040, 0xA078, "AuthorObserverSequence", X, 0},
-    {0x0040, 0xA07A, "ParticipantSequence", X, 0},
-    {0x0040, 0xA07C, "CustodialOrganizationSequence", X, 0},
-    {0x0040, 0xA088, "VerifyingObserverIdentificationCodeSequence", Z, 0},
-    {0x0040, 0xA120, "DateTime", X, T},
-    {0x0040, 0xA121, "Date", X, T},
-    {0x0040, 0xA122, "Time", X, T},
-    {0x0040, 0xA123, "PersonName", D, 0},
-    {0x0040, 0xA124, "UID", U, 0},
-    {0x0040, 0xA171, "ObservationUID", U, 0},
-    {0x0040, 0xA730, "ContentSequence", X, 0},
-    {0x0040, 0xDB0C, "TemplateExtensionOrganizationUID", U, 0},
-    {0x0040, 0xDB0D, "TemplateExtensionCreatorUID", U, 0},
-    {0x0062, 0x0021, "TrackingUID", U, 0},
-    {0x0070, 0x0001, "GraphicAnnotationSequence", X, 0},
-    {0x0070, 0x0084, "ContentCreatorName", Z, 0},
-    {0x0070, 0x0086, "ContentCreatorIdentificationCodeSequence", X, 0},
-    {0x0070, 0x031A, "FiducialUID", U, 0},
-    {0x0088, 0x0140, "StorageMediaFileSetUID", U, 0},
-    {0x0088, 0x0200, "IconImageSequence", X, 0},
-    {0x0088, 0x0904, "TopicTitle", X, 0},
-    {0x0088, 0x0906, "TopicSubject", X, 0},
-    {0x0088, 0x0910, "TopicAuthor", X, 0},
-    {0x0088, 0x0912, "TopicKeywords", X, 0},
-    {0x0400, 0x0100, "DigitalSignatureUID", X, 0},
-    {0x0400, 0x0105, "DigitalSignatureDateTime", X, T},
-    {0x0400, 0x0402, "ReferencedDigitalSignatureSequence", X, 0},
-    {0x0400, 0x0403, "ReferencedSOPInstanceMACSequence", X, 0},
-    {0x0400, 0x0404, "MAC", X, 0},
-    {0x0400, 0x0550, "ModifiedAttributesSequence", X, 0},
-    {0x0400, 0x0561, "OriginalAttributesSequence", X, 0},
-    {0x2030, 0x0020, "TextString", X, C},
-    {0x3006, 0x0002, "StructureSetLabel", D, 0},
-    {0x3006, 0x0004, "StructureSetName", X, 0},
-    {0x3006, 0x0008, "StructureSetDate", X, T},
-    {0x3006, 0x0009, "StructureSetTime", X, T},
-    {0x3006, 0x0024, "ReferencedFrameOfReferenceUID", U, 0},
-    {0x3006, 0x0028, "ROIDescription", X, C},
-    {0x3006, 0x00C2, "RelatedFrameOfReferenceUID", U, 0},
-    {0x3008, 0x0054, "FirstTreatmentDate", X, T},
-    {0x3008, 0x0056, "MostRecentTreatmentDate", X, T},
-    {0x3008, 0x0105, "SourceSerialNumber", X, 0},
-    {0x3008, 0x0250, "TreatmentDate", X, T},
-    {0x3008, 0x0251, "TreatmentTime", X, T},
-    {0x300A, 0x0003, "RTPlanName", X, 0},
-    {0x300A, 0x0004, "RTPlanDescription", X, C},
-    {0x300A, 0x0006, "RTPlanDate", X, T},
-    {0x300A, 0x0007, "RTPlanTime", X, T},
-    {0x300A, 0x0013, "DoseReferenceUID", U, 0},
-    {0x300E, 0x0004, "ReviewDate", X, T},
-    {0x300E, 0x0005, "ReviewTime", X, T},
-    {0x300E, 0x0008, "ReviewerName", X, 0},
-    {0x4000, 0x0010, "Arbitrary", X, 0},
-    {0x4000, 0x4000, "TextComments", X, C},
-    {0x4008, 0x0042, "ResultsIDIssuer", X, 0},
-    {0x4008, 0x0100, "InterpretationRecordedDate", X, T},
-    {0x4008, 0x0101, "InterpretationRecordedTime", X, T},
-    {0x4008, 0x0102, "InterpretationRecorder", X, 0},
-    {0x4008, 0x0108, "InterpretationTranscriptionDate", X, T},
-    {0x4008, 0x0109, "InterpretationTranscriptionTime", X, T},
-    {0x4008, 0x010A, "InterpretationTranscriber", X, 0},
-    {0x4008, 0x010B, "InterpretationText", X, C},
-    {0x4008, 0x010C, "InterpretationAuthor", X, 0},
-    {0x4008, 0x0111, "InterpretationApproverSequence", X, 0},
-    {0x4008, 0x0112, "InterpretationApprovalDate", X, T},
-    {0x4008, 0x0113, "InterpretationApprovalTime", X, T},
-    {0x4008, 0x0114, "PhysicianApprovingInterpretation", X, 0},
-    {0x4008, 0x0115, "InterpretationDiagnosisDescription", X, C},
-    {0x4008, 0x0118, "ResultsDistributionListSequence", X, 0},
-    {0x4008, 0x0119, "DistributionName", X, 0},
-    {0x4008, 0x011A, "DistributionAddress", X, 0},
-    {0x4008, 0x0202, "InterpretationIDIssuer", X, 0},
-    {0x4008, 0x0300, "Impressions", X, C},
-    {0x4008, 0x4000, "ResultsComments", X, C},
-    // Repeating groups: curves (50xx, every element), overlay data and comments (60xx).
-    {0x5000, 0xFFFF, "CurveData", X, G},
-    {0x6000, 0x3000, "OverlayData", X, G},
-    {0x6000, 0x4000, "OverlayComments", X, G},
-    {0xFFFA, 0xFFFA, "DigitalSignaturesSequence", X, 0},
+#include "image/deid_profile_table.inc"
 };
+
+constexpr bool sorted_and_unique() {
+    for (std::size_t i = 1; i < std::size(kProfile); ++i) {
+        const auto a = std::uint32_t{kProfile[i - 1].group} << 16 | kProfile[i - 1].element;
+        const auto b = std::uint32_t{kProfile[i].group} << 16 | kProfile[i].element;
+        if (a >= b)
+            return false;
+    }
+    return true;
+}
+static_assert(sorted_and_unique(), "the generated profile must be sorted by tag, without repeats");
 
 }  // namespace
 
 std::span<const ProfileEntry> basic_profile() {
     return kProfile;
+}
+
+const char* basic_profile_edition() {
+    return "DICOM PS3.15 2026c";
+}
+
+const char* table_action_code(TableAction action) {
+    switch (action) {
+        case T::kX:
+            return "X";
+        case T::kZ:
+            return "Z";
+        case T::kD:
+            return "D";
+        case T::kU:
+            return "U";
+        case T::kXZ:
+            return "X/Z";
+        case T::kXD:
+            return "X/D";
+        case T::kZD:
+            return "Z/D";
+        case T::kXZD:
+            return "X/Z/D";
+        case T::kXZU:
+            return "X/Z/U*";
+    }
+    return "?";
+}
+
+DeidAction ProfileEntry::action() const {
+    switch (table_action) {
+        case T::kX:
+            return DeidAction::kRemove;
+        case T::kZ:
+        case T::kXZ:
+            return DeidAction::kZero;
+        case T::kD:
+        case T::kXD:
+        case T::kZD:
+        case T::kXZD:
+            return DeidAction::kDummy;
+        case T::kU:
+            return DeidAction::kUid;
+        case T::kXZU:
+            return DeidAction::kKeep;
+    }
+    return DeidAction::kRemove;
 }
 
 char deid_action_letter(DeidAction action) {
@@ -370,7 +105,7 @@ DeidAction effective_action(const ProfileEntry& entry, const DeidOptions& option
         return DeidAction::kKeep;
     if (options.clean_descriptors && (entry.flags & kDescriptor))
         return DeidAction::kClean;
-    return entry.action;
+    return entry.action();
 }
 
 }  // namespace medanchor::image

@@ -24,6 +24,7 @@
 #include <optional>
 #include <streambuf>
 
+#include "common/encoding.h"
 #include "image/dicom_io.h"
 #include "image/reader.h"
 
@@ -124,7 +125,7 @@ std::string normalise_photometric(std::string pi, std::uint16_t samples) {
 // value is not a whole number of values, at any depth. GDCM's gdcm::Attribute (used by its image
 // reader for Rows, Pixel Spacing, Rescale Slope, the functional groups, ...) assert()s on both.
 std::optional<std::string> check_vrs(const gdcm::DataSet& ds, int depth) {
-    if (depth > 16)
+    if (depth > 64)  // the gate refuses deeper nesting first (dicom_gate.cpp)
         return std::string("sequences nested too deep");
     const gdcm::Dicts& dicts = gdcm::Global::GetInstance().GetDicts();
     for (const gdcm::DataElement& de : ds.GetDES()) {
@@ -345,10 +346,6 @@ std::string dataset_string(const gdcm::DataSet& ds, std::uint16_t group, std::ui
 Result<Image> decode_dicom(std::span<const std::uint8_t> untrusted, std::string_view name,
                            const DecodeLimits& limits) {
     quiet_gdcm();
-    if (untrusted.size() < 132 || std::memcmp(untrusted.data() + 128, "DICM", 4) != 0) {
-        return fail(ErrorCode::kCorrupt, name,
-                    "not a DICOM Part 10 file (no 'DICM' magic at offset 128)");
-    }
     if (untrusted.size() > limits.max_file_bytes) {
         return fail(ErrorCode::kTooLarge, name, "file over the size limit");
     }
@@ -538,7 +535,18 @@ Result<Image> decode_dicom(std::span<const std::uint8_t> untrusted, std::string_
 
     info.modality = dataset_string(ds, 0x0008, 0x0060);
     info.sop_class_uid = dataset_string(ds, 0x0008, 0x0016);
-    info.burned_in_annotation = dataset_string(ds, 0x0028, 0x0301);
+    info.warnings = std::move(normalised->warnings);
+    const std::string burned_in = dataset_string(ds, 0x0028, 0x0301);
+    const BurnedInReading reading = read_burned_in(burned_in);
+    info.burned_in_annotation = reading.value == BurnedIn::kYes  ? "YES"
+                                : reading.value == BurnedIn::kNo ? "NO"
+                                                                 : "";
+    if (!reading.standard) {
+        info.warnings.push_back({WarningKind::kBurnedInValue,
+                                 "Burned In Annotation (0028,0301) is \"" +
+                                     escape_for_display(burned_in) + "\", not YES or NO: read as " +
+                                     info.burned_in_annotation});
+    }
     info.rescale_type = dataset_string(ds, 0x0028, 0x1054);
     info.has_rescale = ds.FindDataElement(gdcm::Tag(0x0028, 0x1053)) ||
                        ds.FindDataElement(gdcm::Tag(0x0028, 0x1052)) || img.GetSlope() != 1.0 ||

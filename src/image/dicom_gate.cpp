@@ -4,7 +4,7 @@
 // and, when they parse, writes them back out: GDCM then only ever reads a stream DCMTK wrote,
 // whose element lengths, items and meta header are consistent by construction. Pixel data is
 // carried through unchanged (native samples in the same byte order, or the same fragments).
-// This is the only file that includes DCMTK.
+// This is the only file of the image layer that includes DCMTK.
 #include <dcmtk/config/osconfig.h>  // must come first
 #include <dcmtk/dcmdata/dcdatset.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
@@ -16,12 +16,14 @@
 #include <dcmtk/dcmdata/dcpixseq.h>
 #include <dcmtk/dcmdata/dcpxitem.h>
 #include <dcmtk/dcmdata/dcrledrg.h>
+#include <dcmtk/dcmdata/dcxfer.h>
 #include <dcmtk/dcmjpeg/djdecode.h>
 #include <dcmtk/dcmjpls/djdecode.h>
 #include <dcmtk/oflog/oflog.h>
 #include <zlib.h>
 
 #include <algorithm>
+#include <cstring>
 #include <optional>
 
 #include "image/dicom_io.h"
@@ -34,6 +36,10 @@ constexpr char kBigEndian[] = "1.2.840.10008.1.2.2";
 constexpr char kImplicit[] = "1.2.840.10008.1.2";
 // The most a deflated data set may inflate to (the same bound as a file read into memory).
 constexpr std::size_t kInflateCap = std::size_t{2} << 30;
+// The deepest sequence nesting we read: DCMTK's own parsing limit (DCMTK_MAX_SEQUENCE_NESTING,
+// 64 since DCMTK added it in 2026 against stack exhaustion; Debian's DCMTK 3.6.7 has none, and
+// GDCM none). Real files nest 5-10 levels; deeper is refused before either library recurses.
+constexpr int kMaxSequenceNesting = 64;
 
 // Still-image transfer syntaxes GDCM decodes. Video (MPEG, HEVC), JPIP, HTJ2K and JPEG XL are
 // not among them.
@@ -68,7 +74,7 @@ struct PixelExtent {
 // last in the chain of headers that do not lie inside an earlier pixel data value (icon images
 // come before it). nullopt when we cannot tell. Only used to word an error message.
 std::optional<PixelExtent> native_pixel_extent(std::span<const std::uint8_t> bytes, bool big,
-                                               bool explicit_vr) {
+                                               bool explicit_vr, std::size_t start) {
     auto u16 = [&](std::size_t at) {
         return big ? std::uint16_t(bytes[at] << 8 | bytes[at + 1])
                    : std::uint16_t(bytes[at + 1] << 8 | bytes[at]);
@@ -79,7 +85,7 @@ std::optional<PixelExtent> native_pixel_extent(std::span<const std::uint8_t> byt
     };
     const std::size_t header = explicit_vr ? 12 : 8;
     std::optional<PixelExtent> extent;
-    std::size_t at = 132;
+    std::size_t at = start;
     while (at + header <= bytes.size()) {
         const bool tag = u16(at) == 0x7fe0 && u16(at + 2) == 0x0010;
         const bool vr_ok = !explicit_vr || (bytes[at + 4] == 'O' &&
@@ -101,11 +107,20 @@ std::optional<PixelExtent> native_pixel_extent(std::span<const std::uint8_t> byt
     return extent;
 }
 
+// What the walk learns about the top-level Pixel Data element.
+struct PixelElement {
+    bool present = false;
+    bool encapsulated = false;  // undefined length: fragments
+    char vr[3] = {0, 0, 0};     // as written (explicit VR); empty for implicit VR
+};
+
 // A structural walk over the raw element stream, before DCMTK reads it: every declared length
-// (elements, sequences, items, fragments) must fit inside its container, nesting is bounded,
-// and undefined lengths must be closed by their delimiters. DCMTK allocates an element's
-// declared length before it reads the value, so without this a 30-byte file can ask it for
-// 4 GiB. After this walk no declared length exceeds the bytes actually present.
+// (elements, sequences, items, fragments) must fit inside its container, sequences nest at most
+// kMaxSequenceNesting deep (defined-length sequences included), and undefined lengths must be
+// closed by their delimiters. DCMTK allocates an element's declared length before it reads the
+// value, so without this a 30-byte file can ask it for 4 GiB; and both DCMTK 3.6.7 and GDCM
+// recurse once per nesting level, so without the depth bound a small file can exhaust the stack.
+// After this walk no declared length exceeds the bytes actually present.
 class StructureWalk {
   public:
     StructureWalk(std::span<const std::uint8_t> bytes, bool explicit_vr, bool big)
@@ -117,9 +132,9 @@ class StructureWalk {
         return elements(pos, end, /*until_item_end=*/false, 0, after);
     }
 
-  private:
-    static constexpr int kMaxDepth = 16;
+    const PixelElement& pixel_data() const { return pixel_; }
 
+  private:
     std::uint16_t u16(std::size_t at) const {
         return big_ ? std::uint16_t(bytes_[at] << 8 | bytes_[at + 1])
                     : std::uint16_t(bytes_[at + 1] << 8 | bytes_[at]);
@@ -134,12 +149,15 @@ class StructureWalk {
         return std::any_of(std::begin(kLong), std::end(kLong),
                            [&](const char* v) { return v[0] == a && v[1] == b; });
     }
+    // In implicit VR the dictionary says which elements are sequences (as DCMTK reads them).
+    static bool dictionary_sequence(std::uint16_t group, std::uint16_t element) {
+        return DcmTag(group, element).getEVR() == EVR_SQ;
+    }
 
     // Elements until `end`, or (until_item_end) until an Item Delimitation (FFFE,E00D).
+    // `depth` is the number of sequences around them.
     std::string elements(std::size_t pos, std::size_t end, bool until_item_end, int depth,
                          std::size_t& after) {
-        if (depth > kMaxDepth)
-            return "sequences nested too deep";
         while (pos < end) {
             if (end - pos < 8)
                 return "element header runs past the end of its container";
@@ -155,6 +173,7 @@ class StructureWalk {
             std::uint32_t length;
             std::size_t value;
             bool maybe_sequence;
+            bool defined_sequence;
             bool vr_un = false;
             if (explicit_) {
                 const char a = static_cast<char>(bytes_[pos + 4]);
@@ -169,19 +188,30 @@ class StructureWalk {
                     value = pos + 8;
                 }
                 maybe_sequence = (a == 'S' && b == 'Q') || (a == 'U' && b == 'N');
+                defined_sequence = a == 'S' && b == 'Q';
                 vr_un = a == 'U' && b == 'N';
             } else {
                 length = u32(pos + 4);
                 value = pos + 8;
                 maybe_sequence = true;
+                defined_sequence = dictionary_sequence(group, element);
             }
             const bool pixel_data = group == 0x7FE0 && element == 0x0010;
+            if (pixel_data && depth == 0) {
+                pixel_.present = true;
+                pixel_.encapsulated = length == 0xFFFFFFFFu;
+                if (explicit_) {
+                    pixel_.vr[0] = static_cast<char>(bytes_[pos + 4]);
+                    pixel_.vr[1] = static_cast<char>(bytes_[pos + 5]);
+                }
+            }
             if (length == 0xFFFFFFFFu) {
                 if (!maybe_sequence && !pixel_data)
                     return "undefined length on a non-sequence";
                 // UN with undefined length is implicit VR little endian inside (PS3.5 6.2.2).
                 StructureWalk inner = vr_un ? StructureWalk(bytes_, false, false) : *this;
-                auto problem = inner.items(value, end, pixel_data, depth + 1, pos);
+                auto problem =
+                    inner.items(value, end, /*defined_end=*/false, pixel_data, depth + 1, pos);
                 if (!problem.empty())
                     return problem;
                 continue;
@@ -191,6 +221,13 @@ class StructureWalk {
                        std::to_string(length) + " bytes, only " + std::to_string(end - value) +
                        " remain";
             }
+            if (defined_sequence && !pixel_data && length > 0) {
+                std::size_t inner_after = 0;
+                auto problem = items(value, value + length, /*defined_end=*/true, false, depth + 1,
+                                     inner_after);
+                if (!problem.empty())
+                    return problem;
+            }
             pos = value + length;
         }
         if (until_item_end)
@@ -199,21 +236,29 @@ class StructureWalk {
         return {};
     }
 
-    // Items of an undefined-length sequence (or encapsulated pixel data: fragments), until the
-    // Sequence Delimitation (FFFE,E0DD). Sets `after` past the delimiter.
-    std::string items(std::size_t pos, std::size_t end, bool fragments, int depth,
+    // Items of a sequence (or encapsulated pixel data: fragments) at nesting level `depth`: up to
+    // `end` for a defined-length sequence, else until the Sequence Delimitation (FFFE,E0DD).
+    // Sets `after` past the sequence.
+    std::string items(std::size_t pos, std::size_t end, bool defined_end, bool fragments, int depth,
                       std::size_t& after) {
-        if (depth > kMaxDepth)
-            return "sequences nested too deep";
+        if (depth > kMaxSequenceNesting) {
+            return "sequences nested deeper than " + std::to_string(kMaxSequenceNesting) +
+                   " levels";
+        }
         while (true) {
+            if (defined_end && pos == end) {
+                after = pos;
+                return {};
+            }
             if (end - pos < 8)
-                return "sequence without its delimiter";
+                return defined_end ? "item header runs past the end of its sequence"
+                                   : "sequence without its delimiter";
             if (u16(pos) != 0xFFFE)
                 return "sequence holds something other than items";
             const std::uint16_t element = u16(pos + 2);
             const std::uint32_t length = u32(pos + 4);
             pos += 8;
-            if (element == 0xE0DD) {
+            if (element == 0xE0DD && !defined_end) {
                 after = pos;
                 return {};
             }
@@ -222,7 +267,7 @@ class StructureWalk {
             if (length == 0xFFFFFFFFu) {
                 if (fragments)
                     return "pixel data fragment of undefined length";
-                auto problem = elements(pos, end, true, depth + 1, pos);
+                auto problem = elements(pos, end, true, depth, pos);
                 if (!problem.empty())
                     return problem;
                 continue;
@@ -231,7 +276,7 @@ class StructureWalk {
                 return "item runs past the end of its container";
             if (!fragments) {
                 std::size_t inner_after = 0;
-                auto problem = elements(pos, pos + length, false, depth + 1, inner_after);
+                auto problem = elements(pos, pos + length, false, depth, inner_after);
                 if (!problem.empty())
                     return problem;
             }
@@ -248,6 +293,7 @@ class StructureWalk {
     std::span<const std::uint8_t> bytes_;
     bool explicit_;
     bool big_;
+    PixelElement pixel_;
 };
 
 // Inflates a deflated data set (raw deflate, PS3.5 A.5), refusing output over `cap` bytes.
@@ -277,11 +323,66 @@ std::optional<std::vector<std::uint8_t>> inflate_bounded(std::span<const std::ui
     return out;
 }
 
-// The walk over a whole Part 10 file: the meta group (explicit VR little endian), then the data
-// set in the transfer syntax the meta names. Returns the problem or empty.
+// How the bytes are framed and encoded, as the walk found them.
+struct Layout {
+    std::string ts;            // Transfer Syntax UID: from the file meta, or detected
+    bool preamble = true;      // the 128-byte preamble and "DICM" are there
+    bool meta = true;          // the file meta information group is there
+    std::size_t data_set = 0;  // where the data set starts (raw bytes; deflated: inflated bytes)
+    PixelElement pixel_data;   // the top-level Pixel Data element
+};
+
+// DCMTK's own guess at the transfer syntax of a data set without file meta information
+// (DcmItem::checkTransferSyntax: is the first tag known in either byte order, are the next two
+// bytes a VR), reached through a subclass because it is protected. The same guess DCMTK makes
+// when it reads the file below, so the walk and the parse agree.
+class SyntaxProbe : public DcmDataset {
+  public:
+    E_TransferSyntax detect(std::span<const std::uint8_t> bytes) {
+        DcmInputBufferStream in;
+        in.setBuffer(bytes.data(),
+                     static_cast<offile_off_t>(std::min<std::size_t>(bytes.size(), 6)));
+        in.setEos();
+        return checkTransferSyntax(in);
+    }
+};
+
+// The walk over a whole file: the meta group (explicit VR little endian) when there is one,
+// then the data set in the transfer syntax the meta names (or, without meta, the one DCMTK
+// detects). Returns the problem or empty.
 std::string check_structure(std::span<const std::uint8_t> bytes, std::size_t inflate_cap,
-                            std::string& ts) {
+                            Layout& layout) {
+    std::string& ts = layout.ts;
     std::size_t pos = 132;
+    if (bytes.size() < 132 || std::memcmp(bytes.data() + 128, "DICM", 4) != 0) {
+        layout.preamble = false;
+        pos = 0;
+        if (bytes.size() < 8)
+            return "too short for a DICOM data set";
+        if ((bytes[0] | bytes[1] << 8) != 0x0002) {
+            layout.meta = false;
+            switch (SyntaxProbe().detect(bytes)) {
+                case EXS_LittleEndianImplicit:
+                    ts = kImplicit;
+                    break;
+                case EXS_LittleEndianExplicit:
+                    ts = "1.2.840.10008.1.2.1";
+                    break;
+                case EXS_BigEndianExplicit:
+                    ts = kBigEndian;
+                    break;
+                default:
+                    return "not a DICOM data set (no 'DICM' magic at offset 128, and the first "
+                           "bytes are no element in any transfer syntax)";
+            }
+            layout.data_set = 0;
+            layout.pixel_data = {};
+            StructureWalk walk(bytes, ts != kImplicit, ts == kBigEndian);
+            auto problem = walk.data_set(0, bytes.size());
+            layout.pixel_data = walk.pixel_data();
+            return problem;
+        }
+    }
     while (pos + 8 <= bytes.size() && (bytes[pos] | bytes[pos + 1] << 8) == 0x0002) {
         const std::uint16_t element = std::uint16_t(bytes[pos + 2] | bytes[pos + 3] << 8);
         const bool long_form =
@@ -307,15 +408,20 @@ std::string check_structure(std::span<const std::uint8_t> bytes, std::size_t inf
         return "no Transfer Syntax UID (0002,0010) in the file meta information";
     if (!supported(ts))
         return {};  // refused by the caller, by name
+    layout.data_set = pos;
     if (ts == kDeflated) {
         auto inflated = inflate_bounded(bytes.subspan(pos), inflate_cap);
         if (!inflated)
             return "deflated data set does not inflate (or inflates past the limit)";
-        return StructureWalk(*inflated, true, false).data_set(0, inflated->size());
+        StructureWalk walk(*inflated, true, false);
+        auto problem = walk.data_set(0, inflated->size());
+        layout.pixel_data = walk.pixel_data();
+        return problem;
     }
-    const bool big = ts == kBigEndian;
-    const bool explicit_vr = ts != kImplicit;
-    return StructureWalk(bytes, explicit_vr, big).data_set(pos, bytes.size());
+    StructureWalk walk(bytes, ts != kImplicit, ts == kBigEndian);
+    auto problem = walk.data_set(pos, bytes.size());
+    layout.pixel_data = walk.pixel_data();
+    return problem;
 }
 
 // RLE, JPEG and JPEG-LS pixel data is decoded here, by DCMTK's codecs: fuzzing found GDCM
@@ -353,7 +459,9 @@ std::size_t claimed_pixel_bytes(DcmDataset& ds) {
 // image size, component count, precision and subsampling) must match the DICOM header before
 // GDCM sees it: a raw codestream (SOC, then SIZ), the same width and height, one component per
 // sample, no subsampling, precision within Bits Allocated, one codestream per frame.
-std::string check_jpeg2000_frames(DcmDataset& ds) {
+constexpr Uint32 kMaxJpeg2000Precision = 31;
+
+std::string check_jpeg2000_frames(DcmDataset& ds, Uint32& unsupported_precision) {
     Uint16 rows = 0, columns = 0, samples = 0, bits = 0;
     Sint32 frames = 1;
     if (ds.findAndGetUint16(DCM_Rows, rows).bad() ||
@@ -408,6 +516,11 @@ std::string check_jpeg2000_frames(DcmDataset& ds) {
             if (precision > bits || data[43 + 3 * c] != 1 || data[44 + 3 * c] != 1) {
                 return "a JPEG 2000 component's precision or subsampling does not fit the header";
             }
+            // JPEG 2000 allows 38 bits; OpenJPEG (which GDCM decodes with) stops at 31 and
+            // says so on stderr. Refused here, by name, before it is asked.
+            if (precision > kMaxJpeg2000Precision) {
+                unsupported_precision = precision;
+            }
         }
     }
     if (codestreams != frames) {
@@ -415,6 +528,58 @@ std::string check_jpeg2000_frames(DcmDataset& ds) {
                std::to_string(frames) + " frames";
     }
     return {};
+}
+
+// A Frame Increment Pointer (0028,0009) without Number of Frames (0028,0008): some archives hold
+// such single-frame objects (pydicom's rtdose_1frame.dcm), and GDCM's image reader asserts on
+// them. When the pixel data holds exactly one frame (native: at most one frame plus padding;
+// encapsulated: one fragment) the image is unambiguous: Number of Frames 1 is added to the copy
+// GDCM reads, with a warning. Otherwise the frame count is a guess: refused.
+std::string assume_one_frame(DcmDataset& ds, std::vector<DecodeWarning>& warnings) {
+    if (!ds.tagExists(DCM_FrameIncrementPointer) || ds.tagExists(DCM_NumberOfFrames))
+        return {};
+    DcmElement* element = nullptr;
+    if (ds.findAndGetElement(DCM_PixelData, element).good() && element != nullptr) {
+        auto* pixel_data = static_cast<DcmPixelData*>(element);
+        DcmPixelSequence* sequence = nullptr;
+        const bool encapsulated =
+            pixel_data->getEncapsulatedRepresentation(ds.getOriginalXfer(), nullptr, sequence)
+                .good() &&
+            sequence != nullptr;
+        if (encapsulated) {
+            if (sequence->card() > 2) {
+                return "Frame Increment Pointer (0028,0009) without Number of Frames (0028,0008), "
+                       "and the pixel data holds " +
+                       std::to_string(sequence->card() - 1) +
+                       " fragments: the number of frames is ambiguous";
+            }
+        } else {
+            Uint16 rows = 0, columns = 0, samples = 1, bits = 0;
+            ds.findAndGetUint16(DCM_Rows, rows);
+            ds.findAndGetUint16(DCM_Columns, columns);
+            ds.findAndGetUint16(DCM_SamplesPerPixel, samples);
+            ds.findAndGetUint16(DCM_BitsAllocated, bits);
+            const std::size_t cells = std::size_t{rows} * columns * samples;
+            const std::size_t frame = bits == 1 ? (cells + 7) / 8 : cells * ((bits + 7) / 8);
+            if (frame != 0 && element->getLength() > frame + 1) {
+                return "Frame Increment Pointer (0028,0009) without Number of Frames (0028,0008), "
+                       "and the pixel data holds " +
+                       std::to_string(element->getLength()) + " bytes for frames of " +
+                       std::to_string(frame) + ": the number of frames is ambiguous";
+            }
+        }
+    }
+    if (ds.putAndInsertString(DCM_NumberOfFrames, "1").bad())
+        return "cannot add Number of Frames";
+    warnings.push_back({WarningKind::kFramesAssumed,
+                        "Frame Increment Pointer (0028,0009) without Number of Frames "
+                        "(0028,0008): read as one frame (the pixel data holds one)"});
+    return {};
+}
+
+// DCMTK's name of a transfer syntax, e.g. "Little Endian Explicit".
+std::string transfer_syntax_name(const std::string& uid) {
+    return DcmXfer(uid.c_str()).getXferName();
 }
 
 Error corrupt(std::string_view name, const std::string& what) {
@@ -435,20 +600,26 @@ Result<GatedDicom> normalise_dicom(std::span<const std::uint8_t> bytes, std::str
     }();
     (void)quiet;
 
-    std::string ts;
-    const std::string problem = check_structure(bytes, kInflateCap, ts);
+    Layout layout;
+    const std::string problem = check_structure(bytes, kInflateCap, layout);
+    const std::string& ts = layout.ts;
     if (!ts.empty() && !supported(ts)) {
         return Error(ErrorCode::kUnsupported,
                      std::string(name) + ": unsupported transfer syntax " + ts);
     }
     if (!problem.empty()) {
         if (problem.find("declares") != std::string::npos && ts != kDeflated) {
-            if (const auto extent = native_pixel_extent(bytes, ts == kBigEndian, ts != kImplicit);
+            if (const auto extent =
+                    native_pixel_extent(bytes, ts == kBigEndian, ts != kImplicit, layout.data_set);
                 extent && extent->present < extent->declared) {
                 return corrupt(name, "file is truncated: pixel data needs " +
                                          std::to_string(extent->declared) + " bytes, only " +
                                          std::to_string(extent->present) + " are in the file");
             }
+        }
+        if (!layout.preamble && !layout.meta && problem.rfind("not a DICOM", 0) != 0) {
+            return corrupt(name, "malformed DICOM stream (no Part 10 preamble; read as " +
+                                     transfer_syntax_name(ts) + "): " + problem);
         }
         return corrupt(name, "malformed DICOM stream: " + problem);
     }
@@ -463,17 +634,21 @@ Result<GatedDicom> normalise_dicom(std::span<const std::uint8_t> bytes, std::str
 
     GatedDicom gated;
     OFString dcmtk_ts;
-    if (file.getMetaInfo() != nullptr &&
-        file.getMetaInfo()->findAndGetOFString(DCM_TransferSyntaxUID, dcmtk_ts).good()) {
-        gated.transfer_syntax_uid = dcmtk_ts.c_str();
+    if (layout.meta) {
+        if (file.getMetaInfo() != nullptr &&
+            file.getMetaInfo()->findAndGetOFString(DCM_TransferSyntaxUID, dcmtk_ts).good()) {
+            gated.transfer_syntax_uid = dcmtk_ts.c_str();
+        }
+    } else if (read.good()) {
+        gated.transfer_syntax_uid = DcmXfer(file.getDataset()->getOriginalXfer()).getXferID();
     }
-    if (gated.transfer_syntax_uid != ts) {
+    if (read.good() && gated.transfer_syntax_uid != ts) {
         return corrupt(name, "the file meta information is ambiguous about the transfer syntax");
     }
     if (read.bad()) {
-        const std::string& uid = gated.transfer_syntax_uid;
-        if (uid == kImplicit || uid == kBigEndian || uid == "1.2.840.10008.1.2.1") {
-            const auto extent = native_pixel_extent(bytes, uid == kBigEndian, uid != kImplicit);
+        if (ts == kImplicit || ts == kBigEndian || ts == "1.2.840.10008.1.2.1") {
+            const auto extent =
+                native_pixel_extent(bytes, ts == kBigEndian, ts != kImplicit, layout.data_set);
             if (extent && extent->present < extent->declared) {
                 return corrupt(name, "file is truncated: pixel data needs " +
                                          std::to_string(extent->declared) + " bytes, only " +
@@ -486,28 +661,64 @@ Result<GatedDicom> normalise_dicom(std::span<const std::uint8_t> bytes, std::str
     if (gated.transfer_syntax_uid.empty()) {
         return corrupt(name, "no Transfer Syntax UID (0002,0010) in the file meta information");
     }
+    if (!layout.preamble) {
+        gated.warnings.push_back(
+            {WarningKind::kNoPreamble,
+             layout.meta ? "no Part 10 preamble: the file meta information starts at offset 0"
+                         : "no Part 10 preamble and no file meta information: a bare data set, "
+                           "read as " +
+                               transfer_syntax_name(ts) + " (detected as DCMTK detects it)"});
+    }
 
+    DcmDataset& ds = *file.getDataset();
     // GDCM assert()s when a file ends right after its meta information.
-    if (file.getDataset()->card() == 0)
+    if (ds.card() == 0)
         return corrupt(name, "the data set is empty");
 
+    if (layout.pixel_data.present && !layout.pixel_data.encapsulated && ts == kBigEndian &&
+        std::string(layout.pixel_data.vr) == "OW") {
+        Uint16 bits = 0;
+        if (ds.findAndGetUint16(DCM_BitsAllocated, bits).good() && bits != 16) {
+            gated.warnings.push_back(
+                {WarningKind::kBigEndianWordOrder,
+                 "Explicit VR Big Endian pixel data (OW) with Bits Allocated " +
+                     std::to_string(bits) +
+                     ": read as PS3.5 specifies, a stream of 16-bit words each in big-endian "
+                     "order (as DCMTK and GDCM read it); some writers (pydicom) store whole " +
+                     std::to_string(bits) + "-bit values instead, which decode to other numbers"});
+        }
+    }
+
+    if (mode == GateMode::kDecodePixels) {
+        // Overlays and curves never enter the image hash, and GDCM's image reader interprets
+        // them with assert()s (an Overlay Comments element aborts gdcm::Overlay::Update): they
+        // do not reach it.
+        for (unsigned long i = ds.card(); i-- > 0;) {
+            DcmElement* element = ds.getElement(i);
+            const Uint16 group = element == nullptr ? 0 : element->getGTag();
+            if ((group & 0xFF00) == 0x6000 || (group & 0xFF00) == 0x5000)
+                delete ds.remove(i);
+        }
+        if (auto problem = assume_one_frame(ds, gated.warnings); !problem.empty())
+            return corrupt(name, problem);
+    }
+
     // Deflate is only a wrapper around explicit VR little endian: unwrap it here.
-    const E_TransferSyntax original = file.getDataset()->getOriginalXfer();
+    const E_TransferSyntax original = ds.getOriginalXfer();
     E_TransferSyntax out_xfer =
         gated.transfer_syntax_uid == kDeflated ? EXS_LittleEndianExplicit : original;
     if (mode == GateMode::kDecodePixels && decoded_by_dcmtk(gated.transfer_syntax_uid) &&
-        file.getDataset()->tagExists(DCM_PixelData)) {
+        ds.tagExists(DCM_PixelData)) {
         // The limit is checked before DCMTK allocates the decoded frames.
-        const std::size_t claimed = claimed_pixel_bytes(*file.getDataset());
+        const std::size_t claimed = claimed_pixel_bytes(ds);
         if (claimed > max_pixel_bytes) {
             return Error(ErrorCode::kTooLarge,
                          std::string(name) + ": header claims " + std::to_string(claimed) +
                              " bytes of pixel data, over the decoded size limit of " +
                              std::to_string(max_pixel_bytes) + " bytes");
         }
-        const OFCondition decoded =
-            file.getDataset()->chooseRepresentation(EXS_LittleEndianExplicit, nullptr);
-        if (decoded.bad() || !file.getDataset()->canWriteXfer(EXS_LittleEndianExplicit)) {
+        const OFCondition decoded = ds.chooseRepresentation(EXS_LittleEndianExplicit, nullptr);
+        if (decoded.bad() || !ds.canWriteXfer(EXS_LittleEndianExplicit)) {
             return corrupt(name, std::string("cannot decode pixel data (") +
                                      (decoded.bad() ? decoded.text() : "no decoder") + ")");
         }
@@ -516,8 +727,16 @@ Result<GatedDicom> normalise_dicom(std::span<const std::uint8_t> bytes, std::str
     if (mode == GateMode::kDecodePixels &&
         (gated.transfer_syntax_uid == "1.2.840.10008.1.2.4.90" ||
          gated.transfer_syntax_uid == "1.2.840.10008.1.2.4.91")) {
-        if (auto problem = check_jpeg2000_frames(*file.getDataset()); !problem.empty()) {
+        Uint32 precision = 0;
+        if (auto problem = check_jpeg2000_frames(ds, precision); !problem.empty()) {
             return corrupt(name, problem);
+        }
+        if (precision != 0) {
+            return Error(ErrorCode::kUnsupported,
+                         std::string(name) + ": JPEG 2000 with " + std::to_string(precision) +
+                             "-bit samples (the JPEG 2000 decoder of this build, OpenJPEG, reads "
+                             "at most " +
+                             std::to_string(kMaxJpeg2000Precision) + ")");
         }
     }
     gated.bytes.reserve(bytes.size() + 1024);

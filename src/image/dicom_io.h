@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "image/image.h"
 
 namespace gdcm {
 class DataSet;
@@ -19,8 +20,9 @@ class DataSet;
 namespace medanchor::image {
 
 struct GatedDicom {
-    std::vector<std::uint8_t> bytes;  // DCMTK's re-encoding: what GDCM is given
+    std::vector<std::uint8_t> bytes;  // DCMTK's re-encoding: what GDCM is given (always Part 10)
     std::string transfer_syntax_uid;  // the transfer syntax of the file as it came
+    std::vector<DecodeWarning> warnings;  // what was tolerated (no preamble, one frame assumed...)
 };
 
 enum class GateMode {
@@ -28,11 +30,15 @@ enum class GateMode {
     kDecodePixels,  // RLE, JPEG and JPEG-LS decoded by DCMTK; output explicit VR little endian
 };
 
-// Checks the structure of untrusted DICOM Part 10 bytes, parses them with DCMTK and writes them
-// back out (dicom_gate.cpp): the only bytes GDCM is ever given. Refuses transfer syntaxes that
-// are not still-image encodings we decode (kUnsupported), anything malformed (kCorrupt), and in
-// kDecodePixels mode a claimed decoded size over max_pixel_bytes (kTooLarge) before decoding.
-// A deflated data set comes back inflated (explicit VR little endian). Errors name `name`.
+// Checks the structure of untrusted DICOM bytes (Part 10, or a data set without preamble whose
+// transfer syntax DCMTK detects), parses them with DCMTK and writes them back out as Part 10
+// (dicom_gate.cpp): the only bytes GDCM is ever given. Refuses transfer syntaxes that are not
+// still-image encodings we decode (kUnsupported), anything malformed or nested deeper than 64
+// sequences (kCorrupt), and in kDecodePixels mode a claimed decoded size over max_pixel_bytes
+// (kTooLarge) before decoding. In kDecodePixels mode the copy also loses its overlay and curve
+// groups (60xx, 50xx: outside the hash, and GDCM asserts on some) and gains Number of Frames 1
+// where a Frame Increment Pointer stands alone over one frame. A deflated data set comes back
+// inflated (explicit VR little endian). Errors name `name`.
 Result<GatedDicom> normalise_dicom(std::span<const std::uint8_t> bytes, std::string_view name,
                                    GateMode mode, std::size_t max_pixel_bytes);
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace medanchor::image {
@@ -15,6 +16,37 @@ namespace medanchor::image {
 enum class SourceFormat { kDicom, kPng, kJpeg, kTiff };
 
 const char* source_format_name(SourceFormat format);
+
+// Something a decoder tolerated rather than refused: the pixels are unambiguous, but the file
+// departs from the standard (or from what another reader would do), and a person should know.
+// Carried in ImageInfo::warnings; the CLI prints them ("medanchor: warning: FILE: message") and
+// `inspect --json` lists them by name.
+enum class WarningKind : std::uint8_t {
+    kNoPreamble,          // no Part 10 preamble (and perhaps no file meta): read as DCMTK reads it
+    kFramesAssumed,       // Frame Increment Pointer without Number of Frames: read as one frame
+    kBigEndianWordOrder,  // Explicit VR Big Endian OW pixel data of Bits Allocated != 16: read as
+                          // 16-bit words (PS3.5); other readers (pydicom) decode other numbers
+    kBurnedInValue,       // a Burned In Annotation value other than YES or NO (read as YES)
+};
+
+struct DecodeWarning {
+    WarningKind kind;
+    std::string message;  // one sentence, without the file name
+};
+
+// Stable names for JSON output: "no-preamble", "frames-assumed", "big-endian-word-order",
+// "burned-in-value".
+const char* warning_name(WarningKind kind);
+
+// Burned In Annotation (0028,0301) as read: any value YES (in any case, in any of several values)
+// is YES; a value that is neither YES nor NO is also read as YES (identity may be in the pixels,
+// so the doubt goes that way); absent or empty is kAbsent ("not stated").
+enum class BurnedIn : std::uint8_t { kAbsent, kNo, kYes };
+struct BurnedInReading {
+    BurnedIn value = BurnedIn::kAbsent;
+    bool standard = true;  // the value was exactly "YES" or "NO" (or absent)
+};
+BurnedInReading read_burned_in(std::string_view raw);
 
 // Geometry and pixel representation: the fields that enter the canonical hash header.
 struct Geometry {
@@ -58,7 +90,8 @@ struct ImageInfo {
     bool has_window = false;
     double window_center = 0.0;
     double window_width = 0.0;
-    std::string burned_in_annotation;  // "YES", "NO" or empty when absent
+    std::string burned_in_annotation;  // "YES", "NO" or empty when absent (read_burned_in())
+    std::vector<DecodeWarning> warnings;
 };
 
 // A decoded image. pixels holds the stored values (before any Modality LUT) laid out as the

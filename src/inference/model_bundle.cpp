@@ -5,12 +5,12 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <fstream>
 #include <initializer_list>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "common/encoding.h"
+#include "common/file_io.h"
 
 namespace medanchor::inference {
 namespace {
@@ -18,10 +18,10 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-// Bounds on what we read before parsing: a manifest is a few KB; 1 GiB holds any ONNX classifier
-// this CPU engine can reasonably run (a ResNet-50 is ~100 MB).
-constexpr std::uintmax_t kMaxManifestBytes = 1 << 20;
-constexpr std::uintmax_t kMaxOnnxBytes = std::uintmax_t{1} << 30;
+// Bounds on what we read before parsing: a manifest is a few KB; 1 GiB holds any classifier
+// network these CPU engines can reasonably run (a ResNet-50 is ~100 MB).
+constexpr std::size_t kMaxManifestBytes = 1 << 20;
+constexpr std::size_t kMaxNetworkBytes = std::size_t{1} << 30;
 
 // Early return of an Error from a Result-returning expression, assigning its value to `lhs`
 // (a unique temporary per line, so `lhs` may be any assignable expression).
@@ -357,39 +357,99 @@ Status parse_calibration(const Fields& f, const json& root, ModelManifest& m) {
     return Status::Ok();
 }
 
+// A SHA-256 in hex, either case, normalised to lowercase.
+Result<std::string> sha256_field(const Fields& f, const json& obj, const std::string& parent,
+                                 const char* key, const std::string& of_what) {
+    std::string hex;
+    MA_ASSIGN(hex, f.string(obj, parent, key));
+    std::transform(hex.begin(), hex.end(), hex.begin(),
+                   [](char c) { return static_cast<char>(c >= 'A' && c <= 'F' ? c + 32 : c); });
+    if (hex.size() != 64 || !std::all_of(hex.begin(), hex.end(), [](char c) {
+            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+        })) {
+        return f.bad(Fields::join(parent, key),
+                     "must be 64 hex digits (the SHA-256 of " + of_what + ")");
+    }
+    return hex;
+}
+
+constexpr EngineKind kEngines[] = {EngineKind::kOpenCvDnn, EngineKind::kLibTorch};
+
+// Format 2: "engine" and "networks" ({"onnx": {"sha256": ...}, "torchscript": {...}}).
+Status parse_networks(const Fields& f, const json& root, ModelManifest& m) {
+    std::string engine;
+    MA_ASSIGN(engine, f.choice(root, "", "engine", {"opencv-dnn", "libtorch"}));
+    m.engine = *parse_engine_name(engine);
+    const json* networks = nullptr;
+    MA_ASSIGN(networks, f.object(root, "", "networks"));
+    MA_CHECK(f.only(*networks, "networks", {"onnx", "torchscript"}));
+    for (const EngineKind e : kEngines) {
+        const char* format = network_format_name(e);
+        if (!networks->contains(format))
+            continue;
+        const std::string at = std::string("networks.") + format;
+        const json* entry = nullptr;
+        MA_ASSIGN(entry, f.object(*networks, "networks", format));
+        MA_CHECK(f.only(*entry, at, {"sha256"}));
+        NetworkSpec spec{e, {}};
+        MA_ASSIGN(spec.sha256, sha256_field(f, *entry, at, "sha256", network_file_name(e)));
+        m.networks.push_back(std::move(spec));
+    }
+    if (m.networks.empty())
+        return f.bad("networks", "must list at least one of \"onnx\", \"torchscript\"");
+    if (m.network(m.engine) == nullptr) {
+        return f.bad("engine", "is \"" + engine + "\" but networks has no \"" +
+                                   network_format_name(m.engine) + "\" entry (" +
+                                   network_file_name(m.engine) + ")");
+    }
+    return Status::Ok();
+}
+
 Result<ModelManifest> parse(const Fields& f, const json& root) {
     ModelManifest m;
     if (!root.is_object())
         return f.bad("(top level)", "must be a JSON object");
+    bool v2 = false;
     {
         const auto it = root.find("format");
         if (it == root.end())
             return f.bad("format", "is missing");
-        if (!it->is_string() || it->get<std::string>() != kManifestFormat) {
+        v2 = it->is_string() && it->get<std::string>() == kManifestFormatV2;
+        if (!v2 && !(it->is_string() && it->get<std::string>() == kManifestFormatV1)) {
             // Not a manifest we can read: a newer format or another tool's file.
             return Error(ErrorCode::kUnsupported,
                          f.bad("format", "is " + it->dump() + "; this build reads \"" +
-                                             std::string(kManifestFormat) + "\" only")
+                                             std::string(kManifestFormatV1) + "\" and \"" +
+                                             std::string(kManifestFormatV2) + "\" only")
                              .message());
         }
     }
-    MA_CHECK(f.only(root, "",
-                    {"format", "name", "version", "model_sha256", "task", "input", "output",
-                     "preprocessing", "calibration", "min_confidence_bp", "provenance"}));
+    if (v2) {
+        MA_CHECK(
+            f.only(root, "",
+                   {"format", "name", "version", "engine", "networks", "task", "input", "output",
+                    "preprocessing", "calibration", "min_confidence_bp", "provenance"}));
+    } else {
+        MA_CHECK(f.only(root, "",
+                        {"format", "name", "version", "model_sha256", "task", "input", "output",
+                         "preprocessing", "calibration", "min_confidence_bp", "provenance"}));
+    }
     MA_ASSIGN(m.name, f.string(root, "", "name"));
     if (!matches_charset(m.name, 64, "._-"))
         return f.bad("name", "must match [A-Za-z0-9._-]{1,64}");
     MA_ASSIGN(m.version, f.string(root, "", "version"));
     if (!matches_charset(m.version, 32, "._-"))
         return f.bad("version", "must match [A-Za-z0-9._-]{1,32}");
-    MA_ASSIGN(m.model_sha256, f.string(root, "", "model_sha256"));
-    std::transform(m.model_sha256.begin(), m.model_sha256.end(), m.model_sha256.begin(),
-                   [](char c) { return static_cast<char>(c >= 'A' && c <= 'F' ? c + 32 : c); });
-    if (m.model_sha256.size() != 64 ||
-        !std::all_of(m.model_sha256.begin(), m.model_sha256.end(),
-                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); })) {
-        return f.bad("model_sha256", "must be 64 hex digits (the SHA-256 of model.onnx)");
+    m.format = v2 ? 2 : 1;
+    if (v2) {
+        MA_CHECK(parse_networks(f, root, m));
+    } else {
+        NetworkSpec onnx{EngineKind::kOpenCvDnn, {}};
+        MA_ASSIGN(onnx.sha256, sha256_field(f, root, "", "model_sha256", "model.onnx"));
+        m.networks.push_back(std::move(onnx));
+        m.engine = EngineKind::kOpenCvDnn;
     }
+    m.model_sha256 = m.network(m.engine)->sha256;
     MA_CHECK(parse_task(f, root, m));
     MA_CHECK(parse_input_output(f, root, m));
     MA_CHECK(parse_preprocessing(f, root, m));
@@ -403,25 +463,6 @@ Result<ModelManifest> parse(const Fields& f, const json& root) {
     return m;
 }
 
-Result<std::vector<std::uint8_t>> read_bounded(const fs::path& path, std::uintmax_t max_bytes) {
-    std::error_code ec;
-    if (!fs::is_regular_file(path, ec))
-        return Error(ErrorCode::kNotFound, path.string() + ": no such file");
-    const auto size = fs::file_size(path, ec);
-    if (ec)
-        return Error(ErrorCode::kIo, path.string() + ": " + ec.message());
-    if (size > max_bytes) {
-        return Error(ErrorCode::kTooLarge, path.string() + ": " + std::to_string(size) +
-                                               " bytes, over the limit of " +
-                                               std::to_string(max_bytes));
-    }
-    std::ifstream in(path, std::ios::binary);
-    std::vector<std::uint8_t> bytes(static_cast<std::size_t>(size));
-    if (!in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size)))
-        return Error(ErrorCode::kIo, path.string() + ": read failed");
-    return bytes;
-}
-
 }  // namespace
 
 bool ModelManifest::accepts_modality(std::string_view modality) const {
@@ -430,6 +471,14 @@ bool ModelManifest::accepts_modality(std::string_view modality) const {
             return true;
     }
     return false;
+}
+
+const NetworkSpec* ModelManifest::network(EngineKind e) const {
+    for (const auto& n : networks) {
+        if (n.engine == e)
+            return &n;
+    }
+    return nullptr;
 }
 
 Result<ModelManifest> parse_model_manifest(std::string_view json_text, std::string_view source) {
@@ -445,33 +494,68 @@ std::string sha256_hex(const std::vector<std::uint8_t>& bytes) {
     return to_hex(sha256(bytes));
 }
 
-Result<ModelBundle> load_model_bundle(const fs::path& dir) {
+Result<ModelBundle> load_model_bundle(const fs::path& dir, std::optional<EngineKind> engine) {
     std::error_code ec;
     if (!fs::is_directory(dir, ec)) {
         return Error(ErrorCode::kNotFound,
                      dir.string() +
                          ": no such model bundle folder (expected model.json and "
-                         "model.onnx in it)");
+                         "model.onnx or model.ts in it)");
     }
     ModelBundle bundle;
     bundle.dir = dir;
     const fs::path manifest_path = dir / "model.json";
-    std::vector<std::uint8_t> text;
-    MA_ASSIGN(text, read_bounded(manifest_path, kMaxManifestBytes));
-    MA_ASSIGN(bundle.manifest,
-              parse_model_manifest(
-                  std::string_view(reinterpret_cast<const char*>(text.data()), text.size()),
-                  manifest_path.string()));
-    const fs::path onnx_path = dir / "model.onnx";
-    MA_ASSIGN(bundle.onnx, read_bounded(onnx_path, kMaxOnnxBytes));
-    const std::string actual = sha256_hex(bundle.onnx);
-    if (actual != bundle.manifest.model_sha256) {
-        return Error(ErrorCode::kCorrupt, onnx_path.string() + ": SHA-256 is " + actual + " but " +
-                                              manifest_path.string() + " says model_sha256 " +
-                                              bundle.manifest.model_sha256 +
+    std::string text;
+    MA_ASSIGN(text, read_regular_text_file(manifest_path, kMaxManifestBytes));
+    MA_ASSIGN(bundle.manifest, parse_model_manifest(text, manifest_path.string()));
+    ModelManifest& m = bundle.manifest;
+    if (engine && *engine != m.engine) {
+        const NetworkSpec* chosen = m.network(*engine);
+        if (chosen == nullptr) {
+            std::string carried;
+            for (const auto& n : m.networks)
+                carried += std::string(carried.empty() ? "" : ", ") + network_file_name(n.engine);
+            return Error(ErrorCode::kUnsupported,
+                         manifest_path.string() + ": engine " + engine_name(*engine) + " runs " +
+                             network_file_name(*engine) +
+                             ", which this bundle does not carry (it has " + carried + ")");
+        }
+        m.engine = *engine;
+        m.model_sha256 = chosen->sha256;
+    }
+    bundle.network_path = dir / network_file_name(m.engine);
+    MA_ASSIGN(bundle.network, read_regular_file(bundle.network_path, kMaxNetworkBytes));
+    const std::string actual = sha256_hex(bundle.network);
+    if (actual != m.model_sha256) {
+        const std::string field =
+            m.format == 1 ? "model_sha256 "
+                          : std::string("networks.") + network_format_name(m.engine) + ".sha256 ";
+        return Error(ErrorCode::kCorrupt, bundle.network_path.string() + ": SHA-256 is " + actual +
+                                              " but " + manifest_path.string() + " says " + field +
+                                              m.model_sha256 +
                                               " (the network is not the one the manifest names)");
     }
     return bundle;
+}
+
+const char* engine_name(EngineKind e) {
+    return e == EngineKind::kOpenCvDnn ? "opencv-dnn" : "libtorch";
+}
+
+const char* network_format_name(EngineKind e) {
+    return e == EngineKind::kOpenCvDnn ? "onnx" : "torchscript";
+}
+
+const char* network_file_name(EngineKind e) {
+    return e == EngineKind::kOpenCvDnn ? "model.onnx" : "model.ts";
+}
+
+std::optional<EngineKind> parse_engine_name(std::string_view name) {
+    for (const EngineKind e : kEngines) {
+        if (name == engine_name(e))
+            return e;
+    }
+    return std::nullopt;
 }
 
 const char* activation_name(Activation a) {

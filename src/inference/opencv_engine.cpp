@@ -75,12 +75,16 @@ class OpenCvEngine final : public Engine {
 }  // namespace
 
 Result<std::unique_ptr<Engine>> make_opencv_engine(const ModelBundle& bundle) {
-    const std::string onnx_name = (bundle.dir / "model.onnx").string();
+    const std::string onnx_name = bundle.network_path.string();
     const ModelManifest& m = bundle.manifest;
+    if (m.engine != EngineKind::kOpenCvDnn) {
+        return Error(ErrorCode::kInternal, onnx_name + ": bundle loaded for engine " +
+                                               engine_name(m.engine) + ", not opencv-dnn");
+    }
     cv::dnn::Net net;
     try {
-        net = cv::dnn::readNetFromONNX(reinterpret_cast<const char*>(bundle.onnx.data()),
-                                       bundle.onnx.size());
+        net = cv::dnn::readNetFromONNX(reinterpret_cast<const char*>(bundle.network.data()),
+                                       bundle.network.size());
     } catch (const cv::Exception& e) {
         const bool unsupported = e.msg.find("Can't create layer") != std::string::npos;
         return Error(unsupported ? ErrorCode::kUnsupported : ErrorCode::kCorrupt,
@@ -114,18 +118,7 @@ Result<std::unique_ptr<Engine>> make_opencv_engine(const ModelBundle& bundle) {
                                               known + ")");
     }
     auto engine = std::make_unique<OpenCvEngine>(std::move(net), m, onnx_name);
-    // A dry run at the manifest's input shape: catches a height/width/channels mismatch with
-    // the network's layers and an output that is not one value per label.
-    Tensor probe{m.input.channels, m.input.height, m.input.width, {}};
-    probe.data.assign(probe.size(), 0.0f);
-    auto dry = engine->run(std::span<const Tensor>(&probe, 1));
-    if (!dry) {
-        return Error(dry.error().code(),
-                     dry.error().message() + " (checking model.json input " +
-                         std::to_string(m.input.channels) + "x" + std::to_string(m.input.height) +
-                         "x" + std::to_string(m.input.width) + " against the network)");
-    }
-    return std::unique_ptr<Engine>(std::move(engine));
+    return checked_against_manifest(std::move(engine), m);
 }
 
 int set_opencv_threads(int threads) {

@@ -145,9 +145,13 @@ Status run_pipeline(const ModelBundle& bundle, std::size_t count, const ImageLoa
     if (count == 0)
         return Status::Ok();
 
-    // OpenCV's threads inside one convolution or resize: the budget split over the engines.
-    // The loaders mostly decode (DCMTK/GDCM, single-threaded) and wait on the queue.
-    const int previous = set_opencv_threads(std::max(1, threads / engines));
+    // OpenCV's threads inside one convolution or resize, and LibTorch's inside one operator when
+    // it runs the network: the budget split over the engines. The loaders mostly decode
+    // (DCMTK/GDCM, single-threaded) and wait on the queue.
+    const int per_engine = std::max(1, threads / engines);
+    const int previous = set_opencv_threads(per_engine);
+    const bool torch = bundle.manifest.engine == EngineKind::kLibTorch;
+    const int previous_torch = torch ? set_torch_threads(per_engine) : 0;
     const int loaders = static_cast<int>(std::min<std::size_t>(count, threads));
 
     Shared shared;
@@ -173,6 +177,8 @@ Status run_pipeline(const ModelBundle& bundle, std::size_t count, const ImageLoa
     for (auto& w : workers)
         w.join();
     set_opencv_threads(previous);
+    if (torch)
+        set_torch_threads(previous_torch);
     return Status::Ok();
 }
 

@@ -51,10 +51,13 @@ using EngineFactory = std::function<Result<std::unique_ptr<Engine>>(const ModelB
 
 // Runs images 0..count-1. Engines are made first (an error there is returned and nothing runs);
 // after that a failing image is reported to `sink` and the others go on. While it runs,
-// OpenCV's per-operation thread count is threads / engines (restored afterwards).
-// Deterministic: the outputs do not depend on threads, engines or batch (a test checks).
+// OpenCV's per-operation thread count is threads / engines, and so is LibTorch's when the bundle
+// runs on LibTorch (both restored afterwards). The default factory makes the engine the bundle
+// was loaded for (make_engine).
+// Deterministic: the outputs do not depend on threads, engines or batch (tests check, for each
+// engine).
 Status run_pipeline(const ModelBundle& bundle, std::size_t count, const ImageLoader& loader,
                     const ResultSink& sink, const PipelineOptions& options,
-                    const EngineFactory& factory = make_opencv_engine);
+                    const EngineFactory& factory = make_engine);
 
 }  // namespace medanchor::inference

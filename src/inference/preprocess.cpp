@@ -18,8 +18,11 @@ std::string num(double v) {
 
 std::string list(const std::vector<float>& v) {
     std::string out = "[";
-    for (std::size_t i = 0; i < v.size(); ++i)
-        out += (i ? "," : "") + num(v[i]);
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        if (i > 0)
+            out += ',';
+        out += num(v[i]);
+    }
     return out + "]";
 }
 

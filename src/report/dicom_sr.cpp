@@ -285,8 +285,9 @@ Status write_dicom_sr(const AnalysisReport& r, const std::filesystem::path& path
         {DCM_InstanceCreationDate, dicom_date(r.analyzed_at)},
         {DCM_InstanceCreationTime, dicom_time(r.analyzed_at)},
         {DCM_PatientIdentityRemoved, "YES"},
+        // LO: at most 64 characters a value; VM 1-n, so two values.
         {DCM_DeidentificationMethod,
-         "medanchor: source de-identified (PS3.15 Basic Profile); report holds no identity"},
+         "medanchor: source de-identified, PS3.15 Basic Profile\\report holds no identity"},
     };
     for (const auto& [tag, value] : overrides) {
         if (ds.putAndInsertString(tag, value.c_str()).bad())

@@ -57,7 +57,7 @@ struct ImageSection {
 struct ModelSection {
     std::string name;                       // manifest name, [A-Za-z0-9._-]{1,64}
     std::string version;                    // manifest version, [A-Za-z0-9._-]{1,32}
-    std::string sha256;                     // of model.onnx, 64 lowercase hex digits
+    std::string sha256;                     // of the network that ran, 64 lowercase hex digits
     std::optional<std::uint64_t> chain_id;  // the contract's model id, once registered (>= 1)
     std::string calibration_method;         // "none" or "temperature"
     // A decimal string (decimal_string()): "1" for "none"; > 0, no exponent, no sign, no

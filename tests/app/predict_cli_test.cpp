@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -88,6 +90,71 @@ TEST(PredictCli, JsonLinesCarryTheRecord) {
     EXPECT_EQ(j["confidence_bp"], static_cast<int>(std::lround(best * 10000)));
     EXPECT_EQ(j["needs_review"], j["confidence_bp"].get<int>() < 6000);
     EXPECT_EQ(j["engine"].get<std::string>().rfind("opencv-dnn", 0), 0u);
+}
+
+TEST(PredictCli, EngineChoosesTheNetworkAndItsHashIsTheModels) {
+    // The reference bundle carries model.onnx and model.ts; --engine picks which runs, and the
+    // model hash printed is that file's. The answers agree (docs/model-bundle.md, "Engines").
+    const auto bundle = std::filesystem::path(MEDANCHOR_SOURCE_DIR) / "models/ct-nodule-sim";
+    const auto slice =
+        std::filesystem::path(MEDANCHOR_SOURCE_DIR) / "samples/ct/ctsim-42-00000.dcm";
+    std::ifstream in(bundle / "model.json");
+    const json manifest = json::parse(in);
+    std::map<std::string, json> by_engine;
+    for (const std::string engine : {"", "opencv-dnn", "libtorch"}) {
+        const auto r =
+            run_command(quote(MEDANCHOR_BINARY) + " predict --json --model " + quote(bundle) +
+                        (engine.empty() ? "" : " --engine " + engine) + " " + quote(slice));
+        ASSERT_EQ(r.exit_code, 0) << r.output;
+        const auto lines = json_lines(r.output);
+        ASSERT_EQ(lines.size(), 1u) << r.output;
+        by_engine[engine] = lines[0];
+    }
+    EXPECT_EQ(by_engine["opencv-dnn"]["model"]["sha256"], manifest["networks"]["onnx"]["sha256"]);
+    EXPECT_EQ(by_engine["opencv-dnn"]["engine"].get<std::string>().rfind("opencv-dnn", 0), 0u);
+    EXPECT_EQ(by_engine["libtorch"]["model"]["sha256"],
+              manifest["networks"]["torchscript"]["sha256"]);
+    EXPECT_EQ(by_engine["libtorch"]["engine"].get<std::string>().rfind("libtorch", 0), 0u);
+    EXPECT_EQ(by_engine[""]["model"]["sha256"], by_engine[manifest["engine"]]["model"]["sha256"]);
+    EXPECT_EQ(by_engine["opencv-dnn"]["confidence_bp"], by_engine["libtorch"]["confidence_bp"]);
+    EXPECT_EQ(by_engine["opencv-dnn"]["finding"], by_engine["libtorch"]["finding"]);
+
+    const auto bad = run_command(predict("tiny-softmax") + " --engine libtorch " + quote(slice));
+    EXPECT_EQ(bad.exit_code, 6) << bad.output;  // unsupported: the bundle has no model.ts
+    EXPECT_NE(bad.output.find("engine libtorch runs model.ts, which this bundle does not carry"),
+              std::string::npos)
+        << bad.output;
+    const auto unknown = run_command(predict("tiny-softmax") + " --engine tflite " + quote(slice));
+    EXPECT_EQ(unknown.exit_code, 2) << unknown.output;
+}
+
+TEST(PredictCli, OnlyATorchScriptNetworkLoadsLibTorch) {
+    // LibTorch is a module opened on first use (docs/model-bundle.md, "Engines"): the dynamic
+    // loader's own log (LD_DEBUG=files) names every library a process opens.
+    const auto bundle = std::filesystem::path(MEDANCHOR_SOURCE_DIR) / "models/ct-nodule-sim";
+    const auto slice =
+        std::filesystem::path(MEDANCHOR_SOURCE_DIR) / "samples/ct/ctsim-42-00000.dcm";
+    const std::string run = "LD_DEBUG=files " + quote(MEDANCHOR_BINARY) + " predict --model " +
+                            quote(bundle) + " " + quote(slice) + " --engine ";
+    const auto opencv = run_command(run + "opencv-dnn");
+    ASSERT_EQ(opencv.exit_code, 0) << opencv.output;
+    EXPECT_NE(opencv.output.find("libopencv_dnn"), std::string::npos) << "LD_DEBUG shows nothing";
+    EXPECT_EQ(opencv.output.find("libtorch_cpu"), std::string::npos);
+    const auto torch = run_command(run + "libtorch");
+    ASSERT_EQ(torch.exit_code, 0) << torch.output;
+    EXPECT_NE(torch.output.find("medanchor_torch_engine"), std::string::npos);
+    EXPECT_NE(torch.output.find("libtorch_cpu"), std::string::npos);
+
+    // Without the module, a LibTorch bundle is refused by name; OpenCV dnn still runs.
+    const std::string missing = "MEDANCHOR_TORCH_ENGINE=/nonexistent/medanchor_torch_engine.so " +
+                                quote(MEDANCHOR_BINARY) + " predict --model " + quote(bundle) +
+                                " " + quote(slice);
+    const auto refused = run_command(missing);
+    EXPECT_EQ(refused.exit_code, 6) << refused.output;  // unsupported
+    EXPECT_NE(refused.output.find("model.ts: the LibTorch engine module cannot be loaded"),
+              std::string::npos)
+        << refused.output;
+    EXPECT_EQ(run_command(missing + " --engine opencv-dnn").exit_code, 0);
 }
 
 TEST(PredictCli, ABadFileIsNamedAndTheOthersGoOn) {

@@ -2,6 +2,10 @@
 // right, and the Modality LUT is a separate step from the stored values.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
+#include "common/encoding.h"
+#include "image/deid.h"
 #include "image/image_hash.h"
 #include "image/modality_lut.h"
 #include "image/reader.h"
@@ -267,6 +271,88 @@ TEST(Decode, PngTiffJpegThroughOpenCv) {
             EXPECT_EQ(hash_image(img, nullptr), hash_image(dicom, nullptr));
         } else {
             EXPECT_TRUE(img.info.lossy_source);
+        }
+    }
+}
+
+// A valid CT with an overlay and Overlay Comments used to abort the process inside GDCM
+// (gdcm::Overlay::Update asserts on (6000,4000)). Overlays are not part of the image: the file
+// decodes to CT_small's pixels and hash. In a child process, so an abort fails this test only.
+TEST(Decode, OverlayWithCommentsDecodesToTheSameImage) {
+    ScratchDir dir;
+    const auto file = testing::make_overlay_ct(dir.path());
+    const auto reference = must_read(pydicom_file("CT_small.dcm"));
+    const auto outcome = testing::run_in_child([&] {
+        auto img = read_image(file);
+        if (!img.ok())
+            return 1;
+        return hash_image(*img, nullptr) == hash_image(reference, nullptr) ? 0 : 2;
+    });
+    ASSERT_TRUE(outcome.exited) << "killed by signal " << outcome.signal;
+    EXPECT_EQ(outcome.code, 0);
+}
+
+// The byte offset where the data set of a Part 10 file starts: after the preamble, "DICM" and
+// the meta group, whose length (0002,0000) is the first element's value.
+std::size_t data_set_offset(const std::vector<std::uint8_t>& bytes) {
+    const std::size_t length = bytes[140] | bytes[141] << 8 | bytes[142] << 16 | bytes[143] << 24;
+    return 144 + length;
+}
+
+// Archives hold data sets without the Part 10 preamble (and often without meta): the transfer
+// syntax is detected as DCMTK detects it, the pixels are the same, and a warning says so.
+TEST(Decode, DataSetsWithoutPreambleDecodeLikeTheirPart10Files) {
+    const Image reference = must_read(pydicom_file("MR_small.dcm"));
+    for (const char* name : {"MR_small.dcm", "MR_small_implicit.dcm", "MR_small_bigendian.dcm"}) {
+        SCOPED_TRACE(name);
+        const auto whole = testing::read_bytes(pydicom_file(name));
+        const std::vector<std::uint8_t> no_preamble(whole.begin() + 132, whole.end());
+        const std::vector<std::uint8_t> bare(whole.begin() + data_set_offset(whole), whole.end());
+        for (const auto* bytes : {&no_preamble, &bare}) {
+            EXPECT_EQ(sniff_magic(*bytes), Magic::kDicom);
+            auto img = decode_image(*bytes, "bare.dcm");
+            ASSERT_TRUE(img.ok()) << img.error().message();
+            EXPECT_TRUE(img->pixels == reference.pixels);
+            ASSERT_EQ(img->info.warnings.size(), 1u);
+            EXPECT_EQ(img->info.warnings[0].kind, WarningKind::kNoPreamble);
+        }
+    }
+}
+
+// pydicom's rtdose_1frame.dcm carries a Frame Increment Pointer but no Number of Frames: one
+// frame, read as one, with a warning; pydicom (an independent decoder) reads the same values.
+TEST(Decode, FrameIncrementPointerWithoutNumberOfFramesIsOneFrame) {
+    ScratchDir dir;
+    for (const char* name : {"rtdose_1frame.dcm", "rtdose_rle_1frame.dcm"}) {
+        SCOPED_TRACE(name);
+        const Image img = must_read(pydicom_file(name));
+        EXPECT_EQ(img.geometry.frames, 1u);
+        ASSERT_EQ(img.info.warnings.size(), 1u);
+        EXPECT_EQ(img.info.warnings[0].kind, WarningKind::kFramesAssumed);
+        const auto file = pydicom_file(name);
+        EXPECT_EQ(to_hex(img.pixels), testing::pydicom_samples(dir.path(), {file}).at(file));
+    }
+}
+
+// Sequences nested deeper than 8 levels (the old limit) and up to DCMTK's 64 are read, with
+// defined and undefined lengths, and de-identified.
+TEST(Decode, SequencesNestedUpToSixtyFourLevelsAreRead) {
+    ScratchDir dir;
+    for (const int depth : {9, 64}) {
+        for (const bool defined : {false, true}) {
+            SCOPED_TRACE(std::to_string(depth) + (defined ? " defined" : " undefined"));
+            const auto bytes =
+                testing::DicomBuilder()
+                    .image(2, 2, 1, 8, 8, 0, "MONOCHROME2", {1, 2, 3, 4})
+                    .add(0x0008, 0x1140, "SQ", testing::nested_sequence_value(depth, defined))
+                    .bytes();
+            auto img = decode_image(bytes, "nested.dcm");
+            ASSERT_TRUE(img.ok()) << img.error().message();
+            EXPECT_EQ(img->pixels, (std::vector<std::uint8_t>{1, 2, 3, 4}));
+            testing::write_bytes(dir / "nested.dcm", bytes);
+            auto done =
+                deidentify_file(dir / "nested.dcm", dir / "out.dcm", {}, UidRemapper::random());
+            ASSERT_TRUE(done.ok()) << done.error().message();
         }
     }
 }

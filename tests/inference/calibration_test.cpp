@@ -11,8 +11,11 @@ namespace {
 ModelManifest manifest(Activation activation, std::size_t labels, double temperature) {
     ModelManifest m;
     m.activation = activation;
-    for (std::size_t i = 0; i < labels; ++i)
-        m.labels.push_back({"l" + std::to_string(i), "L"});
+    for (std::size_t i = 0; i < labels; ++i) {
+        std::string code = "l";  // appended, not "l" + ...: GCC 12's false -Wrestrict (105329)
+        code += std::to_string(i);
+        m.labels.push_back({code, "L"});
+    }
     m.output.kind = OutputKind::kLogits;
     m.calibration.temperature_scaling = temperature != 1.0;
     m.calibration.temperature = temperature;

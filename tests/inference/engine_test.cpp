@@ -1,5 +1,6 @@
 // The OpenCV dnn engine against PyTorch's outputs for the same exported weights (to 1e-4), its
 // checks of the network against the manifest, and the pipeline's determinism and ordering.
+// (The LibTorch engine: torch_engine_test.cpp.)
 #include "inference/engine.h"
 
 #include <gtest/gtest.h>
@@ -7,7 +8,6 @@
 #include <algorithm>
 #include <cmath>
 #include <iostream>
-#include <map>
 
 #include "inference/pipeline.h"
 #include "test_models.h"
@@ -123,55 +123,16 @@ TEST(Engine, RefusesALabelCountTheOutputDoesNotHave) {
 
 TEST(Engine, RefusesBytesThatAreNotOnnx) {
     ModelBundle bundle = load_test_bundle("tiny-softmax");
-    bundle.onnx.assign(100, 0x42);
+    bundle.network.assign(100, 0x42);
     auto engine = make_opencv_engine(bundle);
     ASSERT_FALSE(engine);
     EXPECT_NE(engine.error().message().find("cannot read this ONNX model"), std::string::npos)
         << engine.error().message();
 }
 
-// A deterministic synthetic image, different for every index: a gradient plus a bright disc.
-ModalityImage synthetic(std::size_t index) {
-    ModalityImage image;
-    image.rows = 40 + static_cast<int>(index % 3) * 8;
-    image.columns = 48;
-    image.channels = 1;
-    image.modality = "CT";
-    image.source = "synthetic-" + std::to_string(index);
-    for (int y = 0; y < image.rows; ++y) {
-        for (int x = 0; x < image.columns; ++x) {
-            const double dx = x - 10.0 - static_cast<double>(index % 7) * 3;
-            const double dy = y - 20.0;
-            image.values.push_back(
-                static_cast<float>(-1000 + 10 * x + 5 * y + (dx * dx + dy * dy < 36 ? 900 : 0)));
-        }
-    }
-    return image;
-}
-
-PipelineOptions options(int threads, int batch, int engines) {
-    PipelineOptions o;
-    o.threads = threads;
-    o.batch = batch;
-    o.engines = engines;
-    return o;
-}
-
-std::map<std::size_t, std::vector<float>> run_all(const ModelBundle& bundle, std::size_t count,
-                                                  PipelineOptions options) {
-    std::map<std::size_t, std::vector<float>> out;
-    std::size_t expected = 0;
-    const Status status = run_pipeline(
-        bundle, count, [](std::size_t i) -> Result<ModalityImage> { return synthetic(i); },
-        [&](std::size_t i, Result<ItemResult> r) {
-            EXPECT_EQ(i, expected++) << "results out of order";
-            ASSERT_TRUE(r) << r.error().message();
-            out[i] = r->raw;
-        },
-        options);
-    EXPECT_TRUE(status);
-    return out;
-}
+using testing::run_all;
+using testing::synthetic;
+constexpr auto options = testing::pipeline_options;
 
 TEST(Pipeline, OutputsDoNotDependOnThreadsOrBatch) {
     const ModelBundle bundle = load_test_bundle("tiny-softmax");

@@ -49,7 +49,7 @@ TEST(ModelBundle, LoadsTheTestBundles) {
     EXPECT_DOUBLE_EQ(m.calibration.temperature, 1.5);
     EXPECT_EQ(m.min_confidence_bp, 6000);
     EXPECT_NE(m.provenance_json.find("make_test_models.py"), std::string::npos);
-    EXPECT_EQ(sha256_hex(softmax->onnx), m.model_sha256);
+    EXPECT_EQ(sha256_hex(softmax->network), m.model_sha256);
 
     auto sigmoid = load_model_bundle(testing::model_dir("tiny-sigmoid"));
     ASSERT_TRUE(sigmoid) << sigmoid.error().message();
@@ -242,13 +242,112 @@ TEST(ModelBundle, ProbabilitiesWithoutCalibrationAreAccepted) {
 
 TEST(ModelBundle, RefusesAnUnknownFormat) {
     json j = base_manifest();
-    j["format"] = "medanchor-model/2";
+    j["format"] = "medanchor-model/3";
     auto m = parse_json(j);
     ASSERT_FALSE(m);
     EXPECT_EQ(m.error().code(), ErrorCode::kUnsupported);
     EXPECT_EQ(m.error().message(),
-              "bundle/model.json: format is \"medanchor-model/2\"; this build reads "
-              "\"medanchor-model/1\" only");
+              "bundle/model.json: format is \"medanchor-model/3\"; this build reads "
+              "\"medanchor-model/1\" and \"medanchor-model/2\" only");
+}
+
+TEST(ModelBundle, FormatOneIsOneOnnxNetworkOnOpenCv) {
+    auto m = parse_json(base_manifest());
+    ASSERT_TRUE(m) << m.error().message();
+    EXPECT_EQ(m->format, 1);
+    EXPECT_EQ(m->engine, EngineKind::kOpenCvDnn);
+    ASSERT_EQ(m->networks.size(), 1u);
+    EXPECT_EQ(m->networks[0].engine, EngineKind::kOpenCvDnn);
+    EXPECT_EQ(m->networks[0].sha256, m->model_sha256);
+    EXPECT_EQ(m->network(EngineKind::kLibTorch), nullptr);
+}
+
+// The tiny-softmax manifest in format 2, carrying `networks` (the hashes are made up: parsing
+// does not read the files).
+json v2_manifest(const json& networks, const std::string& engine) {
+    json j = base_manifest();
+    j.erase("model_sha256");
+    j["format"] = "medanchor-model/2";
+    j["engine"] = engine;
+    j["networks"] = networks;
+    return j;
+}
+
+const std::string kOnnxHash(64, 'a');
+const std::string kTorchHash(64, 'b');
+
+TEST(ModelBundle, FormatTwoNamesTheEngineAndItsNetworkIsTheModelHash) {
+    const json both = {{"onnx", {{"sha256", kOnnxHash}}},
+                       {"torchscript", {{"sha256", kTorchHash}}}};
+    auto torch = parse_json(v2_manifest(both, "libtorch"));
+    ASSERT_TRUE(torch) << torch.error().message();
+    EXPECT_EQ(torch->format, 2);
+    EXPECT_EQ(torch->engine, EngineKind::kLibTorch);
+    EXPECT_EQ(torch->model_sha256, kTorchHash);
+    ASSERT_EQ(torch->networks.size(), 2u);
+    EXPECT_EQ(torch->network(EngineKind::kOpenCvDnn)->sha256, kOnnxHash);
+
+    auto opencv = parse_json(v2_manifest(both, "opencv-dnn"));
+    ASSERT_TRUE(opencv) << opencv.error().message();
+    EXPECT_EQ(opencv->engine, EngineKind::kOpenCvDnn);
+    EXPECT_EQ(opencv->model_sha256, kOnnxHash);
+
+    std::string upper = kTorchHash;
+    upper[0] = 'B';
+    auto only = parse_json(v2_manifest({{"torchscript", {{"sha256", upper}}}}, "libtorch"));
+    ASSERT_TRUE(only) << only.error().message();
+    EXPECT_EQ(only->model_sha256, kTorchHash) << "normalised to lowercase";
+    EXPECT_EQ(only->network(EngineKind::kOpenCvDnn), nullptr);
+}
+
+TEST(ModelBundle, FormatTwoNamesItsBrokenFields) {
+    const json onnx = {{"onnx", {{"sha256", kOnnxHash}}}};
+    const std::vector<BrokenCase> cases = {
+        {"engine missing", [](json& j) { j.erase("engine"); }, "engine is missing"},
+        {"engine unknown", [](json& j) { j["engine"] = "onnxruntime"; },
+         "engine must be one of \"opencv-dnn\", \"libtorch\" (got \"onnxruntime\")"},
+        {"engine without its network", [](json& j) { j["engine"] = "libtorch"; },
+         "engine is \"libtorch\" but networks has no \"torchscript\" entry (model.ts)"},
+        {"networks missing", [](json& j) { j.erase("networks"); }, "networks is missing"},
+        {"networks empty", [](json& j) { j["networks"] = json::object(); },
+         "networks must list at least one of \"onnx\", \"torchscript\""},
+        {"network unknown",
+         [](json& j) {
+             j["networks"]["tflite"] = {{"sha256", kOnnxHash}};
+         },
+         "networks.tflite is not a known field"},
+        {"network not an object", [](json& j) { j["networks"]["onnx"] = kOnnxHash; },
+         "networks.onnx must be an object"},
+        {"network hash short", [](json& j) { j["networks"]["onnx"]["sha256"] = "abc"; },
+         "networks.onnx.sha256 must be 64 hex digits (the SHA-256 of model.onnx)"},
+        {"network extra field", [](json& j) { j["networks"]["onnx"]["file"] = "other.onnx"; },
+         "networks.onnx.file is not a known field"},
+        {"model_sha256 in format 2", [](json& j) { j["model_sha256"] = kOnnxHash; },
+         "model_sha256 is not a known field"},
+    };
+    for (const auto& c : cases) {
+        json j = v2_manifest(onnx, "opencv-dnn");
+        c.mutate(j);
+        auto m = parse_json(j);
+        ASSERT_FALSE(m) << c.what << ": accepted";
+        EXPECT_EQ(m.error().code(), ErrorCode::kCorrupt) << c.what;
+        EXPECT_EQ(m.error().message(), std::string("bundle/model.json: ") + c.message) << c.what;
+    }
+    // And format 1 knows nothing of engines: an older reader's rules are unchanged.
+    json j = base_manifest();
+    j["engine"] = "opencv-dnn";
+    auto m = parse_json(j);
+    ASSERT_FALSE(m);
+    EXPECT_EQ(m.error().message(), "bundle/model.json: engine is not a known field");
+}
+
+TEST(ModelBundle, EngineNamesRoundTrip) {
+    for (const EngineKind e : {EngineKind::kOpenCvDnn, EngineKind::kLibTorch})
+        EXPECT_EQ(parse_engine_name(engine_name(e)), e);
+    EXPECT_EQ(std::string(network_file_name(EngineKind::kLibTorch)), "model.ts");
+    EXPECT_EQ(std::string(network_file_name(EngineKind::kOpenCvDnn)), "model.onnx");
+    EXPECT_EQ(parse_engine_name("torch"), std::nullopt);
+    EXPECT_EQ(parse_engine_name(""), std::nullopt);
 }
 
 TEST(ModelBundle, RefusesTextThatIsNotJson) {
@@ -300,6 +399,90 @@ TEST_F(BundleCopy, NamesTheManifestPathInFieldErrors) {
     ASSERT_FALSE(b);
     EXPECT_EQ(b.error().message(),
               (dir() / "model.json").string() + ": preprocessing.window.width must be > 0");
+}
+
+// The reference bundle carries both networks; the hash of the one that runs is the model's.
+const fs::path kReference = fs::path(MEDANCHOR_SOURCE_DIR) / "models" / "ct-nodule-sim";
+
+TEST(ModelBundle, TheReferenceBundleCarriesBothNetworks) {
+    std::ifstream in(kReference / "model.json");
+    const json j = json::parse(in);
+    EXPECT_EQ(j["format"], "medanchor-model/2");
+    const auto onnx = testing::read_bytes(kReference / "model.onnx");
+    const auto ts = testing::read_bytes(kReference / "model.ts");
+    EXPECT_EQ(j["networks"]["onnx"]["sha256"], sha256_hex(onnx));
+    EXPECT_EQ(j["networks"]["torchscript"]["sha256"], sha256_hex(ts));
+
+    auto by_default = load_model_bundle(kReference);
+    ASSERT_TRUE(by_default) << by_default.error().message();
+    EXPECT_EQ(engine_name(by_default->manifest.engine), j["engine"].get<std::string>());
+
+    auto torch = load_model_bundle(kReference, EngineKind::kLibTorch);
+    ASSERT_TRUE(torch) << torch.error().message();
+    EXPECT_EQ(torch->manifest.engine, EngineKind::kLibTorch);
+    EXPECT_EQ(torch->network_path, kReference / "model.ts");
+    EXPECT_EQ(torch->network, ts);
+    EXPECT_EQ(torch->manifest.model_sha256, sha256_hex(ts));
+
+    auto opencv = load_model_bundle(kReference, EngineKind::kOpenCvDnn);
+    ASSERT_TRUE(opencv) << opencv.error().message();
+    EXPECT_EQ(opencv->manifest.engine, EngineKind::kOpenCvDnn);
+    EXPECT_EQ(opencv->network_path, kReference / "model.onnx");
+    EXPECT_EQ(opencv->network, onnx);
+    EXPECT_EQ(opencv->manifest.model_sha256, sha256_hex(onnx));
+}
+
+class TorchBundleCopy : public ::testing::Test {
+  protected:
+    void SetUp() override { fs::copy(kReference, dir_.path() / "b"); }
+    fs::path dir() const { return dir_.path() / "b"; }
+    testing::ScratchDir dir_;
+};
+
+TEST_F(TorchBundleCopy, ChecksOnlyTheNetworkThatRuns) {
+    // A damaged model.onnx does not stop LibTorch (it never reads it), and stops OpenCV dnn.
+    auto bytes = testing::read_bytes(dir() / "model.onnx");
+    bytes.back() ^= 1;
+    testing::write_bytes(dir() / "model.onnx", bytes);
+    EXPECT_TRUE(load_model_bundle(dir(), EngineKind::kLibTorch));
+    auto b = load_model_bundle(dir(), EngineKind::kOpenCvDnn);
+    ASSERT_FALSE(b);
+    EXPECT_EQ(b.error().code(), ErrorCode::kCorrupt);
+    EXPECT_NE(b.error().message().find("says networks.onnx.sha256 "), std::string::npos)
+        << b.error().message();
+}
+
+TEST_F(TorchBundleCopy, RefusesATorchScriptNetworkWhoseHashDiffers) {
+    auto bytes = testing::read_bytes(dir() / "model.ts");
+    bytes[bytes.size() / 2] ^= 1;
+    testing::write_bytes(dir() / "model.ts", bytes);
+    auto b = load_model_bundle(dir(), EngineKind::kLibTorch);
+    ASSERT_FALSE(b);
+    EXPECT_EQ(b.error().code(), ErrorCode::kCorrupt);
+    EXPECT_EQ(b.error().message().rfind((dir() / "model.ts").string() + ": SHA-256 is ", 0), 0u)
+        << b.error().message();
+    EXPECT_NE(b.error().message().find("says networks.torchscript.sha256 "), std::string::npos);
+}
+
+TEST_F(TorchBundleCopy, RefusesAMissingTorchScriptFile) {
+    fs::remove(dir() / "model.ts");
+    auto b = load_model_bundle(dir(), EngineKind::kLibTorch);
+    ASSERT_FALSE(b);
+    EXPECT_EQ(b.error().code(), ErrorCode::kNotFound);
+    EXPECT_EQ(b.error().message(), (dir() / "model.ts").string() + ": no such file");
+}
+
+TEST(ModelBundle, RefusesAnEngineTheBundleCarriesNoNetworkFor) {
+    auto b = load_model_bundle(testing::model_dir("tiny-torchscript"), EngineKind::kOpenCvDnn);
+    ASSERT_FALSE(b);
+    EXPECT_EQ(b.error().code(), ErrorCode::kUnsupported);
+    EXPECT_NE(b.error().message().find("model.json: engine opencv-dnn runs model.onnx, which this "
+                                       "bundle does not carry (it has model.ts)"),
+              std::string::npos)
+        << b.error().message();
+    auto v1 = load_model_bundle(testing::model_dir("tiny-softmax"), EngineKind::kLibTorch);
+    ASSERT_FALSE(v1);
+    EXPECT_EQ(v1.error().code(), ErrorCode::kUnsupported);
 }
 
 TEST(ModelBundle, RefusesAMissingFolder) {

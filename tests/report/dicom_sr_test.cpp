@@ -102,10 +102,16 @@ class DicomSrTest : public ::testing::Test {
         report_.image.dicom = d;
     }
 
+    // Every SR the tests write is also checked by dicom3tools' dciodvfy (an independent IOD
+    // checker): no error.
     fs::path write(const AnalysisReport& r, const std::string& name = "report.dcm") {
         const fs::path out = dir_ / name;
         const Status s = write_dicom_sr(r, out);
         EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().message());
+        if (s.ok()) {
+            for (const auto& error : medanchor::testing::dciodvfy_errors(out))
+                ADD_FAILURE() << name << ": dciodvfy: " << error;
+        }
         return out;
     }
 
@@ -157,6 +163,25 @@ TEST_F(DicomSrTest, DcmtkReadsAValidDocumentInTheDeidentifiedStudy) {
     evidence.getSeriesInstanceUID(series);
     EXPECT_EQ(std::string(series.c_str()), report_.image.dicom->series_instance_uid);
     EXPECT_EQ(first_value(sr, "PatientIdentityRemoved"), "YES");
+}
+
+// De-identification Method (0012,0063) is LO: each value at most 64 characters (it was one
+// value of 80).
+TEST_F(DicomSrTest, DeidentificationMethodFitsItsVr) {
+    const fs::path sr = write(report_);
+    const auto r = run_command("dcmdump -q +L +P 0012,0063 " + quote(sr));
+    const auto open = r.output.find('[');
+    const auto close = r.output.find(']', open);
+    ASSERT_NE(open, std::string::npos) << r.output;
+    std::istringstream values(r.output.substr(open + 1, close - open - 1));
+    std::size_t n = 0;
+    for (std::string value; std::getline(values, value, '\\'); ++n) {
+        EXPECT_LE(value.size(), 64u) << value;
+        EXPECT_FALSE(value.empty());
+    }
+    EXPECT_EQ(n, 2u);
+    // The de-identified copy it cites is valid too.
+    EXPECT_TRUE(medanchor::testing::dciodvfy_errors(dir_ / "deid.dcm").empty());
 }
 
 TEST_F(DicomSrTest, NeedsReviewIsPreliminaryWithTheReason) {

@@ -31,6 +31,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import torchscript
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 NAME = "ct-nodule-sim"
@@ -192,7 +194,8 @@ end to end out of the box, with a model whose behaviour is measured and stated h
 ## What it does
 Reads one axial chest CT slice (DICOM, Hounsfield units) and says whether a lung nodule is present:
 `nodule-present` or `nodule-absent`, with a calibrated confidence. Bundle: `model.onnx` (ONNX opset
-11, sha256 `{m['model_sha256']}`), `model.json` (docs/model-bundle.md).
+11, sha256 `{m['model_sha256']}`), `model.ts` (the same weights as TorchScript, for LibTorch; its
+sha256 is in model.json), `model.json` (docs/model-bundle.md).
 
 - Input: 1 x 1 x 128 x 128 float32; lung window centre {WINDOW[0]:g} HU, width {WINDOW[1]:g} HU to [0, 1],
   area resize from 256 x 256, normalised with mean {m['preprocessing']['normalize']['mean'][0]} and std
@@ -257,6 +260,7 @@ def main():
     ap.add_argument("--epochs", type=int, default=24)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     args = ap.parse_args()
+    torchscript.reproducible_hashing()  # model.ts bytes must not depend on Python's hash seed
     if not os.access(args.medanchor, os.X_OK):
         sys.exit(f"train: {args.medanchor} is not an executable; build first (cmake --build build)")
 
@@ -339,7 +343,7 @@ def main():
                               f"{seeds['test']} (test, {args.test}); no patient data"),
             "architecture": "4 x (conv3x3, batch norm, ReLU, max pool 2), global average pool, linear; "
                             f"{sum(p.numel() for p in model.parameters())} parameters",
-            "framework": f"PyTorch {torch.__version__}, ONNX opset 11",
+            "framework": f"PyTorch {torch.__version__}, ONNX opset 11",  # torchscript.py adds TorchScript
             "test_metrics": test,
         },
     }
@@ -364,7 +368,10 @@ def main():
         f.write("\n")
     with open(os.path.join(args.out, "MODEL_CARD.md"), "w") as f:
         f.write(model_card(manifest, test, seeds, counts))
-    log(f"wrote {args.out}: model.onnx ({os.path.getsize(onnx_path)} bytes, sha256 {sha}), model.json, golden.json")
+    # model.ts from model.onnx's weights, checked against golden.json; model.json in format 2.
+    worst = torchscript.write_networks(args.out, torchscript.DEFAULT_ENGINE)
+    log(f"wrote {args.out}: model.onnx ({os.path.getsize(onnx_path)} bytes, sha256 {sha}), model.ts "
+        f"(within {worst:.1e} of golden.json), model.json, golden.json")
 
 
 if __name__ == "__main__":

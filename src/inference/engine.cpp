@@ -1,0 +1,102 @@
+#include "inference/engine.h"
+
+#include <dlfcn.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <mutex>
+#include <string>
+
+#include "inference/torch_module.h"
+
+namespace medanchor::inference {
+namespace {
+
+// The LibTorch engine module, opened once, on first use, and never closed (engines made from it
+// may live until exit).
+struct TorchModule {
+    TorchMakeEngine make = nullptr;
+    TorchSetThreads set_threads = nullptr;
+    std::string error;  // why it could not be opened; empty when it was
+};
+
+// Where the module is: $MEDANCHOR_TORCH_ENGINE if set, else where this build put it (the binary
+// runs from the build tree, as it finds its model and contract files in the source tree).
+std::string module_path() {
+    if (const char* env = std::getenv("MEDANCHOR_TORCH_ENGINE"); env != nullptr && *env != '\0')
+        return env;
+    return MEDANCHOR_TORCH_ENGINE_MODULE;
+}
+
+// The requested intra-op count (0: LibTorch's default), read by every LibTorch engine at each
+// run; kept here so that it can be set before the module is loaded.
+std::atomic<int> g_torch_threads{0};
+std::atomic<const TorchModule*> g_loaded{nullptr};  // set once the module is open
+
+const TorchModule& torch_module() {
+    static TorchModule module;
+    static std::once_flag once;
+    std::call_once(once, [] {
+        const std::string path = module_path();
+        void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+        if (handle == nullptr) {
+            const char* why = ::dlerror();
+            module.error = "the LibTorch engine module cannot be loaded: " +
+                           std::string(why != nullptr ? why : path);
+            return;
+        }
+        module.make = reinterpret_cast<TorchMakeEngine>(::dlsym(handle, kTorchMakeEngineSymbol));
+        module.set_threads =
+            reinterpret_cast<TorchSetThreads>(::dlsym(handle, kTorchSetThreadsSymbol));
+        if (module.make == nullptr || module.set_threads == nullptr) {
+            module.error = path + ": not a medanchor LibTorch engine module";
+            module.make = nullptr;
+            return;
+        }
+        if (const int threads = g_torch_threads.load(); threads > 0)
+            module.set_threads(threads);
+        g_loaded.store(&module);
+    });
+    return module;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Engine>> make_torch_engine(const ModelBundle& bundle) {
+    if (bundle.manifest.engine != EngineKind::kLibTorch) {
+        return Error(ErrorCode::kInternal,
+                     bundle.network_path.string() + ": bundle loaded for engine " +
+                         engine_name(bundle.manifest.engine) + ", not libtorch");
+    }
+    const TorchModule& module = torch_module();
+    if (module.make == nullptr)
+        return Error(ErrorCode::kUnsupported, bundle.network_path.string() + ": " + module.error);
+    Result<std::unique_ptr<Engine>> out = Error(ErrorCode::kInternal, "LibTorch made no engine");
+    module.make(&bundle, &g_torch_threads, &out);
+    return out;
+}
+
+int set_torch_threads(int threads) {
+    const int requested = g_torch_threads.load();
+    if (threads > 0)
+        g_torch_threads.store(threads);
+    // Before the module is loaded nothing has run on LibTorch: the count is only recorded, and
+    // applied when the module loads. Setting a count never loads LibTorch.
+    const TorchModule* module = g_loaded.load();
+    if (module == nullptr)
+        return requested;
+    const int previous = module->set_threads(threads);
+    return requested > 0 ? requested : previous;
+}
+
+Result<std::unique_ptr<Engine>> make_engine(const ModelBundle& bundle) {
+    switch (bundle.manifest.engine) {
+        case EngineKind::kOpenCvDnn:
+            return make_opencv_engine(bundle);
+        case EngineKind::kLibTorch:
+            return make_torch_engine(bundle);
+    }
+    return Error(ErrorCode::kInternal, "unknown engine");
+}
+
+}  // namespace medanchor::inference
