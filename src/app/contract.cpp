@@ -250,16 +250,18 @@ std::optional<Effect> effect_of(const std::string& function, const std::vector<V
             "root " + show(args[0]) + " is anchored by " + caller);
     if (function == "review-leaf" && n == 6) {
         // The review is kept under the id of the root its leaf's analyst anchored: find it first.
+        // A leaf without an analyst (the contract refuses such a call) names no root: never shown.
         const Value* analyst = args[1].field("analyst");
-        if (analyst == nullptr)
-            return std::nullopt;
-        const Value root = args[0], leaf_analyst = *analyst, index = args[2], confirmed = args[4],
-                    note = args[5];
+        const std::optional<Value> leaf_analyst =
+            analyst != nullptr ? std::optional<Value>(*analyst) : std::nullopt;
+        const Value root = args[0], index = args[2], confirmed = args[4], note = args[5];
         const Value reviewer = *me;
         return Effect{
             "leaf " + show(index) + " of root " + show(root) + " carries " + caller + "'s review",
             [=](const ReadOnlyCall& read) -> Result<bool> {
-                auto id = read("get-root-id", {leaf_analyst, root});
+                if (!leaf_analyst)
+                    return false;
+                auto id = read("get-root-id", {*leaf_analyst, root});
                 if (!id)
                     return id.error();
                 if (id->kind() != ValueKind::kSome)
