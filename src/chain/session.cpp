@@ -112,10 +112,22 @@ Result<std::uint64_t> ChainSession::fee_for(const stacks::Payload& payload) {
 }
 
 Result<Sent> ChainSession::send(stacks::Payload payload) {
-    auto signed_tx = sign(std::move(payload));
+    auto signed_tx = sign(payload);
     if (!signed_tx)
         return signed_tx.error();
-    auto txid = node_.broadcast(signed_tx->raw);
+    stacks::Refusal refusal;
+    auto txid = node_.broadcast(signed_tx->raw, &refusal);
+    if (!txid && refusal.reason == "BadNonce" && refusal.expected_nonce &&
+        *refusal.expected_nonce > signed_tx->nonce) {
+        // Another session or process of this key used the nonce we remembered. The refused
+        // transaction is in no mempool, so signing the same call again with the node's nonce sends
+        // it once; a nonce of ours the node finds too high (a gap) is not guessed at.
+        next_nonce_ = *refusal.expected_nonce;
+        signed_tx = sign(std::move(payload), *refusal.expected_nonce);
+        if (!signed_tx)
+            return signed_tx.error();
+        txid = node_.broadcast(signed_tx->raw);
+    }
     if (!txid) {
         // The node's view of the nonce wins next time (someone else may have used the key).
         next_nonce_.reset();

@@ -460,6 +460,23 @@ TEST_P(OutboxOnDevnet, ABatchOvertakenByARaisedThresholdAnchorsAllButTheLowItem)
     }
 }
 
+// Two sessions of one key (two processes, or the test's admin and a fresh one): the one whose
+// remembered nonce the other used is refused BadNonce by the node, and sends the same call once
+// more with the nonce the node names, instead of failing.
+TEST_P(OutboxOnDevnet, ASessionWhoseNonceAnotherUsedSendsWithTheNodesNonce) {
+    auto first = session("deployer", GetParam());
+    ok(first.send_and_wait(first.call("set-min-confidence", {Value::uint_(5001)})));
+    auto second = session("deployer", GetParam());
+    ok(second.send_and_wait(second.call("set-min-confidence", {Value::uint_(5002)})));
+    auto again = first.send_and_wait(first.call("set-min-confidence", {Value::uint_(5003)}));
+    ok(again);
+    auto parameters = first.read("get-parameters", {});
+    ASSERT_TRUE(parameters.ok()) << parameters.error().message();
+    const Value* min = parameters->field("min-confidence");
+    ASSERT_NE(min, nullptr);
+    EXPECT_EQ(*min, Value::uint_(5003));
+}
+
 // Refusals at the node's door that pass with time (a fee below the minimum, not enough funds) leave
 // the analyses pending with no attempt counted; they anchor once the condition is gone.
 TEST_P(OutboxOnDevnet, RefusalsThatCanPassCountNoAttempt) {
