@@ -12,10 +12,10 @@
 // transaction is recorded (with its signed bytes) before it is ever sent, so the outbox always
 // knows every transaction that could still be mined for an analysis.
 //
-// The ledger never touches the network and does not know Stacks; src/app/outbox.h drives it.
-// SQLite types stay out of this header. Thread safety: one Ledger per thread; several processes
-// may share the file (SQLite's locking, BEGIN IMMEDIATE for writes, a busy timeout of 10 s), and
-// lock_outbox() lets one of them at a time sign and send.
+// The ledger never touches the network and does not know Stacks; src/chain/anchoring_service.h
+// drives it. SQLite types stay out of this header. Thread safety: one Ledger per thread; several
+// processes may share the file (SQLite's locking, BEGIN IMMEDIATE for writes, a busy timeout of 10
+// s), and lock_outbox() lets one of them at a time sign and send.
 #pragma once
 
 #include <array>

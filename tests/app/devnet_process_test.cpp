@@ -6,7 +6,7 @@
 //   - after a SIGKILL, status and start agree: not running, and start starts it again at once;
 //   - a start while another is still starting the chain waits for it;
 //   - ports 0: the chain picks two free ports, and start and status report where.
-#include "app/devnet_process.h"
+#include "app/ops/devnet_process.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -22,6 +22,8 @@
 
 namespace medanchor::app {
 namespace {
+
+using namespace medanchor::ops;
 
 namespace fs = std::filesystem;
 
