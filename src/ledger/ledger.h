@@ -234,6 +234,9 @@ class Ledger {
   private:
     struct Impl;
     Ledger(std::filesystem::path path, std::unique_ptr<Impl> impl);
+    // One try of open(); open() tries again while SQLite answers busy where it does not wait
+    // (several processes creating one new ledger at once), up to the busy timeout.
+    static Result<Ledger> open_once(const std::filesystem::path& path);
     std::filesystem::path path_;
     std::unique_ptr<Impl> impl_;
 };
