@@ -517,19 +517,23 @@ TEST_P(OutboxOnDevnet, RefusalsThatCanPassCountNoAttempt) {
     EXPECT_EQ(on_chain('b'), 1u);
 }
 
-// The node took the batch on a try whose answer was lost, and mined it; the next try is answered
-// BadNonce by a node that never saw it. The analyses are on chain: they are settled now, and
-// nothing is sent for them again.
+// The node took each transaction on a try whose answer was lost, and mined it; the next try is
+// answered BadNonce by a node that never saw it. The analyses are on chain: they are settled now
+// as mined, the next transaction goes on, and nothing is sent for them again.
 TEST_P(OutboxOnDevnet, ABatchTakenOnATryWhoseAnswerWasLostIsSettledNotSentAgain) {
     auto doctor = analyst();
     const std::string me = doctor.sender();
     const std::vector<std::int64_t> ids = {add('a', me), add('b', me)};
     testing::LossyGateway gateway(options_.port, me, testing::LossyGateway::Mode::kTakenThenMined);
     auto through = session("wallet_2", GetParam(), gateway.url());
-    auto r = sync_outbox(*ledger_, through, {});
+    OutboxOptions one_each;
+    one_each.batch = 1;
+    auto r = sync_outbox(*ledger_, through, one_each);
     ASSERT_TRUE(r.ok()) << r.error().message();
-    EXPECT_EQ(gateway.lost(), 1);
+    EXPECT_EQ(gateway.lost(), 2);
+    EXPECT_EQ(r->txids.size(), 2u);
     EXPECT_EQ(r->confirmed, 2u);
+    EXPECT_EQ(r->deferred, 0u);
     for (auto id : ids)
         EXPECT_EQ(ledger_->get(id)->state, ledger::AnalysisState::kConfirmed) << id;
     auto again = sync_outbox(*ledger_, doctor, {});
