@@ -76,5 +76,10 @@ Result<LeafProof> read_proof_file(const std::filesystem::path& path);
 // format_proof, then write_file_atomically: readers see the whole file or none. Replaces an
 // existing file; whether a proof may be rewritten is the caller's policy.
 Status write_proof_file(const std::filesystem::path& path, const LeafProof& proof);
+// The write-once form, for the file beside a report (a report folder is never rewritten):
+// format_proof, then an atomic, durable, non-replacing commit. True when written; false when the
+// very same proof is there already (a pass that stopped before recording it); kCorrupt, leaving
+// the file as it is, when another file is there.
+Result<bool> write_proof_file_once(const std::filesystem::path& path, const LeafProof& proof);
 
 }  // namespace medanchor::chain

@@ -74,9 +74,10 @@ struct MerkleStore::Impl {
         const int code = sqlite3_errcode(db);
         std::string message = name + ": " + what + ": " + sqlite3_errmsg(db);
         if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
-            return Error(ErrorCode::kTimeout, message + " (another process is writing to the "
-                                                        "ledger; try again later)");
-        return Error(code == SQLITE_CONSTRAINT                         ? ErrorCode::kInvalidArgument
+            return Error(ErrorCode::kTimeout, message +
+                                                  " (another process is writing to the "
+                                                  "ledger; try again later)");
+        return Error(code == SQLITE_CONSTRAINT ? ErrorCode::kInvalidArgument
                      : (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) ? ErrorCode::kCorrupt
                                                                          : ErrorCode::kIo,
                      std::move(message));
@@ -176,14 +177,14 @@ StoredLeaf read_leaf(sqlite3_stmt* s) {
 Result<MerkleStore> MerkleStore::open(const fs::path& ledger_path) {
     auto impl = std::make_unique<Impl>();
     impl->name = ledger_path.string();
-    if (sqlite3_open_v2(ledger_path.c_str(), &impl->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX,
-                        nullptr) != SQLITE_OK) {
+    if (sqlite3_open_v2(ledger_path.c_str(), &impl->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, nullptr) != SQLITE_OK) {
         return Error(ErrorCode::kIo, impl->name + ": cannot open the ledger: " +
                                          (impl->db ? sqlite3_errmsg(impl->db) : "out of memory"));
     }
     sqlite3_busy_timeout(impl->db, kBusyTimeoutMs);
-    if (auto s = impl->exec("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL",
-                            "setting pragmas");
+    if (auto s =
+            impl->exec("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL", "setting pragmas");
         !s)
         return s.error();
     std::int64_t tables = 0;
@@ -194,8 +195,9 @@ Result<MerkleStore> MerkleStore::open(const fs::path& ledger_path) {
         return s.error();
     if (tables != 1) {
         return Error(ErrorCode::kUnsupported,
-                     impl->name + ": the ledger has no Merkle tables (open it with this "
-                                  "medanchor's Ledger first, which migrates it)");
+                     impl->name +
+                         ": the ledger has no Merkle tables (open it with this "
+                         "medanchor's Ledger first, which migrates it)");
     }
     return MerkleStore(std::move(impl));
 }
@@ -217,9 +219,8 @@ Result<std::int64_t> MerkleStore::store_root(const NewRoot& r) {
                 "state, txid, raw_hex, nonce, fee, created_at, updated_at) VALUES (?1, ?2, ?3, "
                 "?4, ?5, 'built', ?6, ?7, ?8, ?9, ?10, ?10)",
                 {text(r.root), text(r.analyst), unsigned_number(r.model_id),
-                 number(r.lowest_confidence), unsigned_number(r.analysis_ids.size()),
-                 text(r.txid), text(r.raw_hex), unsigned_number(r.nonce), unsigned_number(r.fee),
-                 text(now)},
+                 number(r.lowest_confidence), unsigned_number(r.analysis_ids.size()), text(r.txid),
+                 text(r.raw_hex), unsigned_number(r.nonce), unsigned_number(r.fee), text(now)},
                 "storing a Merkle root");
             !st)
             return st;
@@ -314,9 +315,8 @@ Status MerkleStore::fail(std::int64_t row, const std::string& error) {
 }
 
 Status MerkleStore::mark_proofs_written(std::int64_t row) {
-    return impl_->query(
-        "UPDATE merkle_roots SET proofs_written = 1, updated_at = ?2 WHERE id = ?1",
-        {number(row), text(utc_now())}, "marking a root's proofs written");
+    return impl_->query("UPDATE merkle_roots SET proofs_written = 1, updated_at = ?2 WHERE id = ?1",
+                        {number(row), text(utc_now())}, "marking a root's proofs written");
 }
 
 Result<std::vector<StoredRoot>> MerkleStore::roots(std::optional<RootState> state) {
@@ -335,7 +335,8 @@ Result<std::vector<StoredRoot>> MerkleStore::roots(std::optional<RootState> stat
 
 Result<StoredRoot> MerkleStore::root(std::int64_t row) {
     std::optional<StoredRoot> out;
-    const std::string sql = std::string("SELECT ") + kRootColumns + " FROM merkle_roots WHERE id = ?1";
+    const std::string sql =
+        std::string("SELECT ") + kRootColumns + " FROM merkle_roots WHERE id = ?1";
     if (auto s = impl_->query(sql.c_str(), {number(row)}, "reading a root",
                               [&](sqlite3_stmt* st) { out = read_root(st); });
         !s)

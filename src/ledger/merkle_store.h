@@ -7,7 +7,8 @@
 // fields from its analysis.
 //
 // States of a root:  built ─(a node took it)─► sent ─► confirmed (root id, blocks)
-//                      └────────────┴─(its nonce is consumed and the chain has no such root)─► failed
+//                      └────────────┴─(its nonce is consumed and the chain has no such root)─►
+//                      failed
 // A root's leaves are its analyses while it is built, sent or confirmed; a failed root gives its
 // analyses back (its leaf rows are deleted, the root row stays for the record). An analysis is
 // a leaf of at most one root: merkle_leaves.analysis_id is UNIQUE, so a second root can never

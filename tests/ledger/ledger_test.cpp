@@ -3,7 +3,6 @@
 // killed inside a write leaves the state before it, processes opening one ledger at once, and the
 // outbox lock that lets one process at a time sign and send.
 #include "ledger/ledger.h"
-#include "ledger/merkle_store.h"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -15,6 +14,8 @@
 #include <filesystem>
 #include <random>
 #include <vector>
+
+#include "ledger/merkle_store.h"
 
 namespace medanchor::ledger {
 namespace {

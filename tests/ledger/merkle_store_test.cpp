@@ -106,8 +106,8 @@ TEST_F(MerkleStoreTest, AnAnalysisIsALeafOfOneRootAtMost) {
     // The schema itself refuses it, whoever writes.
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
-    const std::string sql = "INSERT INTO merkle_leaves VALUES (1, 5, " + std::to_string(b) +
-                            ", '" + std::string(64, 'b') + "')";
+    const std::string sql = "INSERT INTO merkle_leaves VALUES (1, 5, " + std::to_string(b) + ", '" +
+                            std::string(64, 'b') + "')";
     EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_CONSTRAINT);
     sqlite3_close(db);
     // Another analyst's analysis, or one not pending, is refused too.
