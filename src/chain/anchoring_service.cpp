@@ -641,6 +641,48 @@ class Outbox {
         return ready;
     }
 
+    // This sender's pending analyses that may be sent now, by model (empty when none); the
+    // contract's gate (paused, an inactive professional) as an Error.
+    Result<std::map<std::uint64_t, std::vector<ledger::Analysis>>> ready_to_send() {
+        auto pending = ledger_.list(AnalysisState::kPending);
+        if (!pending)
+            return pending.error();
+        auto mine = mine_to_send(std::move(*pending));
+        if (!mine)
+            return mine.error();
+        if (mine->empty())
+            return std::map<std::uint64_t, std::vector<ledger::Analysis>>();
+        auto gate = check_contract();
+        if (!gate)
+            return gate.error();
+        if (gate->blocked)
+            return *gate->blocked;
+        return ready_by_model(std::move(*mine), gate->global_min);
+    }
+
+    // Each new transaction (or root) takes the lowest nonce at or above the account's confirmed
+    // nonce that no live transaction or root of ours holds. Filling a gap below a live one lets
+    // that one be mined too; taking a held nonce would make two transactions exclusive.
+    struct FreeNonces {
+        std::set<std::uint64_t> held;
+        std::uint64_t next = 0;
+        std::uint64_t take() {
+            while (held.contains(next))
+                ++next;
+            return next;
+        }
+    };
+    Result<FreeNonces> free_nonces() {
+        auto account = session_.node().account(sender_);
+        if (!account)
+            return account.error();
+        auto held = held_nonces();
+        if (!held)
+            return held.error();
+        session_.forget_nonce();  // the session's count must not run ahead of take()
+        return FreeNonces{std::move(*held), account->nonce};
+    }
+
     // How long ago the ledger recorded `a` (its created_at, UTC).
     static std::chrono::seconds age(const ledger::Analysis& a) {
         std::tm tm{};
@@ -656,39 +698,17 @@ class Outbox {
     // once with flush. Each root is stored (tree, leaves, signed anchor-root) in one ledger
     // transaction before it is broadcast.
     Status send_roots() {
-        auto pending = ledger_.list(AnalysisState::kPending);
-        if (!pending)
-            return pending.error();
-        auto mine = mine_to_send(std::move(*pending));
-        if (!mine)
-            return mine.error();
-        if (mine->empty())
-            return Status::Ok();
-        auto gate = check_contract();
-        if (!gate)
-            return gate.error();
-        if (gate->blocked)
-            return *gate->blocked;
-        auto ready = ready_by_model(std::move(*mine), gate->global_min);
+        auto ready = ready_to_send();
         if (!ready)
             return ready.error();
+        if (ready->empty())
+            return Status::Ok();
         auto store = roots_store();
         if (!store)
             return store.error();
-
-        auto account = session_.node().account(sender_);
-        if (!account)
-            return account.error();
-        auto held = held_nonces();
-        if (!held)
-            return held.error();
-        std::uint64_t next_nonce = account->nonce;
-        const auto free_nonce = [&] {
-            while (held->contains(next_nonce))
-                ++next_nonce;
-            return next_nonce;
-        };
-        session_.forget_nonce();
+        auto nonces = free_nonces();
+        if (!nonces)
+            return nonces.error();
         const std::size_t size = std::clamp<std::size_t>(options_.root_size, 1, kMaxRootLeaves);
 
         for (const auto& [model_id, list] : *ready) {
@@ -726,7 +746,7 @@ class Outbox {
                                                                             tree->root().end())),
                                                 Value::uint_(tree->size()), Value::uint_(model_id),
                                                 Value::uint_(root.lowest_confidence)}),
-                    free_nonce());
+                    nonces->take());
                 if (!signed_tx)
                     return signed_tx.error();
                 root.txid = signed_tx->txid;
@@ -737,7 +757,7 @@ class Outbox {
                 auto row = (*store)->store_root(root);
                 if (!row)
                     return row.error();
-                held->insert(root.nonce);
+                nonces->held.insert(root.nonce);
                 summary_.sent += root.analysis_ids.size();
                 stacks::Refusal refusal;
                 auto sent = session_.node().broadcast(signed_tx->raw, &refusal);
@@ -990,41 +1010,14 @@ class Outbox {
     }
 
     Status send_pending() {
-        auto pending = ledger_.list(AnalysisState::kPending);
-        if (!pending)
-            return pending.error();
-        auto mine = mine_to_send(std::move(*pending));
-        if (!mine)
-            return mine.error();
-        if (mine->empty())
-            return Status::Ok();
-        auto gate = check_contract();
-        if (!gate)
-            return gate.error();
-        if (gate->blocked)
-            return *gate->blocked;
-
-        auto ready = ready_by_model(std::move(*mine), gate->global_min);
+        auto ready = ready_to_send();
         if (!ready)
             return ready.error();
-
-        // Each new transaction takes the lowest nonce at or above the account's confirmed nonce
-        // that no live transaction of ours holds. Filling a gap below a live transaction lets
-        // that one be mined too; taking a held nonce would make two transactions exclusive.
-        auto account = session_.node().account(sender_);
-        if (!account)
-            return account.error();
-        auto open = held_nonces();
-        if (!open)
-            return open.error();
-        std::set<std::uint64_t> held = std::move(*open);
-        std::uint64_t next_nonce = account->nonce;
-        const auto free_nonce = [&] {
-            while (held.contains(next_nonce))
-                ++next_nonce;
-            return next_nonce;
-        };
-        session_.forget_nonce();  // the session's count must not run ahead of free_nonce()
+        if (ready->empty())
+            return Status::Ok();
+        auto nonces = free_nonces();
+        if (!nonces)
+            return nonces.error();
 
         std::size_t total = 0;
         for (const auto& [model, list] : *ready)
@@ -1040,7 +1033,7 @@ class Outbox {
                     batch.push_back(&list[i]);
                     tx.analysis_ids.push_back(list[i].id);
                 }
-                auto signed_tx = session_.sign(payload(batch, model_id), free_nonce());
+                auto signed_tx = session_.sign(payload(batch, model_id), nonces->take());
                 if (!signed_tx)
                     return signed_tx.error();
                 tx.txid = signed_tx->txid;
@@ -1083,7 +1076,7 @@ class Outbox {
                     return s;
                 summary_.txids.push_back(tx.txid);
                 taken_.insert(tx.txid);
-                held.insert(tx.nonce);
+                nonces->held.insert(tx.nonce);
                 notify([&](AnchoringObserver& o) { o.on_sent(tx.txid, tx.analysis_ids); });
             }
         }

@@ -311,6 +311,18 @@ Status write_proof_file(const std::filesystem::path& path, const LeafProof& proo
     return write_file_atomically(path, *text);
 }
 
+Result<std::vector<stacks::Value>> proof_arguments(const LeafProof& proof) {
+    auto tuple = leaf_tuple(proof.leaf);
+    if (!tuple)
+        return tuple.error();
+    std::vector<stacks::Value> path;
+    for (const auto& h : proof.path)
+        path.push_back(stacks::Value::buffer(stacks::Bytes(h.begin(), h.end())));
+    return std::vector<stacks::Value>{
+        stacks::Value::buffer(stacks::Bytes(proof.root.begin(), proof.root.end())),
+        std::move(*tuple), stacks::Value::uint_(proof.index), stacks::Value::list(std::move(path))};
+}
+
 Result<bool> write_proof_file_once(const std::filesystem::path& path, const LeafProof& proof) {
     auto text = format_proof(proof);
     if (!text)

@@ -61,6 +61,10 @@ struct LeafProof {
 // were altered. REQUIRES nothing: a leaf that check_leaf refuses proves nothing (false).
 bool verify_proof(const LeafProof& proof);
 
+// root, leaf tuple, index and path: the first four arguments of the contract's verify-leaf,
+// review-leaf and retract-leaf. Errors: check_leaf's.
+Result<std::vector<stacks::Value>> proof_arguments(const LeafProof& proof);
+
 // The file's text: JSON, members in the documented order, two-space indent, a final newline.
 // kInvalidArgument, naming the field, for a proof this build would refuse to read back, or one
 // that does not verify (verify_proof): a proof file is written only for a proven leaf.

@@ -49,19 +49,6 @@ Result<chain::CallOutcome> ReviewService::retract(std::uint64_t analysis_id, std
 
 namespace {
 
-// root, leaf, index, proof: the arguments every leaf function of the contract starts with.
-Result<std::vector<Value>> leaf_arguments(const chain::LeafProof& proof) {
-    auto tuple = chain::leaf_tuple(proof.leaf);
-    if (!tuple)
-        return tuple.error();
-    std::vector<Value> path;
-    for (const auto& h : proof.path)
-        path.push_back(Value::buffer(stacks::Bytes(h.begin(), h.end())));
-    return std::vector<Value>{Value::buffer(stacks::Bytes(proof.root.begin(), proof.root.end())),
-                              std::move(*tuple), Value::uint_(proof.index),
-                              Value::list(std::move(path))};
-}
-
 std::string leaf_name(const chain::LeafProof& proof) {
     return "leaf " + std::to_string(proof.index) + " of Merkle root #" +
            std::to_string(proof.anchor.root_id);
@@ -71,7 +58,7 @@ std::string leaf_name(const chain::LeafProof& proof) {
 
 Result<chain::CallOutcome> ReviewService::review_leaf(const chain::LeafProof& proof, bool confirm,
                                                       const Digest& note_digest, bool wait) {
-    auto args = leaf_arguments(proof);
+    auto args = chain::proof_arguments(proof);
     if (!args)
         return args.error();
     args->push_back(Value::boolean(confirm));
@@ -82,7 +69,7 @@ Result<chain::CallOutcome> ReviewService::review_leaf(const chain::LeafProof& pr
 
 Result<chain::CallOutcome> ReviewService::retract_leaf(const chain::LeafProof& proof,
                                                        std::uint64_t reason, bool wait) {
-    auto args = leaf_arguments(proof);
+    auto args = chain::proof_arguments(proof);
     if (!args)
         return args.error();
     args->push_back(Value::uint_(reason));

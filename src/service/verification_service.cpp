@@ -83,6 +83,36 @@ Result<std::string> check_local(const ledger::Analysis& l, const std::string& ch
     return "local report " + file.string() + " matches the anchored digest";
 }
 
+// A report handed over must be about this image and carry the digest of one of its anchored
+// analyses (v.analyses): the sentence goes into v.handed_check; *mismatch when it does not.
+void check_handed(ImageVerification& v, const HandedReport& handed, bool* mismatch) {
+    v.handed = handed;
+    const std::string image_hex = handed.image_hash.empty() ? "" : handed.image_hex();
+    if (!image_hex.empty() && image_hex != v.target.hex) {
+        *mismatch = true;
+        v.handed_check =
+            "THE REPORT " + handed.path + " IS ABOUT ANOTHER IMAGE (" + image_hex + ")";
+    } else if (v.total == 0) {
+        v.handed_check = "the report " + handed.path + " cannot match: nothing is anchored";
+    } else if (std::none_of(v.analyses.begin(), v.analyses.end(), [&](const AnchoredAnalysis& a) {
+                   return a.report_digest == handed.digest;
+               })) {
+        *mismatch = true;
+        v.handed_check = "THE REPORT " + handed.path +
+                         " MATCHES NO ANCHORED DIGEST OF THIS IMAGE (its SHA-256 is " +
+                         handed.digest + ")";
+    } else {
+        v.handed_check = "the report " + handed.path + " matches an anchored digest";
+    }
+}
+
+Verdict verdict_of(const ImageVerification& v, bool mismatch) {
+    return mismatch       ? Verdict::kReportMismatch
+           : v.total == 0 ? Verdict::kNotAnchored
+           : v.valid == 0 ? Verdict::kDisputed
+                          : Verdict::kValid;
+}
+
 }  // namespace
 
 Result<HashTarget> parse_hash_target(const std::string& arg) {
@@ -288,9 +318,11 @@ Result<ImageVerification> VerificationService::verify(const HashTarget& t,
         out.disputes = chain::uint_field(a, "disputes");
         for (std::size_t k = 0; k < local.size(); ++k) {
             const auto& l = local[k];
-            const bool same =
-                l.onchain_id ? *l.onchain_id == out.analysis_id
-                             : l.analyst == out.analyst && l.report_digest == out.report_digest;
+            // By on-chain id only for a record (it has a transaction): a Merkle leaf's onchain_id
+            // is its root's id, another numbering.
+            const bool same = l.onchain_id && l.txid ? *l.onchain_id == out.analysis_id
+                                                     : l.analyst == out.analyst &&
+                                                           l.report_digest == out.report_digest;
             if (!same)
                 continue;
             local_matched[k] = true;
@@ -315,33 +347,9 @@ Result<ImageVerification> VerificationService::verify(const HashTarget& t,
             v.local_only.push_back({local[k].id, local[k].state});
     }
 
-    // A report handed over must be about this image and carry the digest of one of its
-    // analyses.
-    if (handed) {
-        v.handed = *handed;
-        const std::string image_hex = handed->image_hash.empty() ? "" : handed->image_hex();
-        if (!image_hex.empty() && image_hex != t.hex) {
-            mismatch = true;
-            v.handed_check =
-                "THE REPORT " + handed->path + " IS ABOUT ANOTHER IMAGE (" + image_hex + ")";
-        } else if (v.total == 0) {
-            v.handed_check = "the report " + handed->path + " cannot match: nothing is anchored";
-        } else if (std::none_of(v.analyses.begin(), v.analyses.end(),
-                                [&](const AnchoredAnalysis& a) {
-                                    return a.report_digest == handed->digest;
-                                })) {
-            mismatch = true;
-            v.handed_check = "THE REPORT " + handed->path +
-                             " MATCHES NO ANCHORED DIGEST OF THIS IMAGE (its SHA-256 is " +
-                             handed->digest + ")";
-        } else {
-            v.handed_check = "the report " + handed->path + " matches an anchored digest";
-        }
-    }
-    v.verdict = mismatch       ? Verdict::kReportMismatch
-                : v.total == 0 ? Verdict::kNotAnchored
-                : v.valid == 0 ? Verdict::kDisputed
-                               : Verdict::kValid;
+    if (handed)
+        check_handed(v, *handed, &mismatch);
+    v.verdict = verdict_of(v, mismatch);
     if (v.total == 0 && !handed)
         v.hint =
             "no record of this image on chain. An analysis anchored in Merkle mode is "
@@ -386,10 +394,7 @@ Result<ImageVerification> VerificationService::verify_proof(const HashTarget& t,
     const std::string leaf_image = stacks::to_hex(proof.leaf.image_hash);
     const std::string leaf_digest = stacks::to_hex(proof.leaf.report_digest);
     const auto done = [&](bool mismatch) {
-        v.verdict = mismatch       ? Verdict::kReportMismatch
-                    : v.total == 0 ? Verdict::kNotAnchored
-                    : v.valid == 0 ? Verdict::kDisputed
-                                   : Verdict::kValid;
+        v.verdict = verdict_of(v, mismatch);
         return v;
     };
     if (leaf_image != t.hex) {
@@ -406,15 +411,10 @@ Result<ImageVerification> VerificationService::verify_proof(const HashTarget& t,
                              stacks::to_hex(proof.root));
 
     stacks::NodeClient node(config_.node_url, stacks::RetryPolicy{}, config_.api_url);
-    auto tuple = chain::leaf_tuple(proof.leaf);
-    if (!tuple)
-        return tuple.error();
-    std::vector<Value> path;
-    for (const auto& h : proof.path)
-        path.push_back(Value::buffer(stacks::Bytes(h.begin(), h.end())));
-    auto answer = read(node, "verify-leaf",
-                       {Value::buffer(stacks::Bytes(proof.root.begin(), proof.root.end())), *tuple,
-                        Value::uint_(proof.index), Value::list(std::move(path))});
+    auto args = chain::proof_arguments(proof);
+    if (!args)
+        return args.error();
+    auto answer = read(node, "verify-leaf", *args);
     if (!answer)
         return answer.error();
     if (answer->kind() != stacks::ValueKind::kOk) {
@@ -501,25 +501,11 @@ Result<ImageVerification> VerificationService::verify_proof(const HashTarget& t,
             }
         }
     }
-    if (handed) {
-        v.handed = *handed;
-        const std::string image_hex = handed->image_hash.empty() ? "" : handed->image_hex();
-        if (!image_hex.empty() && image_hex != t.hex) {
-            mismatch = true;
-            v.handed_check =
-                "THE REPORT " + handed->path + " IS ABOUT ANOTHER IMAGE (" + image_hex + ")";
-        } else if (handed->digest != leaf_digest) {
-            mismatch = true;
-            v.handed_check = "THE REPORT " + handed->path +
-                             " DIFFERS FROM THE DIGEST THE PROOF ANCHORS (its SHA-256 is " +
-                             handed->digest + ")";
-        } else {
-            v.handed_check = "the report " + handed->path + " matches the anchored digest";
-        }
-    }
     if (out.local_checks.empty())
         out.local_checks.push_back("no local report");
     v.analyses.push_back(std::move(out));
+    if (handed)
+        check_handed(v, *handed, &mismatch);
     return done(mismatch);
 }
 

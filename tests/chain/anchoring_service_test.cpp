@@ -573,13 +573,7 @@ TEST_P(OutboxOnDevnet, MerkleRootsAnchorPendingAnalysesAndWriteTheirProofs) {
         EXPECT_EQ(proof->size, i < 4 ? 4u : 1u);
         EXPECT_EQ(proof->anchor.root_id, *a->onchain_id);
         EXPECT_EQ(proof->leaf.confidence, 9000 + i);
-        std::vector<Value> path;
-        for (const auto& h : proof->path)
-            path.push_back(Value::buffer(stacks::Bytes(h.begin(), h.end())));
-        auto verdict = reader.read(
-            "verify-leaf",
-            {Value::buffer(stacks::Bytes(proof->root.begin(), proof->root.end())),
-             *leaf_tuple(proof->leaf), Value::uint_(proof->index), Value::list(std::move(path))});
+        auto verdict = reader.read("verify-leaf", *proof_arguments(*proof));
         ASSERT_TRUE(verdict.ok()) << verdict.error().message();
         ASSERT_EQ(verdict->kind(), ValueKind::kOk) << verdict->to_string();
         EXPECT_TRUE(verdict->inner().field("valid")->as_bool());
