@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Prints the cost tables of docs/contract.md from clarinet-sdk's costs-reports.json (written by
-// `vitest run -- --costs`), and the one-paragraph cost summary that README.md repeats:
+// `vitest run -- --costs`), and the cost summary that README.md repeats (records, then Merkle):
 //   - medical-analysis's public functions: the cost of each one's first successful call, and for
 //     the batch call, batches of 1, 10 and 50 items (two alternating findings, as a two-label model
 //     gives them) and of 50 items with 50 distinct findings (the dearest batch to check), total and
@@ -228,7 +228,7 @@ const section = (doc, begin, end) => {
 };
 const targets = (doc) => [
   { doc, begin: BEGIN, end: END, body: table },
-  { doc: README, begin: SUMMARY_BEGIN, end: SUMMARY_END, body: summary },
+  { doc: README, begin: SUMMARY_BEGIN, end: SUMMARY_END, body: `${summary}\n\n${merkleNote}` },
 ];
 
 let status = 0;

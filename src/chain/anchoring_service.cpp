@@ -1,12 +1,16 @@
 #include "chain/anchoring_service.h"
 
 #include <algorithm>
+#include <ctime>
 #include <map>
 #include <optional>
 #include <set>
 
 #include "chain/contract.h"
+#include "chain/merkle.h"
+#include "chain/proof_file.h"
 #include "chain/threshold_policy.h"
+#include "ledger/merkle_store.h"
 #include "stacks/bytes.h"
 
 namespace medanchor::chain {
@@ -40,17 +44,23 @@ class Outbox {
             resend_now_ = 0;
             if (auto s = settle_recorded(); !s)
                 return s.error();
-            if (auto s = send_pending(); !s)
+            if (auto s = settle_roots(); !s)
+                return s.error();
+            if (auto s = merkle() ? send_roots() : send_pending(); !s)
                 return s.error();
             if (!options_.wait)
                 break;
             if (auto s = settle_recorded(/*wait=*/true); !s)
+                return s.error();
+            if (auto s = settle_roots(/*wait=*/true); !s)
                 return s.error();
             // Another round only for analyses freed by another item's fault: a condition that
             // can pass waits for the next sync.
             if (resend_now_ == 0)
                 break;
         }
+        if (auto s = write_proofs(); !s)
+            return s.error();
         auto totals = ledger_.counts();
         if (!totals)
             return totals.error();
@@ -583,46 +593,86 @@ class Outbox {
                              {Value::uint_(model_id), Value::list(std::move(items))});
     }
 
-    Status send_pending() {
-        auto pending = ledger_.list(AnalysisState::kPending);
-        if (!pending)
-            return pending.error();
+    bool merkle() const { return options_.mode == AnchorMode::kMerkle; }
+
+    // The ledger's Merkle roots, opened on first use.
+    Result<ledger::MerkleStore*> roots_store() {
+        if (!roots_) {
+            auto opened = ledger::MerkleStore::open(ledger_.path());
+            if (!opened)
+                return opened.error();
+            roots_.emplace(std::move(*opened));
+        }
+        return &*roots_;
+    }
+
+    // This sender's pending analyses that no live Merkle root holds: what may be sent now.
+    Result<std::vector<ledger::Analysis>> mine_to_send(std::vector<ledger::Analysis> pending) {
+        auto store = roots_store();
+        if (!store)
+            return store.error();
+        auto in_roots = (*store)->in_live_roots();
+        if (!in_roots)
+            return in_roots.error();
         std::vector<ledger::Analysis> mine;
-        for (auto& a : *pending) {
-            if (a.analyst == sender_)
+        for (auto& a : pending) {
+            if (a.analyst == sender_ && !in_roots->contains(a.id))
                 mine.push_back(std::move(a));
         }
-        if (mine.empty())
-            return Status::Ok();
-        auto gate = check_contract();
-        if (!gate)
-            return gate.error();
-        if (gate->blocked)
-            return *gate->blocked;
+        return mine;
+    }
 
-        // Ready analyses by model id: a batch carries one model.
+    // The nonces this sender's live transactions and Merkle roots hold.
+    Result<std::set<std::uint64_t>> held_nonces() {
+        std::set<std::uint64_t> held;
+        auto open = ledger_.transactions(ledger::TxState::kBroadcast);
+        if (!open)
+            return open.error();
+        for (const auto& t : *open) {
+            if (t.sender == sender_)
+                held.insert(t.nonce);
+        }
+        auto store = roots_store();
+        if (!store)
+            return store.error();
+        auto roots = (*store)->roots();
+        if (!roots)
+            return roots.error();
+        for (const auto& r : *roots) {
+            if (r.analyst == sender_ &&
+                (r.state == ledger::RootState::kBuilt || r.state == ledger::RootState::kSent))
+                held.insert(r.nonce);
+        }
+        return held;
+    }
+
+    // Ready analyses by model id (a batch or a root carries one model), after the threshold
+    // policy's checks: those it holds go to needs_review, those that must wait stay pending with
+    // a note, those found on chain (carried by an earlier, released transaction) are confirmed.
+    Result<std::map<std::uint64_t, std::vector<ledger::Analysis>>> ready_by_model(
+        std::vector<ledger::Analysis> mine, std::uint32_t global_min) {
         std::map<std::uint64_t, std::vector<ledger::Analysis>> ready;
         for (auto& a : mine) {
-            auto check = check_item(a, gate->global_min);
+            auto check = check_item(a, global_min);
             if (!check)
                 return check.error();
             if (check->disposition == Disposition::kHoldForReview) {
                 if (auto s = ledger_.mark_needs_review(a.id, check->reason); !s)
-                    return s;
+                    return s.error();
                 ++summary_.held;
                 notify([&](AnchoringObserver& o) { o.on_held(a.id, check->reason); });
                 continue;
             }
             if (check->disposition == Disposition::kRetryLater) {
                 if (auto s = ledger_.note_error(a.id, check->reason); !s)
-                    return s;
+                    return s.error();
                 summary_.problems.push_back("analysis #" + std::to_string(a.id) + ": " +
                                             check->reason);
                 continue;
             }
             if (!a.model_id || *a.model_id != check->model_id) {
                 if (auto s = ledger_.set_model_id(a.id, check->model_id); !s)
-                    return s;
+                    return s.error();
                 a.model_id = check->model_id;
             }
             // Carried by an earlier transaction that was released: it may have been mined after
@@ -633,42 +683,400 @@ class Outbox {
                     return where.error();
                 if (*where) {
                     if (auto s = ledger_.confirm_found(a.id, **where); !s)
-                        return s;
+                        return s.error();
                     ++summary_.confirmed;
                     continue;
                 }
             }
             ready[check->model_id].push_back(std::move(a));
         }
+        return ready;
+    }
 
-        // Each new transaction takes the lowest nonce at or above the account's confirmed nonce
-        // that no live transaction of ours holds. Filling a gap below a live transaction lets
-        // that one be mined too; taking a held nonce would make two transactions exclusive.
+    // This sender's pending analyses that may be sent now, by model (empty when none); the
+    // contract's gate (paused, an inactive professional) as an Error.
+    Result<std::map<std::uint64_t, std::vector<ledger::Analysis>>> ready_to_send() {
+        auto pending = ledger_.list(AnalysisState::kPending);
+        if (!pending)
+            return pending.error();
+        auto mine = mine_to_send(std::move(*pending));
+        if (!mine)
+            return mine.error();
+        if (mine->empty())
+            return std::map<std::uint64_t, std::vector<ledger::Analysis>>();
+        auto gate = check_contract();
+        if (!gate)
+            return gate.error();
+        if (gate->blocked)
+            return *gate->blocked;
+        return ready_by_model(std::move(*mine), gate->global_min);
+    }
+
+    // Each new transaction (or root) takes the lowest nonce at or above the account's confirmed
+    // nonce that no live transaction or root of ours holds. Filling a gap below a live one lets
+    // that one be mined too; taking a held nonce would make two transactions exclusive.
+    struct FreeNonces {
+        std::set<std::uint64_t> held;
+        std::uint64_t next = 0;
+        std::uint64_t take() {
+            while (held.contains(next))
+                ++next;
+            return next;
+        }
+    };
+    Result<FreeNonces> free_nonces() {
         auto account = session_.node().account(sender_);
         if (!account)
             return account.error();
-        std::set<std::uint64_t> held;
-        auto open = ledger_.transactions(ledger::TxState::kBroadcast);
-        if (!open)
-            return open.error();
-        for (const auto& t : *open) {
-            if (t.sender == sender_)
-                held.insert(t.nonce);
+        auto held = held_nonces();
+        if (!held)
+            return held.error();
+        session_.forget_nonce();  // the session's count must not run ahead of take()
+        return FreeNonces{std::move(*held), account->nonce};
+    }
+
+    // How long ago the ledger recorded `a` (its created_at, UTC).
+    static std::chrono::seconds age(const ledger::Analysis& a) {
+        std::tm tm{};
+        if (strptime(a.created_at.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm) == nullptr)
+            return std::chrono::seconds::max();  // unreadable: no reason to wait
+        const auto then = std::chrono::system_clock::from_time_t(timegm(&tm));
+        return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now() -
+                                                                then);
+    }
+
+    // Merkle mode: the pending analyses, per model, in roots of at most root_size leaves; a
+    // root is anchored when it is full, when its oldest analysis has waited root_every, or at
+    // once with flush. Each root is stored (tree, leaves, signed anchor-root) in one ledger
+    // transaction before it is broadcast.
+    Status send_roots() {
+        auto ready = ready_to_send();
+        if (!ready)
+            return ready.error();
+        if (ready->empty())
+            return Status::Ok();
+        auto store = roots_store();
+        if (!store)
+            return store.error();
+        auto nonces = free_nonces();
+        if (!nonces)
+            return nonces.error();
+        const std::size_t size = std::clamp<std::size_t>(options_.root_size, 1, kMaxRootLeaves);
+
+        for (const auto& [model_id, list] : *ready) {
+            for (std::size_t start = 0; start < list.size(); start += size) {
+                const std::size_t end = std::min(list.size(), start + size);
+                // The oldest first: a root that is not full waits for its time, unless flushed.
+                if (end - start < size && !options_.flush &&
+                    age(list[start]) < options_.root_every) {
+                    summary_.waiting += end - start;
+                    break;
+                }
+                std::vector<LeafFields> leaves;
+                ledger::NewRoot root;
+                root.analyst = sender_;
+                root.model_id = model_id;
+                root.lowest_confidence = kMaxConfidence;
+                for (std::size_t i = start; i < end; ++i) {
+                    auto leaf = leaf_fields(list[i]);
+                    if (!leaf)
+                        return leaf.error();
+                    leaves.push_back(std::move(*leaf));
+                    root.analysis_ids.push_back(list[i].id);
+                    root.lowest_confidence =
+                        std::min(root.lowest_confidence, list[i].confidence_bp);
+                }
+                auto tree = MerkleTree::from_leaves(leaves);
+                if (!tree)
+                    return tree.error();
+                for (std::size_t i = 0; i < tree->size(); ++i)
+                    root.leaf_hashes.push_back(stacks::to_hex(tree->leaf_hash(i)));
+                root.root = stacks::to_hex(tree->root());
+                notify([&](AnchoringObserver& o) { o.on_sending(end - start); });
+                auto signed_tx = session_.sign(
+                    session_.call(kAnchorRoot, {Value::buffer(stacks::Bytes(tree->root().begin(),
+                                                                            tree->root().end())),
+                                                Value::uint_(tree->size()), Value::uint_(model_id),
+                                                Value::uint_(root.lowest_confidence)}),
+                    nonces->take());
+                if (!signed_tx)
+                    return signed_tx.error();
+                root.txid = signed_tx->txid;
+                root.raw_hex = stacks::to_hex(signed_tx->raw);
+                root.nonce = signed_tx->nonce;
+                root.fee = signed_tx->fee;
+                // Stored before it leaves this machine, tree and all.
+                auto row = (*store)->store_root(root);
+                if (!row)
+                    return row.error();
+                nonces->held.insert(root.nonce);
+                summary_.sent += root.analysis_ids.size();
+                stacks::Refusal refusal;
+                auto sent = session_.node().broadcast(signed_tx->raw, &refusal);
+                if (!sent) {
+                    (void)(*store)->note_error(*row, sent.error().message());
+                    if (sent.error().code() != ErrorCode::kRejected)
+                        return Error(sent.error().code(),
+                                     sent.error().message() +
+                                         " (the root is stored; `medanchor sync` sends it again)");
+                    // A refusal does not prove that no node holds it: the root keeps its
+                    // analyses until its nonce is consumed without it (settle_roots()).
+                    session_.forget_nonce();
+                    summary_.problems.push_back(
+                        "the node refused Merkle root " + root.root + " (transaction " + root.txid +
+                        "): " + sent.error().message() + "; it is kept and settled by its nonce");
+                    return Status::Ok();
+                }
+                if (auto s = (*store)->mark_sent(*row); !s)
+                    return s;
+                ++summary_.roots;
+                summary_.txids.push_back(root.txid);
+                taken_.insert(root.txid);
+                notify([&](AnchoringObserver& o) { o.on_sent(root.txid, root.analysis_ids); });
+            }
         }
-        std::uint64_t next_nonce = account->nonce;
-        const auto free_nonce = [&] {
-            while (held.contains(next_nonce))
-                ++next_nonce;
-            return next_nonce;
-        };
-        session_.forget_nonce();  // the session's count must not run ahead of free_nonce()
+        return Status::Ok();
+    }
+
+    // Where the contract holds this root as anchored by its analyst (get-root-id, get-root).
+    Result<std::optional<ledger::RootOnChain>> root_on_chain(const ledger::StoredRoot& r) {
+        auto analyst = Value::parse_principal(r.analyst);
+        if (!analyst)
+            return analyst.error();
+        auto id = session_.read("get-root-id", {*analyst, buffer_of(r.root)});
+        if (!id)
+            return id.error();
+        if (id->kind() != ValueKind::kSome)
+            return std::optional<ledger::RootOnChain>();
+        const auto root_id = static_cast<std::uint64_t>(id->inner().as_uint());
+        auto record = session_.read("get-root", {Value::uint_(root_id)});
+        if (!record)
+            return record.error();
+        if (record->kind() != ValueKind::kSome)
+            return Error(ErrorCode::kContract, "the contract knows root " + r.root + " as id " +
+                                                   std::to_string(root_id) +
+                                                   " but has no record of it");
+        const Value& v = record->inner();
+        return std::optional<ledger::RootOnChain>(
+            ledger::RootOnChain{root_id, uint_field(v, "block-height"), uint_field(v, "block-time"),
+                                uint_field(v, "burn-block-height")});
+    }
+
+    // Every built or sent root of this sender: one the node does not know is sent again byte
+    // for byte; one that is mined, or whose nonce is consumed, is settled by the contract's own
+    // record of roots: there (confirmed, whichever transaction put it there) or not (failed: its
+    // analyses wait for the next root). With `wait`, one in a mempool is waited for.
+    Status settle_roots(bool wait = false) {
+        auto store = roots_store();
+        if (!store)
+            return store.error();
+        auto live = (*store)->roots();
+        if (!live)
+            return live.error();
+        for (const auto& r : *live) {
+            if (r.analyst != sender_ ||
+                (r.state != ledger::RootState::kBuilt && r.state != ledger::RootState::kSent))
+                continue;
+            if (auto s = settle_root(**store, r, wait); !s)
+                return s;
+        }
+        return Status::Ok();
+    }
+
+    Status settle_root(ledger::MerkleStore& store, const ledger::StoredRoot& r, bool wait) {
+        const Sent sent{r.txid, r.nonce};
+        auto status = session_.status(sent);
+        if (!status)
+            return status.error();
+        if (status->state == stacks::TxState::kUnknown && taken_.contains(r.txid))
+            status->state = stacks::TxState::kPending;
+        if (status->state == stacks::TxState::kUnknown ||
+            status->state == stacks::TxState::kDropped) {
+            auto raw = stacks::from_hex(r.raw_hex);
+            if (!raw)
+                return Error(ErrorCode::kCorrupt,
+                             ledger_.path().string() + ": Merkle root " + r.root + " is damaged");
+            stacks::Refusal refusal;
+            auto again = session_.node().broadcast(*raw, &refusal);
+            if (again) {
+                ++summary_.resent;
+                taken_.insert(r.txid);
+                if (auto s = store.mark_sent(r.row); !s)
+                    return s;
+                status->state = stacks::TxState::kPending;
+            } else {
+                (void)store.note_error(r.row, again.error().message());
+                if (again.error().code() != ErrorCode::kRejected)
+                    return again.error();
+                session_.forget_nonce();
+                // Refused: mined already, its nonce gone to another transaction, or not yet
+                // minable. The nonce says which.
+                status = session_.status(sent);
+                if (!status)
+                    return status.error();
+                if (status->state == stacks::TxState::kUnknown ||
+                    status->state == stacks::TxState::kDropped) {
+                    auto account = session_.node().account(sender_);
+                    if (!account)
+                        return account.error();
+                    if (account->nonce <= r.nonce) {
+                        // Still minable (perhaps in a mempool already): it keeps its leaves.
+                        if (!wait) {
+                            summary_.problems.push_back("Merkle root " + r.root +
+                                                        " waits: " + again.error().message());
+                            return Status::Ok();
+                        }
+                        status->state = stacks::TxState::kPending;
+                    } else {
+                        status->state = stacks::TxState::kNonceConsumed;
+                    }
+                }
+            }
+        }
+        if (status->state == stacks::TxState::kPending) {
+            if (!wait)
+                return Status::Ok();
+            status = session_.wait(sent);
+            if (!status) {
+                if (status.error().code() == ErrorCode::kTimeout) {
+                    summary_.problems.push_back("Merkle root " + r.root +
+                                                " is not mined yet; `medanchor sync` settles it");
+                    return Status::Ok();
+                }
+                return status.error();
+            }
+            if (status->state == stacks::TxState::kPending ||
+                status->state == stacks::TxState::kUnknown ||
+                status->state == stacks::TxState::kDropped)
+                return Status::Ok();
+        }
+        // Mined, or its nonce consumed: the contract's roots tell.
+        auto where = root_on_chain(r);
+        if (!where)
+            return where.error();
+        if (*where) {
+            if (auto s = store.confirm(r.row, **where); !s)
+                return s;
+            summary_.confirmed += r.size;
+            notify([&](AnchoringObserver& o) {
+                o.on_confirmed(r.txid, r.size, (*where)->block_height);
+            });
+            return Status::Ok();
+        }
+        if (status->state == stacks::TxState::kSuccess)
+            return Error(ErrorCode::kInternal, "transaction " + r.txid +
+                                                   " succeeded but the contract has no root " +
+                                                   r.root + " of " + r.analyst);
+        const std::string why =
+            status->state == stacks::TxState::kAbortByResponse && status->result
+                ? "Merkle root refused by the contract: " + describe_result(*status->result)
+                : "Merkle root " + r.root + ": nonce " + std::to_string(r.nonce) +
+                      " was consumed and the contract has no such root (refused, or another "
+                      "transaction of this key took the nonce)";
+        summary_.problems.push_back(why + "; its " + std::to_string(r.size) +
+                                    " analyses go into the next root");
+        if (auto s = store.fail(r.row, why); !s)
+            return s;
+        ++resend_now_;
+        notify([&](AnchoringObserver& o) { o.on_refused(r.txid, why); });
+        return Status::Ok();
+    }
+
+    // A proof file beside each report of every confirmed root whose proofs are not all written:
+    // the tree rebuilt from the stored leaf hashes, each leaf's fields from its analysis.
+    Status write_proofs() {
+        auto store = roots_store();
+        if (!store)
+            return store.error();
+        auto confirmed = (*store)->roots(ledger::RootState::kConfirmed);
+        if (!confirmed)
+            return confirmed.error();
+        auto contract = Value::parse_principal(session_.config().contract_id);
+        if (!contract)
+            return contract.error();
+        for (const auto& r : *confirmed) {
+            if (r.proofs_written || r.analyst != sender_)
+                continue;
+            auto leaves = (*store)->leaves(r.row);
+            if (!leaves)
+                return leaves.error();
+            std::vector<Hash32> hashes;
+            for (const auto& l : *leaves) {
+                auto h = stacks::from_hex(l.leaf_hash);
+                Hash32 hash{};
+                if (!h || h->size() != hash.size())
+                    return Error(ErrorCode::kCorrupt, ledger_.path().string() +
+                                                          ": a leaf hash of root " + r.root +
+                                                          " is damaged");
+                std::copy(h->begin(), h->end(), hash.begin());
+                hashes.push_back(hash);
+            }
+            auto tree = MerkleTree::from_leaf_hashes(std::move(hashes));
+            if (!tree)
+                return tree.error();
+            if (stacks::to_hex(tree->root()) != r.root)
+                return Error(
+                    ErrorCode::kCorrupt,
+                    ledger_.path().string() + ": the leaves of root " + r.root + " do not give it");
+            RootAnchor anchor;
+            anchor.network = to_string(session_.config().network);
+            anchor.contract = *contract;
+            anchor.root_id = *r.root_id;
+            auto txid = stacks::from_hex(r.txid);
+            std::copy(txid->begin(), txid->end(), anchor.txid.begin());
+            anchor.block_height = r.block_height;
+            anchor.block_time = r.block_time;
+            anchor.burn_block_height = r.burn_block_height;
+            for (const auto& l : *leaves) {
+                auto a = ledger_.get(l.analysis_id);
+                if (!a)
+                    return a.error();
+                if (!a->report_dir)
+                    continue;  // no report folder: the proof can be rebuilt from the ledger
+                const std::filesystem::path dir(*a->report_dir);
+                std::error_code ec;
+                if (!std::filesystem::is_directory(dir, ec)) {
+                    summary_.problems.push_back(
+                        "analysis #" + std::to_string(a->id) + ": report folder " + dir.string() +
+                        " is missing; its proof can be rebuilt from the ledger");
+                    continue;
+                }
+                auto fields = leaf_fields(*a);
+                if (!fields)
+                    return fields.error();
+                auto path = tree->audit_path(l.index);
+                if (!path)
+                    return path.error();
+                const LeafProof proof{std::move(*fields), l.index,      tree->size(),
+                                      std::move(*path),   tree->root(), anchor};
+                auto written = write_proof_file_once(dir / std::string(kProofFileName), proof);
+                if (!written)
+                    return written.error();
+                if (*written)
+                    ++summary_.proofs;
+            }
+            if (auto s = (*store)->mark_proofs_written(r.row); !s)
+                return s;
+        }
+        return Status::Ok();
+    }
+
+    Status send_pending() {
+        auto ready = ready_to_send();
+        if (!ready)
+            return ready.error();
+        if (ready->empty())
+            return Status::Ok();
+        auto nonces = free_nonces();
+        if (!nonces)
+            return nonces.error();
 
         std::size_t total = 0;
-        for (const auto& [model, list] : ready)
+        for (const auto& [model, list] : *ready)
             total += list.size();
         if (total > 0)
             notify([&](AnchoringObserver& o) { o.on_sending(total); });
-        for (const auto& [model_id, list] : ready) {
+        for (const auto& [model_id, list] : *ready) {
             for (std::size_t start = 0; start < list.size(); start += options_.batch) {
                 const std::size_t end = std::min(list.size(), start + options_.batch);
                 std::vector<const ledger::Analysis*> batch;
@@ -677,7 +1085,7 @@ class Outbox {
                     batch.push_back(&list[i]);
                     tx.analysis_ids.push_back(list[i].id);
                 }
-                auto signed_tx = session_.sign(payload(batch, model_id), free_nonce());
+                auto signed_tx = session_.sign(payload(batch, model_id), nonces->take());
                 if (!signed_tx)
                     return signed_tx.error();
                 tx.txid = signed_tx->txid;
@@ -706,7 +1114,7 @@ class Outbox {
                         return r.error();
                     if (r->kind == Refused::Kind::kMined) {
                         summary_.txids.push_back(tx.txid);
-                        held.insert(tx.nonce);
+                        nonces->held.insert(tx.nonce);
                         continue;
                     }
                     // Kept by its transaction (the next sync settles it), or refused for a
@@ -720,7 +1128,7 @@ class Outbox {
                     return s;
                 summary_.txids.push_back(tx.txid);
                 taken_.insert(tx.txid);
-                held.insert(tx.nonce);
+                nonces->held.insert(tx.nonce);
                 notify([&](AnchoringObserver& o) { o.on_sent(tx.txid, tx.analysis_ids); });
             }
         }
@@ -737,9 +1145,48 @@ class Outbox {
     std::set<std::string> taken_;  // transactions a node accepted during this run
     // Refused during this run after a try that went unanswered: their fate is unknown until later.
     std::set<std::string> unanswered_;
+    std::optional<ledger::MerkleStore> roots_;  // opened on first use
 };
 
 }  // namespace
+
+const char* to_string(AnchorMode mode) {
+    return mode == AnchorMode::kMerkle ? "merkle" : "records";
+}
+
+Result<AnchorMode> parse_anchor_mode(const std::string& text) {
+    if (text == "records")
+        return AnchorMode::kRecords;
+    if (text == "merkle")
+        return AnchorMode::kMerkle;
+    return Error(ErrorCode::kInvalidArgument,
+                 "anchor mode \"" + text + "\" is neither records nor merkle");
+}
+
+Result<LeafFields> leaf_fields(const ledger::Analysis& a) {
+    const auto bad = [&](const char* what) {
+        return Error(ErrorCode::kCorrupt,
+                     "analysis #" + std::to_string(a.id) + " cannot be a Merkle leaf: " + what);
+    };
+    LeafFields leaf;
+    auto image = stacks::from_hex(a.image_hash);
+    auto digest = stacks::from_hex(a.report_digest);
+    if (!image || image->size() != leaf.image_hash.size() || !digest ||
+        digest->size() != leaf.report_digest.size())
+        return bad("a damaged hash");
+    if (!a.model_id)
+        return bad("no model id on chain yet");
+    auto analyst = Value::parse_principal(a.analyst);
+    if (!analyst)
+        return bad("its analyst is not a principal");
+    std::copy(image->begin(), image->end(), leaf.image_hash.begin());
+    std::copy(digest->begin(), digest->end(), leaf.report_digest.begin());
+    leaf.model_id = *a.model_id;
+    leaf.finding = a.finding;
+    leaf.confidence = a.confidence_bp;
+    leaf.analyst = std::move(*analyst);
+    return leaf;
+}
 
 Result<OutboxSummary> sync_outbox(ledger::Ledger& ledger, ChainSession& session,
                                   const OutboxOptions& options) {
@@ -752,6 +1199,9 @@ void print_summary(const OutboxSummary& s, std::ostream& out) {
         out << ", " << s.resent << " transaction(s) sent again";
     out << "; " << s.confirmed << " confirmed, " << s.held << " held for review, " << s.deferred
         << " deferred (retried later), " << s.refused << " refused (attempt counted)\n";
+    if (s.roots || s.proofs || s.waiting)
+        out << "merkle: " << s.roots << " root(s) sent, " << s.proofs << " proof file(s) written, "
+            << s.waiting << " analyses waiting for their root\n";
     for (const auto& t : s.txids)
         out << "  tx " << t << "\n";
     for (const auto& p : s.problems)
@@ -851,8 +1301,14 @@ void AnchoringService::loop() {
     for (;;) {
         {
             std::unique_lock lock(mutex_);
-            wake_.wait_for(lock, options_.settle_interval,
-                           [this] { return wake_requested_ || stop_requested_; });
+            // In Merkle mode a root falls due root_every after its oldest leaf: look at least
+            // that often.
+            auto interval = options_.settle_interval;
+            if (options_.outbox.mode == AnchorMode::kMerkle)
+                interval = std::min<std::chrono::milliseconds>(
+                    interval, std::max<std::chrono::milliseconds>(options_.outbox.root_every,
+                                                                  std::chrono::seconds(1)));
+            wake_.wait_for(lock, interval, [this] { return wake_requested_ || stop_requested_; });
             if (stop_requested_)
                 return;
             wake_requested_ = false;

@@ -12,6 +12,13 @@
 //   - a refusal is classified (threshold_policy.h): a condition that can pass leaves the analyses
 //     pending with no attempt counted; an item's own fault holds that item for review and the
 //     rest of its batch is sent again.
+// In Merkle mode (OutboxOptions::mode) the same rules hold for roots (docs/merkle.md, "Anchor
+// modes"): a root, its leaves and its signed anchor-root are stored in the ledger
+// (ledger/merkle_store.h) before it is broadcast; one the node does not know is sent again byte
+// for byte; it is settled by the contract's own record of roots (get-root-id), so a root whose
+// broadcast answer was lost is found, not sent twice; a root whose nonce is consumed without it
+// gives its analyses back for the next root; and once confirmed, anchor.proof.json is written
+// write-once into each analysis's report folder.
 #pragma once
 
 #include <chrono>
@@ -28,6 +35,7 @@
 #include <thread>
 #include <vector>
 
+#include "chain/merkle.h"
 #include "chain/session.h"
 #include "common/error.h"
 #include "ledger/ledger.h"
@@ -57,7 +65,35 @@ class AnchoringObserver {
     virtual void on_held(std::int64_t /*id*/, const std::string& /*reason*/) {}
 };
 
+// How a site anchors (docs/merkle.md, "Anchor modes"): one contract record per analysis, in
+// batches of up to 50, or one Merkle root (anchor-root) for up to 2^20 analyses, each with a
+// proof file beside its report.
+enum class AnchorMode { kRecords, kMerkle };
+const char* to_string(AnchorMode mode);  // "records", "merkle"
+// "records" or "merkle"; kInvalidArgument naming the value otherwise.
+Result<AnchorMode> parse_anchor_mode(const std::string& text);
+
+// The defaults of --root-every and --root-size: a root a minute at most, and at most 100,000
+// leaves a root (the contract takes up to 2^20, kMaxRootLeaves).
+inline constexpr std::chrono::seconds kDefaultRootEvery{60};
+inline constexpr std::size_t kDefaultRootSize = 100000;
+inline constexpr std::size_t kMaxRootLeaves = std::size_t{1} << 20;
+
+inline constexpr const char* kAnchorRoot = "anchor-root";
+
+// The leaf of a recorded analysis (docs/merkle.md, "Leaf"): its image hash, model id, finding,
+// confidence, report digest and analyst. kCorrupt naming the ledger id when a field cannot be
+// one (no model id yet, a damaged hash).
+Result<LeafFields> leaf_fields(const ledger::Analysis& analysis);
+
 struct OutboxOptions {
+    AnchorMode mode = AnchorMode::kRecords;
+    // Merkle mode: a root is anchored once `root_size` leaves of one model wait, or the oldest
+    // has waited `root_every`, or at once with `flush` (`medanchor sync`); more than root_size
+    // pending leaves make several roots. 1 <= root_size <= kMaxRootLeaves.
+    std::chrono::seconds root_every = kDefaultRootEvery;
+    std::size_t root_size = kDefaultRootSize;
+    bool flush = false;
     bool wait = true;        // wait for the transactions to be mined and settle them
     std::size_t batch = 50;  // analyses per transaction: the contract's MAX-BATCH-SIZE
     int max_attempts = 3;    // unexplained refusals before an analysis is failed for good
@@ -72,6 +108,9 @@ struct OutboxSummary {
     std::size_t refused = 0;    // refused for no known reason: an attempt counted (failed at max)
     std::size_t held = 0;       // moved to needs_review this run (below a threshold, bad model...)
     std::size_t deferred = 0;   // back to pending for a condition that can pass (no attempt)
+    std::size_t roots = 0;      // Merkle roots broadcast this run (their analyses count in sent)
+    std::size_t proofs = 0;     // proof files written beside reports this run
+    std::size_t waiting = 0;    // Merkle mode: pending analyses waiting for their root
     std::vector<std::string> txids;                       // transactions broadcast this run
     std::vector<std::string> problems;                    // one line each, for the operator
     std::map<ledger::AnalysisState, std::size_t> totals;  // the ledger afterwards

@@ -1,5 +1,6 @@
 #include "chain/proof_file.h"
 
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "common/encoding.h"
@@ -308,6 +309,44 @@ Status write_proof_file(const std::filesystem::path& path, const LeafProof& proo
     if (!text)
         return Error(text.error().code(), path.string() + ": " + text.error().message());
     return write_file_atomically(path, *text);
+}
+
+Result<std::vector<stacks::Value>> proof_arguments(const LeafProof& proof) {
+    auto tuple = leaf_tuple(proof.leaf);
+    if (!tuple)
+        return tuple.error();
+    std::vector<stacks::Value> path;
+    for (const auto& h : proof.path)
+        path.push_back(stacks::Value::buffer(stacks::Bytes(h.begin(), h.end())));
+    return std::vector<stacks::Value>{
+        stacks::Value::buffer(stacks::Bytes(proof.root.begin(), proof.root.end())),
+        std::move(*tuple), stacks::Value::uint_(proof.index), stacks::Value::list(std::move(path))};
+}
+
+Result<bool> write_proof_file_once(const std::filesystem::path& path, const LeafProof& proof) {
+    auto text = format_proof(proof);
+    if (!text)
+        return Error(text.error().code(), path.string() + ": " + text.error().message());
+    AtomicFile file(path);
+    {
+        std::ofstream out(file.temp_path(), std::ios::binary);
+        out.write(text->data(), static_cast<std::streamsize>(text->size()));
+        out.close();
+        if (!out)
+            return Error(ErrorCode::kIo, path.string() + ": cannot write the proof file");
+    }
+    auto placed = file.commit({.replace = false, .durable = true});
+    if (!placed)
+        return placed.error();
+    if (*placed)
+        return true;
+    // Something is there already: the same proof (an earlier pass that stopped before noting
+    // it) is fine; anything else is left alone and reported.
+    auto there = read_proof_file(path);
+    if (there && *there == proof)
+        return false;
+    return Error(ErrorCode::kCorrupt,
+                 path.string() + ": a different proof file is already there; it is left as it is");
 }
 
 }  // namespace medanchor::chain

@@ -61,6 +61,10 @@ struct LeafProof {
 // were altered. REQUIRES nothing: a leaf that check_leaf refuses proves nothing (false).
 bool verify_proof(const LeafProof& proof);
 
+// root, leaf tuple, index and path: the first four arguments of the contract's verify-leaf,
+// review-leaf and retract-leaf. Errors: check_leaf's.
+Result<std::vector<stacks::Value>> proof_arguments(const LeafProof& proof);
+
 // The file's text: JSON, members in the documented order, two-space indent, a final newline.
 // kInvalidArgument, naming the field, for a proof this build would refuse to read back, or one
 // that does not verify (verify_proof): a proof file is written only for a proven leaf.
@@ -76,5 +80,10 @@ Result<LeafProof> read_proof_file(const std::filesystem::path& path);
 // format_proof, then write_file_atomically: readers see the whole file or none. Replaces an
 // existing file; whether a proof may be rewritten is the caller's policy.
 Status write_proof_file(const std::filesystem::path& path, const LeafProof& proof);
+// The write-once form, for the file beside a report (a report folder is never rewritten):
+// format_proof, then an atomic, durable, non-replacing commit. True when written; false when the
+// very same proof is there already (a pass that stopped before recording it); kCorrupt, leaving
+// the file as it is, when another file is there.
+Result<bool> write_proof_file_once(const std::filesystem::path& path, const LeafProof& proof);
 
 }  // namespace medanchor::chain

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "common/encoding.h"
+#include "ledger/merkle_store.h"
 
 namespace medanchor::ledger {
 namespace fs = std::filesystem;
@@ -87,6 +88,8 @@ constexpr const char* kMigrations[] = {
     // 1 -> 2: where the analysis' write-once report folder is (NULL: recorded before version 2,
     // when reports were written per image, not per analysis).
     "ALTER TABLE analyses ADD COLUMN report_dir TEXT;",
+    // 2 -> 3: Merkle roots and their leaves (merkle_store.h).
+    kMerkleSchemaSql,
 };
 static_assert(std::size(kMigrations) == Ledger::kSchemaVersion - 1);
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "chain/merkle.h"
 #include "image/image_hash.h"
 #include "image/reader.h"
 #include "image/site_key.h"
@@ -44,6 +45,35 @@ Result<chain::CallOutcome> ReviewService::retract(std::uint64_t analysis_id, std
                                                   bool wait) {
     return send("retract analysis " + std::to_string(analysis_id), "retract-analysis",
                 {Value::uint_(analysis_id), Value::uint_(reason)}, wait);
+}
+
+namespace {
+
+std::string leaf_name(const chain::LeafProof& proof) {
+    return "leaf " + std::to_string(proof.index) + " of Merkle root #" +
+           std::to_string(proof.anchor.root_id);
+}
+
+}  // namespace
+
+Result<chain::CallOutcome> ReviewService::review_leaf(const chain::LeafProof& proof, bool confirm,
+                                                      const Digest& note_digest, bool wait) {
+    auto args = chain::proof_arguments(proof);
+    if (!args)
+        return args.error();
+    args->push_back(Value::boolean(confirm));
+    args->push_back(buffer(note_digest));
+    return send(std::string(confirm ? "confirm " : "dispute ") + leaf_name(proof), "review-leaf",
+                std::move(*args), wait);
+}
+
+Result<chain::CallOutcome> ReviewService::retract_leaf(const chain::LeafProof& proof,
+                                                       std::uint64_t reason, bool wait) {
+    auto args = chain::proof_arguments(proof);
+    if (!args)
+        return args.error();
+    args->push_back(Value::uint_(reason));
+    return send("retract " + leaf_name(proof), "retract-leaf", std::move(*args), wait);
 }
 
 Result<chain::CallOutcome> ReviewService::register_professional(const Digest& credential_hash,

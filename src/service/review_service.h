@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 
+#include "chain/proof_file.h"
 #include "chain/session.h"
 #include "common/error.h"
 #include "stacks/clarity_value.h"
@@ -37,6 +38,13 @@ class ReviewService {
     // retract-analysis: the record stays, marked retracted with the reason code.
     Result<chain::CallOutcome> retract(std::uint64_t analysis_id, std::uint64_t reason,
                                        bool wait = true);
+    // review-leaf / retract-leaf: the same, for a Merkle-anchored analysis, named by its proof
+    // (docs/merkle.md): the contract checks the proof, so a proof that does not hold is refused
+    // (ERR-INVALID-PROOF, ERR-UNKNOWN-ROOT) and nothing changes.
+    Result<chain::CallOutcome> review_leaf(const chain::LeafProof& proof, bool confirm,
+                                           const Digest& note_digest, bool wait = true);
+    Result<chain::CallOutcome> retract_leaf(const chain::LeafProof& proof, std::uint64_t reason,
+                                            bool wait = true);
     // register-professional: the key's owner, with a salted hash of their licence record and a
     // specialty code (1..16 printable ASCII characters, as the contract's (string-ascii 16)
     // takes it; kInvalidArgument otherwise, before anything is signed).

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "chain/contract.h"
+#include "chain/merkle.h"
 #include "common/encoding.h"
 #include "common/file_io.h"
 #include "image/image_hash.h"
@@ -80,6 +81,36 @@ Result<std::string> check_local(const ledger::Analysis& l, const std::string& ch
                " DIFFERS FROM THE ANCHORED DIGEST (its SHA-256 is " + digest + ")";
     }
     return "local report " + file.string() + " matches the anchored digest";
+}
+
+// A report handed over must be about this image and carry the digest of one of its anchored
+// analyses (v.analyses): the sentence goes into v.handed_check; *mismatch when it does not.
+void check_handed(ImageVerification& v, const HandedReport& handed, bool* mismatch) {
+    v.handed = handed;
+    const std::string image_hex = handed.image_hash.empty() ? "" : handed.image_hex();
+    if (!image_hex.empty() && image_hex != v.target.hex) {
+        *mismatch = true;
+        v.handed_check =
+            "THE REPORT " + handed.path + " IS ABOUT ANOTHER IMAGE (" + image_hex + ")";
+    } else if (v.total == 0) {
+        v.handed_check = "the report " + handed.path + " cannot match: nothing is anchored";
+    } else if (std::none_of(v.analyses.begin(), v.analyses.end(), [&](const AnchoredAnalysis& a) {
+                   return a.report_digest == handed.digest;
+               })) {
+        *mismatch = true;
+        v.handed_check = "THE REPORT " + handed.path +
+                         " MATCHES NO ANCHORED DIGEST OF THIS IMAGE (its SHA-256 is " +
+                         handed.digest + ")";
+    } else {
+        v.handed_check = "the report " + handed.path + " matches an anchored digest";
+    }
+}
+
+Verdict verdict_of(const ImageVerification& v, bool mismatch) {
+    return mismatch       ? Verdict::kReportMismatch
+           : v.total == 0 ? Verdict::kNotAnchored
+           : v.valid == 0 ? Verdict::kDisputed
+                          : Verdict::kValid;
 }
 
 }  // namespace
@@ -165,6 +196,10 @@ std::string to_json(const ImageVerification& v) {
                                  {"disputes", a.disputes},
                                  {"report_digest", a.report_digest},
                                  {"local_report", a.local_checks}});
+        if (a.root_id) {
+            j["analyses"].back()["root_id"] = *a.root_id;
+            j["analyses"].back()["leaf_index"] = a.leaf_index;
+        }
     }
     ordered_json waiting = ordered_json::array();
     for (const auto& l : v.local_only)
@@ -174,6 +209,10 @@ std::string to_json(const ImageVerification& v) {
         j["report"] = {
             {"file", v.handed->path}, {"digest", v.handed->digest}, {"check", v.handed_check}};
     }
+    if (!v.proof_file.empty())
+        j["proof"] = {{"file", v.proof_file}, {"checks", v.proof_checks}};
+    if (!v.hint.empty())
+        j["hint"] = v.hint;
     j["valid"] = v.valid;
     j["verdict"] = to_string(v.verdict);
     if (v.incomplete)
@@ -279,9 +318,11 @@ Result<ImageVerification> VerificationService::verify(const HashTarget& t,
         out.disputes = chain::uint_field(a, "disputes");
         for (std::size_t k = 0; k < local.size(); ++k) {
             const auto& l = local[k];
-            const bool same =
-                l.onchain_id ? *l.onchain_id == out.analysis_id
-                             : l.analyst == out.analyst && l.report_digest == out.report_digest;
+            // By on-chain id only for a record (it has a transaction): a Merkle leaf's onchain_id
+            // is its root's id, another numbering.
+            const bool same = l.onchain_id && l.txid ? *l.onchain_id == out.analysis_id
+                                                     : l.analyst == out.analyst &&
+                                                           l.report_digest == out.report_digest;
             if (!same)
                 continue;
             local_matched[k] = true;
@@ -306,34 +347,166 @@ Result<ImageVerification> VerificationService::verify(const HashTarget& t,
             v.local_only.push_back({local[k].id, local[k].state});
     }
 
-    // A report handed over must be about this image and carry the digest of one of its
-    // analyses.
-    if (handed) {
-        v.handed = *handed;
-        const std::string image_hex = handed->image_hash.empty() ? "" : handed->image_hex();
-        if (!image_hex.empty() && image_hex != t.hex) {
+    if (handed)
+        check_handed(v, *handed, &mismatch);
+    v.verdict = verdict_of(v, mismatch);
+    if (v.total == 0 && !handed)
+        v.hint =
+            "no record of this image on chain. An analysis anchored in Merkle mode is "
+            "proven by its proof file, anchor.proof.json, which the site keeps beside the "
+            "analysis' report.json in its report folder (analyze --out): `medanchor verify "
+            "IMAGE --proof FILE`";
+    return v;
+}
+
+Result<Value> VerificationService::read(stacks::NodeClient& node, const std::string& function,
+                                        const std::vector<Value>& args) const {
+    // The contract's deployer stands as the caller of read-only functions.
+    const std::string deployer = config_.contract_id.substr(0, config_.contract_id.find('.'));
+    return node.call_read_only(config_.contract_id, function, args, deployer);
+}
+
+Result<std::optional<fs::path>> VerificationService::local_proof(const HashTarget& t) {
+    std::lock_guard lock(ledger_mutex_);
+    if (!ledger_)
+        return std::optional<fs::path>();
+    auto mine = ledger_->find_by_image(t.hex);
+    if (!mine)
+        return mine.error();
+    for (const auto& a : *mine) {
+        if (!a.report_dir)
+            continue;
+        const fs::path file = fs::path(*a.report_dir) / std::string(chain::kProofFileName);
+        std::error_code ec;
+        if (fs::is_regular_file(file, ec))
+            return std::optional<fs::path>(file);
+    }
+    return std::optional<fs::path>();
+}
+
+Result<ImageVerification> VerificationService::verify_proof(const HashTarget& t,
+                                                            const chain::LeafProof& proof,
+                                                            const std::string& proof_file,
+                                                            const HandedReport* handed) {
+    ImageVerification v;
+    v.target = t;
+    v.proof_file = proof_file;
+    const std::string leaf_image = stacks::to_hex(proof.leaf.image_hash);
+    const std::string leaf_digest = stacks::to_hex(proof.leaf.report_digest);
+    const auto done = [&](bool mismatch) {
+        v.verdict = verdict_of(v, mismatch);
+        return v;
+    };
+    if (leaf_image != t.hex) {
+        v.proof_checks.push_back("THE PROOF IS ABOUT ANOTHER IMAGE (" + leaf_image + ")");
+        return done(false);
+    }
+    if (!chain::verify_proof(proof)) {
+        v.proof_checks.push_back(
+            "THE PROOF DOES NOT HOLD: its path does not lead from the leaf to its root (a "
+            "sibling, a field of the leaf, the index or the size was changed)");
+        return done(false);
+    }
+    v.proof_checks.push_back("the proof's path leads from the leaf to root " +
+                             stacks::to_hex(proof.root));
+
+    stacks::NodeClient node(config_.node_url, stacks::RetryPolicy{}, config_.api_url);
+    auto args = chain::proof_arguments(proof);
+    if (!args)
+        return args.error();
+    auto answer = read(node, "verify-leaf", *args);
+    if (!answer)
+        return answer.error();
+    if (answer->kind() != stacks::ValueKind::kOk) {
+        // ERR-UNKNOWN-ROOT: this analyst never anchored this root on this contract.
+        v.proof_checks.push_back("THE CHAIN DOES NOT ACCEPT THE PROOF on " + config_.contract_id +
+                                 ": " + chain::describe_result(*answer));
+        return done(false);
+    }
+    const Value& r = answer->inner();
+    v.total = 1;
+    AnchoredAnalysis out;
+    out.root_id = chain::uint_field(r, "root-id");
+    out.leaf_index = proof.index;
+    out.status = text(r, "status");
+    out.retracted = out.status == "retracted";
+    out.retraction_reason = chain::uint_field(r, "retraction-reason");
+    const Value* valid = r.field("valid");
+    if (valid && valid->as_bool())
+        ++v.valid;
+    const auto model_id = chain::uint_field(r, "model-id");
+    out.model = "model #" + std::to_string(model_id);
+    if (auto m = read(node, "get-model", {Value::uint_(model_id)});
+        m && m->kind() == stacks::ValueKind::kSome)
+        out.model = text(m->inner(), "name") + " " + text(m->inner(), "version");
+    out.finding = proof.leaf.finding;
+    out.confidence_bp = static_cast<std::uint64_t>(proof.leaf.confidence);
+    out.analyst = principal(r, "analyst");
+    out.block_height = chain::uint_field(r, "block-height");
+    out.block_time = chain::uint_field(r, "block-time");
+    out.time = utc(out.block_time);
+    out.confirmations = chain::uint_field(r, "confirmations");
+    out.disputes = chain::uint_field(r, "disputes");
+    out.report_digest = leaf_digest;
+    if (const Value* meets = r.field("meets-threshold"); meets && !meets->as_bool())
+        v.proof_checks.push_back(
+            "the leaf's confidence is below the threshold stored with its "
+            "root (" +
+            std::to_string(chain::uint_field(r, "threshold")) + " bp)");
+    // What the file says of the anchor against what the chain says: told, not judged (the
+    // proof itself holds either way).
+    if (proof.anchor.root_id != *out.root_id || proof.anchor.block_height != out.block_height ||
+        proof.anchor.burn_block_height != chain::uint_field(r, "burn-block-height"))
+        v.proof_checks.push_back("the proof file's anchor (root #" +
+                                 std::to_string(proof.anchor.root_id) + ", block " +
+                                 std::to_string(proof.anchor.block_height) +
+                                 ") differs from the chain's; the chain's is shown");
+    else
+        v.proof_checks.push_back("anchored as root #" + std::to_string(*out.root_id) +
+                                 " in Stacks block " + std::to_string(out.block_height) +
+                                 " (Bitcoin block " +
+                                 std::to_string(proof.anchor.burn_block_height) + ")");
+
+    bool mismatch = false;
+    // The report.json beside the proof file, as the site wrote them.
+    const fs::path beside = fs::path(proof_file).parent_path() / "report.json";
+    std::error_code ec;
+    if (!proof_file.empty() && fs::is_regular_file(beside, ec)) {
+        auto bytes = read_regular_file(beside, kMaxReportBytes);
+        if (!bytes) {
+            v.incomplete = bytes.error();
+        } else if (to_hex(sha256(*bytes)) != leaf_digest) {
             mismatch = true;
-            v.handed_check =
-                "THE REPORT " + handed->path + " IS ABOUT ANOTHER IMAGE (" + image_hex + ")";
-        } else if (v.total == 0) {
-            v.handed_check = "the report " + handed->path + " cannot match: nothing is anchored";
-        } else if (std::none_of(v.analyses.begin(), v.analyses.end(),
-                                [&](const AnchoredAnalysis& a) {
-                                    return a.report_digest == handed->digest;
-                                })) {
-            mismatch = true;
-            v.handed_check = "THE REPORT " + handed->path +
-                             " MATCHES NO ANCHORED DIGEST OF THIS IMAGE (its SHA-256 is " +
-                             handed->digest + ")";
+            out.local_checks.push_back("THE REPORT " + beside.string() +
+                                       " BESIDE THE PROOF DIFFERS FROM THE ANCHORED DIGEST");
         } else {
-            v.handed_check = "the report " + handed->path + " matches an anchored digest";
+            out.local_checks.push_back("the report " + beside.string() +
+                                       " beside the proof matches the anchored digest");
         }
     }
-    v.verdict = mismatch       ? Verdict::kReportMismatch
-                : v.total == 0 ? Verdict::kNotAnchored
-                : v.valid == 0 ? Verdict::kDisputed
-                               : Verdict::kValid;
-    return v;
+    {
+        std::lock_guard lock(ledger_mutex_);
+        if (ledger_) {
+            auto mine = ledger_->find_by_image(t.hex);
+            if (!mine)
+                return mine.error();
+            for (const auto& l : *mine) {
+                if (l.analyst != out.analyst || l.report_digest != leaf_digest)
+                    continue;
+                auto check = check_local(l, leaf_digest, &mismatch);
+                if (!check)
+                    v.incomplete = check.error();
+                else
+                    out.local_checks.push_back(*check);
+            }
+        }
+    }
+    if (out.local_checks.empty())
+        out.local_checks.push_back("no local report");
+    v.analyses.push_back(std::move(out));
+    if (handed)
+        check_handed(v, *handed, &mismatch);
+    return done(mismatch);
 }
 
 }  // namespace medanchor::service

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "chain/proof_file.h"
 #include "chain/session.h"
 #include "common/error.h"
 #include "image/site_key.h"
@@ -73,6 +74,9 @@ struct AnchoredAnalysis {
     std::string report_digest;
     // What the local side says about it, one sentence each ("local report ... matches").
     std::vector<std::string> local_checks;
+    // Merkle-anchored: the contract's id of the root and the leaf's index (analysis_id is 0).
+    std::optional<std::uint64_t> root_id;
+    std::uint64_t leaf_index = 0;
 };
 
 struct LocalOnly {
@@ -91,6 +95,11 @@ struct ImageVerification {
     Verdict verdict = Verdict::kNotAnchored;
     // A local report that could not be read: the check is incomplete (see verify()).
     std::optional<Error> incomplete;
+    // Merkle mode: the proof file checked (empty when none), what its checks found, one
+    // sentence each, and a hint for an image with no record and no proof.
+    std::string proof_file;
+    std::vector<std::string> proof_checks;
+    std::string hint;
 };
 
 // The JSON object `verify --json` prints per image and `medanchor serve` returns.
@@ -109,8 +118,23 @@ class VerificationService {
     // not checked (the CLI: its error code).
     Result<ImageVerification> verify(const HashTarget& target, const HandedReport* handed);
 
+    // A Merkle-anchored analysis of the image, proven by `proof` (read from `proof_file`): the
+    // proof is checked here (its path must give its root: else kNotAnchored, as for a root never
+    // anchored), then on chain with verify-leaf, which gives the anchor and the leaf's review
+    // status; the report digest is checked against the handed report, the report.json beside
+    // the proof file and the ledger's copies, as for records. Needs no ledger. Errors: the
+    // chain's (kNetwork, kTimeout).
+    Result<ImageVerification> verify_proof(const HashTarget& target, const chain::LeafProof& proof,
+                                           const std::string& proof_file,
+                                           const HandedReport* handed);
+    // The proof file the ledger's analyses of this image have beside their reports, if any.
+    Result<std::optional<std::filesystem::path>> local_proof(const HashTarget& target);
+
   private:
     VerificationService(chain::ChainConfig config, std::optional<ledger::Ledger> ledger);
+    // The contract's read-only `function`, with a node client of this call.
+    Result<stacks::Value> read(stacks::NodeClient& node, const std::string& function,
+                               const std::vector<stacks::Value>& args) const;
     chain::ChainConfig config_;
     std::mutex ledger_mutex_;
     std::optional<ledger::Ledger> ledger_;  // guarded by ledger_mutex_

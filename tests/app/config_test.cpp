@@ -170,6 +170,39 @@ TEST_F(Config, ABadValueIsAnErrorNamingFileLineAndKey) {
     EXPECT_NE(r.output.find("threads"), std::string::npos) << r.output;
 }
 
+// The anchor mode and the Merkle root's size and interval: settable at the top level for every
+// command that anchors (analyze, sync), and refused, naming the value, when out of bounds.
+TEST_F(Config, TheAnchorModeAndRootBoundsAreSettingsCheckedForTheirValues) {
+    const fs::path file =
+        write("m.toml", "anchor-mode = \"merkle\"\nroot-size = 1000\n[analyze]\nroot-every = 30\n");
+    auto r = run("--config " + sh(file.string()) + " config show --json analyze scans/");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(setting(r, "anchor-mode")["value"], "merkle");
+    EXPECT_EQ(setting(r, "root-size")["value"], "1000");
+    EXPECT_EQ(setting(r, "root-every")["value"], "30");
+    r = run("--config " + sh(file.string()) + " config show --json sync");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(setting(r, "anchor-mode")["value"], "merkle");
+    EXPECT_EQ(setting(r, "root-size")["source"].get<std::string>(), file.string() + ":2");
+    r = run("config show --json sync");
+    EXPECT_EQ(setting(r, "anchor-mode")["value"], "records");
+    EXPECT_EQ(setting(r, "root-size")["value"], "100000");
+
+    for (const std::string& bad :
+         {std::string("--anchor-mode tree"), std::string("--root-size 0"),
+          std::string("--root-size 1048577"), std::string("--root-every -1")}) {
+        r = run("analyze " + sh(dir_.path().string()) + " " + bad);
+        EXPECT_EQ(r.exit_code, 2) << bad << ": " << r.output;
+        EXPECT_NE(r.output.find(bad.substr(bad.find(' ') + 1)), std::string::npos)
+            << bad << ": the value is named: " << r.output;
+    }
+    const fs::path wrong = write("w.toml", "[sync]\nanchor-mode = \"trees\"\n");
+    r = run("--config " + sh(wrong.string()) + " sync");
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find(wrong.string() + ":2"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("trees"), std::string::npos) << r.output;
+}
+
 TEST_F(Config, ShowNeverPrintsAKeyFilesContents) {
     const fs::path key = dir_.path() / "analyst.key";
     auto made = run("keys new --out " + sh(key.string()));

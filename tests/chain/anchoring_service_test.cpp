@@ -28,6 +28,8 @@
 #include "app/devnet_fixture.h"
 #include "chain/contract.h"
 #include "chain/lossy_gateway.h"
+#include "chain/proof_file.h"
+#include "ledger/merkle_store.h"
 #include "stacks/bytes.h"
 
 namespace medanchor::chain {
@@ -38,6 +40,7 @@ using namespace medanchor::ops;
 
 namespace fs = std::filesystem;
 using stacks::Value;
+using stacks::ValueKind;
 using testing::devnet_key;
 using testing::digest;
 
@@ -102,8 +105,10 @@ class OutboxOnDevnet : public ::testing::TestWithParam<bool> {
         ASSERT_EQ(r->status.state, stacks::TxState::kSuccess) << r->status.raw_status;
     }
 
-    std::int64_t add(char image, const std::string& analyst, std::uint32_t confidence = 9000) {
+    std::int64_t add(char image, const std::string& analyst, std::uint32_t confidence = 9000,
+                     const std::string& report_dir = "") {
         ledger::NewAnalysis a;
+        a.report_dir = report_dir;
         a.source_path = "x";
         a.image_hash = std::string(64, image);
         a.hash_mode = "hmac-sha256";
@@ -515,6 +520,147 @@ TEST_P(OutboxOnDevnet, RefusalsThatCanPassCountNoAttempt) {
     EXPECT_EQ(r->confirmed, 2u);
     EXPECT_EQ(on_chain('a'), 1u);
     EXPECT_EQ(on_chain('b'), 1u);
+}
+
+// Merkle mode: pending analyses wait for their root until it is full or due (or flushed, as
+// `sync` does), each root carries at most root_size leaves of one model, and once confirmed
+// every analysis is confirmed and has a proof file beside its report that verify-leaf accepts
+// on chain. A second pass sends nothing.
+TEST_P(OutboxOnDevnet, MerkleRootsAnchorPendingAnalysesAndWriteTheirProofs) {
+    auto doctor = analyst();
+    const std::string me = doctor.sender();
+    std::vector<std::int64_t> ids;
+    std::vector<fs::path> folders;
+    const std::string images = "56789";
+    for (std::size_t i = 0; i < images.size(); ++i) {
+        folders.push_back(dir_ / "reports" / std::string(1, images[i]));
+        fs::create_directories(folders.back());
+        ids.push_back(
+            add(images[i], me, static_cast<std::uint32_t>(9000 + i), folders.back().string()));
+    }
+    OutboxOptions merkle;
+    merkle.mode = AnchorMode::kMerkle;
+    merkle.root_every = std::chrono::seconds(3600);
+    merkle.root_size = 100;
+    auto early = sync_outbox(*ledger_, doctor, merkle);
+    ASSERT_TRUE(early.ok()) << early.error().message();
+    EXPECT_EQ(early->sent, 0u) << "a root that is neither full nor due waits";
+    EXPECT_EQ(early->waiting, 5u);
+
+    merkle.root_size = 4;  // one full root of the four oldest; the fifth waits
+    auto full = sync_outbox(*ledger_, doctor, merkle);
+    ASSERT_TRUE(full.ok()) << full.error().message();
+    EXPECT_EQ(full->roots, 1u);
+    EXPECT_EQ(full->sent, 4u);
+    EXPECT_EQ(full->confirmed, 4u);
+    EXPECT_EQ(full->proofs, 4u);
+    EXPECT_EQ(full->waiting, 1u);
+    EXPECT_EQ(ledger_->get(ids[4])->state, ledger::AnalysisState::kPending);
+
+    merkle.flush = true;
+    auto rest = sync_outbox(*ledger_, doctor, merkle);
+    ASSERT_TRUE(rest.ok()) << rest.error().message();
+    EXPECT_EQ(rest->roots, 1u);
+    EXPECT_EQ(rest->sent, 1u);
+    auto again = sync_outbox(*ledger_, doctor, merkle);
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(again->sent, 0u);
+    EXPECT_EQ(again->proofs, 0u);
+
+    auto store = ledger::MerkleStore::open(ledger_->path());
+    ASSERT_TRUE(store.ok());
+    EXPECT_EQ(store->roots(ledger::RootState::kConfirmed)->size(), 2u);
+    auto reader = session("wallet_3");
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        const auto a = ledger_->get(ids[i]);
+        EXPECT_EQ(a->state, ledger::AnalysisState::kConfirmed);
+        EXPECT_EQ(on_chain(images[i]), 0u) << "no record: the root anchors it";
+        auto proof = read_proof_file(folders[i] / "anchor.proof.json");
+        ASSERT_TRUE(proof.ok()) << proof.error().message();
+        EXPECT_TRUE(verify_proof(*proof));
+        EXPECT_EQ(proof->size, i < 4 ? 4u : 1u);
+        EXPECT_EQ(proof->anchor.root_id, *a->onchain_id);
+        EXPECT_EQ(proof->leaf.confidence, 9000 + i);
+        auto verdict = reader.read("verify-leaf", *proof_arguments(*proof));
+        ASSERT_TRUE(verdict.ok()) << verdict.error().message();
+        ASSERT_EQ(verdict->kind(), ValueKind::kOk) << verdict->to_string();
+        EXPECT_TRUE(verdict->inner().field("valid")->as_bool());
+        EXPECT_EQ(uint_field(verdict->inner(), "burn-block-height"),
+                  proof->anchor.burn_block_height);
+    }
+}
+
+// Killed after the root is stored, before it was broadcast: the next pass sends the stored bytes
+// (same txid), confirms the root and writes every proof. Killed after the broadcast, before the
+// confirmation was recorded: the next pass finds the root mined. Either way no analysis is a
+// leaf of two roots and the chain holds each root once.
+TEST_P(OutboxOnDevnet, AMerkleRootStoredBeforeACrashIsSentOnceAndItsProofsWritten) {
+    auto doctor = analyst();
+    const std::string me = doctor.sender();
+    const fs::path folder = dir_ / "reports" / "u";
+    fs::create_directories(folder);
+    const auto u = add('1', me, 9000, folder.string());
+    const auto v = add('2', me, 9100);
+    ASSERT_TRUE(ledger_->set_model_id(u, 1).ok());
+    ASSERT_TRUE(ledger_->set_model_id(v, 1).ok());
+    std::vector<LeafFields> leaves{*leaf_fields(*ledger_->get(u)), *leaf_fields(*ledger_->get(v))};
+    auto tree = MerkleTree::from_leaves(leaves);
+    ASSERT_TRUE(tree.ok());
+    auto signed_tx = doctor.sign(doctor.call(
+        kAnchorRoot, {Value::buffer(stacks::Bytes(tree->root().begin(), tree->root().end())),
+                      Value::uint_(2), Value::uint_(1), Value::uint_(9000)}));
+    ASSERT_TRUE(signed_tx.ok());
+    ledger::NewRoot root;
+    root.root = stacks::to_hex(tree->root());
+    root.analyst = me;
+    root.model_id = 1;
+    root.lowest_confidence = 9000;
+    root.txid = signed_tx->txid;
+    root.raw_hex = stacks::to_hex(signed_tx->raw);
+    root.nonce = signed_tx->nonce;
+    root.fee = signed_tx->fee;
+    root.analysis_ids = {u, v};
+    root.leaf_hashes = {stacks::to_hex(tree->leaf_hash(0)), stacks::to_hex(tree->leaf_hash(1))};
+    auto store = ledger::MerkleStore::open(ledger_->path());
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE(store->store_root(root).ok());
+    // ... and the process dies here. A new one, in Merkle mode and flushing, must not put u or
+    // v into a second root.
+    OutboxOptions merkle;
+    merkle.mode = AnchorMode::kMerkle;
+    merkle.flush = true;
+    auto fresh = analyst();
+    auto resumed = sync_outbox(*ledger_, fresh, merkle);
+    ASSERT_TRUE(resumed.ok()) << resumed.error().message();
+    EXPECT_EQ(resumed->resent, 1u);
+    EXPECT_EQ(resumed->roots, 0u);
+    EXPECT_EQ(resumed->sent, 0u);
+    EXPECT_EQ(resumed->proofs, 1u);
+    EXPECT_EQ(ledger_->get(u)->state, ledger::AnalysisState::kConfirmed);
+    EXPECT_EQ(ledger_->get(v)->state, ledger::AnalysisState::kConfirmed);
+    auto proof = read_proof_file(folder / "anchor.proof.json");
+    ASSERT_TRUE(proof.ok()) << proof.error().message();
+    EXPECT_EQ(stacks::to_hex(proof->anchor.txid), signed_tx->txid);
+
+    // Broadcast, then killed before the confirmation was recorded.
+    const auto w = add('3', me);
+    OutboxOptions no_wait = merkle;
+    no_wait.wait = false;
+    auto sent = sync_outbox(*ledger_, fresh, no_wait);
+    ASSERT_TRUE(sent.ok()) << sent.error().message();
+    ASSERT_EQ(sent->roots, 1u);
+    EXPECT_EQ(ledger_->get(w)->state, ledger::AnalysisState::kPending);
+    auto later = analyst();
+    auto settled = sync_outbox(*ledger_, later, merkle);
+    ASSERT_TRUE(settled.ok()) << settled.error().message();
+    EXPECT_EQ(settled->roots, 0u);
+    EXPECT_EQ(settled->confirmed, 1u);
+    EXPECT_EQ(ledger_->get(w)->state, ledger::AnalysisState::kConfirmed);
+    auto roots = store->roots();
+    ASSERT_TRUE(roots.ok());
+    EXPECT_EQ(roots->size(), 2u);
+    for (const auto& r : *roots)
+        EXPECT_EQ(r.state, ledger::RootState::kConfirmed);
 }
 
 // The node took each transaction on a try whose answer was lost, and mined it; the next try is

@@ -15,6 +15,8 @@
 #include <random>
 #include <vector>
 
+#include "ledger/merkle_store.h"
+
 namespace medanchor::ledger {
 namespace {
 
@@ -272,7 +274,9 @@ TEST_F(LedgerTest, MigratesAVersion1Ledger) {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
     ASSERT_EQ(
-        sqlite3_exec(db, "ALTER TABLE analyses DROP COLUMN report_dir; PRAGMA user_version = 1",
+        sqlite3_exec(db,
+                     "DROP TABLE merkle_leaves; DROP TABLE merkle_roots; ALTER TABLE analyses "
+                     "DROP COLUMN report_dir; PRAGMA user_version = 1",
                      nullptr, nullptr, nullptr),
         SQLITE_OK);
     sqlite3_close(db);
@@ -293,6 +297,7 @@ TEST_F(LedgerTest, MigratesAVersion1Ledger) {
     EXPECT_EQ(sqlite3_column_int(v, 0), Ledger::kSchemaVersion);
     sqlite3_finalize(v);
     sqlite3_close(db);
+    EXPECT_TRUE(MerkleStore::open(path_).ok());  // version 3's tables were made
 }
 
 // Processes that open a new ledger at the same moment and write to it: every one succeeds (the

@@ -365,7 +365,10 @@ Status run_analyze(const AnalyzeRequest& r) {
             why_waiting = lock.error().message();
         } else {
             AnchoringProgress anchoring(!r.chain.json);
-            OutboxOptions sync_options;
+            auto options = outbox_options(r.anchoring);
+            if (!options)
+                return options.error();
+            OutboxOptions sync_options = *options;
             sync_options.wait = !r.chain.no_wait;
             sync_options.observer = &anchoring;
             auto summary = sync_outbox(*ledger, *session, sync_options);
@@ -446,6 +449,7 @@ void add_analyze_command(CLI::App& app, CommandAction& action) {
     cmd->add_option("--threads", r->threads, "compute threads (default: all cores)");
     cmd->add_option("--batch", r->batch, "images per forward pass")->capture_default_str();
     add_chain_options(cmd, r->chain);
+    add_anchor_options(cmd, r->anchoring, /*root_every=*/true);
     cmd->footer(
         "The signing key (--key-file) is the analyst's: a professional verified on the contract. "
         "Without --node, the embedded local chain is used and started if needed. Reports: "
@@ -454,7 +458,8 @@ void add_analyze_command(CLI::App& app, CommandAction& action) {
         "never rewritten. Results below the contract's or the model's threshold are kept as "
         "needing human review and never anchored. Exit 0 when everything is recorded and "
         "anchored (or --no-anchor); 20 when analyses wait for `medanchor sync` (the chain cannot "
-        "be reached); the code of the first file that failed; 11/12 when the node or contract "
+        "be reached, or, with --anchor-mode merkle, their root is not due yet); the code of the "
+        "first file that failed; 11/12 when the node or contract "
         "refuses.");
     cmd->callback([&action, r] { action = [r] { return run_analyze(*r); }; });
 }

@@ -43,6 +43,7 @@ struct AnalyzeRequest {
     int threads = 0;
     int batch = 8;
     ChainOptions chain;
+    AnchorOptions anchoring;
 };
 
 // The default bundle: <source root>/models/ct-nodule-sim.

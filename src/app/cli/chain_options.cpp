@@ -42,6 +42,36 @@ void add_chain_options(CLI::App* cmd, ChainOptions& o, bool needs_key) {
     cmd->add_flag("--json", o.json, "machine-readable output");
 }
 
+void add_anchor_options(CLI::App* cmd, AnchorOptions& o, bool root_every) {
+    cmd->add_option("--anchor-mode", o.mode,
+                    "records (one contract record per analysis, batches of 50) or merkle (one "
+                    "root for many analyses, a proof file beside each report)")
+        ->check(CLI::IsMember({"records", "merkle"}))
+        ->capture_default_str();
+    if (root_every) {
+        cmd->add_option("--root-every", o.root_every_s,
+                        "merkle: anchor a root once its oldest analysis has waited this many "
+                        "seconds (0: at once)")
+            ->check(CLI::Range(0, 86400))
+            ->capture_default_str();
+    }
+    cmd->add_option("--root-size", o.root_size,
+                    "merkle: analyses per root; a full root is anchored at once (1 to 1048576)")
+        ->check(CLI::Range(std::size_t{1}, chain::kMaxRootLeaves))
+        ->capture_default_str();
+}
+
+Result<chain::OutboxOptions> outbox_options(const AnchorOptions& o) {
+    auto mode = chain::parse_anchor_mode(o.mode);
+    if (!mode)
+        return mode.error();
+    chain::OutboxOptions options;
+    options.mode = *mode;
+    options.root_every = std::chrono::seconds(o.root_every_s);
+    options.root_size = o.root_size;
+    return options;
+}
+
 Result<ChainConfig> chain_config(const ChainOptions& o) {
     auto network = parse_network_name(o.network);
     if (!network)

@@ -3,10 +3,12 @@
 // turning a confirmed call into output and an exit code.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "chain/anchoring_service.h"
 #include "chain/session.h"
 #include "common/error.h"
 
@@ -28,6 +30,18 @@ struct ChainOptions {
     bool json = false;
     bool no_wait = false;
 };
+
+// How the commands that anchor (analyze, sync) anchor: docs/merkle.md, "Anchor modes".
+struct AnchorOptions {
+    std::string mode = "records";    // records | merkle
+    int root_every_s = 60;           // merkle: anchor a root once its oldest leaf waited this long
+    std::size_t root_size = 100000;  // merkle: leaves per root, 1 .. 2^20
+};
+// --anchor-mode, --root-size, and with `root_every` --root-every; each checked by CLI11 (an
+// error naming the option and the value: exit code 2).
+void add_anchor_options(CLI::App* cmd, AnchorOptions& o, bool root_every);
+// The outbox's options for them (mode, root size and interval).
+Result<chain::OutboxOptions> outbox_options(const AnchorOptions& o);
 
 // --network, --node, --api, --contract, --json; with needs_key also --key-file, --fee,
 // --max-fee, --timeout, --no-wait.

@@ -7,11 +7,13 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "chain/proof_file.h"
 #include "image/site_key.h"
 #include "ledger/ledger.h"
 #include "service/file_inputs.h"
 #include "service/image_source.h"
 #include "service/verification_service.h"
+#include "stacks/bytes.h"
 
 namespace medanchor::app {
 
@@ -30,9 +32,17 @@ void print_verification(const ImageVerification& v, bool as_json) {
     std::cout << v.target.label << "\n  image hash " << v.target.display() << "\n";
     if (v.total == 0)
         std::cout << "  no analysis of this image is recorded on the chain\n";
+    if (!v.proof_file.empty()) {
+        std::cout << "  proof " << v.proof_file << "\n";
+        for (const auto& c : v.proof_checks)
+            std::cout << "    " << c << "\n";
+    }
     for (const auto& a : v.analyses) {
-        std::cout << "  analysis #" << a.analysis_id << ": " << a.finding << " at "
-                  << a.confidence_bp << " bp, by " << a.model << "\n"
+        std::cout << "  "
+                  << (a.root_id ? "leaf " + std::to_string(a.leaf_index) + " of Merkle root #" +
+                                      std::to_string(*a.root_id)
+                                : "analysis #" + std::to_string(a.analysis_id))
+                  << ": " << a.finding << " at " << a.confidence_bp << " bp, by " << a.model << "\n"
                   << "    analyst " << a.analyst << ", block " << a.block_height << " at " << a.time
                   << "\n"
                   << "    status " << a.status << " (" << a.confirmations << " confirmed, "
@@ -49,6 +59,8 @@ void print_verification(const ImageVerification& v, bool as_json) {
     }
     if (!v.handed_check.empty())
         std::cout << "  " << v.handed_check << "\n";
+    if (!v.hint.empty())
+        std::cout << "  " << v.hint << "\n";
     const char* line = v.verdict == Verdict::kReportMismatch
                            ? "REPORT MISMATCH: a report differs from the digest anchored on chain"
                        : v.verdict == Verdict::kNotAnchored ? "NOT ANCHORED"
@@ -78,9 +90,9 @@ void report_file_error(const std::string& file, const Error& e, bool as_json) {
 Status run_verify(const VerifyRequest& r) {
     if (!r.files.empty() && !r.hash.empty())
         return Error(ErrorCode::kInvalidArgument, "give image files or --hash HEX, not both");
-    if (r.files.empty() && r.hash.empty() && r.report.empty()) {
+    if (r.files.empty() && r.hash.empty() && r.report.empty() && r.proof.empty()) {
         return Error(ErrorCode::kInvalidArgument,
-                     "give image files or folders, --hash HEX, or --report FILE");
+                     "give image files or folders, --hash HEX, --report FILE or --proof FILE");
     }
     auto config = chain_config(r.chain);
     if (!config)
@@ -100,10 +112,21 @@ Status run_verify(const VerifyRequest& r) {
         }
     }
 
+    // A proof file is read whole first: one that does not parse is corrupt (14), said at once.
+    std::optional<chain::LeafProof> proof;
+    if (!r.proof.empty()) {
+        auto read = chain::read_proof_file(r.proof);
+        if (!read)
+            return read.error();
+        proof = std::move(*read);
+    }
+
     std::vector<HashTarget> targets;
     std::optional<Error> first_error;
     std::size_t errors = 0;
-    if (!r.hash.empty() || (r.files.empty() && handed)) {
+    if (proof && r.files.empty() && r.hash.empty() && !handed) {
+        targets.push_back(HashTarget{r.proof, stacks::to_hex(proof->leaf.image_hash), ""});
+    } else if (!r.hash.empty() || (r.files.empty() && handed)) {
         auto t = parse_hash_target(r.hash.empty() ? handed->image_hash : r.hash);
         if (!t)
             return t.error();
@@ -141,6 +164,11 @@ Status run_verify(const VerifyRequest& r) {
             targets.push_back(*t);
         }
     }
+    if (proof && targets.size() + errors != 1) {
+        return Error(ErrorCode::kInvalidArgument, "--proof checks one analysis of one image; " +
+                                                      std::to_string(targets.size() + errors) +
+                                                      " images were given");
+    }
     if (handed && targets.size() + errors != 1) {
         return Error(ErrorCode::kInvalidArgument, "--report checks one report against one image; " +
                                                       std::to_string(targets.size() + errors) +
@@ -155,7 +183,23 @@ Status run_verify(const VerifyRequest& r) {
 
     std::map<Verdict, std::size_t> verdicts;
     for (const auto& t : targets) {
-        auto v = (*service)->verify(t, handed ? &*handed : nullptr);
+        const HandedReport* report = handed ? &*handed : nullptr;
+        auto v = proof ? (*service)->verify_proof(t, *proof, r.proof, report)
+                       : (*service)->verify(t, report);
+        // No record on chain: a Merkle-anchored analysis of this site has its proof beside
+        // its report.
+        if (v && !proof && v->total == 0) {
+            auto local = (*service)->local_proof(t);
+            if (!local)
+                return local.error();
+            if (*local) {
+                auto found = chain::read_proof_file(**local);
+                if (!found)
+                    v = found.error();
+                else
+                    v = (*service)->verify_proof(t, *found, (*local)->string(), report);
+            }
+        }
         if (!v) {
             // The chain could not answer: nothing more can be checked.
             if (v.error().code() == ErrorCode::kNetwork || v.error().code() == ErrorCode::kTimeout)
@@ -211,6 +255,9 @@ void add_verify_command(CLI::App& app, CommandAction& action) {
         "site key for keyed hashes (default $MEDANCHOR_SITE_KEY_FILE or ~/.medanchor/site.key)");
     cmd->add_flag("--public", r->public_hash, "look up the unkeyed (public) hash");
     cmd->add_option("--ledger", r->ledger, "local ledger to compare reports with");
+    cmd->add_option("--proof", r->proof,
+                    "an anchor.proof.json (Merkle mode) proving the image's analysis; its image "
+                    "is the one given, or the one its leaf names");
     cmd->add_option("--report", r->report,
                     "a report.json to check against the chain (handed over by someone else); "
                     "its image is the one given, or the one it names");
@@ -220,7 +267,10 @@ void add_verify_command(CLI::App& app, CommandAction& action) {
         "ledger's report folder, or --report) differs from the digest anchored on chain; 3 an "
         "image has no analysis anchored; 15 an image's analyses are all retracted or disputed; "
         "then the code of the first file that could not be read; 0 a valid analysis is anchored "
-        "for every image and every report matches. 16: no site key; 17: no image files.");
+        "for every image and every report matches. 16: no site key; 17: no image files; 14: a "
+        "--proof file that is not a proof. With --proof (or a proof beside a local report when "
+        "the chain has no record of the image) the verdict is the proof's: 3 when it does not "
+        "lead to its root or its root was never anchored, 5, 15 and 0 as above.");
     cmd->callback([&action, r] { action = [r] { return run_verify(*r); }; });
 }
 

@@ -31,6 +31,10 @@ struct VerifyRequest {
     // --report FILE: a report.json handed over; its bytes' SHA-256 must be the digest of an
     // analysis of the image (the one given, or the one the report names).
     std::string report;
+    // --proof FILE: an anchor.proof.json (Merkle mode); its image is the one given, or the one
+    // its leaf names. Without it, a proof beside a local report of the image is used when the
+    // chain has no record of it.
+    std::string proof;
     ChainOptions chain;
 };
 

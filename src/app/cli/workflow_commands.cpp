@@ -11,6 +11,7 @@
 #include "app/cli/progress.h"
 #include "chain/anchoring_service.h"
 #include "chain/contract.h"
+#include "chain/proof_file.h"
 #include "image/image_hash.h"
 #include "image/reader.h"
 #include "image/site_key.h"
@@ -199,25 +200,39 @@ void add_review(CLI::App& app, CommandAction& action) {
     auto o = std::make_shared<ChainOptions>();
     {
         auto id = std::make_shared<std::uint64_t>(0);
+        auto proof = std::make_shared<std::string>();
         auto confirm = std::make_shared<bool>(false);
         auto dispute = std::make_shared<bool>(false);
         auto note = std::make_shared<std::string>();
         auto* cmd = app.add_subcommand(
             "review", "Peer review: confirm or dispute another professional's analysis");
         add_chain_options(cmd, *o);
-        cmd->add_option("analysis-id", *id, "the analysis id on chain")->required();
+        auto* by_id = cmd->add_option("analysis-id", *id, "the analysis id on chain");
+        cmd->add_option("--proof", *proof,
+                        "or, for a Merkle-anchored analysis, its anchor.proof.json")
+            ->excludes(by_id);
         auto* c = cmd->add_flag("--confirm", *confirm, "you agree with the finding");
         cmd->add_flag("--dispute", *dispute, "you disagree")->excludes(c);
         cmd->add_option("--note-file", *note, "your note; its SHA-256 goes on chain")->required();
-        cmd->callback([&action, o, id, confirm, dispute, note] {
+        cmd->callback([&action, o, id, proof, confirm, dispute, note, by_id] {
             action = [=]() -> Status {
                 if (*confirm == *dispute)
                     return Error(ErrorCode::kInvalidArgument, "give --confirm or --dispute");
+                if (proof->empty() && by_id->count() == 0)
+                    return Error(ErrorCode::kInvalidArgument, "give ANALYSIS-ID or --proof FILE");
                 auto digest = file_digest(*note);
                 if (!digest)
                     return digest.error();
                 service::Digest d{};
                 std::copy(digest->bytes().begin(), digest->bytes().end(), d.begin());
+                if (!proof->empty()) {
+                    auto leaf = read_proof_file(*proof);
+                    if (!leaf)
+                        return leaf.error();
+                    return with_reviews(*o, [&](service::ReviewService& reviews) {
+                        return reviews.review_leaf(*leaf, *confirm, d, !o->no_wait);
+                    });
+                }
                 return with_reviews(*o, [&](service::ReviewService& reviews) {
                     return reviews.review(*id, *confirm, d, !o->no_wait);
                 });
@@ -226,14 +241,28 @@ void add_review(CLI::App& app, CommandAction& action) {
     }
     {
         auto id = std::make_shared<std::uint64_t>(0);
+        auto proof = std::make_shared<std::string>();
         auto reason = std::make_shared<std::uint64_t>(1);
         auto* cmd = app.add_subcommand(
             "retract", "Retract your own analysis (the record stays, marked retracted)");
         add_chain_options(cmd, *o);
-        cmd->add_option("analysis-id", *id, "the analysis id on chain")->required();
+        auto* by_id = cmd->add_option("analysis-id", *id, "the analysis id on chain");
+        cmd->add_option("--proof", *proof,
+                        "or, for a Merkle-anchored analysis, its anchor.proof.json")
+            ->excludes(by_id);
         cmd->add_option("--reason", *reason, "reason code")->capture_default_str();
-        cmd->callback([&action, o, id, reason] {
+        cmd->callback([&action, o, id, proof, reason, by_id] {
             action = [=]() -> Status {
+                if (proof->empty() && by_id->count() == 0)
+                    return Error(ErrorCode::kInvalidArgument, "give ANALYSIS-ID or --proof FILE");
+                if (!proof->empty()) {
+                    auto leaf = read_proof_file(*proof);
+                    if (!leaf)
+                        return leaf.error();
+                    return with_reviews(*o, [&](service::ReviewService& reviews) {
+                        return reviews.retract_leaf(*leaf, *reason, !o->no_wait);
+                    });
+                }
                 return with_reviews(*o, [&](service::ReviewService& reviews) {
                     return reviews.retract(*id, *reason, !o->no_wait);
                 });
@@ -245,16 +274,19 @@ void add_review(CLI::App& app, CommandAction& action) {
 void add_sync(CLI::App& app, CommandAction& action) {
     auto o = std::make_shared<ChainOptions>();
     auto ledger_path = std::make_shared<std::string>();
+    auto anchoring = std::make_shared<AnchorOptions>();
     auto* cmd = app.add_subcommand(
         "sync",
         "Anchor the analyses the ledger holds pending and settle their transactions (resumable)");
     add_chain_options(cmd, *o);
+    add_anchor_options(cmd, *anchoring, /*root_every=*/false);
     cmd->add_option("--ledger", *ledger_path,
                     "ledger file (default $MEDANCHOR_LEDGER or ~/.medanchor/ledger.sqlite)");
     cmd->footer(
         "Safe to run any time and any number of times: nothing is anchored twice "
-        "(docs/ledger.md).");
-    cmd->callback([&action, o, ledger_path] {
+        "(docs/ledger.md). With --anchor-mode merkle, what is pending is anchored now in roots "
+        "of at most --root-size analyses, and a proof file is written beside each report.");
+    cmd->callback([&action, o, ledger_path, anchoring] {
         action = [=]() -> Status {
             auto ledger = open_ledger(*ledger_path);
             if (!ledger)
@@ -276,7 +308,11 @@ void add_sync(CLI::App& app, CommandAction& action) {
             if (!lock)
                 return lock.error();
             AnchoringProgress progress(!o->json);
-            OutboxOptions options;
+            auto chosen = outbox_options(*anchoring);
+            if (!chosen)
+                return chosen.error();
+            OutboxOptions options = *chosen;
+            options.flush = true;  // sync anchors what is pending now
             options.wait = !o->no_wait;
             options.observer = &progress;
             auto summary = sync_outbox(*ledger, *session, options);
@@ -287,7 +323,9 @@ void add_sync(CLI::App& app, CommandAction& action) {
                 ordered_json j{{"sent", summary->sent},           {"resent", summary->resent},
                                {"confirmed", summary->confirmed}, {"held", summary->held},
                                {"deferred", summary->deferred},   {"refused", summary->refused},
-                               {"txids", summary->txids},         {"problems", summary->problems}};
+                               {"roots", summary->roots},         {"proofs", summary->proofs},
+                               {"waiting", summary->waiting},     {"txids", summary->txids},
+                               {"problems", summary->problems}};
                 for (const auto& [state, n] : summary->totals)
                     j["ledger"][ledger::to_string(state)] = n;
                 std::cout << j.dump() << "\n";

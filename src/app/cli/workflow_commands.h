@@ -1,7 +1,7 @@
 // The professional workflow and the outbox on the command line:
 //   medanchor professional register|verify|suspend|reinstate|status
-//   medanchor review ANALYSIS-ID --confirm|--dispute --note-file F
-//   medanchor retract ANALYSIS-ID --reason N
+//   medanchor review ANALYSIS-ID|--proof FILE --confirm|--dispute --note-file F
+//   medanchor retract ANALYSIS-ID|--proof FILE --reason N
 //   medanchor sync                       anchor what the ledger holds pending, settle the rest
 //   medanchor ledger list|show|requeue   the local record
 #pragma once

@@ -1,0 +1,385 @@
+// The Merkle tables of the ledger (merkle_store.h). Besides ledger.cpp, the only file that
+// touches SQLite; it keeps to the same rules: one connection, BEGIN IMMEDIATE for every change,
+// a busy timeout, foreign keys and synchronous = FULL.
+#include "ledger/merkle_store.h"
+
+#include <sqlite3.h>
+
+#include <functional>
+
+#include "ledger/ledger.h"
+
+namespace medanchor::ledger {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int kBusyTimeoutMs = 10000;  // as ledger.cpp: a write waits this long for another
+
+constexpr const char* kRootColumns =
+    "id, root, analyst, model_id, lowest_confidence, size, state, txid, raw_hex, nonce, fee, "
+    "root_id, block_height, block_time, burn_block_height, proofs_written, last_error, created_at";
+
+// A bound value: text, an integer, or NULL when neither.
+struct SqlArg {
+    std::optional<std::string> text;
+    std::optional<std::int64_t> number;
+};
+SqlArg text(std::string s) {
+    return {std::move(s), std::nullopt};
+}
+SqlArg number(std::int64_t n) {
+    return {std::nullopt, n};
+}
+SqlArg unsigned_number(std::uint64_t n) {
+    return number(static_cast<std::int64_t>(n));
+}
+
+RootState parse_root_state(std::string_view s) {
+    if (s == "built")
+        return RootState::kBuilt;
+    if (s == "sent")
+        return RootState::kSent;
+    if (s == "confirmed")
+        return RootState::kConfirmed;
+    return RootState::kFailed;
+}
+
+}  // namespace
+
+const char* to_string(RootState state) {
+    switch (state) {
+        case RootState::kBuilt:
+            return "built";
+        case RootState::kSent:
+            return "sent";
+        case RootState::kConfirmed:
+            return "confirmed";
+        case RootState::kFailed:
+            return "failed";
+    }
+    return "failed";
+}
+
+struct MerkleStore::Impl {
+    sqlite3* db = nullptr;
+    std::string name;
+
+    ~Impl() {
+        if (db != nullptr)
+            sqlite3_close_v2(db);
+    }
+
+    Error sql_error(const std::string& what) const {
+        const int code = sqlite3_errcode(db);
+        std::string message = name + ": " + what + ": " + sqlite3_errmsg(db);
+        if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
+            return Error(ErrorCode::kTimeout, message +
+                                                  " (another process is writing to the "
+                                                  "ledger; try again later)");
+        return Error(code == SQLITE_CONSTRAINT ? ErrorCode::kInvalidArgument
+                     : (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) ? ErrorCode::kCorrupt
+                                                                         : ErrorCode::kIo,
+                     std::move(message));
+    }
+
+    Status exec(const char* sql, const std::string& what) {
+        if (sqlite3_exec(db, sql, nullptr, nullptr, nullptr) != SQLITE_OK)
+            return sql_error(what);
+        return Status::Ok();
+    }
+
+    // Prepares `sql`, binds `args`, steps it, and hands every row to `row`. Finalizes the
+    // statement on return.
+    Status query(const char* sql, const std::vector<SqlArg>& args, const std::string& what,
+                 const std::function<void(sqlite3_stmt*)>& row = {}) {
+        sqlite3_stmt* stmt = nullptr;
+        if (sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) != SQLITE_OK)
+            return sql_error("preparing " + what);
+        for (std::size_t i = 0; i < args.size(); ++i) {
+            const int at = static_cast<int>(i + 1);
+            if (args[i].text)
+                sqlite3_bind_text(stmt, at, args[i].text->data(),
+                                  static_cast<int>(args[i].text->size()), SQLITE_TRANSIENT);
+            else if (args[i].number)
+                sqlite3_bind_int64(stmt, at, *args[i].number);
+            else
+                sqlite3_bind_null(stmt, at);
+        }
+        int rc;
+        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+            if (row)
+                row(stmt);
+        }
+        Status s = rc == SQLITE_DONE ? Status::Ok() : Status(sql_error(what));
+        sqlite3_finalize(stmt);
+        return s;
+    }
+
+    template <class F>
+    Status transaction(const std::string& what, F&& body) {
+        if (auto s = exec("BEGIN IMMEDIATE", what + ": begin"); !s)
+            return s;
+        Status s = body();
+        if (s)
+            s = exec("COMMIT", what + ": commit");
+        if (!s)
+            (void)exec("ROLLBACK", what + ": rollback");
+        return s;
+    }
+
+    int changes() const { return sqlite3_changes(db); }
+};
+
+namespace {
+
+std::string column_text(sqlite3_stmt* s, int col) {
+    const auto* p = sqlite3_column_text(s, col);
+    return p ? std::string(reinterpret_cast<const char*>(p),
+                           static_cast<std::size_t>(sqlite3_column_bytes(s, col)))
+             : std::string();
+}
+std::uint64_t column_u64(sqlite3_stmt* s, int col) {
+    return static_cast<std::uint64_t>(sqlite3_column_int64(s, col));
+}
+
+StoredRoot read_root(sqlite3_stmt* s) {
+    StoredRoot r;
+    r.row = sqlite3_column_int64(s, 0);
+    r.root = column_text(s, 1);
+    r.analyst = column_text(s, 2);
+    r.model_id = column_u64(s, 3);
+    r.lowest_confidence = static_cast<std::uint32_t>(column_u64(s, 4));
+    r.size = column_u64(s, 5);
+    r.state = parse_root_state(column_text(s, 6));
+    r.txid = column_text(s, 7);
+    r.raw_hex = column_text(s, 8);
+    r.nonce = column_u64(s, 9);
+    r.fee = column_u64(s, 10);
+    if (sqlite3_column_type(s, 11) != SQLITE_NULL)
+        r.root_id = column_u64(s, 11);
+    r.block_height = column_u64(s, 12);
+    r.block_time = column_u64(s, 13);
+    r.burn_block_height = column_u64(s, 14);
+    r.proofs_written = sqlite3_column_int64(s, 15) != 0;
+    r.last_error = column_text(s, 16);
+    r.created_at = column_text(s, 17);
+    return r;
+}
+
+StoredLeaf read_leaf(sqlite3_stmt* s) {
+    return StoredLeaf{sqlite3_column_int64(s, 0), column_u64(s, 1), sqlite3_column_int64(s, 2),
+                      column_text(s, 3)};
+}
+
+}  // namespace
+
+Result<MerkleStore> MerkleStore::open(const fs::path& ledger_path) {
+    auto impl = std::make_unique<Impl>();
+    impl->name = ledger_path.string();
+    if (sqlite3_open_v2(ledger_path.c_str(), &impl->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, nullptr) != SQLITE_OK) {
+        return Error(ErrorCode::kIo, impl->name + ": cannot open the ledger: " +
+                                         (impl->db ? sqlite3_errmsg(impl->db) : "out of memory"));
+    }
+    sqlite3_busy_timeout(impl->db, kBusyTimeoutMs);
+    if (auto s =
+            impl->exec("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL", "setting pragmas");
+        !s)
+        return s.error();
+    std::int64_t tables = 0;
+    if (auto s = impl->query("SELECT count(*) FROM sqlite_master WHERE name = 'merkle_roots'", {},
+                             "reading the schema",
+                             [&](sqlite3_stmt* st) { tables = sqlite3_column_int64(st, 0); });
+        !s)
+        return s.error();
+    if (tables != 1) {
+        return Error(ErrorCode::kUnsupported,
+                     impl->name +
+                         ": the ledger has no Merkle tables (open it with this "
+                         "medanchor's Ledger first, which migrates it)");
+    }
+    return MerkleStore(std::move(impl));
+}
+
+MerkleStore::MerkleStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+MerkleStore::MerkleStore(MerkleStore&&) noexcept = default;
+MerkleStore& MerkleStore::operator=(MerkleStore&&) noexcept = default;
+MerkleStore::~MerkleStore() = default;
+
+Result<std::int64_t> MerkleStore::store_root(const NewRoot& r) {
+    if (r.analysis_ids.empty() || r.analysis_ids.size() != r.leaf_hashes.size())
+        return Error(ErrorCode::kInvalidArgument,
+                     impl_->name + ": a root needs one leaf hash per analysis, and at least one");
+    std::int64_t row = 0;
+    auto s = impl_->transaction("storing Merkle root " + r.root, [&]() -> Status {
+        const std::string now = utc_now();
+        if (auto st = impl_->query(
+                "INSERT INTO merkle_roots (root, analyst, model_id, lowest_confidence, size, "
+                "state, txid, raw_hex, nonce, fee, created_at, updated_at) VALUES (?1, ?2, ?3, "
+                "?4, ?5, 'built', ?6, ?7, ?8, ?9, ?10, ?10)",
+                {text(r.root), text(r.analyst), unsigned_number(r.model_id),
+                 number(r.lowest_confidence), unsigned_number(r.analysis_ids.size()), text(r.txid),
+                 text(r.raw_hex), unsigned_number(r.nonce), unsigned_number(r.fee), text(now)},
+                "storing a Merkle root");
+            !st)
+            return st;
+        row = sqlite3_last_insert_rowid(impl_->db);
+        for (std::size_t i = 0; i < r.analysis_ids.size(); ++i) {
+            const auto id = r.analysis_ids[i];
+            // Only a pending analysis of this analyst becomes a leaf (touching it checks so).
+            if (auto st = impl_->query(
+                    "UPDATE analyses SET updated_at = ?2, last_error = NULL WHERE id = ?1 AND "
+                    "state = 'pending' AND analyst = ?3",
+                    {number(id), text(now), text(r.analyst)}, "taking an analysis into a root");
+                !st)
+                return st;
+            if (impl_->changes() != 1)
+                return Error(ErrorCode::kInvalidArgument,
+                             impl_->name + ": analysis " + std::to_string(id) +
+                                 " is not a pending analysis of " + r.analyst);
+            if (auto st = impl_->query(
+                    "INSERT INTO merkle_leaves (root_row, leaf_index, analysis_id, leaf_hash) "
+                    "VALUES (?1, ?2, ?3, ?4)",
+                    {number(row), unsigned_number(i), number(id), text(r.leaf_hashes[i])},
+                    "storing leaf " + std::to_string(i) + " (analysis " + std::to_string(id) +
+                        "; an analysis is a leaf of one root at most)");
+                !st)
+                return st;
+        }
+        return Status::Ok();
+    });
+    if (!s)
+        return s.error();
+    return row;
+}
+
+Status MerkleStore::mark_sent(std::int64_t row) {
+    return impl_->query(
+        "UPDATE merkle_roots SET state = 'sent', last_error = NULL, updated_at = ?2 WHERE id = "
+        "?1 AND state IN ('built', 'sent')",
+        {number(row), text(utc_now())}, "marking a root sent");
+}
+
+Status MerkleStore::note_error(std::int64_t row, const std::string& error) {
+    return impl_->query("UPDATE merkle_roots SET last_error = ?2, updated_at = ?3 WHERE id = ?1",
+                        {number(row), text(error), text(utc_now())}, "noting a root's error");
+}
+
+Status MerkleStore::confirm(std::int64_t row, const RootOnChain& c) {
+    return impl_->transaction("confirming a Merkle root", [&]() -> Status {
+        const std::string now = utc_now();
+        if (auto st = impl_->query(
+                "UPDATE merkle_roots SET state = 'confirmed', root_id = ?2, block_height = ?3, "
+                "block_time = ?4, burn_block_height = ?5, last_error = NULL, updated_at = ?6 "
+                "WHERE id = ?1 AND state IN ('built', 'sent')",
+                {number(row), unsigned_number(c.root_id), unsigned_number(c.block_height),
+                 unsigned_number(c.block_time), unsigned_number(c.burn_block_height), text(now)},
+                "confirming a root");
+            !st)
+            return st;
+        if (impl_->changes() != 1)
+            return Error(ErrorCode::kInvalidArgument,
+                         impl_->name + ": root " + std::to_string(row) + " is not built or sent");
+        return impl_->query(
+            "UPDATE analyses SET state = 'confirmed', onchain_id = ?2, block_height = ?3, "
+            "block_time = ?4, last_error = NULL, updated_at = ?5 WHERE state = 'pending' AND id "
+            "IN (SELECT analysis_id FROM merkle_leaves WHERE root_row = ?1)",
+            {number(row), unsigned_number(c.root_id), unsigned_number(c.block_height),
+             unsigned_number(c.block_time), text(now)},
+            "confirming a root's analyses");
+    });
+}
+
+Status MerkleStore::fail(std::int64_t row, const std::string& error) {
+    return impl_->transaction("releasing a failed Merkle root", [&]() -> Status {
+        const std::string now = utc_now();
+        if (auto st = impl_->query(
+                "UPDATE merkle_roots SET state = 'failed', last_error = ?2, updated_at = ?3 "
+                "WHERE id = ?1 AND state IN ('built', 'sent')",
+                {number(row), text(error), text(now)}, "failing a root");
+            !st)
+            return st;
+        if (impl_->changes() != 1)
+            return Error(ErrorCode::kInvalidArgument,
+                         impl_->name + ": root " + std::to_string(row) + " is not built or sent");
+        if (auto st = impl_->query(
+                "UPDATE analyses SET last_error = ?2, updated_at = ?3 WHERE id IN (SELECT "
+                "analysis_id FROM merkle_leaves WHERE root_row = ?1)",
+                {number(row), text(error), text(now)}, "releasing a root's analyses");
+            !st)
+            return st;
+        return impl_->query("DELETE FROM merkle_leaves WHERE root_row = ?1", {number(row)},
+                            "releasing a root's leaves");
+    });
+}
+
+Status MerkleStore::mark_proofs_written(std::int64_t row) {
+    return impl_->query("UPDATE merkle_roots SET proofs_written = 1, updated_at = ?2 WHERE id = ?1",
+                        {number(row), text(utc_now())}, "marking a root's proofs written");
+}
+
+Result<std::vector<StoredRoot>> MerkleStore::roots(std::optional<RootState> state) {
+    std::vector<StoredRoot> out;
+    const std::string sql = std::string("SELECT ") + kRootColumns + " FROM merkle_roots" +
+                            (state ? " WHERE state = ?1" : "") + " ORDER BY id";
+    std::vector<SqlArg> args;
+    if (state)
+        args.push_back(text(to_string(*state)));
+    if (auto s = impl_->query(sql.c_str(), args, "reading roots",
+                              [&](sqlite3_stmt* st) { out.push_back(read_root(st)); });
+        !s)
+        return s.error();
+    return out;
+}
+
+Result<StoredRoot> MerkleStore::root(std::int64_t row) {
+    std::optional<StoredRoot> out;
+    const std::string sql =
+        std::string("SELECT ") + kRootColumns + " FROM merkle_roots WHERE id = ?1";
+    if (auto s = impl_->query(sql.c_str(), {number(row)}, "reading a root",
+                              [&](sqlite3_stmt* st) { out = read_root(st); });
+        !s)
+        return s.error();
+    if (!out)
+        return Error(ErrorCode::kNotFound, impl_->name + ": no Merkle root " + std::to_string(row));
+    return *out;
+}
+
+Result<std::vector<StoredLeaf>> MerkleStore::leaves(std::int64_t row) {
+    std::vector<StoredLeaf> out;
+    if (auto s = impl_->query(
+            "SELECT root_row, leaf_index, analysis_id, leaf_hash FROM merkle_leaves WHERE "
+            "root_row = ?1 ORDER BY leaf_index",
+            {number(row)}, "reading a root's leaves",
+            [&](sqlite3_stmt* st) { out.push_back(read_leaf(st)); });
+        !s)
+        return s.error();
+    return out;
+}
+
+Result<std::optional<StoredLeaf>> MerkleStore::leaf_of(std::int64_t analysis_id) {
+    std::optional<StoredLeaf> out;
+    if (auto s = impl_->query(
+            "SELECT root_row, leaf_index, analysis_id, leaf_hash FROM merkle_leaves WHERE "
+            "analysis_id = ?1",
+            {number(analysis_id)}, "reading an analysis' leaf",
+            [&](sqlite3_stmt* st) { out = read_leaf(st); });
+        !s)
+        return s.error();
+    return out;
+}
+
+Result<std::set<std::int64_t>> MerkleStore::in_live_roots() {
+    std::set<std::int64_t> out;
+    if (auto s = impl_->query(
+            "SELECT l.analysis_id FROM merkle_leaves l JOIN merkle_roots r ON r.id = l.root_row "
+            "WHERE r.state IN ('built', 'sent')",
+            {}, "reading the leaves of live roots",
+            [&](sqlite3_stmt* st) { out.insert(sqlite3_column_int64(st, 0)); });
+        !s)
+        return s.error();
+    return out;
+}
+
+}  // namespace medanchor::ledger
