@@ -6,6 +6,7 @@
 
 #include "app/analyze_command.h"
 #include "app/chain_commands.h"
+#include "app/http/serve_command.h"
 #include "app/image_commands.h"
 #include "app/predict_command.h"
 #include "app/simulate_command.h"
@@ -30,6 +31,7 @@ int main(int argc, char** argv) {
     medanchor::app::add_analyze_command(app, action);
     medanchor::app::add_verify_command(app, action);
     medanchor::app::add_workflow_commands(app, action);
+    medanchor::http::add_serve_commands(app, action);
 
     const int invalid = medanchor::error_info(medanchor::ErrorCode::kInvalidArgument).exit_code;
     try {

@@ -1,0 +1,59 @@
+// The ONE place where `medanchor serve` reaches into src/app's command functions (run_analyze,
+// sync_outbox). The service layer (issue 12 part 1: AnalysisService with in-memory image
+// sources and an Observer, AnchoringService with start()/stop()) replaces this file when it
+// lands; nothing else in src/app/http/ includes src/app/ headers.
+//
+// Until then an upload is analysed from a file: the bytes are written to a private temporary
+// folder (0700, a name the server chose), analysed, and the file is removed at once; the
+// ledger, the report folder and its de-identified copy are what stays.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+
+namespace medanchor::http {
+
+struct PipelineSettings {
+    std::filesystem::path data_dir;  // ledger.sqlite, reports/, site.key, tmp/, originals/
+    std::string model;               // bundle folder; empty: the shipped reference model
+    std::string network = "devnet";
+    std::string node;
+    std::string api;
+    std::string contract;
+    bool keep_originals = false;
+};
+
+class Pipeline {
+  public:
+    // Loads the model bundle and the site key (made, 0600, in data_dir when missing) and opens
+    // the ledger once, so that a broken set-up fails at start, not at the first upload.
+    static Result<std::unique_ptr<Pipeline>> open(const PipelineSettings& settings);
+    ~Pipeline();
+
+    std::filesystem::path ledger_path() const;
+
+    // Analyses one uploaded image for `analyst` (a Stacks principal) and records it in the
+    // ledger as pending (or needs_review), never anchoring: the anchoring loop does that.
+    // Returns the ledger id. Errors: kUnsupported (not DICOM/PNG/JPEG/TIFF), kCorrupt, ...
+    Result<std::int64_t> analyze(const std::string& bytes, const std::string& analyst);
+
+    // One round of anchoring for the account of this key: settles what was sent, sends what is
+    // pending. Does not wait for blocks.
+    Status anchor_round(const std::string& key_file);
+
+  private:
+    struct Impl;
+    explicit Pipeline(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+// The Stacks address of a key file's key on `network` (devnet, testnet, mainnet).
+Result<std::string> principal_of_key_file(const std::string& key_file, const std::string& network);
+
+}  // namespace medanchor::http
