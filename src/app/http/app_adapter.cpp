@@ -1,5 +1,7 @@
 #include "app/http/app_adapter.h"
 
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -108,41 +110,62 @@ Result<std::unique_ptr<Pipeline>> Pipeline::open(const PipelineSettings& setting
     return std::unique_ptr<Pipeline>(new Pipeline(std::move(impl)));
 }
 
-Result<std::int64_t> Pipeline::analyze(const std::string& bytes, const std::string& analyst) {
-    const char* ext = extension_for(image::sniff_magic(as_bytes(bytes)));
-    if (ext == nullptr) {
-        return Error(ErrorCode::kUnsupported,
-                     "not a DICOM, PNG, JPEG or TIFF image (by its first bytes)");
-    }
-    // Decoded here once for the hash the ledger is keyed by (run_analyze decodes it again).
-    auto img = image::decode_image(as_bytes(bytes), "upload");
-    if (!img)
-        return img.error();
-    const auto hash = image::hash_image(*img, &*impl_->site_key);
-
-    const std::string stem =
-        std::to_string(impl_->counter.fetch_add(1)) + "-" +
-        std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
-    const fs::path file = impl_->settings.data_dir / "tmp" / (stem + ext);
-    if (auto w = write_file_atomically(file, std::string_view(bytes)); !w)
-        return w.error();
+std::vector<Result<std::int64_t>> Pipeline::analyze(const std::vector<std::string>& images,
+                                                    const std::string& analyst) {
+    std::vector<Result<std::int64_t>> out(images.size(),
+                                          Error(ErrorCode::kInternal, "not analysed"));
+    // Each image is decoded here once for the hash the ledger is keyed by (run_analyze decodes
+    // it again), and written under a name the server chose; the files go when this returns.
+    struct Staged {
+        std::size_t index;
+        std::string hash;
+        fs::path file;
+    };
+    std::vector<Staged> staged;
     struct Remove {
-        fs::path p;
+        std::vector<Staged>& files;
         ~Remove() {
             std::error_code ec;
-            fs::remove(p, ec);
+            for (const auto& f : files)
+                fs::remove(f.file, ec);
         }
-    } remove{file};
-    if (impl_->settings.keep_originals) {
-        if (auto w =
-                write_file_atomically(impl_->settings.data_dir / "originals" / (hash.hex() + ext),
-                                      std::string_view(bytes));
-            !w)
-            return w.error();
+    } remove{staged};
+    for (std::size_t i = 0; i < images.size(); ++i) {
+        const auto& bytes = images[i];
+        const char* ext = extension_for(image::sniff_magic(as_bytes(bytes)));
+        if (ext == nullptr) {
+            out[i] = Error(ErrorCode::kUnsupported,
+                           "not a DICOM, PNG, JPEG or TIFF image (by its first bytes)");
+            continue;
+        }
+        auto img = image::decode_image(as_bytes(bytes), "upload " + std::to_string(i + 1));
+        if (!img) {
+            out[i] = img.error();
+            continue;
+        }
+        const auto hash = image::hash_image(*img, &*impl_->site_key);
+        const fs::path file =
+            impl_->settings.data_dir / "tmp" /
+            (std::to_string(impl_->counter.fetch_add(1)) + "-" + std::to_string(::getpid()) + ext);
+        if (auto w = write_file_atomically(file, std::string_view(bytes)); !w) {
+            out[i] = w.error();
+            continue;
+        }
+        staged.push_back({i, hash.hex(), file});
+        if (impl_->settings.keep_originals) {
+            if (auto w = write_file_atomically(
+                    impl_->settings.data_dir / "originals" / (hash.hex() + ext),
+                    std::string_view(bytes));
+                !w)
+                out[i] = w.error();
+        }
     }
+    if (staged.empty())
+        return out;
 
     app::AnalyzeRequest r;
-    r.inputs = {file.string()};
+    for (const auto& f : staged)
+        r.inputs.push_back(f.file.string());
     r.model = impl_->settings.model;
     r.out = (impl_->settings.data_dir / "reports").string();
     r.site_key = impl_->site_key_path.string();
@@ -151,24 +174,31 @@ Result<std::int64_t> Pipeline::analyze(const std::string& bytes, const std::stri
     r.saliency = true;
     r.anchor = false;
     r.threads = 1;
-    r.batch = 1;
     r.chain = impl_->chain("");
     Status status;
     {
         std::lock_guard lock(impl_->run_mutex);
         status = app::run_analyze(r);
     }
-    if (!status)
-        return status.error();
+    // run_analyze reports only the first failure; each image's outcome is read from the
+    // ledger, by the key it is recorded under.
     auto ledger = ledger::Ledger::open(impl_->ledger_path);
-    if (!ledger)
-        return ledger.error();
-    auto found = ledger->find(hash.hex(), impl_->model_sha256, analyst);
-    if (!found)
-        return found.error();
-    if (!*found)
-        return Error(ErrorCode::kInternal, "the analysis was not recorded in the ledger");
-    return (*found)->id;
+    for (const auto& f : staged) {
+        if (!ledger) {
+            out[f.index] = ledger.error();
+            continue;
+        }
+        auto found = ledger->find(f.hash, impl_->model_sha256, analyst);
+        if (!found)
+            out[f.index] = found.error();
+        else if (*found)
+            out[f.index] = (*found)->id;
+        else if (!status)
+            out[f.index] = status.error();
+        else
+            out[f.index] = Error(ErrorCode::kInternal, "the analysis was not recorded");
+    }
+    return out;
 }
 
 Status Pipeline::anchor_round(const std::string& key_file) {

@@ -38,10 +38,13 @@ class Pipeline {
 
     std::filesystem::path ledger_path() const;
 
-    // Analyses one uploaded image for `analyst` (a Stacks principal) and records it in the
-    // ledger as pending (or needs_review), never anchoring: the anchoring loop does that.
-    // Returns the ledger id. Errors: kUnsupported (not DICOM/PNG/JPEG/TIFF), kCorrupt, ...
-    Result<std::int64_t> analyze(const std::string& bytes, const std::string& analyst);
+    // Analyses the images of one upload for `analyst` (a Stacks principal) and records each in
+    // the ledger as pending (or needs_review), never anchoring: the anchoring loop does that.
+    // One result per image, in order: its ledger id, or why it failed (kUnsupported: not
+    // DICOM/PNG/JPEG/TIFF; kCorrupt; ...). One run_analyze per upload, because each run loads
+    // the model bundle again (seconds on a busy machine).
+    std::vector<Result<std::int64_t>> analyze(const std::vector<std::string>& images,
+                                              const std::string& analyst);
 
     // One round of anchoring for the account of this key: settles what was sent, sends what is
     // pending. Does not wait for blocks.

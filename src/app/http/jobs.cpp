@@ -133,38 +133,37 @@ void JobService::work() {
             ++job.version;
         }
         changed_.notify_all();
-        for (std::size_t i = 0; i < next.files.size(); ++i) {
-            {
-                std::lock_guard lock(mutex_);
-                auto& job = jobs_.at(next.job_id);
-                job.files[i].state = "analysing";
-                ++job.version;
-            }
-            changed_.notify_all();
-            auto id = pipeline_.analyze(next.files[i], next.analyst);
-            next.files[i].clear();
-            next.files[i].shrink_to_fit();
-            {
-                std::lock_guard lock(mutex_);
-                auto& job = jobs_.at(next.job_id);
+        {
+            std::lock_guard lock(mutex_);
+            auto& job = jobs_.at(next.job_id);
+            for (auto& f : job.files)
+                f.state = "analysing";
+            ++job.version;
+        }
+        changed_.notify_all();
+        auto ids = pipeline_.analyze(next.files, next.analyst);
+        next.files.clear();
+        {
+            std::lock_guard lock(mutex_);
+            auto& job = jobs_.at(next.job_id);
+            for (std::size_t i = 0; i < job.files.size(); ++i) {
                 auto& file = job.files[i];
                 --queued_images_;
-                if (id) {
+                if (ids[i]) {
                     file.state = "analysed";
-                    file.analysis_id = *id;
+                    file.analysis_id = *ids[i];
                     ++analysed_;
                 } else {
                     file.state = "failed";
-                    file.error_code = error_info(id.error().code()).name;
-                    file.error_message = id.error().message();
+                    file.error_code = error_info(ids[i].error().code()).name;
+                    file.error_message = ids[i].error().message();
                     ++errors_[file.error_code];
                 }
-                if (i + 1 == next.files.size())
-                    job.state = "done";
-                ++job.version;
             }
-            changed_.notify_all();
+            job.state = "done";
+            ++job.version;
         }
+        changed_.notify_all();
     }
 }
 
