@@ -188,18 +188,24 @@ void add_serve_commands(CLI::App& app, CommandAction& action) {
     auto u = std::make_shared<UsersOptions>();
     auto* users = app.add_subcommand("users", "Accounts of `medanchor serve`");
     users->require_subcommand(1);
-    users->add_option("--data", u->data_dir, "state folder of `serve`");
-    users->add_option("--users", u->users, "account store (default DATA/users.sqlite)");
+    const auto store_options = [u](CLI::App* cmd) {
+        cmd->add_option("--data", u->data_dir,
+                        "state folder of `serve` (default $MEDANCHOR_DATA or ~/.medanchor/serve)");
+        cmd->add_option("--users", u->users, "account store (default DATA/users.sqlite)");
+    };
     auto* add = users->add_subcommand("add", "Add a user; prints their bearer token once");
     add->add_option("NAME", u->name, "user name")->required();
     add->add_option("--role", u->role, "radiologist, verifier, auditor or admin")->required();
     add->add_option("--key-file", u->key_file, "the signing key the server uses for this user");
     add->add_option("--network", u->network, "network of the key's address (default devnet)");
+    store_options(add);
     add->callback([&action, u] { action = [u] { return users_add(*u); }; });
     auto* list = users->add_subcommand("list", "List users (never their tokens)");
+    store_options(list);
     list->callback([&action, u] { action = [u] { return users_list(*u); }; });
     auto* remove = users->add_subcommand("remove", "Remove a user; their token stops working");
     remove->add_option("NAME", u->name, "user name")->required();
+    store_options(remove);
     remove->callback([&action, u] { action = [u] { return users_remove(*u); }; });
 }
 

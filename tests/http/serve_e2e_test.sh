@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# `medanchor users` and `medanchor serve` through the real binary, against the real local chain:
+#   - `users add` prints a token once (64 hex digits); the store is 0600 and holds only the
+#     token's SHA-256 (checked with sha256sum), `users list` never shows it; bad roles and
+#     duplicate names exit 2;
+#   - serve with a verified radiologist's key: an upload of three slices is analysed and
+#     anchored, and the job's event stream goes recorded → sent → confirmed with a txid and a
+#     block; the request log names routes, never the token or the uploaded file's name;
+#   - `users remove`: the token stops working at once (401);
+#   - SIGTERM with the chain down: the server finishes the accepted upload, exits 0, and the
+#     analyses wait in the ledger; a restart with the chain up anchors them.
+# Usage: serve_e2e_test.sh MEDANCHOR_BINARY SOURCE_DIR
+set -euo pipefail
+bin=$1
+src=$2
+work=$(mktemp -d)
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+api_port=$(free_port)
+http_port=$(free_port)
+chain=(--port "$port" --api-port "$api_port" --data "$work/chain")
+node=(--node "http://127.0.0.1:$port")
+server_pid=
+cleanup() {
+    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+    "$bin" devnet stop "${chain[@]}" >/dev/null 2>&1 || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; [ -f "$work/serve.err" ] && tail -20 "$work/serve.err" >&2; exit 1; }
+address() { "$bin" keys show --key-file "$1" --json | sed -e 's/.*"address_testnet":"\([^"]*\)".*/\1/'; }
+base="http://127.0.0.1:$http_port"
+data="$work/data"
+
+# ---- accounts -----------------------------------------------------------------------------------
+"$bin" keys devnet deployer --out "$work/admin.key" >/dev/null
+"$bin" keys devnet wallet_1 --out "$work/verifier.key" >/dev/null
+"$bin" keys devnet wallet_2 --out "$work/doctor.key" >/dev/null
+doctor=$(address "$work/doctor.key")
+token=$("$bin" users add doc --role radiologist --key-file "$work/doctor.key" --data "$data" 2>"$work/add.err")
+[[ "$token" =~ ^[0-9a-f]{64}$ ]] || fail "users add prints one 64-hex token on stdout: $token"
+grep -q "shown once" "$work/add.err" || fail "users add says the token is shown once"
+auditor=$("$bin" users add audit --role auditor --data "$data" 2>/dev/null)
+[ "$(stat -c %a "$data/users.sqlite")" = 600 ] || fail "users.sqlite mode $(stat -c %a "$data/users.sqlite")"
+digest=$(printf %s "$token" | sha256sum | cut -d' ' -f1)
+grep -qa "$digest" "$data/users.sqlite" || fail "the store holds the token's SHA-256"
+! grep -qa "$token" "$data/users.sqlite" || fail "the store holds the token itself"
+list=$("$bin" users list --data "$data")
+grep -q "^doc	radiologist	$doctor	" <<<"$list" || fail "users list: $list"
+! grep -q "$token" <<<"$list" || fail "users list shows a token"
+set +e
+"$bin" users add x --role janitor --data "$data" >/dev/null 2>&1; rc=$?
+[ "$rc" = 2 ] || fail "unknown role: expected 2, got $rc"
+"$bin" users add doc --role auditor --data "$data" >/dev/null 2>&1; rc=$?
+[ "$rc" = 2 ] || fail "duplicate name: expected 2, got $rc"
+"$bin" users remove nobody --data "$data" >/dev/null 2>&1; rc=$?
+[ "$rc" = 13 ] || fail "removing an unknown user: expected 13, got $rc"
+set -e
+
+# ---- the chain: contract, verifier, model, a verified radiologist -------------------------------
+"$bin" devnet start "${chain[@]}" >/dev/null || fail "devnet start"
+"$bin" deploy "${node[@]}" --key-file "$work/admin.key" >/dev/null || fail "deploy"
+"$bin" admin appoint-verifier "$(address "$work/verifier.key")" "${node[@]}" --key-file "$work/admin.key" >/dev/null
+"$bin" admin register-model --bundle "$src/models/ct-nodule-sim" "${node[@]}" --key-file "$work/admin.key" >/dev/null
+echo "licence record" >"$work/licence.txt"
+"$bin" professional register --credential-file "$work/licence.txt" --specialty radiology "${node[@]}" \
+    --key-file "$work/doctor.key" >/dev/null || fail "professional register"
+"$bin" professional verify "$doctor" --expires-in 365 --reason 1 "${node[@]}" --key-file "$work/verifier.key" \
+    >/dev/null || fail "professional verify"
+
+start_server() {
+    "$bin" serve --listen "127.0.0.1:$http_port" --data "$data" "${node[@]}" \
+        --api "http://127.0.0.1:$api_port" >"$work/serve.out" 2>>"$work/serve.err" &
+    server_pid=$!
+    for _ in $(seq 1 100); do
+        curl -sf "$base/api/health" >/dev/null 2>&1 && return 0
+        sleep 0.2
+    done
+    fail "serve did not answer /api/health"
+}
+upload() {
+    curl -sf -H "Authorization: Bearer $token" \
+        -F "file=@$src/samples/ct/ctsim-42-00000.dcm;filename=DOE^JANE.dcm" \
+        -F "file=@$src/samples/ct/ctsim-42-00001.dcm;filename=DOE^JANE.dcm" \
+        -F "file=@$src/samples/ct/ctsim-42-00002.dcm;filename=DOE^JANE.dcm" "$base/api/jobs"
+}
+job_id() { sed -e 's/.*"id":"\([0-9a-f]*\)".*/\1/'; }
+
+# ---- upload → confirmed ------------------------------------------------------------------------
+start_server
+grep -q "listening on http://127.0.0.1:$http_port/" "$work/serve.out" || fail "serve prints its URL"
+job=$(upload | job_id)
+[[ "$job" =~ ^[0-9a-f]{32}$ ]] || fail "upload: no job id"
+# The stream ends by itself once every analysis is confirmed (or held for review).
+timeout 120 curl -sN -H "Authorization: Bearer $auditor" "$base/api/jobs/$job/events" >"$work/events" ||
+    fail "the event stream did not end: $(tail -c 600 "$work/events")"
+grep -q '"anchoring":"recorded"' "$work/events" || fail "no recorded state in the stream"
+grep -q '"anchoring":"confirmed"' "$work/events" || fail "no confirmed state in the stream: $(tail -c 600 "$work/events")"
+last=$(grep '^data: ' "$work/events" | tail -1)
+[ "$(grep -o '"anchoring":"confirmed"' <<<"$last" | wc -l)" = 3 ] || fail "three confirmed: $last"
+grep -q '"txid":"[0-9a-f]\{64\}"' <<<"$last" || fail "a txid: $last"
+grep -q '"block_height":[0-9]' <<<"$last" || fail "a block: $last"
+# The analysis as the chain holds it: anchored, and verify agrees.
+id=$(grep -o '"analysis_id":[0-9]*' <<<"$last" | head -1 | cut -d: -f2)
+curl -sf -H "Authorization: Bearer $auditor" "$base/api/analyses/$id" | grep -q '"state":"confirmed"' ||
+    fail "analysis $id not confirmed"
+# The log: routes only; neither the token nor the client's file name.
+grep -q "POST /api/jobs 202" "$work/serve.err" || fail "the request log: $(cat "$work/serve.err")"
+! grep -q "$token" "$work/serve.err" "$work/serve.out" || fail "the token is in the server's output"
+! grep -q "DOE" "$work/serve.err" "$work/serve.out" || fail "the upload's file name is in the server's output"
+! grep -rqa "DOE" "$data" || fail "the upload's file name is stored"
+
+# ---- users remove: the token stops working ------------------------------------------------------
+"$bin" users remove audit --data "$data"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $auditor" "$base/api/ledger")
+[ "$code" = 401 ] || fail "a removed user's token: expected 401, got $code"
+
+# ---- SIGTERM with the chain down, restart with it up --------------------------------------------
+"$bin" devnet stop "${chain[@]}" >/dev/null
+job=$(curl -sf -H "Authorization: Bearer $token" -F "file=@$src/samples/ct/ctsim-42-00003.dcm" \
+    -F "file=@$src/samples/ct/ctsim-42-00004.dcm" "$base/api/jobs" | job_id)
+kill -TERM "$server_pid"
+set +e
+wait "$server_pid"
+rc=$?
+set -e
+server_pid=
+[ "$rc" = 0 ] || fail "serve after SIGTERM: exit $rc"
+grep -q "stopping" "$work/serve.err" || fail "serve says it stops"
+pending=$(/usr/bin/python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"select count(*) from analyses where state in ('pending','broadcast')\").fetchone()[0])" "$data/ledger.sqlite")
+[ "$pending" = 2 ] || fail "the accepted upload's two analyses wait in the ledger: $pending"
+"$bin" devnet start "${chain[@]}" >/dev/null || fail "devnet start again"
+start_server
+for _ in $(seq 1 120); do
+    confirmed=$(/usr/bin/python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"select count(*) from analyses where state = 'confirmed'\").fetchone()[0])" "$data/ledger.sqlite")
+    [ "$confirmed" = 5 ] && break
+    sleep 0.5
+done
+[ "$confirmed" = 5 ] || fail "after the restart, the pending analyses are anchored: $confirmed of 5 confirmed"
+echo "serve end to end: ok"
