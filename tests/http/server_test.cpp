@@ -410,6 +410,16 @@ TEST_F(ServerTest, UploadAnalysesEveryFileAndServesTheReports) {
             auth(Role::kAuditor));
         ASSERT_EQ(png->status, 200);
         EXPECT_EQ(png->body.substr(1, 3), "PNG");
+        // The plain rendering: a PNG at the slice's own size (256 x 256, IHDR's width and
+        // height, big-endian at bytes 16..23).
+        auto image =
+            c.Get("/api/analyses/" + std::to_string(f["analysis_id"].get<int>()) + "/image.png",
+                  auth(Role::kAuditor));
+        ASSERT_EQ(image->status, 200) << image->body;
+        ASSERT_GT(image->body.size(), 24u);
+        EXPECT_EQ(image->body.substr(1, 3), "PNG");
+        EXPECT_EQ(image->body.substr(16, 8), std::string("\0\0\x01\0\0\0\x01\0", 8));
+        EXPECT_NE(image->body, png->body);
     }
     // The upload itself is not kept: the temporary folder is empty.
     EXPECT_TRUE(fs::is_empty(dir_ / "data/tmp"));

@@ -10,12 +10,15 @@
 
 #include "app/analyze_command.h"
 #include "app/chain_options.h"
+#include "app/model_input.h"
 #include "app/outbox.h"
 #include "common/file_io.h"
 #include "image/image_hash.h"
 #include "image/reader.h"
 #include "image/site_key.h"
 #include "inference/model_bundle.h"
+#include "inference/preprocess.h"
+#include "inference/saliency.h"
 #include "ledger/ledger.h"
 
 namespace medanchor::http {
@@ -52,6 +55,7 @@ struct Pipeline::Impl {
     fs::path site_key_path;
     std::optional<image::SiteKey> site_key;
     std::string model_sha256;
+    std::optional<inference::ModelManifest> manifest;
     std::atomic<std::uint64_t> counter{0};
     // run_analyze and the outbox are used from the job worker and the anchoring loop; one at
     // a time keeps the CLI code, written for one thread, on one thread.
@@ -103,6 +107,7 @@ Result<std::unique_ptr<Pipeline>> Pipeline::open(const PipelineSettings& setting
     if (!bundle)
         return bundle.error();
     impl->model_sha256 = bundle->manifest.model_sha256;
+    impl->manifest = bundle->manifest;
 
     auto ledger = ledger::Ledger::open(impl->ledger_path);
     if (!ledger)
@@ -219,6 +224,25 @@ Status Pipeline::anchor_round(const std::string& key_file) {
     if (!summary)
         return summary.error();
     return Status::Ok();
+}
+
+Result<std::vector<std::uint8_t>> Pipeline::render_image_png(const fs::path& report_dir) {
+    auto img = image::read_image(report_dir / "image.deid.dcm");
+    if (!img)
+        return img.error();
+    auto input = app::to_model_input(*img, "image.deid.dcm");
+    if (!input)
+        return input.error();
+    auto prepared = inference::preprocess(*input, *impl_->manifest);
+    if (!prepared)
+        return prepared.error();
+    // An all-zero saliency map: render_saliency_png then blends nothing over the windowed
+    // image, which is exactly the plain rendering (one PNG encoder for both).
+    inference::SaliencyMap none;
+    none.rows = prepared->content_y + prepared->content_height;
+    none.columns = prepared->content_x + prepared->content_width;
+    none.values.assign(static_cast<std::size_t>(none.rows) * none.columns, 0.0f);
+    return inference::render_saliency_png(none, *prepared);
 }
 
 Result<std::string> principal_of_key_file(const std::string& key_file, const std::string& network) {

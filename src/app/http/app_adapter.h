@@ -50,6 +50,11 @@ class Pipeline {
     // pending. Does not wait for blocks.
     Status anchor_round(const std::string& key_file);
 
+    // The de-identified image of a report folder (image.deid.dcm), windowed as the model's
+    // preprocessing windows it, as an 8-bit grey PNG at the image's own size: the background
+    // the web UI lays the saliency map over. kNotFound when the folder has no image.
+    Result<std::vector<std::uint8_t>> render_image_png(const std::filesystem::path& report_dir);
+
   private:
     struct Impl;
     explicit Pipeline(std::unique_ptr<Impl> impl);

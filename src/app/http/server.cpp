@@ -429,6 +429,19 @@ std::string ApiServer::Impl::metrics_text() {
 }
 
 void ApiServer::Impl::register_routes() {
+    // The web UI: fixed files from memory, outside the API (and its OpenAPI document). The
+    // policy keeps the page to its own origin: no inline script, nothing fetched elsewhere.
+    for (const auto& asset : web_assets()) {
+        auto serve = [&asset](const httplib::Request&, httplib::Response& res) {
+            res.set_header("Content-Security-Policy",
+                           "default-src 'self'; img-src 'self' blob:; frame-ancestors 'none'");
+            res.set_content(asset.content.data(), asset.content.size(),
+                            std::string(asset.media_type));
+        };
+        server->Get(std::string(asset.path), serve);
+        if (asset.path == "/index.html")
+            server->Get("/", serve);
+    }
     add("GET", "/api/health", "/api/health", std::nullopt,
         [this](const httplib::Request&, httplib::Response& res, const Caller*) {
             send_json(res, {{"status", jobs->stopping() ? "stopping" : "ok"},
@@ -519,6 +532,30 @@ void ApiServer::Impl::register_routes() {
             }
             res.set_content(reinterpret_cast<const char*>(bytes->data()), bytes->size(),
                             file->media_type);
+        });
+    add("GET", "/api/analyses/{id}/image.png", "/api/analyses/([0-9]{1,18})/image.png",
+        Permission::kRead,
+        [this](const httplib::Request& req, httplib::Response& res, const Caller*) {
+            auto id = parse_id(req.matches[1]);
+            auto book = ledger();
+            if (!book) {
+                send_error(res, book.error());
+                return;
+            }
+            auto a =
+                id ? book->get(*id) : Result<ledger::Analysis>(Error(ErrorCode::kNotFound, ""));
+            if (!a || !a->report_dir) {
+                send_error(res, Error(ErrorCode::kNotFound, "no such analysis"));
+                return;
+            }
+            auto png = pipeline->render_image_png(*a->report_dir);
+            if (!png) {
+                send_error(res, png.error().code() == ErrorCode::kNotFound
+                                    ? Error(ErrorCode::kNotFound, "the analysis has no image")
+                                    : png.error());
+                return;
+            }
+            res.set_content(reinterpret_cast<const char*>(png->data()), png->size(), "image/png");
         });
     add("GET", "/api/ledger", "/api/ledger", Permission::kRead,
         [this](const httplib::Request& req, httplib::Response& res, const Caller*) {

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -89,6 +90,15 @@ class ApiServer {
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };
+
+// A file of the web UI (web/, embedded at build time): served at `path` ("/index.html" is
+// also served at "/").
+struct WebAsset {
+    std::string_view path;
+    std::string_view media_type;
+    std::string_view content;
+};
+std::span<const WebAsset> web_assets();
 
 // The OpenAPI 3 document (docs/api.openapi.json, embedded at build time).
 std::string_view openapi_document();
