@@ -680,6 +680,11 @@ Status ApiServer::bind() {
     server.set_read_timeout(o.read_timeout_s, 0);
     server.set_write_timeout(o.write_timeout_s, 0);
     server.set_keep_alive_timeout(5);
+    server.set_keep_alive_max_count(100);
+    // Headers and body go out in separate writes: with Nagle's algorithm the second waits for
+    // the client's delayed ACK, 40 ms on Linux, on every keep-alive request (measured with
+    // bench/http_bench.cpp: 43 ms p50 for /api/health without this, under 1 ms with it).
+    server.set_tcp_nodelay(true);
     server.set_default_headers(
         {{"X-Content-Type-Options", "nosniff"}, {"Cache-Control", "no-store"}});
     server.set_error_handler([impl](const httplib::Request&, httplib::Response& res) {
