@@ -9,30 +9,15 @@ bin=$1/src/app/medanchor
 rounds=${2:-10}
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 work=$(mktemp -d)
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-port=$(free_port) api_port=$(free_port) http_port=$(free_port)
-chain=(--port "$port" --api-port "$api_port" --data "$work/chain")
-node=(--node "http://127.0.0.1:$port")
+source "$src/tests/http/chain_setup.sh"
 server_pid=
 cleanup() {
     [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-    "$bin" devnet stop "${chain[@]}" >/dev/null 2>&1 || true
+    chain_down
     rm -rf "$work"
 }
 trap cleanup EXIT
-address() { "$bin" keys show --key-file "$1" --json | sed -e 's/.*"address_testnet":"\([^"]*\)".*/\1/'; }
-"$bin" keys devnet deployer --out "$work/admin.key" >/dev/null
-"$bin" keys devnet wallet_1 --out "$work/verifier.key" >/dev/null
-"$bin" keys devnet wallet_2 --out "$work/doctor.key" >/dev/null
-"$bin" devnet start "${chain[@]}" >/dev/null
-"$bin" deploy "${node[@]}" --key-file "$work/admin.key" >/dev/null
-"$bin" admin appoint-verifier "$(address "$work/verifier.key")" "${node[@]}" --key-file "$work/admin.key" >/dev/null
-"$bin" admin register-model --bundle "$src/models/ct-nodule-sim" "${node[@]}" --key-file "$work/admin.key" >/dev/null
-echo "licence" >"$work/licence.txt"
-"$bin" professional register --credential-file "$work/licence.txt" --specialty radiology "${node[@]}" \
-    --key-file "$work/doctor.key" >/dev/null
-"$bin" professional verify "$(address "$work/doctor.key")" --expires-in 365 --reason 1 "${node[@]}" \
-    --key-file "$work/verifier.key" >/dev/null 2>&1
+chain_up
 token=$("$bin" users add doc --role radiologist --key-file "$work/doctor.key" --data "$work/data" 2>/dev/null)
 "$bin" simulate --out "$work/images" --seed 11 --count "$rounds" >/dev/null
 "$bin" serve --listen "127.0.0.1:$http_port" --data "$work/data" "${node[@]}" \

@@ -1,12 +1,7 @@
 // The account store over SQLite (the ledger library is where SQLite is touched).
 #include "ledger/accounts.h"
 
-#include <fcntl.h>
 #include <sqlite3.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 
 #include "ledger/ledger.h"
 #include "ledger/sqlite_stmt.h"
@@ -77,30 +72,13 @@ AccountStore& AccountStore::operator=(AccountStore&&) noexcept = default;
 AccountStore::~AccountStore() = default;
 
 Result<AccountStore> AccountStore::open(const fs::path& path) {
-    const std::string name = path.string();
-    std::error_code ec;
-    if (path.has_parent_path() && !fs::exists(path.parent_path(), ec)) {
-        fs::create_directories(path.parent_path(), ec);
-        if (ec)
-            return Error(ErrorCode::kIo, path.parent_path().string() + ": " + ec.message());
-        fs::permissions(path.parent_path(), fs::perms::owner_all, fs::perm_options::replace, ec);
-    }
-    // Created by us with mode 0600 so it never exists with a looser mode (token hashes and key
-    // paths are nobody else's business).
-    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        return Error(errno == EACCES ? ErrorCode::kPermission : ErrorCode::kIo,
-                     name + ": cannot open the account store: " + std::strerror(errno));
-    }
-    ::close(fd);
-
     auto impl = std::make_unique<Impl>();
-    impl->name = name;
-    if (sqlite3_open_v2(path.c_str(), &impl->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX,
-                        nullptr) != SQLITE_OK) {
-        return Error(ErrorCode::kIo, name + ": cannot open the account store: " +
-                                         (impl->db ? sqlite3_errmsg(impl->db) : "out of memory"));
-    }
+    impl->name = path.string();
+    const std::string& name = impl->name;
+    auto db = open_private_sqlite(path, "the account store");
+    if (!db)
+        return db.error();
+    impl->db = *db;
     sqlite3_busy_timeout(impl->db, kBusyTimeoutMs);
     Stmt version(impl->db, "PRAGMA user_version");
     if (!version.prepared() || version.step() != SQLITE_ROW)

@@ -423,29 +423,12 @@ fs::path Ledger::default_path() {
 
 Result<Ledger> Ledger::open(const fs::path& path) {
     const std::string name = path.string();
-    if (path.has_parent_path() && !fs::exists(path.parent_path())) {
-        std::error_code ec;
-        fs::create_directories(path.parent_path(), ec);
-        if (ec)
-            return Error(ErrorCode::kIo, path.parent_path().string() + ": " + ec.message());
-        fs::permissions(path.parent_path(), fs::perms::owner_all, fs::perm_options::replace, ec);
-    }
-    // Create the file ourselves with mode 0600 so it never exists with a looser mode; SQLite
-    // gives its -wal and -shm files the database file's mode.
-    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        return Error(errno == EACCES ? ErrorCode::kPermission : ErrorCode::kIo,
-                     name + ": cannot open the ledger: " + std::strerror(errno));
-    }
-    ::close(fd);
-
     auto impl = std::make_unique<Impl>();
     impl->name = name;
-    if (sqlite3_open_v2(path.c_str(), &impl->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX,
-                        nullptr) != SQLITE_OK) {
-        return Error(ErrorCode::kIo, name + ": cannot open the ledger: " +
-                                         (impl->db ? sqlite3_errmsg(impl->db) : "out of memory"));
-    }
+    auto db = open_private_sqlite(path, "the ledger");
+    if (!db)
+        return db.error();
+    impl->db = *db;
     sqlite3_busy_timeout(impl->db, kBusyTimeoutMs);
     sqlite3_extended_result_codes(impl->db, 0);
     if (auto s = impl->exec("PRAGMA journal_mode = WAL", "setting WAL mode"); !s)

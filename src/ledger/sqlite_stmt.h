@@ -6,10 +6,13 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
+
+#include "common/error.h"
 
 namespace medanchor::ledger {
 
@@ -75,5 +78,12 @@ class Stmt {
     sqlite3_stmt* stmt_ = nullptr;
     int rc_ = SQLITE_OK;
 };
+
+// Opens (creating when missing) an SQLite file only its owner may read: missing parent folders
+// are made with mode 0700 and the file is created by us with mode 0600 before SQLite opens it,
+// so it never exists with a looser mode (SQLite gives its -wal and -shm files the same mode).
+// Read-write, serialized threading mode. `what` names the file in errors ("the ledger").
+// The caller owns the handle (sqlite3_close_v2).
+Result<sqlite3*> open_private_sqlite(const std::filesystem::path& path, const std::string& what);
 
 }  // namespace medanchor::ledger

@@ -16,29 +16,19 @@ set -euo pipefail
 bin=$1
 src=$2
 work=$(mktemp -d)
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-port=$(free_port)
-api_port=$(free_port)
-http_port=$(free_port)
-chain=(--port "$port" --api-port "$api_port" --data "$work/chain")
-node=(--node "http://127.0.0.1:$port")
+source "$src/tests/http/chain_setup.sh"
 server_pid=
 cleanup() {
     [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-    "$bin" devnet stop "${chain[@]}" >/dev/null 2>&1 || true
+    chain_down
     rm -rf "$work"
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; [ -f "$work/serve.err" ] && tail -20 "$work/serve.err" >&2; exit 1; }
-address() { "$bin" keys show --key-file "$1" --json | sed -e 's/.*"address_testnet":"\([^"]*\)".*/\1/'; }
 base="http://127.0.0.1:$http_port"
 data="$work/data"
 
 # ---- accounts -----------------------------------------------------------------------------------
-"$bin" keys devnet deployer --out "$work/admin.key" >/dev/null
-"$bin" keys devnet wallet_1 --out "$work/verifier.key" >/dev/null
-"$bin" keys devnet wallet_2 --out "$work/doctor.key" >/dev/null
-doctor=$(address "$work/doctor.key")
 token=$("$bin" users add doc --role radiologist --key-file "$work/doctor.key" --data "$data" 2>"$work/add.err")
 [[ "$token" =~ ^[0-9a-f]{64}$ ]] || fail "users add prints one 64-hex token on stdout: $token"
 grep -q "shown once" "$work/add.err" || fail "users add says the token is shown once"
@@ -60,15 +50,7 @@ set +e
 set -e
 
 # ---- the chain: contract, verifier, model, a verified radiologist -------------------------------
-"$bin" devnet start "${chain[@]}" >/dev/null || fail "devnet start"
-"$bin" deploy "${node[@]}" --key-file "$work/admin.key" >/dev/null || fail "deploy"
-"$bin" admin appoint-verifier "$(address "$work/verifier.key")" "${node[@]}" --key-file "$work/admin.key" >/dev/null
-"$bin" admin register-model --bundle "$src/models/ct-nodule-sim" "${node[@]}" --key-file "$work/admin.key" >/dev/null
-echo "licence record" >"$work/licence.txt"
-"$bin" professional register --credential-file "$work/licence.txt" --specialty radiology "${node[@]}" \
-    --key-file "$work/doctor.key" >/dev/null || fail "professional register"
-"$bin" professional verify "$doctor" --expires-in 365 --reason 1 "${node[@]}" --key-file "$work/verifier.key" \
-    >/dev/null || fail "professional verify"
+chain_up || fail "setting up the chain"
 
 start_server() {
     "$bin" serve --listen "127.0.0.1:$http_port" --data "$data" "${node[@]}" \

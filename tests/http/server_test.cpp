@@ -204,6 +204,16 @@ TEST(Roles, TheTable) {
         EXPECT_TRUE(allows(Role::kAdmin, p));
 }
 
+// A request path for a route's pattern: a job id, analysis 1, report.json.
+std::string concrete(const std::string& pattern) {
+    std::string path = pattern;
+    if (auto b = path.find("{id}"); b != std::string::npos)
+        path.replace(b, 4, pattern.starts_with("/api/jobs") ? std::string(32, 'a') : "1");
+    if (auto b = path.find("{name}"); b != std::string::npos)
+        path.replace(b, 6, "report.json");
+    return path;
+}
+
 TEST_F(ServerTest, HealthIsPublicAndEverythingElseNeedsAToken) {
     start();
     auto c = client();
@@ -216,11 +226,7 @@ TEST_F(ServerTest, HealthIsPublicAndEverythingElseNeedsAToken) {
     for (const auto& r : server_->routes()) {
         if (!r.permission)
             continue;
-        std::string path = r.path;
-        if (auto b = path.find("{id}"); b != std::string::npos)
-            path.replace(b, 4, r.path.starts_with("/api/jobs") ? std::string(32, 'a') : "1");
-        if (auto b = path.find("{name}"); b != std::string::npos)
-            path.replace(b, 6, "report.json");
+        const std::string path = concrete(r.path);
         for (const httplib::Headers& h :
              {httplib::Headers{}, httplib::Headers{{"Authorization", "Bearer"}},
               httplib::Headers{{"Authorization", "Basic YTpi"}},
@@ -241,11 +247,7 @@ TEST_F(ServerTest, EveryRoleAgainstEveryRoute) {
     for (const auto& r : server_->routes()) {
         if (!r.permission)
             continue;
-        std::string path = r.path;
-        if (auto b = path.find("{id}"); b != std::string::npos)
-            path.replace(b, 4, r.path.starts_with("/api/jobs") ? std::string(32, 'a') : "1");
-        if (auto b = path.find("{name}"); b != std::string::npos)
-            path.replace(b, 6, "report.json");
+        const std::string path = concrete(r.path);
         for (Role role : {Role::kRadiologist, Role::kVerifier, Role::kAuditor, Role::kAdmin}) {
             auto res = r.method == "GET" ? c.Get(path, auth(role))
                                          : c.Post(path, auth(role), "{}", "application/json");

@@ -224,6 +224,21 @@ struct ApiServer::Impl {
 
     Result<ledger::Ledger> ledger() { return ledger::Ledger::open(pipeline->ledger_path()); }
 
+    // The analysis a route's {id} names; kNotFound ("no such analysis") for an id the ledger
+    // does not hold, the ledger's own error when it cannot be read.
+    Result<ledger::Analysis> analysis(const std::string& id_text) {
+        auto id = parse_id(id_text);
+        auto book = ledger();
+        if (!book)
+            return book.error();
+        auto a = id ? book->get(*id) : Result<ledger::Analysis>(Error(ErrorCode::kNotFound, ""));
+        if (!a && a.error().code() != ErrorCode::kNotFound)
+            return a.error();
+        if (!a)
+            return Error(ErrorCode::kNotFound, "no such analysis");
+        return a;
+    }
+
     void register_routes();
     std::string metrics_text();
     void upload(const httplib::Request& req, httplib::Response& res, const Caller& caller);
@@ -487,16 +502,9 @@ void ApiServer::Impl::register_routes() {
         });
     add("GET", "/api/analyses/{id}", "/api/analyses/([0-9]{1,18})", Permission::kRead,
         [this](const httplib::Request& req, httplib::Response& res, const Caller*) {
-            auto id = parse_id(req.matches[1]);
-            auto book = ledger();
-            if (!book) {
-                send_error(res, book.error());
-                return;
-            }
-            auto a =
-                id ? book->get(*id) : Result<ledger::Analysis>(Error(ErrorCode::kNotFound, ""));
+            auto a = analysis(req.matches[1]);
             if (!a) {
-                send_error(res, Error(ErrorCode::kNotFound, "no such analysis"));
+                send_error(res, a.error());
                 return;
             }
             send_json(res, analysis_json(*a));
@@ -510,14 +518,11 @@ void ApiServer::Impl::register_routes() {
                 if (name == f.name)
                     file = &f;
             }
-            auto id = parse_id(req.matches[1]);
-            auto book = ledger();
-            if (!book) {
-                send_error(res, book.error());
+            auto a = analysis(req.matches[1]);
+            if (!a && a.error().code() != ErrorCode::kNotFound) {
+                send_error(res, a.error());
                 return;
             }
-            auto a =
-                id ? book->get(*id) : Result<ledger::Analysis>(Error(ErrorCode::kNotFound, ""));
             if (!a || file == nullptr || !a->report_dir) {
                 send_error(res, Error(ErrorCode::kNotFound, "no such analysis or file"));
                 return;
@@ -536,16 +541,9 @@ void ApiServer::Impl::register_routes() {
     add("GET", "/api/analyses/{id}/image.png", "/api/analyses/([0-9]{1,18})/image.png",
         Permission::kRead,
         [this](const httplib::Request& req, httplib::Response& res, const Caller*) {
-            auto id = parse_id(req.matches[1]);
-            auto book = ledger();
-            if (!book) {
-                send_error(res, book.error());
-                return;
-            }
-            auto a =
-                id ? book->get(*id) : Result<ledger::Analysis>(Error(ErrorCode::kNotFound, ""));
+            auto a = analysis(req.matches[1]);
             if (!a || !a->report_dir) {
-                send_error(res, Error(ErrorCode::kNotFound, "no such analysis"));
+                send_error(res, a ? Error(ErrorCode::kNotFound, "no such analysis") : a.error());
                 return;
             }
             auto png = pipeline->render_image_png(*a->report_dir);
