@@ -430,6 +430,30 @@ TEST_F(ServerTest, UploadAnalysesEveryFileAndServesTheReports) {
     EXPECT_EQ(json::parse(ledger->body)["analyses"].size(), 3u);
 }
 
+TEST_F(ServerTest, KeepsOriginalsOnlyWhenAsked) {
+    ServeOptions o;
+    o.keep_originals = true;
+    start(o);
+    auto c = client();
+    auto res = c.Post("/api/jobs", auth(Role::kRadiologist), slices(1));
+    ASSERT_EQ(res->status, 202);
+    auto job = wait_job(json::parse(res->body)["id"]);
+    ASSERT_EQ(job["files"][0]["state"], "analysed") << job.dump();
+    // One file, named by the image hash (never by the client's name), with the bytes sent.
+    std::vector<fs::path> kept;
+    for (const auto& e : fs::directory_iterator(dir_ / "data/originals"))
+        kept.push_back(e.path());
+    ASSERT_EQ(kept.size(), 1u);
+    auto a = json::parse(
+        c.Get("/api/analyses/" + std::to_string(job["files"][0]["analysis_id"].get<int>()),
+              auth(Role::kAuditor))
+            ->body);
+    EXPECT_EQ(
+        kept[0].filename().string(),
+        a["image_hash"].get<std::string>().substr(std::string("hmac-sha256:").size()) + ".dcm");
+    EXPECT_EQ(read_file(kept[0]), read_file(kSource / "samples/ct/ctsim-42-00000.dcm"));
+}
+
 TEST_F(ServerTest, SurvivesAFloodOfBadRequestsAndLosesNoAcceptedJob) {
     ServeOptions o;
     o.threads = 8;

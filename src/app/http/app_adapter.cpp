@@ -91,6 +91,15 @@ Result<std::unique_ptr<Pipeline>> Pipeline::open(const PipelineSettings& setting
         return Error(ErrorCode::kIo, (settings.data_dir / "tmp").string() + ": " + ec.message());
     fs::permissions(settings.data_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
     fs::permissions(settings.data_dir / "tmp", fs::perms::owner_all, fs::perm_options::replace, ec);
+    if (settings.keep_originals) {
+        fs::create_directories(settings.data_dir / "originals", ec);
+        if (ec) {
+            return Error(ErrorCode::kIo,
+                         (settings.data_dir / "originals").string() + ": " + ec.message());
+        }
+        fs::permissions(settings.data_dir / "originals", fs::perms::owner_all,
+                        fs::perm_options::replace, ec);
+    }
     // Uploads that a crash left behind are removed: the client was never told they were done.
     for (const auto& entry : fs::directory_iterator(settings.data_dir / "tmp", ec))
         fs::remove_all(entry.path(), ec);
@@ -156,14 +165,20 @@ std::vector<Result<std::int64_t>> Pipeline::analyze(const std::vector<std::strin
             out[i] = w.error();
             continue;
         }
-        staged.push_back({i, hash.hex(), file});
         if (impl_->settings.keep_originals) {
+            // Kept before the analysis, so an image whose original could not be kept is not
+            // analysed: the operator asked for both.
             if (auto w = write_file_atomically(
                     impl_->settings.data_dir / "originals" / (hash.hex() + ext),
                     std::string_view(bytes));
-                !w)
+                !w) {
                 out[i] = w.error();
+                std::error_code ec;
+                fs::remove(file, ec);
+                continue;
+            }
         }
+        staged.push_back({i, hash.hex(), file});
     }
     if (staged.empty())
         return out;
