@@ -68,10 +68,10 @@
 (define-constant ERR-INVALID-REPORT-DIGEST (err u1065)) ;; report digest is not 32 bytes or is all zero
 (define-constant ERR-INVALID-ROOT (err u1066)) ;; Merkle root is not 32 bytes or is all zero
 (define-constant ERR-INVALID-LEAF-COUNT (err u1067)) ;; leaf count not in 1 .. MAX-ROOT-LEAVES
-(define-constant ERR-ROOT-EXISTS (err u1068)) ;; this root is already anchored
-(define-constant ERR-UNKNOWN-ROOT (err u1069)) ;; no anchored root with this hash
+(define-constant ERR-ROOT-EXISTS (err u1068)) ;; the caller has already anchored this root
+(define-constant ERR-UNKNOWN-ROOT (err u1069)) ;; the leaf's analyst anchored no root with this hash
 (define-constant ERR-INVALID-PROOF (err u1070)) ;; index past the tree, or the leaf and proof do not give the root
-(define-constant ERR-LEAF-MISMATCH (err u1071)) ;; the leaf names another analyst or model than its root
+(define-constant ERR-LEAF-MISMATCH (err u1071)) ;; the leaf names another model than its root
 
 ;; Review and retraction (u1080-u1099)
 (define-constant ERR-UNKNOWN-ANALYSIS (err u1080)) ;; no analysis with this id
@@ -233,8 +233,12 @@
     burn-block-height: uint,
   }
 )
-;; A root is anchored once: root -> its id.
-(define-map root-ids (buff 32) uint)
+;; An analyst anchors a root once: (analyst, root) -> its id. Keyed by analyst as well, so that
+;; another professional who copies a root from the mempool and anchors it first gets a record of
+;; their own, which proves no leaf (every leaf of the root names its analyst, and a proof looks the
+;; root up under the leaf's analyst), and leaves the analyst free to anchor it. Invariant: the
+;; record of id `root-ids[{analyst, root}]` has that analyst and that root.
+(define-map root-ids { analyst: principal, root: (buff 32) } uint)
 ;; The review state of a Merkle-anchored analysis (leaf `index` of root `root-id`), from its first
 ;; review or retraction on; absent means unreviewed. Only proven leaves get an entry.
 (define-map leaf-status
@@ -968,9 +972,9 @@
   )
 )
 
-;; Ok with the root's id and record when `leaf` is leaf `index` of the anchored root `root`, by
-;; `proof`, and is an analysis the root could anchor (its analyst and model, well-formed fields);
-;; otherwise why not.
+;; Ok with the root's id and record when `leaf` is leaf `index` of the root `root` as anchored by
+;; the leaf's analyst, by `proof`, and is an analysis the root could anchor (its model, well-formed
+;; fields); otherwise why not.
 (define-private (prove-leaf
     (root (buff 32))
     (leaf { image-hash: (buff 32), model-id: uint, finding: (string-ascii 32), confidence: uint, report-digest: (buff 32), analyst: principal })
@@ -978,15 +982,15 @@
     (proof (list 20 (buff 32)))
   )
   (let (
-      (root-id (unwrap! (map-get? root-ids root) ERR-UNKNOWN-ROOT))
-      ;; every root id in root-ids has its record (written together)
+      (root-id (unwrap! (map-get? root-ids { analyst: (get analyst leaf), root: root }) ERR-UNKNOWN-ROOT))
+      ;; every root id in root-ids has its record (written together), whose analyst is the leaf's
       (anchor (unwrap-panic (map-get? roots root-id)))
     )
     (asserts! (< index (get size anchor)) ERR-INVALID-PROOF)
     (let ((end (fold proof-step proof { fn: index, sn: (- (get size anchor) u1), hash: (leaf-hash-of leaf), ok: true })))
       (asserts! (and (get ok end) (is-eq (get sn end) u0) (is-eq (get hash end) root)) ERR-INVALID-PROOF)
     )
-    (asserts! (and (is-eq (get analyst leaf) (get analyst anchor)) (is-eq (get model-id leaf) (get model-id anchor))) ERR-LEAF-MISMATCH)
+    (asserts! (is-eq (get model-id leaf) (get model-id anchor)) ERR-LEAF-MISMATCH)
     ;; the format checks of a submitted item (threshold 0: `verify-leaf` reports the threshold)
     (try! (check-item {
       image-hash: (get image-hash leaf),
@@ -1008,7 +1012,8 @@
 ;; Called by: an active professional, while not paused. Anchors `root`, the RFC 6962 root of
 ;; `count` leaves (1 .. 2^20), each an analysis by the caller with `model-id`; `min-confidence` is
 ;; the lowest confidence among them and must meet the threshold in force, which is stored with the
-;; root. A root is anchored once. Returns the root id.
+;; root. An analyst anchors a root once; another analyst's anchoring of the same root neither
+;; blocks theirs nor proves their leaves (see `root-ids`). Returns the root id.
 (define-public (anchor-root (root (buff 32)) (count uint) (model-id uint) (lowest-confidence uint))
   (let (
       (analyst contract-caller)
@@ -1021,8 +1026,8 @@
     (asserts! (and (>= count u1) (<= count MAX-ROOT-LEAVES)) ERR-INVALID-LEAF-COUNT)
     (asserts! (<= lowest-confidence BASIS-POINTS) ERR-INVALID-CONFIDENCE)
     (asserts! (>= lowest-confidence threshold) ERR-CONFIDENCE-BELOW-THRESHOLD)
-    (asserts! (is-none (map-get? root-ids root)) ERR-ROOT-EXISTS)
-    (map-set root-ids root root-id)
+    (asserts! (is-none (map-get? root-ids { analyst: analyst, root: root })) ERR-ROOT-EXISTS)
+    (map-set root-ids { analyst: analyst, root: root } root-id)
     (map-set roots root-id {
       root: root,
       size: count,
@@ -1306,8 +1311,9 @@
   (map-get? roots root-id)
 )
 
-(define-read-only (get-root-id (root (buff 32)))
-  (map-get? root-ids root)
+;; The id of `root` as anchored by `analyst`.
+(define-read-only (get-root-id (analyst principal) (root (buff 32)))
+  (map-get? root-ids { analyst: analyst, root: root })
 )
 
 ;; The leaf hash of `leaf`: SHA-256(0x00 || to-consensus-buff? of the tuple) (docs/merkle.md).

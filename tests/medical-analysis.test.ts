@@ -1147,6 +1147,24 @@ describe("Merkle trees: the contract agrees with the vectors", () => {
     expect(value(ro("get-professional", [Cl.principal(doctor)]))["analysis-count"]).toBe(BigInt(GENERATED_SIZE));
   });
 
+  // docs/merkle.md: the example proof file's leaf is proven on chain with its members.
+  it("proves the leaf of the example anchor.proof.json with the file's own members", () => {
+    const file = JSON.parse(readFileSync("tests/chain/data/anchor.proof.json", "utf8"));
+    const leaf: LeafFields = {
+      imageHash: file.leaf.image_hash,
+      modelId: BigInt(file.leaf.model_id),
+      finding: file.leaf.finding,
+      confidence: BigInt(file.leaf.confidence),
+      reportDigest: file.leaf.report_digest,
+      analyst: file.leaf.analyst,
+    };
+    expect(leaf.analyst).toBe(doctor);
+    expect(anchorRoot(file.root, file.size).result).toBeOk(Cl.uint(file.anchor.root_id));
+    expect(ro("get-root-id", [Cl.principal(leaf.analyst), Cl.buffer(unhex(file.root))])).toBeSome(Cl.uint(file.anchor.root_id));
+    const v = value(verifyLeaf(file.root, leaf, file.index, file.path));
+    expect(v).toMatchObject({ "root-id": BigInt(file.anchor.root_id), size: BigInt(file.size), analyst: leaf.analyst, valid: true });
+  });
+
   it("proves a leaf at depth 20, in a tree of 2^20 analyses (the cost table's verify-leaf and review-leaf)", () => {
     expect(vectors.uniform.proofs[0].path).toHaveLength(20);
     expect(anchorRoot(vectors.uniform.root, UNIFORM_SIZE).result).toBeOk(Cl.uint(1));
@@ -1204,12 +1222,33 @@ describe("anchor-root", () => {
       "block-time": BigInt(tipBlockTime()),
       "burn-block-height": BigInt(burn),
     });
-    expect(ro("get-root-id", [Cl.buffer(unhex(t.root))])).toBeSome(Cl.uint(1));
+    expect(ro("get-root-id", [Cl.principal(doctor), Cl.buffer(unhex(t.root))])).toBeSome(Cl.uint(1));
+    expect(ro("get-root-id", [Cl.principal(doctor2), Cl.buffer(unhex(t.root))])).toBeNone();
     expect(ro("get-root", [Cl.uint(2)])).toBeNone();
     expectErr(anchorRoot(t.root, 3, 6250), "ROOT_EXISTS");
-    expectErr(anchorRoot(t.root, 4, 9000, doctor2), "ROOT_EXISTS");
+    expectErr(anchorRoot(t.root, 4, 9000), "ROOT_EXISTS");
     expect(params()["root-count"]).toBe(1n);
     expect(value(ro("get-professional", [Cl.principal(doctor)]))["analysis-count"]).toBe(3n);
+  });
+
+  // Review of issue 14: a root was once anchored by whoever came first, so another professional
+  // who saw it in the mempool could anchor it before its analyst and leave them ERR-ROOT-EXISTS.
+  it("lets no one anchor an analyst's root in their place: a root is its analyst's", () => {
+    const leaves = [leafOf(0), leafOf(1), leafOf(2)];
+    const t = tree(leaves);
+    // doctor2 copies doctor's root from the mempool and gets it mined first
+    expect(anchorRoot(t.root, 3, 9000, doctor2).result).toBeOk(Cl.uint(1));
+    expect(verifyLeaf(t.root, leaves[0], 0, t.paths[0])).toBeErr(Cl.uint(ERR.UNKNOWN_ROOT));
+    // doctor's own transaction still anchors it, and every leaf proves against doctor's record
+    expect(anchorRoot(t.root, 3).result).toBeOk(Cl.uint(2));
+    expect(ro("get-root-id", [Cl.principal(doctor2), Cl.buffer(unhex(t.root))])).toBeSome(Cl.uint(1));
+    expect(ro("get-root-id", [Cl.principal(doctor), Cl.buffer(unhex(t.root))])).toBeSome(Cl.uint(2));
+    for (const [i, leaf] of leaves.entries()) {
+      expect(value(verifyLeaf(t.root, leaf, i, t.paths[i]))).toMatchObject({ "root-id": 2n, analyst: doctor, valid: true });
+    }
+    // doctor2's copy proves nothing: a leaf naming doctor2 does not hash into doctor's tree
+    expect(verifyLeaf(t.root, { ...leaves[0], analyst: doctor2 }, 0, t.paths[0])).toBeErr(Cl.uint(ERR.INVALID_PROOF));
+    expectErr(anchorRoot(t.root, 3, 9000, doctor2), "ROOT_EXISTS");
   });
 
   it("refuses a root from anyone but an active professional, while paused, or with a bad model", () => {
@@ -1302,7 +1341,7 @@ describe("verify-leaf", () => {
     expect(verifyLeaf(t.root, leaves[1], 0, good.slice(1))).toBeErr(Cl.uint(ERR.INVALID_PROOF));
   });
 
-  it("refuses a proven leaf that names another analyst or model, or has a malformed field", () => {
+  it("refuses a leaf that names another analyst (whose root it is not) or model, or has a malformed field", () => {
     const leaves = [
       leafOf(0),
       leafOf(1, { analyst: doctor2 }),
@@ -1313,7 +1352,8 @@ describe("verify-leaf", () => {
     ];
     const t = tree(leaves);
     expect(anchorRoot(t.root, leaves.length).result).toBeOk(Cl.uint(1));
-    expect(verifyLeaf(t.root, leaves[1], 1, t.paths[1])).toBeErr(Cl.uint(ERR.LEAF_MISMATCH));
+    // a proof looks the root up under the leaf's analyst: doctor2 anchored no such root
+    expect(verifyLeaf(t.root, leaves[1], 1, t.paths[1])).toBeErr(Cl.uint(ERR.UNKNOWN_ROOT));
     expect(verifyLeaf(t.root, leaves[2], 2, t.paths[2])).toBeErr(Cl.uint(ERR.LEAF_MISMATCH));
     expect(verifyLeaf(t.root, leaves[3], 3, t.paths[3])).toBeErr(Cl.uint(ERR.INVALID_FINDING));
     expect(verifyLeaf(t.root, leaves[4], 4, t.paths[4])).toBeErr(Cl.uint(ERR.INVALID_IMAGE_HASH));

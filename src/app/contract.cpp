@@ -241,19 +241,25 @@ std::optional<Effect> effect_of(const std::string& function, const std::vector<V
     if (function == "retire-model" && n == 1)
         return one_read("get-model", {args[0]}, some_with({{"active", Value::boolean(false)}}),
                         "model " + show(args[0]) + " is retired");
-    // Merkle mode (docs/merkle.md): a root is anchored once, by its analyst.
+    // Merkle mode (docs/merkle.md): roots are kept per anchoring analyst, so another's copy of a
+    // root is a record of its own.
     if (function == "anchor-root" && n == 4)
         return one_read(
-            "get-root-id", {args[0]}, [](const Value& v) { return v.kind() == ValueKind::kSome; },
-            "root " + show(args[0]) + " is anchored");
+            "get-root-id", {*me, args[0]},
+            [](const Value& v) { return v.kind() == ValueKind::kSome; },
+            "root " + show(args[0]) + " is anchored by " + caller);
     if (function == "review-leaf" && n == 6) {
-        // The review is kept under the root's id: find it first.
-        const Value root = args[0], index = args[2], confirmed = args[4], note = args[5];
+        // The review is kept under the id of the root its leaf's analyst anchored: find it first.
+        const Value* analyst = args[1].field("analyst");
+        if (analyst == nullptr)
+            return std::nullopt;
+        const Value root = args[0], leaf_analyst = *analyst, index = args[2], confirmed = args[4],
+                    note = args[5];
         const Value reviewer = *me;
         return Effect{
             "leaf " + show(index) + " of root " + show(root) + " carries " + caller + "'s review",
             [=](const ReadOnlyCall& read) -> Result<bool> {
-                auto id = read("get-root-id", {root});
+                auto id = read("get-root-id", {leaf_analyst, root});
                 if (!id)
                     return id.error();
                 if (id->kind() != ValueKind::kSome)

@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <memory>
 #include <stdexcept>
 
 namespace medanchor {
@@ -42,11 +43,18 @@ std::optional<std::vector<std::uint8_t>> from_hex(std::string_view hex) {
 }
 
 std::array<std::uint8_t, 32> sha256(std::span<const std::uint8_t> bytes) {
+    // The implementation is fetched once and each thread keeps one context: EVP_sha256() with
+    // EVP_Digest looks the implementation up again on every call (a locked table search in
+    // OpenSSL 3) and allocates a context, which costs more than hashing a 65-byte Merkle node.
+    static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    thread_local const std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(),
+                                                                              &EVP_MD_CTX_free);
     std::array<std::uint8_t, 32> out{};
     unsigned int len = 0;
-    // EVP_Digest fails only when OpenSSL cannot allocate: not a recoverable condition here.
-    if (EVP_Digest(bytes.data(), bytes.size(), out.data(), &len, EVP_sha256(), nullptr) != 1 ||
-        len != 32) {
+    // These fail only when OpenSSL cannot allocate or lacks SHA-256: not recoverable here.
+    if (md == nullptr || ctx == nullptr || EVP_DigestInit_ex2(ctx.get(), md, nullptr) != 1 ||
+        EVP_DigestUpdate(ctx.get(), bytes.data(), bytes.size()) != 1 ||
+        EVP_DigestFinal_ex(ctx.get(), out.data(), &len) != 1 || len != 32) {
         throw std::runtime_error("OpenSSL SHA-256 failed");
     }
     return out;

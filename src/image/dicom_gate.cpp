@@ -27,6 +27,7 @@
 #include <optional>
 
 #include "image/dicom_io.h"
+#include "image/transfer_syntaxes.h"
 
 namespace medanchor::image {
 namespace {
@@ -758,6 +759,10 @@ Result<GatedDicom> normalise_dicom(std::span<const std::uint8_t> bytes, std::str
                        std::string("cannot re-encode the DICOM data set (") + written.text() + ")");
     }
     return gated;
+}
+
+std::span<const char* const> decodable_transfer_syntaxes() {
+    return kSupported;
 }
 
 }  // namespace medanchor::image

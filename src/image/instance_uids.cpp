@@ -13,12 +13,17 @@ namespace {
 
 // PS3.5 9.1: digits and dots, components without leading zeros, at most 64 characters.
 bool is_uid(const std::string& uid) {
-    if (uid.empty() || uid.size() > 64 || uid.front() == '.' || uid.back() == '.') return false;
-    if (!std::all_of(uid.begin(), uid.end(), [](char c) { return (c >= '0' && c <= '9') || c == '.'; })) return false;
+    if (uid.empty() || uid.size() > 64 || uid.front() == '.' || uid.back() == '.')
+        return false;
+    if (!std::all_of(uid.begin(), uid.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || c == '.'; }))
+        return false;
     for (std::size_t i = 0; i < uid.size(); ++i) {
-        if (uid[i] == '.' && i + 1 < uid.size() && uid[i + 1] == '.') return false;
+        if (uid[i] == '.' && i + 1 < uid.size() && uid[i + 1] == '.')
+            return false;
         const bool component_start = i == 0 || uid[i - 1] == '.';
-        if (component_start && uid[i] == '0' && i + 1 < uid.size() && uid[i + 1] != '.') return false;
+        if (component_start && uid[i] == '0' && i + 1 < uid.size() && uid[i + 1] != '.')
+            return false;
     }
     return true;
 }
@@ -26,13 +31,20 @@ bool is_uid(const std::string& uid) {
 }  // namespace
 
 Result<InstanceUids> read_instance_uids(const std::filesystem::path& path) {
-    const DecodeLimits limits;
-    auto bytes = read_file_bytes(path, limits.max_file_bytes);
-    if (!bytes) return bytes.error();
-    const std::string name = path.string();
+    auto bytes = read_file_bytes(path, DecodeLimits{}.max_file_bytes);
+    if (!bytes)
+        return bytes.error();
+    return read_instance_uids(*bytes, path.string());
+}
+
+Result<InstanceUids> read_instance_uids(std::span<const std::uint8_t> bytes,
+                                        std::string_view name_view) {
+    const std::string name(name_view);
     quiet_gdcm();
-    auto gated = normalise_dicom(*bytes, name, GateMode::kKeepPixels, limits.max_pixel_bytes);
-    if (!gated) return gated.error();
+    auto gated =
+        normalise_dicom(bytes, name, GateMode::kKeepPixels, DecodeLimits{}.max_pixel_bytes);
+    if (!gated)
+        return gated.error();
     SpanStream stream(gated->bytes);
     gdcm::Reader reader;
     reader.SetStream(stream);
@@ -42,12 +54,15 @@ Result<InstanceUids> read_instance_uids(const std::filesystem::path& path) {
     const gdcm::DataSet& ds = reader.GetFile().GetDataSet();
     InstanceUids uids{dataset_string(ds, 0x0020, 0x000d), dataset_string(ds, 0x0020, 0x000e),
                       dataset_string(ds, 0x0008, 0x0018), dataset_string(ds, 0x0008, 0x0016)};
-    const std::pair<const char*, const std::string*> fields[] = {{"Study Instance UID", &uids.study},
-                                                                 {"Series Instance UID", &uids.series},
-                                                                 {"SOP Instance UID", &uids.sop_instance},
-                                                                 {"SOP Class UID", &uids.sop_class}};
+    const std::pair<const char*, const std::string*> fields[] = {
+        {"Study Instance UID", &uids.study},
+        {"Series Instance UID", &uids.series},
+        {"SOP Instance UID", &uids.sop_instance},
+        {"SOP Class UID", &uids.sop_class}};
     for (const auto& [what, value] : fields) {
-        if (!is_uid(*value)) return Error(ErrorCode::kCorrupt, name + ": " + what + " is missing or not a valid UID");
+        if (!is_uid(*value))
+            return Error(ErrorCode::kCorrupt,
+                         name + ": " + what + " is missing or not a valid UID");
     }
     return uids;
 }

@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/http.h"
 #include "stacks/clarity_value.h"
-#include "stacks/http.h"
 #include "stacks/transaction.h"
 
 namespace medanchor::stacks {

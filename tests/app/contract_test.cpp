@@ -69,10 +69,12 @@ TEST(Contract, ReadsAndNamesBatchRefusals) {
 struct FakeReads {
     std::map<std::string, stacks::Value> answers;  // "function" -> its answer
     std::vector<std::string> asked;
+    std::vector<std::vector<stacks::Value>> asked_args;  // the arguments of each, in order
     ReadOnlyCall reader() {
         return [this](const std::string& function,
-                      const std::vector<stacks::Value>&) -> Result<stacks::Value> {
+                      const std::vector<stacks::Value>& args) -> Result<stacks::Value> {
             asked.push_back(function);
+            asked_args.push_back(args);
             auto it = answers.find(function);
             if (it == answers.end())
                 return Error(ErrorCode::kContract, "no such read-only function " + function);
@@ -130,20 +132,41 @@ TEST(Contract, EffectsAreReadBackByName) {
         Value::tuple({{"suspended", Value::boolean(true)}, {"status-reason", Value::uint_(2)}}));
     EXPECT_FALSE(shows(*suspend, reads)) << "a field the answer lacks is not shown";
 
-    // Two reads: the root's id, then the review kept under it.
+    // Roots are kept per anchoring analyst: anchor-root is shown under the caller's own key.
     const Value root = Value::buffer(stacks::Bytes(32, 7));
-    auto review = effect_of("review-leaf",
-                            {root, Value::tuple({}), Value::uint_(3), Value::list({}),
-                             Value::boolean(true), Value::buffer(stacks::Bytes(32, 9))},
-                            me);
-    ASSERT_TRUE(review.has_value());
+    auto anchor =
+        effect_of("anchor-root", {root, Value::uint_(2), Value::uint_(1), Value::uint_(5000)}, me);
+    ASSERT_TRUE(anchor.has_value());
     reads.asked.clear();
+    reads.asked_args.clear();
+    reads.answers["get-root-id"] = Value::some(Value::uint_(4));
+    EXPECT_TRUE(shows(*anchor, reads));
+    ASSERT_EQ(reads.asked_args.size(), 1U);
+    EXPECT_EQ(reads.asked_args[0], (std::vector<Value>{*Value::parse_principal(me), root}));
+
+    // Two reads: the id of the root the leaf's analyst anchored, then the review kept under it.
+    const Value leaf_analyst = who;
+    auto review =
+        effect_of("review-leaf",
+                  {root, Value::tuple({{"analyst", leaf_analyst}}), Value::uint_(3),
+                   Value::list({}), Value::boolean(true), Value::buffer(stacks::Bytes(32, 9))},
+                  me);
+    ASSERT_TRUE(review.has_value());
+    EXPECT_FALSE(effect_of("review-leaf",
+                           {root, Value::tuple({}), Value::uint_(3), Value::list({}),
+                            Value::boolean(true), Value::buffer(stacks::Bytes(32, 9))},
+                           me)
+                     .has_value())
+        << "a leaf without an analyst names no root";
+    reads.asked.clear();
+    reads.asked_args.clear();
     reads.answers["get-root-id"] = Value::some(Value::uint_(4));
     reads.answers["get-leaf-review"] =
         Value::some(Value::tuple({{"confirmed", Value::boolean(true)},
                                   {"note-digest", Value::buffer(stacks::Bytes(32, 9))}}));
     EXPECT_TRUE(shows(*review, reads));
     EXPECT_EQ(reads.asked, (std::vector<std::string>{"get-root-id", "get-leaf-review"}));
+    EXPECT_EQ(reads.asked_args[0], (std::vector<Value>{leaf_analyst, root}));
     reads.answers["get-root-id"] = Value::none();
     EXPECT_FALSE(shows(*review, reads));
 

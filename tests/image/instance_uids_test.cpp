@@ -45,5 +45,26 @@ TEST(InstanceUids, RefusesWhatIsNotDicom) {
     EXPECT_NE(r.error().message().find("junk.dcm"), std::string::npos);
 }
 
+TEST(InstanceUids, ReadFromMemoryAsFromTheFile) {
+    const auto source = pydicom_file("CT_small.dcm");
+    auto from_file = read_instance_uids(source);
+    ASSERT_TRUE(from_file.ok()) << from_file.error().message();
+    const auto bytes = testing::read_bytes(source);
+    auto from_memory = read_instance_uids(bytes, "C-STORE from MODALITY");
+    ASSERT_TRUE(from_memory.ok()) << from_memory.error().message();
+    EXPECT_EQ(from_memory->study, from_file->study);
+    EXPECT_EQ(from_memory->series, from_file->series);
+    EXPECT_EQ(from_memory->sop_instance, from_file->sop_instance);
+    EXPECT_EQ(from_memory->sop_class, from_file->sop_class);
+
+    // Truncated in the middle of the pixel data: refused, under the name the caller gave.
+    const std::vector<std::uint8_t> truncated(bytes.begin(), bytes.end() - 1000);
+    auto refused = read_instance_uids(truncated, "C-STORE from MODALITY");
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().code(), ErrorCode::kCorrupt);
+    EXPECT_EQ(refused.error().message().rfind("C-STORE from MODALITY: ", 0), 0u)
+        << refused.error().message();
+}
+
 }  // namespace
 }  // namespace medanchor::image

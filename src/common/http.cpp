@@ -1,22 +1,20 @@
-#include "stacks/http.h"
+#include "common/http.h"
 
 #include <curl/curl.h>
 
-namespace medanchor::stacks {
+namespace medanchor {
 namespace {
-
-// Responses from a node are small JSON documents; a body past this is not a node talking.
-constexpr std::size_t kMaxResponseBytes = 16 * 1024 * 1024;
 
 struct Sink {
     std::string body;
+    std::size_t limit = 0;
     bool overflow = false;
 };
 
 std::size_t on_data(char* ptr, std::size_t size, std::size_t n, void* user) {
     auto* sink = static_cast<Sink*>(user);
     const std::size_t len = size * n;
-    if (sink->body.size() + len > kMaxResponseBytes) {
+    if (sink->body.size() + len > sink->limit) {
         sink->overflow = true;
         return 0;  // aborts the transfer
     }
@@ -49,23 +47,35 @@ HttpClient::HttpClient(HttpClient&&) noexcept = default;
 HttpClient& HttpClient::operator=(HttpClient&&) noexcept = default;
 
 Result<HttpResponse> HttpClient::get(const std::string& url) {
-    return perform(url, nullptr, {});
+    HttpRequest request;
+    request.url = url;
+    return send(request);
 }
 
 Result<HttpResponse> HttpClient::post(const std::string& url, std::string_view body,
                                       std::string_view content_type) {
-    const std::string copy(body);
-    return perform(url, &copy, content_type);
+    HttpRequest request;
+    request.method = "POST";
+    request.url = url;
+    request.body = body;
+    request.content_type = content_type;
+    return send(request);
 }
 
-Result<HttpResponse> HttpClient::perform(const std::string& url, const std::string* body,
-                                         std::string_view content_type) {
+Result<HttpResponse> HttpClient::send(const HttpRequest& request) {
+    const std::string& url = request.url;
+    const bool post = request.method == "POST";
+    if (!post && request.method != "GET")
+        return Error(ErrorCode::kInvalidArgument, url + ": unsupported method " + request.method);
     CURL* c = impl_ ? impl_->curl : nullptr;
     if (c == nullptr)
         return Error(ErrorCode::kInternal, "libcurl failed to initialise");
     curl_easy_reset(c);
     Sink sink;
+    sink.limit = request.max_response_bytes;
     curl_slist* headers = nullptr;
+    for (const auto& [name, value] : request.headers)
+        headers = curl_slist_append(headers, (name + ": " + value).c_str());
     curl_easy_setopt(c, CURLOPT_URL, url.c_str());
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
@@ -74,18 +84,22 @@ Result<HttpResponse> HttpClient::perform(const std::string& url, const std::stri
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_USERAGENT, "medanchor");
-    if (body != nullptr) {
-        headers =
-            curl_slist_append(headers, ("Content-Type: " + std::string(content_type)).c_str());
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body->data());
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body->size()));
+    if (post) {
+        headers = curl_slist_append(headers,
+                                    ("Content-Type: " + std::string(request.content_type)).c_str());
+        // libcurl would otherwise send "Expect: 100-continue" for large bodies and wait for it.
+        headers = curl_slist_append(headers, "Expect:");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, request.body.data());
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+                         static_cast<curl_off_t>(request.body.size()));
     }
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
     const CURLcode rc = curl_easy_perform(c);
     curl_slist_free_all(headers);
     if (sink.overflow) {
         return Error(ErrorCode::kTooLarge, url + ": response larger than " +
-                                               std::to_string(kMaxResponseBytes) + " bytes");
+                                               std::to_string(request.max_response_bytes) +
+                                               " bytes");
     }
     if (rc == CURLE_OPERATION_TIMEDOUT) {
         return Error(ErrorCode::kTimeout,
@@ -96,8 +110,11 @@ Result<HttpResponse> HttpClient::perform(const std::string& url, const std::stri
     }
     HttpResponse response;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &response.status);
+    const char* type = nullptr;
+    if (curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &type) == CURLE_OK && type != nullptr)
+        response.content_type = type;
     response.body = std::move(sink.body);
     return response;
 }
 
-}  // namespace medanchor::stacks
+}  // namespace medanchor
