@@ -13,11 +13,11 @@
 #include <iostream>
 #include <string>
 
-#include "app/file_inputs.h"
-#include "app/model_input.h"
 #include "image/reader.h"
 #include "inference/engine.h"
 #include "inference/pipeline.h"
+#include "service/file_inputs.h"
+#include "service/model_input.h"
 
 namespace {
 
@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
         std::cerr << bundle.error().message() << "\n";
         return 1;
     }
-    const auto files = app::expand_inputs({folder});
+    const auto files = service::expand_inputs({folder});
     if (files.empty()) {
         std::cerr << folder << ": no image files\n";
         return 1;
@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
         auto img = image::read_image(files[i]);
         if (!img)
             return img.error();
-        return app::to_model_input(*img, files[i].string());
+        return service::to_model_input(*img, files[i].string());
     };
 
     std::size_t done = 0, failed = 0;

@@ -40,6 +40,9 @@ chain=(--port "$port" --api-port "$api_port" --data "$work/chain")
 "$m" devnet stop "${chain[@]}" >/dev/null 2>&1 || true
 rm -rf "$work"
 mkdir -p "$work"
+# The demo runs on its own settings, whatever ~/.medanchor/medanchor.toml says (docs/config.md).
+: >"$work/medanchor.toml"
+export MEDANCHOR_CONFIG="$work/medanchor.toml"
 trap '"$m" devnet stop "${chain[@]}" >/dev/null 2>&1 || true' EXIT
 
 step() { printf '\n== %s\n' "$*"; }

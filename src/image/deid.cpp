@@ -461,16 +461,23 @@ std::string UidRemapper::remap(std::string_view uid) const {
 Result<DeidSummary> deidentify_file(const std::filesystem::path& in,
                                     const std::filesystem::path& out, const DeidOptions& options,
                                     const UidRemapper& uids) {
-    quiet_gdcm();
     auto bytes = read_file_bytes(in, DecodeLimits{}.max_file_bytes);
     if (!bytes)
         return bytes.error();
-    if (sniff_magic(*bytes) != Magic::kDicom) {
+    return deidentify_bytes(*bytes, in, out, options, uids);
+}
+
+Result<DeidSummary> deidentify_bytes(std::span<const std::uint8_t> bytes,
+                                     const std::filesystem::path& in,
+                                     const std::filesystem::path& out, const DeidOptions& options,
+                                     const UidRemapper& uids) {
+    quiet_gdcm();
+    if (sniff_magic(bytes) != Magic::kDicom) {
         return fail(ErrorCode::kCorrupt, in,
                     "not a DICOM file (no 'DICM' magic at offset 128 and no data set at offset 0)");
     }
     // GDCM only ever reads what DCMTK has parsed and re-encoded (see dicom_gate.cpp).
-    auto gated = normalise_dicom(*bytes, escape_for_display(in.string()), GateMode::kKeepPixels, 0);
+    auto gated = normalise_dicom(bytes, escape_for_display(in.string()), GateMode::kKeepPixels, 0);
     if (!gated)
         return gated.error();
     SpanStream stream(gated->bytes);

@@ -130,4 +130,11 @@ Result<DeidSummary> deidentify_file(const std::filesystem::path& in,
                                     const std::filesystem::path& out, const DeidOptions& options,
                                     const UidRemapper& uids);
 
+// The same for bytes already in memory (an upload, a PACS instance): `in` only names them in
+// messages. The identified bytes are never written anywhere.
+Result<DeidSummary> deidentify_bytes(std::span<const std::uint8_t> bytes,
+                                     const std::filesystem::path& in,
+                                     const std::filesystem::path& out, const DeidOptions& options,
+                                     const UidRemapper& uids);
+
 }  // namespace medanchor::image

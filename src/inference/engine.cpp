@@ -2,10 +2,12 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include "inference/torch_module.h"
 
@@ -97,6 +99,13 @@ Result<std::unique_ptr<Engine>> make_engine(const ModelBundle& bundle) {
             return make_torch_engine(bundle);
     }
     return Error(ErrorCode::kInternal, "unknown engine");
+}
+
+void set_compute_threads(int threads) {
+    if (threads <= 0)
+        threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+    set_opencv_threads(threads);
+    set_torch_threads(threads);
 }
 
 }  // namespace medanchor::inference

@@ -5,8 +5,10 @@
 // Threads: both libraries size their worker pools process-wide. OpenCV (TBB here) with
 // cv::setNumThreads, for its dnn layers and for preprocessing's resize; LibTorch (OpenMP) with
 // at::set_num_threads, for its operators. The two pools are separate, so each engine's count is
-// set on its own (set_opencv_threads, set_torch_threads); run_pipeline sets them for a run and
-// restores them afterwards.
+// set on its own (set_opencv_threads, set_torch_threads). Neither library offers a count per
+// network or per call (cv::dnn::Net has none; ATen's is a process default, applied per OpenMP
+// thread): what remains process-wide is set once, by the process' owner at start-up
+// (set_compute_threads: a CLI command before it runs, a server when it starts), never per run.
 #pragma once
 
 #include <memory>
@@ -91,5 +93,9 @@ int set_opencv_threads(int threads);
 // set). Never loads LibTorch: a count set before is applied when it loads. LibTorch's default is
 // one thread per physical core.
 int set_torch_threads(int threads);
+
+// Both of the above, once at start-up: `threads` for OpenCV's pool and LibTorch's intra-op count
+// (0 or less: one per core, std::thread::hardware_concurrency()). Not while a pipeline runs.
+void set_compute_threads(int threads);
 
 }  // namespace medanchor::inference

@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 namespace medanchor::inference {
 namespace {
@@ -25,6 +26,7 @@ struct Shared {
     std::deque<Prepared> queue;
     std::size_t queue_capacity = 0;
     int loaders_running = 0;
+    bool stopping = false;  // the run is being abandoned (the sink threw): workers return
     std::map<std::size_t, Result<ItemResult>> results;
 
     void post(std::size_t index, Result<ItemResult> result) {
@@ -36,25 +38,46 @@ struct Shared {
     }
 };
 
+// An exception escaping a worker would end the process (std::terminate); one from the caller's
+// loader or an engine becomes that image's kInternal error instead.
+Error internal(const char* where, const std::exception* e) {
+    std::string message = "internal error in ";
+    message += where;
+    message += ": ";
+    message += e ? e->what() : "unknown exception";
+    return Error(ErrorCode::kInternal, message);
+}
+
+Result<PreparedInput> load_and_prepare(const ImageLoader& loader, std::size_t i,
+                                       const ModelManifest& manifest) {
+    try {
+        auto image = loader(i);
+        if (!image)
+            return image.error();
+        return preprocess(*image, manifest);
+    } catch (const std::exception& e) {
+        return internal("loading an image", &e);
+    } catch (...) {
+        return internal("loading an image", nullptr);
+    }
+}
+
 void loader_thread(Shared& shared, std::atomic<std::size_t>& next, std::size_t count,
                    const ImageLoader& loader, const ModelManifest& manifest) {
     for (;;) {
         const std::size_t i = next.fetch_add(1);
         if (i >= count)
             break;
-        auto image = loader(i);
-        if (!image) {
-            shared.post(i, image.error());
-            continue;
-        }
-        auto prepared = preprocess(*image, manifest);
+        auto prepared = load_and_prepare(loader, i, manifest);
         if (!prepared) {
             shared.post(i, prepared.error());
             continue;
         }
         std::unique_lock lock(shared.mutex);
-        shared.queue_has_room.wait(lock,
-                                   [&] { return shared.queue.size() < shared.queue_capacity; });
+        shared.queue_has_room.wait(
+            lock, [&] { return shared.queue.size() < shared.queue_capacity || shared.stopping; });
+        if (shared.stopping)
+            break;
         shared.queue.push_back({i, std::move(*prepared)});
         lock.unlock();
         shared.queue_changed.notify_one();
@@ -75,10 +98,12 @@ void inference_thread(Shared& shared, Engine& engine, const ModelManifest& manif
         {
             std::unique_lock lock(shared.mutex);
             // A full batch, or whatever is left once the loaders are done.
-            shared.queue_changed.wait(
-                lock, [&] { return shared.queue.size() >= batch || shared.loaders_running == 0; });
-            if (shared.queue.empty())
-                return;  // loaders done and nothing left
+            shared.queue_changed.wait(lock, [&] {
+                return shared.queue.size() >= batch || shared.loaders_running == 0 ||
+                       shared.stopping;
+            });
+            if (shared.queue.empty() || shared.stopping)
+                return;  // loaders done and nothing left, or the run abandoned
             while (!shared.queue.empty() && items.size() < batch) {
                 items.push_back(std::move(shared.queue.front()));
                 shared.queue.pop_front();
@@ -91,7 +116,13 @@ void inference_thread(Shared& shared, Engine& engine, const ModelManifest& manif
         tensors.clear();
         for (auto& item : items)
             tensors.push_back(std::move(item.input.tensor));
-        auto outputs = engine.run(tensors);
+        Result<std::vector<std::vector<float>>> outputs = internal("inference", nullptr);
+        try {
+            outputs = engine.run(tensors);
+        } catch (const std::exception& e) {
+            outputs = internal("inference", &e);
+        } catch (...) {
+        }
         for (std::size_t k = 0; k < items.size(); ++k) {
             if (!outputs) {
                 shared.post(items[k].index, outputs.error());
@@ -120,6 +151,33 @@ void inference_thread(Shared& shared, Engine& engine, const ModelManifest& manif
     }
 }
 
+// The run's threads, joined on every path: a sink that throws abandons the run (the workers stop
+// at their next wait) and the exception reaches run_pipeline's caller after the join.
+class Workers {
+  public:
+    explicit Workers(Shared& shared) : shared_(shared) {}
+    Workers(const Workers&) = delete;
+    Workers& operator=(const Workers&) = delete;
+    ~Workers() {
+        {
+            std::lock_guard lock(shared_.mutex);
+            shared_.stopping = true;
+        }
+        shared_.queue_changed.notify_all();
+        shared_.queue_has_room.notify_all();
+        for (auto& t : threads_)
+            t.join();
+    }
+    template <typename... Args>
+    void start(Args&&... args) {
+        threads_.emplace_back(std::forward<Args>(args)...);
+    }
+
+  private:
+    Shared& shared_;
+    std::vector<std::thread> threads_;
+};
+
 }  // namespace
 
 Status run_pipeline(const ModelBundle& bundle, std::size_t count, const ImageLoader& loader,
@@ -145,27 +203,23 @@ Status run_pipeline(const ModelBundle& bundle, std::size_t count, const ImageLoa
     if (count == 0)
         return Status::Ok();
 
-    // OpenCV's threads inside one convolution or resize, and LibTorch's inside one operator when
-    // it runs the network: the budget split over the engines. The loaders mostly decode
+    // The threads inside one operator (OpenCV's, LibTorch's) are the process owner's to set, once
+    // (set_compute_threads, engine.h); a run never changes them. The loaders mostly decode
     // (DCMTK/GDCM, single-threaded) and wait on the queue.
-    const int per_engine = std::max(1, threads / engines);
-    const int previous = set_opencv_threads(per_engine);
-    const bool torch = bundle.manifest.engine == EngineKind::kLibTorch;
-    const int previous_torch = torch ? set_torch_threads(per_engine) : 0;
     const int loaders = static_cast<int>(std::min<std::size_t>(count, threads));
 
     Shared shared;
     shared.queue_capacity = batch * static_cast<std::size_t>(engines) * 2;
     shared.loaders_running = loaders;
     std::atomic<std::size_t> next{0};
-    std::vector<std::thread> workers;
+    Workers workers(shared);
     for (int l = 0; l < loaders; ++l) {
-        workers.emplace_back(loader_thread, std::ref(shared), std::ref(next), count,
-                             std::cref(loader), std::cref(bundle.manifest));
+        workers.start(loader_thread, std::ref(shared), std::ref(next), count, std::cref(loader),
+                      std::cref(bundle.manifest));
     }
     for (auto& engine : made) {
-        workers.emplace_back(inference_thread, std::ref(shared), std::ref(*engine),
-                             std::cref(bundle.manifest), std::cref(options), batch);
+        workers.start(inference_thread, std::ref(shared), std::ref(*engine),
+                      std::cref(bundle.manifest), std::cref(options), batch);
     }
     for (std::size_t i = 0; i < count; ++i) {
         std::unique_lock lock(shared.mutex);
@@ -174,11 +228,6 @@ Status run_pipeline(const ModelBundle& bundle, std::size_t count, const ImageLoa
         lock.unlock();
         sink(i, std::move(node.mapped()));
     }
-    for (auto& w : workers)
-        w.join();
-    set_opencv_threads(previous);
-    if (torch)
-        set_torch_threads(previous_torch);
     return Status::Ok();
 }
 

@@ -25,7 +25,7 @@
 namespace medanchor::inference {
 
 struct PipelineOptions {
-    int threads = 0;  // compute threads; 0: std::thread::hardware_concurrency()
+    int threads = 0;  // loader threads (at most this many); 0: std::thread::hardware_concurrency()
     int batch = 8;    // images per forward pass, 1..256
     int engines = 1;  // inference threads, each with its own Engine; clamped to 1..threads
     bool saliency = false;
@@ -50,10 +50,13 @@ using ResultSink = std::function<void(std::size_t index, Result<ItemResult> resu
 using EngineFactory = std::function<Result<std::unique_ptr<Engine>>(const ModelBundle&)>;
 
 // Runs images 0..count-1. Engines are made first (an error there is returned and nothing runs);
-// after that a failing image is reported to `sink` and the others go on. While it runs,
-// OpenCV's per-operation thread count is threads / engines, and so is LibTorch's when the bundle
-// runs on LibTorch (both restored afterwards). The default factory makes the engine the bundle
-// was loaded for (make_engine).
+// after that a failing image is reported to `sink` and the others go on; an exception thrown by
+// `loader` or an engine becomes that image's kInternal error. Every thread the run starts is
+// joined before it returns, on every path: an exception thrown by `sink` abandons the run and
+// reaches the caller after the join. A run never changes process-wide settings: the threads
+// inside one operator (OpenCV's, LibTorch's) are set once by the process' owner
+// (set_compute_threads, engine.h), so concurrent runs (a server) do not race on them. The default
+// factory makes the engine the bundle was loaded for (make_engine).
 // Deterministic: the outputs do not depend on threads, engines or batch (tests check, for each
 // engine).
 Status run_pipeline(const ModelBundle& bundle, std::size_t count, const ImageLoader& loader,

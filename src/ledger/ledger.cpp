@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -422,6 +423,22 @@ fs::path Ledger::default_path() {
 }
 
 Result<Ledger> Ledger::open(const fs::path& path) {
+    // SQLite waits out a lock with the busy handler, but answers SQLITE_BUSY at once in a few cases
+    // (switching to WAL, or WAL set-up, while another connection is doing the same): a new ledger
+    // opened by several processes at the same moment then failed one of them with a "timeout" after
+    // milliseconds. A timeout is only a timeout once the busy timeout has passed.
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(kBusyTimeoutMs);
+    for (;;) {
+        auto ledger = open_once(path);
+        if (ledger.ok() || ledger.error().code() != ErrorCode::kTimeout ||
+            std::chrono::steady_clock::now() >= deadline)
+            return ledger;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+}
+
+Result<Ledger> Ledger::open_once(const fs::path& path) {
     const std::string name = path.string();
     auto impl = std::make_unique<Impl>();
     impl->name = name;

@@ -12,10 +12,10 @@
 // transaction is recorded (with its signed bytes) before it is ever sent, so the outbox always
 // knows every transaction that could still be mined for an analysis.
 //
-// The ledger never touches the network and does not know Stacks; src/app/outbox.h drives it.
-// SQLite types stay out of this header. Thread safety: one Ledger per thread; several processes
-// may share the file (SQLite's locking, BEGIN IMMEDIATE for writes, a busy timeout of 10 s), and
-// lock_outbox() lets one of them at a time sign and send.
+// The ledger never touches the network and does not know Stacks; src/chain/anchoring_service.h
+// drives it. SQLite types stay out of this header. Thread safety: one Ledger per thread; several
+// processes may share the file (SQLite's locking, BEGIN IMMEDIATE for writes, a busy timeout of 10
+// s), and lock_outbox() lets one of them at a time sign and send.
 #pragma once
 
 #include <array>
@@ -234,6 +234,9 @@ class Ledger {
   private:
     struct Impl;
     Ledger(std::filesystem::path path, std::unique_ptr<Impl> impl);
+    // One try of open(); open() tries again while SQLite answers busy where it does not wait
+    // (several processes creating one new ledger at once), up to the busy timeout.
+    static Result<Ledger> open_once(const std::filesystem::path& path);
     std::filesystem::path path_;
     std::unique_ptr<Impl> impl_;
 };

@@ -1,6 +1,7 @@
 #include "pacs/dicomweb.h"
 
 #include <algorithm>
+#include <charconv>
 #include <nlohmann/json.hpp>
 #include <optional>
 
@@ -43,7 +44,8 @@ std::optional<std::string> first_value(const json& attribute) {
     return std::nullopt;
 }
 
-// The items of a sequence attribute `tag` of `object`; empty when absent.
+// The items of a sequence attribute `tag` of `object`; empty when absent. An item that is not an
+// object (a server's mistake, or a hostile one) is left out, never read as one.
 std::vector<json> items(const json& object, const char* tag) {
     const auto at = object.find(tag);
     if (at == object.end() || !at->is_object())
@@ -51,7 +53,11 @@ std::vector<json> items(const json& object, const char* tag) {
     const auto value = at->find("Value");
     if (value == at->end() || !value->is_array())
         return {};
-    return {value->begin(), value->end()};
+    std::vector<json> objects;
+    for (const json& item : *value)
+        if (item.is_object())
+            objects.push_back(item);
+    return objects;
 }
 
 }  // namespace
@@ -138,13 +144,14 @@ Result<StowReceipt> DicomWebClient::store(
     for (const json& item : items(*j, "00081198")) {
         auto uid = first_value(item.value("00081155", json()));
         const auto reason = first_value(item.value("00081197", json()));
+        // Failure Reason is a US: a value that does not parse or does not fit 16 bits reads as 0.
         std::uint16_t code = 0;
         if (reason) {
-            try {
-                code = static_cast<std::uint16_t>(std::stoul(*reason));
-            } catch (const std::exception&) {
-                code = 0;
-            }
+            unsigned long parsed = 0;
+            const auto [end, ec] =
+                std::from_chars(reason->data(), reason->data() + reason->size(), parsed);
+            if (ec == std::errc() && end == reason->data() + reason->size() && parsed <= 0xFFFF)
+                code = static_cast<std::uint16_t>(parsed);
         }
         receipt.failed.emplace_back(uid.value_or(""), code);
     }

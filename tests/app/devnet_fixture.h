@@ -9,12 +9,12 @@
 #include <fstream>
 #include <string>
 
-#include "app/devnet_process.h"
+#include "app/ops/devnet_process.h"
 #include "stacks/clarity_value.h"
 #include "stacks/hash.h"
 #include "stacks/keys.h"
 
-namespace medanchor::app::testing {
+namespace medanchor::testing {
 
 inline int free_port() {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -30,7 +30,7 @@ inline int free_port() {
 
 // The mnemonic of [accounts.NAME] in settings/Devnet.toml (public development accounts).
 inline std::string mnemonic(const std::string& account) {
-    std::ifstream in(source_root() / "settings" / "Devnet.toml");
+    std::ifstream in(ops::source_root() / "settings" / "Devnet.toml");
     std::string line;
     bool in_section = false;
     while (std::getline(in, line)) {
@@ -52,4 +52,4 @@ inline stacks::Value digest(const std::string& text) {
     return stacks::Value::buffer(stacks::Bytes(h.begin(), h.end()));
 }
 
-}  // namespace medanchor::app::testing
+}  // namespace medanchor::testing

@@ -13,14 +13,17 @@
 #include <fstream>
 #include <sstream>
 
-#include "app/chain.h"
-#include "app/contract.h"
-#include "app/devnet_process.h"
+#include "app/ops/devnet_process.h"
+#include "chain/contract.h"
+#include "chain/session.h"
 #include "devnet_fixture.h"
 #include "stacks/hash.h"
 
 namespace medanchor::app {
 namespace {
+
+using namespace medanchor::chain;  // NOLINT: tests of the chain layer
+using namespace medanchor::ops;
 
 namespace fs = std::filesystem;
 using stacks::Value;
@@ -51,7 +54,7 @@ class DevnetIntegration : public ::testing::Test {
         ChainConfig c;
         c.node_url = "http://127.0.0.1:" + std::to_string(options_->port);
         c.api_url = "http://127.0.0.1:" + std::to_string(options_->api_port);
-        c.fee = 0;               // ask the node, as the CLI does: a deploy pays per byte
+        c.fee = 0;  // ask the node, as the CLI does: a deploy pays per byte
         c.confirm_timeout = std::chrono::seconds(60);
         c.poll_interval = std::chrono::milliseconds(100);
         return ChainSession(*resolve(c), devnet_key(account));

@@ -17,6 +17,8 @@
 namespace medanchor::app {
 namespace {
 
+using namespace medanchor::ops;
+
 namespace fs = std::filesystem;
 using medanchor::testing::quote;
 using medanchor::testing::run_command;

@@ -13,16 +13,17 @@
 #include <nlohmann/json.hpp>
 #include <numeric>
 
-#include "app/model_input.h"
-#include "app/simulate_command.h"
+#include "app/cli/simulate_command.h"
 #include "image/reader.h"
 #include "inference/model_bundle.h"
 #include "inference/pipeline.h"
+#include "service/model_input.h"
 
 namespace medanchor::app {
 namespace {
 
 namespace fs = std::filesystem;
+using service::to_model_input;
 const fs::path kRoot = MEDANCHOR_SOURCE_DIR;
 const fs::path kBundle = kRoot / "models" / "ct-nodule-sim";
 

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cmath>
 #include <iostream>
+#include <mutex>
+#include <stdexcept>
 
 #include "inference/pipeline.h"
 #include "test_models.h"
@@ -190,6 +192,93 @@ TEST(Pipeline, RefusesABadBatchSize) {
         [](std::size_t, Result<ItemResult>) {}, options(1, 0, 1));
     ASSERT_FALSE(status);
     EXPECT_EQ(status.error().code(), ErrorCode::kInvalidArgument);
+}
+
+// An engine that notes OpenCV's thread count whenever it runs.
+class OpenCvThreadsSeen final : public Engine {
+  public:
+    OpenCvThreadsSeen(std::unique_ptr<Engine> inner, std::vector<int>& seen, std::mutex& mutex)
+        : inner_(std::move(inner)), seen_(seen), mutex_(mutex) {}
+    Result<std::vector<std::vector<float>>> run(std::span<const Tensor> inputs) override {
+        {
+            std::lock_guard lock(mutex_);
+            seen_.push_back(set_opencv_threads(0));  // 0: reads the count, changes nothing
+        }
+        return inner_->run(inputs);
+    }
+    std::string description() const override { return inner_->description(); }
+
+  private:
+    std::unique_ptr<Engine> inner_;
+    std::vector<int>& seen_;
+    std::mutex& mutex_;
+};
+
+// OpenCV's thread count is process-wide: a run (perhaps one of several at once in a server) must
+// not flip it; the process' owner sets it once (set_compute_threads).
+TEST(Pipeline, NeverChangesOpenCvsProcessWideThreadCount) {
+    const ModelBundle bundle = load_test_bundle("tiny-softmax");
+    std::vector<int> seen;
+    std::mutex mutex;
+    const EngineFactory factory = [&](const ModelBundle& b) -> Result<std::unique_ptr<Engine>> {
+        auto engine = make_engine(b);
+        if (!engine)
+            return engine.error();
+        return std::unique_ptr<Engine>(
+            std::make_unique<OpenCvThreadsSeen>(std::move(*engine), seen, mutex));
+    };
+    const int before = set_opencv_threads(1);
+    for (const auto& [threads, engines] : {std::pair{2, 1}, std::pair{2, 2}, std::pair{1, 1}}) {
+        seen.clear();
+        const Status status = run_pipeline(
+            bundle, 5, [](std::size_t i) -> Result<ModalityImage> { return synthetic(i); },
+            [](std::size_t, Result<ItemResult> r) { ASSERT_TRUE(r); }, options(threads, 2, engines),
+            factory);
+        ASSERT_TRUE(status);
+        ASSERT_FALSE(seen.empty());
+        for (int s : seen)
+            EXPECT_EQ(s, 1) << threads << " threads, " << engines << " engines";
+        EXPECT_EQ(set_opencv_threads(0), 1);
+    }
+    set_opencv_threads(before);
+}
+
+// Every thread a run starts is joined on every path: a sink that throws (a bug, or bad_alloc)
+// reaches the caller as the exception, never std::terminate.
+TEST(Pipeline, JoinsItsThreadsWhenTheSinkThrows) {
+    const ModelBundle bundle = load_test_bundle("tiny-softmax");
+    std::size_t sunk = 0;
+    EXPECT_THROW(
+        run_pipeline(
+            bundle, 40, [](std::size_t i) -> Result<ModalityImage> { return synthetic(i); },
+            [&](std::size_t i, Result<ItemResult>) {
+                ++sunk;
+                if (i == 1)
+                    throw std::runtime_error("sink failed");
+            },
+            options(2, 2, 2)),
+        std::runtime_error);
+    EXPECT_EQ(sunk, 2u);
+}
+
+// An exception from the caller's loader becomes that image's kInternal error; the others go on.
+TEST(Pipeline, ALoaderThatThrowsFailsThatImageOnly) {
+    const ModelBundle bundle = load_test_bundle("tiny-softmax");
+    std::vector<std::string> seen;
+    const Status status = run_pipeline(
+        bundle, 4,
+        [](std::size_t i) -> Result<ModalityImage> {
+            if (i == 1)
+                throw std::runtime_error("loader bug");
+            return synthetic(i);
+        },
+        [&](std::size_t i, Result<ItemResult> r) {
+            seen.push_back(std::to_string(i) +
+                           (r ? " ok" : std::string(" ") + error_info(r.error().code()).name));
+        },
+        options(2, 2, 1));
+    EXPECT_TRUE(status);
+    EXPECT_EQ(seen, (std::vector<std::string>{"0 ok", "1 internal", "2 ok", "3 ok"}));
 }
 
 }  // namespace

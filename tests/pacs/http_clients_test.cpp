@@ -86,6 +86,33 @@ TEST(DicomWebClient, SendsStowRsAndReadsTheReceipt) {
     EXPECT_EQ(type, stow_body(parts).content_type);
 }
 
+// A receipt whose sequences hold things that are not items, or a Failure Reason that does not fit a
+// US, is read as far as it makes sense: no exception escapes (it once ended the process).
+TEST(DicomWebClient, AMalformedReceiptIsReadWithoutThrowing) {
+    LoopbackHttpServer server;
+    server.server().Post("/dicom-web/studies", [&](const httplib::Request&,
+                                                   httplib::Response& res) {
+        res.status = 202;
+        res.set_content(
+            R"({"00081199": {"vr": "SQ", "Value": [1, "x", {"00081155": {"vr": "UI", "Value": ["1.2.3"]}}]},
+                "00081198": {"vr": "SQ", "Value": [[], {"00081155": {"vr": "UI", "Value": ["1.2.4"]},
+                                                        "00081197": {"vr": "US", "Value": [70000]}},
+                                                   {"00081155": {"vr": "UI", "Value": ["1.2.5"]},
+                                                        "00081197": {"vr": "US", "Value": ["-1"]}}]}})",
+            "application/dicom+json");
+    });
+    auto client = DicomWebClient::create(server.url() + "/dicom-web/");
+    ASSERT_TRUE(client.ok());
+    const std::vector<std::uint8_t> instance(10, 1);
+    const std::vector<std::span<const std::uint8_t>> parts{instance};
+    auto receipt = client->store(parts);
+    ASSERT_TRUE(receipt.ok()) << receipt.error().message();
+    EXPECT_EQ(receipt->stored, std::vector<std::string>{"1.2.3"});
+    ASSERT_EQ(receipt->failed.size(), 2u);
+    EXPECT_EQ(receipt->failed[0], (std::pair<std::string, std::uint16_t>{"1.2.4", 0}));
+    EXPECT_EQ(receipt->failed[1], (std::pair<std::string, std::uint16_t>{"1.2.5", 0}));
+}
+
 TEST(DicomWebClient, ErrorsNameTheUrlAndStatus) {
     LoopbackHttpServer server;
     server.server().Post("/dicom-web/studies", [](const httplib::Request&, httplib::Response& res) {

@@ -8,10 +8,10 @@
 #include <span>
 #include <system_error>
 
-#include "app/analyze_command.h"
-#include "app/chain_options.h"
-#include "app/model_input.h"
-#include "app/outbox.h"
+#include "app/cli/analyze_command.h"
+#include "app/cli/chain_options.h"
+#include "chain/anchoring_service.h"
+#include "service/model_input.h"
 #include "common/file_io.h"
 #include "image/image_hash.h"
 #include "image/reader.h"
@@ -232,10 +232,9 @@ Status Pipeline::anchor_round(const std::string& key_file) {
     auto outbox_lock = ledger::OutboxLock::acquire(impl_->ledger_path, std::chrono::seconds(1));
     if (!outbox_lock)
         return outbox_lock.error();
-    app::OutboxOptions options;
+    chain::OutboxOptions options;
     options.wait = false;
-    options.progress = false;
-    auto summary = app::sync_outbox(*ledger, *session, options);
+    auto summary = chain::sync_outbox(*ledger, *session, options);
     if (!summary)
         return summary.error();
     return Status::Ok();
@@ -245,7 +244,7 @@ Result<std::vector<std::uint8_t>> Pipeline::render_image_png(const fs::path& rep
     auto img = image::read_image(report_dir / "image.deid.dcm");
     if (!img)
         return img.error();
-    auto input = app::to_model_input(*img, "image.deid.dcm");
+    auto input = service::to_model_input(*img, "image.deid.dcm");
     if (!input)
         return input.error();
     auto prepared = inference::preprocess(*input, *impl_->manifest);

@@ -1,0 +1,70 @@
+// medanchor: the command-line shell over the services (src/service) and the chain layer. It loads
+// the configuration file, parses arguments, runs the selected command, and is the only place an
+// Error becomes a message on stderr and an exit code (common/error.h's table). Whatever escapes a
+// command is a bug: it is reported and the exit code is 70 (internal).
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "app/cli/cli.h"
+#include "app/cli/config.h"
+#include "common/error.h"
+
+namespace {
+
+int fail(const medanchor::Error& e) {
+    const auto& info = medanchor::error_info(e.code());
+    std::cerr << "medanchor: " << e.message() << " [" << info.name << "]\n";
+    return info.exit_code;
+}
+
+int run(int argc, char** argv) {
+    using namespace medanchor;
+    auto file = app::load_config(argc, argv);
+    if (!file)
+        return fail(file.error());
+    app::CommandAction action;
+    auto cli = app::make_cli(action, *file);
+    if (!cli)
+        return fail(cli.error());
+    CLI::App& parser = **cli;
+    const int invalid = error_info(ErrorCode::kInvalidArgument).exit_code;
+    try {
+        parser.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return parser.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return parser.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return parser.exit(e);
+    } catch (const CLI::ParseError& e) {
+        // CLI11's own codes (100+) are not ours: every malformed command line (or configuration
+        // value) is "invalid argument", as `medanchor --help` documents.
+        // A value from the configuration file: say where it is.
+        const std::string where = app::explain_parse_error(parser, *file, e.what());
+        if (where.empty())
+            parser.exit(e);
+        else
+            std::cerr << "medanchor: " << where << " [invalid-argument]\n";
+        return invalid;
+    }
+    if (!action)
+        return 0;
+    const Status status = action();
+    if (!status)
+        return fail(status.error());
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        return run(argc, argv);
+    } catch (const std::exception& e) {
+        // Nothing should escape a command; if something does, say so and exit "internal".
+        std::cerr << "medanchor: internal error: " << e.what() << " [internal]\n";
+    } catch (...) {
+        std::cerr << "medanchor: internal error: an unknown exception [internal]\n";
+    }
+    return medanchor::error_info(medanchor::ErrorCode::kInternal).exit_code;
+}

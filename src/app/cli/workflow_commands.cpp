@@ -1,0 +1,419 @@
+#include "app/cli/workflow_commands.h"
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "app/cli/chain_options.h"
+#include "app/cli/progress.h"
+#include "chain/anchoring_service.h"
+#include "chain/contract.h"
+#include "image/image_hash.h"
+#include "image/reader.h"
+#include "image/site_key.h"
+#include "ledger/ledger.h"
+#include "service/review_service.h"
+#include "stacks/bytes.h"
+
+namespace medanchor::app {
+
+using namespace medanchor::chain;  // the CLI is a shell over the chain layer
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::ordered_json;
+using stacks::Value;
+
+Result<ledger::Ledger> open_ledger(const std::string& flag) {
+    return ledger::Ledger::open(flag.empty() ? ledger::Ledger::default_path() : fs::path(flag));
+}
+
+// Runs one call of the signing key's ReviewService (professional, review, retract) and prints
+// its outcome.
+template <typename Call>
+Status with_reviews(const ChainOptions& o, Call&& call) {
+    auto session = open_session(o);
+    if (!session)
+        return session.error();
+    service::ReviewService reviews(std::move(*session));
+    return print_outcome(o, call(reviews));
+}
+
+void add_professional(CLI::App& app, CommandAction& action) {
+    auto* pro = app.add_subcommand("professional",
+                                   "Medical professionals: register, verify, suspend, reinstate");
+    pro->require_subcommand(1);
+    auto o = std::make_shared<ChainOptions>();
+
+    {
+        auto file = std::make_shared<std::string>();
+        auto hash = std::make_shared<std::string>();
+        auto specialty = std::make_shared<std::string>();
+        auto* cmd = pro->add_subcommand("register",
+                                        "Register yourself (the key's owner) as a professional");
+        add_chain_options(cmd, *o);
+        auto* f = cmd->add_option(
+            "--credential-file", *file,
+            "your licence record; only a salted hash of it goes on chain (salt: FILE.salt)");
+        cmd->add_option("--credential-hash", *hash, "or the 64-hex salted hash, made elsewhere")
+            ->excludes(f);
+        cmd->add_option("--specialty", *specialty,
+                        "specialty code, e.g. radiology (up to 16 characters)")
+            ->required();
+        cmd->callback([&action, o, file, hash, specialty] {
+            action = [=]() -> Status {
+                service::Digest h{};
+                if (!file->empty()) {
+                    auto made = service::credential_hash(*file);
+                    if (!made)
+                        return made.error();
+                    h = *made;
+                } else if (!hash->empty()) {
+                    auto given = digest_arg(*hash, "--credential-hash");
+                    if (!given)
+                        return given.error();
+                    std::copy(given->bytes().begin(), given->bytes().end(), h.begin());
+                } else {
+                    return Error(ErrorCode::kInvalidArgument,
+                                 "give --credential-file or --credential-hash");
+                }
+                return with_reviews(*o, [&](service::ReviewService& reviews) {
+                    return reviews.register_professional(h, *specialty, !o->no_wait);
+                });
+            };
+        });
+    }
+    {
+        auto who = std::make_shared<std::string>();
+        auto days = std::make_shared<std::uint64_t>(0);
+        auto at = std::make_shared<std::uint64_t>(0);
+        auto reason = std::make_shared<std::uint64_t>(1);
+        auto* cmd = pro->add_subcommand(
+            "verify", "As a verifier: verify (or renew) a professional until a date");
+        add_chain_options(cmd, *o);
+        cmd->add_option("principal", *who, "the professional's Stacks address")->required();
+        auto* in =
+            cmd->add_option("--expires-in", *days, "days from the chain's latest block time");
+        cmd->add_option("--expires-at", *at,
+                        "Unix time (the contract compares it with stacks-block-time)")
+            ->excludes(in);
+        cmd->add_option("--reason", *reason, "reason code recorded with the verification")
+            ->capture_default_str();
+        cmd->callback([&action, o, who, days, at, reason] {
+            action = [=]() -> Status {
+                if (auto p = principal_arg(*who); !p)
+                    return p.error();
+                std::uint64_t expiry = *at;
+                if (*days) {
+                    // From the chain's clock, which the contract compares with; this machine's
+                    // only when the node serves no block list.
+                    auto config = chain_config(*o);
+                    if (!config)
+                        return config.error();
+                    stacks::NodeClient node = node_client(*config);
+                    auto now = node.latest_block_time();
+                    if (!now && now.error().code() != ErrorCode::kUnsupported)
+                        return now.error();
+                    std::uint64_t base = 0;
+                    if (now) {
+                        base = *now;
+                    } else {
+                        base = static_cast<std::uint64_t>(
+                            std::chrono::duration_cast<std::chrono::seconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count());
+                        std::cerr << "medanchor: no Stacks Blockchain API (--api URL) to read "
+                                     "the chain's clock; --expires-in counts from this "
+                                     "machine's clock\n";
+                    }
+                    expiry = base + *days * 86400;
+                }
+                if (expiry == 0)
+                    return Error(ErrorCode::kInvalidArgument,
+                                 "give --expires-in DAYS or --expires-at UNIX");
+                return with_reviews(*o, [&](service::ReviewService& reviews) {
+                    return reviews.verify_professional(*who, expiry, *reason, !o->no_wait);
+                });
+            };
+        });
+    }
+    for (const char* verb : {"suspend", "reinstate"}) {
+        auto who = std::make_shared<std::string>();
+        auto reason = std::make_shared<std::uint64_t>(1);
+        auto* cmd =
+            pro->add_subcommand(verb, std::string("As a verifier: ") + verb + " a professional");
+        add_chain_options(cmd, *o);
+        cmd->add_option("principal", *who, "the professional's Stacks address")->required();
+        cmd->add_option("--reason", *reason, "reason code")->capture_default_str();
+        cmd->callback([&action, o, who, reason, verb] {
+            action = [=]() -> Status {
+                if (auto p = principal_arg(*who); !p)
+                    return p.error();
+                const bool suspend = std::string_view(verb) == "suspend";
+                return with_reviews(*o, [&](service::ReviewService& reviews) {
+                    return suspend ? reviews.suspend_professional(*who, *reason, !o->no_wait)
+                                   : reviews.reinstate_professional(*who, *reason, !o->no_wait);
+                });
+            };
+        });
+    }
+    {
+        auto who = std::make_shared<std::string>();
+        auto* cmd =
+            pro->add_subcommand("status", "A professional's record on the contract (read-only)");
+        add_chain_options(cmd, *o, /*needs_key=*/false);
+        cmd->add_option("principal", *who, "the Stacks address")->required();
+        cmd->callback([&action, o, who] {
+            action = [=]() -> Status {
+                auto p = principal_arg(*who);
+                if (!p)
+                    return p.error();
+                auto config = chain_config(*o);
+                if (!config)
+                    return config.error();
+                stacks::NodeClient node = node_client(*config);
+                auto v = read_contract(node, *config, "get-professional", {*p});
+                if (!v)
+                    return v.error();
+                if (v->kind() != stacks::ValueKind::kSome) {
+                    return Error(ErrorCode::kNotFound, *who + " is not a registered professional");
+                }
+                ordered_json j = ordered_json::object();
+                for (const auto& [k, f] : v->inner().fields())
+                    j[k] = f.to_string();
+                if (o->json)
+                    std::cout << j.dump() << "\n";
+                else
+                    for (const auto& [k, f] : v->inner().fields())
+                        std::cout << k << ": " << f.to_string() << "\n";
+                return Status::Ok();
+            };
+        });
+    }
+}
+
+void add_review(CLI::App& app, CommandAction& action) {
+    auto o = std::make_shared<ChainOptions>();
+    {
+        auto id = std::make_shared<std::uint64_t>(0);
+        auto confirm = std::make_shared<bool>(false);
+        auto dispute = std::make_shared<bool>(false);
+        auto note = std::make_shared<std::string>();
+        auto* cmd = app.add_subcommand(
+            "review", "Peer review: confirm or dispute another professional's analysis");
+        add_chain_options(cmd, *o);
+        cmd->add_option("analysis-id", *id, "the analysis id on chain")->required();
+        auto* c = cmd->add_flag("--confirm", *confirm, "you agree with the finding");
+        cmd->add_flag("--dispute", *dispute, "you disagree")->excludes(c);
+        cmd->add_option("--note-file", *note, "your note; its SHA-256 goes on chain")->required();
+        cmd->callback([&action, o, id, confirm, dispute, note] {
+            action = [=]() -> Status {
+                if (*confirm == *dispute)
+                    return Error(ErrorCode::kInvalidArgument, "give --confirm or --dispute");
+                auto digest = file_digest(*note);
+                if (!digest)
+                    return digest.error();
+                service::Digest d{};
+                std::copy(digest->bytes().begin(), digest->bytes().end(), d.begin());
+                return with_reviews(*o, [&](service::ReviewService& reviews) {
+                    return reviews.review(*id, *confirm, d, !o->no_wait);
+                });
+            };
+        });
+    }
+    {
+        auto id = std::make_shared<std::uint64_t>(0);
+        auto reason = std::make_shared<std::uint64_t>(1);
+        auto* cmd = app.add_subcommand(
+            "retract", "Retract your own analysis (the record stays, marked retracted)");
+        add_chain_options(cmd, *o);
+        cmd->add_option("analysis-id", *id, "the analysis id on chain")->required();
+        cmd->add_option("--reason", *reason, "reason code")->capture_default_str();
+        cmd->callback([&action, o, id, reason] {
+            action = [=]() -> Status {
+                return with_reviews(*o, [&](service::ReviewService& reviews) {
+                    return reviews.retract(*id, *reason, !o->no_wait);
+                });
+            };
+        });
+    }
+}
+
+void add_sync(CLI::App& app, CommandAction& action) {
+    auto o = std::make_shared<ChainOptions>();
+    auto ledger_path = std::make_shared<std::string>();
+    auto* cmd = app.add_subcommand(
+        "sync",
+        "Anchor the analyses the ledger holds pending and settle their transactions (resumable)");
+    add_chain_options(cmd, *o);
+    cmd->add_option("--ledger", *ledger_path,
+                    "ledger file (default $MEDANCHOR_LEDGER or ~/.medanchor/ledger.sqlite)");
+    cmd->footer(
+        "Safe to run any time and any number of times: nothing is anchored twice "
+        "(docs/ledger.md).");
+    cmd->callback([&action, o, ledger_path] {
+        action = [=]() -> Status {
+            auto ledger = open_ledger(*ledger_path);
+            if (!ledger)
+                return ledger.error();
+            auto session = open_session(*o);
+            if (!session)
+                return session.error();
+            // Analyses recorded for another principal (analyze --analyst) need its key.
+            auto pending = ledger->pending_by_analyst();
+            if (!pending)
+                return pending.error();
+            if (!pending->empty() && !pending->count(session->sender()))
+                return Error(ErrorCode::kNoKey, "the ledger's pending analyses were recorded for " +
+                                                    pending->begin()->first +
+                                                    ", not for this key's " + session->sender() +
+                                                    ": sync with that analyst's key");
+            auto lock =
+                ledger::OutboxLock::acquire(ledger->path(), std::chrono::seconds(o->timeout_s));
+            if (!lock)
+                return lock.error();
+            AnchoringProgress progress(!o->json);
+            OutboxOptions options;
+            options.wait = !o->no_wait;
+            options.observer = &progress;
+            auto summary = sync_outbox(*ledger, *session, options);
+            progress.finish();
+            if (!summary)
+                return summary.error();
+            if (o->json) {
+                ordered_json j{{"sent", summary->sent},           {"resent", summary->resent},
+                               {"confirmed", summary->confirmed}, {"held", summary->held},
+                               {"deferred", summary->deferred},   {"refused", summary->refused},
+                               {"txids", summary->txids},         {"problems", summary->problems}};
+                for (const auto& [state, n] : summary->totals)
+                    j["ledger"][ledger::to_string(state)] = n;
+                std::cout << j.dump() << "\n";
+            } else {
+                print_summary(*summary, std::cout);
+            }
+            return Status::Ok();
+        };
+    });
+}
+
+ordered_json analysis_json(const ledger::Analysis& a) {
+    ordered_json j{{"id", a.id},
+                   {"state", ledger::to_string(a.state)},
+                   {"created_at", a.created_at},
+                   {"image_hash", a.hash_mode + ":" + a.image_hash},
+                   {"model", a.model_name + " " + a.model_version},
+                   {"finding", a.finding},
+                   {"confidence_bp", a.confidence_bp},
+                   {"report_digest", a.report_digest},
+                   {"analyst", a.analyst}};
+    if (!a.review_reason.empty())
+        j["review_reason"] = a.review_reason;
+    if (!a.last_error.empty())
+        j["last_error"] = a.last_error;
+    if (a.txid)
+        j["txid"] = *a.txid;
+    if (a.onchain_id)
+        j["onchain_id"] = *a.onchain_id;
+    if (a.block_height)
+        j["block_height"] = *a.block_height;
+    if (a.report_dir)
+        j["report_dir"] = *a.report_dir;
+    return j;
+}
+
+void add_ledger(CLI::App& app, CommandAction& action) {
+    auto path = std::make_shared<std::string>();
+    auto as_json = std::make_shared<bool>(false);
+    auto* led = app.add_subcommand("ledger", "The local record of analyses and their anchoring");
+    led->require_subcommand(1);
+    {
+        auto state = std::make_shared<std::string>();
+        auto* cmd = led->add_subcommand("list", "List analyses, oldest first");
+        cmd->add_option("--ledger", *path, "ledger file");
+        cmd->add_option("--state", *state, "needs_review, pending, broadcast, confirmed or failed");
+        cmd->add_flag("--json", *as_json, "JSON lines");
+        cmd->callback([&action, path, state, as_json] {
+            action = [=]() -> Status {
+                auto ledger = open_ledger(*path);
+                if (!ledger)
+                    return ledger.error();
+                std::optional<ledger::AnalysisState> filter;
+                if (!state->empty()) {
+                    auto s = ledger::parse_analysis_state(*state);
+                    if (!s)
+                        return s.error();
+                    filter = *s;
+                }
+                auto rows = ledger->list(filter);
+                if (!rows)
+                    return rows.error();
+                for (const auto& a : *rows) {
+                    if (*as_json) {
+                        std::cout << analysis_json(a).dump() << "\n";
+                        continue;
+                    }
+                    std::cout << "#" << a.id << "  " << ledger::to_string(a.state) << "  "
+                              << a.finding << " " << a.confidence_bp << " bp  "
+                              << a.image_hash.substr(0, 16) << "...  "
+                              << (a.onchain_id ? "on chain #" + std::to_string(*a.onchain_id) : "")
+                              << (a.review_reason.empty() ? "" : "  (" + a.review_reason + ")")
+                              << (a.last_error.empty() ? "" : "  [" + a.last_error + "]") << "\n";
+                }
+                return Status::Ok();
+            };
+        });
+    }
+    {
+        auto id = std::make_shared<std::int64_t>(0);
+        auto* cmd = led->add_subcommand("show", "One analysis, with its report");
+        cmd->add_option("--ledger", *path, "ledger file");
+        cmd->add_option("id", *id, "local id")->required();
+        cmd->callback([&action, path, id] {
+            action = [=]() -> Status {
+                auto ledger = open_ledger(*path);
+                if (!ledger)
+                    return ledger.error();
+                auto a = ledger->get(*id);
+                if (!a)
+                    return a.error();
+                auto j = analysis_json(*a);
+                j["report"] = nlohmann::json::parse(a->report_json, nullptr, false);
+                std::cout << j.dump(2) << "\n";
+                return Status::Ok();
+            };
+        });
+    }
+    {
+        auto id = std::make_shared<std::int64_t>(0);
+        auto* cmd = led->add_subcommand(
+            "requeue", "A person's decision: send a held or failed analysis again");
+        cmd->add_option("--ledger", *path, "ledger file");
+        cmd->add_option("id", *id, "local id")->required();
+        cmd->callback([&action, path, id] {
+            action = [=]() -> Status {
+                auto ledger = open_ledger(*path);
+                if (!ledger)
+                    return ledger.error();
+                if (auto s = ledger->requeue(*id); !s)
+                    return s;
+                std::cout << "analysis #" << *id
+                          << " is pending again; `medanchor sync` anchors it\n";
+                return Status::Ok();
+            };
+        });
+    }
+}
+
+}  // namespace
+
+void add_workflow_commands(CLI::App& app, CommandAction& action) {
+    add_professional(app, action);
+    add_review(app, action);
+    add_sync(app, action);
+    add_ledger(app, action);
+}
+
+}  // namespace medanchor::app

@@ -1,0 +1,820 @@
+#include "chain/anchoring_service.h"
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <set>
+
+#include "chain/contract.h"
+#include "chain/threshold_policy.h"
+#include "stacks/bytes.h"
+
+namespace medanchor::chain {
+namespace {
+
+using ledger::AnalysisState;
+using stacks::Value;
+using stacks::ValueKind;
+
+Value buffer_of(const std::string& hex) {
+    return Value::buffer(*stacks::from_hex(hex));
+}
+
+bool nonce_refusal(const stacks::Refusal& r) {
+    return r.reason == "BadNonce" || r.reason == "ConflictingNonceInMempool";
+}
+
+class Outbox {
+  public:
+    Outbox(ledger::Ledger& ledger, ChainSession& session, const OutboxOptions& options)
+        : ledger_(ledger), session_(session), options_(options), sender_(session.sender()) {}
+
+    Result<OutboxSummary> run() {
+        // Unreachable node: say so before touching anything.
+        if (auto info = session_.node().info(); !info) {
+            return Error(info.error().code(), info.error().message() +
+                                                  " (nothing was changed; the analyses wait in the "
+                                                  "ledger)");
+        }
+        for (int round = 1; round <= kOutboxRounds; ++round) {
+            resend_now_ = 0;
+            if (auto s = settle_recorded(); !s)
+                return s.error();
+            if (auto s = send_pending(); !s)
+                return s.error();
+            if (!options_.wait)
+                break;
+            if (auto s = settle_recorded(/*wait=*/true); !s)
+                return s.error();
+            // Another round only for analyses freed by another item's fault: a condition that
+            // can pass waits for the next sync.
+            if (resend_now_ == 0)
+                break;
+        }
+        auto totals = ledger_.counts();
+        if (!totals)
+            return totals.error();
+        summary_.totals = *totals;
+        return summary_;
+    }
+
+  private:
+    template <typename F>
+    void notify(F&& f) {
+        if (options_.observer)
+            f(*options_.observer);
+    }
+
+    // Where `a` landed on chain, looked up by its image: same analyst, model and report digest.
+    Result<std::optional<ledger::OnChain>> find_on_chain(const ledger::Analysis& a) {
+        const Value image = buffer_of(a.image_hash);
+        auto stats = session_.read("get-image-stats", {image});
+        if (!stats)
+            return stats.error();
+        const std::uint64_t total = uint_field(*stats, "total");
+        for (std::uint64_t start = 0; start < total; start += 20) {
+            auto ids = session_.read("get-image-analysis-ids", {image, Value::uint_(start)});
+            if (!ids)
+                return ids.error();
+            for (const auto& id : ids->items()) {
+                auto found = session_.read("get-analysis", {id});
+                if (!found)
+                    return found.error();
+                if (found->kind() != ValueKind::kSome)
+                    continue;
+                const Value& r = found->inner();
+                const Value* analyst = r.field("analyst");
+                const Value* digest = r.field("report-digest");
+                if (analyst && analyst->to_string() == "'" + a.analyst && digest &&
+                    stacks::to_hex(digest->bytes()) == a.report_digest &&
+                    (!a.model_id || uint_field(r, "model-id") == *a.model_id)) {
+                    return std::optional<ledger::OnChain>(
+                        ledger::OnChain{uint_field(r, "analysis-id"), uint_field(r, "block-height"),
+                                        uint_field(r, "block-time")});
+                }
+            }
+        }
+        return std::optional<ledger::OnChain>();
+    }
+
+    // The analyses of `tx` the chain holds, by ledger id, and those it does not.
+    struct Search {
+        std::map<std::int64_t, ledger::OnChain> found;
+        std::vector<ledger::Analysis> missing;
+    };
+
+    Result<Search> search_chain(const ledger::Transaction& tx) {
+        Search search;
+        for (const auto id : tx.analysis_ids) {
+            auto a = ledger_.get(id);
+            if (!a)
+                return a.error();
+            auto where = find_on_chain(*a);
+            if (!where)
+                return where.error();
+            if (*where)
+                search.found.emplace(id, **where);
+            else
+                search.missing.push_back(std::move(*a));
+        }
+        return search;
+    }
+
+    // Applies the policy to the analyses of a transaction that can no longer anchor them. `fault`
+    // is the position of the item at fault, when the contract named one. Returns how many went
+    // where through the summary; analyses freed by another item's fault are sent again this run.
+    Status release(const ledger::Transaction& tx, ledger::TxState final_state,
+                   Disposition disposition, const std::string& why,
+                   std::optional<std::uint64_t> fault = std::nullopt,
+                   const std::map<std::int64_t, ledger::OnChain>& found = {}) {
+        const std::size_t n = tx.analysis_ids.size();
+        std::map<std::int64_t, std::string> held;
+        bool count_attempt = disposition == Disposition::kCountAttempt;
+        if (disposition == Disposition::kHoldForReview) {
+            if (fault && *fault < n) {
+                held.emplace(tx.analysis_ids[*fault], why);
+                count_attempt = false;  // the others were refused for this item's fault
+                resend_now_ += n - 1 - found.size();
+            } else {
+                for (const auto id : tx.analysis_ids) {
+                    if (!found.contains(id))
+                        held.emplace(id, why);
+                }
+            }
+        }
+        if (auto s = ledger_.release(tx.txid, final_state, found, why, count_attempt,
+                                     options_.max_attempts, held);
+            !s)
+            return s;
+        summary_.confirmed += found.size();
+        summary_.held += held.size();
+        notify([&](AnchoringObserver& o) { o.on_refused(tx.txid, why); });
+        const std::size_t rest = n - found.size() - held.size();
+        if (disposition == Disposition::kRetryLater)
+            summary_.deferred += rest;
+        else if (count_attempt)
+            summary_.refused += rest;
+        return Status::Ok();
+    }
+
+    Status settle(const ledger::Transaction& tx, const stacks::TxStatus& status) {
+        const std::size_t n = tx.analysis_ids.size();
+        switch (status.state) {
+            case stacks::TxState::kSuccess: {
+                std::vector<ledger::OnChain> where;
+                const Value* ok = status.result && status.result->kind() == ValueKind::kOk
+                                      ? &status.result->inner()
+                                      : nullptr;
+                std::uint64_t first = 0, last = 0;
+                if (ok && ok->kind() == ValueKind::kUInt)
+                    first = last = static_cast<std::uint64_t>(ok->as_uint());
+                else if (ok)
+                    first = uint_field(*ok, "first-id"), last = uint_field(*ok, "last-id");
+                if (first == 0 || last < first || last - first + 1 != n) {
+                    return Error(ErrorCode::kInternal,
+                                 "transaction " + tx.txid + " succeeded with an unexpected result");
+                }
+                for (std::uint64_t id = first; id <= last; ++id) {
+                    where.push_back({id, status.block_height, status.block_time});
+                }
+                if (auto s = ledger_.settle_success(tx.txid, where); !s)
+                    return s;
+                summary_.confirmed += n;
+                notify(
+                    [&](AnchoringObserver& o) { o.on_confirmed(tx.txid, n, status.block_height); });
+                return Status::Ok();
+            }
+            case stacks::TxState::kAbortByResponse: {
+                const std::string why =
+                    status.result ? describe_result(*status.result) : status.raw_status;
+                const auto refusal = status.result ? contract_refusal(*status.result)
+                                                   : std::optional<ContractRefusal>();
+                const Disposition d =
+                    refusal ? classify_contract_error(refusal->code) : Disposition::kCountAttempt;
+                summary_.problems.push_back("transaction " + tx.txid +
+                                            " was refused by the contract: " + why + " (" +
+                                            to_string(d) + ")");
+                return release(tx, ledger::TxState::kAbort, d, why,
+                               refusal ? refusal->index : std::nullopt);
+            }
+            case stacks::TxState::kAbortByPostCondition: {
+                // medanchor's calls move no assets; a post-condition abort is unexplained.
+                summary_.problems.push_back("transaction " + tx.txid +
+                                            " was aborted by a post-condition");
+                return release(tx, ledger::TxState::kAbort, Disposition::kCountAttempt,
+                               status.raw_status);
+            }
+            case stacks::TxState::kNonceConsumed:
+                return settle_by_state(tx);
+            case stacks::TxState::kPending:
+            case stacks::TxState::kUnknown:
+            case stacks::TxState::kDropped:
+                return Status::Ok();  // settle_recorded() sends these again first
+        }
+        return Status::Ok();
+    }
+
+    // Without the API: the transaction's nonce is consumed, so it was mined or can never be.
+    // The contract's state tells: every analysis it carried on chain (a batch is all or nothing)
+    // means it succeeded; none means it was refused or its nonce went to another transaction.
+    Status settle_by_state(const ledger::Transaction& tx) {
+        auto search = search_chain(tx);
+        if (!search)
+            return search.error();
+        const auto& [found, missing] = *search;
+        if (missing.empty()) {
+            std::vector<ledger::OnChain> in_order;
+            for (const auto id : tx.analysis_ids)
+                in_order.push_back(found.at(id));
+            if (auto s = ledger_.settle_success(tx.txid, in_order); !s)
+                return s;
+            summary_.confirmed += in_order.size();
+            notify([&](AnchoringObserver& o) {
+                o.on_confirmed(tx.txid, in_order.size(),
+                               in_order.empty() ? 0 : in_order.front().block_height);
+            });
+            return Status::Ok();
+        }
+        // Not on chain: refused by the contract or replaced, and without the API nothing says
+        // which error. What the contract's state shows now explains most refusals; those count
+        // no attempt (the next send checks the same state first).
+        auto explained = explain_now(missing);
+        if (!explained)
+            return explained.error();
+        std::string why = "nonce " + std::to_string(tx.nonce) + " was consumed but " +
+                          std::to_string(missing.size()) +
+                          " of its analyses are not on chain: the contract refused the "
+                          "transaction, or another one of this key took its nonce (no API to "
+                          "tell which)";
+        if (!explained->reason.empty())
+            why += "; now " + explained->reason;
+        summary_.problems.push_back("transaction " + tx.txid + ": " + why);
+        // An item's fault: the next round's checks hold that item and send the others.
+        if (explained->item_fault)
+            resend_now_ += missing.size();
+        return release(
+            tx, ledger::TxState::kDropped,
+            explained->reason.empty() ? Disposition::kCountAttempt : Disposition::kRetryLater, why,
+            std::nullopt, found);
+    }
+
+    // What the contract's state shows now that would refuse these analyses, in words (empty
+    // when nothing would), and whether it is one analysis' own fault rather than a condition of
+    // them all.
+    struct Explanation {
+        std::string reason;
+        bool item_fault = false;
+    };
+
+    Result<Explanation> explain_now(const std::vector<ledger::Analysis>& analyses) {
+        auto gate = check_contract();
+        if (!gate)
+            return gate.error();
+        if (gate->blocked)
+            return Explanation{gate->blocked->message(), false};
+        for (const auto& a : analyses) {
+            auto check = check_item(a, gate->global_min);
+            if (!check)
+                return check.error();
+            if (check->disposition != Disposition::kCountAttempt)
+                return Explanation{"analysis #" + std::to_string(a.id) + ": " + check->reason,
+                                   check->disposition == Disposition::kHoldForReview};
+        }
+        return Explanation{};
+    }
+
+    // The node does not have it: send the very same bytes again (same txid, same nonce: it can
+    // be mined once at most). True when the node took it.
+    Result<bool> resend(const ledger::Transaction& tx) {
+        auto raw = stacks::from_hex(tx.raw_hex);
+        if (!raw)
+            return Error(ErrorCode::kCorrupt,
+                         ledger_.path().string() + ": transaction " + tx.txid + " is damaged");
+        stacks::Refusal refusal;
+        auto sent = session_.node().broadcast(*raw, &refusal);
+        if (sent) {
+            ++summary_.resent;
+            taken_.insert(tx.txid);
+            if (auto s = ledger_.mark_accepted(tx.txid); !s)
+                return s.error();
+            return true;
+        }
+        const Error& e = sent.error();
+        if (e.code() != ErrorCode::kRejected) {
+            (void)ledger_.note_transaction_error(tx.txid, e.message());
+            return e;
+        }
+        session_.forget_nonce();
+        std::map<std::int64_t, ledger::OnChain> found;
+        if (nonce_refusal(refusal)) {
+            // A nonce refusal means this transaction is dead only when the account's confirmed
+            // nonce has passed it: then no transaction with this nonce can ever be mined again.
+            // Otherwise the nonce is still ahead (a gap below it, or another transaction with
+            // the same nonce in a mempool): it may yet be mined, so its analyses must stay with
+            // it. Releasing them would let a fresh transaction anchor them a second time.
+            auto account = session_.node().account(tx.sender);
+            if (!account)
+                return account.error();
+            if (account->nonce <= tx.nonce) {
+                const std::string why = e.message() + " (nonce " + std::to_string(tx.nonce) +
+                                        " not yet reached: the account's confirmed nonce is " +
+                                        std::to_string(account->nonce) + ")";
+                if (auto s = ledger_.note_transaction_error(tx.txid, why); !s)
+                    return s.error();
+                summary_.problems.push_back("transaction " + tx.txid + " waits for nonce " +
+                                            std::to_string(tx.nonce) + ": " + e.message());
+                return false;
+            }
+            // Its nonce went to another transaction, which may have carried these analyses
+            // (another medanchor on the same key): look before sending them again.
+            auto search = search_chain(tx);
+            if (!search)
+                return search.error();
+            found = std::move(search->found);
+        }
+        // Refused for good, or for now: the policy decides what the refusal means. A nonce
+        // consumed by another transaction is nobody's fault.
+        const Disposition d =
+            nonce_refusal(refusal) ? Disposition::kRetryLater : classify_refusal(refusal.reason);
+        summary_.problems.push_back("transaction " + tx.txid + " could not be sent again (" +
+                                    e.message() + "): " + to_string(d));
+        if (auto s = release(tx, ledger::TxState::kDropped, d, e.message(), std::nullopt, found);
+            !s)
+            return s.error();
+        return false;
+    }
+
+    // Whether the API's word for a dropped transaction leaves sending its bytes again worth it:
+    // garbage-collected or replaced (the node then says whether its nonce is gone) yes; judged
+    // problematic or too expensive to mine, no.
+    static bool worth_resending(const stacks::TxStatus& s) {
+        return s.raw_status != "dropped_problematic" && s.raw_status != "problematic_skipped" &&
+               s.raw_status != "dropped_too_expensive";
+    }
+
+    // Every recorded, unsettled transaction of this sender, in nonce order: one the node does
+    // not know is sent again, one that is mined is settled, and with `wait` one in the mempool
+    // is waited for.
+    Status settle_recorded(bool wait = false) {
+        auto txs = ledger_.transactions(ledger::TxState::kBroadcast);
+        if (!txs)
+            return txs.error();
+        for (const auto& tx : *txs) {
+            if (tx.sender != sender_)
+                continue;
+            const Sent sent{tx.txid, tx.nonce};
+            auto status = session_.status(sent);
+            if (!status)
+                return status.error();
+            if (status->state == stacks::TxState::kDropped && !worth_resending(*status)) {
+                summary_.problems.push_back("transaction " + tx.txid + " was dropped (" +
+                                            status->raw_status + ")");
+                if (auto s = release(tx, ledger::TxState::kDropped, Disposition::kCountAttempt,
+                                     "dropped by the node: " + status->raw_status);
+                    !s)
+                    return s;
+                continue;
+            }
+            // Unknown (to an API that may lag, or without one: not mined yet) right after a node
+            // took it in this run: it waits in that node's mempool; no need to send it again.
+            if (status->state == stacks::TxState::kUnknown && taken_.contains(tx.txid))
+                status->state = stacks::TxState::kPending;
+            if (status->state == stacks::TxState::kUnknown ||
+                status->state == stacks::TxState::kDropped) {
+                auto taken = resend(tx);
+                if (!taken)
+                    return taken.error();
+                if (!*taken)
+                    continue;
+                status->state = stacks::TxState::kPending;
+            }
+            if (status->state == stacks::TxState::kPending) {
+                if (!wait)
+                    continue;
+                status = session_.wait(sent);
+                if (!status) {
+                    if (status.error().code() == ErrorCode::kTimeout) {
+                        summary_.problems.push_back(
+                            "transaction " + tx.txid +
+                            " is not mined yet; `medanchor sync` settles it later");
+                        continue;
+                    }
+                    return status.error();
+                }
+            }
+            if (auto s = settle(tx, *status); !s)
+                return s;
+        }
+        return Status::Ok();
+    }
+
+    // The conditions that hold for every analysis: the contract runs and this analyst may
+    // submit now. `blocked` says why not, as the contract would (its error's name).
+    struct Gate {
+        std::uint32_t global_min = 0;
+        std::optional<Error> blocked;
+    };
+
+    Result<Gate> check_contract() {
+        Gate gate;
+        auto params = session_.read("get-parameters", {});
+        if (!params)
+            return params.error();
+        gate.global_min = static_cast<std::uint32_t>(uint_field(*params, "min-confidence"));
+        if (const Value* paused = params->field("paused"); paused && paused->as_bool()) {
+            gate.blocked = Error(ErrorCode::kContract,
+                                 "the contract is paused (ERR-PAUSED): the analyses stay pending");
+            return gate;
+        }
+        auto pro = session_.read("get-professional", {*Value::parse_principal(sender_)});
+        if (!pro)
+            return pro.error();
+        if (pro->kind() != ValueKind::kSome) {
+            gate.blocked = Error(ErrorCode::kContract,
+                                 sender_ +
+                                     " is not a registered professional: register with `medanchor "
+                                     "professional register` and have a verifier verify you; the "
+                                     "analyses stay pending");
+            return gate;
+        }
+        if (const Value* active = pro->inner().field("active"); active && !active->as_bool()) {
+            const auto code = uint_field(pro->inner(), "inactive-reason");
+            const ContractError* e = find_contract_error(code);
+            gate.blocked =
+                Error(ErrorCode::kContract, sender_ + " may not submit now: " +
+                                                (e ? std::string(e->name) + " (" + e->meaning + ")"
+                                                   : "error u" + std::to_string(code)) +
+                                                "; the analyses stay pending");
+        }
+        return gate;
+    }
+
+    struct ModelInfo {
+        std::optional<std::uint64_t> id;
+        bool active = false;
+        std::uint32_t min = 0;
+    };
+
+    Result<ModelInfo> model_info(const std::string& sha) {
+        if (auto m = models_.find(sha); m != models_.end())
+            return m->second;
+        ModelInfo info;
+        auto id = session_.read("get-model-id", {buffer_of(sha)});
+        if (!id)
+            return id.error();
+        if (id->kind() == ValueKind::kSome) {
+            info.id = static_cast<std::uint64_t>(id->inner().as_uint());
+            auto model = session_.read("get-model", {Value::uint_(*info.id)});
+            if (!model)
+                return model.error();
+            if (model->kind() == ValueKind::kSome) {
+                const Value* active = model->inner().field("active");
+                info.active = active && active->as_bool();
+                info.min = static_cast<std::uint32_t>(uint_field(model->inner(), "min-confidence"));
+            }
+        }
+        models_.emplace(sha, info);
+        return info;
+    }
+
+    // What the contract would say about one analysis now, before it is sent: kCountAttempt (the
+    // policy's "nothing against it") with its model id, or the policy's disposition of the error
+    // it would get, with the reason.
+    struct ItemCheck {
+        Disposition disposition = Disposition::kCountAttempt;
+        std::string reason;
+        std::uint64_t model_id = 0;
+    };
+
+    Result<ItemCheck> check_item(const ledger::Analysis& a, std::uint32_t global_min) {
+        auto model = model_info(a.model_sha256);
+        if (!model)
+            return model.error();
+        const auto refused = [](const char* name, const std::string& detail) {
+            return ItemCheck{classify_contract_error(std::string_view(name)),
+                             std::string(name) + ": " + detail, 0};
+        };
+        if (!model->id) {
+            return refused("ERR-UNKNOWN-MODEL", "model " + a.model_name + " " + a.model_version +
+                                                    " is not registered on the contract (an "
+                                                    "admin registers it with `medanchor admin "
+                                                    "register-model --bundle DIR`)");
+        }
+        if (!model->active)
+            return refused("ERR-MODEL-RETIRED",
+                           "model " + a.model_name + " " + a.model_version + " is retired");
+        const Thresholds t{global_min, model->min, 0};
+        if (a.confidence_bp < t.enforced())
+            return refused("ERR-CONFIDENCE-BELOW-THRESHOLD", review_reason(a.confidence_bp, t));
+        return ItemCheck{Disposition::kCountAttempt, "", *model->id};
+    }
+
+    // One transaction for up to options_.batch analyses of one model: submit-analysis for one,
+    // submit-analyses (model-id, items) for more.
+    stacks::Payload payload(const std::vector<const ledger::Analysis*>& batch,
+                            std::uint64_t model_id) const {
+        if (batch.size() == 1) {
+            const auto& a = *batch.front();
+            return session_.call(
+                ledger::kSubmitAnalysis,
+                {buffer_of(a.image_hash), Value::uint_(model_id), Value::ascii(a.finding),
+                 Value::uint_(a.confidence_bp), buffer_of(a.report_digest)});
+        }
+        std::vector<Value> items;
+        for (const auto* a : batch) {
+            items.push_back(Value::tuple({{"image-hash", buffer_of(a->image_hash)},
+                                          {"finding", Value::ascii(a->finding)},
+                                          {"confidence", Value::uint_(a->confidence_bp)},
+                                          {"report-digest", buffer_of(a->report_digest)}}));
+        }
+        return session_.call(ledger::kSubmitAnalyses,
+                             {Value::uint_(model_id), Value::list(std::move(items))});
+    }
+
+    Status send_pending() {
+        auto pending = ledger_.list(AnalysisState::kPending);
+        if (!pending)
+            return pending.error();
+        std::vector<ledger::Analysis> mine;
+        for (auto& a : *pending) {
+            if (a.analyst == sender_)
+                mine.push_back(std::move(a));
+        }
+        if (mine.empty())
+            return Status::Ok();
+        auto gate = check_contract();
+        if (!gate)
+            return gate.error();
+        if (gate->blocked)
+            return *gate->blocked;
+
+        // Ready analyses by model id: a batch carries one model.
+        std::map<std::uint64_t, std::vector<ledger::Analysis>> ready;
+        for (auto& a : mine) {
+            auto check = check_item(a, gate->global_min);
+            if (!check)
+                return check.error();
+            if (check->disposition == Disposition::kHoldForReview) {
+                if (auto s = ledger_.mark_needs_review(a.id, check->reason); !s)
+                    return s;
+                ++summary_.held;
+                notify([&](AnchoringObserver& o) { o.on_held(a.id, check->reason); });
+                continue;
+            }
+            if (check->disposition == Disposition::kRetryLater) {
+                if (auto s = ledger_.note_error(a.id, check->reason); !s)
+                    return s;
+                summary_.problems.push_back("analysis #" + std::to_string(a.id) + ": " +
+                                            check->reason);
+                continue;
+            }
+            if (!a.model_id || *a.model_id != check->model_id) {
+                if (auto s = ledger_.set_model_id(a.id, check->model_id); !s)
+                    return s;
+                a.model_id = check->model_id;
+            }
+            // Carried by an earlier transaction that was released: it may have been mined after
+            // all.
+            if (a.transactions > 0) {
+                auto where = find_on_chain(a);
+                if (!where)
+                    return where.error();
+                if (*where) {
+                    if (auto s = ledger_.confirm_found(a.id, **where); !s)
+                        return s;
+                    ++summary_.confirmed;
+                    continue;
+                }
+            }
+            ready[check->model_id].push_back(std::move(a));
+        }
+
+        // Each new transaction takes the lowest nonce at or above the account's confirmed nonce
+        // that no live transaction of ours holds. Filling a gap below a live transaction lets
+        // that one be mined too; taking a held nonce would make two transactions exclusive.
+        auto account = session_.node().account(sender_);
+        if (!account)
+            return account.error();
+        std::set<std::uint64_t> held;
+        auto open = ledger_.transactions(ledger::TxState::kBroadcast);
+        if (!open)
+            return open.error();
+        for (const auto& t : *open) {
+            if (t.sender == sender_)
+                held.insert(t.nonce);
+        }
+        std::uint64_t next_nonce = account->nonce;
+        const auto free_nonce = [&] {
+            while (held.contains(next_nonce))
+                ++next_nonce;
+            return next_nonce;
+        };
+        session_.forget_nonce();  // the session's count must not run ahead of free_nonce()
+
+        std::size_t total = 0;
+        for (const auto& [model, list] : ready)
+            total += list.size();
+        if (total > 0)
+            notify([&](AnchoringObserver& o) { o.on_sending(total); });
+        for (const auto& [model_id, list] : ready) {
+            for (std::size_t start = 0; start < list.size(); start += options_.batch) {
+                const std::size_t end = std::min(list.size(), start + options_.batch);
+                std::vector<const ledger::Analysis*> batch;
+                ledger::Transaction tx;
+                for (std::size_t i = start; i < end; ++i) {
+                    batch.push_back(&list[i]);
+                    tx.analysis_ids.push_back(list[i].id);
+                }
+                auto signed_tx = session_.sign(payload(batch, model_id), free_nonce());
+                if (!signed_tx)
+                    return signed_tx.error();
+                tx.txid = signed_tx->txid;
+                tx.raw_hex = stacks::to_hex(signed_tx->raw);
+                tx.sender = sender_;
+                tx.nonce = signed_tx->nonce;
+                tx.fee = signed_tx->fee;
+                tx.kind = batch.size() == 1 ? ledger::kSubmitAnalysis : ledger::kSubmitAnalyses;
+                // Recorded before it leaves this machine: whatever happens next, the ledger
+                // knows it.
+                if (auto s = ledger_.record_transaction(tx); !s)
+                    return s;
+                summary_.sent += tx.analysis_ids.size();
+                stacks::Refusal refusal;
+                auto sent = session_.node().broadcast(signed_tx->raw, &refusal);
+                if (!sent) {
+                    if (sent.error().code() != ErrorCode::kRejected) {
+                        (void)ledger_.note_transaction_error(tx.txid, sent.error().message());
+                        return Error(sent.error().code(),
+                                     sent.error().message() +
+                                         " (the transaction is recorded; `medanchor sync` sends "
+                                         "it again)");
+                    }
+                    // Never accepted anywhere: it cannot be mined, so its analyses are free.
+                    session_.forget_nonce();
+                    const Disposition d = nonce_refusal(refusal) ? Disposition::kRetryLater
+                                                                 : classify_refusal(refusal.reason);
+                    summary_.problems.push_back("the node refused transaction " + tx.txid + ": " +
+                                                sent.error().message() + " (" + to_string(d) + ")");
+                    if (auto s = release(tx, ledger::TxState::kDropped, d, sent.error().message());
+                        !s)
+                        return s;
+                    if (d == Disposition::kRetryLater) {
+                        // The next batch would meet the same condition: stop until next sync.
+                        return Status::Ok();
+                    }
+                    continue;
+                }
+                if (auto s = ledger_.mark_accepted(tx.txid); !s)
+                    return s;
+                summary_.txids.push_back(tx.txid);
+                taken_.insert(tx.txid);
+                held.insert(tx.nonce);
+                notify([&](AnchoringObserver& o) { o.on_sent(tx.txid, tx.analysis_ids); });
+            }
+        }
+        return Status::Ok();
+    }
+
+    ledger::Ledger& ledger_;
+    ChainSession& session_;
+    const OutboxOptions& options_;
+    const std::string sender_;
+    OutboxSummary summary_;
+    std::map<std::string, ModelInfo> models_;
+    std::size_t resend_now_ = 0;   // freed this round by another item's fault
+    std::set<std::string> taken_;  // transactions a node accepted during this run
+};
+
+}  // namespace
+
+Result<OutboxSummary> sync_outbox(ledger::Ledger& ledger, ChainSession& session,
+                                  const OutboxOptions& options) {
+    return Outbox(ledger, session, options).run();
+}
+
+void print_summary(const OutboxSummary& s, std::ostream& out) {
+    out << "anchoring: " << s.sent << " analyses sent in " << s.txids.size() << " transaction(s)";
+    if (s.resent)
+        out << ", " << s.resent << " transaction(s) sent again";
+    out << "; " << s.confirmed << " confirmed, " << s.held << " held for review, " << s.deferred
+        << " deferred (retried later), " << s.refused << " refused (attempt counted)\n";
+    for (const auto& t : s.txids)
+        out << "  tx " << t << "\n";
+    for (const auto& p : s.problems)
+        out << "  note: " << p << "\n";
+    auto total = [&](ledger::AnalysisState st) {
+        auto it = s.totals.find(st);
+        return it == s.totals.end() ? std::size_t{0} : it->second;
+    };
+    out << "ledger: " << total(ledger::AnalysisState::kConfirmed) << " confirmed, "
+        << total(ledger::AnalysisState::kPending) << " pending, "
+        << total(ledger::AnalysisState::kBroadcast) << " awaiting confirmation, "
+        << total(ledger::AnalysisState::kNeedsReview) << " need review, "
+        << total(ledger::AnalysisState::kFailed) << " failed\n";
+}
+
+Result<std::unique_ptr<AnchoringService>> AnchoringService::open(
+    const std::filesystem::path& ledger_path, ChainSession session, Options options) {
+    auto ledger = ledger::Ledger::open(ledger_path);
+    if (!ledger)
+        return ledger.error();
+    return std::unique_ptr<AnchoringService>(
+        new AnchoringService(std::move(*ledger), std::move(session), std::move(options)));
+}
+
+AnchoringService::AnchoringService(ledger::Ledger ledger, ChainSession session, Options options)
+    : ledger_(std::move(ledger)), session_(std::move(session)), options_(std::move(options)) {}
+
+AnchoringService::~AnchoringService() {
+    stop();
+}
+
+Result<OutboxSummary> AnchoringService::pass() {
+    auto lock = ledger::OutboxLock::acquire(ledger_.path(), options_.lock_wait);
+    if (!lock)
+        return lock.error();
+    return sync_outbox(ledger_, session_, options_.outbox);
+}
+
+Result<OutboxSummary> AnchoringService::sync() {
+    if (running()) {
+        return Error(ErrorCode::kInvalidArgument,
+                     "anchoring runs in the background: notify() it instead of sync()");
+    }
+    return pass();
+}
+
+void AnchoringService::start() {
+    std::lock_guard lock(mutex_);
+    if (thread_.joinable())
+        return;
+    stop_requested_ = false;
+    wake_requested_ = true;  // a first pass at once
+    thread_ = std::thread([this] { loop(); });
+}
+
+void AnchoringService::notify() {
+    {
+        std::lock_guard lock(mutex_);
+        wake_requested_ = true;
+    }
+    wake_.notify_one();
+}
+
+void AnchoringService::stop() {
+    std::thread thread;
+    {
+        std::lock_guard lock(mutex_);
+        stop_requested_ = true;
+        thread = std::move(thread_);
+    }
+    wake_.notify_one();
+    if (thread.joinable())
+        thread.join();
+}
+
+bool AnchoringService::running() const {
+    std::lock_guard lock(mutex_);
+    return thread_.joinable();
+}
+
+std::optional<OutboxSummary> AnchoringService::last_summary() const {
+    std::lock_guard lock(mutex_);
+    return last_summary_;
+}
+
+std::optional<Error> AnchoringService::last_error() const {
+    std::lock_guard lock(mutex_);
+    return last_error_;
+}
+
+std::uint64_t AnchoringService::passes() const {
+    std::lock_guard lock(mutex_);
+    return passes_;
+}
+
+void AnchoringService::loop() {
+    for (;;) {
+        {
+            std::unique_lock lock(mutex_);
+            wake_.wait_for(lock, options_.settle_interval,
+                           [this] { return wake_requested_ || stop_requested_; });
+            if (stop_requested_)
+                return;
+            wake_requested_ = false;
+        }
+        // A pass is not interrupted: it leaves the ledger consistent whenever it stops, but a
+        // stop() waits for the pass in progress (bounded by the session's confirm timeout).
+        auto outcome = pass();
+        std::lock_guard lock(mutex_);
+        ++passes_;
+        if (outcome) {
+            last_summary_ = std::move(*outcome);
+            last_error_.reset();
+        } else {
+            last_error_ = outcome.error();
+        }
+    }
+}
+
+}  // namespace medanchor::chain

@@ -1,0 +1,353 @@
+#include "service/analysis_service.h"
+
+#include <chrono>
+
+#include "common/encoding.h"
+#include "common/file_io.h"
+#include "image/deid.h"
+#include "image/image_hash.h"
+#include "image/instance_uids.h"
+#include "image/reader.h"
+#include "inference/engine.h"
+#include "inference/pipeline.h"
+#include "report/dicom_sr.h"
+#include "report/fhir.h"
+#include "report/report.h"
+#include "service/model_input.h"
+
+namespace medanchor::service {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kVersion = "0.1.0";
+
+// A saliency PNG is a small overlay at the model's input size; anything larger is not ours.
+constexpr std::size_t kMaxSaliencyBytes = std::size_t{64} << 20;
+
+// Every message names the image (the image layer's already do).
+Error named(const Error& e, const std::string& name) {
+    if (e.message().find(name) != std::string::npos)
+        return e;
+    std::string message = name;
+    message += ": ";
+    message += e.message();
+    return Error(e.code(), message);
+}
+
+}  // namespace
+
+std::optional<Error> BatchOutcome::first_failure() const {
+    for (const auto& image : images) {
+        if (!image.result)
+            return image.result.error();
+    }
+    return std::nullopt;
+}
+
+Result<std::unique_ptr<AnalysisService>> AnalysisService::open(Dependencies dependencies) {
+    auto ledger = ledger::Ledger::open(dependencies.ledger_path);
+    if (!ledger)
+        return ledger.error();
+    if (dependencies.compute_threads >= 0)
+        inference::set_compute_threads(dependencies.compute_threads);
+    return std::unique_ptr<AnalysisService>(
+        new AnalysisService(std::move(dependencies), std::move(*ledger)));
+}
+
+AnalysisService::AnalysisService(Dependencies dependencies, ledger::Ledger ledger)
+    : bundle_(std::move(dependencies.bundle)),
+      site_key_(std::move(dependencies.site_key)),
+      ledger_path_(ledger.path()),
+      store_(std::move(dependencies.store)),
+      ledger_(std::move(ledger)) {}
+
+// What one call needs per image: the loader side (worker threads: decode, hash, model input) and
+// the sink side (the calling thread: de-identify, report, record, place the folder).
+struct AnalysisService::Run {
+    // What the loader learns about image i besides the model input; written by one loader
+    // thread, read by the sink after the pipeline hands back i (the pipeline orders the two).
+    struct Facts {
+        std::shared_ptr<const std::vector<std::uint8_t>> bytes;  // released once recorded
+        image::ImageHash hash;
+        image::Geometry geometry;
+        image::ImageInfo info;
+    };
+
+    AnalysisService& service;
+    const std::vector<ImageSource>& sources;
+    const AnalysisOptions& options;
+    Observer& observer;
+    const inference::ModelManifest& manifest;
+    const image::UidRemapper remapper;
+    image::DeidOptions deid_options;
+    chain::Thresholds thresholds;
+    std::optional<std::uint64_t> model_id;
+    std::vector<Facts> facts;
+
+    Run(AnalysisService& s, const std::vector<ImageSource>& src, const AnalysisOptions& o,
+        Observer& obs)
+        : service(s),
+          sources(src),
+          options(o),
+          observer(obs),
+          manifest(s.bundle_->manifest),
+          remapper(s.site_key_),
+          facts(src.size()) {
+        deid_options.allow_burned_in_annotation = o.allow_burned_in;
+        if (o.terms) {
+            thresholds = o.terms->thresholds;
+            model_id = o.terms->model_id;
+        }
+        thresholds.bundle_bp = static_cast<std::uint32_t>(manifest.min_confidence_bp);
+    }
+
+    ImageRef ref(std::size_t i) const { return ImageRef{i, sources[i].name()}; }
+
+    // Loader threads decode and hash only; every file is written by the sink, on the calling
+    // thread, in input order, so two inputs with the same pixels never write one folder at once.
+    Result<inference::ModalityImage> load(std::size_t i) {
+        const ImageSource& source = sources[i];
+        auto bytes = source.load();
+        if (!bytes)
+            return bytes.error();
+        const std::string display = source.path() ? escape_for_display(source.path()->string())
+                                                  : escape_for_display(source.name());
+        auto img = image::decode_image(**bytes, display);
+        if (!img)
+            return img.error();
+        Facts& f = facts[i];
+        f.bytes = std::move(*bytes);
+        f.hash = image::hash_image(*img, &service.site_key_);
+        f.geometry = img->geometry;
+        f.info = img->info;
+        return to_model_input(*img, source.name());
+    }
+
+    Result<Recorded> sink(std::size_t i, Result<inference::ItemResult> result) {
+        const std::string& name = sources[i].name();
+        if (!result)
+            return named(result.error(), name);
+        Facts& f = facts[i];
+        observer.on_decoded(ref(i), f.hash.to_string());
+        const auto& p = result->prediction;
+        const auto confidence = static_cast<std::uint32_t>(p.confidence_bp);
+        const std::string& finding = manifest.labels[p.finding].code;
+        observer.on_analysed(ref(i), finding, confidence);
+        auto recorded = record(i, f, *result, confidence);
+        f.bytes.reset();
+        if (!recorded)
+            return named(recorded.error(), name);
+        return recorded;
+    }
+
+    Result<Recorded> record(std::size_t i, const Facts& f, const inference::ItemResult& item,
+                            std::uint32_t confidence) {
+        const ImageSource& source = sources[i];
+        const std::string& analyst = options.analyst;
+        // Recorded already (a rerun, or the same pixels twice in the inputs): its files stay
+        // as they are, byte for byte.
+        {
+            std::lock_guard lock(service.ledger_mutex_);
+            auto existing = service.ledger_.find(f.hash.hex(), manifest.model_sha256, analyst);
+            if (!existing)
+                return existing.error();
+            if (*existing)
+                return already(i, **existing);
+        }
+
+        // One folder per ledger entry, built under a temporary name and placed write-once.
+        const std::string folder_name = report::report_folder_name(
+            f.hash.hex(), manifest.name, manifest.version, manifest.model_sha256, analyst);
+        auto draft = service.store_.begin(folder_name);
+        if (!draft) {
+            if (draft.error().code() == ErrorCode::kInvalidArgument) {
+                return Error(ErrorCode::kInvalidArgument, draft.error().message() + " (ledger " +
+                                                              service.ledger_path_.string() + ")");
+            }
+            return draft.error();
+        }
+        const fs::path tmp = draft->dir();
+        const fs::path target = draft->target();
+        std::optional<image::InstanceUids> uids;
+        if (f.info.format == image::SourceFormat::kDicom) {
+            // The de-identified copy is what the report cites; the source is never changed, and
+            // is de-identified from the bytes already read.
+            const fs::path copy = tmp / "image.deid.dcm";
+            const fs::path in = source.path() ? *source.path() : fs::path(source.name());
+            if (auto d = image::deidentify_bytes(*f.bytes, in, copy, deid_options, remapper); !d)
+                return d.error();
+            auto read = image::read_instance_uids(copy);
+            if (!read)
+                return read.error();
+            uids = *read;
+        }
+
+        report::AnalysisReport rep;
+        rep.medanchor_version = kVersion;
+        rep.analyzed_at = report::utc_timestamp(std::chrono::system_clock::now());
+        rep.image.hash = f.hash.to_string();
+        rep.image.modality = f.info.modality;
+        rep.image.rows = f.geometry.rows;
+        rep.image.columns = f.geometry.columns;
+        rep.image.frames = f.geometry.frames;
+        if (uids) {
+            rep.image.dicom = report::DicomReference{f.info.transfer_syntax_uid, uids->sop_class,
+                                                     uids->study, uids->series, uids->sop_instance};
+        }
+        rep.model.name = manifest.name;
+        rep.model.version = manifest.version;
+        rep.model.sha256 = manifest.model_sha256;
+        rep.model.chain_id = model_id;
+        rep.model.calibration_method =
+            manifest.calibration.temperature_scaling ? "temperature" : "none";
+        rep.model.calibration_temperature =
+            report::decimal_string(manifest.calibration.temperature);
+        const auto& p = item.prediction;
+        rep.result.finding_code = manifest.labels[p.finding].code;
+        rep.result.finding_display = manifest.labels[p.finding].display;
+        rep.result.confidence_bp = confidence;
+        for (std::size_t k = 0; k < manifest.labels.size(); ++k) {
+            rep.result.label_probabilities.push_back(
+                {manifest.labels[k].code,
+                 static_cast<std::uint32_t>(inference::to_basis_points(p.probabilities[k]))});
+        }
+        if (thresholds.needs_review(confidence)) {
+            rep.result.needs_review = true;
+            rep.result.review_reason = chain::review_reason(confidence, thresholds);
+        }
+        rep.result.preprocessing = item.input.steps;
+        if (item.saliency) {
+            const fs::path png = tmp / "saliency.png";
+            if (auto s = inference::write_saliency_png(*item.saliency, item.input, png); !s)
+                return s.error();
+            auto bytes = read_regular_file(png, kMaxSaliencyBytes);
+            if (!bytes)
+                return bytes.error();
+            rep.result.saliency = report::Saliency{"saliency.png", to_hex(sha256(*bytes))};
+        }
+        rep.analyst = analyst;
+        if (!options.site_label.empty())
+            rep.site = options.site_label;
+
+        auto canonical = report::to_canonical_json(rep);
+        if (!canonical)
+            return canonical.error();
+        auto fhir = report::to_fhir(rep);
+        if (!fhir)
+            return fhir.error();
+        if (auto w = draft->write("report.json", *canonical); !w)
+            return w.error();
+        if (auto w = draft->write("report.fhir.json", *fhir); !w)
+            return w.error();
+        if (uids) {
+            if (auto w = report::write_dicom_sr(rep, tmp / "report.sr.dcm"); !w)
+                return w.error();
+        }
+
+        ledger::NewAnalysis entry;
+        entry.source_path =
+            source.path()
+                ? fs::absolute(*source.path()).string()
+                : std::string(source.kind() == ImageSource::Kind::kPacsInstance ? "pacs:"
+                                                                                : "upload:") +
+                      source.name();
+        entry.image_hash = f.hash.hex();
+        entry.hash_mode = f.hash.mode_name();
+        entry.model_sha256 = manifest.model_sha256;
+        entry.model_name = manifest.name;
+        entry.model_version = manifest.version;
+        entry.model_id = model_id;
+        entry.finding = rep.result.finding_code;
+        entry.confidence_bp = confidence;
+        entry.report_json = *canonical;
+        if (rep.result.saliency)
+            entry.saliency_path = (target / "saliency.png").string();
+        entry.analyst = analyst;
+        entry.state = rep.result.needs_review ? ledger::AnalysisState::kNeedsReview
+                                              : ledger::AnalysisState::kPending;
+        entry.review_reason = rep.result.review_reason;
+        entry.report_dir = target.string();
+        std::lock_guard lock(service.ledger_mutex_);
+        auto added = service.ledger_.add(entry);
+        if (!added)
+            return added.error();
+        if (!added->created) {
+            // Another process recorded it since find(): its folder is the one to keep.
+            return already(i, added->analysis);
+        }
+        const auto& a = added->analysis;
+        // Recorded first, then placed: the ledger holds the report's exact bytes, so a crash in
+        // between loses a folder, never the record (`ledger show` prints it).
+        auto placed = draft->place();
+        if (!placed || !*placed) {
+            return Error(ErrorCode::kIo, "recorded as #" + std::to_string(a.id) +
+                                             ", but its report folder " + target.string() +
+                                             " could not be placed (" +
+                                             (placed ? std::string("another writer took the name")
+                                                     : placed.error().message()) +
+                                             "); `medanchor ledger show " + std::to_string(a.id) +
+                                             "` prints the recorded report");
+        }
+        observer.on_recorded(ref(i), a, false);
+        if (rep.result.needs_review)
+            observer.on_needs_review(ref(i), a.id, rep.result.review_reason);
+        return Recorded{a, false};
+    }
+
+    Recorded already(std::size_t i, const ledger::Analysis& a) {
+        observer.on_recorded(ref(i), a, true);
+        return Recorded{a, true};
+    }
+};
+
+Result<BatchOutcome> AnalysisService::analyze_batch(const std::vector<ImageSource>& sources,
+                                                    const AnalysisOptions& options,
+                                                    Observer& observer) {
+    if (options.threads < 0)
+        return Error(ErrorCode::kInvalidArgument, "--threads must be 0 (all cores) or more");
+    if (options.batch < 1 || options.batch > 256)
+        return Error(ErrorCode::kInvalidArgument, "--batch must be in 1..256");
+    if (options.analyst.empty())
+        return Error(ErrorCode::kNoKey, "no analyst: every analysis names its analyst");
+    Run run(*this, sources, options, observer);
+    BatchOutcome outcome;
+    outcome.images.reserve(sources.size());
+    const auto loader = [&run](std::size_t i) { return run.load(i); };
+    const auto sink = [&](std::size_t i, Result<inference::ItemResult> result) {
+        auto recorded = run.sink(i, std::move(result));
+        if (!recorded) {
+            ++outcome.failed;
+            observer.on_failed(run.ref(i), recorded.error());
+        } else if (recorded->already_recorded) {
+            ++outcome.already_recorded;
+        } else if (recorded->analysis.state == ledger::AnalysisState::kNeedsReview) {
+            ++outcome.needs_review;
+        } else {
+            ++outcome.recorded;
+        }
+        outcome.images.push_back(ImageOutcome{run.ref(i), std::move(recorded)});
+    };
+    inference::PipelineOptions pipeline;
+    pipeline.threads = options.threads;
+    pipeline.batch = options.batch;
+    pipeline.saliency = options.saliency;
+    if (auto ran = inference::run_pipeline(*bundle_, sources.size(), loader, sink, pipeline); !ran)
+        return ran.error();
+    return outcome;
+}
+
+Result<Recorded> AnalysisService::analyze(const ImageSource& source, const AnalysisOptions& options,
+                                          Observer& observer) {
+    AnalysisOptions one = options;
+    one.batch = 1;
+    if (one.threads == 0)
+        one.threads = 1;
+    auto outcome = analyze_batch({source}, one, observer);
+    if (!outcome)
+        return outcome.error();
+    return std::move(outcome->images.front().result);
+}
+
+}  // namespace medanchor::service

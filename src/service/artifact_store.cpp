@@ -1,0 +1,45 @@
+#include "service/artifact_store.h"
+
+#include "service/file_inputs.h"
+
+namespace medanchor::service {
+
+namespace fs = std::filesystem;
+
+Result<ArtifactStore> ArtifactStore::open(const fs::path& root) {
+    if (auto made = make_output_folder(root); !made)
+        return made.error();
+    return ArtifactStore(fs::absolute(root).lexically_normal());
+}
+
+fs::path ArtifactStore::folder(const std::string& name) const {
+    return root_ / name;
+}
+
+Status ArtifactStore::Draft::write(const std::string& name, std::string_view bytes) const {
+    return write_file_atomically(dir() / name, bytes);
+}
+
+Result<bool> ArtifactStore::Draft::place() {
+    return folder_.commit({.replace = false});
+}
+
+Result<ArtifactStore::Draft> ArtifactStore::begin(const std::string& name) const {
+    const fs::path target = folder(name);
+    std::error_code ec;
+    if (fs::exists(fs::symlink_status(target, ec))) {
+        return Error(ErrorCode::kInvalidArgument,
+                     target.string() +
+                         " exists but is not in the ledger (written with another ledger, or by "
+                         "hand); medanchor never rewrites a report folder: move it away or "
+                         "choose another --out");
+    }
+    AtomicFile folder(target);
+    if (!fs::create_directory(folder.temp_path(), ec) || ec) {
+        return Error(ErrorCode::kIo,
+                     target.string() + ": cannot create the report folder: " + ec.message());
+    }
+    return Draft(std::move(folder));
+}
+
+}  // namespace medanchor::service
