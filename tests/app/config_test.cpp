@@ -217,10 +217,13 @@ TEST_F(Config, TheExampleFileIsValid) {
 // really reaches the server (a listen address it cannot parse is refused, naming --listen).
 TEST_F(Config, TheServeTableSetsTheServer) {
     const fs::path key = write("tls.key", "-----BEGIN PRIVATE KEY-----\nnot-a-real-key\n");
-    const fs::path file = write("m.toml", "[serve]\n"
-                                          "listen = \"127.0.0.1:18999\"\n"
-                                          "tls-key = " + sh(key.string()) + "\n"
-                                          "max-upload-mb = 12\n");
+    const fs::path file = write("m.toml",
+                                "[serve]\n"
+                                "listen = \"127.0.0.1:18999\"\n"
+                                "tls-key = " +
+                                    sh(key.string()) +
+                                    "\n"
+                                    "max-upload-mb = 12\n");
     auto r = run("--config " + sh(file.string()) + " config show --json serve");
     ASSERT_EQ(r.exit_code, 0) << r.output;
     EXPECT_EQ(setting(r, "listen")["value"], "127.0.0.1:18999");
