@@ -87,6 +87,8 @@ int main(int argc, char** argv) {
     o.port = 0;
     o.data_dir = dir / "data";
     o.users = dir / "users.sqlite";
+    o.model = fs::path(MEDANCHOR_SOURCE_DIR) / "models" / "ct-nodule-sim";
+    o.chain.node_url = "http://127.0.0.1:1";  // no chain: anchoring is off
     o.anchor = false;
     o.log_requests = false;
     medanchor::http::ApiServer server(o);

@@ -48,6 +48,14 @@ fs::path fresh_dir(const std::string& name) {
     return d;
 }
 
+// The reference model, and a chain that cannot be reached (nothing listens on port 1): these
+// tests need no chain, and must never reach one on a default port.
+void test_chain(ServeOptions& o) {
+    o.model = kSource / "models" / "ct-nodule-sim";
+    o.chain.node_url = "http://127.0.0.1:1";
+    o.chain.api_url = "";
+}
+
 // A token for each role, in an account store made directly (the `users` CLI is tested by
 // users_cli_test.sh). The radiologist and the admin carry a principal, so they may upload.
 struct Accounts {
@@ -63,8 +71,11 @@ struct Accounts {
             ledger::Account a;
             a.name = to_string(r);
             a.role = to_string(r);
-            if (r == Role::kRadiologist || r == Role::kAdmin)
+            // Two professionals: the radiologist and the admin act as different principals.
+            if (r == Role::kRadiologist)
                 a.principal = "ST2CY5V39NHDPWSXMW9QDT3HC3GD6Q6XX4CFRK9AG";
+            if (r == Role::kAdmin)
+                a.principal = "ST1PQHQKV0RJXZFY1DGX8MNSNYVE3VGZJSRTPGZGM";
             EXPECT_TRUE(store->add(a, to_hex(sha256(t))).ok());
             token[r] = t;
         }
@@ -81,6 +92,7 @@ class ServerTest : public ::testing::Test {
         o.users = dir_ / "users.sqlite";
         o.anchor = false;
         o.log_requests = false;
+        test_chain(o);
         accounts_ = std::make_unique<Accounts>(o.users);
         server_ = std::make_unique<ApiServer>(o);
         auto bound = server_->bind();
@@ -151,6 +163,7 @@ TEST(OpenApi, IsJsonAndListsExactlyTheRoutesTheServerRegisters) {
     o.anchor = false;
     o.log_requests = false;
     o.data_dir = fresh_dir("openapi");
+    test_chain(o);
     ApiServer server(o);
     ASSERT_TRUE(server.bind().ok());
     std::set<std::string> registered, documented;
@@ -211,6 +224,8 @@ std::string concrete(const std::string& pattern) {
         path.replace(b, 4, pattern.starts_with("/api/jobs") ? std::string(32, 'a') : "1");
     if (auto b = path.find("{name}"); b != std::string::npos)
         path.replace(b, 6, "report.json");
+    if (auto b = path.find("{hash}"); b != std::string::npos)
+        path.replace(b, 6, std::string(64, 'c'));
     return path;
 }
 
@@ -331,6 +346,68 @@ TEST_F(ServerTest, UploadLimitsAndBadInput) {
     EXPECT_EQ(error_code(res), "invalid-argument");
 }
 
+// Verification and review check what they are given before they reach the chain (here: none;
+// nothing listens on its port, so a well-formed request ends as `network`); the chain's side is
+// tested end to end (serve_e2e_test.sh, tests/web/).
+TEST_F(ServerTest, VerifyAndReviewCheckTheirInputBeforeTheChain) {
+    start();
+    auto c = client();
+    const auto h = auth(Role::kAuditor);
+    for (const std::string& bad : std::vector<std::string>{
+             "zzz", std::string(63, 'a'), std::string(65, 'a'), "md5:" + std::string(64, 'a')}) {
+        auto res = c.Get("/api/verify/" + bad, h);
+        ASSERT_TRUE(res);
+        EXPECT_EQ(res->status, 400) << bad;
+        EXPECT_EQ(error_code(res), "invalid-argument") << bad;
+    }
+    for (const std::string& good :
+         std::vector<std::string>{std::string(64, 'a'), "hmac-sha256:" + std::string(64, 'b')}) {
+        auto res = c.Get("/api/verify/" + good, h);
+        ASSERT_TRUE(res);
+        EXPECT_EQ(res->status, 502) << good << ": " << res->body;
+        EXPECT_EQ(error_code(res), "network");
+    }
+    auto res = c.Post("/api/verify", h,
+                      httplib::MultipartFormDataItems{{"file", "not an image", "x", ""}});
+    EXPECT_EQ(res->status, 415);
+    res = c.Post("/api/verify", h, slices(2));
+    EXPECT_EQ(res->status, 415) << "two images";
+    res = c.Post("/api/verify", h, slices(1));
+    EXPECT_EQ(res->status, 502) << "an image is hashed, then the chain is asked: " << res->body;
+
+    // One analysis by the radiologist, recorded and not on chain.
+    res = c.Post("/api/jobs", auth(Role::kRadiologist), slices(1));
+    ASSERT_EQ(res->status, 202);
+    auto job = wait_job(json::parse(res->body)["id"]);
+    const std::string id = std::to_string(job["files"][0]["analysis_id"].get<int>());
+    const auto post = [&](Role r, const std::string& what, const std::string& body) {
+        return c.Post("/api/analyses/" + id + "/" + what, auth(r), body, "application/json");
+    };
+    for (const char* body : {"[]", "{}", R"({"decision":"maybe","note":"x"})",
+                             R"({"decision":"confirm"})", R"({"decision":"confirm","note":""})"}) {
+        res = post(Role::kAdmin, "review", body);
+        EXPECT_EQ(res->status, 400) << body;
+    }
+    res = post(Role::kAdmin, "review",
+               R"({"decision":"confirm","note":")" + std::string(70000, 'n') + "\"}");
+    EXPECT_EQ(res->status, 400) << "a note over 64 KiB";
+    res = post(Role::kRadiologist, "review", R"({"decision":"confirm","note":"agree"})");
+    EXPECT_EQ(res->status, 403) << "one's own analysis: " << res->body;
+    res = post(Role::kAdmin, "retract", "{}");
+    EXPECT_EQ(res->status, 403) << "another's analysis: " << res->body;
+    res = post(Role::kAdmin, "review", R"({"decision":"dispute","note":"disagree"})");
+    EXPECT_EQ(res->status, 404) << "not on chain yet: " << res->body;
+    EXPECT_EQ(error_code(res), "not-anchored");
+    res = post(Role::kRadiologist, "retract", R"({"reason":0})");
+    EXPECT_EQ(res->status, 400);
+    res = post(Role::kRadiologist, "retract", R"({"reason":2})");
+    EXPECT_EQ(res->status, 404) << res->body;
+    res = c.Post("/api/analyses/999/review", auth(Role::kAdmin),
+                 R"({"decision":"confirm","note":"x"})", "application/json");
+    EXPECT_EQ(res->status, 404);
+    EXPECT_EQ(error_code(res), "not-found");
+}
+
 // Sends raw bytes and closes, without reading an answer.
 void send_raw(int port, const std::string& bytes, bool read_answer = false) {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -364,8 +441,9 @@ TEST_F(ServerTest, AClientThatDisconnectsMidUploadLeavesNothing) {
     auto m = client().Get("/api/metrics", auth(Role::kAuditor));
     EXPECT_NE(m->body.find("\nmedanchor_queue_depth 0\n"), std::string::npos);
     EXPECT_NE(m->body.find("medanchor_analyses{state=\"pending\"} 0"), std::string::npos);
-    EXPECT_TRUE(fs::is_empty(dir_ / "data/tmp"));
-    EXPECT_FALSE(fs::exists(dir_ / "data/reports"));
+    EXPECT_FALSE(fs::exists(dir_ / "data/tmp"));
+    for (const auto& e : fs::directory_iterator(dir_ / "data/reports"))
+        EXPECT_FALSE(e.is_directory()) << "a report folder: " << e.path();
 }
 
 TEST_F(ServerTest, UploadAnalysesEveryFileAndServesTheReports) {
@@ -423,8 +501,8 @@ TEST_F(ServerTest, UploadAnalysesEveryFileAndServesTheReports) {
         EXPECT_EQ(image->body.substr(16, 8), std::string("\0\0\x01\0\0\0\x01\0", 8));
         EXPECT_NE(image->body, png->body);
     }
-    // The upload itself is not kept: the temporary folder is empty.
-    EXPECT_TRUE(fs::is_empty(dir_ / "data/tmp"));
+    // The upload itself is not kept: it is analysed from memory, nothing is staged on disk.
+    EXPECT_FALSE(fs::exists(dir_ / "data/tmp"));
     EXPECT_FALSE(fs::exists(dir_ / "data/originals"));
     auto ledger = c.Get("/api/ledger?state=pending", auth(Role::kAuditor));
     EXPECT_EQ(json::parse(ledger->body)["analyses"].size(), 3u);
@@ -536,6 +614,7 @@ TEST_F(ServerTest, ServesHttpsWithACertificateFromOpenssl) {
     o.host = "127.0.0.1";
     o.port = 0;
     o.data_dir = dir_ / "data";
+    test_chain(o);
     o.anchor = false;
     o.log_requests = false;
     server_ = std::make_unique<ApiServer>(o);

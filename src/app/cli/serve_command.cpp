@@ -8,7 +8,8 @@
 #include <iostream>
 #include <thread>
 
-#include "app/http/app_adapter.h"
+#include "app/cli/analyze_command.h"
+#include "app/cli/chain_options.h"
 #include "app/http/jobs.h"
 #include "app/http/server.h"
 #include "common/encoding.h"
@@ -60,10 +61,13 @@ Status users_add(const UsersOptions& o) {
         // The key is read (and its mode checked) now, so a wrong file fails here, not at the
         // first upload; only its path and its address are stored.
         account.key_file = fs::absolute(o.key_file).string();
-        auto principal = principal_of_key_file(account.key_file, o.network);
-        if (!principal)
-            return principal.error();
-        account.principal = *principal;
+        ChainOptions chain;
+        chain.network = o.network;
+        chain.key_file = account.key_file;
+        auto session = open_session(chain);
+        if (!session)
+            return session.error();
+        account.principal = session->sender();
     }
     auto token = random_hex(32);
     if (!token)
@@ -103,7 +107,13 @@ Status users_remove(const UsersOptions& o) {
 
 // Serves until SIGTERM or SIGINT. The signals are blocked in every thread and taken by one
 // thread with sigwait(), so no handler runs in the middle of a request.
-Status serve(ServeOptions o, const std::string& listen) {
+Status serve(ServeOptions o, const std::string& listen, const ChainOptions& chain) {
+    auto config = chain_config(chain);
+    if (!config)
+        return config.error();
+    o.chain = *config;
+    if (o.model.empty())
+        o.model = default_model_dir();
     if (!listen.empty()) {
         auto where = parse_listen(listen);
         if (!where)
@@ -160,10 +170,8 @@ void add_serve_commands(CLI::App& app, CommandAction& action) {
     serve_cmd->add_option("--users", o->users, "account store (default DATA/users.sqlite)");
     serve_cmd->add_option("--model", o->model,
                           "model bundle folder (default: the reference model)");
-    serve_cmd->add_option("--network", o->network, "devnet, testnet or mainnet");
-    serve_cmd->add_option("--node", o->node, "Stacks node RPC URL");
-    serve_cmd->add_option("--api", o->api, "Stacks Blockchain API URL");
-    serve_cmd->add_option("--contract", o->contract, "ADDRESS.medical-analysis");
+    auto chain = std::make_shared<ChainOptions>();
+    add_chain_options(serve_cmd, *chain, /*needs_key=*/false);
     auto upload_mb = std::make_shared<std::size_t>(o->max_upload_bytes >> 20);
     serve_cmd->add_option("--max-upload-mb", *upload_mb, "largest request body (default 256)")
         ->check(CLI::Range(std::size_t{1}, std::size_t{4096}));
@@ -175,14 +183,14 @@ void add_serve_commands(CLI::App& app, CommandAction& action) {
         "record analyses only; `medanchor sync` anchors them");
     serve_cmd->add_flag("--keep-originals", o->keep_originals,
                         "keep each upload as sent (DATA/originals/); off: never stored");
-    serve_cmd->callback([&action, o, listen, data, upload_mb] {
-        action = [o, listen, data, upload_mb] {
+    serve_cmd->callback([&action, o, listen, data, upload_mb, chain] {
+        action = [o, listen, data, upload_mb, chain] {
             ServeOptions copy = *o;
             copy.max_upload_bytes = *upload_mb << 20;
             copy.write_timeout_s = copy.read_timeout_s;
             if (!data->empty())
                 copy.data_dir = *data;
-            return serve(copy, *listen);
+            return serve(copy, *listen, *chain);
         };
     });
 

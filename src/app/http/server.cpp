@@ -10,12 +10,20 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
-#include "app/http/app_adapter.h"
 #include "app/http/jobs.h"
 #include "common/encoding.h"
 #include "common/file_io.h"
+#include "image/reader.h"
+#include "inference/model_bundle.h"
+#include "inference/preprocess.h"
+#include "inference/saliency.h"
 #include "ledger/accounts.h"
 #include "ledger/ledger.h"
+#include "service/analysis_service.h"
+#include "service/model_input.h"
+#include "service/review_service.h"
+#include "service/verification_service.h"
+#include "stacks/keys.h"
 
 namespace medanchor::http {
 namespace fs = std::filesystem;
@@ -42,6 +50,10 @@ bool acceptable_part_type(const std::string& type) {
     return type.empty() || type == "application/octet-stream" || type == "application/dicom" ||
            type == "image/png" || type == "image/jpeg" || type == "image/tiff";
 }
+
+using service::Digest;
+// The longest review note accepted (its digest goes on chain; the note stays with the caller).
+constexpr std::size_t kMaxNoteBytes = 64 * 1024;
 
 struct Caller {
     ledger::Account account;
@@ -147,7 +159,11 @@ Result<std::pair<std::string, int>> parse_listen(std::string_view text) {
 struct ApiServer::Impl {
     ServeOptions options;
     std::unique_ptr<httplib::Server> server;
-    std::unique_ptr<Pipeline> pipeline;
+    std::filesystem::path ledger_path;
+    std::optional<image::SiteKey> site_key;
+    // One of each for the server's lifetime: the model bundle is loaded once, here.
+    std::unique_ptr<service::AnalysisService> analyses;
+    std::unique_ptr<service::VerificationService> verification;
     std::unique_ptr<JobService> jobs;
     std::optional<ledger::AccountStore> accounts;
     std::mutex accounts_mutex;
@@ -222,7 +238,7 @@ struct ApiServer::Impl {
             server->Delete(pattern, wrapped);
     }
 
-    Result<ledger::Ledger> ledger() { return ledger::Ledger::open(pipeline->ledger_path()); }
+    Result<ledger::Ledger> ledger() { return ledger::Ledger::open(ledger_path); }
 
     // The analysis a route's {id} names; kNotFound ("no such analysis") for an id the ledger
     // does not hold, the ledger's own error when it cannot be read.
@@ -239,6 +255,16 @@ struct ApiServer::Impl {
         return a;
     }
 
+    // The de-identified image of a report folder (image.deid.dcm), windowed as the model's
+    // preprocessing windows it, as an 8-bit grey PNG at the image's own size: the background
+    // the web UI lays the saliency map over. kNotFound when the folder has no image.
+    Result<std::vector<std::uint8_t>> render_image_png(const fs::path& report_dir);
+    // The verdict of one image hash (VerificationService: the object `verify --json` prints).
+    void send_verification(httplib::Response& res, const service::HashTarget& target);
+    void verify_upload(const httplib::Request& req, httplib::Response& res);
+    // POST /api/analyses/{id}/review and /retract: signed with the caller's key.
+    void review(const httplib::Request& req, httplib::Response& res, const Caller& caller,
+                bool retract);
     void register_routes();
     std::string metrics_text();
     void upload(const httplib::Request& req, httplib::Response& res, const Caller& caller);
@@ -323,7 +349,9 @@ void ApiServer::Impl::upload(const httplib::Request& req, httplib::Response& res
     auto range = req.files.equal_range("file");
     for (auto it = range.first; it != range.second; ++it)
         parts.push_back(it->second.content);
-    auto id = jobs->submit(caller.account.name, caller.account.principal, std::move(parts));
+    auto id =
+        jobs->submit(caller.account.name, Signer{caller.account.principal, caller.account.key_file},
+                     std::move(parts));
     if (!id) {
         send_error(res, id.error(), id.error().code() == ErrorCode::kTimeout ? 503 : 0);
         return;
@@ -427,7 +455,24 @@ std::string ApiServer::Impl::metrics_text() {
         line("# TYPE medanchor_anchoring_lag_seconds gauge");
         line("medanchor_anchoring_lag_seconds " + std::to_string(static_cast<long long>(lag)));
     }
-    line("# HELP medanchor_errors_total Failed images, anchoring rounds and requests, by kind.");
+    line("# HELP medanchor_anchoring_passes_total Anchoring passes, per signing account.");
+    line("# TYPE medanchor_anchoring_passes_total counter");
+    const auto anchoring = jobs->anchoring();
+    for (const auto& a : anchoring) {
+        line("medanchor_anchoring_passes_total{analyst=\"" + a.principal + "\"} " +
+             std::to_string(a.passes));
+    }
+    line(
+        "# HELP medanchor_anchoring_waiting Accounts whose last anchoring pass failed (it "
+        "retries), by kind.");
+    line("# TYPE medanchor_anchoring_waiting gauge");
+    for (const auto& a : anchoring) {
+        if (a.last_error) {
+            line("medanchor_anchoring_waiting{analyst=\"" + a.principal + "\",kind=\"" +
+                 error_info(a.last_error->code()).name + "\"} 1");
+        }
+    }
+    line("# HELP medanchor_errors_total Failed images and requests, by kind.");
     line("# TYPE medanchor_errors_total counter");
     auto errors = jobs->errors_by_kind();
     {
@@ -441,6 +486,168 @@ std::string ApiServer::Impl::metrics_text() {
     line("# TYPE medanchor_http_requests_total counter");
     line("medanchor_http_requests_total " + std::to_string(requests.load()));
     return out;
+}
+
+Result<std::vector<std::uint8_t>> ApiServer::Impl::render_image_png(const fs::path& report_dir) {
+    auto img = image::read_image(report_dir / "image.deid.dcm");
+    if (!img)
+        return img.error();
+    auto input = service::to_model_input(*img, "image.deid.dcm");
+    if (!input)
+        return input.error();
+    auto prepared = inference::preprocess(*input, analyses->bundle().manifest);
+    if (!prepared)
+        return prepared.error();
+    // An all-zero saliency map: render_saliency_png then blends nothing over the windowed
+    // image, which is exactly the plain rendering (one PNG encoder for both).
+    inference::SaliencyMap none;
+    none.rows = prepared->content_y + prepared->content_height;
+    none.columns = prepared->content_x + prepared->content_width;
+    none.values.assign(static_cast<std::size_t>(none.rows) * none.columns, 0.0f);
+    return inference::render_saliency_png(none, *prepared);
+}
+
+void ApiServer::Impl::send_verification(httplib::Response& res, const service::HashTarget& target) {
+    auto v = verification->verify(target, nullptr);
+    if (!v) {
+        send_error(res, v.error());
+        return;
+    }
+    // A verdict is an answer, whatever it says: 200 with the verdict; a local report that could
+    // not be read is in its "error" member (the check is incomplete).
+    res.set_content(service::to_json(*v), "application/json");
+}
+
+void ApiServer::Impl::verify_upload(const httplib::Request& req, httplib::Response& res) {
+    if (!req.is_multipart_form_data() || req.files.count("file") != 1 || req.files.size() != 1) {
+        send_error(res, Error(ErrorCode::kUnsupported,
+                              "verification takes multipart/form-data with exactly one `file` "
+                              "part: the image"));
+        return;
+    }
+    const auto& part = req.files.find("file")->second;
+    if (!acceptable_part_type(part.content_type)) {
+        send_error(res, Error(ErrorCode::kUnsupported,
+                              "the part's Content-Type is not DICOM, PNG, JPEG or TIFF"));
+        return;
+    }
+    const std::string& bytes = part.content;
+    if (image::sniff_magic({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()}) ==
+        image::Magic::kUnknown) {
+        send_error(res, Error(ErrorCode::kUnsupported,
+                              "the image: not a DICOM, PNG, JPEG or TIFF image (by its first "
+                              "bytes)"));
+        return;
+    }
+    // Hashed with the site key, as analyses are: the keyed hash the chain holds. Nothing of the
+    // upload is stored.
+    auto target = service::hash_target(
+        service::ImageSource::bytes(std::vector<std::uint8_t>(bytes.begin(), bytes.end()),
+                                    "the image"),
+        &*site_key);
+    if (!target) {
+        send_error(res, target.error());
+        return;
+    }
+    target->label = "upload";
+    send_verification(res, *target);
+}
+
+void ApiServer::Impl::review(const httplib::Request& req, httplib::Response& res,
+                             const Caller& caller, bool retract) {
+    auto body = json::parse(req.body, nullptr, false);
+    if (!body.is_object()) {
+        send_error(res, Error(ErrorCode::kInvalidArgument, "the body is not a JSON object"));
+        return;
+    }
+    bool confirm = false;
+    std::uint64_t reason = 1;
+    Digest note_digest{};
+    if (!retract) {
+        const std::string decision = body.value("decision", "");
+        if (decision != "confirm" && decision != "dispute") {
+            send_error(res,
+                       Error(ErrorCode::kInvalidArgument, "decision: \"confirm\" or \"dispute\""));
+            return;
+        }
+        confirm = decision == "confirm";
+        const auto note = body.find("note");
+        if (note == body.end() || !note->is_string() || note->get<std::string>().empty() ||
+            note->get<std::string>().size() > kMaxNoteBytes) {
+            send_error(res,
+                       Error(ErrorCode::kInvalidArgument,
+                             "note: the reviewer's note, 1 to " + std::to_string(kMaxNoteBytes) +
+                                 " bytes (its SHA-256 goes on chain, never the note)"));
+            return;
+        }
+        const auto d = sha256(note->get<std::string>());
+        std::copy(d.begin(), d.end(), note_digest.begin());
+    } else if (body.contains("reason")) {
+        if (!body["reason"].is_number_unsigned() || body["reason"].get<std::uint64_t>() == 0 ||
+            body["reason"].get<std::uint64_t>() > 255) {
+            send_error(res, Error(ErrorCode::kInvalidArgument, "reason: a code in 1..255"));
+            return;
+        }
+        reason = body["reason"].get<std::uint64_t>();
+    }
+    auto a = analysis(req.matches[1]);
+    if (!a) {
+        send_error(res, a.error());
+        return;
+    }
+    // The contract refuses these too (ERR-SELF-REVIEW, ERR-NOT-AUTHOR); said here before
+    // anything is signed.
+    const bool own = a->analyst == caller.account.principal;
+    if (!retract && own) {
+        send_error(res, Error(ErrorCode::kPermission,
+                              "you may not review your own analysis (retract it instead)"));
+        return;
+    }
+    if (retract && !own) {
+        send_error(
+            res, Error(ErrorCode::kPermission, "only the analyst who anchored it may retract it"));
+        return;
+    }
+    if (!a->onchain_id) {
+        send_error(res, Error(ErrorCode::kNotAnchored,
+                              "analysis " + std::to_string(a->id) + " is not on chain (" +
+                                  ledger::to_string(a->state) +
+                                  "): there is nothing to review or retract yet"));
+        return;
+    }
+    if (caller.account.principal.empty() || caller.account.key_file.empty()) {
+        send_error(res, Error(ErrorCode::kNoKey,
+                              "no signing key is bound to this account (medanchor users add "
+                              "--key-file)"));
+        return;
+    }
+    auto key = stacks::read_key_file(caller.account.key_file);
+    if (!key) {
+        send_error(res, key.error());
+        return;
+    }
+    // One session per request: the key's nonce is asked from the node (ReviewService's rule:
+    // one thread at a time per session).
+    service::ReviewService reviews(chain::ChainSession(options.chain, *key));
+    auto outcome = retract ? reviews.retract(*a->onchain_id, reason)
+                           : reviews.review(*a->onchain_id, confirm, note_digest);
+    if (!outcome) {
+        send_error(res, outcome.error());
+        return;
+    }
+    json j = {{"action", outcome->action}, {"txid", outcome->txid}};
+    if (outcome->confirmed) {
+        const std::uint64_t height = outcome->confirmed->status.block_height;
+        j["block_height"] = height != 0 ? json(height) : json(nullptr);
+    }
+    if (auto s = chain::outcome_status(*outcome); !s) {
+        json e = {{"code", error_info(s.error().code()).name}, {"message", s.error().message()}};
+        j["error"] = e;
+        send_json(res, j, error_info(s.error().code()).http_status);
+        return;
+    }
+    j["status"] = "success";
+    send_json(res, j);
 }
 
 void ApiServer::Impl::register_routes() {
@@ -546,7 +753,7 @@ void ApiServer::Impl::register_routes() {
                 send_error(res, a ? Error(ErrorCode::kNotFound, "no such analysis") : a.error());
                 return;
             }
-            auto png = pipeline->render_image_png(*a->report_dir);
+            auto png = render_image_png(*a->report_dir);
             if (!png) {
                 send_error(res, png.error().code() == ErrorCode::kNotFound
                                     ? Error(ErrorCode::kNotFound, "the analysis has no image")
@@ -554,6 +761,32 @@ void ApiServer::Impl::register_routes() {
                 return;
             }
             res.set_content(reinterpret_cast<const char*>(png->data()), png->size(), "image/png");
+        });
+    add("POST", "/api/analyses/{id}/review", "/api/analyses/([0-9]{1,18})/review",
+        Permission::kReview,
+        [this](const httplib::Request& req, httplib::Response& res, const Caller* c) {
+            review(req, res, *c, false);
+        });
+    add("POST", "/api/analyses/{id}/retract", "/api/analyses/([0-9]{1,18})/retract",
+        Permission::kReview,
+        [this](const httplib::Request& req, httplib::Response& res, const Caller* c) {
+            review(req, res, *c, true);
+        });
+    add("POST", "/api/verify", "/api/verify", Permission::kRead,
+        [this](const httplib::Request& req, httplib::Response& res, const Caller*) {
+            verify_upload(req, res);
+        });
+    add("GET", "/api/verify/{hash}", "/api/verify/([^/]{1,100})", Permission::kRead,
+        [this](const httplib::Request& req, httplib::Response& res, const Caller*) {
+            // "hmac-sha256:HEX", "sha256:HEX" or 64 bare hex digits (the site's keyed hash).
+            auto target = service::parse_hash_target(req.matches[1]);
+            if (!target) {
+                send_error(res, Error(ErrorCode::kInvalidArgument,
+                                      "the hash: 64 hex digits, or hmac-sha256:HEX / sha256:HEX"));
+                return;
+            }
+            target->label = "hash";
+            send_verification(res, *target);
         });
     add("GET", "/api/ledger", "/api/ledger", Permission::kRead,
         [this](const httplib::Request& req, httplib::Response& res, const Caller*) {
@@ -628,23 +861,62 @@ Status ApiServer::bind() {
         return accounts.error();
     impl_->accounts.emplace(std::move(*accounts));
 
-    PipelineSettings settings;
-    settings.data_dir = o.data_dir;
-    settings.model = o.model;
-    settings.network = o.network;
-    settings.node = o.node;
-    settings.api = o.api;
-    settings.contract = o.contract;
-    settings.keep_originals = o.keep_originals;
-    auto pipeline = Pipeline::open(settings);
-    if (!pipeline)
-        return pipeline.error();
-    impl_->pipeline = std::move(*pipeline);
+    if (o.model.empty())
+        return Error(ErrorCode::kInvalidArgument, "serve: no model bundle folder (--model)");
+    auto chain = chain::resolve(o.chain);
+    if (!chain)
+        return chain.error();
+    o.chain = *chain;
+    // The state folder is private: the ledger, the reports and the site key are in it.
+    std::error_code ec;
+    fs::create_directories(o.data_dir, ec);
+    if (ec)
+        return Error(ErrorCode::kIo, o.data_dir.string() + ": " + ec.message());
+    fs::permissions(o.data_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+    if (ec)
+        return Error(ErrorCode::kIo, o.data_dir.string() + ": " + ec.message());
+    JobSettings settings;
+    if (o.keep_originals) {
+        settings.originals = o.data_dir / "originals";
+        fs::create_directories(settings.originals, ec);
+        if (!ec)
+            fs::permissions(settings.originals, fs::perms::owner_all, fs::perm_options::replace,
+                            ec);
+        if (ec)
+            return Error(ErrorCode::kIo, settings.originals.string() + ": " + ec.message());
+    }
+    const fs::path site_key_path = o.data_dir / "site.key";
+    auto key = image::SiteKey::load(site_key_path);
+    if (!key && key.error().code() == ErrorCode::kNoKey)
+        key = image::SiteKey::create(site_key_path);
+    if (!key)
+        return key.error();
+    impl_->site_key = *key;
+    auto bundle = inference::load_model_bundle(o.model);
+    if (!bundle)
+        return bundle.error();
+    auto store = service::ArtifactStore::open(o.data_dir / "reports");
+    if (!store)
+        return store.error();
+    impl_->ledger_path = o.data_dir / "ledger.sqlite";
+    auto analysis = service::AnalysisService::open(service::AnalysisService::Dependencies{
+        std::make_shared<const inference::ModelBundle>(std::move(*bundle)), *key,
+        impl_->ledger_path, std::move(*store), 0});
+    if (!analysis)
+        return analysis.error();
+    impl_->analyses = std::move(*analysis);
+    auto verification = service::VerificationService::open(o.chain, impl_->ledger_path);
+    if (!verification)
+        return verification.error();
+    impl_->verification = std::move(*verification);
+
+    settings.chain = o.chain;
+    settings.anchor = o.anchor;
+    settings.settle_interval = std::chrono::milliseconds(o.anchor_interval_ms);
     Impl* impl = impl_.get();
     impl_->jobs = std::make_unique<JobService>(
-        *impl_->pipeline,
-        [impl]() {
-            std::vector<Anchorer> out;
+        *impl_->analyses, *impl_->site_key, std::move(settings), [impl]() {
+            std::vector<Signer> out;
             std::lock_guard lock(impl->accounts_mutex);
             if (auto list = impl->accounts->list(); list) {
                 for (const auto& a : *list) {
@@ -653,8 +925,7 @@ Status ApiServer::bind() {
                 }
             }
             return out;
-        },
-        o.anchor, std::chrono::milliseconds(o.anchor_interval_ms));
+        });
 
     if (!o.tls_cert.empty()) {
         // Read first for a clear error; the key must be private like every key medanchor reads.

@@ -1,8 +1,9 @@
 // `medanchor serve`: the REST API over loopback (or TLS), its accounts and limits. A front end
 // (STYLE rule 12): it parses requests, checks the caller's role (roles.h), calls the job
-// service (jobs.h) or the ledger, and answers JSON; errors become `{error:{code,message}}` with
-// the HTTP status of common/error.h's table. docs/api.md is the reference; docs/api.openapi.json
-// (served at /api/openapi.json) lists every route, and a test holds the two equal.
+// service (jobs.h), the verification or review service, or the ledger, and answers JSON; errors
+// become `{error:{code,message}}` with the HTTP status of common/error.h's table. docs/api.md is
+// the reference; docs/api.openapi.json (served at /api/openapi.json) lists every route, and a test
+// holds the two equal.
 //
 // Thread safety: run() blocks on the calling thread and serves requests on a bounded pool;
 // stop() may be called from any thread (the SIGTERM watcher calls it).
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "app/http/roles.h"
+#include "chain/session.h"
 #include "common/error.h"
 
 namespace medanchor::http {
@@ -42,14 +44,13 @@ struct ServeOptions {
     // Where the server keeps its state: ledger.sqlite, reports/, site.key (see docs/api.md).
     std::filesystem::path data_dir;
     std::filesystem::path users;  // the account store; default data_dir/users.sqlite
-    // The chain: --node, --api, --contract, --network (empty: the local chain's defaults).
-    std::string network = "devnet";
-    std::string node;
-    std::string api;
-    std::string contract;
-    std::string model;              // bundle folder; default: the shipped reference model
-    bool anchor = true;             // run the background anchoring loop
-    int anchor_interval_ms = 1000;  // how often the loop looks for work
+    // The chain (resolved at bind(): chain::resolve fills the devnet defaults in).
+    chain::ChainConfig chain;
+    // The model bundle folder, loaded once at bind() and shared by every upload. REQUIRES: set
+    // (the CLI gives the shipped reference model by default).
+    std::filesystem::path model;
+    bool anchor = true;             // anchor in the background (chain::AnchoringService)
+    int anchor_interval_ms = 1000;  // how often anchoring settles what it sent
     bool keep_originals = false;    // keep uploads under data_dir/originals/ (off: never stored)
     bool log_requests = true;       // one line per request on stderr (no token, no query string)
 };
