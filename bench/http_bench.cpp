@@ -3,6 +3,11 @@
 // runs behind), at 1, 8 and 64 concurrent clients, each on its own keep-alive connection.
 // The server runs in this process with its default pool (32 threads) and anchoring off.
 // Prints figures; never run by CTest. Usage: medanchor_bench_http [requests-per-level]
+//
+// Verify-by-hash needs a chain, so it is measured against a running `medanchor serve` on one:
+// with MEDANCHOR_BENCH_PORT, MEDANCHOR_BENCH_TOKEN and MEDANCHOR_BENCH_HASH set (an anchored
+// image hash), GET /api/verify/{hash} at 1, 8 and 64 clients, then exit
+// (bench/http_confirm_bench.sh does this on the local chain).
 #include <httplib.h>
 
 #include <algorithm>
@@ -68,8 +73,39 @@ Figures run(int port, int clients, int total, Call call) {
 
 }  // namespace
 
+int verify_bench(int requests) {
+    const int port = std::atoi(std::getenv("MEDANCHOR_BENCH_PORT"));
+    const httplib::Headers auth = {
+        {"Authorization", std::string("Bearer ") + std::getenv("MEDANCHOR_BENCH_TOKEN")}};
+    const std::string path = std::string("/api/verify/") + std::getenv("MEDANCHOR_BENCH_HASH");
+    std::printf(
+        "| endpoint | clients | requests/s | p50 | p99 |\n| --- | --- | --- | --- | --- |\n");
+    for (int clients : {1, 8, 64}) {
+        auto f = run(port, clients, std::max(clients * 2, requests), [&](httplib::Client& c) {
+            auto r = c.Get(path, auth);
+            if (!r || r->status != 200 || r->body.find("\"verdict\":\"valid\"") == std::string::npos) {
+                std::fprintf(stderr, "verify: %s\n",
+                             r ? (std::to_string(r->status) + " " + r->body.substr(0, 200)).c_str()
+                               : httplib::to_string(r.error()).c_str());
+                return false;
+            }
+            return true;
+        });
+        std::printf("| GET /api/verify/{hash} | %d | %.0f | %.2f ms | %.2f ms |", clients, f.rps,
+                    f.p50_ms, f.p99_ms);
+        if (f.failures)
+            std::printf(" %d failed", f.failures);
+        std::printf("\n");
+    }
+    return 0;
+}
+
 int main(int argc, char** argv) {
     const int requests = argc > 1 ? std::atoi(argv[1]) : 2000;
+    if (std::getenv("MEDANCHOR_BENCH_PORT") != nullptr &&
+        std::getenv("MEDANCHOR_BENCH_TOKEN") != nullptr &&
+        std::getenv("MEDANCHOR_BENCH_HASH") != nullptr)
+        return verify_bench(requests);
     const fs::path dir =
         fs::temp_directory_path() / ("medanchor-http-bench-" + std::to_string(::getpid()));
     fs::remove_all(dir);

@@ -2,7 +2,9 @@
 # Time from upload to "confirmed" through `medanchor serve` on the local chain with its default
 # block interval (1 s): for each round, one CT slice never seen before is uploaded, and the job's
 # event stream is read until it ends (every analysis confirmed or held). Prints each round and
-# the median; never run by CTest.
+# the median; never run by CTest. Then, against the same server and chain, verify-by-hash of one
+# confirmed slice at 1, 8 and 64 clients (BUILD_DIR/bench/medanchor_bench_http, VERIFY_REQUESTS
+# per level, default 300).
 # Usage: bench/http_confirm_bench.sh BUILD_DIR [ROUNDS]
 set -euo pipefail
 bin=$1/src/app/medanchor
@@ -36,6 +38,13 @@ for f in "$work"/images/*.dcm; do
     state=$(grep -o '"anchoring":"[a-z_]*"' <<<"$last" | cut -d'"' -f4)
     t=$(/usr/bin/python3 -c "print(f'{$end - $start:.2f}')")
     echo "$(basename "$f"): $state after $t s"
-    [ "$state" = confirmed ] && times+=("$t")
+    [ "$state" = confirmed ] && times+=("$t") && confirmed_job=$job
 done
 /usr/bin/python3 -c "import statistics,sys; v=[float(x) for x in sys.argv[1:]]; print(f'upload to confirmed, {len(v)} slices: median {statistics.median(v):.2f} s, min {min(v):.2f} s, max {max(v):.2f} s')" "${times[@]}"
+
+id=$(curl -sf -H "Authorization: Bearer $token" "http://127.0.0.1:$http_port/api/jobs/$confirmed_job" |
+    grep -o '"analysis_id":[0-9]*' | head -1 | cut -d: -f2)
+hash=$(curl -sf -H "Authorization: Bearer $token" "http://127.0.0.1:$http_port/api/analyses/$id" |
+    sed -e 's/.*"image_hash":"\([^"]*\)".*/\1/')
+MEDANCHOR_BENCH_PORT=$http_port MEDANCHOR_BENCH_TOKEN=$token MEDANCHOR_BENCH_HASH=$hash \
+    "$1/bench/medanchor_bench_http" "${VERIFY_REQUESTS:-300}"

@@ -52,6 +52,7 @@ function route() {
   const [page, arg] = location.hash.replace(/^#/, '').split('/');
   if (page === 'result' && arg) { show('result'); openResult(arg); }
   else if (page === 'review') { show('review'); loadReview(); }
+  else if (page === 'verify') { show('verify'); }
   else { show('analyse'); setUpAnalyse(); }
 }
 
@@ -162,6 +163,11 @@ async function openResult(id) {
   $('#digest').textContent = a.report_digest;
   $('#analyst').textContent = a.analyst;
   showAnchoring(a);
+  // Retraction: one's own analysis, once it is on chain.
+  $('#retract-area').hidden = !(me.permissions.includes('review') && a.analyst === me.principal && a.onchain_id != null);
+  $('#retract').disabled = false;
+  $('#retract-message').textContent = '';
+  $('#retract').onclick = () => retract(a.id);
   const downloads = $('#downloads');
   downloads.replaceChildren();
   const labels = { 'report.json': 'Report (JSON)', 'report.fhir.json': 'FHIR R4 DiagnosticReport',
@@ -208,8 +214,101 @@ function showAnchoring(a) {
   }
 }
 
+// ---- Verify -------------------------------------------------------------------------------
+const verdicts = {
+  valid: 'Verified: a valid analysis of this image is anchored on the chain.',
+  'not-anchored': 'Not found: the chain holds no analysis of this image. Any change to the image, even one pixel, makes it a different image.',
+  disputed: 'Disputed: analyses of this image are on the chain, but every one is retracted or disputed.',
+  'report-mismatch': 'Warning: a report kept here differs from the one anchored on the chain.',
+};
+const statusWords = {
+  unreviewed: 'Not reviewed yet', confirmed: 'Confirmed by a peer', disputed: 'Disputed by a peer',
+  retracted: 'Retracted by its analyst',
+};
+
+async function verify(request) {
+  $('#verify-error').hidden = true;
+  $('#verify-result').hidden = true;
+  let v;
+  try {
+    v = await (await request()).json();
+  } catch (e) {
+    $('#verify-error').textContent = `Verification failed: ${e.message}`;
+    $('#verify-error').hidden = false;
+    return;
+  }
+  $('#verdict').textContent = verdicts[v.verdict] || v.verdict;
+  $('#verdict').className = v.verdict === 'valid' ? 'state-confirmed' : 'state-held';
+  const body = $('#verify-table tbody');
+  body.replaceChildren();
+  for (const a of v.analyses) {
+    const tr = document.createElement('tr');
+    tr.innerHTML = '<th scope="row"></th><td></td><td></td><td></td><td></td>';
+    tr.children[0].textContent = `On-chain analysis ${a.analysis_id}`;
+    tr.children[1].textContent = `${a.finding}, ${percent(a.confidence_bp)} (${a.model})`;
+    tr.children[2].textContent = `Block ${a.block_height}, ${a.time}`;
+    tr.children[3].textContent = `${statusWords[a.status] || a.status} (${a.confirmations} confirmed, ${a.disputes} disputed)`;
+    // In words; the sentences themselves (with the report's path) are in the technical detail.
+    tr.children[4].textContent = !a.local_report.length ? 'No report kept here'
+      : a.local_report.every((c) => /matches/.test(c)) ? 'The report kept here matches the one anchored'
+        : a.local_report.join(' ');
+    body.append(tr);
+  }
+  $('#verify-table').hidden = !v.analyses.length;
+  $('#local-only').textContent = v.local_only.length
+    ? `Recorded here and not on the chain yet: ${v.local_only.map((l) => `analysis ${l.ledger_id} (${l.state})`).join(', ')}.`
+    : '';
+  $('#verify-json').textContent = JSON.stringify(v, null, 2);
+  $('#verify-result').hidden = false;
+}
+
+function verifyFile(file) {
+  if (!file) return;
+  const form = new FormData();
+  form.append('file', file, 'image');
+  verify(() => api('/api/verify', { method: 'POST', body: form }));
+}
+
 // ---- Review queue -------------------------------------------------------------------------
 async function loadReview() {
+  const canReview = me.permissions.includes('review');
+  const peers = $('#peer-table tbody');
+  peers.replaceChildren();
+  const confirmed = (await (await api('/api/ledger?state=confirmed&limit=1000')).json()).analyses
+    .filter((a) => a.analyst !== me.principal);
+  for (const a of confirmed) {
+    const tr = document.createElement('tr');
+    tr.innerHTML = '<th scope="row"><a></a></th><td></td><td></td><td class="mono"></td><td></td>';
+    const link = tr.querySelector('a');
+    link.href = `#result/${a.id}`;
+    link.textContent = `Analysis ${a.id}`;
+    tr.children[1].textContent = a.finding;
+    tr.children[2].textContent = percent(a.confidence_bp);
+    tr.children[3].textContent = a.analyst;
+    if (canReview) {
+      const cell = tr.children[4];
+      const note = document.createElement('textarea');
+      note.rows = 2;
+      note.setAttribute('aria-label', `Your note on analysis ${a.id}`);
+      cell.append(note);
+      for (const decision of ['confirm', 'dispute']) {
+        const b = document.createElement('button');
+        b.type = 'button';
+        b.textContent = `${decision === 'confirm' ? 'Confirm' : 'Dispute'} analysis ${a.id}`;
+        b.addEventListener('click', () => review(a.id, decision, note.value, cell));
+        cell.append(b);
+      }
+    } else {
+      tr.children[4].textContent = 'Your role cannot review';
+    }
+    peers.append(tr);
+  }
+  if (!confirmed.length) {
+    const tr = document.createElement('tr');
+    tr.innerHTML = '<td colspan="5">No anchored analysis by another professional.</td>';
+    peers.append(tr);
+  }
+
   const body = $('#review-table tbody');
   body.replaceChildren();
   const { analyses } = await (await api('/api/review-queue')).json();
@@ -231,6 +330,40 @@ async function loadReview() {
   }
 }
 
+async function review(id, decision, note, cell) {
+  if (!note.trim()) {
+    $('#review-message').textContent = 'Write a note first: its digest goes on the chain with your review.';
+    return;
+  }
+  for (const b of cell.querySelectorAll('button')) b.disabled = true;
+  $('#review-message').textContent = `Signing your review of analysis ${id}; waiting for a block…`;
+  try {
+    const r = await (await api(`/api/analyses/${id}/review`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ decision, note }),
+    })).json();
+    $('#review-message').textContent = `Analysis ${id}: ${decision === 'confirm' ? 'confirmed' : 'disputed'} on chain in block ${r.block_height} (transaction ${r.txid}).`;
+    cell.replaceChildren(document.createTextNode(decision === 'confirm' ? 'You confirmed it' : 'You disputed it'));
+  } catch (e) {
+    $('#review-message').textContent = `Review of analysis ${id} failed: ${e.message}`;
+    for (const b of cell.querySelectorAll('button')) b.disabled = false;
+  }
+}
+
+async function retract(id) {
+  $('#retract').disabled = true;
+  $('#retract-message').textContent = 'Signing the retraction; waiting for a block…';
+  try {
+    const r = await (await api(`/api/analyses/${id}/retract`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}',
+    })).json();
+    $('#retract-message').textContent = `Retracted on chain in block ${r.block_height}.`;
+  } catch (e) {
+    $('#retract-message').textContent = `Retraction failed: ${e.message}`;
+    $('#retract').disabled = false;
+  }
+}
+
 // ---- wiring -------------------------------------------------------------------------------
 function wire() {
   $('#signin').addEventListener('submit', (e) => { e.preventDefault(); signIn($('#token').value.trim()); });
@@ -246,6 +379,20 @@ function wire() {
   $('#overlay-toggle').addEventListener('change', (e) => { $('#overlay-image').hidden = !e.target.checked; });
   $('#overlay-opacity').addEventListener('input', (e) => {
     $('#overlay-image').style.opacity = String(e.target.value / 100);
+  });
+  $('#verify-image').addEventListener('change', (e) => verifyFile(e.target.files[0]));
+  const vdrop = $('#verify-drop');
+  vdrop.addEventListener('dragover', (e) => { e.preventDefault(); vdrop.classList.add('over'); });
+  vdrop.addEventListener('dragleave', () => vdrop.classList.remove('over'));
+  vdrop.addEventListener('drop', (e) => {
+    e.preventDefault();
+    vdrop.classList.remove('over');
+    verifyFile(e.dataTransfer.files[0]);
+  });
+  $('#verify-hash').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const hash = $('#hash').value.trim();
+    verify(() => api(`/api/verify/${encodeURIComponent(hash).replace('%3A', ':')}`));
   });
   window.addEventListener('hashchange', route);
   if (token) signIn(token); else route();

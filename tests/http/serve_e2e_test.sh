@@ -8,6 +8,9 @@
 #     block; the request log names routes, never the token or the uploaded file's name;
 #   - the web UI in Debian's chromium (tests/web/ui.spec.mjs, Playwright), screenshots saved to
 #     $MEDANCHOR_WEB_OUT;
+#   - verification through the API gives the CLI's verdict object; a radiologist may not review
+#     their own analysis and an auditor nothing; a second radiologist disputes one, its analyst
+#     retracts it, and the chain's verdict says so;
 #   - `users remove`: the token stops working at once (401);
 #   - SIGTERM with the chain down: the server finishes the accepted upload, exits 0, and the
 #     analyses wait in the ledger; a restart with the chain up anchors them.
@@ -27,12 +30,14 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; [ -f "$work/serve.err" ] && tail -20 "$work/serve.err" >&2; exit 1; }
 base="http://127.0.0.1:$http_port"
 data="$work/data"
+sql() { /usr/bin/python3 -c "import sqlite3,sys; print(' '.join(str(r[0]) for r in sqlite3.connect(sys.argv[1]).execute(sys.argv[2])))" "$data/ledger.sqlite" "$1"; }
 
 # ---- accounts -----------------------------------------------------------------------------------
 token=$("$bin" users add doc --role radiologist --key-file "$work/doctor.key" --data "$data" 2>"$work/add.err")
 [[ "$token" =~ ^[0-9a-f]{64}$ ]] || fail "users add prints one 64-hex token on stdout: $token"
 grep -q "shown once" "$work/add.err" || fail "users add says the token is shown once"
 auditor=$("$bin" users add audit --role auditor --data "$data" 2>/dev/null)
+reviewer=$("$bin" users add doc2 --role radiologist --key-file "$work/doctor2.key" --data "$data" 2>/dev/null)
 [ "$(stat -c %a "$data/users.sqlite")" = 600 ] || fail "users.sqlite mode $(stat -c %a "$data/users.sqlite")"
 digest=$(printf %s "$token" | sha256sum | cut -d' ' -f1)
 grep -qa "$digest" "$data/users.sqlite" || fail "the store holds the token's SHA-256"
@@ -99,11 +104,49 @@ grep -q "POST /api/jobs 202" "$work/serve.err" || fail "the request log: $(cat "
 web_out=${MEDANCHOR_WEB_OUT:-$work/web}
 mkdir -p "$web_out"
 (cd "$src" && MEDANCHOR_URL="$base" MEDANCHOR_TOKEN_RADIOLOGIST="$token" MEDANCHOR_TOKEN_AUDITOR="$auditor" \
+    MEDANCHOR_TOKEN_REVIEWER="$reviewer" \
     MEDANCHOR_WEB_OUT="$web_out" node_modules/.bin/playwright test -c tests/web/playwright.config.mjs) ||
     fail "the browser tests (screenshots and traces in $web_out)"
-for page in analyse result review auditor; do
+for page in analyse result review verify verify-changed peer-review review-auditor auditor; do
     [ -s "$web_out/$page.png" ] || fail "no screenshot of the $page page"
 done
+
+# ---- verify, review and retract through the API ------------------------------------------------
+hash=$(curl -sf -H "Authorization: Bearer $auditor" "$base/api/analyses/$id" | sed -e 's/.*"image_hash":"hmac-sha256:\([0-9a-f]*\)".*/\1/')
+[[ "$hash" =~ ^[0-9a-f]{64}$ ]] || fail "the analysis' image hash: $hash"
+# The verdict object is the CLI's (`verify --json`), field for field (the local report's check
+# included: both read the server's ledger).
+curl -sf -H "Authorization: Bearer $auditor" "$base/api/verify/hmac-sha256:$hash" >"$work/verdict.api"
+"$bin" verify --hash "hmac-sha256:$hash" --ledger "$data/ledger.sqlite" "${node[@]}" \
+    --api "http://127.0.0.1:$api_port" --json >"$work/verdict.cli" || true
+/usr/bin/python3 - "$work/verdict.api" "$work/verdict.cli" <<'PY' || fail "API and CLI verdicts differ: $(cat "$work/verdict.api") / $(cat "$work/verdict.cli")"
+import json, sys
+api, cli = (json.load(open(p)) for p in sys.argv[1:])
+api.pop("image"); cli.pop("image")  # the label: "hash" here, "--hash" there
+assert api == cli, (api, cli)
+assert api["verdict"] == "valid", api
+PY
+# The uploader may not review their own analysis; the second radiologist (the browser test
+# confirmed analysis $id already) disputes another; the auditor may not; the uploader retracts.
+other=$(sql "select id from analyses where state='confirmed' and id != $id order by id limit 1")
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+    -d '{"decision":"confirm","note":"mine"}' "$base/api/analyses/$other/review")
+[ "$code" = 403 ] || fail "reviewing one's own analysis: expected 403, got $code"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $auditor" -H 'Content-Type: application/json' \
+    -d '{"decision":"confirm","note":"x"}' "$base/api/analyses/$other/review")
+[ "$code" = 403 ] || fail "an auditor reviewing: expected 403, got $code"
+curl -sf -H "Authorization: Bearer $reviewer" -H 'Content-Type: application/json' \
+    -d '{"decision":"dispute","note":"the nodule is a vessel"}' "$base/api/analyses/$other/review" >"$work/review" ||
+    fail "the second radiologist's dispute: $(cat "$work/review")"
+grep -q '"status":"success"' "$work/review" || fail "dispute: $(cat "$work/review")"
+curl -sf -H "Authorization: Bearer $token" -H 'Content-Type: application/json' -d '{"reason":3}' \
+    "$base/api/analyses/$other/retract" >"$work/retract" || fail "retract: $(cat "$work/retract")"
+grep -q '"status":"success"' "$work/retract" || fail "retract: $(cat "$work/retract")"
+ohash=$(curl -sf -H "Authorization: Bearer $auditor" "$base/api/analyses/$other" | sed -e 's/.*"image_hash":"hmac-sha256:\([0-9a-f]*\)".*/\1/')
+verdict=$(curl -sf -H "Authorization: Bearer $auditor" "$base/api/verify/hmac-sha256:$ohash")
+grep -q '"status":"retracted"' <<<"$verdict" || fail "the retracted analysis: $verdict"
+grep -q '"disputes":1' <<<"$verdict" || fail "the dispute on chain: $verdict"
+grep -q '"verdict":"disputed"' <<<"$verdict" || fail "nothing valid: $verdict"
 
 # ---- users remove: the token stops working ------------------------------------------------------
 "$bin" users remove audit --data "$data"
@@ -114,7 +157,6 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $auditor
 "$bin" devnet stop "${chain[@]}" >/dev/null
 # Two slices never uploaded before (the browser test sent all six samples).
 "$bin" simulate --out "$work/more" --seed 7 --count 2 >/dev/null
-sql() { /usr/bin/python3 -c "import sqlite3,sys; print(' '.join(str(r[0]) for r in sqlite3.connect(sys.argv[1]).execute(sys.argv[2])))" "$data/ledger.sqlite" "$1"; }
 before=$(sql "select count(*) from analyses")
 job=$(curl -sf -H "Authorization: Bearer $token" -F "file=@$work/more/ctsim-7-00000.dcm" \
     -F "file=@$work/more/ctsim-7-00001.dcm" "$base/api/jobs" | job_id)

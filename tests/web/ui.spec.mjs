@@ -1,6 +1,8 @@
 // The web UI in a real browser against a real server and chain (docs/web.md): upload the sample
 // slices and watch the batch reach 100 %, open a result (finding, saliency toggle and opacity,
-// "confirmed" with its block), the review queue, and an auditor who sees no upload control.
+// "confirmed" with its block), the review queue; verify an anchored image and a copy with one
+// pixel changed; a second radiologist confirms an analysis on chain; an auditor sees no write
+// control anywhere.
 // Screenshots of each page go to the test output folder (MEDANCHOR_WEB_OUT).
 import { test, expect } from '@playwright/test';
 import path from 'node:path';
@@ -60,6 +62,58 @@ test('a radiologist analyses the sample slices and follows one result to the cha
   await shot(page, 'review');
 });
 
+// One pixel changed: the last two bytes of these files are the last pixel's (16-bit, little
+// endian, at the end of Pixel Data), so the copy is still a valid image with another hash.
+function onePixelChanged(file) {
+  const bytes = fs.readFileSync(file);
+  bytes[bytes.length - 2] ^= 0x01;
+  return { name: 'changed.dcm', mimeType: 'application/dicom', buffer: bytes };
+}
+
+test('an auditor verifies an anchored image, and a copy with one pixel changed is not found', async ({ page }) => {
+  await signIn(page, process.env.MEDANCHOR_TOKEN_AUDITOR);
+  await page.getByRole('link', { name: 'Verify' }).click();
+  // The first slice: the first test followed its analysis to "confirmed".
+  await page.getByLabel(/Choose an image/).setInputFiles(slices[0]);
+  await expect(page.locator('#verdict')).toHaveText(/^Verified: a valid analysis/, { timeout: 30_000 });
+  const rows = page.locator('#verify-table tbody tr');
+  await expect(rows).toHaveCount(1);
+  await expect(rows.first()).toContainText('Not reviewed yet');
+  await expect(rows.first()).toContainText(/matches/);
+  await shot(page, 'verify');
+
+  await page.getByLabel(/Choose an image/).setInputFiles(onePixelChanged(slices[0]));
+  await expect(page.locator('#verdict')).toHaveText(/^Not found: the chain holds no analysis/, { timeout: 30_000 });
+  await expect(page.locator('#verify-table')).toBeHidden();
+  await shot(page, 'verify-changed');
+
+  // The same verdict by hash, pasted: the technical detail holds the hash.
+  const hash = JSON.parse(await page.locator('#verify-json').textContent()).image_hash;
+  expect(hash).toMatch(/^hmac-sha256:[0-9a-f]{64}$/);
+  await page.getByLabel('Image hash').fill(hash);
+  await page.getByRole('button', { name: 'Verify hash' }).click();
+  await expect(page.locator('#verdict')).toHaveText(/^Not found/);
+});
+
+test('a second radiologist confirms an anchored analysis on chain', async ({ page, request }) => {
+  await signIn(page, process.env.MEDANCHOR_TOKEN_REVIEWER);
+  await page.getByRole('link', { name: 'Review queue' }).click();
+  const table = page.getByRole('table', { name: 'Anchored analyses by others' });
+  const row = table.locator('tbody tr').first();
+  const id = (await row.getByRole('link').textContent()).match(/\d+/)[0];
+  await row.getByLabel(`Your note on analysis ${id}`).fill('Agree: a nodule in the right upper lobe.');
+  await row.getByRole('button', { name: `Confirm analysis ${id}` }).click();
+  await expect(page.locator('#review-message')).toContainText(`Analysis ${id}: confirmed on chain in block`, { timeout: 60_000 });
+  await shot(page, 'peer-review');
+  // The chain says so: the analysis' verdict shows one confirmation.
+  const headers = { Authorization: `Bearer ${process.env.MEDANCHOR_TOKEN_REVIEWER}` };
+  const a = await (await request.get(`/api/analyses/${id}`, { headers })).json();
+  const v = await (await request.get(`/api/verify/${a.image_hash}`, { headers })).json();
+  const mine = v.analyses.find((x) => x.analysis_id === a.onchain_id);
+  expect(mine.confirmations).toBe(1);
+  expect(mine.status).toBe('confirmed');
+});
+
 test('an auditor sees no write controls', async ({ page }) => {
   await signIn(page, process.env.MEDANCHOR_TOKEN_AUDITOR);
   await expect(page.locator('#who')).toContainText('(auditor)');
@@ -67,6 +121,16 @@ test('an auditor sees no write controls', async ({ page }) => {
   await expect(page.getByLabel(/Choose images/)).toBeHidden();
   await expect(page.getByRole('button', { name: 'Analyse' })).toBeHidden();
   await shot(page, 'auditor');
+  await page.getByRole('link', { name: 'Review queue' }).click();
+  const peers = page.getByRole('table', { name: 'Anchored analyses by others' });
+  await expect(peers.locator('tbody tr').first()).toBeVisible();
+  await expect(peers.getByRole('button')).toHaveCount(0);
+  await expect(peers.getByRole('textbox')).toHaveCount(0);
+  await expect(peers.getByText('Your role cannot review').first()).toBeVisible();
+  await shot(page, 'review-auditor');
+  await peers.getByRole('link').first().click();
+  await expect(page.locator('#finding')).not.toBeEmpty();
+  await expect(page.getByRole('button', { name: 'Retract this analysis' })).toBeHidden();
 });
 
 test('a wrong token is refused and nothing is shown', async ({ page }) => {
