@@ -304,44 +304,64 @@ class Outbox {
             (void)ledger_.note_transaction_error(tx.txid, e.message());
             return e;
         }
+        if (auto d = refused(tx, e, refusal); !d)
+            return d.error();
+        return false;
+    }
+
+    // What a refusal of recorded transaction `tx` at the node's door means for its analyses.
+    // Returns the disposition they were released with, or nullopt when the transaction keeps them:
+    //   - a refusal answering a try after one that went unanswered: that try may have been taken
+    //     (a node behind the same address that never saw it answers for itself), so nothing is
+    //     known yet; the next sync asks again;
+    //   - a nonce refusal while the account's confirmed nonce has not passed the transaction's: it
+    //     may yet be mined (a gap below it, or another transaction with the same nonce in a
+    //     mempool); releasing its analyses would let a fresh transaction anchor them a second time;
+    //   - a nonce refusal once the nonce is consumed: by this very transaction (taken on a try
+    //     whose answer was lost) or by another one of this key that may have carried these
+    //     analyses: those the chain holds are settled, the others are free again;
+    //   - any other refusal: the policy decides what it means.
+    Result<std::optional<Disposition>> refused(const ledger::Transaction& tx, const Error& e,
+                                               const stacks::Refusal& refusal) {
         session_.forget_nonce();
+        const auto keep = [&](const std::string& why) -> Result<std::optional<Disposition>> {
+            if (auto s = ledger_.note_transaction_error(tx.txid, why); !s)
+                return s.error();
+            summary_.problems.push_back("transaction " + tx.txid + " keeps its analyses: " + why);
+            return std::optional<Disposition>();
+        };
         std::map<std::int64_t, ledger::OnChain> found;
         if (nonce_refusal(refusal)) {
-            // A nonce refusal means this transaction is dead only when the account's confirmed
-            // nonce has passed it: then no transaction with this nonce can ever be mined again.
-            // Otherwise the nonce is still ahead (a gap below it, or another transaction with
-            // the same nonce in a mempool): it may yet be mined, so its analyses must stay with
-            // it. Releasing them would let a fresh transaction anchor them a second time.
             auto account = session_.node().account(tx.sender);
             if (!account)
                 return account.error();
             if (account->nonce <= tx.nonce) {
-                const std::string why = e.message() + " (nonce " + std::to_string(tx.nonce) +
-                                        " not yet reached: the account's confirmed nonce is " +
-                                        std::to_string(account->nonce) + ")";
-                if (auto s = ledger_.note_transaction_error(tx.txid, why); !s)
-                    return s.error();
-                summary_.problems.push_back("transaction " + tx.txid + " waits for nonce " +
-                                            std::to_string(tx.nonce) + ": " + e.message());
-                return false;
+                return keep(e.message() + " (nonce " + std::to_string(tx.nonce) +
+                            " not yet reached: the account's confirmed nonce is " +
+                            std::to_string(account->nonce) + ")");
             }
-            // Its nonce went to another transaction, which may have carried these analyses
-            // (another medanchor on the same key): look before sending them again.
             auto search = search_chain(tx);
             if (!search)
                 return search.error();
             found = std::move(search->found);
+        } else if (refusal.after_unanswered_try) {
+            unanswered_.insert(tx.txid);
+            return keep(e.message() +
+                        " (after a try that went unanswered and may have been taken; the next "
+                        "sync asks again)");
         }
-        // Refused for good, or for now: the policy decides what the refusal means. A nonce
-        // consumed by another transaction is nobody's fault.
+        // A nonce consumed by another transaction is nobody's fault.
         const Disposition d =
             nonce_refusal(refusal) ? Disposition::kRetryLater : classify_refusal(refusal.reason);
-        summary_.problems.push_back("transaction " + tx.txid + " could not be sent again (" +
-                                    e.message() + "): " + to_string(d));
+        summary_.problems.push_back(
+            "the node refused transaction " + tx.txid + " (" + e.message() + "): " + to_string(d) +
+            (found.empty()
+                 ? std::string()
+                 : "; " + std::to_string(found.size()) + " of its analyses are on chain"));
         if (auto s = release(tx, ledger::TxState::kDropped, d, e.message(), std::nullopt, found);
             !s)
             return s.error();
-        return false;
+        return std::optional<Disposition>(d);
     }
 
     // Whether the API's word for a dropped transaction leaves sending its bytes again worth it:
@@ -379,6 +399,10 @@ class Outbox {
             // took it in this run: it waits in that node's mempool; no need to send it again.
             if (status->state == stacks::TxState::kUnknown && taken_.contains(tx.txid))
                 status->state = stacks::TxState::kPending;
+            // Refused in this run after a try that went unanswered: another node may hold it, and
+            // asking the same address again now tells nothing new. The next sync asks.
+            if (status->state == stacks::TxState::kUnknown && unanswered_.contains(tx.txid))
+                continue;
             if (status->state == stacks::TxState::kUnknown ||
                 status->state == stacks::TxState::kDropped) {
                 auto taken = resend(tx);
@@ -649,16 +673,15 @@ class Outbox {
                                          " (the transaction is recorded; `medanchor sync` sends "
                                          "it again)");
                     }
-                    // Never accepted anywhere: it cannot be mined, so its analyses are free.
-                    session_.forget_nonce();
-                    const Disposition d = nonce_refusal(refusal) ? Disposition::kRetryLater
-                                                                 : classify_refusal(refusal.reason);
-                    summary_.problems.push_back("the node refused transaction " + tx.txid + ": " +
-                                                sent.error().message() + " (" + to_string(d) + ")");
-                    if (auto s = release(tx, ledger::TxState::kDropped, d, sent.error().message());
-                        !s)
-                        return s;
-                    if (d == Disposition::kRetryLater) {
+                    auto d = refused(tx, sent.error(), refusal);
+                    if (!d)
+                        return d.error();
+                    if (!*d) {
+                        // Kept by its transaction: the next sync settles it.
+                        held.insert(tx.nonce);
+                        return Status::Ok();
+                    }
+                    if (**d == Disposition::kRetryLater) {
                         // The next batch would meet the same condition: stop until next sync.
                         return Status::Ok();
                     }
@@ -683,6 +706,8 @@ class Outbox {
     std::map<std::string, ModelInfo> models_;
     std::size_t resend_now_ = 0;   // freed this round by another item's fault
     std::set<std::string> taken_;  // transactions a node accepted during this run
+    // Refused during this run after a try that went unanswered: their fate is unknown until later.
+    std::set<std::string> unanswered_;
 };
 
 }  // namespace

@@ -118,10 +118,19 @@ Result<Sent> ChainSession::send(stacks::Payload payload) {
     stacks::Refusal refusal;
     auto txid = node_.broadcast(signed_tx->raw, &refusal);
     if (!txid && refusal.reason == "BadNonce" && refusal.expected_nonce &&
+        *refusal.expected_nonce > signed_tx->nonce && refusal.after_unanswered_try) {
+        // An earlier try went unanswered and the nonce is gone now: that try may have been taken
+        // and mined (a node behind the same address that never saw it answers BadNonce). Signing
+        // the call again could carry it out twice; the confirmation tells what became of this one.
+        next_nonce_.reset();
+        return Sent{signed_tx->txid, signed_tx->nonce};
+    }
+    if (!txid && refusal.reason == "BadNonce" && refusal.expected_nonce &&
         *refusal.expected_nonce > signed_tx->nonce) {
         // Another session or process of this key used the nonce we remembered. The refused
-        // transaction is in no mempool, so signing the same call again with the node's nonce sends
-        // it once; a nonce of ours the node finds too high (a gap) is not guessed at.
+        // transaction is in no mempool (the node answered the only try that reached it), so
+        // signing the same call again with the node's nonce sends it once; a nonce of ours the
+        // node finds too high (a gap) is not guessed at.
         next_nonce_ = *refusal.expected_nonce;
         signed_tx = sign(std::move(payload), *refusal.expected_nonce);
         if (!signed_tx)

@@ -76,7 +76,10 @@ class ChainSession {
     stacks::NodeClient& node() { return node_; }
 
     // Signs and broadcasts. Nonces count up locally from the node's answer, so several
-    // transactions can be sent before the first is mined.
+    // transactions can be sent before the first is mined. Refused BadNonce because another
+    // session of the key used the nonce, the call is signed again once with the node's nonce;
+    // refused so after a try that went unanswered (it may have been taken and mined), the call is
+    // not signed again and this transaction is returned: its confirmation tells what it became.
     Result<Sent> send(stacks::Payload payload);
     // A signed transaction not yet broadcast: the outbox records it before sending it.
     struct Signed {

@@ -62,8 +62,21 @@ Result<HttpResponse> HttpClient::post(const std::string& url, std::string_view b
     return send(request);
 }
 
+std::string mask_url_credentials(std::string_view text) {
+    std::string shown(text);
+    for (std::size_t scheme = shown.find("://"); scheme != std::string::npos;
+         scheme = shown.find("://", scheme + 3)) {
+        const std::size_t start = scheme + 3;
+        const std::size_t end = shown.find_first_of("/ ?#", start);
+        const std::size_t at = shown.rfind('@', end == std::string::npos ? end : end - 1);
+        if (at != std::string::npos && at >= start)
+            shown.replace(start, at - start, "***");
+    }
+    return shown;
+}
+
 Result<HttpResponse> HttpClient::send(const HttpRequest& request) {
-    const std::string& url = request.url;
+    const std::string url = mask_url_credentials(request.url);  // for messages
     const bool post = request.method == "POST";
     if (!post && request.method != "GET")
         return Error(ErrorCode::kInvalidArgument, url + ": unsupported method " + request.method);
@@ -76,7 +89,7 @@ Result<HttpResponse> HttpClient::send(const HttpRequest& request) {
     curl_slist* headers = nullptr;
     for (const auto& [name, value] : request.headers)
         headers = curl_slist_append(headers, (name + ": " + value).c_str());
-    curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(c, CURLOPT_URL, request.url.c_str());
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_.count()));

@@ -37,6 +37,10 @@ struct HttpResponse {
     std::string content_type;  // the response's Content-Type header, empty when it had none
 };
 
+// `text` with the user and password of every URL in it (scheme://user:password@host) shown as
+// ***@: for messages, logs and `config show`, which must never print a secret.
+std::string mask_url_credentials(std::string_view text);
+
 class HttpClient {
   public:
     // `timeout` bounds connecting and the whole exchange of each request.
@@ -50,7 +54,7 @@ class HttpClient {
     // kNetwork when no HTTP answer came (refused, reset, DNS); kTimeout when it took too long;
     // kTooLarge when the body passes the request's bound; kInvalidArgument for a method other
     // than GET or POST. Any HTTP status is a successful Result: callers decide what a 4xx or 5xx
-    // means. Every message starts with the URL.
+    // means. Every message starts with the URL, its user and password masked.
     Result<HttpResponse> send(const HttpRequest& request);
     Result<HttpResponse> get(const std::string& url);
     Result<HttpResponse> post(const std::string& url, std::string_view body,

@@ -213,9 +213,12 @@ Result<HttpResponse> NodeClient::api_request(const std::string& path) {
 }
 
 Result<HttpResponse> NodeClient::request(const std::string& base, const std::string& path,
-                                         const std::string* body, std::string_view content_type) {
+                                         const std::string* body, std::string_view content_type,
+                                         int* tries) {
     auto backoff = policy_.first_backoff;
     for (int attempt = 1;; ++attempt) {
+        if (tries != nullptr)
+            *tries = attempt;
         auto r = body ? http_.post(base + path, *body, content_type) : http_.get(base + path);
         const bool retry = (!r && (r.error().code() == ErrorCode::kNetwork ||
                                    r.error().code() == ErrorCode::kTimeout)) ||
@@ -325,9 +328,12 @@ Result<bool> NodeClient::contract_exists(const std::string& contract_id) {
 
 Result<std::string> NodeClient::broadcast(ByteView transaction, Refusal* refusal) {
     const std::string body(transaction.begin(), transaction.end());
-    auto r = request(base_url_, "/v2/transactions", &body, "application/octet-stream");
+    int tries = 0;
+    auto r = request(base_url_, "/v2/transactions", &body, "application/octet-stream", &tries);
     if (!r)
         return r.error();
+    if (refusal != nullptr)
+        refusal->after_unanswered_try = tries > 1;
     const std::string local_txid = to_hex(txid(transaction));
     if (r->status == 200) {
         auto j = parse_json("POST /v2/transactions", *r);

@@ -65,6 +65,10 @@ struct TxStatus {
 struct Refusal {
     std::string reason;  // e.g. "BadNonce", "NotEnoughFunds", "FeeTooLow", "TooMuchChaining"
     std::optional<std::uint64_t> expected_nonce;  // BadNonce: the nonce the node wanted
+    // The refusal answered a second or later try of the POST: an earlier one got no usable answer
+    // (timeout, lost connection, 429, 5xx), so the node, or another behind the same address, may
+    // have taken the transaction then. A nonce refusal after that does not mean "never accepted".
+    bool after_unanswered_try = false;
 };
 
 const char* to_string(TxState state);
@@ -116,8 +120,10 @@ class NodeClient {
                                           std::chrono::milliseconds poll_interval);
 
   private:
+    // `tries`, when given, receives how many times the request was sent.
     Result<HttpResponse> request(const std::string& base, const std::string& path,
-                                 const std::string* body, std::string_view content_type);
+                                 const std::string* body, std::string_view content_type,
+                                 int* tries = nullptr);
     Result<HttpResponse> api_request(const std::string& path);
 
     std::string base_url_;

@@ -193,6 +193,31 @@ TEST_F(Config, ShowNeverPrintsAKeyFilesContents) {
     }
 }
 
+// A node behind basic authentication: its password is a secret, wherever the URL comes from.
+TEST_F(Config, ShowMasksTheUserAndPasswordOfAUrl) {
+    const fs::path file = write("u.toml",
+                                "node = \"http://alice:s3cr3t@127.0.0.1:9/\"\n"
+                                "api = \"https://bob:hunter2@api.example:3999\"\n");
+    for (const std::string& args :
+         std::vector<std::string>{" config show", " config show --json",
+                                  " config show sync --api https://carol:pa55@h:1/x"}) {
+        auto r = run("--config " + sh(file.string()) + args);
+        EXPECT_EQ(r.exit_code, 0) << args << ": " << r.output;
+        for (const char* secret : {"s3cr3t", "alice", "hunter2", "pa55"})
+            EXPECT_EQ(r.output.find(secret), std::string::npos) << args << ": " << r.output;
+        EXPECT_NE(r.output.find("***@"), std::string::npos) << args << ": " << r.output;
+    }
+}
+
+// `config show CMD --help` is that command's help, as `CMD --help`, and no error.
+TEST_F(Config, ShowWithHelpPrintsTheCommandsHelp) {
+    auto help = run("sync --help");
+    ASSERT_EQ(help.exit_code, 0) << help.output;
+    auto r = run("config show sync --help");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(r.output, help.output);
+}
+
 TEST_F(Config, TheExampleFileIsValid) {
     const std::string example =
         (fs::path(MEDANCHOR_SOURCE_DIR) / "settings" / "medanchor.toml.example").string();

@@ -8,7 +8,12 @@
 //   - the recorded transaction's nonce used by another one: the chain is searched, then the
 //     analysis is sent afresh, once;
 //   - a recorded transaction behind a nonce gap keeps its analysis: the gap is filled, then it is
-//     sent again byte for byte.
+//     sent again byte for byte;
+//   - a broadcast whose answer was lost (a gateway in front of the node,
+//   tests/chain/lossy_gateway.h)
+//     and whose next try is refused: mined, its analyses are settled at once; not yet passed on,
+//     the transaction keeps them and the next sync settles it, sending nothing new; a session's
+//     call is not signed a second time.
 #include "chain/anchoring_service.h"
 
 #include <gtest/gtest.h>
@@ -22,6 +27,7 @@
 
 #include "app/devnet_fixture.h"
 #include "chain/contract.h"
+#include "chain/lossy_gateway.h"
 #include "stacks/bytes.h"
 
 namespace medanchor::chain {
@@ -507,6 +513,79 @@ TEST_P(OutboxOnDevnet, RefusalsThatCanPassCountNoAttempt) {
     EXPECT_EQ(r->confirmed, 2u);
     EXPECT_EQ(on_chain('a'), 1u);
     EXPECT_EQ(on_chain('b'), 1u);
+}
+
+// The node took the batch on a try whose answer was lost, and mined it; the next try is answered
+// BadNonce by a node that never saw it. The analyses are on chain: they are settled now, and
+// nothing is sent for them again.
+TEST_P(OutboxOnDevnet, ABatchTakenOnATryWhoseAnswerWasLostIsSettledNotSentAgain) {
+    auto doctor = analyst();
+    const std::string me = doctor.sender();
+    const std::vector<std::int64_t> ids = {add('a', me), add('b', me)};
+    testing::LossyGateway gateway(options_.port, me, testing::LossyGateway::Mode::kTakenThenMined);
+    ChainConfig c = doctor.config();
+    c.node_url = gateway.url();
+    ChainSession through(c, devnet_key("wallet_2"));
+    auto r = sync_outbox(*ledger_, through, {});
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_EQ(gateway.lost(), 1);
+    EXPECT_EQ(r->confirmed, 2u);
+    for (auto id : ids)
+        EXPECT_EQ(ledger_->get(id)->state, ledger::AnalysisState::kConfirmed) << id;
+    auto again = sync_outbox(*ledger_, doctor, {});
+    ASSERT_TRUE(again.ok()) << again.error().message();
+    EXPECT_EQ(again->sent, 0u);
+    EXPECT_EQ(on_chain('a'), 1u);
+    EXPECT_EQ(on_chain('b'), 1u);
+}
+
+// A node took the batch on a try whose answer was lost but has not passed it on yet; the next try
+// is refused by another node (a fee below its minimum). The transaction may still be mined, so it
+// keeps its analyses; once it reaches the chain the next sync settles it and sends nothing new.
+TEST_P(OutboxOnDevnet, ABatchRefusedAfterATryWhoseAnswerWasLostStaysWithItsTransaction) {
+    auto doctor = analyst();
+    const std::string me = doctor.sender();
+    const std::vector<std::int64_t> ids = {add('a', me), add('b', me)};
+    testing::LossyGateway gateway(options_.port, me, testing::LossyGateway::Mode::kHeldThenRefused,
+                                  "FeeTooLow");
+    ChainConfig c = doctor.config();
+    c.node_url = gateway.url();
+    ChainSession through(c, devnet_key("wallet_2"));
+    auto r = sync_outbox(*ledger_, through, {});
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_EQ(gateway.lost(), 1);
+    EXPECT_EQ(r->confirmed, 0u);
+    for (auto id : ids)
+        EXPECT_EQ(ledger_->get(id)->state, ledger::AnalysisState::kBroadcast) << id;
+    ASSERT_TRUE(gateway.deliver());
+    auto settled = sync_outbox(*ledger_, doctor, {});
+    ASSERT_TRUE(settled.ok()) << settled.error().message();
+    EXPECT_EQ(settled->sent, 0u);
+    EXPECT_EQ(settled->confirmed, 2u);
+    for (auto id : ids)
+        EXPECT_EQ(ledger_->get(id)->state, ledger::AnalysisState::kConfirmed) << id;
+    EXPECT_EQ(on_chain('a'), 1u);
+    EXPECT_EQ(on_chain('b'), 1u);
+}
+
+// A call taken on a try whose answer was lost and mined, its next try refused BadNonce: the session
+// does not sign the call again with the next nonce (that would carry it out twice); it waits for
+// the first and reports it.
+TEST_P(OutboxOnDevnet, ACallTakenOnATryWhoseAnswerWasLostIsNotSentTwice) {
+    auto admin = session("deployer", GetParam());
+    testing::LossyGateway gateway(options_.port, admin.sender(),
+                                  testing::LossyGateway::Mode::kTakenThenMined);
+    ChainConfig c = admin.config();
+    c.node_url = gateway.url();
+    ChainSession through(c, devnet_key("deployer"));
+    auto before = admin.node().account(admin.sender());
+    ASSERT_TRUE(before.ok()) << before.error().message();
+    auto done = through.send_and_wait(through.call("set-min-confidence", {Value::uint_(5004)}));
+    ok(done);
+    EXPECT_EQ(gateway.lost(), 1);
+    auto after = admin.node().account(admin.sender());
+    ASSERT_TRUE(after.ok()) << after.error().message();
+    EXPECT_EQ(after->nonce, before->nonce + 1);
 }
 
 INSTANTIATE_TEST_SUITE_P(Confirmation, OutboxOnDevnet, ::testing::Values(true, false),

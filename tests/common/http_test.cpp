@@ -82,6 +82,40 @@ TEST(HttpClient, NamesTheUrlWhenNothingAnswers) {
     EXPECT_EQ(response.error().message().rfind(url, 0), 0u) << response.error().message();
 }
 
+// A node or PACS behind basic authentication: the URL's password reaches the server, never a
+// message.
+TEST(HttpClient, SendsAUrlsCredentialsButNeverNamesThem) {
+    LoopbackHttpServer server;
+    server.server().Get("/x", [](const httplib::Request& req, httplib::Response& res) {
+        res.set_content(req.get_header_value("Authorization"), "text/plain");
+    });
+    HttpClient client(std::chrono::seconds(2));
+    auto response =
+        client.get("http://alice:s3cret@127.0.0.1:" + std::to_string(server.port()) + "/x");
+    ASSERT_TRUE(response.ok()) << response.error().message();
+    EXPECT_EQ(response->body, "Basic YWxpY2U6czNjcmV0");  // base64("alice:s3cret")
+
+    int port = 0;
+    {
+        LoopbackHttpServer closed;
+        port = closed.port();
+    }
+    auto failed = client.get("http://alice:s3cret@127.0.0.1:" + std::to_string(port) + "/x");
+    ASSERT_FALSE(failed.ok());
+    EXPECT_EQ(failed.error().message().find("s3cret"), std::string::npos)
+        << failed.error().message();
+    EXPECT_EQ(failed.error().message().rfind("http://***@127.0.0.1:", 0), 0u)
+        << failed.error().message();
+}
+
+TEST(MaskUrlCredentials, MasksEveryUrlsUserAndPasswordOnly) {
+    EXPECT_EQ(mask_url_credentials("http://u:p@h:1/a@b"), "http://***@h:1/a@b");
+    EXPECT_EQ(mask_url_credentials("a https://u@h b http://h/x?u=a@b c http://x:y@z"),
+              "a https://***@h b http://h/x?u=a@b c http://***@z");
+    EXPECT_EQ(mask_url_credentials("no url @ all"), "no url @ all");
+    EXPECT_EQ(mask_url_credentials("http://h:20443"), "http://h:20443");
+}
+
 TEST(HttpClient, RefusesMethodsItDoesNotSpeak) {
     HttpClient client;
     HttpRequest request;

@@ -55,8 +55,7 @@ std::vector<Setting> file_settings(const ConfigFile& file) {
         }
         for (const auto& v : value.values)
             s.value += (s.value.empty() ? "" : " ") + v;
-        if (redacted(s.option))
-            s.value = "(hidden)";
+        s.value = printable(s.option, s.value);
         s.source = file.where(value);
         settings.push_back(std::move(s));
     }
@@ -96,6 +95,13 @@ void add_config_command(CLI::App& app, CommandAction& action, const ConfigFile& 
             std::vector<std::string> reversed(args.rbegin(), args.rend());
             try {
                 (*inner)->parse(reversed);
+            } catch (const CLI::CallForHelp& e) {
+                // `config show CMD --help`: that command's help, as `CMD --help` prints it.
+                (*inner)->exit(e);
+                return Status::Ok();
+            } catch (const CLI::CallForAllHelp& e) {
+                (*inner)->exit(e);
+                return Status::Ok();
             } catch (const CLI::ParseError& e) {
                 return Error(
                     ErrorCode::kInvalidArgument,

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "common/file_io.h"
+#include "common/http.h"
 
 namespace medanchor::app {
 
@@ -350,8 +351,7 @@ std::vector<Setting> effective_settings(const CLI::App& app, const ConfigFile& f
                 s.value = opt->get_default_str();
                 s.source = "default";
             }
-            if (redacted(option))
-                s.value = "(hidden)";
+            s.value = printable(option, s.value);
             settings.push_back(std::move(s));
         }
     }
@@ -384,6 +384,13 @@ bool redacted(const std::string& option) {
             return true;
     }
     return false;
+}
+
+std::string printable(const std::string& option, const std::string& value) {
+    if (redacted(option))
+        return "(hidden)";
+    // user:password@ in a URL (a node or PACS behind basic authentication) is a secret too.
+    return mask_url_credentials(value);
 }
 
 const char* env_name(const std::string& option) {

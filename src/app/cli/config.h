@@ -60,7 +60,7 @@ Status attach_config(CLI::App& app, const ConfigFile& file);
 struct Setting {
     std::string command;  // "analyze", "professional register"
     std::string option;   // long name without dashes
-    std::string value;    // "(hidden)" for redacted() options
+    std::string value;    // as printable() shows it
     std::string source;   // "flag", "env MEDANCHOR_...", "FILE:LINE" or "default"
 };
 
@@ -75,6 +75,10 @@ std::string explain_parse_error(const CLI::App& app, const ConfigFile& file,
 
 // True for an option whose value must never be printed (a secret rather than a path to one).
 bool redacted(const std::string& option);
+
+// How `config show` prints `value` of `option`: "(hidden)" for a redacted() option, and any URL's
+// user:password@ as ***@.
+std::string printable(const std::string& option, const std::string& value);
 
 // The environment variable that sets `option` when the command line does not, or nullptr.
 const char* env_name(const std::string& option);
