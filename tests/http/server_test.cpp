@@ -408,6 +408,26 @@ TEST_F(ServerTest, VerifyAndReviewCheckTheirInputBeforeTheChain) {
     EXPECT_EQ(error_code(res), "not-found");
 }
 
+// The accept queue is the system's maximum, not cpp-httplib's 5: with 5, 64 clients connecting
+// at once lost handshakes and waited a second to retry (bench/http_bench.cpp measured a 1 s p99).
+// `ss` (iproute2) shows a listening socket's backlog as its Send-Q.
+TEST_F(ServerTest, ListensWithALongAcceptQueue) {
+    start();
+    const std::string command = "ss -Hltn 'sport = :" + std::to_string(port_) + "'";
+    FILE* pipe = ::popen(command.c_str(), "r");
+    ASSERT_NE(pipe, nullptr);
+    char line[512] = {};
+    const bool read = std::fgets(line, sizeof line, pipe) != nullptr;
+    ::pclose(pipe);
+    ASSERT_TRUE(read) << command;
+    std::istringstream fields(line);
+    std::string state;
+    long recv_q = -1, backlog = -1;
+    fields >> state >> recv_q >> backlog;
+    EXPECT_EQ(state, "LISTEN") << line;
+    EXPECT_GE(backlog, 128) << line;
+}
+
 // Sends raw bytes and closes, without reading an answer.
 void send_raw(int port, const std::string& bytes, bool read_answer = false) {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
