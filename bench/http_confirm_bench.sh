@@ -12,13 +12,6 @@ rounds=${2:-10}
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 work=$(mktemp -d)
 source "$src/tests/http/chain_setup.sh"
-server_pid=
-cleanup() {
-    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-    chain_down
-    rm -rf "$work"
-}
-trap cleanup EXIT
 chain_up
 token=$("$bin" users add doc --role radiologist --key-file "$work/doctor.key" --data "$work/data" 2>/dev/null)
 "$bin" simulate --out "$work/images" --seed 11 --count "$rounds" >/dev/null

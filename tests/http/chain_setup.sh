@@ -5,7 +5,8 @@
 # REQUIRES: $bin (the medanchor binary), $src (the source root), $work (a fresh folder).
 # Sets: port, api_port, http_port, chain (devnet flags), node (--node flag), doctor and doctor2
 # (addresses);
-# chain_up starts and sets up the chain; chain_down stops it.
+# chain_up starts and sets up the chain; chain_down stops it. On exit the server in $server_pid
+# (if any) is stopped, the chain too, and $work removed.
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 port=$(free_port)
 api_port=$(free_port)
@@ -21,6 +22,13 @@ doctor=$(address "$work/doctor.key")
 doctor2=$(address "$work/doctor2.key")
 
 chain_down() { "$bin" devnet stop "${chain[@]}" >/dev/null 2>&1 || true; }
+server_pid=
+cleanup() {
+    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+    chain_down
+    rm -rf "$work"
+}
+trap cleanup EXIT
 # Each step's failure is returned (set -e does not hold inside a function called with ||).
 chain_up() {
     "$bin" devnet start "${chain[@]}" >/dev/null &&

@@ -20,13 +20,6 @@ bin=$1
 src=$2
 work=$(mktemp -d)
 source "$src/tests/http/chain_setup.sh"
-server_pid=
-cleanup() {
-    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-    chain_down
-    rm -rf "$work"
-}
-trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; [ -f "$work/serve.err" ] && tail -20 "$work/serve.err" >&2; exit 1; }
 base="http://127.0.0.1:$http_port"
 data="$work/data"

@@ -267,6 +267,22 @@ struct ApiServer::Impl {
     // POST /api/analyses/{id}/review and /retract: signed with the caller's key.
     void review(const httplib::Request& req, httplib::Response& res, const Caller& caller,
                 bool retract);
+    // {"analyses": [...]}: the ledger's analyses in `state` (all: nullopt), oldest first, at most
+    // `limit` (0: no limit).
+    void send_analyses(httplib::Response& res, std::optional<ledger::AnalysisState> state,
+                       std::size_t limit) {
+        auto book = ledger();
+        auto list =
+            book ? book->list(state, limit) : Result<std::vector<ledger::Analysis>>(book.error());
+        if (!list) {
+            send_error(res, list.error());
+            return;
+        }
+        json items = json::array();
+        for (const auto& a : *list)
+            items.push_back(analysis_json(a));
+        send_json(res, {{"analyses", items}});
+    }
     void register_routes();
     std::string metrics_text();
     void upload(const httplib::Request& req, httplib::Response& res, const Caller& caller);
@@ -812,31 +828,11 @@ void ApiServer::Impl::register_routes() {
                 }
                 limit = static_cast<std::size_t>(*l);
             }
-            auto book = ledger();
-            auto list = book ? book->list(state, limit)
-                             : Result<std::vector<ledger::Analysis>>(book.error());
-            if (!list) {
-                send_error(res, list.error());
-                return;
-            }
-            json items = json::array();
-            for (const auto& a : *list)
-                items.push_back(analysis_json(a));
-            send_json(res, {{"analyses", items}});
+            send_analyses(res, state, limit);
         });
     add("GET", "/api/review-queue", "/api/review-queue", Permission::kRead,
         [this](const httplib::Request&, httplib::Response& res, const Caller*) {
-            auto book = ledger();
-            auto list = book ? book->list(ledger::AnalysisState::kNeedsReview)
-                             : Result<std::vector<ledger::Analysis>>(book.error());
-            if (!list) {
-                send_error(res, list.error());
-                return;
-            }
-            json items = json::array();
-            for (const auto& a : *list)
-                items.push_back(analysis_json(a));
-            send_json(res, {{"analyses", items}});
+            send_analyses(res, ledger::AnalysisState::kNeedsReview, 0);
         });
 }
 
