@@ -873,6 +873,11 @@ Status ApiServer::bind() {
     fs::permissions(o.data_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
     if (ec)
         return Error(ErrorCode::kIo, o.data_dir.string() + ": " + ec.message());
+    // Servers before the service layer staged uploads, identified, in DATA/tmp/; what a crash
+    // left there is removed (nothing is staged any more).
+    fs::remove_all(o.data_dir / "tmp", ec);
+    if (ec)
+        return Error(ErrorCode::kIo, (o.data_dir / "tmp").string() + ": " + ec.message());
     JobSettings settings;
     if (o.keep_originals) {
         settings.originals = o.data_dir / "originals";
