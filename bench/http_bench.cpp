@@ -83,7 +83,8 @@ int verify_bench(int requests) {
     for (int clients : {1, 8, 64}) {
         auto f = run(port, clients, std::max(clients * 2, requests), [&](httplib::Client& c) {
             auto r = c.Get(path, auth);
-            if (!r || r->status != 200 || r->body.find("\"verdict\":\"valid\"") == std::string::npos) {
+            if (!r || r->status != 200 ||
+                r->body.find("\"verdict\":\"valid\"") == std::string::npos) {
                 std::fprintf(stderr, "verify: %s\n",
                              r ? (std::to_string(r->status) + " " + r->body.substr(0, 200)).c_str()
                                : httplib::to_string(r.error()).c_str());
