@@ -214,6 +214,23 @@ class Outbox {
         return Status::Ok();
     }
 
+    // Every analysis of `tx` is on chain where `found` says (a batch is all or nothing): it was
+    // mined and succeeded.
+    Status settle_found(const ledger::Transaction& tx,
+                        const std::map<std::int64_t, ledger::OnChain>& found) {
+        std::vector<ledger::OnChain> in_order;
+        for (const auto id : tx.analysis_ids)
+            in_order.push_back(found.at(id));
+        if (auto s = ledger_.settle_success(tx.txid, in_order); !s)
+            return s;
+        summary_.confirmed += in_order.size();
+        notify([&](AnchoringObserver& o) {
+            o.on_confirmed(tx.txid, in_order.size(),
+                           in_order.empty() ? 0 : in_order.front().block_height);
+        });
+        return Status::Ok();
+    }
+
     // Without the API: the transaction's nonce is consumed, so it was mined or can never be.
     // The contract's state tells: every analysis it carried on chain (a batch is all or nothing)
     // means it succeeded; none means it was refused or its nonce went to another transaction.
@@ -222,19 +239,8 @@ class Outbox {
         if (!search)
             return search.error();
         const auto& [found, missing] = *search;
-        if (missing.empty()) {
-            std::vector<ledger::OnChain> in_order;
-            for (const auto id : tx.analysis_ids)
-                in_order.push_back(found.at(id));
-            if (auto s = ledger_.settle_success(tx.txid, in_order); !s)
-                return s;
-            summary_.confirmed += in_order.size();
-            notify([&](AnchoringObserver& o) {
-                o.on_confirmed(tx.txid, in_order.size(),
-                               in_order.empty() ? 0 : in_order.front().block_height);
-            });
-            return Status::Ok();
-        }
+        if (missing.empty())
+            return settle_found(tx, found);
         // Not on chain: refused by the contract or replaced, and without the API nothing says
         // which error. What the contract's state shows now explains most refusals; those count
         // no attempt (the next send checks the same state first).
@@ -304,31 +310,44 @@ class Outbox {
             (void)ledger_.note_transaction_error(tx.txid, e.message());
             return e;
         }
-        if (auto d = refused(tx, e, refusal); !d)
-            return d.error();
+        if (auto r = refused(tx, e, refusal); !r)
+            return r.error();
         return false;
     }
 
-    // What a refusal of recorded transaction `tx` at the node's door means for its analyses.
-    // Returns the disposition they were released with, or nullopt when the transaction keeps them:
-    //   - a refusal answering a try after one that went unanswered: that try may have been taken
-    //     (a node behind the same address that never saw it answers for itself), so nothing is
-    //     known yet; the next sync asks again;
+    // What became of a transaction the node refused at its door, and of its analyses.
+    struct Refused {
+        enum class Kind {
+            kKept,      // the transaction keeps its analyses: a later sync settles it
+            kMined,     // it was mined after all (taken on a try whose answer was lost)
+            kReleased,  // it can never be mined: its analyses went where `disposition` says
+        } kind = Kind::kKept;
+        Disposition disposition = Disposition::kRetryLater;
+    };
+
+    // What a refusal of recorded transaction `tx` at the node's door means for its analyses:
     //   - a nonce refusal while the account's confirmed nonce has not passed the transaction's: it
     //     may yet be mined (a gap below it, or another transaction with the same nonce in a
     //     mempool); releasing its analyses would let a fresh transaction anchor them a second time;
     //   - a nonce refusal once the nonce is consumed: by this very transaction (taken on a try
     //     whose answer was lost) or by another one of this key that may have carried these
-    //     analyses: those the chain holds are settled, the others are free again;
+    //     analyses. The chain is searched: all of them there, it was mined; some missing, those
+    //     the chain holds are settled and the others are free again — unless an earlier try went
+    //     unanswered, for then a node behind the same address that has not caught up may have
+    //     answered the search: the transaction keeps them until the next sync looks again;
+    //   - any other refusal answering a try after one that went unanswered: that try may have
+    //     been taken, so nothing is known yet; the next sync asks again;
     //   - any other refusal: the policy decides what it means.
-    Result<std::optional<Disposition>> refused(const ledger::Transaction& tx, const Error& e,
-                                               const stacks::Refusal& refusal) {
+    Result<Refused> refused(const ledger::Transaction& tx, const Error& e,
+                            const stacks::Refusal& refusal) {
         session_.forget_nonce();
-        const auto keep = [&](const std::string& why) -> Result<std::optional<Disposition>> {
+        const auto keep = [&](const std::string& why) -> Result<Refused> {
+            if (refusal.after_unanswered_try)
+                unanswered_.insert(tx.txid);  // asking the same address again now tells nothing
             if (auto s = ledger_.note_transaction_error(tx.txid, why); !s)
                 return s.error();
             summary_.problems.push_back("transaction " + tx.txid + " keeps its analyses: " + why);
-            return std::optional<Disposition>();
+            return Refused{};
         };
         std::map<std::int64_t, ledger::OnChain> found;
         if (nonce_refusal(refusal)) {
@@ -343,9 +362,18 @@ class Outbox {
             auto search = search_chain(tx);
             if (!search)
                 return search.error();
+            if (search->missing.empty()) {
+                if (auto s = settle_found(tx, search->found); !s)
+                    return s.error();
+                return Refused{Refused::Kind::kMined};
+            }
+            if (refusal.after_unanswered_try) {
+                return keep(e.message() + " (after a try that went unanswered; " +
+                            std::to_string(search->missing.size()) +
+                            " of its analyses are not on chain yet)");
+            }
             found = std::move(search->found);
         } else if (refusal.after_unanswered_try) {
-            unanswered_.insert(tx.txid);
             return keep(e.message() +
                         " (after a try that went unanswered and may have been taken; the next "
                         "sync asks again)");
@@ -361,7 +389,7 @@ class Outbox {
         if (auto s = release(tx, ledger::TxState::kDropped, d, e.message(), std::nullopt, found);
             !s)
             return s.error();
-        return std::optional<Disposition>(d);
+        return Refused{Refused::Kind::kReleased, d};
     }
 
     // Whether the API's word for a dropped transaction leaves sending its bytes again worth it:
@@ -673,18 +701,19 @@ class Outbox {
                                          " (the transaction is recorded; `medanchor sync` sends "
                                          "it again)");
                     }
-                    auto d = refused(tx, sent.error(), refusal);
-                    if (!d)
-                        return d.error();
-                    if (!*d) {
-                        // Kept by its transaction: the next sync settles it.
+                    auto r = refused(tx, sent.error(), refusal);
+                    if (!r)
+                        return r.error();
+                    if (r->kind == Refused::Kind::kMined) {
+                        summary_.txids.push_back(tx.txid);
                         held.insert(tx.nonce);
-                        return Status::Ok();
+                        continue;
                     }
-                    if (**d == Disposition::kRetryLater) {
-                        // The next batch would meet the same condition: stop until next sync.
+                    // Kept by its transaction (the next sync settles it), or refused for a
+                    // condition the next batch would meet too: stop until the next sync.
+                    if (r->kind == Refused::Kind::kKept ||
+                        r->disposition == Disposition::kRetryLater)
                         return Status::Ok();
-                    }
                     continue;
                 }
                 if (auto s = ledger_.mark_accepted(tx.txid); !s)

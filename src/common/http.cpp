@@ -64,13 +64,30 @@ Result<HttpResponse> HttpClient::post(const std::string& url, std::string_view b
 
 std::string mask_url_credentials(std::string_view text) {
     std::string shown(text);
+    const auto ends_url = [](char c) {
+        return static_cast<unsigned char>(c) <= ' ' || c == '"' || c == '\'' || c == '<' ||
+               c == '>' || c == '\x7f';
+    };
     for (std::size_t scheme = shown.find("://"); scheme != std::string::npos;
          scheme = shown.find("://", scheme + 3)) {
         const std::size_t start = scheme + 3;
-        const std::size_t end = shown.find_first_of("/ ?#", start);
-        const std::size_t at = shown.rfind('@', end == std::string::npos ? end : end - 1);
-        if (at != std::string::npos && at >= start)
-            shown.replace(start, at - start, "***");
+        std::size_t end = start;
+        while (end < shown.size() && !ends_url(shown[end]))
+            ++end;
+        const std::string_view url(shown.data() + start, end - start);
+        // The authority ends at the first / ? #; its last @ ends the user and password. A password
+        // written with / ? # unencoded (curl cannot parse it either) still looks like user:...@:
+        // then everything up to the first @ goes.
+        const std::size_t authority = url.find_first_of("/?#");
+        std::size_t at = url.substr(0, authority).rfind('@');
+        if (at == std::string_view::npos) {
+            const std::size_t first = url.find('@');
+            if (first != std::string_view::npos &&
+                url.substr(0, first).find(':') != std::string_view::npos)
+                at = first;
+        }
+        if (at != std::string_view::npos)
+            shown.replace(start, at, "***");
     }
     return shown;
 }
@@ -97,6 +114,10 @@ Result<HttpResponse> HttpClient::send(const HttpRequest& request) {
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_USERAGENT, "medanchor");
+    if (request.fresh_connection) {
+        curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
+        curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
+    }
     if (post) {
         headers = curl_slist_append(headers,
                                     ("Content-Type: " + std::string(request.content_type)).c_str());

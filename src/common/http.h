@@ -29,6 +29,10 @@ struct HttpRequest {
     std::string_view content_type;
     // The response body is refused (kTooLarge) past this many bytes, without reading the rest.
     std::size_t max_response_bytes = kDefaultMaxResponseBytes;
+    // On a new connection, closed after: libcurl sends a request again by itself when a kept-alive
+    // connection closes before any answer, and the caller of a request that must not go twice
+    // unknown to it (a transaction broadcast) counts its own tries.
+    bool fresh_connection = false;
 };
 
 struct HttpResponse {

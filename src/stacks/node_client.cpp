@@ -219,7 +219,15 @@ Result<HttpResponse> NodeClient::request(const std::string& base, const std::str
     for (int attempt = 1;; ++attempt) {
         if (tries != nullptr)
             *tries = attempt;
-        auto r = body ? http_.post(base + path, *body, content_type) : http_.get(base + path);
+        HttpRequest req;
+        req.url = base + path;
+        if (body != nullptr) {
+            req.method = "POST";
+            req.body = *body;
+            req.content_type = content_type;
+        }
+        req.fresh_connection = tries != nullptr;
+        auto r = http_.send(req);
         const bool retry = (!r && (r.error().code() == ErrorCode::kNetwork ||
                                    r.error().code() == ErrorCode::kTimeout)) ||
                            (r && transient(r->status));

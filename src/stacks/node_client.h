@@ -120,7 +120,9 @@ class NodeClient {
                                           std::chrono::milliseconds poll_interval);
 
   private:
-    // `tries`, when given, receives how many times the request was sent.
+    // `tries`, when given, receives how many times the request was sent, and each try goes on a
+    // fresh connection (libcurl would otherwise send it again by itself on a dropped kept-alive
+    // one, unknown to the count).
     Result<HttpResponse> request(const std::string& base, const std::string& path,
                                  const std::string* body, std::string_view content_type,
                                  int* tries = nullptr);

@@ -9,11 +9,12 @@
 #   - verify reads the report files: untouched, they match; an altered report.json exits 5; a
 #     report handed over with --report matches, or exits 5 when altered; a one-pixel change finds
 #     nothing (3); a retracted analysis is disputed (15); a folder's mixed outcomes follow the
-#     documented precedence;
+#     documented precedence, unreadable files (13, 14) ranking below every verdict;
 #   - two analyze processes anchoring from one ledger at once: both succeed, each image once;
 #   - analyses recorded with --analyst and no key: sync refuses another principal's key (16);
 #   - the reports: FHIR validates against the R4 schema, the DICOM SR is read by dsrdump;
-#   - a suspended radiologist's new analysis is refused with the contract's error named.
+#   - a suspended radiologist's new analysis is refused with the contract's error named, and the
+#     contract's refusal (12) outranks a file that could not be read (14).
 # Transactions are waited for as `sync` does (the local chain mines about once a second).
 # Usage: analyze_e2e_test.sh MEDANCHOR_BINARY SOURCE_DIR
 set -euo pipefail
@@ -140,6 +141,23 @@ set -e
 [ "$rc" = 15 ] || fail "a retracted analysis must exit 15 (disputed), got $rc: $(cat "$work/verify-retracted.txt")"
 [ "$rc_mixed" = 3 ] || fail "valid, not anchored and disputed together exit 3, got $rc_mixed: $(cat "$work/verify-mixed.txt")"
 
+# Files verify cannot read rank below every verdict: a valid image and a truncated file exit 14
+# (the unreadable file's code); a missing file before it, 13 (the first in input order); a one-pixel
+# change beside them, 3. Each unreadable file is named.
+head -c 2000 "$(img 0)" >"$work/truncated.dcm"
+set +e
+"$bin" verify "$(img 2)" "$work/truncated.dcm" "${node[@]}" >"$work/verify-unreadable.txt" 2>&1
+rc=$?
+"$bin" verify "$(img 2)" "$work/absent.dcm" "$work/truncated.dcm" "${node[@]}" >"$work/verify-two.txt" 2>&1
+rc_two=$?
+"$bin" verify "$work/truncated.dcm" "$work/modified.dcm" "${node[@]}" >"$work/verify-unread-mod.txt" 2>&1
+rc_mod=$?
+set -e
+[ "$rc" = 14 ] || fail "a valid image and a truncated file must exit 14, got $rc: $(cat "$work/verify-unreadable.txt")"
+grep -q "truncated.dcm" "$work/verify-unreadable.txt" || fail "the truncated file is not named: $(cat "$work/verify-unreadable.txt")"
+[ "$rc_two" = 13 ] || fail "the first unreadable file (missing) decides: expected 13, got $rc_two: $(cat "$work/verify-two.txt")"
+[ "$rc_mod" = 3 ] || fail "a one-pixel change outranks an unreadable file (3), got $rc_mod: $(cat "$work/verify-unread-mod.txt")"
+
 # Two analyze processes anchoring from one ledger: one waits for the other's outbox; both succeed
 # and each image is on chain once.
 "$bin" simulate --out "$work/pair" --seed 10 --count 3 >/dev/null
@@ -182,10 +200,13 @@ grep -q "ct-nodule-sim" <<<"$dump" || fail "the SR does not name the model: $dum
     || fail "professional suspend"
 mkdir -p "$work/more"
 cp "$src/samples/ct/ctsim-42-00003.dcm" "$work/more/"  # 99.9 %: well above every threshold
+cp "$work/truncated.dcm" "$work/more/a-truncated.dcm"    # first in input order: a file error too
 set +e
 out=$("$bin" analyze "$work/more" --out "$work/reports" "${node[@]}" --key-file "$work/doctor.key" 2>&1)
 rc=$?
 set -e
-[ "$rc" != 0 ] || fail "a suspended professional's analysis was accepted: $out"
+# The contract's refusal (12) outranks the file that could not be read (14), as the README says.
+[ "$rc" = 12 ] || fail "a suspended professional's analysis beside a truncated file must exit 12, got $rc: $out"
 grep -q "ERR-SUSPENDED" <<<"$out" || fail "contract error not named: $out"
+grep -q "a-truncated.dcm" <<<"$out" || fail "the truncated file is not named: $out"
 echo "analyze end to end: ok"

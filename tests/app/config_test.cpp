@@ -207,6 +207,21 @@ TEST_F(Config, ShowMasksTheUserAndPasswordOfAUrl) {
             EXPECT_EQ(r.output.find(secret), std::string::npos) << args << ": " << r.output;
         EXPECT_NE(r.output.find("***@"), std::string::npos) << args << ": " << r.output;
     }
+    // From the environment, and in an error message.
+    auto r = run("config show", "MEDANCHOR_API_URL=http://dave:envpa55@h:1");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(r.output.find("envpa55"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("http://***@h:1"), std::string::npos) << r.output;
+    r = run("verify --hash " + kHash + " --node http://erin:nodepa55@127.0.0.1:9");
+    EXPECT_EQ(r.exit_code, 9) << r.output;  // nothing listens on port 9: a network error
+    EXPECT_EQ(r.output.find("nodepa55"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("http://***@127.0.0.1:9"), std::string::npos) << r.output;
+    for (const std::string& args : {std::string("sync http://frank:argpa55@h:1"),
+                                    std::string("config show sync http://frank:argpa55@h:1")}) {
+        r = run(args);
+        EXPECT_EQ(r.exit_code, 2) << r.output;
+        EXPECT_EQ(r.output.find("argpa55"), std::string::npos) << args << ": " << r.output;
+    }
 }
 
 // `config show CMD --help` is that command's help, as `CMD --help`, and no error.

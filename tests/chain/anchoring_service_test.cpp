@@ -81,10 +81,12 @@ class OutboxOnDevnet : public ::testing::TestWithParam<bool> {
         fs::remove_all(dir_);
     }
 
-    // A session of a devnet account; `api` false: the node's RPC alone.
-    ChainSession session(const std::string& account, bool api = true) {
+    // A session of a devnet account; `api` false: the node's RPC alone; `node`: another address
+    // for the node's RPC (a gateway in front of it).
+    ChainSession session(const std::string& account, bool api = true,
+                         const std::string& node = "") {
         ChainConfig c;
-        c.node_url = "http://127.0.0.1:" + std::to_string(options_.port);
+        c.node_url = node.empty() ? "http://127.0.0.1:" + std::to_string(options_.port) : node;
         if (api)
             c.api_url = "http://127.0.0.1:" + std::to_string(options_.api_port);
         c.confirm_timeout = std::chrono::seconds(60);
@@ -515,21 +517,23 @@ TEST_P(OutboxOnDevnet, RefusalsThatCanPassCountNoAttempt) {
     EXPECT_EQ(on_chain('b'), 1u);
 }
 
-// The node took the batch on a try whose answer was lost, and mined it; the next try is answered
-// BadNonce by a node that never saw it. The analyses are on chain: they are settled now, and
-// nothing is sent for them again.
+// The node took each transaction on a try whose answer was lost, and mined it; the next try is
+// answered BadNonce by a node that never saw it. The analyses are on chain: they are settled now
+// as mined, the next transaction goes on, and nothing is sent for them again.
 TEST_P(OutboxOnDevnet, ABatchTakenOnATryWhoseAnswerWasLostIsSettledNotSentAgain) {
     auto doctor = analyst();
     const std::string me = doctor.sender();
     const std::vector<std::int64_t> ids = {add('a', me), add('b', me)};
     testing::LossyGateway gateway(options_.port, me, testing::LossyGateway::Mode::kTakenThenMined);
-    ChainConfig c = doctor.config();
-    c.node_url = gateway.url();
-    ChainSession through(c, devnet_key("wallet_2"));
-    auto r = sync_outbox(*ledger_, through, {});
+    auto through = session("wallet_2", GetParam(), gateway.url());
+    OutboxOptions one_each;
+    one_each.batch = 1;
+    auto r = sync_outbox(*ledger_, through, one_each);
     ASSERT_TRUE(r.ok()) << r.error().message();
-    EXPECT_EQ(gateway.lost(), 1);
+    EXPECT_EQ(gateway.lost(), 2);
+    EXPECT_EQ(r->txids.size(), 2u);
     EXPECT_EQ(r->confirmed, 2u);
+    EXPECT_EQ(r->deferred, 0u);
     for (auto id : ids)
         EXPECT_EQ(ledger_->get(id)->state, ledger::AnalysisState::kConfirmed) << id;
     auto again = sync_outbox(*ledger_, doctor, {});
@@ -548,9 +552,7 @@ TEST_P(OutboxOnDevnet, ABatchRefusedAfterATryWhoseAnswerWasLostStaysWithItsTrans
     const std::vector<std::int64_t> ids = {add('a', me), add('b', me)};
     testing::LossyGateway gateway(options_.port, me, testing::LossyGateway::Mode::kHeldThenRefused,
                                   "FeeTooLow");
-    ChainConfig c = doctor.config();
-    c.node_url = gateway.url();
-    ChainSession through(c, devnet_key("wallet_2"));
+    auto through = session("wallet_2", GetParam(), gateway.url());
     auto r = sync_outbox(*ledger_, through, {});
     ASSERT_TRUE(r.ok()) << r.error().message();
     EXPECT_EQ(gateway.lost(), 1);
@@ -575,9 +577,7 @@ TEST_P(OutboxOnDevnet, ACallTakenOnATryWhoseAnswerWasLostIsNotSentTwice) {
     auto admin = session("deployer", GetParam());
     testing::LossyGateway gateway(options_.port, admin.sender(),
                                   testing::LossyGateway::Mode::kTakenThenMined);
-    ChainConfig c = admin.config();
-    c.node_url = gateway.url();
-    ChainSession through(c, devnet_key("deployer"));
+    auto through = session("deployer", GetParam(), gateway.url());
     auto before = admin.node().account(admin.sender());
     ASSERT_TRUE(before.ok()) << before.error().message();
     auto done = through.send_and_wait(through.call("set-min-confidence", {Value::uint_(5004)}));

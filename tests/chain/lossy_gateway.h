@@ -56,11 +56,6 @@ class LossyGateway {
         std::lock_guard lock(mutex_);
         return static_cast<int>(seen_.size());
     }
-    // From now on, every request passes through.
-    void heal() {
-        std::lock_guard lock(mutex_);
-        healed_ = true;
-    }
     // kHeldThenRefused: hands the kept transactions to the node; true when it took them all.
     bool deliver() {
         std::vector<std::string> held;
@@ -108,22 +103,16 @@ class LossyGateway {
     void broadcast(const httplib::Request& req, httplib::Response& res) {
         const stacks::Bytes bytes(req.body.begin(), req.body.end());
         const std::string txid = stacks::to_hex(stacks::txid(bytes));
-        enum class Step { kPass, kLose, kRefuse } step;
+        enum class Step { kLose, kRefuse } step;
         {
             std::lock_guard lock(mutex_);
-            if (healed_) {
-                step = Step::kPass;
-            } else if (seen_.insert(txid).second) {
+            if (seen_.insert(txid).second) {
                 step = Step::kLose;
                 if (mode_ == Mode::kHeldThenRefused)
                     held_.push_back(req.body);
             } else {
                 step = Step::kRefuse;
             }
-        }
-        if (step == Step::kPass) {
-            pass(upstream().Post(req.target, req.body, "application/octet-stream"), res);
-            return;
         }
         if (step == Step::kLose) {
             if (mode_ == Mode::kTakenThenMined)
@@ -164,7 +153,6 @@ class LossyGateway {
     std::mutex mutex_;
     std::set<std::string> seen_;
     std::vector<std::string> held_;
-    bool healed_ = false;
     LoopbackHttpServer server_;  // last: stopped and joined before the rest goes
 };
 

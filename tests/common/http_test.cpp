@@ -113,6 +113,10 @@ TEST(MaskUrlCredentials, MasksEveryUrlsUserAndPasswordOnly) {
     EXPECT_EQ(mask_url_credentials("a https://u@h b http://h/x?u=a@b c http://x:y@z"),
               "a https://***@h b http://h/x?u=a@b c http://***@z");
     EXPECT_EQ(mask_url_credentials("no url @ all"), "no url @ all");
+    EXPECT_EQ(mask_url_credentials("http://alice:ab/cd@h/x"), "http://***@h/x");
+    EXPECT_EQ(mask_url_credentials("http://u:p@[::1]:80/x"), "http://***@[::1]:80/x");
+    EXPECT_EQ(mask_url_credentials("\"http://u:p@h\"\nuser@x"), "\"http://***@h\"\nuser@x");
+    EXPECT_EQ(mask_url_credentials("http://h:1\nuser@x"), "http://h:1\nuser@x");
     EXPECT_EQ(mask_url_credentials("http://h:20443"), "http://h:20443");
 }
 

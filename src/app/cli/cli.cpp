@@ -62,7 +62,7 @@ std::vector<Setting> file_settings(const ConfigFile& file) {
     for (const char* option : {"key-file", "api", "site-key", "ledger"}) {
         const char* name = env_name(option);
         if (const char* v = std::getenv(name); v != nullptr && *v != '\0')
-            settings.push_back({"", option, v, std::string("env ") + name});
+            settings.push_back({"", option, printable(option, v), std::string("env ") + name});
     }
     return settings;
 }
@@ -100,6 +100,9 @@ void add_config_command(CLI::App& app, CommandAction& action, const ConfigFile& 
                 (*inner)->exit(e);
                 return Status::Ok();
             } catch (const CLI::CallForAllHelp& e) {
+                (*inner)->exit(e);
+                return Status::Ok();
+            } catch (const CLI::CallForVersion& e) {
                 (*inner)->exit(e);
                 return Status::Ok();
             } catch (const CLI::ParseError& e) {

@@ -1,19 +1,23 @@
 // medanchor: the command-line shell over the services (src/service) and the chain layer. It loads
 // the configuration file, parses arguments, runs the selected command, and is the only place an
-// Error becomes a message on stderr and an exit code (common/error.h's table). Whatever escapes a
-// command is a bug: it is reported and the exit code is 70 (internal).
+// Error becomes a message on stderr and an exit code (common/error.h's table), with the user and
+// password of any URL in it masked. Whatever escapes a command is a bug: it is reported and the
+// exit code is 70 (internal).
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <sstream>
 
 #include "app/cli/cli.h"
 #include "app/cli/config.h"
 #include "common/error.h"
+#include "common/http.h"
 
 namespace {
 
 int fail(const medanchor::Error& e) {
     const auto& info = medanchor::error_info(e.code());
-    std::cerr << "medanchor: " << e.message() << " [" << info.name << "]\n";
+    std::cerr << "medanchor: " << medanchor::mask_url_credentials(e.message()) << " [" << info.name
+              << "]\n";
     return info.exit_code;
 }
 
@@ -41,10 +45,14 @@ int run(int argc, char** argv) {
         // value) is "invalid argument", as `medanchor --help` documents.
         // A value from the configuration file: say where it is.
         const std::string where = app::explain_parse_error(parser, *file, e.what());
-        if (where.empty())
-            parser.exit(e);
-        else
-            std::cerr << "medanchor: " << where << " [invalid-argument]\n";
+        if (where.empty()) {
+            std::ostringstream out, err;  // CLI11 repeats the arguments: mask them
+            parser.exit(e, out, err);
+            std::cout << out.str();
+            std::cerr << mask_url_credentials(err.str());
+        } else {
+            std::cerr << "medanchor: " << mask_url_credentials(where) << " [invalid-argument]\n";
+        }
         return invalid;
     }
     if (!action)
@@ -62,7 +70,8 @@ int main(int argc, char** argv) {
         return run(argc, argv);
     } catch (const std::exception& e) {
         // Nothing should escape a command; if something does, say so and exit "internal".
-        std::cerr << "medanchor: internal error: " << e.what() << " [internal]\n";
+        std::cerr << "medanchor: internal error: " << medanchor::mask_url_credentials(e.what())
+                  << " [internal]\n";
     } catch (...) {
         std::cerr << "medanchor: internal error: an unknown exception [internal]\n";
     }
