@@ -5,14 +5,24 @@
 #   start the local chain -> deploy medical-analysis -> appoint a verifier -> register the model
 #   -> a radiologist registers, the verifier verifies them -> analyse the sample images
 #   (de-identify, keyed hash, infer, reports, ledger) -> anchor them in one batch -> verify each
-#   image back against the chain and the local reports -> stop the chain.
+#   image back against the chain and the local reports -> serve the results: `medanchor serve`
+#   on the demo's data with a radiologist and an auditor account, until Ctrl-C (or SIGTERM),
+#   then stop the chain. `--no-serve` ends after the verification instead.
 #
 # Installs what is missing and builds first. Everything it creates lives in .medanchor/demo
 # (a fresh one per run): keys of Clarinet's public devnet accounts, a site key, the ledger, the
 # reports. Its chain runs on its own port, so a local chain you started yourself is untouched.
 #   MEDANCHOR_DEMO_PORT      node RPC port of the demo's chain (default 20543)
 #   MEDANCHOR_DEMO_API_PORT  its API port (default 20544)
+#   MEDANCHOR_DEMO_HTTP_PORT the web UI and API of `medanchor serve` (default 8080)
 set -euo pipefail
+serve=1
+for arg in "$@"; do
+    case "$arg" in
+        --no-serve) serve=0 ;;
+        *) echo "usage: bash scripts/demo.sh [--no-serve]" >&2; exit 2 ;;
+    esac
+done
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
@@ -72,3 +82,22 @@ step "Done"
 echo "Reports (JSON, FHIR, DICOM SR, saliency, de-identified copy): $work/reports"
 echo "Ledger: $work/ledger.sqlite   (medanchor ledger list --ledger $work/ledger.sqlite)"
 echo "Simulated images, not patient data; the model is not for clinical use."
+[ "$serve" = 1 ] || exit 0
+
+# The demo's folder is laid out as `serve --data` expects it (ledger.sqlite, site.key,
+# reports/), so the UI shows the analyses above and anchors new uploads on the same chain.
+http_port=${MEDANCHOR_DEMO_HTTP_PORT:-8080}
+step "7. The web UI and the REST API on the demo's data (Ctrl-C stops it and the chain)"
+# The tokens go to a private file, not the terminal.
+(
+    umask 077
+    {
+        printf 'radiologist (uploads): '
+        "$m" users add radiologist --role radiologist --key-file "$work/radiologist.key" --data "$work" 2>/dev/null
+        printf 'auditor (reads only):  '
+        "$m" users add auditor --role auditor --data "$work" 2>/dev/null
+    } >"$work/demo-tokens.txt"
+)
+echo "Open http://127.0.0.1:$http_port/ and sign in with a token from $work/demo-tokens.txt"
+echo "(demo accounts of this run: cat the file, paste a token)"
+"$m" serve --data "$work" --listen "127.0.0.1:$http_port" "${node[@]}" --api "http://127.0.0.1:$api_port"

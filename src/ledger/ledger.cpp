@@ -17,6 +17,7 @@
 
 #include "common/encoding.h"
 #include "ledger/merkle_store.h"
+#include "ledger/sqlite_stmt.h"
 
 namespace medanchor::ledger {
 namespace fs = std::filesystem;
@@ -128,69 +129,6 @@ bool is_code(std::string_view s) {
     }
     return true;
 }
-
-// A prepared statement; finalized on scope exit.
-class Stmt {
-  public:
-    Stmt(sqlite3* db, const char* sql) : db_(db) {
-        rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
-    }
-    ~Stmt() { sqlite3_finalize(stmt_); }
-    Stmt(const Stmt&) = delete;
-    Stmt& operator=(const Stmt&) = delete;
-
-    bool prepared() const { return rc_ == SQLITE_OK; }
-    Stmt& bind(int i, std::string_view v) {
-        sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-        return *this;
-    }
-    Stmt& bind(int i, const char* v) { return bind(i, std::string_view(v)); }
-    Stmt& bind(int i, const std::string& v) { return bind(i, std::string_view(v)); }
-    Stmt& bind(int i, std::int64_t v) {
-        sqlite3_bind_int64(stmt_, i, v);
-        return *this;
-    }
-    Stmt& bind_u64(int i, std::uint64_t v) { return bind(i, static_cast<std::int64_t>(v)); }
-    Stmt& bind_null(int i) {
-        sqlite3_bind_null(stmt_, i);
-        return *this;
-    }
-    template <class T>
-    Stmt& bind_opt(int i, const std::optional<T>& v) {
-        if (!v)
-            return bind_null(i);
-        if constexpr (std::is_same_v<T, std::uint64_t>)
-            return bind_u64(i, *v);
-        else
-            return bind(i, *v);
-    }
-    // SQLITE_ROW, SQLITE_DONE or an error code.
-    int step() { return rc_ = sqlite3_step(stmt_); }
-    int rc() const { return rc_; }
-
-    std::string text(int col) const {
-        const auto* p = sqlite3_column_text(stmt_, col);
-        return p ? std::string(reinterpret_cast<const char*>(p),
-                               static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)))
-                 : std::string();
-    }
-    std::optional<std::string> opt_text(int col) const {
-        if (sqlite3_column_type(stmt_, col) == SQLITE_NULL)
-            return std::nullopt;
-        return text(col);
-    }
-    std::int64_t i64(int col) const { return sqlite3_column_int64(stmt_, col); }
-    std::optional<std::uint64_t> opt_u64(int col) const {
-        if (sqlite3_column_type(stmt_, col) == SQLITE_NULL)
-            return std::nullopt;
-        return static_cast<std::uint64_t>(sqlite3_column_int64(stmt_, col));
-    }
-
-  private:
-    sqlite3* db_;
-    sqlite3_stmt* stmt_ = nullptr;
-    int rc_ = SQLITE_OK;
-};
 
 AnalysisState state_or_failed(const std::string& text) {
     auto s = parse_analysis_state(text);
@@ -505,29 +443,12 @@ Result<Ledger> Ledger::open(const fs::path& path) {
 
 Result<Ledger> Ledger::open_once(const fs::path& path) {
     const std::string name = path.string();
-    if (path.has_parent_path() && !fs::exists(path.parent_path())) {
-        std::error_code ec;
-        fs::create_directories(path.parent_path(), ec);
-        if (ec)
-            return Error(ErrorCode::kIo, path.parent_path().string() + ": " + ec.message());
-        fs::permissions(path.parent_path(), fs::perms::owner_all, fs::perm_options::replace, ec);
-    }
-    // Create the file ourselves with mode 0600 so it never exists with a looser mode; SQLite
-    // gives its -wal and -shm files the database file's mode.
-    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        return Error(errno == EACCES ? ErrorCode::kPermission : ErrorCode::kIo,
-                     name + ": cannot open the ledger: " + std::strerror(errno));
-    }
-    ::close(fd);
-
     auto impl = std::make_unique<Impl>();
     impl->name = name;
-    if (sqlite3_open_v2(path.c_str(), &impl->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX,
-                        nullptr) != SQLITE_OK) {
-        return Error(ErrorCode::kIo, name + ": cannot open the ledger: " +
-                                         (impl->db ? sqlite3_errmsg(impl->db) : "out of memory"));
-    }
+    auto db = open_private_sqlite(path, "the ledger");
+    if (!db)
+        return db.error();
+    impl->db = *db;
     sqlite3_busy_timeout(impl->db, kBusyTimeoutMs);
     sqlite3_extended_result_codes(impl->db, 0);
     if (auto s = impl->exec("PRAGMA journal_mode = WAL", "setting WAL mode"); !s)

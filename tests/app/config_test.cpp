@@ -279,6 +279,36 @@ TEST_F(Config, TheExampleFileIsValid) {
     EXPECT_EQ(setting(r, "saliency")["value"], "true");
     // "~/" is the home folder.
     EXPECT_EQ(setting(r, "site-key")["value"], (dir_.path() / ".medanchor" / "site.key").string());
+    r = run("--config " + sh(example) + " config show --json serve");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(setting(r, "listen")["value"], "127.0.0.1:8080");
+    EXPECT_EQ(setting(r, "data")["value"], (dir_.path() / ".medanchor" / "serve").string());
+}
+
+// `medanchor serve` reads its [serve] table like every command: the listen address, TLS files
+// and limits show with their FILE:LINE, a TLS key shows as its path, and a value from the file
+// really reaches the server (a listen address it cannot parse is refused, naming --listen).
+TEST_F(Config, TheServeTableSetsTheServer) {
+    const fs::path key = write("tls.key", "-----BEGIN PRIVATE KEY-----\nnot-a-real-key\n");
+    const fs::path file = write("m.toml",
+                                "[serve]\n"
+                                "listen = \"127.0.0.1:18999\"\n"
+                                "tls-key = " +
+                                    sh(key.string()) +
+                                    "\n"
+                                    "max-upload-mb = 12\n");
+    auto r = run("--config " + sh(file.string()) + " config show --json serve");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(setting(r, "listen")["value"], "127.0.0.1:18999");
+    EXPECT_EQ(setting(r, "listen")["source"], file.string() + ":2");
+    EXPECT_EQ(setting(r, "max-upload-mb")["value"], "12");
+    EXPECT_EQ(setting(r, "tls-key")["value"], key.string());
+    EXPECT_EQ(r.output.find("not-a-real-key"), std::string::npos) << r.output;
+
+    const fs::path bad = write("bad.toml", "[serve]\nlisten = \"127.0.0.1:http\"\n");
+    r = run("--config " + sh(bad.string()) + " serve --data " + sh((dir_.path() / "d").string()));
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("--listen"), std::string::npos) << r.output;
 }
 
 }  // namespace

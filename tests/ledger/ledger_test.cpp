@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <random>
 #include <vector>
@@ -229,6 +230,50 @@ TEST_F(LedgerTest, AProcessKilledInsideAWriteLeavesTheStateBefore) {
     EXPECT_EQ(l->get(a)->state, AnalysisState::kPending);
     EXPECT_TRUE(l->transactions(TxState::kBroadcast)->empty());
     EXPECT_TRUE(l->record_transaction(tx("t1", {a})).ok());
+}
+
+// A long-lived connection (the server's anchoring service) stays coherent while other
+// connections of the same process come and go (a request's) and another process opens and
+// closes the ledger (a CLI, sqlite3). Opening a connection must never open and close a file
+// descriptor of the ledger itself: POSIX drops every lock the process holds on a file when any
+// descriptor of it is closed, and the next connection to close elsewhere then believed itself
+// the last one and deleted the -wal and -shm files under the live connections, whose writes
+// nobody else saw until the process ended.
+TEST_F(LedgerTest, ALongLivedConnectionStaysVisibleWhileOthersComeAndGo) {
+    // As in `medanchor serve`: the analysis service's connection, the verification service's,
+    // the anchoring service's, and a request's that comes and goes.
+    auto kept = Ledger::open(path_);
+    ASSERT_TRUE(kept.ok()) << kept.error().message();
+    auto second = Ledger::open(path_);
+    ASSERT_TRUE(second.ok());
+    auto third = Ledger::open(path_);
+    ASSERT_TRUE(third.ok());
+    ASSERT_TRUE(third->list(std::nullopt).ok());
+    ASSERT_TRUE(kept->add(analysis('a')).ok());
+    {
+        auto passing = Ledger::open(path_);
+        ASSERT_TRUE(passing.ok());
+        ASSERT_TRUE(passing->list(std::nullopt).ok());
+    }
+    // Another process (a new program, not a fork: a fork would inherit this process' view of
+    // its SQLite locks) reads and closes.
+    const auto rows_elsewhere = [&]() -> int {
+        const std::string command =
+            "/usr/bin/python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); "
+            "n=c.execute(\"select count(*) from analyses\").fetchone()[0]; c.close(); "
+            "sys.exit(n)' " +
+            path_.string();
+        const int status = std::system(command.c_str());
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    };
+    EXPECT_EQ(rows_elsewhere(), 1);
+    EXPECT_TRUE(fs::exists(path_.string() + "-wal"));
+    // What the kept connection writes now, the others see.
+    ASSERT_TRUE(kept->add(analysis('b')).ok());
+    EXPECT_EQ(rows_elsewhere(), 2);
+    auto fresh = Ledger::open(path_);
+    ASSERT_TRUE(fresh.ok());
+    EXPECT_EQ(fresh->list(std::nullopt)->size(), 2u);
 }
 
 TEST_F(LedgerTest, RecordsAndFindsTheReportFolder) {

@@ -10,6 +10,7 @@
 #include "app/cli/chain_commands.h"
 #include "app/cli/image_commands.h"
 #include "app/cli/predict_command.h"
+#include "app/cli/serve_command.h"
 #include "app/cli/simulate_command.h"
 #include "app/cli/verify_command.h"
 #include "app/cli/workflow_commands.h"
@@ -132,6 +133,7 @@ Result<std::unique_ptr<CLI::App>> make_cli(CommandAction& action, const ConfigFi
     add_analyze_command(*app, action);
     add_verify_command(*app, action);
     add_workflow_commands(*app, action);
+    add_serve_commands(*app, action);
     add_config_command(*app, action, file);
     if (auto attached = attach_config(*app, file); !attached)
         return attached.error();

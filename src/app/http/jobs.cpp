@@ -1,0 +1,378 @@
+#include "app/http/jobs.h"
+
+#include <openssl/rand.h>
+
+#include <iostream>
+
+#include "chain/anchoring_service.h"
+#include "chain/threshold_policy.h"
+#include "common/encoding.h"
+#include "common/file_io.h"
+#include "image/reader.h"
+#include "ledger/ledger.h"
+#include "service/analysis_service.h"
+#include "service/verification_service.h"
+#include "stacks/keys.h"
+
+namespace medanchor::http {
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* extension_for(image::Magic magic) {
+    switch (magic) {
+        case image::Magic::kDicom:
+        case image::Magic::kTruncatedDicom:
+            return ".dcm";
+        case image::Magic::kPng:
+            return ".png";
+        case image::Magic::kJpeg:
+            return ".jpg";
+        case image::Magic::kTiff:
+            return ".tif";
+        case image::Magic::kUnknown:
+            break;
+    }
+    return nullptr;
+}
+
+// What anchoring does, one line each on stderr: transaction ids and ledger ids only (nothing a
+// patient could be found by), so an operator can follow it in the log.
+class AnchoringLog : public chain::AnchoringObserver {
+  public:
+    explicit AnchoringLog(std::string principal) : principal_(std::move(principal)) {}
+    void on_sent(const std::string& txid, const std::vector<std::int64_t>& ids) override {
+        std::cerr << "medanchor serve: anchoring for " << principal_ << ": sent " << txid
+                  << " with " << ids.size() << " analys" << (ids.size() == 1 ? "is" : "es") << "\n";
+    }
+    void on_confirmed(const std::string& txid, std::size_t n, std::uint64_t height) override {
+        std::cerr << "medanchor serve: anchoring for " << principal_ << ": " << txid
+                  << " confirmed (" << n << ", block " << height << ")\n";
+    }
+    void on_refused(const std::string& txid, const std::string& reason) override {
+        std::cerr << "medanchor serve: anchoring for " << principal_ << ": " << txid
+                  << " refused: " << reason << "\n";
+    }
+    void on_held(std::int64_t id, const std::string& reason) override {
+        std::cerr << "medanchor serve: anchoring for " << principal_ << ": analysis #" << id
+                  << " held for review: " << reason << "\n";
+    }
+
+  private:
+    std::string principal_;
+};
+
+}  // namespace
+
+Result<std::string> random_hex(std::size_t bytes) {
+    std::vector<std::uint8_t> raw(bytes);
+    if (RAND_bytes(raw.data(), static_cast<int>(raw.size())) != 1)
+        return Error(ErrorCode::kInternal, "the system's random generator failed");
+    return to_hex(raw);
+}
+
+// The service's events for one job, into the job (under the service's mutex). `index` maps the
+// position in the analysed batch to the file's position in the upload (files that failed
+// before the batch, e.g. an original that could not be kept, are not in it).
+class JobService::Progress : public service::Observer {
+  public:
+    Progress(JobService& jobs, std::string job_id, std::vector<std::size_t> index)
+        : jobs_(jobs), job_id_(std::move(job_id)), index_(std::move(index)) {}
+
+    void on_decoded(const service::ImageRef& image, const std::string&) override {
+        update(image.index, [](JobFile& f) { f.state = "analysing"; });
+    }
+    void on_recorded(const service::ImageRef& image, const ledger::Analysis& a, bool) override {
+        update(image.index, [&](JobFile& f) {
+            f.state = "analysed";
+            f.analysis_id = a.id;
+        });
+        std::lock_guard lock(jobs_.mutex_);
+        ++jobs_.analysed_;
+    }
+    void on_failed(const service::ImageRef& image, const Error& e) override {
+        const std::string kind = error_info(e.code()).name;
+        update(image.index, [&](JobFile& f) {
+            f.state = "failed";
+            f.error_code = kind;
+            f.error_message = e.message();
+        });
+        std::lock_guard lock(jobs_.mutex_);
+        ++jobs_.errors_[kind];
+    }
+
+  private:
+    template <class F>
+    void update(std::size_t batch_index, F&& change) {
+        {
+            std::lock_guard lock(jobs_.mutex_);
+            auto& job = jobs_.jobs_.at(job_id_);
+            auto& file = job.files.at(index_.at(batch_index));
+            const bool was_queued = file.state == "queued" || file.state == "analysing";
+            change(file);
+            if (was_queued && file.state != "analysing")
+                --jobs_.queued_images_;
+            ++job.version;
+        }
+        jobs_.changed_.notify_all();
+    }
+
+    JobService& jobs_;
+    std::string job_id_;
+    std::vector<std::size_t> index_;
+};
+
+JobService::JobService(service::AnalysisService& analysis, const image::SiteKey& site_key,
+                       JobSettings settings, std::function<std::vector<Signer>()> signers)
+    : analysis_(analysis),
+      site_key_(site_key),
+      settings_(std::move(settings)),
+      signers_(std::move(signers)) {}
+
+JobService::~JobService() {
+    stop();
+}
+
+void JobService::start() {
+    worker_ = std::thread([this] { work(); });
+    if (settings_.anchor) {
+        for (const auto& signer : signers_())
+            anchoring_for(signer);
+    }
+}
+
+void JobService::stop() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    changed_.notify_all();
+    if (worker_.joinable())
+        worker_.join();
+    std::lock_guard lock(anchoring_mutex_);
+    for (auto& [principal, service] : anchoring_)
+        service->stop();
+}
+
+bool JobService::stopping() const {
+    std::lock_guard lock(mutex_);
+    return stopping_;
+}
+
+chain::AnchoringService* JobService::anchoring_for(const Signer& signer) {
+    if (!settings_.anchor || signer.key_file.empty())
+        return nullptr;
+    std::lock_guard lock(anchoring_mutex_);
+    if (auto it = anchoring_.find(signer.principal); it != anchoring_.end())
+        return it->second.get();
+    const auto refuse = [&](const Error& e) -> chain::AnchoringService* {
+        // Said once per account: its analyses stay recorded and wait for a usable key.
+        if (unusable_keys_.emplace(signer.principal, e.message()).second) {
+            std::cerr << "medanchor serve: cannot anchor for " << signer.principal << ": "
+                      << e.message() << " [" << error_info(e.code()).name << "]\n";
+        }
+        return nullptr;
+    };
+    auto key = stacks::read_key_file(signer.key_file);
+    if (!key)
+        return refuse(key.error());
+    chain::AnchoringService::Options options;
+    options.outbox.wait = false;  // the settle interval follows what was sent
+    auto log = std::make_unique<AnchoringLog>(signer.principal);
+    options.outbox.observer = log.get();
+    options.settle_interval = settings_.settle_interval;
+    auto service = chain::AnchoringService::open(
+        analysis_.ledger_path(), chain::ChainSession(settings_.chain, *key), options);
+    if (!service)
+        return refuse(service.error());
+    (*service)->start();
+    auto* raw = service->get();
+    anchoring_.emplace(signer.principal, std::move(*service));
+    anchoring_logs_.push_back(std::move(log));
+    return raw;
+}
+
+std::vector<AnchoringState> JobService::anchoring() const {
+    std::vector<AnchoringState> out;
+    std::lock_guard lock(anchoring_mutex_);
+    for (const auto& [principal, service] : anchoring_)
+        out.push_back({principal, service->passes(), service->last_error()});
+    return out;
+}
+
+Result<std::string> JobService::submit(const std::string& owner, const Signer& signer,
+                                       std::vector<std::string> files) {
+    auto id = random_hex(16);
+    if (!id)
+        return id.error();
+    {
+        std::lock_guard lock(mutex_);
+        if (stopping_) {
+            return Error(ErrorCode::kTimeout,
+                         "the server is shutting down and takes no new jobs; try again after "
+                         "it restarts");
+        }
+        Job job;
+        job.id = *id;
+        job.owner = owner;
+        job.created_at = ledger::utc_now();
+        job.files.resize(files.size());
+        jobs_.emplace(*id, std::move(job));
+        queued_images_ += files.size();
+        queue_.push_back(Pending{*id, signer, std::move(files)});
+    }
+    changed_.notify_all();
+    return *id;
+}
+
+std::optional<Job> JobService::get(const std::string& id) const {
+    std::lock_guard lock(mutex_);
+    auto it = jobs_.find(id);
+    if (it == jobs_.end())
+        return std::nullopt;
+    return it->second;
+}
+
+std::optional<Job> JobService::wait_change(const std::string& id, std::uint64_t seen,
+                                           std::chrono::milliseconds timeout) const {
+    std::unique_lock lock(mutex_);
+    changed_.wait_for(lock, timeout, [&] {
+        auto it = jobs_.find(id);
+        return stopping_ || it == jobs_.end() || it->second.version > seen;
+    });
+    auto it = jobs_.find(id);
+    if (it == jobs_.end())
+        return std::nullopt;
+    return it->second;
+}
+
+std::size_t JobService::queue_depth() const {
+    std::lock_guard lock(mutex_);
+    return queued_images_;
+}
+
+std::uint64_t JobService::images_analysed() const {
+    std::lock_guard lock(mutex_);
+    return analysed_;
+}
+
+std::map<std::string, std::uint64_t> JobService::errors_by_kind() const {
+    std::lock_guard lock(mutex_);
+    return errors_;
+}
+
+void JobService::work() {
+    for (;;) {
+        Pending next;
+        {
+            std::unique_lock lock(mutex_);
+            // Accepted jobs are finished even when stopping: the client was given an id.
+            changed_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+            if (queue_.empty())
+                return;
+            next = std::move(queue_.front());
+            queue_.pop_front();
+            auto& job = jobs_.at(next.job_id);
+            job.state = "running";
+            ++job.version;
+        }
+        changed_.notify_all();
+        run(next);
+        {
+            std::lock_guard lock(mutex_);
+            auto& job = jobs_.at(next.job_id);
+            // A file the service never reported on (it could not run at all) is failed above.
+            job.state = "done";
+            ++job.version;
+        }
+        changed_.notify_all();
+    }
+}
+
+void JobService::run(Pending& next) {
+    const auto fail_file = [&](std::size_t i, const Error& e) {
+        {
+            std::lock_guard lock(mutex_);
+            auto& file = jobs_.at(next.job_id).files.at(i);
+            if (file.state == "queued" || file.state == "analysing")
+                --queued_images_;
+            file.state = "failed";
+            file.error_code = error_info(e.code()).name;
+            file.error_message = e.message();
+            ++errors_[file.error_code];
+            ++jobs_.at(next.job_id).version;
+        }
+        changed_.notify_all();
+    };
+
+    std::vector<service::ImageSource> sources;
+    std::vector<std::size_t> index;  // batch position → file position
+    for (std::size_t i = 0; i < next.files.size(); ++i) {
+        std::string& bytes = next.files[i];
+        const std::string name = "file " + std::to_string(i + 1);
+        const char* ext = extension_for(image::sniff_magic(
+            {reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()}));
+        if (ext == nullptr) {
+            // The API's word for bytes that are no image (docs/api.md, "Errors"); the image
+            // layer would call them corrupt.
+            fail_file(i,
+                      Error(ErrorCode::kUnsupported,
+                            name + ": not a DICOM, PNG, JPEG or TIFF image (by its first bytes)"));
+            continue;
+        }
+        auto source = service::ImageSource::bytes(
+            std::vector<std::uint8_t>(bytes.begin(), bytes.end()), name);
+        std::string().swap(bytes);
+        if (!settings_.originals.empty()) {
+            // Kept before the analysis, named by the keyed hash, so an image whose original
+            // cannot be kept is not analysed: the operator asked for both. (An image that does
+            // not decode is not kept: the analysis says why it failed.)
+            auto data = source.load();
+            auto hash = service::hash_target(source, &site_key_);
+            if (data && hash) {
+                const std::string_view view(reinterpret_cast<const char*>((*data)->data()),
+                                            (*data)->size());
+                if (auto w = write_file_atomically(settings_.originals / (hash->hex + ext), view);
+                    !w) {
+                    fail_file(i, w.error());
+                    continue;
+                }
+            }
+        }
+        sources.push_back(std::move(source));
+        index.push_back(i);
+    }
+    if (sources.empty())
+        return;
+
+    service::AnalysisOptions options;
+    options.analyst = next.signer.principal;
+    options.saliency = true;
+    // The chain's thresholds and the model's id when the chain answers; without them the
+    // bundle's threshold alone, and the anchoring service holds back what the contract's would
+    // refuse (as `analyze` does when the chain is down).
+    if (settings_.anchor && !next.signer.key_file.empty()) {
+        if (auto key = stacks::read_key_file(next.signer.key_file); key) {
+            chain::ChainSession session(settings_.chain, *key);
+            const auto& manifest = analysis_.bundle().manifest;
+            auto terms = chain::read_terms(session, manifest.model_sha256,
+                                           manifest.name + " " + manifest.version,
+                                           static_cast<std::uint32_t>(manifest.min_confidence_bp));
+            if (terms)
+                options.terms = *terms;
+        }
+    }
+    Progress progress(*this, next.job_id, index);
+    auto outcome = analysis_.analyze_batch(sources, options, progress);
+    if (!outcome) {
+        for (std::size_t i : index)
+            fail_file(i, outcome.error());
+        return;
+    }
+    if (outcome->recorded > 0) {
+        if (auto* anchoring = anchoring_for(next.signer))
+            anchoring->notify();
+    }
+}
+
+}  // namespace medanchor::http

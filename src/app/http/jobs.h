@@ -1,0 +1,156 @@
+// Upload jobs of `medanchor serve`, over the service layer: an upload is accepted at once and
+// analysed in the background, one job at a time in arrival order, by the server's one
+// service::AnalysisService (the model bundle loaded once, at start) from the bytes in memory
+// (service::ImageSource::bytes: an upload is never written to disk identified). Each file's
+// progress comes from the service's Observer into the job, which event streams wait on.
+//
+// Anchoring is chain::AnchoringService's: one per signing key bound to an account (accounts
+// added while serving get theirs at their first upload), started with the server, woken
+// (notify()) after each job records analyses, stopped by stop(). The ledger is the durable
+// record: an accepted job's images are analysed before stop() returns, and whatever is recorded
+// but not yet on chain is anchored by the next server (or `medanchor sync`) after a restart.
+//
+// Jobs themselves live in memory (ids are random, 128 bits): a restart forgets the job list,
+// never an analysis. No client file name is kept anywhere: a job's files are its upload's
+// parts, numbered in order ("file 1", "file 2" in messages).
+//
+// Thread safety: every public member may be called from any thread.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "chain/session.h"
+#include "common/error.h"
+#include "image/site_key.h"
+
+namespace medanchor::service {
+class AnalysisService;
+}
+namespace medanchor::chain {
+class AnchoringService;
+class AnchoringObserver;
+}  // namespace medanchor::chain
+
+namespace medanchor::http {
+
+struct JobFile {
+    std::string state = "queued";  // queued, analysing, analysed, failed
+    std::optional<std::int64_t> analysis_id;
+    std::string error_code;  // common/error.h's name, when failed
+    std::string error_message;
+};
+
+struct Job {
+    std::string id;     // 32 hex digits
+    std::string owner;  // the account that uploaded it
+    std::string created_at;
+    std::string state = "queued";  // queued, running, done
+    std::vector<JobFile> files;
+    std::uint64_t version = 0;  // bumped on every change (event streams wait on it)
+};
+
+// An account that signs: its principal and its key file.
+struct Signer {
+    std::string principal;
+    std::string key_file;
+};
+
+struct JobSettings {
+    chain::ChainConfig chain;  // resolved (chain::resolve)
+    bool anchor = true;        // false: record only; `medanchor sync` anchors
+    // How often each anchoring service settles what it sent (and retries a chain that was down).
+    std::chrono::milliseconds settle_interval{1000};
+    // Where uploads are kept as sent, named by their keyed image hash; empty: never stored.
+    std::filesystem::path originals;
+};
+
+// Anchoring, per signing key, as the metrics show it.
+struct AnchoringState {
+    std::string principal;
+    std::uint64_t passes = 0;
+    std::optional<Error> last_error;  // the last pass failed (chain unreachable...): it retries
+};
+
+class JobService {
+  public:
+    // `analysis` and `site_key` outlive the service. `signers` lists the accounts that sign
+    // (read at start() and when an unknown analyst uploads).
+    JobService(service::AnalysisService& analysis, const image::SiteKey& site_key,
+               JobSettings settings, std::function<std::vector<Signer>()> signers);
+    ~JobService();
+
+    // Starts the worker and, with settings.anchor, an anchoring service per signer. A signer
+    // whose key cannot be read is reported on stderr and skipped (its analyses wait).
+    void start();
+    // Stops taking jobs, analyses every accepted image, stops the anchoring services (a pass
+    // under way ends at its next check), joins the threads. Idempotent.
+    void stop();
+
+    // Accepts an upload for `signer` (whose principal the analyses are recorded for). Returns
+    // the job id; kTimeout once stop() was called (the server answers 503: come back after the
+    // restart).
+    Result<std::string> submit(const std::string& owner, const Signer& signer,
+                               std::vector<std::string> files);
+    std::optional<Job> get(const std::string& id) const;
+    // Waits until the job's version passes `seen`, the timeout passes or stop() is called.
+    std::optional<Job> wait_change(const std::string& id, std::uint64_t seen,
+                                   std::chrono::milliseconds timeout) const;
+
+    std::size_t queue_depth() const;        // images accepted and not yet analysed
+    std::uint64_t images_analysed() const;  // since start
+    std::map<std::string, std::uint64_t> errors_by_kind() const;  // failed images
+    std::vector<AnchoringState> anchoring() const;
+    bool stopping() const;
+
+  private:
+    struct Pending {
+        std::string job_id;
+        Signer signer;
+        std::vector<std::string> files;
+    };
+    class Progress;
+    void work();
+    void run(Pending& job);
+    // The anchoring service of `signer`, opened and started when missing; null when anchoring
+    // is off or the key cannot be read (said once on stderr).
+    chain::AnchoringService* anchoring_for(const Signer& signer);
+
+    service::AnalysisService& analysis_;
+    const image::SiteKey& site_key_;
+    const JobSettings settings_;
+    std::function<std::vector<Signer>()> signers_;
+
+    mutable std::mutex mutex_;
+    mutable std::condition_variable changed_;
+    std::deque<Pending> queue_;
+    std::map<std::string, Job> jobs_;
+    std::size_t queued_images_ = 0;
+    std::uint64_t analysed_ = 0;
+    std::map<std::string, std::uint64_t> errors_;
+    bool stopping_ = false;
+    std::thread worker_;
+
+    mutable std::mutex anchoring_mutex_;
+    // Each anchoring service's observer (declared first: destroyed after the services).
+    std::vector<std::unique_ptr<chain::AnchoringObserver>> anchoring_logs_;
+    // By principal; guarded by anchoring_mutex_ (the services themselves are thread-safe).
+    std::map<std::string, std::unique_ptr<chain::AnchoringService>> anchoring_;
+    std::map<std::string, std::string> unusable_keys_;  // principal → why, said once
+};
+
+// 2 * bytes random hex digits (OpenSSL RAND_bytes); kInternal if the CSPRNG fails.
+Result<std::string> random_hex(std::size_t bytes);
+
+}  // namespace medanchor::http

@@ -1,0 +1,1070 @@
+// The only file that touches cpp-httplib.
+#include "app/http/server.h"
+
+#include <httplib.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <iostream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "app/http/jobs.h"
+#include "common/encoding.h"
+#include "common/file_io.h"
+#include "image/reader.h"
+#include "inference/model_bundle.h"
+#include "inference/preprocess.h"
+#include "inference/saliency.h"
+#include "ledger/accounts.h"
+#include "ledger/ledger.h"
+#include "service/analysis_service.h"
+#include "service/model_input.h"
+#include "service/review_service.h"
+#include "service/verification_service.h"
+#include "stacks/keys.h"
+
+namespace medanchor::http {
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
+
+namespace {
+
+// The files of a report folder a client may download, and their media types. A client names
+// one of these; nothing it sends is ever joined to a path.
+struct ReportFile {
+    const char* name;
+    const char* media_type;
+};
+constexpr ReportFile kReportFiles[] = {
+    {"report.json", "application/json"},
+    {"report.fhir.json", "application/fhir+json"},
+    {"report.sr.dcm", "application/dicom"},
+    {"saliency.png", "image/png"},
+};
+
+// Media types an upload's part may declare (or none, or application/octet-stream): the bytes
+// decide in the end (the pipeline sniffs them).
+bool acceptable_part_type(const std::string& type) {
+    return type.empty() || type == "application/octet-stream" || type == "application/dicom" ||
+           type == "image/png" || type == "image/jpeg" || type == "image/tiff";
+}
+
+using service::Digest;
+// The longest review note accepted (its digest goes on chain; the note stays with the caller).
+constexpr std::size_t kMaxNoteBytes = 64 * 1024;
+
+struct Caller {
+    ledger::Account account;
+    Role role = Role::kAuditor;
+};
+
+void send_error(httplib::Response& res, const Error& e, int status_override = 0) {
+    const auto& info = error_info(e.code());
+    res.status = status_override != 0 ? status_override : info.http_status;
+    json body = {{"error", {{"code", info.name}, {"message", e.message()}}}};
+    res.set_content(body.dump(), "application/json");
+}
+
+void send_json(httplib::Response& res, const json& body, int status = 200) {
+    res.status = status;
+    res.set_content(body.dump(), "application/json");
+}
+
+// "recorded" (pending in the ledger), "sent" (in a transaction), "confirmed", or the ledger's
+// own word for the states off that path (needs_review, failed).
+const char* anchoring_state(ledger::AnalysisState s) {
+    switch (s) {
+        case ledger::AnalysisState::kPending:
+            return "recorded";
+        case ledger::AnalysisState::kBroadcast:
+            return "sent";
+        case ledger::AnalysisState::kConfirmed:
+            return "confirmed";
+        case ledger::AnalysisState::kNeedsReview:
+            return "needs_review";
+        case ledger::AnalysisState::kFailed:
+            return "failed";
+    }
+    return "?";
+}
+
+json analysis_json(const ledger::Analysis& a) {
+    json j = {
+        {"id", a.id},
+        {"created_at", a.created_at},
+        {"updated_at", a.updated_at},
+        {"image_hash", a.hash_mode + ":" + a.image_hash},
+        {"model",
+         {{"name", a.model_name}, {"version", a.model_version}, {"sha256", a.model_sha256}}},
+        {"finding", a.finding},
+        {"confidence_bp", a.confidence_bp},
+        {"analyst", a.analyst},
+        {"state", ledger::to_string(a.state)},
+        {"anchoring", anchoring_state(a.state)},
+        {"report_digest", a.report_digest},
+    };
+    j["review_reason"] = a.review_reason.empty() ? json(nullptr) : json(a.review_reason);
+    j["last_error"] = a.last_error.empty() ? json(nullptr) : json(a.last_error);
+    j["txid"] = a.txid ? json(*a.txid) : json(nullptr);
+    j["onchain_id"] = a.onchain_id ? json(*a.onchain_id) : json(nullptr);
+    j["block_height"] = a.block_height ? json(*a.block_height) : json(nullptr);
+    j["block_time"] = a.block_time ? json(*a.block_time) : json(nullptr);
+    json files = json::array();
+    if (a.report_dir) {
+        std::error_code ec;
+        for (const auto& f : kReportFiles) {
+            if (fs::is_regular_file(fs::path(*a.report_dir) / f.name, ec))
+                files.push_back(f.name);
+        }
+    }
+    j["files"] = files;
+    return j;
+}
+
+std::optional<std::int64_t> parse_id(const std::string& text) {
+    std::int64_t v = 0;
+    auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc() || p != text.data() + text.size() || v <= 0)
+        return std::nullopt;
+    return v;
+}
+
+}  // namespace
+
+Result<std::pair<std::string, int>> parse_listen(std::string_view text) {
+    const auto bad = [&](const char* why) {
+        return Error(ErrorCode::kInvalidArgument,
+                     "--listen " + escape_for_display(text) + ": " + why + " (ADDR:PORT)");
+    };
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos)
+        return bad("no port");
+    std::string host(text.substr(0, colon));
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+        host = host.substr(1, host.size() - 2);
+    if (host.empty())
+        host = "127.0.0.1";
+    const std::string_view port_text = text.substr(colon + 1);
+    int port = -1;
+    auto [p, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    if (ec != std::errc() || p != port_text.data() + port_text.size() || port < 0 || port > 65535)
+        return bad("the port is not a number in 0..65535");
+    if (host.find_first_of(" /\\") != std::string::npos)
+        return bad("not an address");
+    return std::pair{host, port};
+}
+
+struct ApiServer::Impl {
+    ServeOptions options;
+    std::unique_ptr<httplib::Server> server;
+    std::filesystem::path ledger_path;
+    std::optional<image::SiteKey> site_key;
+    // One of each for the server's lifetime: the model bundle is loaded once, here.
+    std::unique_ptr<service::AnalysisService> analyses;
+    std::unique_ptr<service::VerificationService> verification;
+    std::unique_ptr<JobService> jobs;
+    std::optional<ledger::AccountStore> accounts;
+    std::mutex accounts_mutex;
+    std::vector<RouteInfo> routes;
+    std::atomic<std::size_t> streams{0};
+    std::atomic<bool> stopped{false};
+    std::mutex errors_mutex;
+    std::map<std::string, std::uint64_t> http_errors;  // by error code name
+    std::atomic<std::uint64_t> requests{0};
+    int port = 0;
+    int listen_socket = -1;  // the bound socket (bind())
+
+    using Handler = std::function<void(const httplib::Request&, httplib::Response&, const Caller*)>;
+
+    // Who is calling: nullopt, with `res` filled (401), when the token is missing or unknown.
+    std::optional<Caller> authenticate(const httplib::Request& req, httplib::Response& res) {
+        const std::string header = req.get_header_value("Authorization");
+        constexpr std::string_view kBearer = "Bearer ";
+        const auto unauthenticated = [&](const char* why) {
+            res.set_header("WWW-Authenticate", "Bearer");
+            send_error(res, Error(ErrorCode::kPermission, why), 401);
+            return std::nullopt;
+        };
+        if (header.size() <= kBearer.size() || header.compare(0, kBearer.size(), kBearer) != 0)
+            return unauthenticated("this endpoint needs an `Authorization: Bearer TOKEN` header");
+        const std::string token = header.substr(kBearer.size());
+        if (token.size() != 64 || !from_hex(token))
+            return unauthenticated("the bearer token is not 64 hex digits");
+        const std::string digest = to_hex(sha256(token));
+        Result<std::optional<ledger::Account>> found = std::optional<ledger::Account>{};
+        {
+            std::lock_guard lock(accounts_mutex);
+            found = accounts->find_by_token_sha256(digest);
+        }
+        if (!found) {
+            send_error(res, found.error());
+            return std::nullopt;
+        }
+        if (!*found)
+            return unauthenticated("unknown bearer token");
+        auto role = parse_role((*found)->role);
+        if (!role)
+            return unauthenticated("the account has an unknown role");
+        return Caller{**found, *role};
+    }
+
+    void add(const char* method, std::string path, const std::string& pattern,
+             std::optional<Permission> permission, Handler handler) {
+        routes.push_back(RouteInfo{method, path, permission});
+        auto wrapped = [this, permission, handler = std::move(handler)](const httplib::Request& req,
+                                                                        httplib::Response& res) {
+            if (!permission) {
+                handler(req, res, nullptr);
+                return;
+            }
+            auto caller = authenticate(req, res);
+            if (!caller)
+                return;
+            if (!allows(caller->role, *permission)) {
+                send_error(
+                    res, Error(ErrorCode::kPermission, std::string("a ") + to_string(caller->role) +
+                                                           " may not " + to_string(*permission)));
+                return;
+            }
+            handler(req, res, &*caller);
+        };
+        const std::string m = method;
+        if (m == "GET")
+            server->Get(pattern, wrapped);
+        else if (m == "POST")
+            server->Post(pattern, wrapped);
+        else if (m == "DELETE")
+            server->Delete(pattern, wrapped);
+    }
+
+    Result<ledger::Ledger> ledger() { return ledger::Ledger::open(ledger_path); }
+
+    // The analysis a route's {id} names; kNotFound ("no such analysis") for an id the ledger
+    // does not hold, the ledger's own error when it cannot be read.
+    Result<ledger::Analysis> analysis(const std::string& id_text) {
+        auto id = parse_id(id_text);
+        auto book = ledger();
+        if (!book)
+            return book.error();
+        auto a = id ? book->get(*id) : Result<ledger::Analysis>(Error(ErrorCode::kNotFound, ""));
+        if (!a && a.error().code() != ErrorCode::kNotFound)
+            return a.error();
+        if (!a)
+            return Error(ErrorCode::kNotFound, "no such analysis");
+        return a;
+    }
+
+    // The de-identified image of a report folder (image.deid.dcm), windowed as the model's
+    // preprocessing windows it, as an 8-bit grey PNG at the image's own size: the background
+    // the web UI lays the saliency map over. kNotFound when the folder has no image.
+    Result<std::vector<std::uint8_t>> render_image_png(const fs::path& report_dir);
+    // The verdict of one image hash (VerificationService: the object `verify --json` prints).
+    void send_verification(httplib::Response& res, const service::HashTarget& target);
+    void verify_upload(const httplib::Request& req, httplib::Response& res);
+    // POST /api/analyses/{id}/review and /retract: signed with the caller's key.
+    void review(const httplib::Request& req, httplib::Response& res, const Caller& caller,
+                bool retract);
+    // {"analyses": [...]}: the ledger's analyses in `state` (all: nullopt), oldest first, at most
+    // `limit` (0: no limit).
+    void send_analyses(httplib::Response& res, std::optional<ledger::AnalysisState> state,
+                       std::size_t limit) {
+        auto book = ledger();
+        auto list =
+            book ? book->list(state, limit) : Result<std::vector<ledger::Analysis>>(book.error());
+        if (!list) {
+            send_error(res, list.error());
+            return;
+        }
+        json items = json::array();
+        for (const auto& a : *list)
+            items.push_back(analysis_json(a));
+        send_json(res, {{"analyses", items}});
+    }
+    void register_routes();
+    std::string metrics_text();
+    void upload(const httplib::Request& req, httplib::Response& res, const Caller& caller);
+    void events(const httplib::Request& req, httplib::Response& res);
+    // The job with its analyses' anchoring state, as sent by GET /api/jobs/{id} and its events.
+    json job_json(const Job& job);
+};
+
+json ApiServer::Impl::job_json(const Job& job) {
+    json files = json::array();
+    auto book = ledger();
+    std::size_t analysed = 0;
+    for (std::size_t i = 0; i < job.files.size(); ++i) {
+        const auto& f = job.files[i];
+        json jf = {{"index", i}, {"state", f.state}};
+        if (f.state == "analysed" || f.state == "failed")
+            ++analysed;
+        if (f.analysis_id) {
+            jf["analysis_id"] = *f.analysis_id;
+            if (book) {
+                if (auto a = book->get(*f.analysis_id); a) {
+                    jf["finding"] = a->finding;
+                    jf["confidence_bp"] = a->confidence_bp;
+                    jf["anchoring"] = anchoring_state(a->state);
+                    jf["txid"] = a->txid ? json(*a->txid) : json(nullptr);
+                    jf["block_height"] = a->block_height ? json(*a->block_height) : json(nullptr);
+                }
+            }
+        }
+        if (!f.error_code.empty())
+            jf["error"] = {{"code", f.error_code}, {"message", f.error_message}};
+        files.push_back(jf);
+    }
+    const std::size_t total = job.files.size();
+    return {
+        {"id", job.id},
+        {"state", job.state},
+        {"created_at", job.created_at},
+        {"progress",
+         {{"done", analysed}, {"total", total}, {"percent", total ? analysed * 100 / total : 100}}},
+        {"files", files}};
+}
+
+void ApiServer::Impl::upload(const httplib::Request& req, httplib::Response& res,
+                             const Caller& caller) {
+    if (!req.is_multipart_form_data()) {
+        send_error(res, Error(ErrorCode::kUnsupported,
+                              "an upload is multipart/form-data with one `file` part per image"));
+        return;
+    }
+    std::vector<std::string> parts;
+    for (const auto& [name, part] : req.files) {
+        if (name != "file") {
+            send_error(res, Error(ErrorCode::kInvalidArgument,
+                                  "unexpected form field (only `file` parts are accepted)"));
+            return;
+        }
+        if (!acceptable_part_type(part.content_type)) {
+            send_error(res, Error(ErrorCode::kUnsupported,
+                                  "a part's Content-Type is not DICOM, PNG, JPEG or TIFF"));
+            return;
+        }
+    }
+    const std::size_t count = req.files.count("file");
+    if (count == 0) {
+        send_error(res, Error(ErrorCode::kNoInput, "the upload holds no `file` part"));
+        return;
+    }
+    if (count > options.max_files) {
+        send_error(res, Error(ErrorCode::kTooLarge, std::to_string(count) +
+                                                        " files in one upload; at most " +
+                                                        std::to_string(options.max_files)));
+        return;
+    }
+    if (caller.account.principal.empty()) {
+        send_error(res, Error(ErrorCode::kNoKey,
+                              "no signing key is bound to this account (medanchor users add "
+                              "--key-file)"));
+        return;
+    }
+    // multimap order for one key is insertion order: the parts stay in upload order.
+    auto range = req.files.equal_range("file");
+    for (auto it = range.first; it != range.second; ++it)
+        parts.push_back(it->second.content);
+    auto id =
+        jobs->submit(caller.account.name, Signer{caller.account.principal, caller.account.key_file},
+                     std::move(parts));
+    if (!id) {
+        send_error(res, id.error(), id.error().code() == ErrorCode::kTimeout ? 503 : 0);
+        return;
+    }
+    res.set_header("Location", "/api/jobs/" + *id);
+    send_json(res, {{"id", *id}, {"files", count}, {"events", "/api/jobs/" + *id + "/events"}},
+              202);
+}
+
+void ApiServer::Impl::events(const httplib::Request& req, httplib::Response& res) {
+    const std::string id = req.matches[1];
+    if (!jobs->get(id)) {
+        send_error(res, Error(ErrorCode::kNotFound, "no such job"));
+        return;
+    }
+    // Each stream holds a worker thread while it is open: a bound keeps threads for requests.
+    if (streams.fetch_add(1) >= options.max_event_streams) {
+        streams.fetch_sub(1);
+        send_error(res, Error(ErrorCode::kTooLarge, "too many event streams open; try later"), 503);
+        return;
+    }
+    struct State {
+        std::uint64_t seen = 0;
+        std::string last;
+        bool first = true;
+    };
+    auto state = std::make_shared<State>();
+    res.set_header("Cache-Control", "no-cache");
+    res.set_chunked_content_provider(
+        "text/event-stream",
+        [this, id, state](std::size_t, httplib::DataSink& sink) {
+            auto job = state->first
+                           ? jobs->get(id)
+                           : jobs->wait_change(id, state->seen, std::chrono::milliseconds(500));
+            state->first = false;
+            if (!job) {
+                sink.done();
+                return true;
+            }
+            state->seen = job->version;
+            const json j = job_json(*job);
+            std::string text = j.dump();
+            if (text != state->last) {
+                state->last = text;
+                std::string event = "event: job\ndata: ";
+                event += text;
+                event += "\n\n";
+                if (!sink.write(event.data(), event.size()))
+                    return false;
+            }
+            // Finished when every file is analysed or failed and no analysis waits for the
+            // chain any more (confirmed, held for review, or failed).
+            bool finished = job->state == "done";
+            for (const auto& f : j["files"]) {
+                const std::string a = f.value("anchoring", "");
+                finished = finished && a != "recorded" && a != "sent";
+            }
+            if (finished || stopped.load())
+                sink.done();
+            return true;
+        },
+        [this](bool) { streams.fetch_sub(1); });
+}
+
+std::string ApiServer::Impl::metrics_text() {
+    std::string out;
+    const auto line = [&](const std::string& s) {
+        out += s;
+        out += '\n';
+    };
+    line("# HELP medanchor_images_analysed_total Images analysed since the server started.");
+    line("# TYPE medanchor_images_analysed_total counter");
+    line("medanchor_images_analysed_total " + std::to_string(jobs->images_analysed()));
+    line("# HELP medanchor_queue_depth Uploaded images waiting to be analysed.");
+    line("# TYPE medanchor_queue_depth gauge");
+    line("medanchor_queue_depth " + std::to_string(jobs->queue_depth()));
+    if (auto book = ledger(); book) {
+        if (auto counts = book->counts(); counts) {
+            line("# HELP medanchor_analyses Analyses in the ledger, by state.");
+            line("# TYPE medanchor_analyses gauge");
+            for (auto s : ledger::kAnalysisStates) {
+                const auto it = counts->find(s);
+                line(std::string("medanchor_analyses{state=\"") + ledger::to_string(s) + "\"} " +
+                     std::to_string(it == counts->end() ? 0 : it->second));
+            }
+        }
+        // The age of the oldest analysis recorded and not yet confirmed on chain.
+        double lag = 0;
+        for (auto s : {ledger::AnalysisState::kPending, ledger::AnalysisState::kBroadcast}) {
+            auto oldest = book->list(s, 1);
+            if (!oldest || oldest->empty())
+                continue;
+            std::tm tm{};
+            if (strptime(oldest->front().created_at.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm)) {
+                const double age = std::difftime(std::time(nullptr), timegm(&tm));
+                lag = std::max(lag, age);
+            }
+        }
+        line(
+            "# HELP medanchor_anchoring_lag_seconds Age of the oldest analysis not yet confirmed.");
+        line("# TYPE medanchor_anchoring_lag_seconds gauge");
+        line("medanchor_anchoring_lag_seconds " + std::to_string(static_cast<long long>(lag)));
+    }
+    line("# HELP medanchor_anchoring_passes_total Anchoring passes, per signing account.");
+    line("# TYPE medanchor_anchoring_passes_total counter");
+    const auto anchoring = jobs->anchoring();
+    for (const auto& a : anchoring) {
+        line("medanchor_anchoring_passes_total{analyst=\"" + a.principal + "\"} " +
+             std::to_string(a.passes));
+    }
+    line(
+        "# HELP medanchor_anchoring_waiting Accounts whose last anchoring pass failed (it "
+        "retries), by kind.");
+    line("# TYPE medanchor_anchoring_waiting gauge");
+    for (const auto& a : anchoring) {
+        if (a.last_error) {
+            line("medanchor_anchoring_waiting{analyst=\"" + a.principal + "\",kind=\"" +
+                 error_info(a.last_error->code()).name + "\"} 1");
+        }
+    }
+    line("# HELP medanchor_errors_total Failed images and requests, by kind.");
+    line("# TYPE medanchor_errors_total counter");
+    auto errors = jobs->errors_by_kind();
+    {
+        std::lock_guard lock(errors_mutex);
+        for (const auto& [k, n] : http_errors)
+            errors[k] += n;
+    }
+    for (const auto& [k, n] : errors)
+        line("medanchor_errors_total{kind=\"" + k + "\"} " + std::to_string(n));
+    line("# HELP medanchor_http_requests_total Requests answered.");
+    line("# TYPE medanchor_http_requests_total counter");
+    line("medanchor_http_requests_total " + std::to_string(requests.load()));
+    return out;
+}
+
+Result<std::vector<std::uint8_t>> ApiServer::Impl::render_image_png(const fs::path& report_dir) {
+    auto img = image::read_image(report_dir / "image.deid.dcm");
+    if (!img)
+        return img.error();
+    auto input = service::to_model_input(*img, "image.deid.dcm");
+    if (!input)
+        return input.error();
+    auto prepared = inference::preprocess(*input, analyses->bundle().manifest);
+    if (!prepared)
+        return prepared.error();
+    // An all-zero saliency map: render_saliency_png then blends nothing over the windowed
+    // image, which is exactly the plain rendering (one PNG encoder for both).
+    inference::SaliencyMap none;
+    none.rows = prepared->content_y + prepared->content_height;
+    none.columns = prepared->content_x + prepared->content_width;
+    none.values.assign(static_cast<std::size_t>(none.rows) * none.columns, 0.0f);
+    return inference::render_saliency_png(none, *prepared);
+}
+
+void ApiServer::Impl::send_verification(httplib::Response& res, const service::HashTarget& target) {
+    auto v = verification->verify(target, nullptr);
+    if (!v) {
+        send_error(res, v.error());
+        return;
+    }
+    // A verdict is an answer, whatever it says: 200 with the verdict; a local report that could
+    // not be read is in its "error" member (the check is incomplete).
+    res.set_content(service::to_json(*v), "application/json");
+}
+
+void ApiServer::Impl::verify_upload(const httplib::Request& req, httplib::Response& res) {
+    if (!req.is_multipart_form_data() || req.files.count("file") != 1 || req.files.size() != 1) {
+        send_error(res, Error(ErrorCode::kUnsupported,
+                              "verification takes multipart/form-data with exactly one `file` "
+                              "part: the image"));
+        return;
+    }
+    const auto& part = req.files.find("file")->second;
+    if (!acceptable_part_type(part.content_type)) {
+        send_error(res, Error(ErrorCode::kUnsupported,
+                              "the part's Content-Type is not DICOM, PNG, JPEG or TIFF"));
+        return;
+    }
+    const std::string& bytes = part.content;
+    if (image::sniff_magic({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()}) ==
+        image::Magic::kUnknown) {
+        send_error(res, Error(ErrorCode::kUnsupported,
+                              "the image: not a DICOM, PNG, JPEG or TIFF image (by its first "
+                              "bytes)"));
+        return;
+    }
+    // Hashed with the site key, as analyses are: the keyed hash the chain holds. Nothing of the
+    // upload is stored.
+    auto target = service::hash_target(
+        service::ImageSource::bytes(std::vector<std::uint8_t>(bytes.begin(), bytes.end()),
+                                    "the image"),
+        &*site_key);
+    if (!target) {
+        send_error(res, target.error());
+        return;
+    }
+    target->label = "upload";
+    send_verification(res, *target);
+}
+
+void ApiServer::Impl::review(const httplib::Request& req, httplib::Response& res,
+                             const Caller& caller, bool retract) {
+    auto body = json::parse(req.body, nullptr, false);
+    if (!body.is_object()) {
+        send_error(res, Error(ErrorCode::kInvalidArgument, "the body is not a JSON object"));
+        return;
+    }
+    bool confirm = false;
+    std::uint64_t reason = 1;
+    Digest note_digest{};
+    if (!retract) {
+        const std::string decision = body.value("decision", "");
+        if (decision != "confirm" && decision != "dispute") {
+            send_error(res,
+                       Error(ErrorCode::kInvalidArgument, "decision: \"confirm\" or \"dispute\""));
+            return;
+        }
+        confirm = decision == "confirm";
+        const auto note = body.find("note");
+        if (note == body.end() || !note->is_string() || note->get<std::string>().empty() ||
+            note->get<std::string>().size() > kMaxNoteBytes) {
+            send_error(res,
+                       Error(ErrorCode::kInvalidArgument,
+                             "note: the reviewer's note, 1 to " + std::to_string(kMaxNoteBytes) +
+                                 " bytes (its SHA-256 goes on chain, never the note)"));
+            return;
+        }
+        const auto d = sha256(note->get<std::string>());
+        std::copy(d.begin(), d.end(), note_digest.begin());
+    } else if (body.contains("reason")) {
+        if (!body["reason"].is_number_unsigned() || body["reason"].get<std::uint64_t>() == 0 ||
+            body["reason"].get<std::uint64_t>() > 255) {
+            send_error(res, Error(ErrorCode::kInvalidArgument, "reason: a code in 1..255"));
+            return;
+        }
+        reason = body["reason"].get<std::uint64_t>();
+    }
+    auto a = analysis(req.matches[1]);
+    if (!a) {
+        send_error(res, a.error());
+        return;
+    }
+    // The contract refuses these too (ERR-SELF-REVIEW, ERR-NOT-AUTHOR); said here before
+    // anything is signed.
+    const bool own = a->analyst == caller.account.principal;
+    if (!retract && own) {
+        send_error(res, Error(ErrorCode::kPermission,
+                              "you may not review your own analysis (retract it instead)"));
+        return;
+    }
+    if (retract && !own) {
+        send_error(
+            res, Error(ErrorCode::kPermission, "only the analyst who anchored it may retract it"));
+        return;
+    }
+    if (!a->onchain_id) {
+        send_error(res, Error(ErrorCode::kNotAnchored,
+                              "analysis " + std::to_string(a->id) + " is not on chain (" +
+                                  ledger::to_string(a->state) +
+                                  "): there is nothing to review or retract yet"));
+        return;
+    }
+    if (caller.account.principal.empty() || caller.account.key_file.empty()) {
+        send_error(res, Error(ErrorCode::kNoKey,
+                              "no signing key is bound to this account (medanchor users add "
+                              "--key-file)"));
+        return;
+    }
+    auto key = stacks::read_key_file(caller.account.key_file);
+    if (!key) {
+        send_error(res, key.error());
+        return;
+    }
+    // One session per request: the key's nonce is asked from the node (ReviewService's rule:
+    // one thread at a time per session).
+    service::ReviewService reviews(chain::ChainSession(options.chain, *key));
+    auto outcome = retract ? reviews.retract(*a->onchain_id, reason)
+                           : reviews.review(*a->onchain_id, confirm, note_digest);
+    if (!outcome) {
+        send_error(res, outcome.error());
+        return;
+    }
+    json j = {{"action", outcome->action}, {"txid", outcome->txid}};
+    if (outcome->confirmed) {
+        const std::uint64_t height = outcome->confirmed->status.block_height;
+        j["block_height"] = height != 0 ? json(height) : json(nullptr);
+    }
+    if (auto s = chain::outcome_status(*outcome); !s) {
+        json e = {{"code", error_info(s.error().code()).name}, {"message", s.error().message()}};
+        j["error"] = e;
+        send_json(res, j, error_info(s.error().code()).http_status);
+        return;
+    }
+    j["status"] = "success";
+    send_json(res, j);
+}
+
+void ApiServer::Impl::register_routes() {
+    // The web UI: fixed files from memory, outside the API (and its OpenAPI document). The
+    // policy keeps the page to its own origin: no inline script, nothing fetched elsewhere.
+    for (const auto& asset : web_assets()) {
+        auto serve = [&asset](const httplib::Request&, httplib::Response& res) {
+            res.set_header("Content-Security-Policy",
+                           "default-src 'self'; img-src 'self' blob:; frame-ancestors 'none'");
+            res.set_content(asset.content.data(), asset.content.size(),
+                            std::string(asset.media_type));
+        };
+        server->Get(std::string(asset.path), serve);
+        if (asset.path == "/index.html")
+            server->Get("/", serve);
+    }
+    add("GET", "/api/health", "/api/health", std::nullopt,
+        [this](const httplib::Request&, httplib::Response& res, const Caller*) {
+            send_json(res, {{"status", jobs->stopping() ? "stopping" : "ok"},
+                            {"queue_depth", jobs->queue_depth()}});
+        });
+    add("GET", "/api/openapi.json", "/api/openapi.json", std::nullopt,
+        [](const httplib::Request&, httplib::Response& res, const Caller*) {
+            res.set_content(std::string(openapi_document()), "application/json");
+        });
+    add("GET", "/api/metrics", "/api/metrics", Permission::kRead,
+        [this](const httplib::Request&, httplib::Response& res, const Caller*) {
+            res.set_content(metrics_text(), "text/plain; version=0.0.4");
+        });
+    add("GET", "/api/me", "/api/me", Permission::kRead,
+        [](const httplib::Request&, httplib::Response& res, const Caller* c) {
+            json perms = json::array();
+            for (auto p : {Permission::kRead, Permission::kAnalyze, Permission::kReview,
+                           Permission::kCredential, Permission::kAdminister}) {
+                if (allows(c->role, p))
+                    perms.push_back(to_string(p));
+            }
+            send_json(res, {{"name", c->account.name},
+                            {"role", to_string(c->role)},
+                            {"principal", c->account.principal},
+                            {"permissions", perms}});
+        });
+    add("POST", "/api/jobs", "/api/jobs", Permission::kAnalyze,
+        [this](const httplib::Request& req, httplib::Response& res, const Caller* c) {
+            upload(req, res, *c);
+        });
+    add("GET", "/api/jobs/{id}", "/api/jobs/([0-9a-f]{32})", Permission::kRead,
+        [this](const httplib::Request& req, httplib::Response& res, const Caller*) {
+            auto job = jobs->get(req.matches[1]);
+            if (!job) {
+                send_error(res, Error(ErrorCode::kNotFound, "no such job"));
+                return;
+            }
+            send_json(res, job_json(*job));
+        });
+    add("GET", "/api/jobs/{id}/events", "/api/jobs/([0-9a-f]{32})/events", Permission::kRead,
+        [this](const httplib::Request& req, httplib::Response& res, const Caller*) {
+            events(req, res);
+        });
+    add("GET", "/api/analyses/{id}", "/api/analyses/([0-9]{1,18})", Permission::kRead,
+        [this](const httplib::Request& req, httplib::Response& res, const Caller*) {
+            auto a = analysis(req.matches[1]);
+            if (!a) {
+                send_error(res, a.error());
+                return;
+            }
+            send_json(res, analysis_json(*a));
+        });
+    add("GET", "/api/analyses/{id}/files/{name}",
+        "/api/analyses/([0-9]{1,18})/files/([a-z.]{1,32})", Permission::kRead,
+        [this](const httplib::Request& req, httplib::Response& res, const Caller*) {
+            const std::string name = req.matches[2];
+            const ReportFile* file = nullptr;
+            for (const auto& f : kReportFiles) {
+                if (name == f.name)
+                    file = &f;
+            }
+            auto a = analysis(req.matches[1]);
+            if (!a && a.error().code() != ErrorCode::kNotFound) {
+                send_error(res, a.error());
+                return;
+            }
+            if (!a || file == nullptr || !a->report_dir) {
+                send_error(res, Error(ErrorCode::kNotFound, "no such analysis or file"));
+                return;
+            }
+            // The folder comes from the ledger, the name from the fixed table above.
+            auto bytes = read_regular_file(fs::path(*a->report_dir) / file->name, 256u << 20);
+            if (!bytes) {
+                send_error(res, bytes.error().code() == ErrorCode::kNotFound
+                                    ? Error(ErrorCode::kNotFound, "no such analysis or file")
+                                    : bytes.error());
+                return;
+            }
+            res.set_content(reinterpret_cast<const char*>(bytes->data()), bytes->size(),
+                            file->media_type);
+        });
+    add("GET", "/api/analyses/{id}/image.png", "/api/analyses/([0-9]{1,18})/image.png",
+        Permission::kRead,
+        [this](const httplib::Request& req, httplib::Response& res, const Caller*) {
+            auto a = analysis(req.matches[1]);
+            if (!a || !a->report_dir) {
+                send_error(res, a ? Error(ErrorCode::kNotFound, "no such analysis") : a.error());
+                return;
+            }
+            auto png = render_image_png(*a->report_dir);
+            if (!png) {
+                send_error(res, png.error().code() == ErrorCode::kNotFound
+                                    ? Error(ErrorCode::kNotFound, "the analysis has no image")
+                                    : png.error());
+                return;
+            }
+            res.set_content(reinterpret_cast<const char*>(png->data()), png->size(), "image/png");
+        });
+    add("POST", "/api/analyses/{id}/review", "/api/analyses/([0-9]{1,18})/review",
+        Permission::kReview,
+        [this](const httplib::Request& req, httplib::Response& res, const Caller* c) {
+            review(req, res, *c, false);
+        });
+    add("POST", "/api/analyses/{id}/retract", "/api/analyses/([0-9]{1,18})/retract",
+        Permission::kReview,
+        [this](const httplib::Request& req, httplib::Response& res, const Caller* c) {
+            review(req, res, *c, true);
+        });
+    add("POST", "/api/verify", "/api/verify", Permission::kRead,
+        [this](const httplib::Request& req, httplib::Response& res, const Caller*) {
+            verify_upload(req, res);
+        });
+    add("GET", "/api/verify/{hash}", "/api/verify/([^/]{1,100})", Permission::kRead,
+        [this](const httplib::Request& req, httplib::Response& res, const Caller*) {
+            // "hmac-sha256:HEX", "sha256:HEX" or 64 bare hex digits (the site's keyed hash).
+            auto target = service::parse_hash_target(req.matches[1]);
+            if (!target) {
+                send_error(res, Error(ErrorCode::kInvalidArgument,
+                                      "the hash: 64 hex digits, or hmac-sha256:HEX / sha256:HEX"));
+                return;
+            }
+            target->label = "hash";
+            send_verification(res, *target);
+        });
+    add("GET", "/api/ledger", "/api/ledger", Permission::kRead,
+        [this](const httplib::Request& req, httplib::Response& res, const Caller*) {
+            std::optional<ledger::AnalysisState> state;
+            if (req.has_param("state")) {
+                auto s = ledger::parse_analysis_state(req.get_param_value("state"));
+                if (!s) {
+                    send_error(res, Error(ErrorCode::kInvalidArgument,
+                                          "state: one of needs_review, pending, broadcast, "
+                                          "confirmed, failed"));
+                    return;
+                }
+                state = *s;
+            }
+            std::size_t limit = 100;
+            if (req.has_param("limit")) {
+                auto l = parse_id(req.get_param_value("limit"));
+                if (!l || *l > 1000) {
+                    send_error(res, Error(ErrorCode::kInvalidArgument, "limit: 1..1000"));
+                    return;
+                }
+                limit = static_cast<std::size_t>(*l);
+            }
+            send_analyses(res, state, limit);
+        });
+    add("GET", "/api/review-queue", "/api/review-queue", Permission::kRead,
+        [this](const httplib::Request&, httplib::Response& res, const Caller*) {
+            send_analyses(res, ledger::AnalysisState::kNeedsReview, 0);
+        });
+}
+
+ApiServer::ApiServer(ServeOptions options) : impl_(std::make_unique<Impl>()) {
+    impl_->options = std::move(options);
+    if (impl_->options.users.empty())
+        impl_->options.users = impl_->options.data_dir / "users.sqlite";
+}
+
+ApiServer::~ApiServer() {
+    stop();
+}
+
+Status ApiServer::bind() {
+    auto& o = impl_->options;
+    if (o.tls_cert.empty() != o.tls_key.empty())
+        return Error(ErrorCode::kInvalidArgument, "--tls-cert and --tls-key go together");
+    if (o.threads < 2 || o.max_event_streams >= o.threads) {
+        return Error(ErrorCode::kInvalidArgument,
+                     "--threads must be at least 2 and more than the event stream limit");
+    }
+    auto accounts = ledger::AccountStore::open(o.users);
+    if (!accounts)
+        return accounts.error();
+    impl_->accounts.emplace(std::move(*accounts));
+
+    if (o.model.empty())
+        return Error(ErrorCode::kInvalidArgument, "serve: no model bundle folder (--model)");
+    auto chain = chain::resolve(o.chain);
+    if (!chain)
+        return chain.error();
+    o.chain = *chain;
+    // The state folder is private: the ledger, the reports and the site key are in it.
+    std::error_code ec;
+    fs::create_directories(o.data_dir, ec);
+    if (ec)
+        return Error(ErrorCode::kIo, o.data_dir.string() + ": " + ec.message());
+    fs::permissions(o.data_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+    if (ec)
+        return Error(ErrorCode::kIo, o.data_dir.string() + ": " + ec.message());
+    // Servers before the service layer staged uploads, identified, in DATA/tmp/; what a crash
+    // left there is removed (nothing is staged any more).
+    fs::remove_all(o.data_dir / "tmp", ec);
+    if (ec)
+        return Error(ErrorCode::kIo, (o.data_dir / "tmp").string() + ": " + ec.message());
+    JobSettings settings;
+    if (o.keep_originals) {
+        settings.originals = o.data_dir / "originals";
+        fs::create_directories(settings.originals, ec);
+        if (!ec)
+            fs::permissions(settings.originals, fs::perms::owner_all, fs::perm_options::replace,
+                            ec);
+        if (ec)
+            return Error(ErrorCode::kIo, settings.originals.string() + ": " + ec.message());
+    }
+    const fs::path site_key_path = o.data_dir / "site.key";
+    auto key = image::SiteKey::load(site_key_path);
+    if (!key && key.error().code() == ErrorCode::kNoKey)
+        key = image::SiteKey::create(site_key_path);
+    if (!key)
+        return key.error();
+    impl_->site_key = *key;
+    auto bundle = inference::load_model_bundle(o.model);
+    if (!bundle)
+        return bundle.error();
+    auto store = service::ArtifactStore::open(o.data_dir / "reports");
+    if (!store)
+        return store.error();
+    impl_->ledger_path = o.data_dir / "ledger.sqlite";
+    auto analysis = service::AnalysisService::open(service::AnalysisService::Dependencies{
+        std::make_shared<const inference::ModelBundle>(std::move(*bundle)), *key,
+        impl_->ledger_path, std::move(*store), 0});
+    if (!analysis)
+        return analysis.error();
+    impl_->analyses = std::move(*analysis);
+    auto verification = service::VerificationService::open(o.chain, impl_->ledger_path);
+    if (!verification)
+        return verification.error();
+    impl_->verification = std::move(*verification);
+
+    settings.chain = o.chain;
+    settings.anchor = o.anchor;
+    settings.settle_interval = std::chrono::milliseconds(o.anchor_interval_ms);
+    Impl* impl = impl_.get();
+    impl_->jobs = std::make_unique<JobService>(
+        *impl_->analyses, *impl_->site_key, std::move(settings), [impl]() {
+            std::vector<Signer> out;
+            std::lock_guard lock(impl->accounts_mutex);
+            if (auto list = impl->accounts->list(); list) {
+                for (const auto& a : *list) {
+                    if (!a.key_file.empty())
+                        out.push_back({a.principal, a.key_file});
+                }
+            }
+            return out;
+        });
+
+    if (!o.tls_cert.empty()) {
+        // Read first for a clear error; the key must be private like every key medanchor reads.
+        if (auto cert = read_regular_file(o.tls_cert, 1u << 20); !cert)
+            return cert.error();
+        if (auto key = read_secret_file(o.tls_key, 1u << 20); !key)
+            return key.error();
+        auto ssl = std::make_unique<httplib::SSLServer>(o.tls_cert.c_str(), o.tls_key.c_str());
+        if (!ssl->is_valid()) {
+            return Error(ErrorCode::kCorrupt, o.tls_cert + ", " + o.tls_key +
+                                                  ": not a PEM certificate and its private key");
+        }
+        impl_->server = std::move(ssl);
+    } else {
+        impl_->server = std::make_unique<httplib::Server>();
+    }
+    auto& server = *impl_->server;
+    const std::size_t threads = o.threads;
+    server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    server.set_payload_max_length(o.max_upload_bytes);
+    server.set_read_timeout(o.read_timeout_s, 0);
+    server.set_write_timeout(o.write_timeout_s, 0);
+    server.set_keep_alive_timeout(5);
+    server.set_keep_alive_max_count(100);
+    // Headers and body go out in separate writes: with Nagle's algorithm the second waits for
+    // the client's delayed ACK, 40 ms on Linux, on every keep-alive request (measured with
+    // bench/http_bench.cpp: 43 ms p50 for /api/health without this, under 1 ms with it).
+    server.set_tcp_nodelay(true);
+    // Debian's cpp-httplib (0.11, compiled) listens with a backlog of 5: 64 clients connecting
+    // at once overflowed the accept queue, the kernel dropped their handshakes and they retried
+    // a second later (bench/http_bench.cpp: p99 1.02 s at 64 clients, under 0.1 s with this).
+    // The listening socket is found through the socket-options hook (which keeps httplib's own
+    // options) and listened on again with the system's maximum, which Linux allows.
+    server.set_socket_options([impl](socket_t sock) {
+        httplib::default_socket_options(sock);
+        impl->listen_socket = sock;
+    });
+    server.set_default_headers(
+        {{"X-Content-Type-Options", "nosniff"}, {"Cache-Control", "no-store"}});
+    server.set_error_handler([impl](const httplib::Request&, httplib::Response& res) {
+        if (!res.body.empty())
+            return;
+        const ErrorCode code = res.status == 413   ? ErrorCode::kTooLarge
+                               : res.status == 404 ? ErrorCode::kNotFound
+                               : res.status >= 500 ? ErrorCode::kInternal
+                                                   : ErrorCode::kInvalidArgument;
+        const int status = res.status;
+        send_error(res,
+                   Error(code, status == 413   ? "the request is larger than the server accepts"
+                               : status == 404 ? "no such endpoint"
+                                               : "the request could not be handled"),
+                   status);
+    });
+    server.set_exception_handler(
+        [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+            std::string what = "unknown";
+            try {
+                std::rethrow_exception(ep);
+            } catch (const std::exception& e) {
+                what = e.what();
+            } catch (...) {
+            }
+            send_error(res, Error(ErrorCode::kInternal, "internal error: " + what));
+        });
+    server.set_logger([impl](const httplib::Request& req, const httplib::Response& res) {
+        impl->requests.fetch_add(1);
+        if (res.status >= 400) {
+            auto body = json::parse(res.body, nullptr, false);
+            std::string kind = "invalid-argument";
+            if (body.is_object() && body.contains("error"))
+                kind = body["error"].value("code", kind);
+            std::lock_guard lock(impl->errors_mutex);
+            ++impl->http_errors[kind];
+        }
+        if (!impl->options.log_requests)
+            return;
+        // The route's pattern, never the path or the query a client sent: those could carry
+        // anything, an identity or a token pasted in the wrong place.
+        std::string route = "-";
+        for (const auto& r : impl->routes) {
+            if (r.method != req.method)
+                continue;
+            // Match the OpenAPI path against the request path segment by segment.
+            std::string_view p = req.path, t = r.path;
+            bool ok = true;
+            while (ok && !p.empty() && !t.empty()) {
+                const auto pe = p.find('/', 1), te = t.find('/', 1);
+                const auto ps = p.substr(0, pe), ts = t.substr(0, te);
+                ok = ps == ts || (ts.size() > 2 && ts[1] == '{');
+                p = pe == std::string_view::npos ? std::string_view() : p.substr(pe);
+                t = te == std::string_view::npos ? std::string_view() : t.substr(te);
+            }
+            if (ok && p.empty() && t.empty()) {
+                route = r.path;
+                break;
+            }
+        }
+        std::cerr << "medanchor serve: " << req.method << ' ' << route << ' ' << res.status << '\n';
+    });
+    impl_->register_routes();
+
+    const int port = o.port == 0 ? server.bind_to_any_port(o.host)
+                                 : (server.bind_to_port(o.host, o.port) ? o.port : -1);
+    if (port <= 0) {
+        return Error(ErrorCode::kIo, o.host + ":" + std::to_string(o.port) +
+                                         ": cannot listen (in use, or not an address of this "
+                                         "machine)");
+    }
+    impl_->port = port;
+    if (impl_->listen_socket >= 0)
+        ::listen(impl_->listen_socket, SOMAXCONN);
+    return Status::Ok();
+}
+
+int ApiServer::port() const {
+    return impl_->port;
+}
+
+Status ApiServer::run() {
+    impl_->jobs->start();
+    const bool ok = impl_->server->listen_after_bind();
+    impl_->jobs->stop();
+    if (!ok && !impl_->stopped.load())
+        return Error(ErrorCode::kIo, "the server stopped listening");
+    return Status::Ok();
+}
+
+void ApiServer::stop() {
+    if (impl_->stopped.exchange(true))
+        return;
+    if (impl_->server)
+        impl_->server->stop();
+}
+
+std::vector<RouteInfo> ApiServer::routes() const {
+    return impl_->routes;
+}
+
+}  // namespace medanchor::http

@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# `medanchor users` and `medanchor serve` through the real binary, against the real local chain:
+#   - `users add` prints a token once (64 hex digits); the store is 0600 and holds only the
+#     token's SHA-256 (checked with sha256sum), `users list` never shows it; bad roles and
+#     duplicate names exit 2;
+#   - serve with a verified radiologist's key: an upload of three slices is analysed and
+#     anchored, and the job's event stream goes recorded → sent → confirmed with a txid and a
+#     block; the request log names routes, never the token or the uploaded file's name;
+#   - the web UI in Debian's chromium (tests/web/ui.spec.mjs, Playwright), screenshots saved to
+#     $MEDANCHOR_WEB_OUT;
+#   - verification through the API gives the CLI's verdict object; a radiologist may not review
+#     their own analysis and an auditor nothing; a second radiologist disputes one, its analyst
+#     retracts it, and the chain's verdict says so;
+#   - `users remove`: the token stops working at once (401);
+#   - SIGTERM with the chain down: the server finishes the accepted upload, exits 0, and the
+#     analyses wait in the ledger; a restart with the chain up anchors them.
+# Usage: serve_e2e_test.sh MEDANCHOR_BINARY SOURCE_DIR
+set -euo pipefail
+bin=$1
+src=$2
+work=$(mktemp -d)
+source "$src/tests/http/chain_setup.sh"
+fail() { echo "FAIL: $*" >&2; [ -f "$work/serve.err" ] && tail -20 "$work/serve.err" >&2; exit 1; }
+base="http://127.0.0.1:$http_port"
+data="$work/data"
+sql() { /usr/bin/python3 -c "import sqlite3,sys; print(' '.join(str(r[0]) for r in sqlite3.connect(sys.argv[1]).execute(sys.argv[2])))" "$data/ledger.sqlite" "$1"; }
+
+# ---- accounts -----------------------------------------------------------------------------------
+token=$("$bin" users add doc --role radiologist --key-file "$work/doctor.key" --data "$data" 2>"$work/add.err")
+[[ "$token" =~ ^[0-9a-f]{64}$ ]] || fail "users add prints one 64-hex token on stdout: $token"
+grep -q "shown once" "$work/add.err" || fail "users add says the token is shown once"
+auditor=$("$bin" users add audit --role auditor --data "$data" 2>/dev/null)
+reviewer=$("$bin" users add doc2 --role radiologist --key-file "$work/doctor2.key" --data "$data" 2>/dev/null)
+[ "$(stat -c %a "$data/users.sqlite")" = 600 ] || fail "users.sqlite mode $(stat -c %a "$data/users.sqlite")"
+digest=$(printf %s "$token" | sha256sum | cut -d' ' -f1)
+grep -qa "$digest" "$data/users.sqlite" || fail "the store holds the token's SHA-256"
+! grep -qa "$token" "$data/users.sqlite" || fail "the store holds the token itself"
+list=$("$bin" users list --data "$data")
+grep -q "^doc	radiologist	$doctor	" <<<"$list" || fail "users list: $list"
+! grep -q "$token" <<<"$list" || fail "users list shows a token"
+set +e
+"$bin" users add x --role janitor --data "$data" >/dev/null 2>&1; rc=$?
+[ "$rc" = 2 ] || fail "unknown role: expected 2, got $rc"
+"$bin" users add doc --role auditor --data "$data" >/dev/null 2>&1; rc=$?
+[ "$rc" = 2 ] || fail "duplicate name: expected 2, got $rc"
+"$bin" users remove nobody --data "$data" >/dev/null 2>&1; rc=$?
+[ "$rc" = 13 ] || fail "removing an unknown user: expected 13, got $rc"
+set -e
+
+# ---- the chain: contract, verifier, model, a verified radiologist -------------------------------
+chain_up || fail "setting up the chain"
+
+start_server() {
+    "$bin" serve --listen "127.0.0.1:$http_port" --data "$data" "${node[@]}" \
+        --api "http://127.0.0.1:$api_port" >"$work/serve.out" 2>>"$work/serve.err" &
+    server_pid=$!
+    for _ in $(seq 1 100); do
+        curl -sf "$base/api/health" >/dev/null 2>&1 && return 0
+        sleep 0.2
+    done
+    fail "serve did not answer /api/health"
+}
+upload() {
+    curl -sf -H "Authorization: Bearer $token" \
+        -F "file=@$src/samples/ct/ctsim-42-00000.dcm;filename=DOE^JANE.dcm" \
+        -F "file=@$src/samples/ct/ctsim-42-00001.dcm;filename=DOE^JANE.dcm" \
+        -F "file=@$src/samples/ct/ctsim-42-00002.dcm;filename=DOE^JANE.dcm" "$base/api/jobs"
+}
+job_id() { sed -e 's/.*"id":"\([0-9a-f]*\)".*/\1/'; }
+
+# ---- upload → confirmed ------------------------------------------------------------------------
+start_server
+grep -q "listening on http://127.0.0.1:$http_port/" "$work/serve.out" || fail "serve prints its URL"
+job=$(upload | job_id)
+[[ "$job" =~ ^[0-9a-f]{32}$ ]] || fail "upload: no job id"
+# The stream ends by itself once every analysis is confirmed (or held for review).
+timeout 120 curl -sN -H "Authorization: Bearer $auditor" "$base/api/jobs/$job/events" >"$work/events" ||
+    fail "the event stream did not end: $(tail -c 600 "$work/events")"
+grep -q '"anchoring":"recorded"' "$work/events" || fail "no recorded state in the stream"
+grep -q '"anchoring":"confirmed"' "$work/events" || fail "no confirmed state in the stream: $(tail -c 600 "$work/events")"
+last=$(grep '^data: ' "$work/events" | tail -1)
+[ "$(grep -o '"anchoring":"confirmed"' <<<"$last" | wc -l)" = 3 ] || fail "three confirmed: $last"
+grep -q '"txid":"[0-9a-f]\{64\}"' <<<"$last" || fail "a txid: $last"
+grep -q '"block_height":[0-9]' <<<"$last" || fail "a block: $last"
+# The analysis as the chain holds it: anchored, and verify agrees.
+id=$(grep -o '"analysis_id":[0-9]*' <<<"$last" | head -1 | cut -d: -f2)
+curl -sf -H "Authorization: Bearer $auditor" "$base/api/analyses/$id" | grep -q '"state":"confirmed"' ||
+    fail "analysis $id not confirmed"
+# The log: routes only; neither the token nor the client's file name.
+grep -q "POST /api/jobs 202" "$work/serve.err" || fail "the request log: $(cat "$work/serve.err")"
+! grep -q "$token" "$work/serve.err" "$work/serve.out" || fail "the token is in the server's output"
+! grep -q "DOE" "$work/serve.err" "$work/serve.out" || fail "the upload's file name is in the server's output"
+! grep -rqa "DOE" "$data" || fail "the upload's file name is stored"
+
+# ---- the web UI in Debian's chromium (tests/web/, Playwright) ------------------------------------
+[ -x /usr/bin/chromium ] || fail "/usr/bin/chromium is missing (scripts/apt-packages.txt lists it)"
+web_out=${MEDANCHOR_WEB_OUT:-$work/web}
+mkdir -p "$web_out"
+(cd "$src" && MEDANCHOR_URL="$base" MEDANCHOR_TOKEN_RADIOLOGIST="$token" MEDANCHOR_TOKEN_AUDITOR="$auditor" \
+    MEDANCHOR_TOKEN_REVIEWER="$reviewer" \
+    MEDANCHOR_WEB_OUT="$web_out" node_modules/.bin/playwright test -c tests/web/playwright.config.mjs) ||
+    fail "the browser tests (screenshots and traces in $web_out)"
+for page in analyse result review verify verify-changed peer-review review-auditor auditor; do
+    [ -s "$web_out/$page.png" ] || fail "no screenshot of the $page page"
+done
+
+# ---- verify, review and retract through the API ------------------------------------------------
+hash=$(curl -sf -H "Authorization: Bearer $auditor" "$base/api/analyses/$id" | sed -e 's/.*"image_hash":"hmac-sha256:\([0-9a-f]*\)".*/\1/')
+[[ "$hash" =~ ^[0-9a-f]{64}$ ]] || fail "the analysis' image hash: $hash"
+# The verdict object is the CLI's (`verify --json`), field for field (the local report's check
+# included: both read the server's ledger).
+curl -sf -H "Authorization: Bearer $auditor" "$base/api/verify/hmac-sha256:$hash" >"$work/verdict.api"
+"$bin" verify --hash "hmac-sha256:$hash" --ledger "$data/ledger.sqlite" "${node[@]}" \
+    --api "http://127.0.0.1:$api_port" --json >"$work/verdict.cli" || true
+/usr/bin/python3 - "$work/verdict.api" "$work/verdict.cli" <<'PY' || fail "API and CLI verdicts differ: $(cat "$work/verdict.api") / $(cat "$work/verdict.cli")"
+import json, sys
+api, cli = (json.load(open(p)) for p in sys.argv[1:])
+api.pop("image"); cli.pop("image")  # the label: "hash" here, "--hash" there
+assert api == cli, (api, cli)
+assert api["verdict"] == "valid", api
+PY
+# The uploader may not review their own analysis; the second radiologist (the browser test
+# confirmed analysis $id already) disputes another; the auditor may not; the uploader retracts.
+other=$(sql "select id from analyses where state='confirmed' and id != $id order by id limit 1")
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+    -d '{"decision":"confirm","note":"mine"}' "$base/api/analyses/$other/review")
+[ "$code" = 403 ] || fail "reviewing one's own analysis: expected 403, got $code"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $auditor" -H 'Content-Type: application/json' \
+    -d '{"decision":"confirm","note":"x"}' "$base/api/analyses/$other/review")
+[ "$code" = 403 ] || fail "an auditor reviewing: expected 403, got $code"
+curl -sf -H "Authorization: Bearer $reviewer" -H 'Content-Type: application/json' \
+    -d '{"decision":"dispute","note":"the nodule is a vessel"}' "$base/api/analyses/$other/review" >"$work/review" ||
+    fail "the second radiologist's dispute: $(cat "$work/review")"
+grep -q '"status":"success"' "$work/review" || fail "dispute: $(cat "$work/review")"
+curl -sf -H "Authorization: Bearer $token" -H 'Content-Type: application/json' -d '{"reason":3}' \
+    "$base/api/analyses/$other/retract" >"$work/retract" || fail "retract: $(cat "$work/retract")"
+grep -q '"status":"success"' "$work/retract" || fail "retract: $(cat "$work/retract")"
+ohash=$(curl -sf -H "Authorization: Bearer $auditor" "$base/api/analyses/$other" | sed -e 's/.*"image_hash":"hmac-sha256:\([0-9a-f]*\)".*/\1/')
+verdict=$(curl -sf -H "Authorization: Bearer $auditor" "$base/api/verify/hmac-sha256:$ohash")
+grep -q '"status":"retracted"' <<<"$verdict" || fail "the retracted analysis: $verdict"
+grep -q '"disputes":1' <<<"$verdict" || fail "the dispute on chain: $verdict"
+grep -q '"verdict":"disputed"' <<<"$verdict" || fail "nothing valid: $verdict"
+
+# ---- users remove: the token stops working ------------------------------------------------------
+"$bin" users remove audit --data "$data"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $auditor" "$base/api/ledger")
+[ "$code" = 401 ] || fail "a removed user's token: expected 401, got $code"
+
+# ---- SIGTERM with the chain down, restart with it up --------------------------------------------
+"$bin" devnet stop "${chain[@]}" >/dev/null
+# Two slices never uploaded before (the browser test sent all six samples).
+"$bin" simulate --out "$work/more" --seed 7 --count 2 >/dev/null
+before=$(sql "select count(*) from analyses")
+job=$(curl -sf -H "Authorization: Bearer $token" -F "file=@$work/more/ctsim-7-00000.dcm" \
+    -F "file=@$work/more/ctsim-7-00001.dcm" "$base/api/jobs" | job_id)
+kill -TERM "$server_pid"
+set +e
+wait "$server_pid"
+rc=$?
+set -e
+server_pid=
+[ "$rc" = 0 ] || fail "serve after SIGTERM: exit $rc"
+grep -q "stopping" "$work/serve.err" || fail "serve says it stops"
+# Both images of the accepted upload are recorded; what is fit to anchor waits (one of the two
+# may be held for review by the model's threshold).
+[ "$(sql "select count(*) from analyses")" = $((before + 2)) ] || fail "the accepted upload was not finished"
+newest=$(sql "select state from analyses order by id desc limit 2")
+grep -q pending <<<"$newest" || fail "nothing of the accepted upload waits for the chain: $newest"
+"$bin" devnet start "${chain[@]}" >/dev/null || fail "devnet start again"
+start_server
+for _ in $(seq 1 120); do
+    waiting=$(sql "select count(*) from analyses where state in ('pending','broadcast')")
+    [ "$waiting" = 0 ] && break
+    sleep 0.5
+done
+[ "$waiting" = 0 ] || fail "after the restart, the pending analyses are anchored: $waiting still wait"
+newest=$(sql "select state from analyses order by id desc limit 2")
+grep -q confirmed <<<"$newest" || fail "the restart anchored nothing: $newest"
+echo "serve end to end: ok"

@@ -1,0 +1,668 @@
+// `medanchor serve`'s API over a real loopback socket (cpp-httplib's client, and raw sockets
+// for what a client library would not send): the OpenAPI document against the route table,
+// every role against every route, authentication, limits and bad input, a client that vanishes
+// mid-upload, a flood of garbage, TLS with a certificate made by `openssl req`, and real
+// uploads analysed into the real ledger (the chain is not needed: anchoring is off here; the
+// end-to-end test with the local chain is serve_e2e_test.sh).
+#include "app/http/server.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "app/http/roles.h"
+#include "common/encoding.h"
+#include "ledger/accounts.h"
+
+namespace medanchor::http {
+namespace {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+const fs::path kSource = MEDANCHOR_SOURCE_DIR;
+
+std::string read_file(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+fs::path fresh_dir(const std::string& name) {
+    const fs::path d =
+        fs::temp_directory_path() / ("medanchor-http-" + name + "-" + std::to_string(::getpid()));
+    fs::remove_all(d);
+    fs::create_directories(d);
+    return d;
+}
+
+// The reference model, and a chain that cannot be reached (nothing listens on port 1): these
+// tests need no chain, and must never reach one on a default port.
+void test_chain(ServeOptions& o) {
+    o.model = kSource / "models" / "ct-nodule-sim";
+    o.chain.node_url = "http://127.0.0.1:1";
+    o.chain.api_url = "";
+}
+
+// A token for each role, in an account store made directly (the `users` CLI is tested by
+// users_cli_test.sh). The radiologist and the admin carry a principal, so they may upload.
+struct Accounts {
+    std::map<Role, std::string> token;
+    explicit Accounts(const fs::path& users) {
+        auto store = ledger::AccountStore::open(users);
+        EXPECT_TRUE(store.ok());
+        int n = 0;
+        for (Role r : {Role::kRadiologist, Role::kVerifier, Role::kAuditor, Role::kAdmin}) {
+            std::string t(64, '0');
+            t[0] = static_cast<char>('a' + n);
+            t[63] = static_cast<char>('1' + n++);
+            ledger::Account a;
+            a.name = to_string(r);
+            a.role = to_string(r);
+            // Two professionals: the radiologist and the admin act as different principals.
+            if (r == Role::kRadiologist)
+                a.principal = "ST2CY5V39NHDPWSXMW9QDT3HC3GD6Q6XX4CFRK9AG";
+            if (r == Role::kAdmin)
+                a.principal = "ST1PQHQKV0RJXZFY1DGX8MNSNYVE3VGZJSRTPGZGM";
+            EXPECT_TRUE(store->add(a, to_hex(sha256(t))).ok());
+            token[r] = t;
+        }
+    }
+};
+
+class ServerTest : public ::testing::Test {
+  protected:
+    void start(ServeOptions o = {}) {
+        dir_ = fresh_dir(::testing::UnitTest::GetInstance()->current_test_info()->name());
+        // What an older server's crash left staged (identified) in DATA/tmp/: removed at start.
+        fs::create_directories(dir_ / "data" / "tmp");
+        std::ofstream(dir_ / "data" / "tmp" / "0-1.dcm") << "an upload left behind";
+        o.host = "127.0.0.1";
+        o.port = 0;
+        o.data_dir = dir_ / "data";
+        o.users = dir_ / "users.sqlite";
+        o.anchor = false;
+        o.log_requests = false;
+        test_chain(o);
+        accounts_ = std::make_unique<Accounts>(o.users);
+        server_ = std::make_unique<ApiServer>(o);
+        auto bound = server_->bind();
+        ASSERT_TRUE(bound.ok()) << bound.error().message();
+        thread_ = std::thread([this] { (void)server_->run(); });
+        port_ = server_->port();
+    }
+    void TearDown() override {
+        if (server_) {
+            server_->stop();
+            thread_.join();
+        }
+        fs::remove_all(dir_);
+    }
+    httplib::Client client() {
+        httplib::Client c("127.0.0.1", port_);
+        c.set_read_timeout(30, 0);
+        return c;
+    }
+    httplib::Headers auth(Role r) {
+        return {{"Authorization", "Bearer " + accounts_->token.at(r)}};
+    }
+    static std::string error_code(const httplib::Result& res) {
+        auto j = json::parse(res->body, nullptr, false);
+        return j.is_object() && j.contains("error") ? j["error"].value("code", "") : "(no JSON)";
+    }
+    // One part per file, as a browser's FormData sends it.
+    static httplib::MultipartFormDataItems slices(std::size_t n) {
+        httplib::MultipartFormDataItems items;
+        for (std::size_t i = 0; i < n; ++i) {
+            const auto p =
+                kSource / "samples/ct" / ("ctsim-42-0000" + std::to_string(i % 6) + ".dcm");
+            items.push_back({"file", read_file(p), "slice.dcm", "application/dicom"});
+        }
+        return items;
+    }
+    json wait_job(const std::string& id, Role r = Role::kAuditor) {
+        auto c = client();
+        for (int i = 0; i < 600; ++i) {
+            auto res = c.Get("/api/jobs/" + id, auth(r));
+            EXPECT_TRUE(res);
+            auto j = json::parse(res->body);
+            if (j["state"] == "done")
+                return j;
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        ADD_FAILURE() << "job " << id << " not done in 30 s";
+        return {};
+    }
+
+    fs::path dir_;
+    std::unique_ptr<Accounts> accounts_;
+    std::unique_ptr<ApiServer> server_;
+    std::thread thread_;
+    int port_ = 0;
+    std::atomic<bool> server_stopping_{false};
+};
+
+TEST(OpenApi, IsJsonAndListsExactlyTheRoutesTheServerRegisters) {
+    const auto doc = json::parse(openapi_document(), nullptr, false);
+    ASSERT_FALSE(doc.is_discarded());
+    EXPECT_EQ(doc["openapi"].get<std::string>().substr(0, 2), "3.");
+    // The embedded document is the committed file.
+    EXPECT_EQ(json::parse(read_file(kSource / "docs/api.openapi.json")), doc);
+
+    ServeOptions o;
+    o.port = 0;
+    o.anchor = false;
+    o.log_requests = false;
+    o.data_dir = fresh_dir("openapi");
+    test_chain(o);
+    ApiServer server(o);
+    ASSERT_TRUE(server.bind().ok());
+    std::set<std::string> registered, documented;
+    for (const auto& r : server.routes()) {
+        registered.insert(r.method + " " + r.path);
+        // The permission documented is the one enforced.
+        std::string method = r.method;
+        for (auto& ch : method)
+            ch = static_cast<char>(std::tolower(ch));
+        const auto& op = doc["paths"][r.path][method];
+        EXPECT_EQ(op.value("x-medanchor-permission", "?"),
+                  r.permission ? to_string(*r.permission) : "public")
+            << r.path;
+    }
+    for (const auto& [path, ops] : doc["paths"].items()) {
+        for (const auto& [method, op] : ops.items()) {
+            std::string m = method;
+            for (auto& ch : m)
+                ch = static_cast<char>(std::toupper(ch));
+            documented.insert(m + " " + path);
+        }
+    }
+    EXPECT_EQ(registered, documented);
+    fs::remove_all(o.data_dir);
+}
+
+TEST(Listen, ParsesAddressAndPort) {
+    auto a = parse_listen("127.0.0.1:9000");
+    ASSERT_TRUE(a.ok());
+    EXPECT_EQ(a->first, "127.0.0.1");
+    EXPECT_EQ(a->second, 9000);
+    EXPECT_EQ(parse_listen(":9001")->first, "127.0.0.1");
+    EXPECT_EQ(parse_listen("[::1]:9002")->first, "::1");
+    for (const char* bad : {"127.0.0.1", "127.0.0.1:", "127.0.0.1:70000", "x:80a", "a/b:1"})
+        EXPECT_EQ(parse_listen(bad).error().code(), ErrorCode::kInvalidArgument) << bad;
+}
+
+TEST(Roles, TheTable) {
+    EXPECT_TRUE(allows(Role::kRadiologist, Permission::kAnalyze));
+    EXPECT_TRUE(allows(Role::kRadiologist, Permission::kReview));
+    EXPECT_FALSE(allows(Role::kRadiologist, Permission::kAdminister));  // cannot appoint verifiers
+    EXPECT_FALSE(allows(Role::kRadiologist, Permission::kCredential));
+    EXPECT_TRUE(allows(Role::kVerifier, Permission::kCredential));
+    EXPECT_FALSE(allows(Role::kVerifier, Permission::kAnalyze));
+    for (auto p : {Permission::kAnalyze, Permission::kReview, Permission::kCredential,
+                   Permission::kAdminister})
+        EXPECT_FALSE(allows(Role::kAuditor, p));  // an auditor cannot write
+    EXPECT_TRUE(allows(Role::kAuditor, Permission::kRead));
+    for (auto p : {Permission::kRead, Permission::kAnalyze, Permission::kReview,
+                   Permission::kCredential, Permission::kAdminister})
+        EXPECT_TRUE(allows(Role::kAdmin, p));
+}
+
+// A request path for a route's pattern: a job id, analysis 1, report.json.
+std::string concrete(const std::string& pattern) {
+    std::string path = pattern;
+    if (auto b = path.find("{id}"); b != std::string::npos)
+        path.replace(b, 4, pattern.starts_with("/api/jobs") ? std::string(32, 'a') : "1");
+    if (auto b = path.find("{name}"); b != std::string::npos)
+        path.replace(b, 6, "report.json");
+    if (auto b = path.find("{hash}"); b != std::string::npos)
+        path.replace(b, 6, std::string(64, 'c'));
+    return path;
+}
+
+TEST_F(ServerTest, HealthIsPublicAndEverythingElseNeedsAToken) {
+    start();
+    auto c = client();
+    auto health = c.Get("/api/health");
+    ASSERT_TRUE(health);
+    EXPECT_EQ(health->status, 200);
+    EXPECT_EQ(json::parse(health->body)["status"], "ok");
+    EXPECT_EQ(c.Get("/api/openapi.json")->status, 200);
+
+    for (const auto& r : server_->routes()) {
+        if (!r.permission)
+            continue;
+        const std::string path = concrete(r.path);
+        for (const httplib::Headers& h :
+             {httplib::Headers{}, httplib::Headers{{"Authorization", "Bearer"}},
+              httplib::Headers{{"Authorization", "Basic YTpi"}},
+              httplib::Headers{{"Authorization", "Bearer " + std::string(64, 'f')}},
+              httplib::Headers{{"Authorization", "Bearer not-hex"}}}) {
+            auto res = r.method == "GET" ? c.Get(path, h) : c.Post(path, h, "", "text/plain");
+            ASSERT_TRUE(res) << path;
+            EXPECT_EQ(res->status, 401) << r.method << " " << path;
+            EXPECT_EQ(res->get_header_value("WWW-Authenticate"), "Bearer");
+            EXPECT_EQ(error_code(res), "permission");
+        }
+    }
+}
+
+TEST_F(ServerTest, EveryRoleAgainstEveryRoute) {
+    start();
+    auto c = client();
+    for (const auto& r : server_->routes()) {
+        if (!r.permission)
+            continue;
+        const std::string path = concrete(r.path);
+        for (Role role : {Role::kRadiologist, Role::kVerifier, Role::kAuditor, Role::kAdmin}) {
+            auto res = r.method == "GET" ? c.Get(path, auth(role))
+                                         : c.Post(path, auth(role), "{}", "application/json");
+            ASSERT_TRUE(res);
+            if (allows(role, *r.permission)) {
+                EXPECT_NE(res->status, 403) << to_string(role) << " " << r.method << " " << path;
+                EXPECT_NE(res->status, 401);
+            } else {
+                EXPECT_EQ(res->status, 403) << to_string(role) << " " << r.method << " " << path;
+                EXPECT_EQ(error_code(res), "permission");
+            }
+        }
+    }
+}
+
+TEST_F(ServerTest, MetricsArePrometheusText) {
+    start();
+    auto res = client().Get("/api/metrics", auth(Role::kAuditor));
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 200);
+    EXPECT_TRUE(res->get_header_value("Content-Type").starts_with("text/plain"));
+    for (const char* m :
+         {"\nmedanchor_images_analysed_total 0\n", "\nmedanchor_queue_depth 0\n",
+          "\nmedanchor_anchoring_lag_seconds 0\n", "medanchor_analyses{state=\"pending\"} 0",
+          "# TYPE medanchor_errors_total counter"})
+        EXPECT_NE(res->body.find(m), std::string::npos) << m << "\n" << res->body;
+}
+
+TEST_F(ServerTest, UploadLimitsAndBadInput) {
+    ServeOptions o;
+    o.max_upload_bytes = 1 << 20;
+    o.max_files = 3;
+    start(o);
+    auto c = client();
+    const auto h = auth(Role::kRadiologist);
+
+    // Over the byte cap: 413 before the body is processed.
+    httplib::MultipartFormDataItems big = {{"file", std::string(2 << 20, 'x'), "a.dcm", ""}};
+    auto res = c.Post("/api/jobs", h, big);
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 413);
+    EXPECT_EQ(error_code(res), "too-large");
+
+    res = c.Post("/api/jobs", h, slices(4));  // over the count cap
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 413);
+    EXPECT_EQ(error_code(res), "too-large");
+
+    res = c.Post("/api/jobs", h, "{\"path\":\"/etc/passwd\"}", "application/json");
+    EXPECT_EQ(res->status, 415);
+    EXPECT_EQ(error_code(res), "unsupported");
+
+    res = c.Post("/api/jobs", h,
+                 httplib::MultipartFormDataItems{{"file", "x", "a.html", "text/html"}});
+    EXPECT_EQ(res->status, 415);
+
+    res = c.Post("/api/jobs", h, httplib::MultipartFormDataItems{{"path", "../../x", "", ""}});
+    EXPECT_EQ(res->status, 400);
+
+    // A part that is not an image is accepted as a job and fails by itself, named by kind.
+    res =
+        c.Post("/api/jobs", h,
+               httplib::MultipartFormDataItems{{"file", "not an image at all", "../../etc/x", ""}});
+    ASSERT_EQ(res->status, 202);
+    auto job = wait_job(json::parse(res->body)["id"]);
+    EXPECT_EQ(job["files"][0]["state"], "failed");
+    EXPECT_EQ(job["files"][0]["error"]["code"], "unsupported");
+    EXPECT_FALSE(fs::exists(dir_ / "etc"));
+
+    // Unknown routes and files outside the fixed set are 404 with a JSON body.
+    for (const char* path : {"/api/nope", "/api/analyses/1/files/..%2F..%2Fusers.sqlite",
+                             "/api/analyses/1/files/users.sqlite", "/../../etc/passwd",
+                             "/api/analyses/1/files/report.json", "/api/jobs/xyz"}) {
+        res = c.Get(path, auth(Role::kAuditor));
+        ASSERT_TRUE(res);
+        EXPECT_EQ(res->status, 404) << path;
+        EXPECT_EQ(error_code(res), "not-found") << path;
+    }
+    res = c.Get("/api/ledger?state=bogus", auth(Role::kAuditor));
+    EXPECT_EQ(res->status, 400);
+    EXPECT_EQ(error_code(res), "invalid-argument");
+}
+
+// Verification and review check what they are given before they reach the chain (here: none;
+// nothing listens on its port, so a well-formed request ends as `network`); the chain's side is
+// tested end to end (serve_e2e_test.sh, tests/web/).
+TEST_F(ServerTest, VerifyAndReviewCheckTheirInputBeforeTheChain) {
+    start();
+    auto c = client();
+    const auto h = auth(Role::kAuditor);
+    for (const std::string& bad : std::vector<std::string>{
+             "zzz", std::string(63, 'a'), std::string(65, 'a'), "md5:" + std::string(64, 'a')}) {
+        auto res = c.Get("/api/verify/" + bad, h);
+        ASSERT_TRUE(res);
+        EXPECT_EQ(res->status, 400) << bad;
+        EXPECT_EQ(error_code(res), "invalid-argument") << bad;
+    }
+    for (const std::string& good :
+         std::vector<std::string>{std::string(64, 'a'), "hmac-sha256:" + std::string(64, 'b')}) {
+        auto res = c.Get("/api/verify/" + good, h);
+        ASSERT_TRUE(res);
+        EXPECT_EQ(res->status, 502) << good << ": " << res->body;
+        EXPECT_EQ(error_code(res), "network");
+    }
+    auto res = c.Post("/api/verify", h,
+                      httplib::MultipartFormDataItems{{"file", "not an image", "x", ""}});
+    EXPECT_EQ(res->status, 415);
+    res = c.Post("/api/verify", h, slices(2));
+    EXPECT_EQ(res->status, 415) << "two images";
+    res = c.Post("/api/verify", h, slices(1));
+    EXPECT_EQ(res->status, 502) << "an image is hashed, then the chain is asked: " << res->body;
+
+    // One analysis by the radiologist, recorded and not on chain.
+    res = c.Post("/api/jobs", auth(Role::kRadiologist), slices(1));
+    ASSERT_EQ(res->status, 202);
+    auto job = wait_job(json::parse(res->body)["id"]);
+    const std::string id = std::to_string(job["files"][0]["analysis_id"].get<int>());
+    const auto post = [&](Role r, const std::string& what, const std::string& body) {
+        return c.Post("/api/analyses/" + id + "/" + what, auth(r), body, "application/json");
+    };
+    for (const char* body : {"[]", "{}", R"({"decision":"maybe","note":"x"})",
+                             R"({"decision":"confirm"})", R"({"decision":"confirm","note":""})"}) {
+        res = post(Role::kAdmin, "review", body);
+        EXPECT_EQ(res->status, 400) << body;
+    }
+    res = post(Role::kAdmin, "review",
+               R"({"decision":"confirm","note":")" + std::string(70000, 'n') + "\"}");
+    EXPECT_EQ(res->status, 400) << "a note over 64 KiB";
+    res = post(Role::kRadiologist, "review", R"({"decision":"confirm","note":"agree"})");
+    EXPECT_EQ(res->status, 403) << "one's own analysis: " << res->body;
+    res = post(Role::kAdmin, "retract", "{}");
+    EXPECT_EQ(res->status, 403) << "another's analysis: " << res->body;
+    res = post(Role::kAdmin, "review", R"({"decision":"dispute","note":"disagree"})");
+    EXPECT_EQ(res->status, 404) << "not on chain yet: " << res->body;
+    EXPECT_EQ(error_code(res), "not-anchored");
+    res = post(Role::kRadiologist, "retract", R"({"reason":0})");
+    EXPECT_EQ(res->status, 400);
+    res = post(Role::kRadiologist, "retract", R"({"reason":2})");
+    EXPECT_EQ(res->status, 404) << res->body;
+    res = c.Post("/api/analyses/999/review", auth(Role::kAdmin),
+                 R"({"decision":"confirm","note":"x"})", "application/json");
+    EXPECT_EQ(res->status, 404);
+    EXPECT_EQ(error_code(res), "not-found");
+}
+
+// The accept queue is the system's maximum, not cpp-httplib's 5: with 5, 64 clients connecting
+// at once lost handshakes and waited a second to retry (bench/http_bench.cpp measured a 1 s p99).
+// `ss` (iproute2) shows a listening socket's backlog as its Send-Q.
+TEST_F(ServerTest, ListensWithALongAcceptQueue) {
+    start();
+    const std::string command = "ss -Hltn 'sport = :" + std::to_string(port_) + "'";
+    FILE* pipe = ::popen(command.c_str(), "r");
+    ASSERT_NE(pipe, nullptr);
+    char line[512] = {};
+    const bool read = std::fgets(line, sizeof line, pipe) != nullptr;
+    ::pclose(pipe);
+    ASSERT_TRUE(read) << command;
+    std::istringstream fields(line);
+    std::string state;
+    long recv_q = -1, backlog = -1;
+    fields >> state >> recv_q >> backlog;
+    EXPECT_EQ(state, "LISTEN") << line;
+    EXPECT_GE(backlog, 128) << line;
+}
+
+// Sends raw bytes and closes, without reading an answer.
+void send_raw(int port, const std::string& bytes, bool read_answer = false) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+        (void)!::write(fd, bytes.data(), bytes.size());
+        if (read_answer) {
+            timeval tv{2, 0};
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+            char buf[512];
+            (void)!::read(fd, buf, sizeof buf);
+        }
+    }
+    ::close(fd);
+}
+
+TEST_F(ServerTest, AClientThatDisconnectsMidUploadLeavesNothing) {
+    start();
+    const std::string body_start =
+        "--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.dcm\"\r\n\r\n" +
+        read_file(kSource / "samples/ct/ctsim-42-00000.dcm").substr(0, 4000);
+    send_raw(port_, "POST /api/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                        accounts_->token.at(Role::kRadiologist) +
+                        "\r\nContent-Type: multipart/form-data; boundary=B\r\nContent-Length: "
+                        "200000\r\n\r\n" +
+                        body_start);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    auto m = client().Get("/api/metrics", auth(Role::kAuditor));
+    EXPECT_NE(m->body.find("\nmedanchor_queue_depth 0\n"), std::string::npos);
+    EXPECT_NE(m->body.find("medanchor_analyses{state=\"pending\"} 0"), std::string::npos);
+    EXPECT_FALSE(fs::exists(dir_ / "data/tmp"));
+    for (const auto& e : fs::directory_iterator(dir_ / "data/reports"))
+        EXPECT_FALSE(e.is_directory()) << "a report folder: " << e.path();
+}
+
+TEST_F(ServerTest, UploadAnalysesEveryFileAndServesTheReports) {
+    start();
+    auto c = client();
+    auto res = c.Post("/api/jobs", auth(Role::kRadiologist), slices(3));
+    ASSERT_TRUE(res);
+    ASSERT_EQ(res->status, 202) << res->body;
+    const std::string id = json::parse(res->body)["id"];
+    EXPECT_EQ(res->get_header_value("Location"), "/api/jobs/" + id);
+
+    // The event stream follows the job to the end (anchoring is off: analyses stay recorded,
+    // so the test reads events until the last file is analysed).
+    std::string events;
+    httplib::Client sse("127.0.0.1", port_);
+    sse.set_read_timeout(30, 0);
+    auto streamed = sse.Get("/api/jobs/" + id + "/events", auth(Role::kAuditor),
+                            [&](const char* data, std::size_t n) {
+                                events.append(data, n);
+                                return events.find("\"percent\":100") == std::string::npos;
+                            });
+    EXPECT_NE(events.find("event: job\ndata: {"), std::string::npos);
+    EXPECT_NE(events.find("\"percent\":100"), std::string::npos) << events;
+
+    auto job = wait_job(id);
+    ASSERT_EQ(job["files"].size(), 3u);
+    for (const auto& f : job["files"]) {
+        ASSERT_EQ(f["state"], "analysed") << job.dump();
+        EXPECT_EQ(f["anchoring"], "recorded");
+        auto a = c.Get("/api/analyses/" + std::to_string(f["analysis_id"].get<int>()),
+                       auth(Role::kAuditor));
+        ASSERT_EQ(a->status, 200);
+        auto analysis = json::parse(a->body);
+        EXPECT_FALSE(analysis["finding"].get<std::string>().empty());
+        EXPECT_EQ(analysis["analyst"], "ST2CY5V39NHDPWSXMW9QDT3HC3GD6Q6XX4CFRK9AG");
+        EXPECT_FALSE(analysis.contains("source_path"));
+        auto report = c.Get(
+            "/api/analyses/" + std::to_string(f["analysis_id"].get<int>()) + "/files/report.json",
+            auth(Role::kAuditor));
+        ASSERT_EQ(report->status, 200);
+        EXPECT_EQ(to_hex(sha256(report->body)), analysis["report_digest"]);
+        auto png = c.Get(
+            "/api/analyses/" + std::to_string(f["analysis_id"].get<int>()) + "/files/saliency.png",
+            auth(Role::kAuditor));
+        ASSERT_EQ(png->status, 200);
+        EXPECT_EQ(png->body.substr(1, 3), "PNG");
+        // The plain rendering: a PNG at the slice's own size (256 x 256, IHDR's width and
+        // height, big-endian at bytes 16..23).
+        auto image =
+            c.Get("/api/analyses/" + std::to_string(f["analysis_id"].get<int>()) + "/image.png",
+                  auth(Role::kAuditor));
+        ASSERT_EQ(image->status, 200) << image->body;
+        ASSERT_GT(image->body.size(), 24u);
+        EXPECT_EQ(image->body.substr(1, 3), "PNG");
+        EXPECT_EQ(image->body.substr(16, 8), std::string("\0\0\x01\0\0\0\x01\0", 8));
+        EXPECT_NE(image->body, png->body);
+    }
+    // The upload itself is not kept: it is analysed from memory, nothing is staged on disk.
+    EXPECT_FALSE(fs::exists(dir_ / "data/tmp")) << "a staged upload left by an older server";
+    EXPECT_FALSE(fs::exists(dir_ / "data/originals"));
+    auto ledger = c.Get("/api/ledger?state=pending", auth(Role::kAuditor));
+    EXPECT_EQ(json::parse(ledger->body)["analyses"].size(), 3u);
+}
+
+TEST_F(ServerTest, KeepsOriginalsOnlyWhenAsked) {
+    ServeOptions o;
+    o.keep_originals = true;
+    start(o);
+    auto c = client();
+    auto res = c.Post("/api/jobs", auth(Role::kRadiologist), slices(1));
+    ASSERT_EQ(res->status, 202);
+    auto job = wait_job(json::parse(res->body)["id"]);
+    ASSERT_EQ(job["files"][0]["state"], "analysed") << job.dump();
+    // One file, named by the image hash (never by the client's name), with the bytes sent.
+    std::vector<fs::path> kept;
+    for (const auto& e : fs::directory_iterator(dir_ / "data/originals"))
+        kept.push_back(e.path());
+    ASSERT_EQ(kept.size(), 1u);
+    auto a = json::parse(
+        c.Get("/api/analyses/" + std::to_string(job["files"][0]["analysis_id"].get<int>()),
+              auth(Role::kAuditor))
+            ->body);
+    EXPECT_EQ(
+        kept[0].filename().string(),
+        a["image_hash"].get<std::string>().substr(std::string("hmac-sha256:").size()) + ".dcm");
+    EXPECT_EQ(read_file(kept[0]), read_file(kSource / "samples/ct/ctsim-42-00000.dcm"));
+}
+
+TEST_F(ServerTest, SurvivesAFloodOfBadRequestsAndLosesNoAcceptedJob) {
+    ServeOptions o;
+    o.threads = 8;
+    o.max_event_streams = 2;
+    o.read_timeout_s = 2;
+    start(o);
+    auto c = client();
+    auto accepted = c.Post("/api/jobs", auth(Role::kRadiologist), slices(2));
+    ASSERT_EQ(accepted->status, 202);
+    const std::vector<std::string> garbage = {
+        "GARBAGE\r\n\r\n",
+        "GET /api/health HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
+        "POST /api/jobs HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n",
+        "GET /" + std::string(20000, 'a') + " HTTP/1.1\r\n\r\n",
+        std::string("\x16\x03\x01\x00\xa5", 5),
+        "POST /api/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + std::string(64, '0') +
+            "\r\nContent-Type: multipart/form-data; boundary=Z\r\nContent-Length: "
+            "10\r\n\r\n--Z--\r\n",
+        "GET /api/metrics HTTP/1.1\r\nAuthorization: Bearer x\r\n\r\n",
+    };
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; ++t) {
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < 40; ++i)
+                send_raw(port_, garbage[(t + i) % garbage.size()], i % 4 == 0);
+        });
+    }
+    for (auto& t : threads)
+        t.join();
+    auto health = c.Get("/api/health");
+    ASSERT_TRUE(health);
+    EXPECT_EQ(health->status, 200);
+    auto job = wait_job(json::parse(accepted->body)["id"]);
+    for (const auto& f : job["files"])
+        EXPECT_EQ(f["state"], "analysed");
+}
+
+TEST_F(ServerTest, EventStreamsAreBounded) {
+    ServeOptions o;
+    o.threads = 4;
+    o.max_event_streams = 1;
+    start(o);
+    auto accepted = client().Post("/api/jobs", auth(Role::kRadiologist), slices(1));
+    const std::string id = json::parse(accepted->body)["id"];
+    wait_job(id);
+    // One stream stays open (the analysis stays `recorded`: anchoring is off here) ...
+    std::atomic<bool> open{false};
+    std::thread holder([&] {
+        httplib::Client sse("127.0.0.1", port_);
+        sse.Get("/api/jobs/" + id + "/events", auth(Role::kAuditor), [&](const char*, std::size_t) {
+            open = true;
+            return !server_stopping_;
+        });
+    });
+    while (!open)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    // ... so a second one is refused, and requests are still answered.
+    auto second = client().Get("/api/jobs/" + id + "/events", auth(Role::kAuditor));
+    EXPECT_EQ(second->status, 503);
+    EXPECT_EQ(client().Get("/api/health")->status, 200);
+    server_stopping_ = true;
+    server_->stop();
+    holder.join();
+    thread_.join();
+    server_.reset();
+}
+
+TEST_F(ServerTest, ServesHttpsWithACertificateFromOpenssl) {
+    dir_ = fresh_dir("tls");
+    const fs::path cert = dir_ / "cert.pem", key = dir_ / "key.pem";
+    const std::string cmd =
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "
+        "/CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout " +
+        key.string() + " -out " + cert.string() + " 2>/dev/null";
+    ASSERT_EQ(std::system(cmd.c_str()), 0);
+    fs::permissions(key, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
+    ServeOptions o;
+    o.tls_cert = cert.string();
+    o.tls_key = key.string();
+    o.host = "127.0.0.1";
+    o.port = 0;
+    o.data_dir = dir_ / "data";
+    test_chain(o);
+    o.anchor = false;
+    o.log_requests = false;
+    server_ = std::make_unique<ApiServer>(o);
+    ASSERT_TRUE(server_->bind().ok());
+    thread_ = std::thread([this] { (void)server_->run(); });
+    port_ = server_->port();
+
+    httplib::SSLClient tls("127.0.0.1", port_);
+    tls.set_ca_cert_path(cert.c_str());
+    tls.enable_server_certificate_verification(true);
+    auto res = tls.Get("/api/health");
+    ASSERT_TRUE(res) << httplib::to_string(res.error());
+    EXPECT_EQ(res->status, 200);
+    // Plain HTTP to the TLS port gets no answer.
+    httplib::Client plain("127.0.0.1", port_);
+    plain.set_read_timeout(2, 0);
+    EXPECT_FALSE(plain.Get("/api/health"));
+
+    // A private key others can read is refused, like every key medanchor reads.
+    fs::permissions(key, fs::perms::others_read, fs::perm_options::add);
+    ApiServer loose(o);
+    auto bound = loose.bind();
+    ASSERT_FALSE(bound.ok());
+    EXPECT_EQ(bound.error().code(), ErrorCode::kPermission);
+}
+
+}  // namespace
+}  // namespace medanchor::http

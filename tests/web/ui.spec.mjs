@@ -1,0 +1,142 @@
+// The web UI in a real browser against a real server and chain (docs/web.md): upload the sample
+// slices and watch the batch reach 100 %, open a result (finding, saliency toggle and opacity,
+// "confirmed" with its block), the review queue; verify an anchored image and a copy with one
+// pixel changed; a second radiologist confirms an analysis on chain; an auditor sees no write
+// control anywhere.
+// Screenshots of each page go to the test output folder (MEDANCHOR_WEB_OUT).
+import { test, expect } from '@playwright/test';
+import path from 'node:path';
+import fs from 'node:fs';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const slices = fs.readdirSync(path.join(root, 'samples/ct'))
+  .filter((f) => f.endsWith('.dcm')).sort().map((f) => path.join(root, 'samples/ct', f));
+const out = process.env.MEDANCHOR_WEB_OUT || 'test-results';
+const shot = (page, name) => page.screenshot({ path: path.join(out, `${name}.png`), fullPage: true });
+
+async function signIn(page, token) {
+  await page.goto('/');
+  await page.getByLabel('Access token').fill(token);
+  await page.getByRole('button', { name: 'Sign in' }).press('Enter');
+  await expect(page.locator('#who')).toContainText('Signed in as');
+}
+
+test('a radiologist analyses the sample slices and follows one result to the chain', async ({ page, request }) => {
+  await signIn(page, process.env.MEDANCHOR_TOKEN_RADIOLOGIST);
+  await page.getByLabel(/Choose images/).setInputFiles(slices);
+  await page.getByRole('button', { name: 'Analyse' }).click();
+  await expect(page.locator('#batch-percent')).toHaveText('100 %', { timeout: 90_000 });
+  const rows = page.locator('#results tbody tr');
+  await expect(rows).toHaveCount(slices.length);
+  for (let i = 0; i < slices.length; ++i)
+    await expect(rows.nth(i).locator('.state')).toHaveText('analysed');
+  await shot(page, 'analyse');
+
+  // The first result: what the page says is what the API says.
+  const link = rows.first().getByRole('link', { name: /Open result/ });
+  const id = (await link.textContent()).match(/\d+/)[0];
+  await link.click();
+  const api = await (await request.get(`/api/analyses/${id}`, {
+    headers: { Authorization: `Bearer ${process.env.MEDANCHOR_TOKEN_RADIOLOGIST}` } })).json();
+  await expect(page.locator('#finding')).toHaveText(api.finding);
+  await expect(page.locator('#confidence')).toHaveText(`${(api.confidence_bp / 100).toFixed(1)} %`);
+  await expect(page.locator('#base-image')).toHaveJSProperty('complete', true);
+  await expect.poll(() => page.locator('#base-image').evaluate((img) => img.naturalWidth)).toBe(256);
+
+  // The saliency overlay: a toggle and an opacity slider, both by keyboard.
+  const overlay = page.locator('#overlay-image');
+  await expect(overlay).toBeVisible();
+  await page.getByLabel('Show saliency overlay').press('Space');
+  await expect(overlay).toBeHidden();
+  await page.getByLabel('Show saliency overlay').press('Space');
+  await expect(overlay).toBeVisible();
+  await page.getByLabel('Overlay opacity').fill('40');
+  await expect(overlay).toHaveCSS('opacity', '0.4');
+
+  await expect(page.locator('#anchoring')).toContainText(/Confirmed on chain in block \d+/, { timeout: 90_000 });
+  await expect(page.locator('#txid')).toHaveText(/^[0-9a-f]{64}$/);
+  await shot(page, 'result');
+
+  await page.getByRole('link', { name: 'Review queue' }).click();
+  await expect(page.getByRole('table', { name: 'Held analyses' })).toBeVisible();
+  await shot(page, 'review');
+});
+
+// One pixel changed: the last two bytes of these files are the last pixel's (16-bit, little
+// endian, at the end of Pixel Data), so the copy is still a valid image with another hash.
+function onePixelChanged(file) {
+  const bytes = fs.readFileSync(file);
+  bytes[bytes.length - 2] ^= 0x01;
+  return { name: 'changed.dcm', mimeType: 'application/dicom', buffer: bytes };
+}
+
+test('an auditor verifies an anchored image, and a copy with one pixel changed is not found', async ({ page }) => {
+  await signIn(page, process.env.MEDANCHOR_TOKEN_AUDITOR);
+  await page.getByRole('link', { name: 'Verify' }).click();
+  // The first slice: the first test followed its analysis to "confirmed".
+  await page.getByLabel(/Choose an image/).setInputFiles(slices[0]);
+  await expect(page.locator('#verdict')).toHaveText(/^Verified: a valid analysis/, { timeout: 30_000 });
+  const rows = page.locator('#verify-table tbody tr');
+  await expect(rows).toHaveCount(1);
+  await expect(rows.first()).toContainText('Not reviewed yet');
+  await expect(rows.first()).toContainText(/matches/);
+  await shot(page, 'verify');
+
+  await page.getByLabel(/Choose an image/).setInputFiles(onePixelChanged(slices[0]));
+  await expect(page.locator('#verdict')).toHaveText(/^Not found: the chain holds no analysis/, { timeout: 30_000 });
+  await expect(page.locator('#verify-table')).toBeHidden();
+  await shot(page, 'verify-changed');
+
+  // The same verdict by hash, pasted: the technical detail holds the hash.
+  const hash = JSON.parse(await page.locator('#verify-json').textContent()).image_hash;
+  expect(hash).toMatch(/^hmac-sha256:[0-9a-f]{64}$/);
+  await page.getByLabel('Image hash').fill(hash);
+  await page.getByRole('button', { name: 'Verify hash' }).click();
+  await expect(page.locator('#verdict')).toHaveText(/^Not found/);
+});
+
+test('a second radiologist confirms an anchored analysis on chain', async ({ page, request }) => {
+  await signIn(page, process.env.MEDANCHOR_TOKEN_REVIEWER);
+  await page.getByRole('link', { name: 'Review queue' }).click();
+  const table = page.getByRole('table', { name: 'Anchored analyses by others' });
+  const row = table.locator('tbody tr').first();
+  const id = (await row.getByRole('link').textContent()).match(/\d+/)[0];
+  await row.getByLabel(`Your note on analysis ${id}`).fill('Agree: a nodule in the right upper lobe.');
+  await row.getByRole('button', { name: `Confirm analysis ${id}` }).click();
+  await expect(page.locator('#review-message')).toContainText(`Analysis ${id}: confirmed on chain in block`, { timeout: 60_000 });
+  await shot(page, 'peer-review');
+  // The chain says so: the analysis' verdict shows one confirmation.
+  const headers = { Authorization: `Bearer ${process.env.MEDANCHOR_TOKEN_REVIEWER}` };
+  const a = await (await request.get(`/api/analyses/${id}`, { headers })).json();
+  const v = await (await request.get(`/api/verify/${a.image_hash}`, { headers })).json();
+  const mine = v.analyses.find((x) => x.analysis_id === a.onchain_id);
+  expect(mine.confirmations).toBe(1);
+  expect(mine.status).toBe('confirmed');
+});
+
+test('an auditor sees no write controls', async ({ page }) => {
+  await signIn(page, process.env.MEDANCHOR_TOKEN_AUDITOR);
+  await expect(page.locator('#who')).toContainText('(auditor)');
+  await expect(page.getByText('Your role can read results but not upload images.')).toBeVisible();
+  await expect(page.getByLabel(/Choose images/)).toBeHidden();
+  await expect(page.getByRole('button', { name: 'Analyse' })).toBeHidden();
+  await shot(page, 'auditor');
+  await page.getByRole('link', { name: 'Review queue' }).click();
+  const peers = page.getByRole('table', { name: 'Anchored analyses by others' });
+  await expect(peers.locator('tbody tr').first()).toBeVisible();
+  await expect(peers.getByRole('button')).toHaveCount(0);
+  await expect(peers.getByRole('textbox')).toHaveCount(0);
+  await expect(peers.getByText('Your role cannot review').first()).toBeVisible();
+  await shot(page, 'review-auditor');
+  await peers.getByRole('link').first().click();
+  await expect(page.locator('#finding')).not.toBeEmpty();
+  await expect(page.getByRole('button', { name: 'Retract this analysis' })).toBeHidden();
+});
+
+test('a wrong token is refused and nothing is shown', async ({ page }) => {
+  await page.goto('/');
+  await page.getByLabel('Access token').fill('0'.repeat(64));
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.locator('#who')).toContainText('Sign-in failed: unknown bearer token');
+  await expect(page.locator('#page-analyse')).toBeHidden();
+});

@@ -1,0 +1,401 @@
+// medanchor's web UI: plain JavaScript over the REST API (docs/api.md). The token lives in this
+// tab's sessionStorage and travels only in the Authorization header (never in a URL); event
+// streams are read with fetch() for the same reason (EventSource cannot send headers).
+const $ = (sel) => document.querySelector(sel);
+let token = sessionStorage.getItem('medanchor-token') || '';
+let me = null;
+
+async function api(path, options = {}) {
+  const headers = { ...(options.headers || {}), Authorization: `Bearer ${token}` };
+  const res = await fetch(path, { ...options, headers });
+  if (!res.ok) {
+    let message = `${res.status}`;
+    try { message = (await res.json()).error.message; } catch { /* not JSON */ }
+    throw new Error(message);
+  }
+  return res;
+}
+
+const percent = (bp) => `${(bp / 100).toFixed(1)} %`;
+const words = {
+  recorded: 'Recorded; waiting to be sent to the chain',
+  sent: 'Sent to the chain; waiting for a block',
+  confirmed: 'Confirmed on chain',
+  needs_review: 'Held for human review; not anchored',
+  failed: 'Could not be anchored',
+};
+
+async function signIn(value) {
+  token = value;
+  try {
+    me = await (await api('/api/me')).json();
+    sessionStorage.setItem('medanchor-token', token);
+    $('#who').textContent = `Signed in as ${me.name} (${me.role})`;
+    $('#signin').hidden = true;
+    route();
+  } catch (e) {
+    me = null;
+    $('#who').textContent = `Sign-in failed: ${e.message}`;
+  }
+}
+
+function show(page) {
+  for (const s of document.querySelectorAll('main > section')) s.hidden = s.id !== `page-${page}`;
+  for (const a of document.querySelectorAll('nav a')) {
+    if (a.getAttribute('href') === `#${page}`) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+}
+
+function route() {
+  if (!me) { show('signed-out'); return; }
+  const [page, arg] = location.hash.replace(/^#/, '').split('/');
+  if (page === 'result' && arg) { show('result'); openResult(arg); }
+  else if (page === 'review') { show('review'); loadReview(); }
+  else if (page === 'verify') { show('verify'); }
+  else { show('analyse'); setUpAnalyse(); }
+}
+
+// ---- Analyse ------------------------------------------------------------------------------
+function setUpAnalyse() {
+  const can = me.permissions.includes('analyze');
+  $('#upload-area').hidden = !can;
+  $('#no-upload').hidden = can;
+}
+
+async function upload(files) {
+  if (!files.length) return;
+  const form = new FormData();
+  for (const f of files) form.append('file', f, 'image');  // the name stays in this browser
+  const body = $('#results tbody');
+  body.replaceChildren();
+  const rows = [...files].map((f, i) => {
+    const tr = document.createElement('tr');
+    tr.innerHTML = `<th scope="row"></th><td><progress max="100" value="0"></progress>
+      <span class="state">queued</span></td><td class="finding"></td><td class="chain"></td>
+      <td class="link"></td>`;
+    tr.querySelector('th').textContent = f.name;
+    tr.querySelector('progress').setAttribute('aria-label', `Progress of ${f.name}`);
+    body.append(tr);
+    return tr;
+  });
+  $('#results').hidden = false;
+  $('#batch').hidden = false;
+  $('#start').disabled = true;
+  try {
+    const job = await (await api('/api/jobs', { method: 'POST', body: form })).json();
+    await follow(job.id, (j) => render(j, rows));
+  } catch (e) {
+    $('#batch-percent').textContent = `Upload failed: ${e.message}`;
+  } finally {
+    $('#start').disabled = false;
+  }
+}
+
+function render(job, rows) {
+  $('#batch-progress').value = job.progress.percent;
+  $('#batch-percent').textContent = `${job.progress.percent} %`;
+  job.files.forEach((f, i) => {
+    const tr = rows[i];
+    if (!tr) return;
+    const done = f.state === 'analysed' || f.state === 'failed';
+    tr.querySelector('progress').value = done ? 100 : f.state === 'analysing' ? 50 : 0;
+    tr.querySelector('.state').textContent = f.state;
+    if (f.error) tr.querySelector('.finding').textContent = `Failed: ${f.error.message}`;
+    if (f.finding) tr.querySelector('.finding').textContent = `${f.finding}, ${percent(f.confidence_bp)}`;
+    if (f.anchoring) tr.querySelector('.chain').textContent = f.anchoring;
+    if (f.analysis_id && !tr.querySelector('.link a')) {
+      const a = document.createElement('a');
+      a.href = `#result/${f.analysis_id}`;
+      a.textContent = `Open result ${f.analysis_id}`;
+      tr.querySelector('.link').append(a);
+    }
+  });
+}
+
+// Reads the job's server-sent events until the stream ends.
+async function follow(id, onJob) {
+  const res = await api(`/api/jobs/${id}/events`);
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += decoder.decode(value, { stream: true });
+    let end;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const event = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const data = event.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
+      if (data) onJob(JSON.parse(data));
+    }
+  }
+}
+
+// ---- Result -------------------------------------------------------------------------------
+let resultTimer = null;
+
+async function blobUrl(path) {
+  return URL.createObjectURL(await (await api(path)).blob());
+}
+
+async function openResult(id) {
+  clearTimeout(resultTimer);
+  $('#result-error').hidden = true;
+  $('#result-body').hidden = true;
+  let a;
+  try {
+    a = await (await api(`/api/analyses/${id}`)).json();
+  } catch (e) {
+    $('#result-error').textContent = `Analysis ${id}: ${e.message}`;
+    $('#result-error').hidden = false;
+    return;
+  }
+  $('#result-title').textContent = `Result of analysis ${a.id}`;
+  $('#finding').textContent = a.finding;
+  $('#confidence').textContent = percent(a.confidence_bp);
+  $('#model').textContent = `${a.model.name} ${a.model.version} (SHA-256 ${a.model.sha256.slice(0, 16)}…)`;
+  $('#review-status').textContent = a.review_reason
+    ? `Needs human review: ${a.review_reason}` : 'Not needed';
+  $('#review-status').className = a.review_reason ? 'state-held' : '';
+  $('#image-hash').textContent = a.image_hash;
+  $('#digest').textContent = a.report_digest;
+  $('#analyst').textContent = a.analyst;
+  showAnchoring(a);
+  // Retraction: one's own analysis, once it is on chain.
+  $('#retract-area').hidden = !(me.permissions.includes('review') && a.analyst === me.principal && a.onchain_id != null);
+  $('#retract').disabled = false;
+  $('#retract-message').textContent = '';
+  $('#retract').onclick = () => retract(a.id);
+  const downloads = $('#downloads');
+  downloads.replaceChildren();
+  const labels = { 'report.json': 'Report (JSON)', 'report.fhir.json': 'FHIR R4 DiagnosticReport',
+    'report.sr.dcm': 'DICOM Structured Report', 'saliency.png': 'Saliency map (PNG)' };
+  for (const name of a.files) {
+    const li = document.createElement('li');
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.textContent = `Download ${labels[name] || name}`;
+    button.addEventListener('click', async () => {
+      const link = document.createElement('a');
+      link.href = await blobUrl(`/api/analyses/${a.id}/files/${name}`);
+      link.download = `analysis-${a.id}-${name}`;
+      link.click();
+    });
+    li.append(button);
+    downloads.append(li);
+  }
+  $('#result-body').hidden = false;
+  try {
+    $('#base-image').src = await blobUrl(`/api/analyses/${a.id}/image.png`);
+    if (a.files.includes('saliency.png')) {
+      $('#overlay-image').src = await blobUrl(`/api/analyses/${a.id}/files/saliency.png`);
+    }
+  } catch (e) {
+    $('#result-error').textContent = `Image: ${e.message}`;
+    $('#result-error').hidden = false;
+  }
+}
+
+function showAnchoring(a) {
+  const el = $('#anchoring');
+  let text = words[a.anchoring] || a.anchoring;
+  if (a.anchoring === 'confirmed' && a.block_height != null) text += ` in block ${a.block_height}`;
+  el.textContent = text;
+  el.className = a.anchoring === 'confirmed' ? 'state-confirmed' : a.anchoring === 'needs_review' ? 'state-held' : '';
+  $('#txid').textContent = a.txid || 'none yet';
+  // Live until the chain has settled it.
+  if (a.anchoring === 'recorded' || a.anchoring === 'sent') {
+    resultTimer = setTimeout(async () => {
+      if (!location.hash.startsWith(`#result/${a.id}`)) return;
+      try { showAnchoring(await (await api(`/api/analyses/${a.id}`)).json()); } catch { /* next time */ }
+    }, 1000);
+  }
+}
+
+// ---- Verify -------------------------------------------------------------------------------
+const verdicts = {
+  valid: 'Verified: a valid analysis of this image is anchored on the chain.',
+  'not-anchored': 'Not found: the chain holds no analysis of this image. Any change to the image, even one pixel, makes it a different image.',
+  disputed: 'Disputed: analyses of this image are on the chain, but every one is retracted or disputed.',
+  'report-mismatch': 'Warning: a report kept here differs from the one anchored on the chain.',
+};
+const statusWords = {
+  unreviewed: 'Not reviewed yet', confirmed: 'Confirmed by a peer', disputed: 'Disputed by a peer',
+  retracted: 'Retracted by its analyst',
+};
+
+async function verify(request) {
+  $('#verify-error').hidden = true;
+  $('#verify-result').hidden = true;
+  let v;
+  try {
+    v = await (await request()).json();
+  } catch (e) {
+    $('#verify-error').textContent = `Verification failed: ${e.message}`;
+    $('#verify-error').hidden = false;
+    return;
+  }
+  $('#verdict').textContent = verdicts[v.verdict] || v.verdict;
+  $('#verdict').className = v.verdict === 'valid' ? 'state-confirmed' : 'state-held';
+  const body = $('#verify-table tbody');
+  body.replaceChildren();
+  for (const a of v.analyses) {
+    const tr = document.createElement('tr');
+    tr.innerHTML = '<th scope="row"></th><td></td><td></td><td></td><td></td>';
+    tr.children[0].textContent = `On-chain analysis ${a.analysis_id}`;
+    tr.children[1].textContent = `${a.finding}, ${percent(a.confidence_bp)} (${a.model})`;
+    tr.children[2].textContent = `Block ${a.block_height}, ${a.time}`;
+    tr.children[3].textContent = `${statusWords[a.status] || a.status} (${a.confirmations} confirmed, ${a.disputes} disputed)`;
+    // In words; the sentences themselves (with the report's path) are in the technical detail.
+    tr.children[4].textContent = !a.local_report.length ? 'No report kept here'
+      : a.local_report.every((c) => /matches/.test(c)) ? 'The report kept here matches the one anchored'
+        : a.local_report.join(' ');
+    body.append(tr);
+  }
+  $('#verify-table').hidden = !v.analyses.length;
+  $('#local-only').textContent = v.local_only.length
+    ? `Recorded here and not on the chain yet: ${v.local_only.map((l) => `analysis ${l.ledger_id} (${l.state})`).join(', ')}.`
+    : '';
+  $('#verify-json').textContent = JSON.stringify(v, null, 2);
+  $('#verify-result').hidden = false;
+}
+
+function verifyFile(file) {
+  if (!file) return;
+  const form = new FormData();
+  form.append('file', file, 'image');
+  verify(() => api('/api/verify', { method: 'POST', body: form }));
+}
+
+// ---- Review queue -------------------------------------------------------------------------
+async function loadReview() {
+  const canReview = me.permissions.includes('review');
+  const peers = $('#peer-table tbody');
+  peers.replaceChildren();
+  const confirmed = (await (await api('/api/ledger?state=confirmed&limit=1000')).json()).analyses
+    .filter((a) => a.analyst !== me.principal);
+  for (const a of confirmed) {
+    const tr = document.createElement('tr');
+    tr.innerHTML = '<th scope="row"><a></a></th><td></td><td></td><td class="mono"></td><td></td>';
+    const link = tr.querySelector('a');
+    link.href = `#result/${a.id}`;
+    link.textContent = `Analysis ${a.id}`;
+    tr.children[1].textContent = a.finding;
+    tr.children[2].textContent = percent(a.confidence_bp);
+    tr.children[3].textContent = a.analyst;
+    if (canReview) {
+      const cell = tr.children[4];
+      const note = document.createElement('textarea');
+      note.rows = 2;
+      note.setAttribute('aria-label', `Your note on analysis ${a.id}`);
+      cell.append(note);
+      for (const decision of ['confirm', 'dispute']) {
+        const b = document.createElement('button');
+        b.type = 'button';
+        b.textContent = `${decision === 'confirm' ? 'Confirm' : 'Dispute'} analysis ${a.id}`;
+        b.addEventListener('click', () => review(a.id, decision, note.value, cell));
+        cell.append(b);
+      }
+    } else {
+      tr.children[4].textContent = 'Your role cannot review';
+    }
+    peers.append(tr);
+  }
+  if (!confirmed.length) {
+    const tr = document.createElement('tr');
+    tr.innerHTML = '<td colspan="5">No anchored analysis by another professional.</td>';
+    peers.append(tr);
+  }
+
+  const body = $('#review-table tbody');
+  body.replaceChildren();
+  const { analyses } = await (await api('/api/review-queue')).json();
+  for (const a of analyses) {
+    const tr = document.createElement('tr');
+    tr.innerHTML = '<th scope="row"><a></a></th><td></td><td></td><td></td>';
+    const link = tr.querySelector('a');
+    link.href = `#result/${a.id}`;
+    link.textContent = `Analysis ${a.id}`;
+    tr.children[1].textContent = a.finding;
+    tr.children[2].textContent = percent(a.confidence_bp);
+    tr.children[3].textContent = a.review_reason;
+    body.append(tr);
+  }
+  if (!analyses.length) {
+    const tr = document.createElement('tr');
+    tr.innerHTML = '<td colspan="4">Nothing is held for review.</td>';
+    body.append(tr);
+  }
+}
+
+async function review(id, decision, note, cell) {
+  if (!note.trim()) {
+    $('#review-message').textContent = 'Write a note first: its digest goes on the chain with your review.';
+    return;
+  }
+  for (const b of cell.querySelectorAll('button')) b.disabled = true;
+  $('#review-message').textContent = `Signing your review of analysis ${id}; waiting for a block…`;
+  try {
+    const r = await (await api(`/api/analyses/${id}/review`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ decision, note }),
+    })).json();
+    $('#review-message').textContent = `Analysis ${id}: ${decision === 'confirm' ? 'confirmed' : 'disputed'} on chain in block ${r.block_height} (transaction ${r.txid}).`;
+    cell.replaceChildren(document.createTextNode(decision === 'confirm' ? 'You confirmed it' : 'You disputed it'));
+  } catch (e) {
+    $('#review-message').textContent = `Review of analysis ${id} failed: ${e.message}`;
+    for (const b of cell.querySelectorAll('button')) b.disabled = false;
+  }
+}
+
+async function retract(id) {
+  $('#retract').disabled = true;
+  $('#retract-message').textContent = 'Signing the retraction; waiting for a block…';
+  try {
+    const r = await (await api(`/api/analyses/${id}/retract`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}',
+    })).json();
+    $('#retract-message').textContent = `Retracted on chain in block ${r.block_height}.`;
+  } catch (e) {
+    $('#retract-message').textContent = `Retraction failed: ${e.message}`;
+    $('#retract').disabled = false;
+  }
+}
+
+// ---- wiring -------------------------------------------------------------------------------
+function wire() {
+  $('#signin').addEventListener('submit', (e) => { e.preventDefault(); signIn($('#token').value.trim()); });
+  $('#upload').addEventListener('submit', (e) => { e.preventDefault(); upload($('#files').files); });
+  const drop = $('#drop');
+  drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
+  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+  drop.addEventListener('drop', (e) => {
+    e.preventDefault();
+    drop.classList.remove('over');
+    upload(e.dataTransfer.files);
+  });
+  $('#overlay-toggle').addEventListener('change', (e) => { $('#overlay-image').hidden = !e.target.checked; });
+  $('#overlay-opacity').addEventListener('input', (e) => {
+    $('#overlay-image').style.opacity = String(e.target.value / 100);
+  });
+  $('#verify-image').addEventListener('change', (e) => verifyFile(e.target.files[0]));
+  const vdrop = $('#verify-drop');
+  vdrop.addEventListener('dragover', (e) => { e.preventDefault(); vdrop.classList.add('over'); });
+  vdrop.addEventListener('dragleave', () => vdrop.classList.remove('over'));
+  vdrop.addEventListener('drop', (e) => {
+    e.preventDefault();
+    vdrop.classList.remove('over');
+    verifyFile(e.dataTransfer.files[0]);
+  });
+  $('#verify-hash').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const hash = $('#hash').value.trim();
+    verify(() => api(`/api/verify/${encodeURIComponent(hash).replace('%3A', ':')}`));
+  });
+  window.addEventListener('hashchange', route);
+  if (token) signIn(token); else route();
+}
+
+wire();
