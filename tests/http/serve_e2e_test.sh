@@ -11,6 +11,8 @@
 #   - verification through the API gives the CLI's verdict object; a radiologist may not review
 #     their own analysis and an auditor nothing; a second radiologist disputes one, its analyst
 #     retracts it, and the chain's verdict says so;
+#   - a Merkle-anchored analysis in the server's ledger is reviewed through the API with its proof
+#     (review-leaf), and `verify --proof` sees the confirmation;
 #   - `users remove`: the token stops working at once (401);
 #   - SIGTERM with the chain down: the server finishes the accepted upload, exits 0, and the
 #     analyses wait in the ledger; a restart with the chain up anchors them.
@@ -140,6 +142,34 @@ verdict=$(curl -sf -H "Authorization: Bearer $auditor" "$base/api/verify/hmac-sh
 grep -q '"status":"retracted"' <<<"$verdict" || fail "the retracted analysis: $verdict"
 grep -q '"disputes":1' <<<"$verdict" || fail "the dispute on chain: $verdict"
 grep -q '"verdict":"disputed"' <<<"$verdict" || fail "nothing valid: $verdict"
+
+# ---- a Merkle-anchored analysis is reviewed with its proof --------------------------------------
+# A third radiologist (no account here, so no anchoring service of the server's) anchors one slice
+# in a Merkle root into the server's ledger; the second radiologist reviews it through the API:
+# review-leaf with the proof beside its report, never review-analysis of the id its root shares.
+"$bin" keys devnet wallet_4 --out "$work/doctor3.key" >/dev/null
+"$bin" professional register --credential-file "$work/licence.txt" --specialty radiology \
+    "${node[@]}" --key-file "$work/doctor3.key" >/dev/null || fail "register a third radiologist"
+"$bin" professional verify "$(address "$work/doctor3.key")" --expires-in 365 --reason 1 "${node[@]}" \
+    --key-file "$work/verifier.key" >/dev/null 2>&1 || fail "verify the third radiologist"
+mkdir -p "$work/leaf"
+cp "$src/samples/ct/ctsim-42-00003.dcm" "$work/leaf/"  # 99.9 %: above every threshold
+"$bin" analyze "$work/leaf" --anchor-mode merkle --root-every 0 --ledger "$data/ledger.sqlite" \
+    --site-key "$data/site.key" --out "$work/leaf-reports" "${node[@]}" --key-file "$work/doctor3.key" \
+    >"$work/leaf.txt" 2>&1 || fail "analyze --anchor-mode merkle: $(cat "$work/leaf.txt")"
+proof=$(find "$work/leaf-reports" -name anchor.proof.json -print -quit)
+[ -n "$proof" ] || fail "no proof file beside the leaf's report: $(cat "$work/leaf.txt")"
+leaf_id=$(sql "SELECT analysis_id FROM merkle_leaves")
+[ -n "$leaf_id" ] || fail "no Merkle leaf in the server's ledger"
+curl -sf -H "Authorization: Bearer $reviewer" -H 'Content-Type: application/json' \
+    -d '{"decision":"confirm","note":"agree"}' "$base/api/analyses/$leaf_id/review" >"$work/leaf-review" ||
+    fail "reviewing a Merkle-anchored analysis: $(cat "$work/leaf-review")"
+grep -q '"action":"confirm leaf 0 of Merkle root #' "$work/leaf-review" ||
+    fail "the review went as review-leaf: $(cat "$work/leaf-review")"
+grep -q '"status":"success"' "$work/leaf-review" || fail "leaf review: $(cat "$work/leaf-review")"
+"$bin" verify --proof "$proof" --site-key "$data/site.key" "${node[@]}" --json >"$work/leaf-verify" 2>&1 ||
+    fail "verify --proof after the review: $(cat "$work/leaf-verify")"
+grep -q '"confirmations":1' "$work/leaf-verify" || fail "the leaf's confirmation on chain: $(cat "$work/leaf-verify")"
 
 # ---- users remove: the token stops working ------------------------------------------------------
 "$bin" users remove audit --data "$data"

@@ -19,7 +19,9 @@
 #include "inference/preprocess.h"
 #include "inference/saliency.h"
 #include "ledger/accounts.h"
+#include "chain/proof_file.h"
 #include "ledger/ledger.h"
+#include "ledger/merkle_store.h"
 #include "service/analysis_service.h"
 #include "service/model_input.h"
 #include "service/review_service.h"
@@ -644,11 +646,42 @@ void ApiServer::Impl::review(const httplib::Request& req, httplib::Response& res
         send_error(res, key.error());
         return;
     }
+    // A Merkle-anchored analysis is a leaf of a root (its onchain_id is the root's id): it is
+    // reviewed with the proof written beside its report, never as the record of that id.
+    auto store = ledger::MerkleStore::open(ledger_path);
+    if (!store) {
+        send_error(res, store.error());
+        return;
+    }
+    auto leaf = store->leaf_of(a->id);
+    if (!leaf) {
+        send_error(res, leaf.error());
+        return;
+    }
+    std::optional<chain::LeafProof> proof;
+    if (*leaf) {
+        if (!a->report_dir) {
+            send_error(res, Error(ErrorCode::kNotFound,
+                                  "analysis " + std::to_string(a->id) +
+                                      " is Merkle-anchored and its report folder is unknown: "
+                                      "its proof file is needed to review it"));
+            return;
+        }
+        auto read = chain::read_proof_file(std::filesystem::path(*a->report_dir) /
+                                           std::string(chain::kProofFileName));
+        if (!read) {
+            send_error(res, read.error());
+            return;
+        }
+        proof = std::move(*read);
+    }
     // One session per request: the key's nonce is asked from the node (ReviewService's rule:
     // one thread at a time per session).
     service::ReviewService reviews(chain::ChainSession(options.chain, *key));
-    auto outcome = retract ? reviews.retract(*a->onchain_id, reason)
-                           : reviews.review(*a->onchain_id, confirm, note_digest);
+    auto outcome = proof ? (retract ? reviews.retract_leaf(*proof, reason)
+                                    : reviews.review_leaf(*proof, confirm, note_digest))
+                         : (retract ? reviews.retract(*a->onchain_id, reason)
+                                    : reviews.review(*a->onchain_id, confirm, note_digest));
     if (!outcome) {
         send_error(res, outcome.error());
         return;
