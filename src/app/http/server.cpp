@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/http/jobs.h"
+#include "chain/proof_file.h"
 #include "common/encoding.h"
 #include "common/file_io.h"
 #include "image/reader.h"
@@ -19,7 +20,6 @@
 #include "inference/preprocess.h"
 #include "inference/saliency.h"
 #include "ledger/accounts.h"
-#include "chain/proof_file.h"
 #include "ledger/ledger.h"
 #include "ledger/merkle_store.h"
 #include "service/analysis_service.h"
