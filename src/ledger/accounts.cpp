@@ -11,8 +11,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr int kBusyTimeoutMs = 10000;
-
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS accounts (
     name TEXT PRIMARY KEY,
@@ -49,22 +47,7 @@ bool is_account_name(std::string_view name) {
     return name.front() != '.' && name.front() != '-';
 }
 
-struct AccountStore::Impl {
-    sqlite3* db = nullptr;
-    std::string name;
-
-    ~Impl() {
-        if (db != nullptr)
-            sqlite3_close_v2(db);
-    }
-    Error sql_error(const std::string& what) const {
-        const int code = sqlite3_errcode(db);
-        const ErrorCode ec = (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) ? ErrorCode::kCorrupt
-                             : (code == SQLITE_BUSY || code == SQLITE_LOCKED)  ? ErrorCode::kTimeout
-                                                                               : ErrorCode::kIo;
-        return Error(ec, name + ": " + what + ": " + sqlite3_errmsg(db));
-    }
-};
+struct AccountStore::Impl : Connection {};
 
 AccountStore::AccountStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 AccountStore::AccountStore(AccountStore&&) noexcept = default;
@@ -73,13 +56,9 @@ AccountStore::~AccountStore() = default;
 
 Result<AccountStore> AccountStore::open(const fs::path& path) {
     auto impl = std::make_unique<Impl>();
-    impl->name = path.string();
+    if (auto opened = impl->open(path, "the account store"); !opened)
+        return opened.error();
     const std::string& name = impl->name;
-    auto db = open_private_sqlite(path, "the account store");
-    if (!db)
-        return db.error();
-    impl->db = *db;
-    sqlite3_busy_timeout(impl->db, kBusyTimeoutMs);
     Stmt version(impl->db, "PRAGMA user_version");
     if (!version.prepared() || version.step() != SQLITE_ROW)
         return impl->sql_error("reading the schema version");
@@ -94,12 +73,8 @@ Result<AccountStore> AccountStore::open(const fs::path& path) {
                              ": an SQLite file with tables but no schema version; not a "
                              "medanchor account store");
         }
-        char* msg = nullptr;
-        if (sqlite3_exec(impl->db, kSchema, nullptr, nullptr, &msg) != SQLITE_OK) {
-            std::string m = msg ? msg : "failed";
-            sqlite3_free(msg);
-            return Error(ErrorCode::kIo, name + ": creating the schema: " + m);
-        }
+        if (auto made = impl->exec(kSchema, "creating the schema"); !made)
+            return made.error();
     } else if (v != kSchemaVersion) {
         return Error(ErrorCode::kUnsupported, name + ": account store schema version " +
                                                   std::to_string(v) + " is not " +

@@ -50,4 +50,55 @@ Result<sqlite3*> open_private_sqlite(const fs::path& path, const std::string& wh
     return db;
 }
 
+Connection::~Connection() {
+    if (db != nullptr)
+        sqlite3_close_v2(db);
+}
+
+Status Connection::open(const fs::path& path, const std::string& what) {
+    name = path.string();
+    holder = what;
+    auto opened = open_private_sqlite(path, what);
+    if (!opened)
+        return opened.error();
+    db = *opened;
+    sqlite3_busy_timeout(db, kBusyTimeoutMs);
+    return Status::Ok();
+}
+
+Error Connection::error(int code, std::string message) const {
+    if (code == SQLITE_BUSY || code == SQLITE_LOCKED) {
+        return Error(ErrorCode::kTimeout,
+                     message + " (another process has been writing to " + holder + " for over " +
+                         std::to_string(kBusyTimeoutMs / 1000) + " s; try again later)");
+    }
+    const ErrorCode ec = (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) ? ErrorCode::kCorrupt
+                         : (code == SQLITE_CONSTRAINT) ? ErrorCode::kInvalidArgument
+                                                       : ErrorCode::kIo;
+    return Error(ec, std::move(message));
+}
+
+Error Connection::sql_error(const std::string& doing) const {
+    return error(sqlite3_errcode(db), name + ": " + doing + ": " + sqlite3_errmsg(db));
+}
+
+Status Connection::exec(const char* sql, const std::string& doing) {
+    char* msg = nullptr;
+    if (sqlite3_exec(db, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
+        std::string m = msg ? msg : "failed";
+        sqlite3_free(msg);
+        return error(sqlite3_errcode(db), name + ": " + doing + ": " + m);
+    }
+    return Status::Ok();
+}
+
+Status Connection::run(Stmt& s, const std::string& doing) {
+    if (!s.prepared())
+        return sql_error("preparing " + doing);
+    const int rc = s.step();
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return sql_error(doing);
+    return Status::Ok();
+}
+
 }  // namespace medanchor::ledger
