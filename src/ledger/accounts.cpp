@@ -3,6 +3,7 @@
 
 #include <sqlite3.h>
 
+#include "common/encoding.h"
 #include "ledger/ledger.h"
 #include "ledger/sqlite_stmt.h"
 
@@ -22,16 +23,6 @@ CREATE TABLE IF NOT EXISTS accounts (
 );
 PRAGMA user_version = 1;
 )sql";
-
-bool is_hex64(std::string_view s) {
-    if (s.size() != 64)
-        return false;
-    for (char c : s) {
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-            return false;
-    }
-    return true;
-}
 
 }  // namespace
 
@@ -92,7 +83,7 @@ Status AccountStore::add(const Account& a, const std::string& token_sha256) {
         return Error(ErrorCode::kInvalidArgument,
                      "user name: 1 to 64 of A-Z a-z 0-9 . _ - (not starting with . or -)");
     }
-    if (!is_hex64(token_sha256))
+    if (!is_lower_hex(token_sha256, 64))
         return Error(ErrorCode::kInternal, "token digest: not 64 lowercase hex digits");
     Stmt s(impl_->db,
            "INSERT INTO accounts (name, role, key_file, principal, token_sha256, created_at) "

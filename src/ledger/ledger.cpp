@@ -107,14 +107,9 @@ constexpr const char* kTxColumns =
     "txid, raw_hex, sender, nonce, fee, kind, state, accepted, last_error, created_at, "
     "updated_at";
 
+// A digest the contract takes: 64 lowercase hex digits, not all zero (refused on chain).
 bool is_hex64(std::string_view s) {
-    if (s.size() != 64)
-        return false;
-    for (char c : s) {
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-            return false;
-    }
-    return s.find_first_not_of('0') != std::string_view::npos;  // all-zero is refused on chain
+    return is_lower_hex(s, 64) && s.find_first_not_of('0') != std::string_view::npos;
 }
 
 bool is_code(std::string_view s) {
