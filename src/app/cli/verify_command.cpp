@@ -62,12 +62,14 @@ void print_verification(const ImageVerification& v, bool as_json) {
         std::cout << "  " << v.handed_check << "\n";
     if (!v.hint.empty())
         std::cout << "  " << v.hint << "\n";
-    const char* line = v.verdict == Verdict::kReportMismatch
-                           ? "REPORT MISMATCH: a report differs from the digest anchored on chain"
-                       : v.verdict == Verdict::kNotAnchored ? "NOT ANCHORED"
-                       : v.verdict == Verdict::kDisputed
-                           ? "DISPUTED: anchored, but every analysis is retracted or disputed"
-                           : "VERIFIED: a valid analysis is anchored";
+    const char* line =
+        v.verdict == Verdict::kReportMismatch
+            ? "REPORT MISMATCH: a report differs from the digest anchored on chain"
+        : v.verdict == Verdict::kNotAnchored ? "NOT ANCHORED"
+        : v.verdict == Verdict::kDisputed
+            ? "DISPUTED: anchored, but no analysis is valid now (retracted, disputed, or "
+              "below the confidence threshold it was anchored under)"
+            : "VERIFIED: a valid analysis is anchored";
     std::cout << "  " << line << "\n";
 }
 
