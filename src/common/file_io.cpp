@@ -156,20 +156,42 @@ Result<bool> AtomicFile::commit(CommitOptions options) {
     return true;
 }
 
+namespace {
+
+// The one place a file is created and filled; `name` is what errors call it.
+Status create_and_write(const fs::path& path, std::span<const std::uint8_t> bytes,
+                        const std::string& name) {
+    std::FILE* out = std::fopen(path.c_str(), "wbx");
+    if (out == nullptr)
+        return Error(ErrorCode::kIo, name + ": cannot write: " + errno_text());
+    const bool written = std::fwrite(bytes.data(), 1, bytes.size(), out) == bytes.size();
+    const int saved_errno = errno;
+    if (std::fclose(out) != 0 || !written) {
+        errno = written ? errno : saved_errno;
+        Error e(ErrorCode::kIo, name + ": cannot write: " + errno_text());
+        std::error_code ignored;
+        fs::remove(path, ignored);
+        return e;
+    }
+    return Status::Ok();
+}
+
+}  // namespace
+
+Status write_new_file(const fs::path& path, std::span<const std::uint8_t> bytes) {
+    return create_and_write(path, bytes, path.string());
+}
+
+Status write_new_file(const fs::path& path, std::string_view text) {
+    return write_new_file(
+        path, std::span(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
+}
+
 Status write_file_atomically(const fs::path& path, std::span<const std::uint8_t> bytes,
                              bool durable) {
     AtomicFile file(path);
-    {
-        std::FILE* out = std::fopen(file.temp_path().c_str(), "wbx");
-        if (out == nullptr)
-            return Error(ErrorCode::kIo, path.string() + ": cannot write: " + errno_text());
-        const bool written = std::fwrite(bytes.data(), 1, bytes.size(), out) == bytes.size();
-        const int saved_errno = errno;
-        if (std::fclose(out) != 0 || !written) {
-            errno = written ? errno : saved_errno;
-            return Error(ErrorCode::kIo, path.string() + ": cannot write: " + errno_text());
-        }
-    }
+    if (auto s = create_and_write(file.temp_path(), bytes, path.string()); !s)
+        return s;
     AtomicFile::CommitOptions options;
     options.durable = durable;
     auto placed = file.commit(options);

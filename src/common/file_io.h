@@ -72,6 +72,12 @@ class AtomicFile {
     bool done_ = false;
 };
 
+// Creates `path`, which must not exist, and writes `bytes` to it; on failure removes what it
+// wrote. Not atomic on its own: for files inside a folder that is itself placed atomically (an
+// AtomicFile folder, a report draft), where a temporary name and a rename per file buy nothing.
+Status write_new_file(const std::filesystem::path& path, std::span<const std::uint8_t> bytes);
+Status write_new_file(const std::filesystem::path& path, std::string_view text);
+
 // Writes `bytes` to `path` through an AtomicFile.
 Status write_file_atomically(const std::filesystem::path& path, std::span<const std::uint8_t> bytes,
                              bool durable = false);

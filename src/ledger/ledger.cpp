@@ -495,7 +495,11 @@ OutboxLock::~OutboxLock() {
 
 // ---- records ------------------------------------------------------------------------------
 
-Result<AddResult> Ledger::add(const NewAnalysis& a) {
+namespace {
+
+// What a new analysis must be before it is written; the message names the field, never the
+// report or the source path's contents.
+Status check_new_analysis(const NewAnalysis& a) {
     const auto bad = [&](const std::string& what) {
         return Error(ErrorCode::kInvalidArgument, "analysis of " + a.source_path + ": " + what);
     };
@@ -517,62 +521,99 @@ Result<AddResult> Ledger::add(const NewAnalysis& a) {
         return bad("no analyst principal");
     if (a.state != AnalysisState::kPending && a.state != AnalysisState::kNeedsReview)
         return bad("a new analysis is pending or needs_review");
+    return Status::Ok();
+}
 
+}  // namespace
+
+// Inside a transaction: the existing record of (image, model, analyst), or the new one.
+Result<AddResult> Ledger::insert(const NewAnalysis& a) {
     AddResult result;
+    auto existing = impl_->analyses("WHERE image_hash = ?1 AND model_sha256 = ?2 AND analyst = ?3",
+                                    {a.image_hash, a.model_sha256, a.analyst});
+    if (!existing)
+        return existing.error();
+    if (!existing->empty()) {
+        result.analysis = existing->front();
+        result.created = false;
+        return result;
+    }
+    const std::string now = utc_now();
+    Stmt ins(impl_->db,
+             "INSERT INTO analyses (created_at, updated_at, source_path, image_hash, "
+             "hash_mode, model_sha256, model_name, model_version, model_id, finding, "
+             "confidence_bp, report_json, report_digest, saliency_path, analyst, state, "
+             "review_reason, report_dir) VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+             "?11, ?12, ?13, ?14, ?15, ?16, ?17)");
+    ins.bind(1, now)
+        .bind(2, a.source_path)
+        .bind(3, a.image_hash)
+        .bind(4, a.hash_mode)
+        .bind(5, a.model_sha256)
+        .bind(6, a.model_name)
+        .bind(7, a.model_version)
+        .bind_opt(8, a.model_id)
+        .bind(9, a.finding)
+        .bind(10, static_cast<std::int64_t>(a.confidence_bp))
+        .bind(11, a.report_json)
+        .bind(12, report_digest(a.report_json))
+        .bind_opt(13, a.saliency_path)
+        .bind(14, a.analyst)
+        .bind(15, to_string(a.state));
+    if (a.review_reason.empty())
+        ins.bind_null(16);
+    else
+        ins.bind(16, a.review_reason);
+    if (a.report_dir.empty())
+        ins.bind_null(17);
+    else
+        ins.bind(17, a.report_dir);
+    if (auto st = impl_->run(ins, "adding an analysis"); !st)
+        return st.error();
+    auto added =
+        impl_->analyses("WHERE id = ?1", {std::to_string(sqlite3_last_insert_rowid(impl_->db))});
+    if (!added)
+        return added.error();
+    result.analysis = added->front();
+    result.created = true;
+    return result;
+}
+
+Result<AddResult> Ledger::add(const NewAnalysis& a) {
+    if (auto c = check_new_analysis(a); !c)
+        return c.error();
+    Result<AddResult> result = Error(ErrorCode::kInternal, "not added");
     auto s = impl_->transaction("adding an analysis", [&]() -> Status {
-        auto existing =
-            impl_->analyses("WHERE image_hash = ?1 AND model_sha256 = ?2 AND analyst = ?3",
-                            {a.image_hash, a.model_sha256, a.analyst});
-        if (!existing)
-            return existing.error();
-        if (!existing->empty()) {
-            result.analysis = existing->front();
-            result.created = false;
-            return Status::Ok();
-        }
-        const std::string now = utc_now();
-        Stmt ins(impl_->db,
-                 "INSERT INTO analyses (created_at, updated_at, source_path, image_hash, "
-                 "hash_mode, model_sha256, model_name, model_version, model_id, finding, "
-                 "confidence_bp, report_json, report_digest, saliency_path, analyst, state, "
-                 "review_reason, report_dir) VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
-                 "?11, ?12, ?13, ?14, ?15, ?16, ?17)");
-        ins.bind(1, now)
-            .bind(2, a.source_path)
-            .bind(3, a.image_hash)
-            .bind(4, a.hash_mode)
-            .bind(5, a.model_sha256)
-            .bind(6, a.model_name)
-            .bind(7, a.model_version)
-            .bind_opt(8, a.model_id)
-            .bind(9, a.finding)
-            .bind(10, static_cast<std::int64_t>(a.confidence_bp))
-            .bind(11, a.report_json)
-            .bind(12, report_digest(a.report_json))
-            .bind_opt(13, a.saliency_path)
-            .bind(14, a.analyst)
-            .bind(15, to_string(a.state));
-        if (a.review_reason.empty())
-            ins.bind_null(16);
-        else
-            ins.bind(16, a.review_reason);
-        if (a.report_dir.empty())
-            ins.bind_null(17);
-        else
-            ins.bind(17, a.report_dir);
-        if (auto st = impl_->run(ins, "adding an analysis"); !st)
-            return st;
-        auto added = impl_->analyses("WHERE id = ?1",
-                                     {std::to_string(sqlite3_last_insert_rowid(impl_->db))});
-        if (!added)
-            return added.error();
-        result.analysis = added->front();
-        result.created = true;
-        return Status::Ok();
+        result = insert(a);
+        return result ? Status::Ok() : Status(result.error());
     });
     if (!s)
         return s.error();
     return result;
+}
+
+Result<std::vector<Result<AddResult>>> Ledger::add_all(const std::vector<NewAnalysis>& list) {
+    std::vector<Result<AddResult>> out;
+    std::vector<bool> valid(list.size());
+    out.reserve(list.size());
+    for (std::size_t i = 0; i < list.size(); ++i) {
+        auto c = check_new_analysis(list[i]);
+        valid[i] = c.ok();
+        out.emplace_back(c ? Error(ErrorCode::kInternal, "not added") : c.error());
+    }
+    auto s = impl_->transaction("adding analyses", [&]() -> Status {
+        for (std::size_t i = 0; i < list.size(); ++i) {
+            if (!valid[i])
+                continue;  // refused by the check: never written
+            out[i] = insert(list[i]);
+            if (!out[i])
+                return out[i].error();
+        }
+        return Status::Ok();
+    });
+    if (!s)
+        return s.error();
+    return out;
 }
 
 Result<Analysis> Ledger::get(std::int64_t id) {

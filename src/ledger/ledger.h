@@ -176,6 +176,11 @@ class Ledger {
     // created = false, whatever its state, and changes nothing. kInvalidArgument for a malformed
     // field (the message names it, never the report or the source path's contents).
     Result<AddResult> add(const NewAnalysis& analysis);
+    // Many in one transaction (one commit, one sync of the journal, for a batch): each entry's
+    // result in its place, as add() would give it (a malformed entry is refused alone and the
+    // others are written; an entry repeating an earlier one's key finds it). An Error when the
+    // transaction itself fails: then nothing of the batch is written.
+    Result<std::vector<Result<AddResult>>> add_all(const std::vector<NewAnalysis>& analyses);
 
     Result<Analysis> get(std::int64_t id);  // kNotFound
     Result<std::vector<Analysis>> find_by_image(const std::string& image_hash);
@@ -237,6 +242,8 @@ class Ledger {
     // One try of open(); open() tries again while SQLite answers busy where it does not wait
     // (several processes creating one new ledger at once), up to the busy timeout.
     static Result<Ledger> open_once(const std::filesystem::path& path);
+    // Inside a transaction: add()'s work on a checked entry.
+    Result<AddResult> insert(const NewAnalysis& analysis);
     std::filesystem::path path_;
     std::unique_ptr<Impl> impl_;
 };

@@ -88,6 +88,20 @@ struct AnalysisService::Run {
     chain::Thresholds thresholds;
     std::optional<std::uint64_t> model_id;
     std::vector<Facts> facts;
+    // Analyses whose folder is drafted and whose ledger entry waits for the batch's commit: one
+    // SQL transaction (one sync of the journal) for up to kCommitEvery of them, or whatever is
+    // staged when kCommitAfter has passed since the first, and the rest at the end of the run.
+    // Recorded first, then placed, as for one: a crash before the commit loses drafts only.
+    struct Staged {
+        std::size_t i;
+        ArtifactStore::Draft draft;
+        ledger::NewAnalysis entry;
+        std::string review_reason;  // empty: no review needed
+    };
+    static constexpr std::size_t kCommitEvery = 32;
+    static constexpr std::chrono::milliseconds kCommitAfter{250};
+    std::vector<Staged> staged;
+    std::chrono::steady_clock::time_point first_staged;
 
     Run(AnalysisService& s, const std::vector<ImageSource>& src, const AnalysisOptions& o,
         Observer& obs)
@@ -138,7 +152,8 @@ struct AnalysisService::Run {
         return to_model_input(*img, source.name());
     }
 
-    Result<Recorded> sink(std::size_t i, Result<inference::ItemResult> result) {
+    // The image's outcome now (a failure, or recorded already), or nullopt: staged for commit().
+    Result<std::optional<Recorded>> sink(std::size_t i, Result<inference::ItemResult> result) {
         const std::string& name = sources[i].name();
         if (!result)
             return named(result.error(), name);
@@ -155,8 +170,73 @@ struct AnalysisService::Run {
         return recorded;
     }
 
-    Result<Recorded> record(std::size_t i, const Facts& f, const inference::ItemResult& item,
-                            std::uint32_t confidence) {
+    bool commit_due() const {
+        return staged.size() >= kCommitEvery ||
+               (!staged.empty() && std::chrono::steady_clock::now() - first_staged >= kCommitAfter);
+    }
+
+    // Records every staged analysis in one transaction, then places each folder: the outcome
+    // of each staged image, in input order.
+    std::vector<std::pair<std::size_t, Result<Recorded>>> commit() {
+        std::vector<std::pair<std::size_t, Result<Recorded>>> out;
+        if (staged.empty())
+            return out;
+        std::vector<ledger::NewAnalysis> entries;
+        entries.reserve(staged.size());
+        for (const auto& st : staged)
+            entries.push_back(st.entry);
+        Result<std::vector<Result<ledger::AddResult>>> added = Error(ErrorCode::kInternal, "");
+        {
+            std::lock_guard lock(service.ledger_mutex_);
+            added = service.ledger_.add_all(entries);
+        }
+        for (std::size_t k = 0; k < staged.size(); ++k) {
+            Staged& st = staged[k];
+            const std::string& name = sources[st.i].name();
+            if (!added) {
+                out.emplace_back(st.i, named(added.error(), name));
+                continue;
+            }
+            auto& one = (*added)[k];
+            if (!one) {
+                out.emplace_back(st.i, named(one.error(), name));
+                continue;
+            }
+            if (!one->created) {
+                // Recorded meanwhile (the same pixels earlier in this batch, or another
+                // process): its folder is the one to keep; this draft goes.
+                out.emplace_back(st.i, already(st.i, one->analysis));
+                continue;
+            }
+            const auto& a = one->analysis;
+            // Recorded first, then placed: the ledger holds the report's exact bytes, so a crash
+            // in between loses a folder, never the record (`ledger show` prints it).
+            auto placed = st.draft.place();
+            if (!placed || !*placed) {
+                out.emplace_back(
+                    st.i, named(Error(ErrorCode::kIo,
+                                      "recorded as #" + std::to_string(a.id) +
+                                          ", but its report folder " + st.draft.target().string() +
+                                          " could not be placed (" +
+                                          (placed ? std::string("another writer took the name")
+                                                  : placed.error().message()) +
+                                          "); `medanchor ledger show " + std::to_string(a.id) +
+                                          "` prints the recorded report"),
+                                name));
+                continue;
+            }
+            observer.on_recorded(ref(st.i), a, false);
+            if (!st.review_reason.empty())
+                observer.on_needs_review(ref(st.i), a.id, st.review_reason);
+            out.emplace_back(st.i, Recorded{a, false});
+        }
+        staged.clear();
+        return out;
+    }
+
+    Result<std::optional<Recorded>> record(std::size_t i, const Facts& f,
+                                           const inference::ItemResult& item,
+                                           std::uint32_t confidence) {
         const ImageSource& source = sources[i];
         const std::string& analyst = options.analyst;
         // Recorded already (a rerun, or the same pixels twice in the inputs): its files stay
@@ -167,7 +247,7 @@ struct AnalysisService::Run {
             if (!existing)
                 return existing.error();
             if (*existing)
-                return already(i, **existing);
+                return std::optional<Recorded>{already(i, **existing)};
         }
 
         // One folder per ledger entry, built under a temporary name and placed write-once.
@@ -275,31 +355,11 @@ struct AnalysisService::Run {
                                               : ledger::AnalysisState::kPending;
         entry.review_reason = rep.result.review_reason;
         entry.report_dir = target.string();
-        std::lock_guard lock(service.ledger_mutex_);
-        auto added = service.ledger_.add(entry);
-        if (!added)
-            return added.error();
-        if (!added->created) {
-            // Another process recorded it since find(): its folder is the one to keep.
-            return already(i, added->analysis);
-        }
-        const auto& a = added->analysis;
-        // Recorded first, then placed: the ledger holds the report's exact bytes, so a crash in
-        // between loses a folder, never the record (`ledger show` prints it).
-        auto placed = draft->place();
-        if (!placed || !*placed) {
-            return Error(ErrorCode::kIo, "recorded as #" + std::to_string(a.id) +
-                                             ", but its report folder " + target.string() +
-                                             " could not be placed (" +
-                                             (placed ? std::string("another writer took the name")
-                                                     : placed.error().message()) +
-                                             "); `medanchor ledger show " + std::to_string(a.id) +
-                                             "` prints the recorded report");
-        }
-        observer.on_recorded(ref(i), a, false);
-        if (rep.result.needs_review)
-            observer.on_needs_review(ref(i), a.id, rep.result.review_reason);
-        return Recorded{a, false};
+        if (staged.empty())
+            first_staged = std::chrono::steady_clock::now();
+        staged.push_back(Staged{i, std::move(*draft), std::move(entry),
+                                rep.result.needs_review ? rep.result.review_reason : ""});
+        return std::optional<Recorded>{};
     }
 
     Recorded already(std::size_t i, const ledger::Analysis& a) {
@@ -321,8 +381,8 @@ Result<BatchOutcome> AnalysisService::analyze_batch(const std::vector<ImageSourc
     BatchOutcome outcome;
     outcome.images.reserve(sources.size());
     const auto loader = [&run](std::size_t i) { return run.load(i); };
-    const auto sink = [&](std::size_t i, Result<inference::ItemResult> result) {
-        auto recorded = run.sink(i, std::move(result));
+    // Each image's slot is filled when its outcome is known: at once, or at its batch's commit.
+    const auto finish = [&](std::size_t i, Result<Recorded> recorded) {
         if (!recorded) {
             ++outcome.failed;
             observer.on_failed(run.ref(i), recorded.error());
@@ -333,7 +393,26 @@ Result<BatchOutcome> AnalysisService::analyze_batch(const std::vector<ImageSourc
         } else {
             ++outcome.recorded;
         }
-        outcome.images.push_back(ImageOutcome{run.ref(i), std::move(recorded)});
+        outcome.images[i].result = std::move(recorded);
+    };
+    const auto commit = [&] {
+        for (auto& [i, recorded] : run.commit())
+            finish(i, std::move(recorded));
+    };
+    const auto sink = [&](std::size_t i, Result<inference::ItemResult> result) {
+        outcome.images.push_back(
+            ImageOutcome{run.ref(i), Error(ErrorCode::kInternal, "not finished")});
+        auto now = run.sink(i, std::move(result));
+        // Observers hear of the images in input order: what is staged before an image known
+        // now (a failure, a record found) is committed first.
+        if (!now || *now)
+            commit();
+        if (!now)
+            finish(i, now.error());
+        else if (*now)
+            finish(i, std::move(**now));
+        if (run.commit_due())
+            commit();
     };
     inference::PipelineOptions pipeline;
     pipeline.threads = options.threads;
@@ -341,6 +420,7 @@ Result<BatchOutcome> AnalysisService::analyze_batch(const std::vector<ImageSourc
     pipeline.saliency = options.saliency;
     if (auto ran = inference::run_pipeline(*bundle_, sources.size(), loader, sink, pipeline); !ran)
         return ran.error();
+    commit();
     return outcome;
 }
 

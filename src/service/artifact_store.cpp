@@ -17,7 +17,8 @@ fs::path ArtifactStore::folder(const std::string& name) const {
 }
 
 Status ArtifactStore::Draft::write(const std::string& name, std::string_view bytes) const {
-    return write_file_atomically(dir() / name, bytes);
+    // The draft folder is placed whole, atomically: its files need no rename of their own.
+    return write_new_file(dir() / name, bytes);
 }
 
 Result<bool> ArtifactStore::Draft::place() {

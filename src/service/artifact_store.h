@@ -29,7 +29,8 @@ class ArtifactStore {
       public:
         const std::filesystem::path& dir() const { return folder_.temp_path(); }
         const std::filesystem::path& target() const { return folder_.target(); }
-        // Writes dir()/name atomically. Errors name the file.
+        // Writes dir()/name, a new file (the folder is placed whole by place()). Errors name the
+        // file.
         Status write(const std::string& name, std::string_view bytes) const;
         // Places the folder at target(), write-once: true when placed; false when a folder
         // appeared there meanwhile (the draft is removed, the other left as it is); kIo else.

@@ -5,7 +5,9 @@
 // only what it shows.
 //
 // Thread safety: AnalysisService calls the per-image methods on the thread that called
-// analyze()/analyze_batch() (never from its worker threads), in input order per call; several
+// analyze()/analyze_batch() (never from its worker threads), each kind of event in input order
+// per call (an image's recorded/failed may come after later images' decoded/analysed: records
+// are committed in batches, services.md); several
 // concurrent calls (a server) each call their own observer, or a shared one that synchronises
 // itself. The anchoring methods come from the thread that runs the anchoring pass. Callbacks
 // must be quick and must not call back into the service that calls them.

@@ -109,6 +109,19 @@ TEST_F(FileIo, WriteOnceNeverReplacesAFileOrAFolder) {
     EXPECT_EQ(listing(), (std::vector<std::string>{"d", "f"}));
 }
 
+// A new file in place: written with its bytes, and never over one that exists.
+TEST_F(FileIo, ANewFileIsWrittenInPlaceAndNeverOverAnother) {
+    ASSERT_TRUE(write_new_file(dir_ / "a", std::string_view("first")).ok());
+    EXPECT_EQ(listing(), std::vector<std::string>{"a"}) << "no temporary, no rename";
+    auto again = write_new_file(dir_ / "a", std::string_view("second"));
+    ASSERT_FALSE(again.ok());
+    EXPECT_EQ(again.error().code(), ErrorCode::kIo);
+    EXPECT_NE(again.error().message().find((dir_ / "a").string()), std::string::npos);
+    auto bytes = read_regular_file(dir_ / "a", 100);
+    ASSERT_TRUE(bytes.ok());
+    EXPECT_EQ(std::string(bytes->begin(), bytes->end()), "first");
+}
+
 TEST_F(FileIo, AWriteThatRunsOutOfRoomFailsCleanly) {
     // RLIMIT_FSIZE makes the kernel refuse writes past 1 KiB (EFBIG) as a full disk would
     // (ENOSPC): the error is reported and no partial file remains. In a child, so the limit
@@ -124,7 +137,10 @@ TEST_F(FileIo, AWriteThatRunsOutOfRoomFailsCleanly) {
         const std::string big(64 * 1024, 'x');
         const auto s = write_file_atomically(dir_ / "f", std::string_view(big));
         const bool clean = !s && s.error().code() == ErrorCode::kIo && fs::is_empty(dir_);
-        ::_exit(clean ? 0 : 1);
+        // The same for a new file written in place (inside a folder placed whole).
+        const auto n = write_new_file(dir_ / "g", std::string_view(big));
+        const bool clean_new = !n && n.error().code() == ErrorCode::kIo && fs::is_empty(dir_);
+        ::_exit(clean && clean_new ? 0 : 1);
     }
     int status = 0;
     ASSERT_EQ(::waitpid(child, &status, 0), child);

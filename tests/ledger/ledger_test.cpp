@@ -95,6 +95,36 @@ TEST_F(LedgerTest, AddIsIdempotentPerImageModelAndAnalyst) {
     EXPECT_EQ(l->counts()->at(AnalysisState::kPending), 2u);
 }
 
+// A batch in one transaction: each entry's result in its place, as add() gives it — a malformed
+// entry refused alone, a repeat of an earlier entry (or of a record) found, the rest written.
+TEST_F(LedgerTest, AddAllWritesABatchWithEachEntrysOwnResult) {
+    auto l = Ledger::open(path_);
+    ASSERT_TRUE(l.ok());
+    ASSERT_TRUE(l->add(analysis('a')).ok());
+    auto bad = analysis('c');
+    bad.finding = "has space";
+    auto results = l->add_all({analysis('a'), analysis('b'), bad, analysis('b'), analysis('d')});
+    ASSERT_TRUE(results.ok()) << results.error().message();
+    ASSERT_EQ(results->size(), 5u);
+    const auto& r = *results;
+    ASSERT_TRUE(r[0].ok());
+    EXPECT_FALSE(r[0]->created) << "recorded before the batch";
+    ASSERT_TRUE(r[1].ok());
+    EXPECT_TRUE(r[1]->created);
+    ASSERT_FALSE(r[2].ok());
+    EXPECT_EQ(r[2].error().code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(r[2].error().message().find("finding"), std::string::npos);
+    ASSERT_TRUE(r[3].ok());
+    EXPECT_FALSE(r[3]->created) << "the same key earlier in the batch";
+    EXPECT_EQ(r[3]->analysis.id, r[1]->analysis.id);
+    ASSERT_TRUE(r[4].ok());
+    EXPECT_TRUE(r[4]->created);
+    EXPECT_EQ(l->counts()->at(AnalysisState::kPending), 3u);
+    auto empty = l->add_all({});
+    ASSERT_TRUE(empty.ok());
+    EXPECT_TRUE(empty->empty());
+}
+
 TEST_F(LedgerTest, RefusesMalformedFields) {
     auto l = Ledger::open(path_);
     ASSERT_TRUE(l.ok());
