@@ -53,6 +53,7 @@ function route() {
   if (page === 'result' && arg) { show('result'); openResult(arg); }
   else if (page === 'review') { show('review'); loadReview(); }
   else if (page === 'verify') { show('verify'); }
+  else if (page === 'registry') { show('registry'); loadRegistry(); }
   else { show('analyse'); setUpAnalyse(); }
 }
 
@@ -361,6 +362,118 @@ async function retract(id) {
   } catch (e) {
     $('#retract-message').textContent = `Retraction failed: ${e.message}`;
     $('#retract').disabled = false;
+  }
+}
+
+// ---- Registry -----------------------------------------------------------------------------
+// The parameters in words; any other field the contract returns is shown by its name.
+const parameterWords = {
+  contract_version: 'Contract version',
+  paused: 'Paused (no submissions or reviews)',
+  min_confidence: 'Minimum confidence (global)',
+  max_verification_period: 'Longest verification',
+  max_verification_period_limit: 'Longest verification an admin may set',
+  max_batch_size: 'Analyses per batch, at most',
+  max_root_leaves: 'Analyses per Merkle root, at most',
+  admin_count: 'Admins',
+  analysis_count: 'Analyses anchored',
+  model_count: 'Models registered',
+  professional_count: 'Professionals registered',
+  root_count: 'Merkle roots anchored',
+};
+const days = (s) => `${Math.round(Number(s) / 86400)} days`;
+const when = (unix) => new Date(Number(unix) * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+function parameterText(key, v) {
+  if (key === 'paused') return v ? 'Yes' : 'No';
+  if (key === 'min_confidence') return percent(v);
+  if (key.startsWith('max_verification_period')) return days(v);
+  return String(v);
+}
+// Why a professional may not submit or review now, from the contract's error name.
+const inactiveWords = {
+  'ERR-NOT-VERIFIED': 'Not verified yet',
+  'ERR-SUSPENDED': 'Suspended',
+  'ERR-VERIFICATION-EXPIRED': 'Verification expired',
+};
+function standingText(p) {
+  if (!p.professional) return 'Not registered as a professional';
+  if (p.status === 'active') return 'Active';
+  const why = p.why_inactive;
+  return `Inactive: ${why ? (inactiveWords[why.name] || `${why.name}: ${why.meaning}`) : 'unknown'}`;
+}
+
+function cells(tr, texts) {
+  for (const t of texts) {
+    const td = document.createElement('td');
+    td.textContent = t;
+    tr.append(td);
+  }
+}
+
+async function loadRegistry() {
+  $('#registry-error').hidden = true;
+  try {
+    const [params, models, pros] = await Promise.all([
+      api('/api/chain/parameters').then((r) => r.json()),
+      api('/api/chain/models?limit=50').then((r) => r.json()),
+      api('/api/chain/professionals').then((r) => r.json()),
+    ]);
+    $('#registry-contract').textContent = `Contract ${params.contract}`;
+    const dl = $('#registry-parameters');
+    dl.replaceChildren();
+    for (const [k, v] of Object.entries(params.parameters)) {
+      const dt = document.createElement('dt');
+      dt.textContent = parameterWords[k] || k;
+      const dd = document.createElement('dd');
+      dd.textContent = parameterText(k, v);
+      dd.dataset.field = k;
+      dl.append(dt, dd);
+    }
+
+    const mbody = $('#models-table tbody');
+    mbody.replaceChildren();
+    for (const m of models.models) {
+      const tr = document.createElement('tr');
+      const th = document.createElement('th');
+      th.scope = 'row';
+      th.textContent = `Model ${m.id}`;
+      tr.append(th);
+      cells(tr, [`${m.name} ${m.version}`, m.active ? 'Active' : 'Retired', percent(m.min_confidence),
+        `${when(m.registered_at)} by ${m.registered_by}`, m.model_hash]);
+      tr.children[2].className = m.active ? 'state-confirmed' : 'state-inactive';
+      tr.children[5].className = 'mono';
+      mbody.append(tr);
+    }
+    if (!models.models.length) {
+      const tr = document.createElement('tr');
+      tr.innerHTML = '<td colspan="6">No model is registered.</td>';
+      mbody.append(tr);
+    }
+
+    const pbody = $('#professionals-table tbody');
+    pbody.replaceChildren();
+    for (const p of pros.professionals) {
+      const tr = document.createElement('tr');
+      const th = document.createElement('th');
+      th.scope = 'row';
+      th.className = 'mono';
+      th.textContent = p.principal;
+      tr.append(th);
+      const roles = [p.admin && 'admin', p.verifier && 'verifier'].filter(Boolean).join(', ') || '—';
+      const rec = p.professional;
+      cells(tr, [p.accounts.map((a) => `${a.name} (${a.role})`).join(', '), roles, standingText(p),
+        rec && Number(rec.verified_until) > 0 ? when(rec.verified_until) : '—', rec ? rec.specialty : '—']);
+      tr.children[3].className = p.status === 'active' ? 'state-confirmed' : 'state-inactive';
+      pbody.append(tr);
+    }
+    if (!pros.professionals.length) {
+      const tr = document.createElement('tr');
+      tr.innerHTML = '<td colspan="6">No account here has a signing key.</td>';
+      pbody.append(tr);
+    }
+  } catch (e) {
+    $('#registry-error').textContent = `The chain could not be read: ${e.message}`;
+    $('#registry-error').hidden = false;
   }
 }
 

@@ -33,6 +33,8 @@ token=$("$bin" users add doc --role radiologist --key-file "$work/doctor.key" --
 grep -q "shown once" "$work/add.err" || fail "users add says the token is shown once"
 auditor=$("$bin" users add audit --role auditor --data "$data" 2>/dev/null)
 reviewer=$("$bin" users add doc2 --role radiologist --key-file "$work/doctor2.key" --data "$data" 2>/dev/null)
+verifier=$("$bin" users add ver --role verifier --key-file "$work/verifier.key" --data "$data" 2>/dev/null)
+admin=$("$bin" users add boss --role admin --key-file "$work/admin.key" --data "$data" 2>/dev/null)
 [ "$(stat -c %a "$data/users.sqlite")" = 600 ] || fail "users.sqlite mode $(stat -c %a "$data/users.sqlite")"
 digest=$(printf %s "$token" | sha256sum | cut -d' ' -f1)
 grep -qa "$digest" "$data/users.sqlite" || fail "the store holds the token's SHA-256"
@@ -94,15 +96,87 @@ grep -q "POST /api/jobs 202" "$work/serve.err" || fail "the request log: $(cat "
 ! grep -q "DOE" "$work/serve.err" "$work/serve.out" || fail "the upload's file name is in the server's output"
 ! grep -rqa "DOE" "$data" || fail "the upload's file name is stored"
 
+# ---- the chain's registry through the API, against the CLI's own reads ---------------------------
+# Clarity notation (what `admin params --json` and `professional status --json` print) of the
+# API's JSON values: the oracle is the CLI's read path, compared field by field.
+cat >"$work/clarity.py" <<'PY'
+import json, re, sys
+def clarity(v):
+    if v is None: return "none"
+    if isinstance(v, bool): return "true" if v else "false"
+    if isinstance(v, int): return "u%d" % v
+    if re.fullmatch(r"[0-9]+", v): return "u" + v          # a uint beyond 2^53
+    if re.fullmatch(r"S[TPMN][0-9A-Z]{38,40}", v): return "'" + v
+    if re.fullmatch(r"[0-9a-f]{64}", v): return "0x" + v
+    return json.dumps(v)
+def unwrap(text):  # "(some 'ST...)" → "'ST..."
+    m = re.fullmatch(r"\(some (.*)\)", text)
+    return m.group(1) if m else text
+def same(api, cli, what):
+    keys = {k.replace("-", "_"): v for k, v in cli.items()}
+    assert set(keys) <= set(api), (what, sorted(set(keys) - set(api)))
+    for k, v in keys.items():
+        assert clarity(api[k]) == unwrap(v), (what, k, api[k], v)
+PY
+curl -sf -H "Authorization: Bearer $auditor" "$base/api/chain/parameters" >"$work/params.api" ||
+    fail "GET /api/chain/parameters"
+"$bin" admin params "${node[@]}" --json >"$work/params.cli"
+curl -sf -H "Authorization: Bearer $auditor" "$base/api/chain/models" >"$work/models.api" ||
+    fail "GET /api/chain/models"
+for who in "$doctor" "$(address "$work/verifier.key")" "$(address "$work/admin.key")"; do
+    curl -sf -H "Authorization: Bearer $auditor" "$base/api/chain/professionals/$who" >>"$work/standing.api" ||
+        fail "GET /api/chain/professionals/$who"
+    echo >>"$work/standing.api"
+done
+"$bin" professional status "$doctor" "${node[@]}" --json >"$work/doctor.cli"
+curl -sf -H "Authorization: Bearer $auditor" "$base/api/chain/professionals" >"$work/pros.api" ||
+    fail "GET /api/chain/professionals"
+/usr/bin/python3 - "$work" "$src/models/ct-nodule-sim/model.json" "$doctor" "$doctor2" \
+    "$(address "$work/verifier.key")" "$(address "$work/admin.key")" <<'PY' || fail "the chain's registry: $(cat "$work"/*.api)"
+import json, sys
+work, manifest, doctor, doctor2, verifier, admin = sys.argv[1:]
+sys.path.insert(0, work)
+from clarity import same
+params = json.load(open(work + "/params.api"))
+same(params["parameters"], json.load(open(work + "/params.cli")), "parameters")
+assert params["contract"] == admin + ".medical-analysis", params
+# The reference model, registered from its bundle by the admin in chain_setup.sh.
+m = json.load(open(manifest))
+models = json.load(open(work + "/models.api"))
+assert models["model_count"] == params["parameters"]["model_count"] >= 1, models
+first = models["models"][0]
+assert (first["id"], first["name"], first["version"], first["active"]) == (1, m["name"], m["version"], True), first
+assert first["model_hash"] in [n["sha256"] for n in m["networks"].values()], first
+assert first["registered_by"] == admin and first["registered_at"] > 1_600_000_000, first
+assert models["next"] is None, models
+doc, ver, adm = (json.loads(l) for l in open(work + "/standing.api"))
+same(doc["professional"], json.load(open(work + "/doctor.cli")), "professional")
+assert (doc["status"], doc["verifier"], doc["admin"], doc["why_inactive"]) == ("active", False, False, None), doc
+assert doc["professional"]["verified_by"] == verifier, doc
+assert (ver["professional"], ver["verifier"], ver["status"]) == (None, True, "not-registered"), ver
+assert (adm["admin"], adm["verifier"]) == (True, False), adm
+pros = {p["principal"]: p for p in json.load(open(work + "/pros.api"))["professionals"]}
+assert set(pros) == {doctor, doctor2, verifier, admin}, sorted(pros)
+assert pros[doctor]["accounts"] == [{"name": "doc", "role": "radiologist"}], pros[doctor]
+assert pros[doctor2]["status"] == "active" and pros[verifier]["verifier"], pros
+PY
+"$bin" keys devnet wallet_5 --out "$work/stranger.key" >/dev/null
+code=$(curl -s -o "$work/unknown" -w '%{http_code}' -H "Authorization: Bearer $auditor" \
+    "$base/api/chain/professionals/$(address "$work/stranger.key")")
+[ "$code" = 404 ] || fail "an unknown principal: expected 404, got $code $(cat "$work/unknown")"
+code=$(curl -s -o "$work/bad" -w '%{http_code}' -H "Authorization: Bearer $auditor" "$base/api/chain/professionals/ST0NOPE")
+[ "$code" = 400 ] && grep -q '"code":"invalid-argument"' "$work/bad" ||
+    fail "a malformed principal: expected 400, got $code $(cat "$work/bad")"
+
 # ---- the web UI in Debian's chromium (tests/web/, Playwright) ------------------------------------
 [ -x /usr/bin/chromium ] || fail "/usr/bin/chromium is missing (scripts/apt-packages.txt lists it)"
 web_out=${MEDANCHOR_WEB_OUT:-$work/web}
 mkdir -p "$web_out"
 (cd "$src" && MEDANCHOR_URL="$base" MEDANCHOR_TOKEN_RADIOLOGIST="$token" MEDANCHOR_TOKEN_AUDITOR="$auditor" \
-    MEDANCHOR_TOKEN_REVIEWER="$reviewer" \
+    MEDANCHOR_TOKEN_REVIEWER="$reviewer" MEDANCHOR_TOKEN_VERIFIER="$verifier" MEDANCHOR_TOKEN_ADMIN="$admin" \
     MEDANCHOR_WEB_OUT="$web_out" node_modules/.bin/playwright test -c tests/web/playwright.config.mjs) ||
     fail "the browser tests (screenshots and traces in $web_out)"
-for page in analyse result review verify verify-changed peer-review review-auditor auditor; do
+for page in analyse result review verify verify-changed peer-review review-auditor auditor registry; do
     [ -s "$web_out/$page.png" ] || fail "no screenshot of the $page page"
 done
 
@@ -178,6 +252,11 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $auditor
 
 # ---- SIGTERM with the chain down, restart with it up --------------------------------------------
 "$bin" devnet stop "${chain[@]}" >/dev/null
+# The chain's view with the node down: a prompt 502 naming the problem, never a hang.
+code=$(timeout 30 curl -s -o "$work/down" -w '%{http_code}' -H "Authorization: Bearer $token" "$base/api/chain/parameters") ||
+    fail "GET /api/chain/parameters with the node down did not answer in 30 s"
+[ "$code" = 502 ] && grep -q '"code":"network"' "$work/down" ||
+    fail "the chain's view with the node down: expected 502 network, got $code $(cat "$work/down")"
 # Two slices never uploaded before (the browser test sent all six samples).
 "$bin" simulate --out "$work/more" --seed 7 --count 2 >/dev/null
 before=$(sql "select count(*) from analyses")

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -49,10 +50,11 @@ fs::path fresh_dir(const std::string& name) {
 }
 
 // The reference model, and a chain that cannot be reached (nothing listens on port 1): these
-// tests need no chain, and must never reach one on a default port.
+// tests need no chain, and must never reach one on a default port. A node URL a test set stays.
 void test_chain(ServeOptions& o) {
     o.model = kSource / "models" / "ct-nodule-sim";
-    o.chain.node_url = "http://127.0.0.1:1";
+    if (o.chain.node_url.empty())
+        o.chain.node_url = "http://127.0.0.1:1";
     o.chain.api_url = "";
 }
 
@@ -229,6 +231,8 @@ std::string concrete(const std::string& pattern) {
         path.replace(b, 6, "report.json");
     if (auto b = path.find("{hash}"); b != std::string::npos)
         path.replace(b, 6, std::string(64, 'c'));
+    if (auto b = path.find("{principal}"); b != std::string::npos)
+        path.replace(b, 11, "ST2CY5V39NHDPWSXMW9QDT3HC3GD6Q6XX4CFRK9AG");
     return path;
 }
 
@@ -279,6 +283,58 @@ TEST_F(ServerTest, EveryRoleAgainstEveryRoute) {
             }
         }
     }
+}
+
+// The chain's view checks what it can before the node (400) and answers a node that cannot be
+// reached with a 502 JSON error naming it, promptly (bounded tries; here nothing listens).
+TEST_F(ServerTest, ChainViewChecksItsInputAndReportsAnUnreachableNode) {
+    start();
+    auto c = client();
+    for (const char* path : {"/api/chain/professionals/not-a-principal",
+                             "/api/chain/professionals/ST2CY5V39NHDPWSXMW9QDT3HC3GD6Q6XX4CFRK9AX",
+                             "/api/chain/models?limit=0", "/api/chain/models?limit=51",
+                             "/api/chain/models?start=0", "/api/chain/models?start=x"}) {
+        auto res = c.Get(path, auth(Role::kAuditor));
+        ASSERT_TRUE(res) << path;
+        EXPECT_EQ(res->status, 400) << path << " " << res->body;
+        EXPECT_EQ(error_code(res), "invalid-argument") << path;
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    for (const char* path :
+         {"/api/chain/parameters", "/api/chain/models", "/api/chain/professionals",
+          "/api/chain/professionals/ST2CY5V39NHDPWSXMW9QDT3HC3GD6Q6XX4CFRK9AG"}) {
+        auto res = c.Get(path, auth(Role::kAuditor));
+        ASSERT_TRUE(res) << path;
+        EXPECT_EQ(res->status, 502) << path << " " << res->body;
+        EXPECT_EQ(error_code(res), "network") << path;
+        EXPECT_NE(res->body.find("127.0.0.1:1"), std::string::npos) << res->body;
+    }
+    // Two tries per read, not the anchoring client's four with backoff (a bound, not a benchmark:
+    // a refused connection is answered at once).
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(20));
+}
+
+// A node that takes the connection and never answers: 504 `timeout` once the bounded tries are
+// spent, not a request that hangs.
+TEST_F(ServerTest, ChainViewAnswersASilentNodeWithATimeout) {
+    const int silent = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(silent, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(silent, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    ASSERT_EQ(::listen(silent, 16), 0);  // the kernel completes handshakes; no one reads
+    socklen_t len = sizeof addr;
+    ASSERT_EQ(::getsockname(silent, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    ServeOptions o;
+    o.chain_read_timeout_ms = 300;
+    o.chain.node_url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+    start(o);
+    auto res = client().Get("/api/chain/parameters", auth(Role::kAuditor));
+    ::close(silent);
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 504) << res->body;
+    EXPECT_EQ(error_code(res), "timeout");
 }
 
 TEST_F(ServerTest, MetricsArePrometheusText) {

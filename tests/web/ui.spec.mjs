@@ -133,6 +133,36 @@ test('an auditor sees no write controls', async ({ page }) => {
   await expect(page.getByRole('button', { name: 'Retract this analysis' })).toBeHidden();
 });
 
+test('an auditor reads the registry: parameters, models and professionals as the API gives them, no write control', async ({ page, request }) => {
+  await signIn(page, process.env.MEDANCHOR_TOKEN_AUDITOR);
+  await page.getByRole('link', { name: 'Registry' }).click();
+  const headers = { Authorization: `Bearer ${process.env.MEDANCHOR_TOKEN_AUDITOR}` };
+  const params = await (await request.get('/api/chain/parameters', { headers })).json();
+  const manifest = JSON.parse(fs.readFileSync(path.join(root, 'models/ct-nodule-sim/model.json')));
+  await expect(page.locator('#registry-parameters dd[data-field="model_count"]'))
+    .toHaveText(String(params.parameters.model_count));
+  await expect(page.locator('#registry-parameters dd[data-field="min_confidence"]'))
+    .toHaveText(`${(params.parameters.min_confidence / 100).toFixed(1)} %`);
+  await expect(page.locator('#registry-parameters dd[data-field="paused"]')).toHaveText('No');
+  // The reference model, registered from its bundle: the page shows what its manifest says (the
+  // hash is one of its networks', the one of the engine this build runs).
+  const models = page.getByRole('table', { name: 'Models registered on the contract' });
+  const model = models.locator('tbody tr', { hasText: `${manifest.name} ${manifest.version}` });
+  await expect(model).toHaveCount(1);
+  await expect(model).toContainText('Active');
+  const hash = await model.locator('td.mono').textContent();
+  expect(Object.values(manifest.networks).map((n) => n.sha256)).toContain(hash);
+  // The verified radiologists with an account here are active; the verifier is no professional.
+  const pros = page.getByRole('table', { name: 'Professionals with an account here' });
+  await expect(pros.locator('tbody tr', { hasText: 'doc (radiologist)' })).toContainText('Active');
+  const verifierRow = pros.locator('tbody tr', { hasText: 'ver (verifier)' });
+  await expect(verifierRow.locator('td').nth(1)).toHaveText('verifier');
+  await expect(verifierRow.locator('td').nth(2)).toHaveText('Not registered as a professional');
+  await expect(page.locator('#page-registry').getByRole('button')).toHaveCount(0);
+  await expect(page.locator('#page-registry').getByRole('textbox')).toHaveCount(0);
+  await shot(page, 'registry');
+});
+
 test('a wrong token is refused and nothing is shown', async ({ page }) => {
   await page.goto('/');
   await page.getByLabel('Access token').fill('0'.repeat(64));

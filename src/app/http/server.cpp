@@ -4,15 +4,19 @@
 #include <httplib.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <chrono>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "app/http/jobs.h"
+#include "chain/contract.h"
 #include "chain/proof_file.h"
+#include "chain/registry.h"
 #include "common/encoding.h"
 #include "common/file_io.h"
 #include "image/reader.h"
@@ -57,6 +61,8 @@ bool acceptable_part_type(const std::string& type) {
 using service::Digest;
 // The longest review note accepted (its digest goes on chain; the note stays with the caller).
 constexpr std::size_t kMaxNoteBytes = 64 * 1024;
+// The most models one GET /api/chain/models reads: each is a read-only call to the node.
+constexpr std::int64_t kMaxModelPage = 50;
 
 struct Caller {
     ledger::Account account;
@@ -126,6 +132,93 @@ json analysis_json(const ledger::Analysis& a) {
     return j;
 }
 
+// A Clarity value as JSON, for the chain's view: a tuple is an object whose kebab-case field names
+// become snake_case ("min-confidence" → "min_confidence"), an optional is null or its value, a
+// uint or int is a JSON number when |v| <= 2^53 (every double holds it exactly) and a decimal
+// string beyond, a buffer is lowercase hex, a principal its address, a string its text.
+json clarity_json(const stacks::Value& v) {
+    using stacks::ValueKind;
+    constexpr stacks::UInt128 kExact = stacks::UInt128(1) << 53;
+    switch (v.kind()) {
+        case ValueKind::kUInt:
+            return v.as_uint() <= kExact ? json(static_cast<std::uint64_t>(v.as_uint()))
+                                         : json(stacks::uint128_to_string(v.as_uint()));
+        case ValueKind::kInt: {
+            const stacks::Int128 i = v.as_int();
+            const bool exact = i >= -static_cast<stacks::Int128>(kExact) &&
+                               i <= static_cast<stacks::Int128>(kExact);
+            return exact ? json(static_cast<std::int64_t>(i)) : json(stacks::int128_to_string(i));
+        }
+        case ValueKind::kTrue:
+        case ValueKind::kFalse:
+            return v.as_bool();
+        case ValueKind::kBuffer:
+            return to_hex(v.bytes());
+        case ValueKind::kStandardPrincipal:
+        case ValueKind::kContractPrincipal: {
+            // Clarity notation is 'ST...; the address itself is what clients compare.
+            std::string text = v.to_string();
+            if (!text.empty() && text.front() == '\'')
+                text.erase(0, 1);
+            return text;
+        }
+        case ValueKind::kNone:
+            return nullptr;
+        case ValueKind::kSome:
+            return clarity_json(v.inner());
+        case ValueKind::kOk:
+        case ValueKind::kErr:
+            return json{{v.kind() == ValueKind::kOk ? "ok" : "err", clarity_json(v.inner())}};
+        case ValueKind::kList: {
+            json items = json::array();
+            for (const auto& item : v.items())
+                items.push_back(clarity_json(item));
+            return items;
+        }
+        case ValueKind::kTuple: {
+            json o = json::object();
+            for (const auto& [name, field] : v.fields()) {
+                std::string key = name;
+                std::replace(key.begin(), key.end(), '-', '_');
+                o[key] = clarity_json(field);
+            }
+            return o;
+        }
+        case ValueKind::kStringAscii:
+        case ValueKind::kStringUtf8:
+            return v.text();
+    }
+    return nullptr;
+}
+
+// A principal's standing as GET /api/chain/professionals answers it: the on-chain record, the
+// roles, and the professional's status in the contract's words ("active", or "inactive" with the
+// error a submission would get: ERR-NOT-VERIFIED, ERR-SUSPENDED, ERR-VERIFICATION-EXPIRED).
+json standing_json(const chain::Standing& s) {
+    json j = {{"principal", s.principal}, {"admin", s.admin}, {"verifier", s.verifier}};
+    if (!s.professional) {
+        j["professional"] = nullptr;
+        j["status"] = "not-registered";
+        j["why_inactive"] = nullptr;
+        return j;
+    }
+    j["professional"] = clarity_json(*s.professional);
+    const std::uint64_t reason = chain::uint_field(*s.professional, "inactive-reason");
+    const stacks::Value* active = s.professional->field("active");
+    const bool is_active = active != nullptr && active->as_bool();
+    j["status"] = is_active ? "active" : "inactive";
+    if (is_active || reason == 0) {
+        j["why_inactive"] = nullptr;
+    } else {
+        const chain::ContractError* e = chain::find_contract_error(reason);
+        j["why_inactive"] = {
+            {"code", reason},
+            {"name", e ? e->name : "unknown"},
+            {"meaning", e ? e->meaning : "an error code the contract does not define"}};
+    }
+    return j;
+}
+
 std::optional<std::int64_t> parse_id(const std::string& text) {
     std::int64_t v = 0;
     auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
@@ -168,6 +261,7 @@ struct ApiServer::Impl {
     std::unique_ptr<service::AnalysisService> analyses;
     std::unique_ptr<service::VerificationService> verification;
     std::unique_ptr<JobService> jobs;
+    std::unique_ptr<chain::RegistryReader> registry;  // the chain's view (bounded reads)
     std::optional<ledger::AccountStore> accounts;
     std::mutex accounts_mutex;
     std::vector<RouteInfo> routes;
@@ -285,6 +379,17 @@ struct ApiServer::Impl {
             items.push_back(analysis_json(a));
         send_json(res, {{"analyses", items}});
     }
+    // A read of the chain's view failed: a principal that is no principal is the client's
+    // (400); anything else is the node's: 504 when it did not answer in time, else 502, with the
+    // error's own code and message.
+    void send_chain_error(httplib::Response& res, const Error& e) {
+        if (e.code() == ErrorCode::kInvalidArgument)
+            send_error(res, e);
+        else
+            send_error(res, e, e.code() == ErrorCode::kTimeout ? 504 : 502);
+    }
+    // GET /api/chain/...: parameters, models, professionals.
+    void register_chain_routes();
     void register_routes();
     std::string metrics_text();
     void upload(const httplib::Request& req, httplib::Response& res, const Caller& caller);
@@ -701,6 +806,108 @@ void ApiServer::Impl::review(const httplib::Request& req, httplib::Response& res
     send_json(res, j);
 }
 
+void ApiServer::Impl::register_chain_routes() {
+    add("GET", "/api/chain/parameters", "/api/chain/parameters", Permission::kRead,
+        [this](const httplib::Request&, httplib::Response& res, const Caller*) {
+            auto p = registry->parameters();
+            if (!p) {
+                send_chain_error(res, p.error());
+                return;
+            }
+            send_json(res,
+                      {{"contract", options.chain.contract_id}, {"parameters", clarity_json(*p)}});
+        });
+    add("GET", "/api/chain/models", "/api/chain/models", Permission::kRead,
+        [this](const httplib::Request& req, httplib::Response& res, const Caller*) {
+            std::int64_t start = 1, limit = 20;
+            if (req.has_param("start")) {
+                auto s = parse_id(req.get_param_value("start"));
+                if (!s) {
+                    send_error(res,
+                               Error(ErrorCode::kInvalidArgument, "start: a model id, 1 or more"));
+                    return;
+                }
+                start = *s;
+            }
+            if (req.has_param("limit")) {
+                auto l = parse_id(req.get_param_value("limit"));
+                if (!l || *l > kMaxModelPage) {
+                    send_error(res, Error(ErrorCode::kInvalidArgument,
+                                          "limit: 1.." + std::to_string(kMaxModelPage)));
+                    return;
+                }
+                limit = *l;
+            }
+            auto page = registry->models(static_cast<std::uint64_t>(start),
+                                         static_cast<std::uint64_t>(limit));
+            if (!page) {
+                send_chain_error(res, page.error());
+                return;
+            }
+            json models = json::array();
+            for (const auto& m : page->models) {
+                json j = {{"id", m.id}};
+                j.update(clarity_json(m.record));
+                models.push_back(j);
+            }
+            const std::uint64_t next = static_cast<std::uint64_t>(start + limit);
+            send_json(res, {{"model_count", page->model_count},
+                            {"start", start},
+                            {"models", models},
+                            {"next", next <= page->model_count ? json(next) : json(nullptr)}});
+        });
+    add("GET", "/api/chain/professionals", "/api/chain/professionals", Permission::kRead,
+        [this](const httplib::Request&, httplib::Response& res, const Caller*) {
+            // The principals this server knows: each account's bound key's (docs/api.md says
+            // why not the chain's whole register).
+            Result<std::vector<ledger::Account>> list = std::vector<ledger::Account>{};
+            {
+                std::lock_guard lock(accounts_mutex);
+                list = accounts->list();
+            }
+            if (!list) {
+                send_error(res, list.error());
+                return;
+            }
+            std::map<std::string, json> by_principal;
+            for (const auto& a : *list) {
+                if (a.principal.empty())
+                    continue;
+                by_principal[a.principal]["accounts"].push_back(
+                    {{"name", a.name}, {"role", a.role}});
+            }
+            json items = json::array();
+            for (auto& [principal, local] : by_principal) {
+                auto s = registry->standing(principal);
+                if (!s) {
+                    send_chain_error(res, s.error());
+                    return;
+                }
+                json j = standing_json(*s);
+                j["accounts"] = local["accounts"];
+                items.push_back(j);
+            }
+            send_json(res, {{"professionals", items}});
+        });
+    add("GET", "/api/chain/professionals/{principal}", "/api/chain/professionals/([^/]{1,200})",
+        Permission::kRead,
+        [this](const httplib::Request& req, httplib::Response& res, const Caller*) {
+            auto s = registry->standing(req.matches[1]);
+            if (!s) {
+                send_chain_error(res, s.error());
+                return;
+            }
+            if (s->unknown()) {
+                send_error(res, Error(ErrorCode::kNotFound,
+                                      s->principal +
+                                          " is neither a registered professional nor a verifier "
+                                          "or admin of the contract"));
+                return;
+            }
+            send_json(res, standing_json(*s));
+        });
+}
+
 void ApiServer::Impl::register_routes() {
     // The web UI: fixed files from memory, outside the API (and its OpenAPI document). The
     // policy keeps the page to its own origin: no inline script, nothing fetched elsewhere.
@@ -867,6 +1074,7 @@ void ApiServer::Impl::register_routes() {
         [this](const httplib::Request&, httplib::Response& res, const Caller*) {
             send_analyses(res, ledger::AnalysisState::kNeedsReview, 0);
         });
+    register_chain_routes();
 }
 
 ApiServer::ApiServer(ServeOptions options) : impl_(std::make_unique<Impl>()) {
@@ -945,6 +1153,11 @@ Status ApiServer::bind() {
     if (!verification)
         return verification.error();
     impl_->verification = std::move(*verification);
+    // Reads of the chain's view: two tries of chain_read_timeout_ms at most, so a node that does
+    // not answer costs a request about twice that per call, never a hang.
+    impl_->registry = std::make_unique<chain::RegistryReader>(
+        o.chain, stacks::RetryPolicy{2, std::chrono::milliseconds(200), 2.0,
+                                     std::chrono::milliseconds(o.chain_read_timeout_ms)});
 
     settings.chain = o.chain;
     settings.anchor = o.anchor;
