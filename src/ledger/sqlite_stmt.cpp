@@ -50,4 +50,48 @@ Result<sqlite3*> open_private_sqlite(const fs::path& path, const std::string& wh
     return db;
 }
 
+Status ensure_schema(sqlite3* db, const std::string& name, const std::string& what,
+                     const char* schema, int version, const char* table) {
+    const auto sql_error = [&](const std::string& doing) {
+        const int code = sqlite3_errcode(db);
+        return Error((code == SQLITE_CORRUPT || code == SQLITE_NOTADB) ? ErrorCode::kCorrupt
+                                                                       : ErrorCode::kIo,
+                     name + ": " + doing + ": " + sqlite3_errmsg(db));
+    };
+    Stmt current(db, "PRAGMA user_version");
+    if (!current.prepared() || current.step() != SQLITE_ROW)
+        return sql_error("reading the schema version");
+    const std::int64_t v = current.i64(0);
+    if (v == 0) {
+        Stmt tables(db, "SELECT count(*) FROM sqlite_master");
+        if (!tables.prepared() || tables.step() != SQLITE_ROW)
+            return sql_error("reading the schema");
+        if (tables.i64(0) != 0) {
+            return Error(ErrorCode::kCorrupt, name +
+                                                  ": an SQLite file with tables but no schema "
+                                                  "version; not a medanchor " +
+                                                  what);
+        }
+        char* msg = nullptr;
+        if (sqlite3_exec(db, schema, nullptr, nullptr, &msg) != SQLITE_OK) {
+            std::string m = msg ? msg : "failed";
+            sqlite3_free(msg);
+            return Error(ErrorCode::kIo, name + ": creating the schema: " + m);
+        }
+        return Status::Ok();
+    }
+    if (v != version) {
+        return Error(ErrorCode::kUnsupported, name + ": " + what + " schema version " +
+                                                  std::to_string(v) + " is not " +
+                                                  std::to_string(version));
+    }
+    Stmt check(db, "SELECT count(*) FROM sqlite_master WHERE name = ?1");
+    if (!check.prepared())
+        return sql_error("reading the schema");
+    check.bind(1, table);
+    if (check.step() != SQLITE_ROW || check.i64(0) != 1)
+        return Error(ErrorCode::kCorrupt, name + ": not a medanchor " + what);
+    return Status::Ok();
+}
+
 }  // namespace medanchor::ledger

@@ -86,4 +86,11 @@ class Stmt {
 // The caller owns the handle (sqlite3_close_v2).
 Result<sqlite3*> open_private_sqlite(const std::filesystem::path& path, const std::string& what);
 
+// The schema of a small store (the account store, the job store): a fresh file (no tables) gets
+// `schema`, which ends by setting PRAGMA user_version to `version`; an existing one must be at
+// that version and hold `table`. kCorrupt for an SQLite file that is not such a store,
+// kUnsupported for another version. `name` and `what` name the file in errors ("the job store").
+Status ensure_schema(sqlite3* db, const std::string& name, const std::string& what,
+                     const char* schema, int version, const char* table);
+
 }  // namespace medanchor::ledger

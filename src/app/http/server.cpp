@@ -424,13 +424,24 @@ json ApiServer::Impl::job_json(const Job& job) {
         files.push_back(jf);
     }
     const std::size_t total = job.files.size();
-    return {
+    json j = {
         {"id", job.id},
+        {"owner", job.owner},
         {"state", job.state},
         {"created_at", job.created_at},
         {"progress",
          {{"done", analysed}, {"total", total}, {"percent", total ? analysed * 100 / total : 100}}},
         {"files", files}};
+    if (job.state == "interrupted") {
+        // What the client must send again: the files a restart cut off before analysis.
+        json missing = json::array();
+        for (std::size_t i = 0; i < job.files.size(); ++i) {
+            if (job.files[i].state == "interrupted")
+                missing.push_back(i);
+        }
+        j["not_analysed"] = missing;
+    }
+    return j;
 }
 
 void ApiServer::Impl::upload(const httplib::Request& req, httplib::Response& res,
@@ -529,7 +540,7 @@ void ApiServer::Impl::events(const httplib::Request& req, httplib::Response& res
             }
             // Finished when every file is analysed or failed and no analysis waits for the
             // chain any more (confirmed, held for review, or failed).
-            bool finished = job->state == "done";
+            bool finished = job->state == "done" || job->state == "interrupted";
             for (const auto& f : j["files"]) {
                 const std::string a = f.value("anchoring", "");
                 finished = finished && a != "recorded" && a != "sent";
@@ -1159,12 +1170,26 @@ Status ApiServer::bind() {
         o.chain, stacks::RetryPolicy{2, std::chrono::milliseconds(200), 2.0,
                                      std::chrono::milliseconds(o.chain_read_timeout_ms)});
 
+    // The job list survives a restart; what the last server left unfinished is interrupted.
+    auto job_store = ledger::JobStore::open(o.data_dir / "jobs.sqlite");
+    if (!job_store)
+        return job_store.error();
+    auto interrupted = job_store->mark_interrupted();
+    if (!interrupted)
+        return interrupted.error();
+    if (*interrupted > 0) {
+        std::cerr << "medanchor serve: " << *interrupted << " job"
+                  << (*interrupted == 1 ? " was" : "s were")
+                  << " interrupted by the last shutdown; marked interrupted (GET /api/jobs/ID "
+                     "lists the files not analysed)\n";
+    }
     settings.chain = o.chain;
     settings.anchor = o.anchor;
     settings.settle_interval = std::chrono::milliseconds(o.anchor_interval_ms);
     Impl* impl = impl_.get();
     impl_->jobs = std::make_unique<JobService>(
-        *impl_->analyses, *impl_->site_key, std::move(settings), [impl]() {
+        *impl_->analyses, *impl_->site_key, std::move(settings),
+        [impl]() {
             std::vector<Signer> out;
             std::lock_guard lock(impl->accounts_mutex);
             if (auto list = impl->accounts->list(); list) {
@@ -1174,7 +1199,8 @@ Status ApiServer::bind() {
                 }
             }
             return out;
-        });
+        },
+        std::move(*job_store));
 
     if (!o.tls_cert.empty()) {
         // Read first for a clear error; the key must be private like every key medanchor reads.
