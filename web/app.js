@@ -410,8 +410,38 @@ function cells(tr, texts) {
   }
 }
 
+// A registry write (docs/api.md): signed with the caller's key on the server, answered once mined;
+// the page then reads the registry again.
+async function registryWrite(what, path, body) {
+  const message = $('#registry-message');
+  for (const b of document.querySelectorAll('#page-registry button')) b.disabled = true;
+  message.textContent = `${what}: signing; waiting for a block…`;
+  try {
+    const r = await (await api(path, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body || {}),
+    })).json();
+    message.textContent = `${what}: done on chain in block ${r.block_height}.`;
+  } catch (e) {
+    message.textContent = `${what} failed: ${e.message}`;
+  }
+  await loadRegistry();
+}
+
+function actionButton(text, onClick) {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.textContent = text;
+  b.addEventListener('click', onClick);
+  return b;
+}
+
 async function loadRegistry() {
   $('#registry-error').hidden = true;
+  const canAdminister = me.permissions.includes('administer');
+  const canCredential = me.permissions.includes('credential');
+  $('#admin-controls').hidden = !canAdminister;
+  for (const th of document.querySelectorAll('.admin-only')) th.hidden = !canAdminister;
+  for (const th of document.querySelectorAll('.credential-only')) th.hidden = !canCredential;
   try {
     const [params, models, pros] = await Promise.all([
       api('/api/chain/parameters').then((r) => r.json()),
@@ -429,6 +459,11 @@ async function loadRegistry() {
       dd.dataset.field = k;
       dl.append(dt, dd);
     }
+    const paused = params.parameters.paused;
+    $('#pause-toggle').textContent = paused ? 'Resume submissions and reviews' : 'Pause submissions and reviews';
+    $('#pause-toggle').onclick = () => registryWrite(paused ? 'Resume' : 'Pause',
+      paused ? '/api/chain/unpause' : '/api/chain/pause');
+    $('#min-confidence').value = params.parameters.min_confidence;
 
     const mbody = $('#models-table tbody');
     mbody.replaceChildren();
@@ -442,6 +477,14 @@ async function loadRegistry() {
         `${when(m.registered_at)} by ${m.registered_by}`, m.model_hash]);
       tr.children[2].className = m.active ? 'state-confirmed' : 'state-inactive';
       tr.children[5].className = 'mono';
+      if (canAdminister) {
+        const td = document.createElement('td');
+        if (m.active) {
+          td.append(actionButton(`Retire model ${m.id}`, () =>
+            registryWrite(`Retire model ${m.id}`, `/api/chain/models/${m.id}/retire`)));
+        }
+        tr.append(td);
+      }
       mbody.append(tr);
     }
     if (!models.models.length) {
@@ -464,6 +507,20 @@ async function loadRegistry() {
       cells(tr, [p.accounts.map((a) => `${a.name} (${a.role})`).join(', '), roles, standingText(p),
         rec && Number(rec.verified_until) > 0 ? when(rec.verified_until) : '—', rec ? rec.specialty : '—']);
       tr.children[3].className = p.status === 'active' ? 'state-confirmed' : 'state-inactive';
+      if (canCredential) {
+        const td = document.createElement('td');
+        // Not for oneself: the contract refuses it (ERR-SELF-VERIFICATION).
+        if (rec && p.principal !== me.principal) {
+          const who = `/api/chain/professionals/${p.principal}`;
+          const name = p.accounts.map((a) => a.name).join(', ');
+          td.append(rec.suspended
+            ? actionButton(`Reinstate ${name}`, () => registryWrite(`Reinstate ${name}`, `${who}/reinstate`))
+            : actionButton(`Suspend ${name}`, () => registryWrite(`Suspend ${name}`, `${who}/suspend`)));
+          td.append(actionButton(`Verify ${name} for 365 days`, () =>
+            registryWrite(`Verify ${name}`, `${who}/verify`, { expires_in_days: 365 })));
+        }
+        tr.append(td);
+      }
       pbody.append(tr);
     }
     if (!pros.professionals.length) {
@@ -501,6 +558,11 @@ function wire() {
     e.preventDefault();
     vdrop.classList.remove('over');
     verifyFile(e.dataTransfer.files[0]);
+  });
+  $('#min-confidence-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    registryWrite('Set the minimum confidence', '/api/chain/parameters',
+      { min_confidence: Number($('#min-confidence').value) });
   });
   $('#verify-hash').addEventListener('submit', (e) => {
     e.preventDefault();

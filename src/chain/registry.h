@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "chain/session.h"
@@ -49,6 +50,36 @@ struct Standing {
     // Neither registered nor holding a role: the contract knows nothing of the principal.
     bool unknown() const { return !professional && !verifier && !admin; }
 };
+
+// An admin's call on the registry, checked and named, ready to sign: the CLI's `admin` commands
+// and the server's /api/chain/... writes build theirs here, so both send the same calls with the
+// same checks (kInvalidArgument, naming the argument, before anything is signed).
+struct RegistryCall {
+    std::string action;  // for people and logs, e.g. "register-model ct-nodule-sim 1.0.0"
+    std::string function;
+    std::vector<stacks::Value> args;
+};
+// `model_sha256`: 64 hex digits; `name` 1..64 and `version` 1..32 printable ASCII characters;
+// `min_confidence_bp` 0..10000.
+Result<RegistryCall> register_model_call(const std::string& model_sha256, const std::string& name,
+                                         const std::string& version,
+                                         std::uint64_t min_confidence_bp);
+RegistryCall retire_model_call(std::uint64_t model_id);
+// 0..10000 basis points.
+Result<RegistryCall> set_min_confidence_call(std::uint64_t basis_points);
+RegistryCall set_max_verification_period_call(std::uint64_t seconds);
+RegistryCall pause_call(bool pause);  // pause, or unpause
+// appoint-verifier / dismiss-verifier; `principal` a Stacks address.
+Result<RegistryCall> verifier_call(const std::string& principal, bool appoint);
+
+// Signs `call` with `session` and, with `wait`, follows it to the end (chain::submit).
+Result<CallOutcome> submit(ChainSession& session, const RegistryCall& call, bool wait);
+
+// The expiry `days` from now by the chain's clock (the newest block's time, which the contract
+// compares expiries with), read through the node's API; without an API, this machine's clock,
+// and `*from_local_clock` is set. kInvalidArgument for 0 days or more than 36500.
+Result<std::uint64_t> expiry_in_days(stacks::NodeClient& node, std::uint64_t days,
+                                     bool* from_local_clock);
 
 class RegistryReader {
   public:

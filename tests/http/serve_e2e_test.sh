@@ -13,6 +13,10 @@
 #     retracts it, and the chain's verdict says so;
 #   - a Merkle-anchored analysis in the server's ledger is reviewed through the API with its proof
 #     (review-leaf), and `verify --proof` sees the confirmation;
+#   - the chain's registry through the API (/api/chain/...), every field against the CLI's reads;
+#     a verifier suspends, reinstates and renews a professional, an admin sets a parameter,
+#     registers and retires a model, pauses and unpauses; refusals by role (403) and by the
+#     contract (409 naming ERR-SUSPENDED, ERR-MODEL-EXISTS, ERR-MODEL-RETIRED);
 #   - `users remove`: the token stops working at once (401);
 #   - SIGTERM with the chain down: the server finishes the accepted upload, exits 0, and the
 #     analyses wait in the ledger; a restart with the chain up anchors them.
@@ -176,7 +180,7 @@ mkdir -p "$web_out"
     MEDANCHOR_TOKEN_REVIEWER="$reviewer" MEDANCHOR_TOKEN_VERIFIER="$verifier" MEDANCHOR_TOKEN_ADMIN="$admin" \
     MEDANCHOR_WEB_OUT="$web_out" node_modules/.bin/playwright test -c tests/web/playwright.config.mjs) ||
     fail "the browser tests (screenshots and traces in $web_out)"
-for page in analyse result review verify verify-changed peer-review review-auditor auditor registry; do
+for page in analyse result review verify verify-changed peer-review review-auditor auditor registry registry-verifier registry-admin; do
     [ -s "$web_out/$page.png" ] || fail "no screenshot of the $page page"
 done
 
@@ -244,6 +248,67 @@ grep -q '"status":"success"' "$work/leaf-review" || fail "leaf review: $(cat "$w
 "$bin" verify --proof "$proof" --site-key "$data/site.key" "${node[@]}" --json >"$work/leaf-verify" 2>&1 ||
     fail "verify --proof after the review: $(cat "$work/leaf-verify")"
 grep -q '"confirmations":1' "$work/leaf-verify" || fail "the leaf's confirmation on chain: $(cat "$work/leaf-verify")"
+
+# ---- the registry's writes: verifier and admin acts, refusals by role and by the contract --------
+post() {  # post TOKEN PATH BODY OUTFILE → the HTTP status
+    curl -s -o "$4" -w '%{http_code}' -H "Authorization: Bearer $1" -H 'Content-Type: application/json' \
+        -d "$3" "$base$2"
+}
+standing() { curl -sf -H "Authorization: Bearer $auditor" "$base/api/chain/professionals/$1"; }
+# By role: a radiologist may not suspend, a verifier may not pause, an auditor may do neither.
+for who in "$token" "$auditor"; do
+    code=$(post "$who" "/api/chain/professionals/$doctor2/suspend" '{"reason":4}' "$work/w")
+    [ "$code" = 403 ] && grep -q '"code":"permission"' "$work/w" || fail "suspend without the role: $code $(cat "$work/w")"
+done
+code=$(post "$verifier" /api/chain/pause '{}' "$work/w")
+[ "$code" = 403 ] || fail "a verifier pausing: expected 403, got $code"
+# The verifier suspends the second radiologist: the contract and the CLI's read say so.
+code=$(post "$verifier" "/api/chain/professionals/$doctor2/suspend" '{"reason":4}' "$work/w")
+[ "$code" = 200 ] && grep -q '"status":"success"' "$work/w" || fail "suspend: $code $(cat "$work/w")"
+standing "$doctor2" | grep -q '"status":"inactive".*"why_inactive":{"code":1025,"name":"ERR-SUSPENDED"' ||
+    fail "the suspension in the standing: $(standing "$doctor2")"
+"$bin" professional status "$doctor2" "${node[@]}" --json | grep -q '"suspended":"true"' ||
+    fail "the CLI does not see the suspension"
+# Suspending again is the contract's refusal, by name.
+code=$(post "$verifier" "/api/chain/professionals/$doctor2/suspend" '{"reason":4}' "$work/w")
+[ "$code" = 409 ] && grep -q '"contract_error":{"code":1025,"name":"ERR-SUSPENDED"' "$work/w" &&
+    grep -q '"code":"contract"' "$work/w" || fail "a second suspension: expected 409 ERR-SUSPENDED, got $code $(cat "$work/w")"
+code=$(post "$verifier" "/api/chain/professionals/$doctor2/reinstate" '{"reason":5}' "$work/w")
+[ "$code" = 200 ] || fail "reinstate: $code $(cat "$work/w")"
+standing "$doctor2" | grep -q '"status":"active"' || fail "reinstated: $(standing "$doctor2")"
+# Renewed for 30 days from the chain's clock (a shortening, allowed to its grantor).
+code=$(post "$verifier" "/api/chain/professionals/$doctor2/verify" '{"expires_in_days":30,"reason":2}' "$work/w")
+[ "$code" = 200 ] || fail "verify: $code $(cat "$work/w")"
+# The admin: the global minimum, a model registered and retired, pause and unpause.
+code=$(post "$admin" /api/chain/parameters '{"min_confidence":5100}' "$work/w")
+[ "$code" = 200 ] || fail "set min_confidence: $code $(cat "$work/w")"
+"$bin" admin params "${node[@]}" --json | grep -q '"min-confidence":"u5100"' || fail "the CLI does not see min-confidence 5100"
+mhash=$(printf 'a model that is not the reference' | sha256sum | cut -d' ' -f1)
+code=$(post "$admin" /api/chain/models "{\"model_hash\":\"$mhash\",\"name\":\"e2e-model\",\"version\":\"0.1\",\"min_confidence\":6000}" "$work/w")
+[ "$code" = 200 ] || fail "register a model: $code $(cat "$work/w")"
+code=$(post "$admin" /api/chain/models "{\"model_hash\":\"$mhash\",\"name\":\"again\",\"version\":\"0.2\",\"min_confidence\":6000}" "$work/w")
+[ "$code" = 409 ] && grep -q '"name":"ERR-MODEL-EXISTS"' "$work/w" || fail "the same hash twice: $code $(cat "$work/w")"
+curl -sf -H "Authorization: Bearer $auditor" "$base/api/chain/models?start=2&limit=1" >"$work/m2"
+grep -q "\"id\":2,\"active\":true,.*\"model_hash\":\"$mhash\",.*\"name\":\"e2e-model\"" "$work/m2" || fail "model 2: $(cat "$work/m2")"
+code=$(post "$admin" /api/chain/models/2/retire '' "$work/w")
+[ "$code" = 200 ] || fail "retire model 2: $code $(cat "$work/w")"
+curl -sf -H "Authorization: Bearer $auditor" "$base/api/chain/models?start=2" | grep -q '"id":2,"active":false' ||
+    fail "model 2 is not retired"
+code=$(post "$admin" /api/chain/models/2/retire '' "$work/w")
+[ "$code" = 409 ] && grep -q '"name":"ERR-MODEL-RETIRED"' "$work/w" || fail "retiring twice: $code $(cat "$work/w")"
+# Appoint the first radiologist a verifier, and dismiss them.
+code=$(post "$admin" "/api/chain/verifiers/$doctor" '' "$work/w")
+[ "$code" = 200 ] || fail "appoint a verifier: $code $(cat "$work/w")"
+standing "$doctor" | grep -q '"verifier":true' || fail "not a verifier: $(standing "$doctor")"
+code=$(curl -s -o "$work/w" -w '%{http_code}' -X DELETE -H "Authorization: Bearer $admin" "$base/api/chain/verifiers/$doctor")
+[ "$code" = 200 ] || fail "dismiss a verifier: $code $(cat "$work/w")"
+standing "$doctor" | grep -q '"verifier":false' || fail "still a verifier: $(standing "$doctor")"
+code=$(post "$admin" /api/chain/pause '' "$work/w")
+[ "$code" = 200 ] || fail "pause: $code $(cat "$work/w")"
+curl -sf -H "Authorization: Bearer $auditor" "$base/api/chain/parameters" | grep -q '"paused":true' || fail "not paused"
+code=$(post "$admin" /api/chain/unpause '' "$work/w")
+[ "$code" = 200 ] || fail "unpause: $code $(cat "$work/w")"
+curl -sf -H "Authorization: Bearer $auditor" "$base/api/chain/parameters" | grep -q '"paused":false' || fail "still paused"
 
 # ---- users remove: the token stops working ------------------------------------------------------
 "$bin" users remove audit --data "$data"

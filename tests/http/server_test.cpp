@@ -254,7 +254,9 @@ TEST_F(ServerTest, HealthIsPublicAndEverythingElseNeedsAToken) {
               httplib::Headers{{"Authorization", "Basic YTpi"}},
               httplib::Headers{{"Authorization", "Bearer " + std::string(64, 'f')}},
               httplib::Headers{{"Authorization", "Bearer not-hex"}}}) {
-            auto res = r.method == "GET" ? c.Get(path, h) : c.Post(path, h, "", "text/plain");
+            auto res = r.method == "GET"      ? c.Get(path, h)
+                       : r.method == "DELETE" ? c.Delete(path, h)
+                                              : c.Post(path, h, "", "text/plain");
             ASSERT_TRUE(res) << path;
             EXPECT_EQ(res->status, 401) << r.method << " " << path;
             EXPECT_EQ(res->get_header_value("WWW-Authenticate"), "Bearer");
@@ -271,8 +273,9 @@ TEST_F(ServerTest, EveryRoleAgainstEveryRoute) {
             continue;
         const std::string path = concrete(r.path);
         for (Role role : {Role::kRadiologist, Role::kVerifier, Role::kAuditor, Role::kAdmin}) {
-            auto res = r.method == "GET" ? c.Get(path, auth(role))
-                                         : c.Post(path, auth(role), "{}", "application/json");
+            auto res = r.method == "GET"      ? c.Get(path, auth(role))
+                       : r.method == "DELETE" ? c.Delete(path, auth(role))
+                                              : c.Post(path, auth(role), "{}", "application/json");
             ASSERT_TRUE(res);
             if (allows(role, *r.permission)) {
                 EXPECT_NE(res->status, 403) << to_string(role) << " " << r.method << " " << path;
@@ -335,6 +338,64 @@ TEST_F(ServerTest, ChainViewAnswersASilentNodeWithATimeout) {
     ASSERT_TRUE(res);
     EXPECT_EQ(res->status, 504) << res->body;
     EXPECT_EQ(error_code(res), "timeout");
+}
+
+// The registry's writes check their input before anything is signed (400, naming what is
+// wrong), and need a signing key bound to the account (no-key): the admin and the verifier here
+// have none.
+TEST_F(ServerTest, RegistryWritesCheckTheirInputBeforeSigning) {
+    start();
+    auto c = client();
+    const std::string pro = "/api/chain/professionals/ST2CY5V39NHDPWSXMW9QDT3HC3GD6Q6XX4CFRK9AG";
+    struct Case {
+        Role role;
+        std::string path, body, code, says;
+    };
+    const std::string hash(64, 'a');
+    const Case cases[] = {
+        {Role::kAdmin, "/api/chain/models", "not json", "invalid-argument", "JSON object"},
+        {Role::kAdmin, "/api/chain/models",
+         R"({"model_hash":"abc","name":"m","version":"1","min_confidence":0})", "invalid-argument",
+         "model hash"},
+        {Role::kAdmin, "/api/chain/models",
+         R"({"model_hash":")" + hash + R"(","name":"","version":"1"})", "invalid-argument",
+         "model name"},
+        {Role::kAdmin, "/api/chain/models",
+         R"({"model_hash":")" + hash + R"(","name":"m","version":"1","min_confidence":10001})",
+         "invalid-argument", "minimum confidence"},
+        {Role::kAdmin, "/api/chain/models",
+         R"({"model_hash":")" + hash + R"(","name":"m","version":"1","min_confidence":-1})",
+         "invalid-argument", "min_confidence"},
+        {Role::kAdmin, "/api/chain/models",
+         R"({"model_hash":")" + hash + R"(","name":"m","version":"1","min_confidence":7000})",
+         "no-key", "no signing key"},
+        {Role::kAdmin, "/api/chain/parameters", R"({})", "invalid-argument", "one of"},
+        {Role::kAdmin, "/api/chain/parameters",
+         R"({"min_confidence":5000,"max_verification_period":60})", "invalid-argument", "one of"},
+        {Role::kAdmin, "/api/chain/parameters", R"({"min_confidence":10001})", "invalid-argument",
+         "0 to 10000"},
+        {Role::kAdmin, "/api/chain/parameters", R"({"min_confidence":"5000"})", "invalid-argument",
+         "one of"},
+        {Role::kAdmin, "/api/chain/parameters", R"({"max_verification_period":86400})", "no-key",
+         "no signing key"},
+        {Role::kAdmin, "/api/chain/verifiers/ST0NOPE", "", "invalid-argument", "principal"},
+        {Role::kAdmin, "/api/chain/pause", "", "no-key", "no signing key"},
+        {Role::kVerifier, "/api/chain/professionals/ST0NOPE/suspend", "{}", "invalid-argument",
+         "not a Stacks principal"},
+        {Role::kVerifier, pro + "/suspend", R"({"reason":256})", "invalid-argument", "reason"},
+        {Role::kVerifier, pro + "/verify", R"({"reason":1})", "invalid-argument",
+         "expires_in_days"},
+        {Role::kVerifier, pro + "/verify", R"({"expires_in_days":0})", "invalid-argument",
+         "1 to 36500"},
+        {Role::kVerifier, pro + "/reinstate", "{}", "no-key", "no signing key"},
+    };
+    for (const auto& k : cases) {
+        auto res = c.Post(k.path, auth(k.role), k.body, "application/json");
+        ASSERT_TRUE(res) << k.path;
+        EXPECT_EQ(error_code(res), k.code) << k.path << " " << k.body << ": " << res->body;
+        EXPECT_EQ(res->status, 400) << k.path << " " << k.body;
+        EXPECT_NE(res->body.find(k.says), std::string::npos) << k.path << ": " << res->body;
+    }
 }
 
 TEST_F(ServerTest, MetricsArePrometheusText) {

@@ -163,6 +163,33 @@ test('an auditor reads the registry: parameters, models and professionals as the
   await shot(page, 'registry');
 });
 
+test('a verifier suspends and reinstates a professional from the Registry; an admin has the admin controls', async ({ page }) => {
+  await signIn(page, process.env.MEDANCHOR_TOKEN_VERIFIER);
+  await page.getByRole('link', { name: 'Registry' }).click();
+  const pros = page.getByRole('table', { name: 'Professionals with an account here' });
+  const row = pros.locator('tbody tr', { hasText: 'doc2 (radiologist)' });
+  await expect(row.locator('td').nth(2)).toHaveText('Active');
+  // A verifier credentials; the admin's controls are not theirs.
+  await expect(page.getByRole('button', { name: /Pause/ })).toHaveCount(0);
+  await expect(page.getByRole('button', { name: /Retire model/ })).toHaveCount(0);
+  await row.getByRole('button', { name: 'Suspend doc2' }).click();
+  await expect(page.locator('#registry-message')).toContainText('Suspend doc2: done on chain in block', { timeout: 60_000 });
+  await expect(row.locator('td').nth(2)).toHaveText('Inactive: Suspended');
+  await shot(page, 'registry-verifier');
+  await row.getByRole('button', { name: 'Reinstate doc2' }).click();
+  await expect(page.locator('#registry-message')).toContainText('Reinstate doc2: done on chain in block', { timeout: 60_000 });
+  await expect(row.locator('td').nth(2)).toHaveText('Active');
+
+  // A new tab: the token is kept per tab (sessionStorage).
+  const admin = await page.context().newPage();
+  await signIn(admin, process.env.MEDANCHOR_TOKEN_ADMIN);
+  await admin.getByRole('link', { name: 'Registry' }).click();
+  await expect(admin.getByRole('button', { name: 'Pause submissions and reviews' })).toBeVisible();
+  await expect(admin.getByLabel(/Minimum confidence \(basis points/)).toBeVisible();
+  await expect(admin.getByRole('button', { name: 'Retire model 1' })).toBeVisible();
+  await shot(admin, 'registry-admin');
+});
+
 test('a wrong token is refused and nothing is shown', async ({ page }) => {
   await page.goto('/');
   await page.getByLabel('Access token').fill('0'.repeat(64));

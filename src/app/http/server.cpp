@@ -388,7 +388,20 @@ struct ApiServer::Impl {
         else
             send_error(res, e, e.code() == ErrorCode::kTimeout ? 504 : 502);
     }
-    // GET /api/chain/...: parameters, models, professionals.
+    // The caller's signing key; nullopt, with `res` filled (no-key 400, or the key file's
+    // error), when there is none to use.
+    std::optional<stacks::PrivateKey> signing_key(const Caller& caller, httplib::Response& res);
+    // A signed call's outcome: 200 {"action","txid","block_height","status":"success"}, or the
+    // status of outcome_status()'s error (409 `contract` with `contract_error` naming the
+    // contract's ERR-..., ...) with the same fields and "error".
+    void send_outcome(httplib::Response& res, const Result<chain::CallOutcome>& outcome);
+    // POST /api/chain/...: an admin's registry call, signed with the caller's key.
+    void registry_write(httplib::Response& res, const Caller& caller,
+                        const Result<chain::RegistryCall>& call);
+    // POST /api/chain/professionals/{principal}/{verify,suspend,reinstate}: a verifier's act.
+    void credential(const httplib::Request& req, httplib::Response& res, const Caller& caller,
+                    const std::string& verb);
+    // GET /api/chain/...: parameters, models, professionals; POST: the writes above.
     void register_chain_routes();
     void register_routes();
     std::string metrics_text();
@@ -751,17 +764,9 @@ void ApiServer::Impl::review(const httplib::Request& req, httplib::Response& res
                                   "): there is nothing to review or retract yet"));
         return;
     }
-    if (caller.account.principal.empty() || caller.account.key_file.empty()) {
-        send_error(res, Error(ErrorCode::kNoKey,
-                              "no signing key is bound to this account (medanchor users add "
-                              "--key-file)"));
+    auto key = signing_key(caller, res);
+    if (!key)
         return;
-    }
-    auto key = stacks::read_key_file(caller.account.key_file);
-    if (!key) {
-        send_error(res, key.error());
-        return;
-    }
     // A Merkle-anchored analysis is a leaf of a root (its onchain_id is the root's id): it is
     // reviewed with the proof written beside its report, never as the record of that id.
     auto store = ledger::MerkleStore::open(ledger_path);
@@ -798,14 +803,44 @@ void ApiServer::Impl::review(const httplib::Request& req, httplib::Response& res
                                     : reviews.review_leaf(*proof, confirm, note_digest))
                          : (retract ? reviews.retract(*a->onchain_id, reason)
                                     : reviews.review(*a->onchain_id, confirm, note_digest));
+    send_outcome(res, outcome);
+}
+
+std::optional<stacks::PrivateKey> ApiServer::Impl::signing_key(const Caller& caller,
+                                                               httplib::Response& res) {
+    if (caller.account.principal.empty() || caller.account.key_file.empty()) {
+        send_error(res, Error(ErrorCode::kNoKey,
+                              "no signing key is bound to this account (medanchor users add "
+                              "--key-file)"));
+        return std::nullopt;
+    }
+    auto key = stacks::read_key_file(caller.account.key_file);
+    if (!key) {
+        send_error(res, key.error());
+        return std::nullopt;
+    }
+    return std::move(*key);
+}
+
+void ApiServer::Impl::send_outcome(httplib::Response& res,
+                                   const Result<chain::CallOutcome>& outcome) {
     if (!outcome) {
         send_error(res, outcome.error());
         return;
     }
     json j = {{"action", outcome->action}, {"txid", outcome->txid}};
     if (outcome->confirmed) {
-        const std::uint64_t height = outcome->confirmed->status.block_height;
-        j["block_height"] = height != 0 ? json(height) : json(nullptr);
+        const auto& status = outcome->confirmed->status;
+        j["block_height"] = status.block_height != 0 ? json(status.block_height) : json(nullptr);
+        // The contract's refusal by name, for a client to act on (ERR-SUSPENDED, ...).
+        if (status.result) {
+            if (auto refusal = chain::contract_refusal(*status.result)) {
+                const chain::ContractError* e = chain::find_contract_error(refusal->code);
+                j["contract_error"] = {{"code", refusal->code},
+                                       {"name", e ? e->name : "unknown"},
+                                       {"meaning", e ? e->meaning : "not a code of the contract"}};
+            }
+        }
     }
     if (auto s = chain::outcome_status(*outcome); !s) {
         json e = {{"code", error_info(s.error().code()).name}, {"message", s.error().message()}};
@@ -815,6 +850,74 @@ void ApiServer::Impl::review(const httplib::Request& req, httplib::Response& res
     }
     j["status"] = "success";
     send_json(res, j);
+}
+
+void ApiServer::Impl::registry_write(httplib::Response& res, const Caller& caller,
+                                     const Result<chain::RegistryCall>& call) {
+    if (!call) {
+        send_error(res, call.error());
+        return;
+    }
+    auto key = signing_key(caller, res);
+    if (!key)
+        return;
+    // One session per request (its nonce is asked from the node), as for reviews.
+    chain::ChainSession session(options.chain, *key);
+    send_outcome(res, chain::submit(session, *call, /*wait=*/true));
+}
+
+void ApiServer::Impl::credential(const httplib::Request& req, httplib::Response& res,
+                                 const Caller& caller, const std::string& verb) {
+    const std::string principal = req.matches[1];
+    if (!stacks::Value::parse_principal(principal)) {
+        send_error(res, Error(ErrorCode::kInvalidArgument,
+                              escape_for_display(principal) + ": not a Stacks principal"));
+        return;
+    }
+    auto body = json::parse(req.body.empty() ? "{}" : req.body, nullptr, false);
+    if (!body.is_object()) {
+        send_error(res, Error(ErrorCode::kInvalidArgument, "the body is not a JSON object"));
+        return;
+    }
+    std::uint64_t reason = 1;
+    if (body.contains("reason")) {
+        if (!body["reason"].is_number_unsigned() || body["reason"].get<std::uint64_t>() > 255) {
+            send_error(res, Error(ErrorCode::kInvalidArgument, "reason: a code in 0..255"));
+            return;
+        }
+        reason = body["reason"].get<std::uint64_t>();
+    }
+    std::uint64_t days = 0;
+    if (verb == "verify") {
+        if (!body.contains("expires_in_days") || !body["expires_in_days"].is_number_unsigned()) {
+            send_error(res, Error(ErrorCode::kInvalidArgument,
+                                  "expires_in_days: how long the verification runs, 1 to 36500 "
+                                  "days from the chain's latest block"));
+            return;
+        }
+        days = body["expires_in_days"].get<std::uint64_t>();
+        if (days == 0 || days > 36500) {
+            send_error(res, Error(ErrorCode::kInvalidArgument, "expires_in_days: 1 to 36500"));
+            return;
+        }
+    }
+    auto key = signing_key(caller, res);
+    if (!key)
+        return;
+    service::ReviewService reviews(chain::ChainSession(options.chain, *key));
+    if (verb == "verify") {
+        // From the chain's clock, which the contract compares the expiry with.
+        auto expiry = chain::expiry_in_days(reviews.session().node(), days, nullptr);
+        if (!expiry) {
+            send_chain_error(res, expiry.error());
+            return;
+        }
+        send_outcome(res, reviews.verify_professional(principal, *expiry, reason));
+    } else if (verb == "suspend") {
+        send_outcome(res, reviews.suspend_professional(principal, reason));
+    } else {
+        send_outcome(res, reviews.reinstate_professional(principal, reason));
+    }
 }
 
 void ApiServer::Impl::register_chain_routes() {
@@ -917,6 +1020,88 @@ void ApiServer::Impl::register_chain_routes() {
             }
             send_json(res, standing_json(*s));
         });
+    for (const char* verb : {"verify", "suspend", "reinstate"}) {
+        add("POST", std::string("/api/chain/professionals/{principal}/") + verb,
+            std::string("/api/chain/professionals/([^/]{1,200})/") + verb, Permission::kCredential,
+            [this, verb](const httplib::Request& req, httplib::Response& res, const Caller* c) {
+                credential(req, res, *c, verb);
+            });
+    }
+    // A JSON object body, or a 400 said here.
+    const auto object_body = [](const httplib::Request& req,
+                                httplib::Response& res) -> std::optional<json> {
+        auto body = json::parse(req.body, nullptr, false);
+        if (!body.is_object()) {
+            send_error(res, Error(ErrorCode::kInvalidArgument, "the body is not a JSON object"));
+            return std::nullopt;
+        }
+        return body;
+    };
+    add("POST", "/api/chain/models", "/api/chain/models", Permission::kAdminister,
+        [this, object_body](const httplib::Request& req, httplib::Response& res, const Caller* c) {
+            auto body = object_body(req, res);
+            if (!body)
+                return;
+            const auto text = [&](const char* k) {
+                return (*body).contains(k) && (*body)[k].is_string() ? (*body)[k].get<std::string>()
+                                                                     : std::string();
+            };
+            const auto& min = (*body)["min_confidence"];
+            if (!min.is_null() && !min.is_number_unsigned()) {
+                send_error(res, Error(ErrorCode::kInvalidArgument,
+                                      "min_confidence: basis points, 0 to 10000"));
+                return;
+            }
+            registry_write(
+                res, *c,
+                chain::register_model_call(text("model_hash"), text("name"), text("version"),
+                                           min.is_null() ? 0 : min.get<std::uint64_t>()));
+        });
+    add("POST", "/api/chain/models/{id}/retire", "/api/chain/models/([0-9]{1,18})/retire",
+        Permission::kAdminister,
+        [this](const httplib::Request& req, httplib::Response& res, const Caller* c) {
+            auto id = parse_id(req.matches[1]);
+            if (!id) {
+                send_error(res, Error(ErrorCode::kInvalidArgument, "the model id: 1 or more"));
+                return;
+            }
+            registry_write(res, *c, chain::retire_model_call(static_cast<std::uint64_t>(*id)));
+        });
+    add("POST", "/api/chain/parameters", "/api/chain/parameters", Permission::kAdminister,
+        [this, object_body](const httplib::Request& req, httplib::Response& res, const Caller* c) {
+            auto body = object_body(req, res);
+            if (!body)
+                return;
+            // One parameter per request: each is its own transaction, and its own answer.
+            const bool min = body->contains("min_confidence");
+            const bool period = body->contains("max_verification_period");
+            const json& v = min ? (*body)["min_confidence"] : (*body)["max_verification_period"];
+            if (min == period || body->size() != 1 || !v.is_number_unsigned()) {
+                send_error(res, Error(ErrorCode::kInvalidArgument,
+                                      "give one of min_confidence (basis points) or "
+                                      "max_verification_period (seconds)"));
+                return;
+            }
+            const auto n = v.get<std::uint64_t>();
+            registry_write(
+                res, *c,
+                min ? chain::set_min_confidence_call(n)
+                    : Result<chain::RegistryCall>(chain::set_max_verification_period_call(n)));
+        });
+    for (const bool pause : {true, false}) {
+        add("POST", pause ? "/api/chain/pause" : "/api/chain/unpause",
+            pause ? "/api/chain/pause" : "/api/chain/unpause", Permission::kAdminister,
+            [this, pause](const httplib::Request&, httplib::Response& res, const Caller* c) {
+                registry_write(res, *c, chain::pause_call(pause));
+            });
+    }
+    for (const bool appoint : {true, false}) {
+        add(appoint ? "POST" : "DELETE", "/api/chain/verifiers/{principal}",
+            "/api/chain/verifiers/([^/]{1,200})", Permission::kAdminister,
+            [this, appoint](const httplib::Request& req, httplib::Response& res, const Caller* c) {
+                registry_write(res, *c, chain::verifier_call(req.matches[1], appoint));
+            });
+    }
 }
 
 void ApiServer::Impl::register_routes() {
