@@ -402,6 +402,25 @@ function standingText(p) {
   return `Inactive: ${why ? (inactiveWords[why.name] || `${why.name}: ${why.meaning}`) : 'unknown'}`;
 }
 
+// A row header cell (th scope=row) with `text`.
+function rowHeader(tr, text, className) {
+  const th = document.createElement('th');
+  th.scope = 'row';
+  if (className) th.className = className;
+  th.textContent = text;
+  tr.append(th);
+}
+
+// One row across `columns` saying the table is empty.
+function emptyRow(tbody, columns, text) {
+  const tr = document.createElement('tr');
+  const td = document.createElement('td');
+  td.colSpan = columns;
+  td.textContent = text;
+  tr.append(td);
+  tbody.append(tr);
+}
+
 function cells(tr, texts) {
   for (const t of texts) {
     const td = document.createElement('td');
@@ -469,10 +488,7 @@ async function loadRegistry() {
     mbody.replaceChildren();
     for (const m of models.models) {
       const tr = document.createElement('tr');
-      const th = document.createElement('th');
-      th.scope = 'row';
-      th.textContent = `Model ${m.id}`;
-      tr.append(th);
+      rowHeader(tr, `Model ${m.id}`);
       cells(tr, [`${m.name} ${m.version}`, m.active ? 'Active' : 'Retired', percent(m.min_confidence),
         `${when(m.registered_at)} by ${m.registered_by}`, m.model_hash]);
       tr.children[2].className = m.active ? 'state-confirmed' : 'state-inactive';
@@ -487,21 +503,13 @@ async function loadRegistry() {
       }
       mbody.append(tr);
     }
-    if (!models.models.length) {
-      const tr = document.createElement('tr');
-      tr.innerHTML = '<td colspan="6">No model is registered.</td>';
-      mbody.append(tr);
-    }
+    if (!models.models.length) emptyRow(mbody, 6, 'No model is registered.');
 
     const pbody = $('#professionals-table tbody');
     pbody.replaceChildren();
     for (const p of pros.professionals) {
       const tr = document.createElement('tr');
-      const th = document.createElement('th');
-      th.scope = 'row';
-      th.className = 'mono';
-      th.textContent = p.principal;
-      tr.append(th);
+      rowHeader(tr, p.principal, 'mono');
       const roles = [p.admin && 'admin', p.verifier && 'verifier'].filter(Boolean).join(', ') || '—';
       const rec = p.professional;
       cells(tr, [p.accounts.map((a) => `${a.name} (${a.role})`).join(', '), roles, standingText(p),
@@ -523,11 +531,7 @@ async function loadRegistry() {
       }
       pbody.append(tr);
     }
-    if (!pros.professionals.length) {
-      const tr = document.createElement('tr');
-      tr.innerHTML = '<td colspan="6">No account here has a signing key.</td>';
-      pbody.append(tr);
-    }
+    if (!pros.professionals.length) emptyRow(pbody, 6, 'No account here has a signing key.');
   } catch (e) {
     $('#registry-error').textContent = `The chain could not be read: ${e.message}`;
     $('#registry-error').hidden = false;

@@ -49,22 +49,7 @@ bool is_account_name(std::string_view name) {
     return name.front() != '.' && name.front() != '-';
 }
 
-struct AccountStore::Impl {
-    sqlite3* db = nullptr;
-    std::string name;
-
-    ~Impl() {
-        if (db != nullptr)
-            sqlite3_close_v2(db);
-    }
-    Error sql_error(const std::string& what) const {
-        const int code = sqlite3_errcode(db);
-        const ErrorCode ec = (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) ? ErrorCode::kCorrupt
-                             : (code == SQLITE_BUSY || code == SQLITE_LOCKED)  ? ErrorCode::kTimeout
-                                                                               : ErrorCode::kIo;
-        return Error(ec, name + ": " + what + ": " + sqlite3_errmsg(db));
-    }
-};
+struct AccountStore::Impl : Connection {};
 
 AccountStore::AccountStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 AccountStore::AccountStore(AccountStore&&) noexcept = default;
@@ -74,15 +59,12 @@ AccountStore::~AccountStore() = default;
 Result<AccountStore> AccountStore::open(const fs::path& path) {
     auto impl = std::make_unique<Impl>();
     impl->name = path.string();
-    const std::string& name = impl->name;
     auto db = open_private_sqlite(path, "the account store");
     if (!db)
         return db.error();
     impl->db = *db;
     sqlite3_busy_timeout(impl->db, kBusyTimeoutMs);
-    if (auto s =
-            ensure_schema(impl->db, name, "account store", kSchema, kSchemaVersion, "accounts");
-        !s)
+    if (auto s = ensure_schema(*impl, "account store", kSchema, kSchemaVersion, "accounts"); !s)
         return s.error();
     return AccountStore(std::move(impl));
 }
@@ -98,7 +80,7 @@ Status AccountStore::add(const Account& a, const std::string& token_sha256) {
            "INSERT INTO accounts (name, role, key_file, principal, token_sha256, created_at) "
            "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
     if (!s.prepared())
-        return impl_->sql_error("adding a user");
+        return impl_->error("adding a user");
     s.bind(1, a.name).bind(2, a.role).bind(3, a.key_file).bind(4, a.principal);
     s.bind(5, token_sha256).bind(6, utc_now());
     const int rc = s.step();
@@ -107,17 +89,17 @@ Status AccountStore::add(const Account& a, const std::string& token_sha256) {
                      impl_->name + ": a user named " + a.name + " already exists");
     }
     if (rc != SQLITE_DONE)
-        return impl_->sql_error("adding a user");
+        return impl_->error("adding a user");
     return Status::Ok();
 }
 
 Status AccountStore::remove(const std::string& name) {
     Stmt s(impl_->db, "DELETE FROM accounts WHERE name = ?1");
     if (!s.prepared())
-        return impl_->sql_error("removing a user");
+        return impl_->error("removing a user");
     s.bind(1, name);
     if (s.step() != SQLITE_DONE)
-        return impl_->sql_error("removing a user");
+        return impl_->error("removing a user");
     if (sqlite3_changes(impl_->db) != 1)
         return Error(ErrorCode::kNotFound, impl_->name + ": no user named " + name);
     return Status::Ok();
@@ -133,13 +115,13 @@ Result<std::vector<Account>> AccountStore::list() {
     Stmt s(impl_->db,
            "SELECT name, role, key_file, principal, created_at FROM accounts ORDER BY name");
     if (!s.prepared())
-        return impl_->sql_error("listing users");
+        return impl_->error("listing users");
     std::vector<Account> out;
     int rc;
     while ((rc = s.step()) == SQLITE_ROW)
         out.push_back(read_account(s));
     if (rc != SQLITE_DONE)
-        return impl_->sql_error("listing users");
+        return impl_->error("listing users");
     return out;
 }
 
@@ -148,13 +130,13 @@ Result<std::optional<Account>> AccountStore::find_by_token_sha256(const std::str
            "SELECT name, role, key_file, principal, created_at FROM accounts "
            "WHERE token_sha256 = ?1");
     if (!s.prepared())
-        return impl_->sql_error("finding a user");
+        return impl_->error("finding a user");
     s.bind(1, token_sha256);
     const int rc = s.step();
     if (rc == SQLITE_DONE)
         return std::optional<Account>{};
     if (rc != SQLITE_ROW)
-        return impl_->sql_error("finding a user");
+        return impl_->error("finding a user");
     return std::optional<Account>{read_account(s)};
 }
 

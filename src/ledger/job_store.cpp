@@ -35,27 +35,7 @@ PRAGMA user_version = 1;
 
 }  // namespace
 
-struct JobStore::Impl {
-    sqlite3* db = nullptr;
-    std::string name;
-
-    ~Impl() {
-        if (db != nullptr)
-            sqlite3_close_v2(db);
-    }
-    Error sql_error(const std::string& what) const {
-        const int code = sqlite3_errcode(db);
-        const ErrorCode ec = (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) ? ErrorCode::kCorrupt
-                             : (code == SQLITE_BUSY || code == SQLITE_LOCKED)  ? ErrorCode::kTimeout
-                                                                               : ErrorCode::kIo;
-        return Error(ec, name + ": " + what + ": " + sqlite3_errmsg(db));
-    }
-    Status exec(const char* sql, const std::string& what) {
-        if (sqlite3_exec(db, sql, nullptr, nullptr, nullptr) != SQLITE_OK)
-            return sql_error(what);
-        return Status::Ok();
-    }
-};
+struct JobStore::Impl : Connection {};
 
 JobStore::JobStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 JobStore::JobStore(JobStore&&) noexcept = default;
@@ -76,8 +56,7 @@ Result<JobStore> JobStore::open(const fs::path& path) {
         return s.error();
     if (auto s = impl->exec("PRAGMA synchronous = FULL", "setting pragmas"); !s)
         return s.error();
-    if (auto s = ensure_schema(impl->db, impl->name, "job store", kSchema, kSchemaVersion, "jobs");
-        !s)
+    if (auto s = ensure_schema(*impl, "job store", kSchema, kSchemaVersion, "jobs"); !s)
         return s.error();
     return JobStore(std::move(impl));
 }
@@ -86,7 +65,7 @@ Status JobStore::create(const JobRecord& job) {
     if (auto s = impl_->exec("BEGIN IMMEDIATE", "recording a job"); !s)
         return s;
     const auto fail = [&](const std::string& what) {
-        Error e = impl_->sql_error(what);
+        Error e = impl_->error(what);
         sqlite3_exec(impl_->db, "ROLLBACK", nullptr, nullptr, nullptr);
         return e;
     };
@@ -119,10 +98,10 @@ Status JobStore::create(const JobRecord& job) {
 Status JobStore::set_state(const std::string& job_id, const std::string& state) {
     Stmt s(impl_->db, "UPDATE jobs SET state = ?2 WHERE id = ?1");
     if (!s.prepared())
-        return impl_->sql_error("updating job " + job_id);
+        return impl_->error("updating job " + job_id);
     s.bind(1, job_id).bind(2, state);
     if (s.step() != SQLITE_DONE)
-        return impl_->sql_error("updating job " + job_id);
+        return impl_->error("updating job " + job_id);
     if (sqlite3_changes(impl_->db) != 1)
         return Error(ErrorCode::kNotFound, impl_->name + ": no job " + job_id);
     return Status::Ok();
@@ -133,11 +112,11 @@ Status JobStore::save_file(const std::string& job_id, std::size_t index, const J
            "UPDATE job_files SET state = ?3, analysis_id = ?4, error_code = ?5, "
            "error_message = ?6 WHERE job_id = ?1 AND idx = ?2");
     if (!s.prepared())
-        return impl_->sql_error("updating job " + job_id);
+        return impl_->error("updating job " + job_id);
     s.bind(1, job_id).bind(2, static_cast<std::int64_t>(index)).bind(3, f.state);
     s.bind_opt(4, f.analysis_id).bind(5, f.error_code).bind(6, f.error_message);
     if (s.step() != SQLITE_DONE)
-        return impl_->sql_error("updating job " + job_id);
+        return impl_->error("updating job " + job_id);
     if (sqlite3_changes(impl_->db) != 1) {
         return Error(ErrorCode::kNotFound,
                      impl_->name + ": no file " + std::to_string(index) + " in job " + job_id);
@@ -148,19 +127,19 @@ Status JobStore::save_file(const std::string& job_id, std::size_t index, const J
 Result<std::optional<JobRecord>> JobStore::get(const std::string& job_id) {
     Stmt s(impl_->db, "SELECT id, owner, created_at, state FROM jobs WHERE id = ?1");
     if (!s.prepared())
-        return impl_->sql_error("reading job " + job_id);
+        return impl_->error("reading job " + job_id);
     s.bind(1, job_id);
     const int rc = s.step();
     if (rc == SQLITE_DONE)
         return std::optional<JobRecord>{};
     if (rc != SQLITE_ROW)
-        return impl_->sql_error("reading job " + job_id);
+        return impl_->error("reading job " + job_id);
     JobRecord job{s.text(0), s.text(1), s.text(2), s.text(3), {}};
     Stmt f(impl_->db,
            "SELECT state, analysis_id, error_code, error_message FROM job_files "
            "WHERE job_id = ?1 ORDER BY idx");
     if (!f.prepared())
-        return impl_->sql_error("reading job " + job_id);
+        return impl_->error("reading job " + job_id);
     f.bind(1, job_id);
     int frc;
     while ((frc = f.step()) == SQLITE_ROW) {
@@ -173,7 +152,7 @@ Result<std::optional<JobRecord>> JobStore::get(const std::string& job_id) {
         job.files.push_back(std::move(file));
     }
     if (frc != SQLITE_DONE)
-        return impl_->sql_error("reading job " + job_id);
+        return impl_->error("reading job " + job_id);
     return std::optional<JobRecord>{std::move(job)};
 }
 
@@ -181,7 +160,7 @@ Result<std::size_t> JobStore::mark_interrupted() {
     if (auto s = impl_->exec("BEGIN IMMEDIATE", "marking interrupted jobs"); !s)
         return s.error();
     const auto fail = [&](const std::string& what) {
-        Error e = impl_->sql_error(what);
+        Error e = impl_->error(what);
         sqlite3_exec(impl_->db, "ROLLBACK", nullptr, nullptr, nullptr);
         return e;
     };

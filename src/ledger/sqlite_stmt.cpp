@@ -11,6 +11,20 @@
 namespace medanchor::ledger {
 namespace fs = std::filesystem;
 
+Error Connection::error(const std::string& what) const {
+    const int code = sqlite3_errcode(db);
+    const ErrorCode ec = (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) ? ErrorCode::kCorrupt
+                         : (code == SQLITE_BUSY || code == SQLITE_LOCKED)  ? ErrorCode::kTimeout
+                                                                           : ErrorCode::kIo;
+    return Error(ec, name + ": " + what + ": " + sqlite3_errmsg(db));
+}
+
+Status Connection::exec(const char* sql, const std::string& what) {
+    if (sqlite3_exec(db, sql, nullptr, nullptr, nullptr) != SQLITE_OK)
+        return error(what);
+    return Status::Ok();
+}
+
 Result<sqlite3*> open_private_sqlite(const fs::path& path, const std::string& what) {
     const std::string name = path.string();
     std::error_code ec;
@@ -50,14 +64,11 @@ Result<sqlite3*> open_private_sqlite(const fs::path& path, const std::string& wh
     return db;
 }
 
-Status ensure_schema(sqlite3* db, const std::string& name, const std::string& what,
-                     const char* schema, int version, const char* table) {
-    const auto sql_error = [&](const std::string& doing) {
-        const int code = sqlite3_errcode(db);
-        return Error((code == SQLITE_CORRUPT || code == SQLITE_NOTADB) ? ErrorCode::kCorrupt
-                                                                       : ErrorCode::kIo,
-                     name + ": " + doing + ": " + sqlite3_errmsg(db));
-    };
+Status ensure_schema(Connection& c, const std::string& what, const char* schema, int version,
+                     const char* table) {
+    sqlite3* db = c.db;
+    const std::string& name = c.name;
+    const auto sql_error = [&](const std::string& doing) { return c.error(doing); };
     Stmt current(db, "PRAGMA user_version");
     if (!current.prepared() || current.step() != SQLITE_ROW)
         return sql_error("reading the schema version");

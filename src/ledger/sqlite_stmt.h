@@ -79,6 +79,25 @@ class Stmt {
     int rc_ = SQLITE_OK;
 };
 
+// An open SQLite connection of a small store (the account store, the job store) and the file's
+// name for its errors; closed on destruction.
+struct Connection {
+    sqlite3* db = nullptr;
+    std::string name;
+
+    Connection() = default;
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+    ~Connection() {
+        if (db != nullptr)
+            sqlite3_close_v2(db);
+    }
+    // The connection's last error, naming the file and what was being done: kCorrupt for a
+    // damaged file or not a database, kTimeout when another writer holds it, else kIo.
+    Error error(const std::string& what) const;
+    Status exec(const char* sql, const std::string& what);
+};
+
 // Opens (creating when missing) an SQLite file only its owner may read: missing parent folders
 // are made with mode 0700 and the file is created by us with mode 0600 before SQLite opens it,
 // so it never exists with a looser mode (SQLite gives its -wal and -shm files the same mode).
@@ -89,8 +108,8 @@ Result<sqlite3*> open_private_sqlite(const std::filesystem::path& path, const st
 // The schema of a small store (the account store, the job store): a fresh file (no tables) gets
 // `schema`, which ends by setting PRAGMA user_version to `version`; an existing one must be at
 // that version and hold `table`. kCorrupt for an SQLite file that is not such a store,
-// kUnsupported for another version. `name` and `what` name the file in errors ("the job store").
-Status ensure_schema(sqlite3* db, const std::string& name, const std::string& what,
-                     const char* schema, int version, const char* table);
+// kUnsupported for another version. `what` names the kind of file in errors ("job store").
+Status ensure_schema(Connection& c, const std::string& what, const char* schema, int version,
+                     const char* table);
 
 }  // namespace medanchor::ledger
