@@ -24,11 +24,6 @@ std::string principal_text(const stacks::Value& principal) {
     return principal.to_string().substr(1);
 }
 
-bool is_lower_hex(std::string_view s) {
-    return std::all_of(s.begin(), s.end(),
-                       [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
-
 // Mainnet addresses have their own versions; devnet uses testnet's (docs/stacks-client.md).
 bool version_fits(std::uint8_t version, std::string_view network) {
     if (network == "mainnet")

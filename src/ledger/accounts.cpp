@@ -3,6 +3,7 @@
 
 #include <sqlite3.h>
 
+#include "common/encoding.h"
 #include "ledger/ledger.h"
 #include "ledger/sqlite_stmt.h"
 
@@ -10,8 +11,6 @@ namespace medanchor::ledger {
 namespace fs = std::filesystem;
 
 namespace {
-
-constexpr int kBusyTimeoutMs = 10000;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS accounts (
@@ -24,16 +23,6 @@ CREATE TABLE IF NOT EXISTS accounts (
 );
 PRAGMA user_version = 1;
 )sql";
-
-bool is_hex64(std::string_view s) {
-    if (s.size() != 64)
-        return false;
-    for (char c : s) {
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-            return false;
-    }
-    return true;
-}
 
 }  // namespace
 
@@ -58,12 +47,8 @@ AccountStore::~AccountStore() = default;
 
 Result<AccountStore> AccountStore::open(const fs::path& path) {
     auto impl = std::make_unique<Impl>();
-    impl->name = path.string();
-    auto db = open_private_sqlite(path, "the account store");
-    if (!db)
-        return db.error();
-    impl->db = *db;
-    sqlite3_busy_timeout(impl->db, kBusyTimeoutMs);
+    if (auto opened = impl->open(path, "the account store"); !opened)
+        return opened.error();
     if (auto s = ensure_schema(*impl, "account store", kSchema, kSchemaVersion, "accounts"); !s)
         return s.error();
     return AccountStore(std::move(impl));
@@ -74,13 +59,13 @@ Status AccountStore::add(const Account& a, const std::string& token_sha256) {
         return Error(ErrorCode::kInvalidArgument,
                      "user name: 1 to 64 of A-Z a-z 0-9 . _ - (not starting with . or -)");
     }
-    if (!is_hex64(token_sha256))
+    if (!is_lower_hex(token_sha256, 64))
         return Error(ErrorCode::kInternal, "token digest: not 64 lowercase hex digits");
     Stmt s(impl_->db,
            "INSERT INTO accounts (name, role, key_file, principal, token_sha256, created_at) "
            "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
     if (!s.prepared())
-        return impl_->error("adding a user");
+        return impl_->sql_error("adding a user");
     s.bind(1, a.name).bind(2, a.role).bind(3, a.key_file).bind(4, a.principal);
     s.bind(5, token_sha256).bind(6, utc_now());
     const int rc = s.step();
@@ -89,17 +74,17 @@ Status AccountStore::add(const Account& a, const std::string& token_sha256) {
                      impl_->name + ": a user named " + a.name + " already exists");
     }
     if (rc != SQLITE_DONE)
-        return impl_->error("adding a user");
+        return impl_->sql_error("adding a user");
     return Status::Ok();
 }
 
 Status AccountStore::remove(const std::string& name) {
     Stmt s(impl_->db, "DELETE FROM accounts WHERE name = ?1");
     if (!s.prepared())
-        return impl_->error("removing a user");
+        return impl_->sql_error("removing a user");
     s.bind(1, name);
     if (s.step() != SQLITE_DONE)
-        return impl_->error("removing a user");
+        return impl_->sql_error("removing a user");
     if (sqlite3_changes(impl_->db) != 1)
         return Error(ErrorCode::kNotFound, impl_->name + ": no user named " + name);
     return Status::Ok();
@@ -115,13 +100,13 @@ Result<std::vector<Account>> AccountStore::list() {
     Stmt s(impl_->db,
            "SELECT name, role, key_file, principal, created_at FROM accounts ORDER BY name");
     if (!s.prepared())
-        return impl_->error("listing users");
+        return impl_->sql_error("listing users");
     std::vector<Account> out;
     int rc;
     while ((rc = s.step()) == SQLITE_ROW)
         out.push_back(read_account(s));
     if (rc != SQLITE_DONE)
-        return impl_->error("listing users");
+        return impl_->sql_error("listing users");
     return out;
 }
 
@@ -130,13 +115,13 @@ Result<std::optional<Account>> AccountStore::find_by_token_sha256(const std::str
            "SELECT name, role, key_file, principal, created_at FROM accounts "
            "WHERE token_sha256 = ?1");
     if (!s.prepared())
-        return impl_->error("finding a user");
+        return impl_->sql_error("finding a user");
     s.bind(1, token_sha256);
     const int rc = s.step();
     if (rc == SQLITE_DONE)
         return std::optional<Account>{};
     if (rc != SQLITE_ROW)
-        return impl_->error("finding a user");
+        return impl_->sql_error("finding a user");
     return std::optional<Account>{read_account(s)};
 }
 

@@ -11,8 +11,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr int kBusyTimeoutMs = 10000;
-
 constexpr const char* kSchema = R"sql(
 CREATE TABLE jobs (
     id TEXT PRIMARY KEY,
@@ -44,12 +42,8 @@ JobStore::~JobStore() = default;
 
 Result<JobStore> JobStore::open(const fs::path& path) {
     auto impl = std::make_unique<Impl>();
-    impl->name = path.string();
-    auto db = open_private_sqlite(path, "the job store");
-    if (!db)
-        return db.error();
-    impl->db = *db;
-    sqlite3_busy_timeout(impl->db, kBusyTimeoutMs);
+    if (auto opened = impl->open(path, "the job store"); !opened)
+        return opened.error();
     // WAL with synchronous=FULL: what a client was told (a 202, a file analysed) survives a
     // crash or a power cut once the call returns.
     if (auto s = impl->exec("PRAGMA journal_mode = WAL", "setting WAL mode"); !s)
@@ -62,46 +56,37 @@ Result<JobStore> JobStore::open(const fs::path& path) {
 }
 
 Status JobStore::create(const JobRecord& job) {
-    if (auto s = impl_->exec("BEGIN IMMEDIATE", "recording a job"); !s)
-        return s;
-    const auto fail = [&](const std::string& what) {
-        Error e = impl_->error(what);
-        sqlite3_exec(impl_->db, "ROLLBACK", nullptr, nullptr, nullptr);
-        return e;
-    };
-    {
+    return impl_->transaction("recording job " + job.id, [&]() -> Status {
         Stmt s(impl_->db,
                "INSERT INTO jobs (id, owner, created_at, state) VALUES (?1, ?2, ?3, ?4)");
         if (!s.prepared())
-            return fail("recording a job");
+            return impl_->sql_error("recording a job");
         s.bind(1, job.id).bind(2, job.owner).bind(3, job.created_at).bind(4, job.state);
-        if (s.step() != SQLITE_DONE)
-            return fail("recording a job");
-    }
-    for (std::size_t i = 0; i < job.files.size(); ++i) {
-        const JobFile& f = job.files[i];
-        Stmt s(impl_->db,
-               "INSERT INTO job_files (job_id, idx, state, analysis_id, error_code, "
-               "error_message) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
-        if (!s.prepared())
-            return fail("recording a job's files");
-        s.bind(1, job.id).bind(2, static_cast<std::int64_t>(i)).bind(3, f.state);
-        s.bind_opt(4, f.analysis_id).bind(5, f.error_code).bind(6, f.error_message);
-        if (s.step() != SQLITE_DONE)
-            return fail("recording a job's files");
-    }
-    if (auto s = impl_->exec("COMMIT", "recording a job"); !s)
-        return fail("recording a job");
-    return Status::Ok();
+        if (auto r = impl_->run(s, "recording a job"); !r)
+            return r;
+        for (std::size_t i = 0; i < job.files.size(); ++i) {
+            const JobFile& f = job.files[i];
+            Stmt fs(impl_->db,
+                    "INSERT INTO job_files (job_id, idx, state, analysis_id, error_code, "
+                    "error_message) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+            if (!fs.prepared())
+                return impl_->sql_error("recording a job's files");
+            fs.bind(1, job.id).bind(2, static_cast<std::int64_t>(i)).bind(3, f.state);
+            fs.bind_opt(4, f.analysis_id).bind(5, f.error_code).bind(6, f.error_message);
+            if (auto r = impl_->run(fs, "recording a job's files"); !r)
+                return r;
+        }
+        return Status::Ok();
+    });
 }
 
 Status JobStore::set_state(const std::string& job_id, const std::string& state) {
     Stmt s(impl_->db, "UPDATE jobs SET state = ?2 WHERE id = ?1");
     if (!s.prepared())
-        return impl_->error("updating job " + job_id);
+        return impl_->sql_error("updating job " + job_id);
     s.bind(1, job_id).bind(2, state);
     if (s.step() != SQLITE_DONE)
-        return impl_->error("updating job " + job_id);
+        return impl_->sql_error("updating job " + job_id);
     if (sqlite3_changes(impl_->db) != 1)
         return Error(ErrorCode::kNotFound, impl_->name + ": no job " + job_id);
     return Status::Ok();
@@ -112,11 +97,11 @@ Status JobStore::save_file(const std::string& job_id, std::size_t index, const J
            "UPDATE job_files SET state = ?3, analysis_id = ?4, error_code = ?5, "
            "error_message = ?6 WHERE job_id = ?1 AND idx = ?2");
     if (!s.prepared())
-        return impl_->error("updating job " + job_id);
+        return impl_->sql_error("updating job " + job_id);
     s.bind(1, job_id).bind(2, static_cast<std::int64_t>(index)).bind(3, f.state);
     s.bind_opt(4, f.analysis_id).bind(5, f.error_code).bind(6, f.error_message);
     if (s.step() != SQLITE_DONE)
-        return impl_->error("updating job " + job_id);
+        return impl_->sql_error("updating job " + job_id);
     if (sqlite3_changes(impl_->db) != 1) {
         return Error(ErrorCode::kNotFound,
                      impl_->name + ": no file " + std::to_string(index) + " in job " + job_id);
@@ -127,19 +112,19 @@ Status JobStore::save_file(const std::string& job_id, std::size_t index, const J
 Result<std::optional<JobRecord>> JobStore::get(const std::string& job_id) {
     Stmt s(impl_->db, "SELECT id, owner, created_at, state FROM jobs WHERE id = ?1");
     if (!s.prepared())
-        return impl_->error("reading job " + job_id);
+        return impl_->sql_error("reading job " + job_id);
     s.bind(1, job_id);
     const int rc = s.step();
     if (rc == SQLITE_DONE)
         return std::optional<JobRecord>{};
     if (rc != SQLITE_ROW)
-        return impl_->error("reading job " + job_id);
+        return impl_->sql_error("reading job " + job_id);
     JobRecord job{s.text(0), s.text(1), s.text(2), s.text(3), {}};
     Stmt f(impl_->db,
            "SELECT state, analysis_id, error_code, error_message FROM job_files "
            "WHERE job_id = ?1 ORDER BY idx");
     if (!f.prepared())
-        return impl_->error("reading job " + job_id);
+        return impl_->sql_error("reading job " + job_id);
     f.bind(1, job_id);
     int frc;
     while ((frc = f.step()) == SQLITE_ROW) {
@@ -152,31 +137,29 @@ Result<std::optional<JobRecord>> JobStore::get(const std::string& job_id) {
         job.files.push_back(std::move(file));
     }
     if (frc != SQLITE_DONE)
-        return impl_->error("reading job " + job_id);
+        return impl_->sql_error("reading job " + job_id);
     return std::optional<JobRecord>{std::move(job)};
 }
 
 Result<std::size_t> JobStore::mark_interrupted() {
-    if (auto s = impl_->exec("BEGIN IMMEDIATE", "marking interrupted jobs"); !s)
-        return s.error();
-    const auto fail = [&](const std::string& what) {
-        Error e = impl_->error(what);
-        sqlite3_exec(impl_->db, "ROLLBACK", nullptr, nullptr, nullptr);
-        return e;
-    };
-    if (sqlite3_exec(impl_->db,
-                     "UPDATE job_files SET state = 'interrupted' WHERE state IN ('queued', "
-                     "'analysing') AND job_id IN (SELECT id FROM jobs WHERE state IN ('queued', "
-                     "'running'))",
-                     nullptr, nullptr, nullptr) != SQLITE_OK)
-        return fail("marking interrupted files");
-    if (sqlite3_exec(impl_->db,
-                     "UPDATE jobs SET state = 'interrupted' WHERE state IN ('queued', 'running')",
-                     nullptr, nullptr, nullptr) != SQLITE_OK)
-        return fail("marking interrupted jobs");
-    const auto jobs = static_cast<std::size_t>(sqlite3_changes(impl_->db));
-    if (auto s = impl_->exec("COMMIT", "marking interrupted jobs"); !s)
-        return fail("marking interrupted jobs");
+    std::size_t jobs = 0;
+    auto done = impl_->transaction("marking interrupted jobs", [&]() -> Status {
+        if (auto s = impl_->exec("UPDATE job_files SET state = 'interrupted' WHERE state IN "
+                                 "('queued', 'analysing') AND job_id IN (SELECT id FROM jobs "
+                                 "WHERE state IN ('queued', 'running'))",
+                                 "marking interrupted files");
+            !s)
+            return s;
+        if (auto s = impl_->exec(
+                "UPDATE jobs SET state = 'interrupted' WHERE state IN ('queued', 'running')",
+                "marking interrupted jobs");
+            !s)
+            return s;
+        jobs = static_cast<std::size_t>(sqlite3_changes(impl_->db));
+        return Status::Ok();
+    });
+    if (!done)
+        return done.error();
     return jobs;
 }
 

@@ -1,6 +1,6 @@
-// The Merkle tables of the ledger (merkle_store.h). Besides ledger.cpp, the only file that
-// touches SQLite; it keeps to the same rules: one connection, BEGIN IMMEDIATE for every change,
-// a busy timeout, foreign keys and synchronous = FULL.
+// The Merkle tables of the ledger (merkle_store.h). It keeps to the ledger's rules: one
+// connection (sqlite_stmt.h), BEGIN IMMEDIATE for every change, a busy timeout, foreign keys and
+// synchronous = FULL.
 #include "ledger/merkle_store.h"
 
 #include <sqlite3.h>
@@ -8,13 +8,12 @@
 #include <functional>
 
 #include "ledger/ledger.h"
+#include "ledger/sqlite_stmt.h"
 
 namespace medanchor::ledger {
 namespace fs = std::filesystem;
 
 namespace {
-
-constexpr int kBusyTimeoutMs = 10000;  // as ledger.cpp: a write waits this long for another
 
 constexpr const char* kRootColumns =
     "id, root, analyst, model_id, lowest_confidence, size, state, txid, raw_hex, nonce, fee, "
@@ -61,71 +60,29 @@ const char* to_string(RootState state) {
     return "failed";
 }
 
-struct MerkleStore::Impl {
-    sqlite3* db = nullptr;
-    std::string name;
-
-    ~Impl() {
-        if (db != nullptr)
-            sqlite3_close_v2(db);
-    }
-
-    Error sql_error(const std::string& what) const {
-        const int code = sqlite3_errcode(db);
-        std::string message = name + ": " + what + ": " + sqlite3_errmsg(db);
-        if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
-            return Error(ErrorCode::kTimeout, message +
-                                                  " (another process is writing to the "
-                                                  "ledger; try again later)");
-        return Error(code == SQLITE_CONSTRAINT ? ErrorCode::kInvalidArgument
-                     : (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) ? ErrorCode::kCorrupt
-                                                                         : ErrorCode::kIo,
-                     std::move(message));
-    }
-
-    Status exec(const char* sql, const std::string& what) {
-        if (sqlite3_exec(db, sql, nullptr, nullptr, nullptr) != SQLITE_OK)
-            return sql_error(what);
-        return Status::Ok();
-    }
-
+struct MerkleStore::Impl : Connection {
     // Prepares `sql`, binds `args`, steps it, and hands every row to `row`. Finalizes the
     // statement on return.
     Status query(const char* sql, const std::vector<SqlArg>& args, const std::string& what,
-                 const std::function<void(sqlite3_stmt*)>& row = {}) {
-        sqlite3_stmt* stmt = nullptr;
-        if (sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) != SQLITE_OK)
+                 const std::function<void(const Stmt&)>& row = {}) {
+        Stmt stmt(db, sql);
+        if (!stmt.prepared())
             return sql_error("preparing " + what);
         for (std::size_t i = 0; i < args.size(); ++i) {
             const int at = static_cast<int>(i + 1);
             if (args[i].text)
-                sqlite3_bind_text(stmt, at, args[i].text->data(),
-                                  static_cast<int>(args[i].text->size()), SQLITE_TRANSIENT);
+                stmt.bind(at, *args[i].text);
             else if (args[i].number)
-                sqlite3_bind_int64(stmt, at, *args[i].number);
+                stmt.bind(at, *args[i].number);
             else
-                sqlite3_bind_null(stmt, at);
+                stmt.bind_null(at);
         }
         int rc;
-        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        while ((rc = stmt.step()) == SQLITE_ROW) {
             if (row)
                 row(stmt);
         }
-        Status s = rc == SQLITE_DONE ? Status::Ok() : Status(sql_error(what));
-        sqlite3_finalize(stmt);
-        return s;
-    }
-
-    template <class F>
-    Status transaction(const std::string& what, F&& body) {
-        if (auto s = exec("BEGIN IMMEDIATE", what + ": begin"); !s)
-            return s;
-        Status s = body();
-        if (s)
-            s = exec("COMMIT", what + ": commit");
-        if (!s)
-            (void)exec("ROLLBACK", what + ": rollback");
-        return s;
+        return rc == SQLITE_DONE ? Status::Ok() : Status(sql_error(what));
     }
 
     int changes() const { return sqlite3_changes(db); }
@@ -133,64 +90,49 @@ struct MerkleStore::Impl {
 
 namespace {
 
-std::string column_text(sqlite3_stmt* s, int col) {
-    const auto* p = sqlite3_column_text(s, col);
-    return p ? std::string(reinterpret_cast<const char*>(p),
-                           static_cast<std::size_t>(sqlite3_column_bytes(s, col)))
-             : std::string();
-}
-std::uint64_t column_u64(sqlite3_stmt* s, int col) {
-    return static_cast<std::uint64_t>(sqlite3_column_int64(s, col));
-}
-
-StoredRoot read_root(sqlite3_stmt* s) {
+StoredRoot read_root(const Stmt& s) {
     StoredRoot r;
-    r.row = sqlite3_column_int64(s, 0);
-    r.root = column_text(s, 1);
-    r.analyst = column_text(s, 2);
-    r.model_id = column_u64(s, 3);
-    r.lowest_confidence = static_cast<std::uint32_t>(column_u64(s, 4));
-    r.size = column_u64(s, 5);
-    r.state = parse_root_state(column_text(s, 6));
-    r.txid = column_text(s, 7);
-    r.raw_hex = column_text(s, 8);
-    r.nonce = column_u64(s, 9);
-    r.fee = column_u64(s, 10);
-    if (sqlite3_column_type(s, 11) != SQLITE_NULL)
-        r.root_id = column_u64(s, 11);
-    r.block_height = column_u64(s, 12);
-    r.block_time = column_u64(s, 13);
-    r.burn_block_height = column_u64(s, 14);
-    r.proofs_written = sqlite3_column_int64(s, 15) != 0;
-    r.last_error = column_text(s, 16);
-    r.created_at = column_text(s, 17);
+    r.row = s.i64(0);
+    r.root = s.text(1);
+    r.analyst = s.text(2);
+    r.model_id = s.u64(3);
+    r.lowest_confidence = static_cast<std::uint32_t>(s.u64(4));
+    r.size = s.u64(5);
+    r.state = parse_root_state(s.text(6));
+    r.txid = s.text(7);
+    r.raw_hex = s.text(8);
+    r.nonce = s.u64(9);
+    r.fee = s.u64(10);
+    r.root_id = s.opt_u64(11);
+    r.block_height = s.u64(12);
+    r.block_time = s.u64(13);
+    r.burn_block_height = s.u64(14);
+    r.proofs_written = s.i64(15) != 0;
+    r.last_error = s.text(16);
+    r.created_at = s.text(17);
     return r;
 }
 
-StoredLeaf read_leaf(sqlite3_stmt* s) {
-    return StoredLeaf{sqlite3_column_int64(s, 0), column_u64(s, 1), sqlite3_column_int64(s, 2),
-                      column_text(s, 3)};
+StoredLeaf read_leaf(const Stmt& s) {
+    return StoredLeaf{s.i64(0), s.u64(1), s.i64(2), s.text(3)};
 }
 
 }  // namespace
 
 Result<MerkleStore> MerkleStore::open(const fs::path& ledger_path) {
     auto impl = std::make_unique<Impl>();
-    impl->name = ledger_path.string();
-    if (sqlite3_open_v2(ledger_path.c_str(), &impl->db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, nullptr) != SQLITE_OK) {
-        return Error(ErrorCode::kIo, impl->name + ": cannot open the ledger: " +
-                                         (impl->db ? sqlite3_errmsg(impl->db) : "out of memory"));
-    }
-    sqlite3_busy_timeout(impl->db, kBusyTimeoutMs);
+    if (!std::filesystem::exists(ledger_path))
+        return Error(ErrorCode::kIo,
+                     ledger_path.string() + ": cannot open the ledger: no such file");
+    if (auto opened = impl->open(ledger_path, "the ledger"); !opened)
+        return opened.error();
     if (auto s =
             impl->exec("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL", "setting pragmas");
         !s)
         return s.error();
     std::int64_t tables = 0;
     if (auto s = impl->query("SELECT count(*) FROM sqlite_master WHERE name = 'merkle_roots'", {},
-                             "reading the schema",
-                             [&](sqlite3_stmt* st) { tables = sqlite3_column_int64(st, 0); });
+                             "reading the schema", [&](const Stmt& st) { tables = st.i64(0); });
         !s)
         return s.error();
     if (tables != 1) {
@@ -327,7 +269,7 @@ Result<std::vector<StoredRoot>> MerkleStore::roots(std::optional<RootState> stat
     if (state)
         args.push_back(text(to_string(*state)));
     if (auto s = impl_->query(sql.c_str(), args, "reading roots",
-                              [&](sqlite3_stmt* st) { out.push_back(read_root(st)); });
+                              [&](const Stmt& st) { out.push_back(read_root(st)); });
         !s)
         return s.error();
     return out;
@@ -338,7 +280,7 @@ Result<StoredRoot> MerkleStore::root(std::int64_t row) {
     const std::string sql =
         std::string("SELECT ") + kRootColumns + " FROM merkle_roots WHERE id = ?1";
     if (auto s = impl_->query(sql.c_str(), {number(row)}, "reading a root",
-                              [&](sqlite3_stmt* st) { out = read_root(st); });
+                              [&](const Stmt& st) { out = read_root(st); });
         !s)
         return s.error();
     if (!out)
@@ -352,7 +294,7 @@ Result<std::vector<StoredLeaf>> MerkleStore::leaves(std::int64_t row) {
             "SELECT root_row, leaf_index, analysis_id, leaf_hash FROM merkle_leaves WHERE "
             "root_row = ?1 ORDER BY leaf_index",
             {number(row)}, "reading a root's leaves",
-            [&](sqlite3_stmt* st) { out.push_back(read_leaf(st)); });
+            [&](const Stmt& st) { out.push_back(read_leaf(st)); });
         !s)
         return s.error();
     return out;
@@ -364,7 +306,7 @@ Result<std::optional<StoredLeaf>> MerkleStore::leaf_of(std::int64_t analysis_id)
             "SELECT root_row, leaf_index, analysis_id, leaf_hash FROM merkle_leaves WHERE "
             "analysis_id = ?1",
             {number(analysis_id)}, "reading an analysis' leaf",
-            [&](sqlite3_stmt* st) { out = read_leaf(st); });
+            [&](const Stmt& st) { out = read_leaf(st); });
         !s)
         return s.error();
     return out;
@@ -375,8 +317,7 @@ Result<std::set<std::int64_t>> MerkleStore::in_live_roots() {
     if (auto s = impl_->query(
             "SELECT l.analysis_id FROM merkle_leaves l JOIN merkle_roots r ON r.id = l.root_row "
             "WHERE r.state IN ('built', 'sent')",
-            {}, "reading the leaves of live roots",
-            [&](sqlite3_stmt* st) { out.insert(sqlite3_column_int64(st, 0)); });
+            {}, "reading the leaves of live roots", [&](const Stmt& st) { out.insert(st.i64(0)); });
         !s)
         return s.error();
     return out;

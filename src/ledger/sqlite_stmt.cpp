@@ -11,20 +11,6 @@
 namespace medanchor::ledger {
 namespace fs = std::filesystem;
 
-Error Connection::error(const std::string& what) const {
-    const int code = sqlite3_errcode(db);
-    const ErrorCode ec = (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) ? ErrorCode::kCorrupt
-                         : (code == SQLITE_BUSY || code == SQLITE_LOCKED)  ? ErrorCode::kTimeout
-                                                                           : ErrorCode::kIo;
-    return Error(ec, name + ": " + what + ": " + sqlite3_errmsg(db));
-}
-
-Status Connection::exec(const char* sql, const std::string& what) {
-    if (sqlite3_exec(db, sql, nullptr, nullptr, nullptr) != SQLITE_OK)
-        return error(what);
-    return Status::Ok();
-}
-
 Result<sqlite3*> open_private_sqlite(const fs::path& path, const std::string& what) {
     const std::string name = path.string();
     std::error_code ec;
@@ -64,44 +50,86 @@ Result<sqlite3*> open_private_sqlite(const fs::path& path, const std::string& wh
     return db;
 }
 
+Connection::~Connection() {
+    if (db != nullptr)
+        sqlite3_close_v2(db);
+}
+
+Status Connection::open(const fs::path& path, const std::string& what) {
+    name = path.string();
+    holder = what;
+    auto opened = open_private_sqlite(path, what);
+    if (!opened)
+        return opened.error();
+    db = *opened;
+    sqlite3_busy_timeout(db, kBusyTimeoutMs);
+    return Status::Ok();
+}
+
+Error Connection::error(int code, std::string message) const {
+    if (code == SQLITE_BUSY || code == SQLITE_LOCKED) {
+        return Error(ErrorCode::kTimeout,
+                     message + " (another process has been writing to " + holder + " for over " +
+                         std::to_string(kBusyTimeoutMs / 1000) + " s; try again later)");
+    }
+    const ErrorCode ec = (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) ? ErrorCode::kCorrupt
+                         : (code == SQLITE_CONSTRAINT) ? ErrorCode::kInvalidArgument
+                                                       : ErrorCode::kIo;
+    return Error(ec, std::move(message));
+}
+
+Error Connection::sql_error(const std::string& doing) const {
+    return error(sqlite3_errcode(db), name + ": " + doing + ": " + sqlite3_errmsg(db));
+}
+
+Status Connection::exec(const char* sql, const std::string& doing) {
+    char* msg = nullptr;
+    if (sqlite3_exec(db, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
+        std::string m = msg ? msg : "failed";
+        sqlite3_free(msg);
+        return error(sqlite3_errcode(db), name + ": " + doing + ": " + m);
+    }
+    return Status::Ok();
+}
+
+Status Connection::run(Stmt& s, const std::string& doing) {
+    if (!s.prepared())
+        return sql_error("preparing " + doing);
+    const int rc = s.step();
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return sql_error(doing);
+    return Status::Ok();
+}
+
 Status ensure_schema(Connection& c, const std::string& what, const char* schema, int version,
                      const char* table) {
-    sqlite3* db = c.db;
-    const std::string& name = c.name;
-    const auto sql_error = [&](const std::string& doing) { return c.error(doing); };
-    Stmt current(db, "PRAGMA user_version");
+    Stmt current(c.db, "PRAGMA user_version");
     if (!current.prepared() || current.step() != SQLITE_ROW)
-        return sql_error("reading the schema version");
+        return c.sql_error("reading the schema version");
     const std::int64_t v = current.i64(0);
     if (v == 0) {
-        Stmt tables(db, "SELECT count(*) FROM sqlite_master");
+        Stmt tables(c.db, "SELECT count(*) FROM sqlite_master");
         if (!tables.prepared() || tables.step() != SQLITE_ROW)
-            return sql_error("reading the schema");
+            return c.sql_error("reading the schema");
         if (tables.i64(0) != 0) {
-            return Error(ErrorCode::kCorrupt, name +
+            return Error(ErrorCode::kCorrupt, c.name +
                                                   ": an SQLite file with tables but no schema "
                                                   "version; not a medanchor " +
                                                   what);
         }
-        char* msg = nullptr;
-        if (sqlite3_exec(db, schema, nullptr, nullptr, &msg) != SQLITE_OK) {
-            std::string m = msg ? msg : "failed";
-            sqlite3_free(msg);
-            return Error(ErrorCode::kIo, name + ": creating the schema: " + m);
-        }
-        return Status::Ok();
+        return c.exec(schema, "creating the schema");
     }
     if (v != version) {
-        return Error(ErrorCode::kUnsupported, name + ": " + what + " schema version " +
+        return Error(ErrorCode::kUnsupported, c.name + ": " + what + " schema version " +
                                                   std::to_string(v) + " is not " +
                                                   std::to_string(version));
     }
-    Stmt check(db, "SELECT count(*) FROM sqlite_master WHERE name = ?1");
+    Stmt check(c.db, "SELECT count(*) FROM sqlite_master WHERE name = ?1");
     if (!check.prepared())
-        return sql_error("reading the schema");
+        return c.sql_error("reading the schema");
     check.bind(1, table);
     if (check.step() != SQLITE_ROW || check.i64(0) != 1)
-        return Error(ErrorCode::kCorrupt, name + ": not a medanchor " + what);
+        return Error(ErrorCode::kCorrupt, c.name + ": not a medanchor " + what);
     return Status::Ok();
 }
 

@@ -1,6 +1,6 @@
 // Internal to the ledger library (never included outside src/ledger/): the one wrapper of an
-// SQLite prepared statement, shared by the ledger and the account store so that both bind and
-// read columns the same way.
+// SQLite connection and of a prepared statement, shared by the ledger, the Merkle store and the
+// account store so that all open, bind, read columns and name their failures the same way.
 #pragma once
 
 #include <sqlite3.h>
@@ -67,6 +67,7 @@ class Stmt {
         return text(col);
     }
     std::int64_t i64(int col) const { return sqlite3_column_int64(stmt_, col); }
+    std::uint64_t u64(int col) const { return static_cast<std::uint64_t>(i64(col)); }
     std::optional<std::uint64_t> opt_u64(int col) const {
         if (sqlite3_column_type(stmt_, col) == SQLITE_NULL)
             return std::nullopt;
@@ -79,24 +80,52 @@ class Stmt {
     int rc_ = SQLITE_OK;
 };
 
-// An open SQLite connection of a small store (the account store, the job store) and the file's
-// name for its errors; closed on destruction.
+// How long a statement waits for another connection's write before it fails as a timeout.
+inline constexpr int kBusyTimeoutMs = 10000;
+
+// An open SQLite file: closed on scope exit, and the one way its failures are named (after the
+// file and what was being done) and classified: busy after the busy timeout → timeout (another
+// process' long write, not a broken file), corrupt or not a database → corrupt, a constraint →
+// invalid-argument, the rest → io.
 struct Connection {
     sqlite3* db = nullptr;
-    std::string name;
+    std::string name;                   // the file, for messages
+    std::string holder = "the ledger";  // what a busy message says another process writes to
 
     Connection() = default;
+    ~Connection();
     Connection(const Connection&) = delete;
     Connection& operator=(const Connection&) = delete;
-    ~Connection() {
-        if (db != nullptr)
-            sqlite3_close_v2(db);
+
+    // Opens (creating when missing, owner-only) the file at `path` with the busy timeout set.
+    Status open(const std::filesystem::path& path, const std::string& what);
+
+    Error error(int code, std::string message) const;
+    // The error of the last failed call on this connection.
+    Error sql_error(const std::string& doing) const;
+    Status exec(const char* sql, const std::string& doing);
+    // Steps a statement that returns no rows (or ignores them).
+    Status run(Stmt& s, const std::string& doing);
+    // Runs `body` inside BEGIN IMMEDIATE ... COMMIT; rolls back when it or the commit fails.
+    template <class F>
+    Status transaction(const std::string& doing, F&& body) {
+        if (auto s = exec("BEGIN IMMEDIATE", doing + ": begin"); !s)
+            return s;
+        Status s = body();
+        if (s)
+            s = exec("COMMIT", doing + ": commit");
+        if (!s)
+            (void)exec("ROLLBACK", doing + ": rollback");
+        return s;
     }
-    // The connection's last error, naming the file and what was being done: kCorrupt for a
-    // damaged file or not a database, kTimeout when another writer holds it, else kIo.
-    Error error(const std::string& what) const;
-    Status exec(const char* sql, const std::string& what);
 };
+
+// The schema of a small store (the account store, the job store): a fresh file (no tables) gets
+// `schema`, which ends by setting PRAGMA user_version to `version`; an existing one must be at
+// that version and hold `table`. kCorrupt for an SQLite file that is not such a store,
+// kUnsupported for another version. `what` names the kind of store in errors ("job store").
+Status ensure_schema(Connection& c, const std::string& what, const char* schema, int version,
+                     const char* table);
 
 // Opens (creating when missing) an SQLite file only its owner may read: missing parent folders
 // are made with mode 0700 and the file is created by us with mode 0600 before SQLite opens it,
@@ -104,12 +133,5 @@ struct Connection {
 // Read-write, serialized threading mode. `what` names the file in errors ("the ledger").
 // The caller owns the handle (sqlite3_close_v2).
 Result<sqlite3*> open_private_sqlite(const std::filesystem::path& path, const std::string& what);
-
-// The schema of a small store (the account store, the job store): a fresh file (no tables) gets
-// `schema`, which ends by setting PRAGMA user_version to `version`; an existing one must be at
-// that version and hold `table`. kCorrupt for an SQLite file that is not such a store,
-// kUnsupported for another version. `what` names the kind of file in errors ("job store").
-Status ensure_schema(Connection& c, const std::string& what, const char* schema, int version,
-                     const char* table);
 
 }  // namespace medanchor::ledger

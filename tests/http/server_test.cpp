@@ -653,10 +653,16 @@ TEST_F(ServerTest, KeepsOriginalsOnlyWhenAsked) {
     o.keep_originals = true;
     start(o);
     auto c = client();
-    auto res = c.Post("/api/jobs", auth(Role::kRadiologist), slices(1));
+    auto items = slices(1);
+    // A truncated slice beside it: it fails with the decoder's reason and nothing is kept of it.
+    const auto whole = read_file(kSource / "samples/ct/ctsim-42-00001.dcm");
+    items.push_back({"file", whole.substr(0, whole.size() / 2), "slice.dcm", "application/dicom"});
+    auto res = c.Post("/api/jobs", auth(Role::kRadiologist), items);
     ASSERT_EQ(res->status, 202);
     auto job = wait_job(json::parse(res->body)["id"]);
     ASSERT_EQ(job["files"][0]["state"], "analysed") << job.dump();
+    ASSERT_EQ(job["files"][1]["state"], "failed") << job.dump();
+    EXPECT_EQ(job["files"][1]["error"]["code"], "corrupt") << job.dump();
     // One file, named by the image hash (never by the client's name), with the bytes sent.
     std::vector<fs::path> kept;
     for (const auto& e : fs::directory_iterator(dir_ / "data/originals"))
