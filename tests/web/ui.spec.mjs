@@ -2,7 +2,8 @@
 // slices and watch the batch reach 100 %, open a result (finding, saliency toggle and opacity,
 // "confirmed" with its block), the review queue; verify an anchored image and a copy with one
 // pixel changed; a second radiologist confirms an analysis on chain; an auditor sees no write
-// control anywhere.
+// control anywhere; the Registry as the API gives it, a verifier suspending and reinstating a
+// professional from it, an admin's controls.
 // Screenshots of each page go to the test output folder (MEDANCHOR_WEB_OUT).
 import { test, expect } from '@playwright/test';
 import path from 'node:path';
