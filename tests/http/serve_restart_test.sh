@@ -13,8 +13,13 @@ bin=$1
 src=$2
 work=$(mktemp -d)
 server_pid=
+# The test's verdict is its own: a server killed here exits 137, which must not become the
+# script's status (set -e holds inside the trap too).
 cleanup() {
-    [ -n "$server_pid" ] && kill -9 "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+    if [ -n "$server_pid" ]; then
+        kill -9 "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
     rm -rf "$work"
 }
 trap cleanup EXIT
