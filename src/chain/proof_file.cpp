@@ -169,7 +169,8 @@ Result<LeafProof> read_proof(const json& document, std::string_view source) {
     if (!format)
         return format.error();
     if (*format != kProofFormat) {
-        return Error(ErrorCode::kUnsupported, std::string(source) + ": proof format \"" + *format +
+        return Error(ErrorCode::kUnsupported, std::string(source) + ": proof format \"" +
+                                                  quote_for_message(*format) +
                                                   "\" is not supported (this build reads " +
                                                   std::string(kProofFormat) + ")");
     }

@@ -46,6 +46,19 @@ AccountStore& AccountStore::operator=(AccountStore&&) noexcept = default;
 AccountStore::~AccountStore() = default;
 
 Result<AccountStore> AccountStore::open(const fs::path& path) {
+    // Made 0600 (open_private_sqlite); one found open to others is refused, as a key file is:
+    // whoever can write it can give themselves a role. (Checked with stat: opening the file
+    // beside SQLite would drop this process' locks on it.)
+    std::error_code ec;
+    const auto perms = fs::status(path, ec).permissions();
+    if (!ec && (perms & (fs::perms::group_all | fs::perms::others_all)) != fs::perms::none) {
+        char mode[8];
+        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(perms) & 07777u);
+        return Error(ErrorCode::kPermission,
+                     path.string() +
+                         ": the account store must not be open to group or others (mode " + mode +
+                         "); run: chmod 600 " + path.string());
+    }
     auto impl = std::make_unique<Impl>();
     if (auto opened = impl->open(path, "the account store"); !opened)
         return opened.error();
