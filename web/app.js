@@ -53,6 +53,7 @@ function route() {
   if (page === 'result' && arg) { show('result'); openResult(arg); }
   else if (page === 'review') { show('review'); loadReview(); }
   else if (page === 'verify') { show('verify'); }
+  else if (page === 'registry') { show('registry'); loadRegistry(); }
   else { show('analyse'); setUpAnalyse(); }
 }
 
@@ -364,6 +365,179 @@ async function retract(id) {
   }
 }
 
+// ---- Registry -----------------------------------------------------------------------------
+// The parameters in words; any other field the contract returns is shown by its name.
+const parameterWords = {
+  contract_version: 'Contract version',
+  paused: 'Paused (no submissions or reviews)',
+  min_confidence: 'Minimum confidence (global)',
+  max_verification_period: 'Longest verification',
+  max_verification_period_limit: 'Longest verification an admin may set',
+  max_batch_size: 'Analyses per batch, at most',
+  max_root_leaves: 'Analyses per Merkle root, at most',
+  admin_count: 'Admins',
+  analysis_count: 'Analyses anchored',
+  model_count: 'Models registered',
+  professional_count: 'Professionals registered',
+  root_count: 'Merkle roots anchored',
+};
+const days = (s) => `${Math.round(Number(s) / 86400)} days`;
+const when = (unix) => new Date(Number(unix) * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+function parameterText(key, v) {
+  if (key === 'paused') return v ? 'Yes' : 'No';
+  if (key === 'min_confidence') return percent(v);
+  if (key.startsWith('max_verification_period')) return days(v);
+  return String(v);
+}
+// Why a professional may not submit or review now, from the contract's error name.
+const inactiveWords = {
+  'ERR-NOT-VERIFIED': 'Not verified yet',
+  'ERR-SUSPENDED': 'Suspended',
+  'ERR-VERIFICATION-EXPIRED': 'Verification expired',
+};
+function standingText(p) {
+  if (!p.professional) return 'Not registered as a professional';
+  if (p.status === 'active') return 'Active';
+  const why = p.why_inactive;
+  return `Inactive: ${why ? (inactiveWords[why.name] || `${why.name}: ${why.meaning}`) : 'unknown'}`;
+}
+
+// A row header cell (th scope=row) with `text`.
+function rowHeader(tr, text, className) {
+  const th = document.createElement('th');
+  th.scope = 'row';
+  if (className) th.className = className;
+  th.textContent = text;
+  tr.append(th);
+}
+
+// One row across `columns` saying the table is empty.
+function emptyRow(tbody, columns, text) {
+  const tr = document.createElement('tr');
+  const td = document.createElement('td');
+  td.colSpan = columns;
+  td.textContent = text;
+  tr.append(td);
+  tbody.append(tr);
+}
+
+function cells(tr, texts) {
+  for (const t of texts) {
+    const td = document.createElement('td');
+    td.textContent = t;
+    tr.append(td);
+  }
+}
+
+// A registry write (docs/api.md): signed with the caller's key on the server, answered once mined;
+// the page then reads the registry again.
+async function registryWrite(what, path, body) {
+  const message = $('#registry-message');
+  for (const b of document.querySelectorAll('#page-registry button')) b.disabled = true;
+  message.textContent = `${what}: signing; waiting for a block…`;
+  try {
+    const r = await (await api(path, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body || {}),
+    })).json();
+    message.textContent = `${what}: done on chain in block ${r.block_height}.`;
+  } catch (e) {
+    message.textContent = `${what} failed: ${e.message}`;
+  }
+  await loadRegistry();
+}
+
+function actionButton(text, onClick) {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.textContent = text;
+  b.addEventListener('click', onClick);
+  return b;
+}
+
+async function loadRegistry() {
+  $('#registry-error').hidden = true;
+  const canAdminister = me.permissions.includes('administer');
+  const canCredential = me.permissions.includes('credential');
+  $('#admin-controls').hidden = !canAdminister;
+  for (const th of document.querySelectorAll('.admin-only')) th.hidden = !canAdminister;
+  for (const th of document.querySelectorAll('.credential-only')) th.hidden = !canCredential;
+  try {
+    const [params, models, pros] = await Promise.all([
+      api('/api/chain/parameters').then((r) => r.json()),
+      api('/api/chain/models?limit=50').then((r) => r.json()),
+      api('/api/chain/professionals').then((r) => r.json()),
+    ]);
+    $('#registry-contract').textContent = `Contract ${params.contract}`;
+    const dl = $('#registry-parameters');
+    dl.replaceChildren();
+    for (const [k, v] of Object.entries(params.parameters)) {
+      const dt = document.createElement('dt');
+      dt.textContent = parameterWords[k] || k;
+      const dd = document.createElement('dd');
+      dd.textContent = parameterText(k, v);
+      dd.dataset.field = k;
+      dl.append(dt, dd);
+    }
+    const paused = params.parameters.paused;
+    $('#pause-toggle').textContent = paused ? 'Resume submissions and reviews' : 'Pause submissions and reviews';
+    $('#pause-toggle').onclick = () => registryWrite(paused ? 'Resume' : 'Pause',
+      paused ? '/api/chain/unpause' : '/api/chain/pause');
+    $('#min-confidence').value = params.parameters.min_confidence;
+
+    const mbody = $('#models-table tbody');
+    mbody.replaceChildren();
+    for (const m of models.models) {
+      const tr = document.createElement('tr');
+      rowHeader(tr, `Model ${m.id}`);
+      cells(tr, [`${m.name} ${m.version}`, m.active ? 'Active' : 'Retired', percent(m.min_confidence),
+        `${when(m.registered_at)} by ${m.registered_by}`, m.model_hash]);
+      tr.children[2].className = m.active ? 'state-confirmed' : 'state-inactive';
+      tr.children[5].className = 'mono';
+      if (canAdminister) {
+        const td = document.createElement('td');
+        if (m.active) {
+          td.append(actionButton(`Retire model ${m.id}`, () =>
+            registryWrite(`Retire model ${m.id}`, `/api/chain/models/${m.id}/retire`)));
+        }
+        tr.append(td);
+      }
+      mbody.append(tr);
+    }
+    if (!models.models.length) emptyRow(mbody, 6, 'No model is registered.');
+
+    const pbody = $('#professionals-table tbody');
+    pbody.replaceChildren();
+    for (const p of pros.professionals) {
+      const tr = document.createElement('tr');
+      rowHeader(tr, p.principal, 'mono');
+      const roles = [p.admin && 'admin', p.verifier && 'verifier'].filter(Boolean).join(', ') || '—';
+      const rec = p.professional;
+      cells(tr, [p.accounts.map((a) => `${a.name} (${a.role})`).join(', '), roles, standingText(p),
+        rec && Number(rec.verified_until) > 0 ? when(rec.verified_until) : '—', rec ? rec.specialty : '—']);
+      tr.children[3].className = p.status === 'active' ? 'state-confirmed' : 'state-inactive';
+      if (canCredential) {
+        const td = document.createElement('td');
+        // Not for oneself: the contract refuses it (ERR-SELF-VERIFICATION).
+        if (rec && p.principal !== me.principal) {
+          const who = `/api/chain/professionals/${p.principal}`;
+          const name = p.accounts.map((a) => a.name).join(', ');
+          td.append(rec.suspended
+            ? actionButton(`Reinstate ${name}`, () => registryWrite(`Reinstate ${name}`, `${who}/reinstate`))
+            : actionButton(`Suspend ${name}`, () => registryWrite(`Suspend ${name}`, `${who}/suspend`)));
+          td.append(actionButton(`Verify ${name} for 365 days`, () =>
+            registryWrite(`Verify ${name}`, `${who}/verify`, { expires_in_days: 365 })));
+        }
+        tr.append(td);
+      }
+      pbody.append(tr);
+    }
+    if (!pros.professionals.length) emptyRow(pbody, 6, 'No account here has a signing key.');
+  } catch (e) {
+    $('#registry-error').textContent = `The chain could not be read: ${e.message}`;
+    $('#registry-error').hidden = false;
+  }
+}
+
 // ---- wiring -------------------------------------------------------------------------------
 function wire() {
   $('#signin').addEventListener('submit', (e) => { e.preventDefault(); signIn($('#token').value.trim()); });
@@ -388,6 +562,11 @@ function wire() {
     e.preventDefault();
     vdrop.classList.remove('over');
     verifyFile(e.dataTransfer.files[0]);
+  });
+  $('#min-confidence-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    registryWrite('Set the minimum confidence', '/api/chain/parameters',
+      { min_confidence: Number($('#min-confidence').value) });
   });
   $('#verify-hash').addEventListener('submit', (e) => {
     e.preventDefault();

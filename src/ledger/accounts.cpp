@@ -62,32 +62,8 @@ Result<AccountStore> AccountStore::open(const fs::path& path) {
     auto impl = std::make_unique<Impl>();
     if (auto opened = impl->open(path, "the account store"); !opened)
         return opened.error();
-    const std::string& name = impl->name;
-    Stmt version(impl->db, "PRAGMA user_version");
-    if (!version.prepared() || version.step() != SQLITE_ROW)
-        return impl->sql_error("reading the schema version");
-    const std::int64_t v = version.i64(0);
-    if (v == 0) {
-        Stmt tables(impl->db, "SELECT count(*) FROM sqlite_master");
-        if (!tables.prepared() || tables.step() != SQLITE_ROW)
-            return impl->sql_error("reading the schema");
-        if (tables.i64(0) != 0) {
-            return Error(ErrorCode::kCorrupt,
-                         name +
-                             ": an SQLite file with tables but no schema version; not a "
-                             "medanchor account store");
-        }
-        if (auto made = impl->exec(kSchema, "creating the schema"); !made)
-            return made.error();
-    } else if (v != kSchemaVersion) {
-        return Error(ErrorCode::kUnsupported, name + ": account store schema version " +
-                                                  std::to_string(v) + " is not " +
-                                                  std::to_string(kSchemaVersion));
-    } else {
-        Stmt check(impl->db, "SELECT count(*) FROM sqlite_master WHERE name = 'accounts'");
-        if (!check.prepared() || check.step() != SQLITE_ROW || check.i64(0) != 1)
-            return Error(ErrorCode::kCorrupt, name + ": not a medanchor account store");
-    }
+    if (auto s = ensure_schema(*impl, "account store", kSchema, kSchemaVersion, "accounts"); !s)
+        return s.error();
     return AccountStore(std::move(impl));
 }
 

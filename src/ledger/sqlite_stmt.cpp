@@ -101,4 +101,36 @@ Status Connection::run(Stmt& s, const std::string& doing) {
     return Status::Ok();
 }
 
+Status ensure_schema(Connection& c, const std::string& what, const char* schema, int version,
+                     const char* table) {
+    Stmt current(c.db, "PRAGMA user_version");
+    if (!current.prepared() || current.step() != SQLITE_ROW)
+        return c.sql_error("reading the schema version");
+    const std::int64_t v = current.i64(0);
+    if (v == 0) {
+        Stmt tables(c.db, "SELECT count(*) FROM sqlite_master");
+        if (!tables.prepared() || tables.step() != SQLITE_ROW)
+            return c.sql_error("reading the schema");
+        if (tables.i64(0) != 0) {
+            return Error(ErrorCode::kCorrupt, c.name +
+                                                  ": an SQLite file with tables but no schema "
+                                                  "version; not a medanchor " +
+                                                  what);
+        }
+        return c.exec(schema, "creating the schema");
+    }
+    if (v != version) {
+        return Error(ErrorCode::kUnsupported, c.name + ": " + what + " schema version " +
+                                                  std::to_string(v) + " is not " +
+                                                  std::to_string(version));
+    }
+    Stmt check(c.db, "SELECT count(*) FROM sqlite_master WHERE name = ?1");
+    if (!check.prepared())
+        return c.sql_error("reading the schema");
+    check.bind(1, table);
+    if (check.step() != SQLITE_ROW || check.i64(0) != 1)
+        return Error(ErrorCode::kCorrupt, c.name + ": not a medanchor " + what);
+    return Status::Ok();
+}
+
 }  // namespace medanchor::ledger

@@ -120,6 +120,13 @@ struct Connection {
     }
 };
 
+// The schema of a small store (the account store, the job store): a fresh file (no tables) gets
+// `schema`, which ends by setting PRAGMA user_version to `version`; an existing one must be at
+// that version and hold `table`. kCorrupt for an SQLite file that is not such a store,
+// kUnsupported for another version. `what` names the kind of store in errors ("job store").
+Status ensure_schema(Connection& c, const std::string& what, const char* schema, int version,
+                     const char* table);
+
 // Opens (creating when missing) an SQLite file only its owner may read: missing parent folders
 // are made with mode 0700 and the file is created by us with mode 0600 before SQLite opens it,
 // so it never exists with a looser mode (SQLite gives its -wal and -shm files the same mode).

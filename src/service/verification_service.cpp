@@ -7,6 +7,7 @@
 
 #include "chain/contract.h"
 #include "chain/merkle.h"
+#include "chain/registry.h"
 #include "common/encoding.h"
 #include "common/file_io.h"
 #include "image/image_hash.h"
@@ -243,9 +244,8 @@ Result<ImageVerification> VerificationService::verify(const HashTarget& t,
     // A node client per call: NodeClient is one thread's at a time. The contract's deployer
     // stands as the caller of read-only functions.
     stacks::NodeClient node(config_.node_url, stacks::RetryPolicy{}, config_.api_url);
-    const std::string deployer = config_.contract_id.substr(0, config_.contract_id.find('.'));
     const auto read = [&](const std::string& function, const std::vector<Value>& args) {
-        return node.call_read_only(config_.contract_id, function, args, deployer);
+        return chain::read_only(node, config_, function, args);
     };
     const Value key = Value::buffer(*stacks::from_hex(t.hex));
     auto verdict = read("verify-image", {key});
@@ -361,9 +361,7 @@ Result<ImageVerification> VerificationService::verify(const HashTarget& t,
 
 Result<Value> VerificationService::read(stacks::NodeClient& node, const std::string& function,
                                         const std::vector<Value>& args) const {
-    // The contract's deployer stands as the caller of read-only functions.
-    const std::string deployer = config_.contract_id.substr(0, config_.contract_id.find('.'));
-    return node.call_read_only(config_.contract_id, function, args, deployer);
+    return chain::read_only(node, config_, function, args);
 }
 
 Result<std::optional<fs::path>> VerificationService::local_proof(const HashTarget& t) {

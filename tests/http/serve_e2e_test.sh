@@ -13,6 +13,10 @@
 #     retracts it, and the chain's verdict says so;
 #   - a Merkle-anchored analysis in the server's ledger is reviewed through the API with its proof
 #     (review-leaf), and `verify --proof` sees the confirmation;
+#   - the chain's registry through the API (/api/chain/...), every field against the CLI's reads;
+#     a verifier suspends, reinstates and renews a professional, an admin sets a parameter,
+#     registers and retires a model, pauses and unpauses; refusals by role (403) and by the
+#     contract (409 naming ERR-SUSPENDED, ERR-MODEL-EXISTS, ERR-MODEL-RETIRED);
 #   - `users remove`: the token stops working at once (401);
 #   - SIGTERM with the chain down: the server finishes the accepted upload, exits 0, and the
 #     analyses wait in the ledger; a restart with the chain up anchors them.
@@ -33,6 +37,8 @@ token=$("$bin" users add doc --role radiologist --key-file "$work/doctor.key" --
 grep -q "shown once" "$work/add.err" || fail "users add says the token is shown once"
 auditor=$("$bin" users add audit --role auditor --data "$data" 2>/dev/null)
 reviewer=$("$bin" users add doc2 --role radiologist --key-file "$work/doctor2.key" --data "$data" 2>/dev/null)
+verifier=$("$bin" users add ver --role verifier --key-file "$work/verifier.key" --data "$data" 2>/dev/null)
+admin=$("$bin" users add boss --role admin --key-file "$work/admin.key" --data "$data" 2>/dev/null)
 [ "$(stat -c %a "$data/users.sqlite")" = 600 ] || fail "users.sqlite mode $(stat -c %a "$data/users.sqlite")"
 digest=$(printf %s "$token" | sha256sum | cut -d' ' -f1)
 grep -qa "$digest" "$data/users.sqlite" || fail "the store holds the token's SHA-256"
@@ -94,15 +100,87 @@ grep -q "POST /api/jobs 202" "$work/serve.err" || fail "the request log: $(cat "
 ! grep -q "DOE" "$work/serve.err" "$work/serve.out" || fail "the upload's file name is in the server's output"
 ! grep -rqa "DOE" "$data" || fail "the upload's file name is stored"
 
+# ---- the chain's registry through the API, against the CLI's own reads ---------------------------
+# Clarity notation (what `admin params --json` and `professional status --json` print) of the
+# API's JSON values: the oracle is the CLI's read path, compared field by field.
+cat >"$work/clarity.py" <<'PY'
+import json, re, sys
+def clarity(v):
+    if v is None: return "none"
+    if isinstance(v, bool): return "true" if v else "false"
+    if isinstance(v, int): return "u%d" % v
+    if re.fullmatch(r"[0-9]+", v): return "u" + v          # a uint beyond 2^53
+    if re.fullmatch(r"S[TPMN][0-9A-Z]{38,40}", v): return "'" + v
+    if re.fullmatch(r"[0-9a-f]{64}", v): return "0x" + v
+    return json.dumps(v)
+def unwrap(text):  # "(some 'ST...)" → "'ST..."
+    m = re.fullmatch(r"\(some (.*)\)", text)
+    return m.group(1) if m else text
+def same(api, cli, what):
+    keys = {k.replace("-", "_"): v for k, v in cli.items()}
+    assert set(keys) <= set(api), (what, sorted(set(keys) - set(api)))
+    for k, v in keys.items():
+        assert clarity(api[k]) == unwrap(v), (what, k, api[k], v)
+PY
+curl -sf -H "Authorization: Bearer $auditor" "$base/api/chain/parameters" >"$work/params.api" ||
+    fail "GET /api/chain/parameters"
+"$bin" admin params "${node[@]}" --json >"$work/params.cli"
+curl -sf -H "Authorization: Bearer $auditor" "$base/api/chain/models" >"$work/models.api" ||
+    fail "GET /api/chain/models"
+for who in "$doctor" "$(address "$work/verifier.key")" "$(address "$work/admin.key")"; do
+    curl -sf -H "Authorization: Bearer $auditor" "$base/api/chain/professionals/$who" >>"$work/standing.api" ||
+        fail "GET /api/chain/professionals/$who"
+    echo >>"$work/standing.api"
+done
+"$bin" professional status "$doctor" "${node[@]}" --json >"$work/doctor.cli"
+curl -sf -H "Authorization: Bearer $auditor" "$base/api/chain/professionals" >"$work/pros.api" ||
+    fail "GET /api/chain/professionals"
+/usr/bin/python3 - "$work" "$src/models/ct-nodule-sim/model.json" "$doctor" "$doctor2" \
+    "$(address "$work/verifier.key")" "$(address "$work/admin.key")" <<'PY' || fail "the chain's registry: $(cat "$work"/*.api)"
+import json, sys
+work, manifest, doctor, doctor2, verifier, admin = sys.argv[1:]
+sys.path.insert(0, work)
+from clarity import same
+params = json.load(open(work + "/params.api"))
+same(params["parameters"], json.load(open(work + "/params.cli")), "parameters")
+assert params["contract"] == admin + ".medical-analysis", params
+# The reference model, registered from its bundle by the admin in chain_setup.sh.
+m = json.load(open(manifest))
+models = json.load(open(work + "/models.api"))
+assert models["model_count"] == params["parameters"]["model_count"] >= 1, models
+first = models["models"][0]
+assert (first["id"], first["name"], first["version"], first["active"]) == (1, m["name"], m["version"], True), first
+assert first["model_hash"] in [n["sha256"] for n in m["networks"].values()], first
+assert first["registered_by"] == admin and first["registered_at"] > 1_600_000_000, first
+assert models["next"] is None, models
+doc, ver, adm = (json.loads(l) for l in open(work + "/standing.api"))
+same(doc["professional"], json.load(open(work + "/doctor.cli")), "professional")
+assert (doc["status"], doc["verifier"], doc["admin"], doc["why_inactive"]) == ("active", False, False, None), doc
+assert doc["professional"]["verified_by"] == verifier, doc
+assert (ver["professional"], ver["verifier"], ver["status"]) == (None, True, "not-registered"), ver
+assert (adm["admin"], adm["verifier"]) == (True, False), adm
+pros = {p["principal"]: p for p in json.load(open(work + "/pros.api"))["professionals"]}
+assert set(pros) == {doctor, doctor2, verifier, admin}, sorted(pros)
+assert pros[doctor]["accounts"] == [{"name": "doc", "role": "radiologist"}], pros[doctor]
+assert pros[doctor2]["status"] == "active" and pros[verifier]["verifier"], pros
+PY
+"$bin" keys devnet wallet_5 --out "$work/stranger.key" >/dev/null
+code=$(curl -s -o "$work/unknown" -w '%{http_code}' -H "Authorization: Bearer $auditor" \
+    "$base/api/chain/professionals/$(address "$work/stranger.key")")
+[ "$code" = 404 ] || fail "an unknown principal: expected 404, got $code $(cat "$work/unknown")"
+code=$(curl -s -o "$work/bad" -w '%{http_code}' -H "Authorization: Bearer $auditor" "$base/api/chain/professionals/ST0NOPE")
+[ "$code" = 400 ] && grep -q '"code":"invalid-argument"' "$work/bad" ||
+    fail "a malformed principal: expected 400, got $code $(cat "$work/bad")"
+
 # ---- the web UI in Debian's chromium (tests/web/, Playwright) ------------------------------------
 [ -x /usr/bin/chromium ] || fail "/usr/bin/chromium is missing (scripts/apt-packages.txt lists it)"
 web_out=${MEDANCHOR_WEB_OUT:-$work/web}
 mkdir -p "$web_out"
 (cd "$src" && MEDANCHOR_URL="$base" MEDANCHOR_TOKEN_RADIOLOGIST="$token" MEDANCHOR_TOKEN_AUDITOR="$auditor" \
-    MEDANCHOR_TOKEN_REVIEWER="$reviewer" \
+    MEDANCHOR_TOKEN_REVIEWER="$reviewer" MEDANCHOR_TOKEN_VERIFIER="$verifier" MEDANCHOR_TOKEN_ADMIN="$admin" \
     MEDANCHOR_WEB_OUT="$web_out" node_modules/.bin/playwright test -c tests/web/playwright.config.mjs) ||
     fail "the browser tests (screenshots and traces in $web_out)"
-for page in analyse result review verify verify-changed peer-review review-auditor auditor; do
+for page in analyse result review verify verify-changed peer-review review-auditor auditor registry registry-verifier registry-admin; do
     [ -s "$web_out/$page.png" ] || fail "no screenshot of the $page page"
 done
 
@@ -171,6 +249,67 @@ grep -q '"status":"success"' "$work/leaf-review" || fail "leaf review: $(cat "$w
     fail "verify --proof after the review: $(cat "$work/leaf-verify")"
 grep -q '"confirmations":1' "$work/leaf-verify" || fail "the leaf's confirmation on chain: $(cat "$work/leaf-verify")"
 
+# ---- the registry's writes: verifier and admin acts, refusals by role and by the contract --------
+post() {  # post TOKEN PATH BODY OUTFILE → the HTTP status
+    curl -s -o "$4" -w '%{http_code}' -H "Authorization: Bearer $1" -H 'Content-Type: application/json' \
+        -d "$3" "$base$2"
+}
+standing() { curl -sf -H "Authorization: Bearer $auditor" "$base/api/chain/professionals/$1"; }
+# By role: a radiologist may not suspend, a verifier may not pause, an auditor may do neither.
+for who in "$token" "$auditor"; do
+    code=$(post "$who" "/api/chain/professionals/$doctor2/suspend" '{"reason":4}' "$work/w")
+    [ "$code" = 403 ] && grep -q '"code":"permission"' "$work/w" || fail "suspend without the role: $code $(cat "$work/w")"
+done
+code=$(post "$verifier" /api/chain/pause '{}' "$work/w")
+[ "$code" = 403 ] || fail "a verifier pausing: expected 403, got $code"
+# The verifier suspends the second radiologist: the contract and the CLI's read say so.
+code=$(post "$verifier" "/api/chain/professionals/$doctor2/suspend" '{"reason":4}' "$work/w")
+[ "$code" = 200 ] && grep -q '"status":"success"' "$work/w" || fail "suspend: $code $(cat "$work/w")"
+standing "$doctor2" | grep -q '"status":"inactive".*"why_inactive":{"code":1025,"name":"ERR-SUSPENDED"' ||
+    fail "the suspension in the standing: $(standing "$doctor2")"
+"$bin" professional status "$doctor2" "${node[@]}" --json | grep -q '"suspended":"true"' ||
+    fail "the CLI does not see the suspension"
+# Suspending again is the contract's refusal, by name.
+code=$(post "$verifier" "/api/chain/professionals/$doctor2/suspend" '{"reason":4}' "$work/w")
+[ "$code" = 409 ] && grep -q '"contract_error":{"code":1025,"name":"ERR-SUSPENDED"' "$work/w" &&
+    grep -q '"code":"contract"' "$work/w" || fail "a second suspension: expected 409 ERR-SUSPENDED, got $code $(cat "$work/w")"
+code=$(post "$verifier" "/api/chain/professionals/$doctor2/reinstate" '{"reason":5}' "$work/w")
+[ "$code" = 200 ] || fail "reinstate: $code $(cat "$work/w")"
+standing "$doctor2" | grep -q '"status":"active"' || fail "reinstated: $(standing "$doctor2")"
+# Renewed for 30 days from the chain's clock (a shortening, allowed to its grantor).
+code=$(post "$verifier" "/api/chain/professionals/$doctor2/verify" '{"expires_in_days":30,"reason":2}' "$work/w")
+[ "$code" = 200 ] || fail "verify: $code $(cat "$work/w")"
+# The admin: the global minimum, a model registered and retired, pause and unpause.
+code=$(post "$admin" /api/chain/parameters '{"min_confidence":5100}' "$work/w")
+[ "$code" = 200 ] || fail "set min_confidence: $code $(cat "$work/w")"
+"$bin" admin params "${node[@]}" --json | grep -q '"min-confidence":"u5100"' || fail "the CLI does not see min-confidence 5100"
+mhash=$(printf 'a model that is not the reference' | sha256sum | cut -d' ' -f1)
+code=$(post "$admin" /api/chain/models "{\"model_hash\":\"$mhash\",\"name\":\"e2e-model\",\"version\":\"0.1\",\"min_confidence\":6000}" "$work/w")
+[ "$code" = 200 ] || fail "register a model: $code $(cat "$work/w")"
+code=$(post "$admin" /api/chain/models "{\"model_hash\":\"$mhash\",\"name\":\"again\",\"version\":\"0.2\",\"min_confidence\":6000}" "$work/w")
+[ "$code" = 409 ] && grep -q '"name":"ERR-MODEL-EXISTS"' "$work/w" || fail "the same hash twice: $code $(cat "$work/w")"
+curl -sf -H "Authorization: Bearer $auditor" "$base/api/chain/models?start=2&limit=1" >"$work/m2"
+grep -q "\"id\":2,\"active\":true,.*\"model_hash\":\"$mhash\",.*\"name\":\"e2e-model\"" "$work/m2" || fail "model 2: $(cat "$work/m2")"
+code=$(post "$admin" /api/chain/models/2/retire '' "$work/w")
+[ "$code" = 200 ] || fail "retire model 2: $code $(cat "$work/w")"
+curl -sf -H "Authorization: Bearer $auditor" "$base/api/chain/models?start=2" | grep -q '"id":2,"active":false' ||
+    fail "model 2 is not retired"
+code=$(post "$admin" /api/chain/models/2/retire '' "$work/w")
+[ "$code" = 409 ] && grep -q '"name":"ERR-MODEL-RETIRED"' "$work/w" || fail "retiring twice: $code $(cat "$work/w")"
+# Appoint the first radiologist a verifier, and dismiss them.
+code=$(post "$admin" "/api/chain/verifiers/$doctor" '' "$work/w")
+[ "$code" = 200 ] || fail "appoint a verifier: $code $(cat "$work/w")"
+standing "$doctor" | grep -q '"verifier":true' || fail "not a verifier: $(standing "$doctor")"
+code=$(curl -s -o "$work/w" -w '%{http_code}' -X DELETE -H "Authorization: Bearer $admin" "$base/api/chain/verifiers/$doctor")
+[ "$code" = 200 ] || fail "dismiss a verifier: $code $(cat "$work/w")"
+standing "$doctor" | grep -q '"verifier":false' || fail "still a verifier: $(standing "$doctor")"
+code=$(post "$admin" /api/chain/pause '' "$work/w")
+[ "$code" = 200 ] || fail "pause: $code $(cat "$work/w")"
+curl -sf -H "Authorization: Bearer $auditor" "$base/api/chain/parameters" | grep -q '"paused":true' || fail "not paused"
+code=$(post "$admin" /api/chain/unpause '' "$work/w")
+[ "$code" = 200 ] || fail "unpause: $code $(cat "$work/w")"
+curl -sf -H "Authorization: Bearer $auditor" "$base/api/chain/parameters" | grep -q '"paused":false' || fail "still paused"
+
 # ---- users remove: the token stops working ------------------------------------------------------
 "$bin" users remove audit --data "$data"
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $auditor" "$base/api/ledger")
@@ -178,6 +317,11 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $auditor
 
 # ---- SIGTERM with the chain down, restart with it up --------------------------------------------
 "$bin" devnet stop "${chain[@]}" >/dev/null
+# The chain's view with the node down: a prompt 502 naming the problem, never a hang.
+code=$(timeout 30 curl -s -o "$work/down" -w '%{http_code}' -H "Authorization: Bearer $token" "$base/api/chain/parameters") ||
+    fail "GET /api/chain/parameters with the node down did not answer in 30 s"
+[ "$code" = 502 ] && grep -q '"code":"network"' "$work/down" ||
+    fail "the chain's view with the node down: expected 502 network, got $code $(cat "$work/down")"
 # Two slices never uploaded before (the browser test sent all six samples).
 "$bin" simulate --out "$work/more" --seed 7 --count 2 >/dev/null
 before=$(sql "select count(*) from analyses")

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -51,10 +52,11 @@ fs::path fresh_dir(const std::string& name) {
 }
 
 // The reference model, and a chain that cannot be reached (nothing listens on port 1): these
-// tests need no chain, and must never reach one on a default port.
+// tests need no chain, and must never reach one on a default port. A node URL a test set stays.
 void test_chain(ServeOptions& o) {
     o.model = kSource / "models" / "ct-nodule-sim";
-    o.chain.node_url = "http://127.0.0.1:1";
+    if (o.chain.node_url.empty())
+        o.chain.node_url = "http://127.0.0.1:1";
     o.chain.api_url = "";
 }
 
@@ -228,6 +230,8 @@ std::string concrete(const std::string& pattern) {
         path.replace(b, 6, "report.json");
     if (auto b = path.find("{hash}"); b != std::string::npos)
         path.replace(b, 6, std::string(64, 'c'));
+    if (auto b = path.find("{principal}"); b != std::string::npos)
+        path.replace(b, 11, "ST2CY5V39NHDPWSXMW9QDT3HC3GD6Q6XX4CFRK9AG");
     return path;
 }
 
@@ -249,7 +253,9 @@ TEST_F(ServerTest, HealthIsPublicAndEverythingElseNeedsAToken) {
               httplib::Headers{{"Authorization", "Basic YTpi"}},
               httplib::Headers{{"Authorization", "Bearer " + std::string(64, 'f')}},
               httplib::Headers{{"Authorization", "Bearer not-hex"}}}) {
-            auto res = r.method == "GET" ? c.Get(path, h) : c.Post(path, h, "", "text/plain");
+            auto res = r.method == "GET"      ? c.Get(path, h)
+                       : r.method == "DELETE" ? c.Delete(path, h)
+                                              : c.Post(path, h, "", "text/plain");
             ASSERT_TRUE(res) << path;
             EXPECT_EQ(res->status, 401) << r.method << " " << path;
             EXPECT_EQ(res->get_header_value("WWW-Authenticate"), "Bearer");
@@ -266,8 +272,9 @@ TEST_F(ServerTest, EveryRoleAgainstEveryRoute) {
             continue;
         const std::string path = concrete(r.path);
         for (Role role : {Role::kRadiologist, Role::kVerifier, Role::kAuditor, Role::kAdmin}) {
-            auto res = r.method == "GET" ? c.Get(path, auth(role))
-                                         : c.Post(path, auth(role), "{}", "application/json");
+            auto res = r.method == "GET"      ? c.Get(path, auth(role))
+                       : r.method == "DELETE" ? c.Delete(path, auth(role))
+                                              : c.Post(path, auth(role), "{}", "application/json");
             ASSERT_TRUE(res);
             if (allows(role, *r.permission)) {
                 EXPECT_NE(res->status, 403) << to_string(role) << " " << r.method << " " << path;
@@ -277,6 +284,116 @@ TEST_F(ServerTest, EveryRoleAgainstEveryRoute) {
                 EXPECT_EQ(error_code(res), "permission");
             }
         }
+    }
+}
+
+// The chain's view checks what it can before the node (400) and answers a node that cannot be
+// reached with a 502 JSON error naming it, promptly (bounded tries; here nothing listens).
+TEST_F(ServerTest, ChainViewChecksItsInputAndReportsAnUnreachableNode) {
+    start();
+    auto c = client();
+    for (const char* path : {"/api/chain/professionals/not-a-principal",
+                             "/api/chain/professionals/ST2CY5V39NHDPWSXMW9QDT3HC3GD6Q6XX4CFRK9AX",
+                             "/api/chain/models?limit=0", "/api/chain/models?limit=51",
+                             "/api/chain/models?start=0", "/api/chain/models?start=x"}) {
+        auto res = c.Get(path, auth(Role::kAuditor));
+        ASSERT_TRUE(res) << path;
+        EXPECT_EQ(res->status, 400) << path << " " << res->body;
+        EXPECT_EQ(error_code(res), "invalid-argument") << path;
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    for (const char* path :
+         {"/api/chain/parameters", "/api/chain/models", "/api/chain/professionals",
+          "/api/chain/professionals/ST2CY5V39NHDPWSXMW9QDT3HC3GD6Q6XX4CFRK9AG"}) {
+        auto res = c.Get(path, auth(Role::kAuditor));
+        ASSERT_TRUE(res) << path;
+        EXPECT_EQ(res->status, 502) << path << " " << res->body;
+        EXPECT_EQ(error_code(res), "network") << path;
+        EXPECT_NE(res->body.find("127.0.0.1:1"), std::string::npos) << res->body;
+    }
+    // Two tries per read, not the anchoring client's four with backoff (a bound, not a benchmark:
+    // a refused connection is answered at once).
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(20));
+}
+
+// A node that takes the connection and never answers: 504 `timeout` once the bounded tries are
+// spent, not a request that hangs.
+TEST_F(ServerTest, ChainViewAnswersASilentNodeWithATimeout) {
+    const int silent = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(silent, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(silent, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    ASSERT_EQ(::listen(silent, 16), 0);  // the kernel completes handshakes; no one reads
+    socklen_t len = sizeof addr;
+    ASSERT_EQ(::getsockname(silent, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    ServeOptions o;
+    o.chain_read_timeout_ms = 300;
+    o.chain.node_url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+    start(o);
+    auto res = client().Get("/api/chain/parameters", auth(Role::kAuditor));
+    ::close(silent);
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 504) << res->body;
+    EXPECT_EQ(error_code(res), "timeout");
+}
+
+// The registry's writes check their input before anything is signed (400, naming what is
+// wrong), and need a signing key bound to the account (no-key): the admin and the verifier here
+// have none.
+TEST_F(ServerTest, RegistryWritesCheckTheirInputBeforeSigning) {
+    start();
+    auto c = client();
+    const std::string pro = "/api/chain/professionals/ST2CY5V39NHDPWSXMW9QDT3HC3GD6Q6XX4CFRK9AG";
+    struct Case {
+        Role role;
+        std::string path, body, code, says;
+    };
+    const std::string hash(64, 'a');
+    const Case cases[] = {
+        {Role::kAdmin, "/api/chain/models", "not json", "invalid-argument", "JSON object"},
+        {Role::kAdmin, "/api/chain/models",
+         R"({"model_hash":"abc","name":"m","version":"1","min_confidence":0})", "invalid-argument",
+         "model hash"},
+        {Role::kAdmin, "/api/chain/models",
+         R"({"model_hash":")" + hash + R"(","name":"","version":"1"})", "invalid-argument",
+         "model name"},
+        {Role::kAdmin, "/api/chain/models",
+         R"({"model_hash":")" + hash + R"(","name":"m","version":"1","min_confidence":10001})",
+         "invalid-argument", "minimum confidence"},
+        {Role::kAdmin, "/api/chain/models",
+         R"({"model_hash":")" + hash + R"(","name":"m","version":"1","min_confidence":-1})",
+         "invalid-argument", "min_confidence"},
+        {Role::kAdmin, "/api/chain/models",
+         R"({"model_hash":")" + hash + R"(","name":"m","version":"1","min_confidence":7000})",
+         "no-key", "no signing key"},
+        {Role::kAdmin, "/api/chain/parameters", R"({})", "invalid-argument", "one of"},
+        {Role::kAdmin, "/api/chain/parameters",
+         R"({"min_confidence":5000,"max_verification_period":60})", "invalid-argument", "one of"},
+        {Role::kAdmin, "/api/chain/parameters", R"({"min_confidence":10001})", "invalid-argument",
+         "0 to 10000"},
+        {Role::kAdmin, "/api/chain/parameters", R"({"min_confidence":"5000"})", "invalid-argument",
+         "one of"},
+        {Role::kAdmin, "/api/chain/parameters", R"({"max_verification_period":86400})", "no-key",
+         "no signing key"},
+        {Role::kAdmin, "/api/chain/verifiers/ST0NOPE", "", "invalid-argument", "principal"},
+        {Role::kAdmin, "/api/chain/pause", "", "no-key", "no signing key"},
+        {Role::kVerifier, "/api/chain/professionals/ST0NOPE/suspend", "{}", "invalid-argument",
+         "not a Stacks principal"},
+        {Role::kVerifier, pro + "/suspend", R"({"reason":256})", "invalid-argument", "reason"},
+        {Role::kVerifier, pro + "/verify", R"({"reason":1})", "invalid-argument",
+         "expires_in_days"},
+        {Role::kVerifier, pro + "/verify", R"({"expires_in_days":0})", "invalid-argument",
+         "1 to 36500"},
+        {Role::kVerifier, pro + "/reinstate", "{}", "no-key", "no signing key"},
+    };
+    for (const auto& k : cases) {
+        auto res = c.Post(k.path, auth(k.role), k.body, "application/json");
+        ASSERT_TRUE(res) << k.path;
+        EXPECT_EQ(error_code(res), k.code) << k.path << " " << k.body << ": " << res->body;
+        EXPECT_EQ(res->status, 400) << k.path << " " << k.body;
+        EXPECT_NE(res->body.find(k.says), std::string::npos) << k.path << ": " << res->body;
     }
 }
 

@@ -2,7 +2,8 @@
 // slices and watch the batch reach 100 %, open a result (finding, saliency toggle and opacity,
 // "confirmed" with its block), the review queue; verify an anchored image and a copy with one
 // pixel changed; a second radiologist confirms an analysis on chain; an auditor sees no write
-// control anywhere.
+// control anywhere; the Registry as the API gives it, a verifier suspending and reinstating a
+// professional from it, an admin's controls.
 // Screenshots of each page go to the test output folder (MEDANCHOR_WEB_OUT).
 import { test, expect } from '@playwright/test';
 import path from 'node:path';
@@ -131,6 +132,63 @@ test('an auditor sees no write controls', async ({ page }) => {
   await peers.getByRole('link').first().click();
   await expect(page.locator('#finding')).not.toBeEmpty();
   await expect(page.getByRole('button', { name: 'Retract this analysis' })).toBeHidden();
+});
+
+test('an auditor reads the registry: parameters, models and professionals as the API gives them, no write control', async ({ page, request }) => {
+  await signIn(page, process.env.MEDANCHOR_TOKEN_AUDITOR);
+  await page.getByRole('link', { name: 'Registry' }).click();
+  const headers = { Authorization: `Bearer ${process.env.MEDANCHOR_TOKEN_AUDITOR}` };
+  const params = await (await request.get('/api/chain/parameters', { headers })).json();
+  const manifest = JSON.parse(fs.readFileSync(path.join(root, 'models/ct-nodule-sim/model.json')));
+  await expect(page.locator('#registry-parameters dd[data-field="model_count"]'))
+    .toHaveText(String(params.parameters.model_count));
+  await expect(page.locator('#registry-parameters dd[data-field="min_confidence"]'))
+    .toHaveText(`${(params.parameters.min_confidence / 100).toFixed(1)} %`);
+  await expect(page.locator('#registry-parameters dd[data-field="paused"]')).toHaveText('No');
+  // The reference model, registered from its bundle: the page shows what its manifest says (the
+  // hash is one of its networks', the one of the engine this build runs).
+  const models = page.getByRole('table', { name: 'Models registered on the contract' });
+  const model = models.locator('tbody tr', { hasText: `${manifest.name} ${manifest.version}` });
+  await expect(model).toHaveCount(1);
+  await expect(model).toContainText('Active');
+  const hash = await model.locator('td.mono').textContent();
+  expect(Object.values(manifest.networks).map((n) => n.sha256)).toContain(hash);
+  // The verified radiologists with an account here are active; the verifier is no professional.
+  const pros = page.getByRole('table', { name: 'Professionals with an account here' });
+  await expect(pros.locator('tbody tr', { hasText: 'doc (radiologist)' })).toContainText('Active');
+  const verifierRow = pros.locator('tbody tr', { hasText: 'ver (verifier)' });
+  await expect(verifierRow.locator('td').nth(1)).toHaveText('verifier');
+  await expect(verifierRow.locator('td').nth(2)).toHaveText('Not registered as a professional');
+  await expect(page.locator('#page-registry').getByRole('button')).toHaveCount(0);
+  await expect(page.locator('#page-registry').getByRole('textbox')).toHaveCount(0);
+  await shot(page, 'registry');
+});
+
+test('a verifier suspends and reinstates a professional from the Registry; an admin has the admin controls', async ({ page }) => {
+  await signIn(page, process.env.MEDANCHOR_TOKEN_VERIFIER);
+  await page.getByRole('link', { name: 'Registry' }).click();
+  const pros = page.getByRole('table', { name: 'Professionals with an account here' });
+  const row = pros.locator('tbody tr', { hasText: 'doc2 (radiologist)' });
+  await expect(row.locator('td').nth(2)).toHaveText('Active');
+  // A verifier credentials; the admin's controls are not theirs.
+  await expect(page.getByRole('button', { name: /Pause/ })).toHaveCount(0);
+  await expect(page.getByRole('button', { name: /Retire model/ })).toHaveCount(0);
+  await row.getByRole('button', { name: 'Suspend doc2' }).click();
+  await expect(page.locator('#registry-message')).toContainText('Suspend doc2: done on chain in block', { timeout: 60_000 });
+  await expect(row.locator('td').nth(2)).toHaveText('Inactive: Suspended');
+  await shot(page, 'registry-verifier');
+  await row.getByRole('button', { name: 'Reinstate doc2' }).click();
+  await expect(page.locator('#registry-message')).toContainText('Reinstate doc2: done on chain in block', { timeout: 60_000 });
+  await expect(row.locator('td').nth(2)).toHaveText('Active');
+
+  // A new tab: the token is kept per tab (sessionStorage).
+  const admin = await page.context().newPage();
+  await signIn(admin, process.env.MEDANCHOR_TOKEN_ADMIN);
+  await admin.getByRole('link', { name: 'Registry' }).click();
+  await expect(admin.getByRole('button', { name: 'Pause submissions and reviews' })).toBeVisible();
+  await expect(admin.getByLabel(/Minimum confidence \(basis points/)).toBeVisible();
+  await expect(admin.getByRole('button', { name: 'Retire model 1' })).toBeVisible();
+  await shot(admin, 'registry-admin');
 });
 
 test('a wrong token is refused and nothing is shown', async ({ page }) => {

@@ -12,6 +12,7 @@
 #include "app/cli/chain_options.h"
 #include "app/ops/devnet_process.h"
 #include "chain/contract.h"
+#include "chain/registry.h"
 #include "chain/session.h"
 #include "inference/model_bundle.h"
 #include "stacks/hash.h"
@@ -259,6 +260,13 @@ void add_deploy(CLI::App& app, CommandAction& action) {
 
 // ---- admin ----------------------------------------------------------------------------------
 
+// Sends a registry call built (and checked) by the chain layer, as the server does.
+Status send_registry_call(const ChainOptions& o, const Result<RegistryCall>& call) {
+    if (!call)
+        return call.error();
+    return send_call(o, call->action, call->function, call->args);
+}
+
 void add_admin(CLI::App& app, CommandAction& action) {
     auto o = std::make_shared<ChainOptions>();
     auto* admin = app.add_subcommand("admin", "Admin calls: roles, parameters, models, pause");
@@ -271,6 +279,9 @@ void add_admin(CLI::App& app, CommandAction& action) {
         cmd->add_option("principal", *who, "the Stacks address")->required();
         cmd->callback([&action, o, who, function, sub] {
             action = [o, who, function, sub]() -> Status {
+                const std::string_view f = function;
+                if (f == "appoint-verifier" || f == "dismiss-verifier")
+                    return send_registry_call(*o, verifier_call(*who, f == "appoint-verifier"));
                 auto p = principal_arg(*who);
                 if (!p)
                     return p.error();
@@ -290,9 +301,13 @@ void add_admin(CLI::App& app, CommandAction& action) {
         add_chain_options(cmd, *o);
         cmd->add_option("value", *n, arg_help)->required();
         cmd->callback([&action, o, n, function, sub] {
-            action = [o, n, function, sub]() -> Status {
-                return send_call(*o, std::string(sub) + " " + std::to_string(*n), function,
-                                 {Value::uint_(*n)});
+            action = [o, n, function]() -> Status {
+                const std::string_view f = function;
+                return send_registry_call(
+                    *o, f == "set-min-confidence" ? set_min_confidence_call(*n)
+                        : f == "retire-model"
+                            ? Result<RegistryCall>(retire_model_call(*n))
+                            : Result<RegistryCall>(set_max_verification_period_call(*n)));
             };
         });
     };
@@ -307,7 +322,11 @@ void add_admin(CLI::App& app, CommandAction& action) {
             f, std::string(f == std::string("pause") ? "Stop submissions and reviews"
                                                      : "Resume submissions and reviews"));
         add_chain_options(cmd, *o);
-        cmd->callback([&action, o, f] { action = [o, f] { return send_call(*o, f, f, {}); }; });
+        cmd->callback([&action, o, f] {
+            action = [o, f] {
+                return send_registry_call(*o, pause_call(std::string_view(f) == "pause"));
+            };
+        });
     }
 
     auto model_hash = std::make_shared<std::string>();
@@ -331,39 +350,35 @@ void add_admin(CLI::App& app, CommandAction& action) {
     reg->add_option("--version", *model_version, "model version")->excludes(bundle_opt);
     reg->add_option("--min-confidence", *model_min, "the model's own minimum, basis points")
         ->capture_default_str();
-    reg->callback([&action, o, bundle_dir, model_hash, model_file, model_name, model_version,
-                   model_min] {
-        action = [=]() -> Status {
-            if (!bundle_dir->empty()) {
-                // The bundle's manifest is validated and its network's SHA-256 checked at load.
-                auto bundle = inference::load_model_bundle(*bundle_dir);
-                if (!bundle)
-                    return bundle.error();
-                const auto& m = bundle->manifest;
-                auto hash = digest_arg(m.model_sha256, "model_sha256");
+    reg->callback(
+        [&action, o, bundle_dir, model_hash, model_file, model_name, model_version, model_min] {
+            action = [=]() -> Status {
+                if (!bundle_dir->empty()) {
+                    // The bundle's manifest is validated and its network's SHA-256 checked at load.
+                    auto bundle = inference::load_model_bundle(*bundle_dir);
+                    if (!bundle)
+                        return bundle.error();
+                    const auto& m = bundle->manifest;
+                    return send_registry_call(
+                        *o, register_model_call(m.model_sha256, m.name, m.version,
+                                                static_cast<std::uint64_t>(m.min_confidence_bp)));
+                }
+                if (model_name->empty() || model_version->empty())
+                    return Error(ErrorCode::kInvalidArgument,
+                                 "give --bundle DIR, or --name and --version");
+                Result<Value> hash =
+                    !model_file->empty() ? file_digest(*model_file)
+                    : !model_hash->empty()
+                        ? digest_arg(*model_hash, "--model-hash")
+                        : Result<Value>(Error(ErrorCode::kInvalidArgument,
+                                              "give --bundle, --model-hash or --model-file"));
                 if (!hash)
                     return hash.error();
-                return send_call(*o, "register-model " + m.name + " " + m.version, "register-model",
-                                 {*hash, Value::ascii(m.name), Value::ascii(m.version),
-                                  Value::uint_(static_cast<std::uint64_t>(m.min_confidence_bp))});
-            }
-            if (model_name->empty() || model_version->empty())
-                return Error(ErrorCode::kInvalidArgument,
-                             "give --bundle DIR, or --name and --version");
-            Result<Value> hash =
-                !model_file->empty() ? file_digest(*model_file)
-                : !model_hash->empty()
-                    ? digest_arg(*model_hash, "--model-hash")
-                    : Result<Value>(Error(ErrorCode::kInvalidArgument,
-                                          "give --bundle, --model-hash or --model-file"));
-            if (!hash)
-                return hash.error();
-            return send_call(*o, "register-model " + *model_name + " " + *model_version,
-                             "register-model",
-                             {*hash, Value::ascii(*model_name), Value::ascii(*model_version),
-                              Value::uint_(*model_min)});
-        };
-    });
+                return send_registry_call(
+                    *o, register_model_call(stacks::to_hex(hash->bytes()), *model_name,
+                                            *model_version, *model_min));
+            };
+        });
 
     auto* params = admin->add_subcommand("params", "Show the contract's parameters (read-only)");
     add_chain_options(params, *o, /*needs_key=*/false);

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "chain/contract.h"
+#include "chain/registry.h"
 #include "stacks/hash.h"
 
 namespace medanchor::app {
@@ -121,8 +122,7 @@ Result<ChainSession> open_session(const ChainOptions& o) {
 
 Result<Value> read_contract(stacks::NodeClient& node, const ChainConfig& config,
                             const std::string& function, const std::vector<Value>& args) {
-    const std::string deployer = config.contract_id.substr(0, config.contract_id.find('.'));
-    return node.call_read_only(config.contract_id, function, args, deployer);
+    return chain::read_only(node, config, function, args);
 }
 
 Status print_outcome(const ChainOptions& o, const CallOutcome& outcome) {

@@ -12,6 +12,7 @@
 #include "chain/anchoring_service.h"
 #include "chain/contract.h"
 #include "chain/proof_file.h"
+#include "chain/registry.h"
 #include "image/image_hash.h"
 #include "image/reader.h"
 #include "image/site_key.h"
@@ -115,22 +116,16 @@ void add_professional(CLI::App& app, CommandAction& action) {
                     if (!config)
                         return config.error();
                     stacks::NodeClient node = node_client(*config);
-                    auto now = node.latest_block_time();
-                    if (!now && now.error().code() != ErrorCode::kUnsupported)
-                        return now.error();
-                    std::uint64_t base = 0;
-                    if (now) {
-                        base = *now;
-                    } else {
-                        base = static_cast<std::uint64_t>(
-                            std::chrono::duration_cast<std::chrono::seconds>(
-                                std::chrono::system_clock::now().time_since_epoch())
-                                .count());
+                    bool local_clock = false;
+                    auto at_days = expiry_in_days(node, *days, &local_clock);
+                    if (!at_days)
+                        return at_days.error();
+                    if (local_clock) {
                         std::cerr << "medanchor: no Stacks Blockchain API (--api URL) to read "
                                      "the chain's clock; --expires-in counts from this "
                                      "machine's clock\n";
                     }
-                    expiry = base + *days * 86400;
+                    expiry = *at_days;
                 }
                 if (expiry == 0)
                     return Error(ErrorCode::kInvalidArgument,

@@ -113,6 +113,7 @@ class JobService::Progress : public service::Observer {
             if (was_queued && file.state != "analysing")
                 --jobs_.queued_images_;
             ++job.version;
+            jobs_.persist_file(job_id_, index_.at(batch_index), file);
         }
         jobs_.changed_.notify_all();
     }
@@ -123,11 +124,27 @@ class JobService::Progress : public service::Observer {
 };
 
 JobService::JobService(service::AnalysisService& analysis, const image::SiteKey& site_key,
-                       JobSettings settings, std::function<std::vector<Signer>()> signers)
+                       JobSettings settings, std::function<std::vector<Signer>()> signers,
+                       std::optional<ledger::JobStore> store)
     : analysis_(analysis),
       site_key_(site_key),
       settings_(std::move(settings)),
-      signers_(std::move(signers)) {}
+      signers_(std::move(signers)),
+      store_(std::move(store)) {}
+
+void JobService::persist_file(const std::string& job_id, std::size_t index, const JobFile& file) {
+    if (!store_)
+        return;
+    if (auto s = store_->save_file(job_id, index, file); !s)
+        std::cerr << "medanchor serve: job " << job_id << ": " << s.error().message() << "\n";
+}
+
+void JobService::persist_state(const std::string& job_id, const std::string& state) {
+    if (!store_)
+        return;
+    if (auto s = store_->set_state(job_id, state); !s)
+        std::cerr << "medanchor serve: job " << job_id << ": " << s.error().message() << "\n";
+}
 
 JobService::~JobService() {
     stop();
@@ -217,6 +234,11 @@ Result<std::string> JobService::submit(const std::string& owner, const Signer& s
         job.owner = owner;
         job.created_at = ledger::utc_now();
         job.files.resize(files.size());
+        // Recorded before the client has its id: a job it was told of is never unknown later.
+        if (store_) {
+            if (auto s = store_->create(job); !s)
+                return s.error();
+        }
         jobs_.emplace(*id, std::move(job));
         queued_images_ += files.size();
         queue_.push_back(Pending{*id, signer, std::move(files)});
@@ -228,9 +250,20 @@ Result<std::string> JobService::submit(const std::string& owner, const Signer& s
 std::optional<Job> JobService::get(const std::string& id) const {
     std::lock_guard lock(mutex_);
     auto it = jobs_.find(id);
-    if (it == jobs_.end())
+    if (it != jobs_.end())
+        return it->second;
+    if (!store_)
         return std::nullopt;
-    return it->second;
+    auto kept = store_->get(id);
+    if (!kept) {
+        std::cerr << "medanchor serve: job " << id << ": " << kept.error().message() << "\n";
+        return std::nullopt;
+    }
+    if (!*kept)
+        return std::nullopt;
+    Job job;
+    static_cast<ledger::JobRecord&>(job) = std::move(**kept);
+    return job;
 }
 
 std::optional<Job> JobService::wait_change(const std::string& id, std::uint64_t seen,
@@ -275,6 +308,7 @@ void JobService::work() {
             auto& job = jobs_.at(next.job_id);
             job.state = "running";
             ++job.version;
+            persist_state(job.id, job.state);
         }
         changed_.notify_all();
         run(next);
@@ -284,6 +318,7 @@ void JobService::work() {
             // A file the service never reported on (it could not run at all) is failed above.
             job.state = "done";
             ++job.version;
+            persist_state(job.id, job.state);
         }
         changed_.notify_all();
     }
@@ -301,6 +336,7 @@ void JobService::run(Pending& next) {
             file.error_message = e.message();
             ++errors_[file.error_code];
             ++jobs_.at(next.job_id).version;
+            persist_file(next.job_id, i, file);
         }
         changed_.notify_all();
     };

@@ -10,9 +10,13 @@
 // record: an accepted job's images are analysed before stop() returns, and whatever is recorded
 // but not yet on chain is anchored by the next server (or `medanchor sync`) after a restart.
 //
-// Jobs themselves live in memory (ids are random, 128 bits): a restart forgets the job list,
-// never an analysis. No client file name is kept anywhere: a job's files are its upload's
-// parts, numbered in order ("file 1", "file 2" in messages).
+// Jobs live in memory while the server runs (ids are random, 128 bits) and, with a job store
+// (ledger::JobStore, DATA/jobs.sqlite), on disk too: each is recorded before its 202 and every
+// change of a file or of its state is written as it happens, so GET /api/jobs/{id} answers after
+// a restart; a job the last server did not finish is `interrupted` (the server marks it so at
+// start), its files never analysed `interrupted`. Uploads themselves are not kept (unless
+// --keep-originals): an interrupted file is sent again by its client. No client file name is kept
+// anywhere: a job's files are its upload's parts, numbered in order ("file 1", "file 2").
 //
 // Thread safety: every public member may be called from any thread.
 #pragma once
@@ -34,6 +38,7 @@
 #include "chain/session.h"
 #include "common/error.h"
 #include "image/site_key.h"
+#include "ledger/job_store.h"
 
 namespace medanchor::service {
 class AnalysisService;
@@ -45,19 +50,10 @@ class AnchoringObserver;
 
 namespace medanchor::http {
 
-struct JobFile {
-    std::string state = "queued";  // queued, analysing, analysed, failed
-    std::optional<std::int64_t> analysis_id;
-    std::string error_code;  // common/error.h's name, when failed
-    std::string error_message;
-};
+using JobFile = ledger::JobFile;
 
-struct Job {
-    std::string id;     // 32 hex digits
-    std::string owner;  // the account that uploaded it
-    std::string created_at;
-    std::string state = "queued";  // queued, running, done
-    std::vector<JobFile> files;
+// A job as the store keeps it (id, owner, state, files), with a version for event streams.
+struct Job : ledger::JobRecord {
     std::uint64_t version = 0;  // bumped on every change (event streams wait on it)
 };
 
@@ -86,9 +82,11 @@ struct AnchoringState {
 class JobService {
   public:
     // `analysis` and `site_key` outlive the service. `signers` lists the accounts that sign
-    // (read at start() and when an unknown analyst uploads).
+    // (read at start() and when an unknown analyst uploads). `store`, when given, keeps every
+    // job (the caller marked what an earlier server left unfinished: mark_interrupted()).
     JobService(service::AnalysisService& analysis, const image::SiteKey& site_key,
-               JobSettings settings, std::function<std::vector<Signer>()> signers);
+               JobSettings settings, std::function<std::vector<Signer>()> signers,
+               std::optional<ledger::JobStore> store = std::nullopt);
     ~JobService();
 
     // Starts the worker and, with settings.anchor, an anchoring service per signer. A signer
@@ -100,9 +98,10 @@ class JobService {
 
     // Accepts an upload for `signer` (whose principal the analyses are recorded for). Returns
     // the job id; kTimeout once stop() was called (the server answers 503: come back after the
-    // restart).
+    // restart); the store's error when the job cannot be recorded (nothing is accepted then).
     Result<std::string> submit(const std::string& owner, const Signer& signer,
                                std::vector<std::string> files);
+    // A job of this run, or one the store kept from an earlier run (version 0).
     std::optional<Job> get(const std::string& id) const;
     // Waits until the job's version passes `seen`, the timeout passes or stop() is called.
     std::optional<Job> wait_change(const std::string& id, std::uint64_t seen,
@@ -121,6 +120,10 @@ class JobService {
         std::vector<std::string> files;
     };
     class Progress;
+    // REQUIRES: mutex_ held. Writes a file's change, or the job's state, to the store (when
+    // there is one); a failed write is said on stderr and the job goes on in memory.
+    void persist_file(const std::string& job_id, std::size_t index, const JobFile& file);
+    void persist_state(const std::string& job_id, const std::string& state);
     void work();
     void run(Pending& job);
     // The anchoring service of `signer`, opened and started when missing; null when anchoring
@@ -136,6 +139,7 @@ class JobService {
     mutable std::condition_variable changed_;
     std::deque<Pending> queue_;
     std::map<std::string, Job> jobs_;
+    mutable std::optional<ledger::JobStore> store_;  // guarded by mutex_
     std::size_t queued_images_ = 0;
     std::uint64_t analysed_ = 0;
     std::map<std::string, std::uint64_t> errors_;

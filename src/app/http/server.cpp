@@ -6,16 +6,20 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <charconv>
 #include <chrono>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "app/http/jobs.h"
+#include "chain/contract.h"
 #include "chain/proof_file.h"
+#include "chain/registry.h"
 #include "common/encoding.h"
 #include "common/file_io.h"
 #include "image/reader.h"
@@ -60,6 +64,8 @@ bool acceptable_part_type(const std::string& type) {
 using service::Digest;
 // The longest review note accepted (its digest goes on chain; the note stays with the caller).
 constexpr std::size_t kMaxNoteBytes = 64 * 1024;
+// The most models one GET /api/chain/models reads: each is a read-only call to the node.
+constexpr std::int64_t kMaxModelPage = 50;
 
 struct Caller {
     ledger::Account account;
@@ -129,6 +135,93 @@ json analysis_json(const ledger::Analysis& a) {
     return j;
 }
 
+// A Clarity value as JSON, for the chain's view: a tuple is an object whose kebab-case field names
+// become snake_case ("min-confidence" → "min_confidence"), an optional is null or its value, a
+// uint or int is a JSON number when |v| <= 2^53 (every double holds it exactly) and a decimal
+// string beyond, a buffer is lowercase hex, a principal its address, a string its text.
+json clarity_json(const stacks::Value& v) {
+    using stacks::ValueKind;
+    constexpr stacks::UInt128 kExact = stacks::UInt128(1) << 53;
+    switch (v.kind()) {
+        case ValueKind::kUInt:
+            return v.as_uint() <= kExact ? json(static_cast<std::uint64_t>(v.as_uint()))
+                                         : json(stacks::uint128_to_string(v.as_uint()));
+        case ValueKind::kInt: {
+            const stacks::Int128 i = v.as_int();
+            const bool exact = i >= -static_cast<stacks::Int128>(kExact) &&
+                               i <= static_cast<stacks::Int128>(kExact);
+            return exact ? json(static_cast<std::int64_t>(i)) : json(stacks::int128_to_string(i));
+        }
+        case ValueKind::kTrue:
+        case ValueKind::kFalse:
+            return v.as_bool();
+        case ValueKind::kBuffer:
+            return to_hex(v.bytes());
+        case ValueKind::kStandardPrincipal:
+        case ValueKind::kContractPrincipal: {
+            // Clarity notation is 'ST...; the address itself is what clients compare.
+            std::string text = v.to_string();
+            if (!text.empty() && text.front() == '\'')
+                text.erase(0, 1);
+            return text;
+        }
+        case ValueKind::kNone:
+            return nullptr;
+        case ValueKind::kSome:
+            return clarity_json(v.inner());
+        case ValueKind::kOk:
+        case ValueKind::kErr:
+            return json{{v.kind() == ValueKind::kOk ? "ok" : "err", clarity_json(v.inner())}};
+        case ValueKind::kList: {
+            json items = json::array();
+            for (const auto& item : v.items())
+                items.push_back(clarity_json(item));
+            return items;
+        }
+        case ValueKind::kTuple: {
+            json o = json::object();
+            for (const auto& [name, field] : v.fields()) {
+                std::string key = name;
+                std::replace(key.begin(), key.end(), '-', '_');
+                o[key] = clarity_json(field);
+            }
+            return o;
+        }
+        case ValueKind::kStringAscii:
+        case ValueKind::kStringUtf8:
+            return v.text();
+    }
+    return nullptr;
+}
+
+// A principal's standing as GET /api/chain/professionals answers it: the on-chain record, the
+// roles, and the professional's status in the contract's words ("active", or "inactive" with the
+// error a submission would get: ERR-NOT-VERIFIED, ERR-SUSPENDED, ERR-VERIFICATION-EXPIRED).
+json standing_json(const chain::Standing& s) {
+    json j = {{"principal", s.principal}, {"admin", s.admin}, {"verifier", s.verifier}};
+    if (!s.professional) {
+        j["professional"] = nullptr;
+        j["status"] = "not-registered";
+        j["why_inactive"] = nullptr;
+        return j;
+    }
+    j["professional"] = clarity_json(*s.professional);
+    const std::uint64_t reason = chain::uint_field(*s.professional, "inactive-reason");
+    const stacks::Value* active = s.professional->field("active");
+    const bool is_active = active != nullptr && active->as_bool();
+    j["status"] = is_active ? "active" : "inactive";
+    if (is_active || reason == 0) {
+        j["why_inactive"] = nullptr;
+    } else {
+        const chain::ContractError* e = chain::find_contract_error(reason);
+        j["why_inactive"] = {
+            {"code", reason},
+            {"name", e ? e->name : "unknown"},
+            {"meaning", e ? e->meaning : "an error code the contract does not define"}};
+    }
+    return j;
+}
+
 std::optional<std::int64_t> parse_id(const std::string& text) {
     std::int64_t v = 0;
     auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
@@ -182,6 +275,7 @@ struct ApiServer::Impl {
     std::unique_ptr<service::AnalysisService> analyses;
     std::unique_ptr<service::VerificationService> verification;
     std::unique_ptr<JobService> jobs;
+    std::unique_ptr<chain::RegistryReader> registry;  // the chain's view (bounded reads)
     std::optional<ledger::AccountStore> accounts;
     std::mutex accounts_mutex;
     std::vector<RouteInfo> routes;
@@ -306,6 +400,30 @@ struct ApiServer::Impl {
             items.push_back(analysis_json(a));
         send_json(res, {{"analyses", items}});
     }
+    // A read of the chain's view failed: a principal that is no principal is the client's
+    // (400); anything else is the node's: 504 when it did not answer in time, else 502, with the
+    // error's own code and message.
+    void send_chain_error(httplib::Response& res, const Error& e) {
+        if (e.code() == ErrorCode::kInvalidArgument)
+            send_error(res, e);
+        else
+            send_error(res, e, e.code() == ErrorCode::kTimeout ? 504 : 502);
+    }
+    // The caller's signing key; nullopt, with `res` filled (no-key 400, or the key file's
+    // error), when there is none to use.
+    std::optional<stacks::PrivateKey> signing_key(const Caller& caller, httplib::Response& res);
+    // A signed call's outcome: 200 {"action","txid","block_height","status":"success"}, or the
+    // status of outcome_status()'s error (409 `contract` with `contract_error` naming the
+    // contract's ERR-..., ...) with the same fields and "error".
+    void send_outcome(httplib::Response& res, const Result<chain::CallOutcome>& outcome);
+    // POST /api/chain/...: an admin's registry call, signed with the caller's key.
+    void registry_write(httplib::Response& res, const Caller& caller,
+                        const Result<chain::RegistryCall>& call);
+    // POST /api/chain/professionals/{principal}/{verify,suspend,reinstate}: a verifier's act.
+    void credential(const httplib::Request& req, httplib::Response& res, const Caller& caller,
+                    const std::string& verb);
+    // GET /api/chain/...: parameters, models, professionals; POST: the writes above.
+    void register_chain_routes();
     void register_routes();
     std::string metrics_text();
     void upload(const httplib::Request& req, httplib::Response& res, const Caller& caller);
@@ -340,13 +458,24 @@ json ApiServer::Impl::job_json(const Job& job) {
         files.push_back(jf);
     }
     const std::size_t total = job.files.size();
-    return {
+    json j = {
         {"id", job.id},
+        {"owner", job.owner},
         {"state", job.state},
         {"created_at", job.created_at},
         {"progress",
          {{"done", analysed}, {"total", total}, {"percent", total ? analysed * 100 / total : 100}}},
         {"files", files}};
+    if (job.state == "interrupted") {
+        // What the client must send again: the files a restart cut off before analysis.
+        json missing = json::array();
+        for (std::size_t i = 0; i < job.files.size(); ++i) {
+            if (job.files[i].state == "interrupted")
+                missing.push_back(i);
+        }
+        j["not_analysed"] = missing;
+    }
+    return j;
 }
 
 void ApiServer::Impl::upload(const httplib::Request& req, httplib::Response& res,
@@ -445,7 +574,7 @@ void ApiServer::Impl::events(const httplib::Request& req, httplib::Response& res
             }
             // Finished when every file is analysed or failed and no analysis waits for the
             // chain any more (confirmed, held for review, or failed).
-            bool finished = job->state == "done";
+            bool finished = job->state == "done" || job->state == "interrupted";
             for (const auto& f : j["files"]) {
                 const std::string a = f.value("anchoring", "");
                 finished = finished && a != "recorded" && a != "sent";
@@ -658,17 +787,9 @@ void ApiServer::Impl::review(const httplib::Request& req, httplib::Response& res
                                   "): there is nothing to review or retract yet"));
         return;
     }
-    if (caller.account.principal.empty() || caller.account.key_file.empty()) {
-        send_error(res, Error(ErrorCode::kNoKey,
-                              "no signing key is bound to this account (medanchor users add "
-                              "--key-file)"));
+    auto key = signing_key(caller, res);
+    if (!key)
         return;
-    }
-    auto key = stacks::read_key_file(caller.account.key_file);
-    if (!key) {
-        send_error(res, key.error());
-        return;
-    }
     // A Merkle-anchored analysis is a leaf of a root (its onchain_id is the root's id): it is
     // reviewed with the proof written beside its report, never as the record of that id.
     auto store = ledger::MerkleStore::open(ledger_path);
@@ -705,14 +826,44 @@ void ApiServer::Impl::review(const httplib::Request& req, httplib::Response& res
                                     : reviews.review_leaf(*proof, confirm, note_digest))
                          : (retract ? reviews.retract(*a->onchain_id, reason)
                                     : reviews.review(*a->onchain_id, confirm, note_digest));
+    send_outcome(res, outcome);
+}
+
+std::optional<stacks::PrivateKey> ApiServer::Impl::signing_key(const Caller& caller,
+                                                               httplib::Response& res) {
+    if (caller.account.principal.empty() || caller.account.key_file.empty()) {
+        send_error(res, Error(ErrorCode::kNoKey,
+                              "no signing key is bound to this account (medanchor users add "
+                              "--key-file)"));
+        return std::nullopt;
+    }
+    auto key = stacks::read_key_file(caller.account.key_file);
+    if (!key) {
+        send_error(res, key.error());
+        return std::nullopt;
+    }
+    return std::move(*key);
+}
+
+void ApiServer::Impl::send_outcome(httplib::Response& res,
+                                   const Result<chain::CallOutcome>& outcome) {
     if (!outcome) {
         send_error(res, outcome.error());
         return;
     }
     json j = {{"action", outcome->action}, {"txid", outcome->txid}};
     if (outcome->confirmed) {
-        const std::uint64_t height = outcome->confirmed->status.block_height;
-        j["block_height"] = height != 0 ? json(height) : json(nullptr);
+        const auto& status = outcome->confirmed->status;
+        j["block_height"] = status.block_height != 0 ? json(status.block_height) : json(nullptr);
+        // The contract's refusal by name, for a client to act on (ERR-SUSPENDED, ...).
+        if (status.result) {
+            if (auto refusal = chain::contract_refusal(*status.result)) {
+                const chain::ContractError* e = chain::find_contract_error(refusal->code);
+                j["contract_error"] = {{"code", refusal->code},
+                                       {"name", e ? e->name : "unknown"},
+                                       {"meaning", e ? e->meaning : "not a code of the contract"}};
+            }
+        }
     }
     if (auto s = chain::outcome_status(*outcome); !s) {
         json e = {{"code", error_info(s.error().code()).name}, {"message", s.error().message()}};
@@ -722,6 +873,258 @@ void ApiServer::Impl::review(const httplib::Request& req, httplib::Response& res
     }
     j["status"] = "success";
     send_json(res, j);
+}
+
+void ApiServer::Impl::registry_write(httplib::Response& res, const Caller& caller,
+                                     const Result<chain::RegistryCall>& call) {
+    if (!call) {
+        send_error(res, call.error());
+        return;
+    }
+    auto key = signing_key(caller, res);
+    if (!key)
+        return;
+    // One session per request (its nonce is asked from the node), as for reviews.
+    chain::ChainSession session(options.chain, *key);
+    send_outcome(res, chain::submit(session, *call, /*wait=*/true));
+}
+
+void ApiServer::Impl::credential(const httplib::Request& req, httplib::Response& res,
+                                 const Caller& caller, const std::string& verb) {
+    const std::string principal = req.matches[1];
+    if (!stacks::Value::parse_principal(principal)) {
+        send_error(res, Error(ErrorCode::kInvalidArgument,
+                              escape_for_display(principal) + ": not a Stacks principal"));
+        return;
+    }
+    auto body = json::parse(req.body.empty() ? "{}" : req.body, nullptr, false);
+    if (!body.is_object()) {
+        send_error(res, Error(ErrorCode::kInvalidArgument, "the body is not a JSON object"));
+        return;
+    }
+    std::uint64_t reason = 1;
+    if (body.contains("reason")) {
+        if (!body["reason"].is_number_unsigned() || body["reason"].get<std::uint64_t>() > 255) {
+            send_error(res, Error(ErrorCode::kInvalidArgument, "reason: a code in 0..255"));
+            return;
+        }
+        reason = body["reason"].get<std::uint64_t>();
+    }
+    std::uint64_t days = 0;
+    if (verb == "verify") {
+        if (!body.contains("expires_in_days") || !body["expires_in_days"].is_number_unsigned()) {
+            send_error(res, Error(ErrorCode::kInvalidArgument,
+                                  "expires_in_days: how long the verification runs, 1 to 36500 "
+                                  "days from the chain's latest block"));
+            return;
+        }
+        days = body["expires_in_days"].get<std::uint64_t>();
+        if (days == 0 || days > 36500) {
+            send_error(res, Error(ErrorCode::kInvalidArgument, "expires_in_days: 1 to 36500"));
+            return;
+        }
+    }
+    auto key = signing_key(caller, res);
+    if (!key)
+        return;
+    service::ReviewService reviews(chain::ChainSession(options.chain, *key));
+    if (verb == "verify") {
+        // From the chain's clock, which the contract compares the expiry with.
+        auto expiry = chain::expiry_in_days(reviews.session().node(), days, nullptr);
+        if (!expiry) {
+            send_chain_error(res, expiry.error());
+            return;
+        }
+        send_outcome(res, reviews.verify_professional(principal, *expiry, reason));
+    } else if (verb == "suspend") {
+        send_outcome(res, reviews.suspend_professional(principal, reason));
+    } else {
+        send_outcome(res, reviews.reinstate_professional(principal, reason));
+    }
+}
+
+void ApiServer::Impl::register_chain_routes() {
+    add("GET", "/api/chain/parameters", "/api/chain/parameters", Permission::kRead,
+        [this](const httplib::Request&, httplib::Response& res, const Caller*) {
+            auto p = registry->parameters();
+            if (!p) {
+                send_chain_error(res, p.error());
+                return;
+            }
+            send_json(res,
+                      {{"contract", options.chain.contract_id}, {"parameters", clarity_json(*p)}});
+        });
+    add("GET", "/api/chain/models", "/api/chain/models", Permission::kRead,
+        [this](const httplib::Request& req, httplib::Response& res, const Caller*) {
+            std::int64_t start = 1, limit = 20;
+            if (req.has_param("start")) {
+                auto s = parse_id(req.get_param_value("start"));
+                if (!s) {
+                    send_error(res,
+                               Error(ErrorCode::kInvalidArgument, "start: a model id, 1 or more"));
+                    return;
+                }
+                start = *s;
+            }
+            if (req.has_param("limit")) {
+                auto l = parse_id(req.get_param_value("limit"));
+                if (!l || *l > kMaxModelPage) {
+                    send_error(res, Error(ErrorCode::kInvalidArgument,
+                                          "limit: 1.." + std::to_string(kMaxModelPage)));
+                    return;
+                }
+                limit = *l;
+            }
+            auto page = registry->models(static_cast<std::uint64_t>(start),
+                                         static_cast<std::uint64_t>(limit));
+            if (!page) {
+                send_chain_error(res, page.error());
+                return;
+            }
+            json models = json::array();
+            for (const auto& m : page->models) {
+                json j = {{"id", m.id}};
+                j.update(clarity_json(m.record));
+                models.push_back(j);
+            }
+            const std::uint64_t next = static_cast<std::uint64_t>(start + limit);
+            send_json(res, {{"model_count", page->model_count},
+                            {"start", start},
+                            {"models", models},
+                            {"next", next <= page->model_count ? json(next) : json(nullptr)}});
+        });
+    add("GET", "/api/chain/professionals", "/api/chain/professionals", Permission::kRead,
+        [this](const httplib::Request&, httplib::Response& res, const Caller*) {
+            // The principals this server knows: each account's bound key's (docs/api.md says
+            // why not the chain's whole register).
+            Result<std::vector<ledger::Account>> list = std::vector<ledger::Account>{};
+            {
+                std::lock_guard lock(accounts_mutex);
+                list = accounts->list();
+            }
+            if (!list) {
+                send_error(res, list.error());
+                return;
+            }
+            std::map<std::string, json> by_principal;
+            for (const auto& a : *list) {
+                if (a.principal.empty())
+                    continue;
+                by_principal[a.principal]["accounts"].push_back(
+                    {{"name", a.name}, {"role", a.role}});
+            }
+            json items = json::array();
+            for (auto& [principal, local] : by_principal) {
+                auto s = registry->standing(principal);
+                if (!s) {
+                    send_chain_error(res, s.error());
+                    return;
+                }
+                json j = standing_json(*s);
+                j["accounts"] = local["accounts"];
+                items.push_back(j);
+            }
+            send_json(res, {{"professionals", items}});
+        });
+    add("GET", "/api/chain/professionals/{principal}", "/api/chain/professionals/([^/]{1,200})",
+        Permission::kRead,
+        [this](const httplib::Request& req, httplib::Response& res, const Caller*) {
+            auto s = registry->standing(req.matches[1]);
+            if (!s) {
+                send_chain_error(res, s.error());
+                return;
+            }
+            if (s->unknown()) {
+                send_error(res, Error(ErrorCode::kNotFound,
+                                      s->principal +
+                                          " is neither a registered professional nor a verifier "
+                                          "or admin of the contract"));
+                return;
+            }
+            send_json(res, standing_json(*s));
+        });
+    for (const char* verb : {"verify", "suspend", "reinstate"}) {
+        add("POST", std::string("/api/chain/professionals/{principal}/") + verb,
+            std::string("/api/chain/professionals/([^/]{1,200})/") + verb, Permission::kCredential,
+            [this, verb](const httplib::Request& req, httplib::Response& res, const Caller* c) {
+                credential(req, res, *c, verb);
+            });
+    }
+    // A JSON object body, or a 400 said here.
+    const auto object_body = [](const httplib::Request& req,
+                                httplib::Response& res) -> std::optional<json> {
+        auto body = json::parse(req.body, nullptr, false);
+        if (!body.is_object()) {
+            send_error(res, Error(ErrorCode::kInvalidArgument, "the body is not a JSON object"));
+            return std::nullopt;
+        }
+        return body;
+    };
+    add("POST", "/api/chain/models", "/api/chain/models", Permission::kAdminister,
+        [this, object_body](const httplib::Request& req, httplib::Response& res, const Caller* c) {
+            auto body = object_body(req, res);
+            if (!body)
+                return;
+            const auto text = [&](const char* k) {
+                return (*body).contains(k) && (*body)[k].is_string() ? (*body)[k].get<std::string>()
+                                                                     : std::string();
+            };
+            const auto& min = (*body)["min_confidence"];
+            if (!min.is_null() && !min.is_number_unsigned()) {
+                send_error(res, Error(ErrorCode::kInvalidArgument,
+                                      "min_confidence: basis points, 0 to 10000"));
+                return;
+            }
+            registry_write(
+                res, *c,
+                chain::register_model_call(text("model_hash"), text("name"), text("version"),
+                                           min.is_null() ? 0 : min.get<std::uint64_t>()));
+        });
+    add("POST", "/api/chain/models/{id}/retire", "/api/chain/models/([0-9]{1,18})/retire",
+        Permission::kAdminister,
+        [this](const httplib::Request& req, httplib::Response& res, const Caller* c) {
+            auto id = parse_id(req.matches[1]);
+            if (!id) {
+                send_error(res, Error(ErrorCode::kInvalidArgument, "the model id: 1 or more"));
+                return;
+            }
+            registry_write(res, *c, chain::retire_model_call(static_cast<std::uint64_t>(*id)));
+        });
+    add("POST", "/api/chain/parameters", "/api/chain/parameters", Permission::kAdminister,
+        [this, object_body](const httplib::Request& req, httplib::Response& res, const Caller* c) {
+            auto body = object_body(req, res);
+            if (!body)
+                return;
+            // One parameter per request: each is its own transaction, and its own answer.
+            const bool min = body->contains("min_confidence");
+            const bool period = body->contains("max_verification_period");
+            const json& v = min ? (*body)["min_confidence"] : (*body)["max_verification_period"];
+            if (min == period || body->size() != 1 || !v.is_number_unsigned()) {
+                send_error(res, Error(ErrorCode::kInvalidArgument,
+                                      "give one of min_confidence (basis points) or "
+                                      "max_verification_period (seconds)"));
+                return;
+            }
+            const auto n = v.get<std::uint64_t>();
+            registry_write(
+                res, *c,
+                min ? chain::set_min_confidence_call(n)
+                    : Result<chain::RegistryCall>(chain::set_max_verification_period_call(n)));
+        });
+    for (const bool pause : {true, false}) {
+        add("POST", pause ? "/api/chain/pause" : "/api/chain/unpause",
+            pause ? "/api/chain/pause" : "/api/chain/unpause", Permission::kAdminister,
+            [this, pause](const httplib::Request&, httplib::Response& res, const Caller* c) {
+                registry_write(res, *c, chain::pause_call(pause));
+            });
+    }
+    for (const bool appoint : {true, false}) {
+        add(appoint ? "POST" : "DELETE", "/api/chain/verifiers/{principal}",
+            "/api/chain/verifiers/([^/]{1,200})", Permission::kAdminister,
+            [this, appoint](const httplib::Request& req, httplib::Response& res, const Caller* c) {
+                registry_write(res, *c, chain::verifier_call(req.matches[1], appoint));
+            });
+    }
 }
 
 void ApiServer::Impl::register_routes() {
@@ -890,6 +1293,7 @@ void ApiServer::Impl::register_routes() {
         [this](const httplib::Request&, httplib::Response& res, const Caller*) {
             send_analyses(res, ledger::AnalysisState::kNeedsReview, 0);
         });
+    register_chain_routes();
 }
 
 ApiServer::ApiServer(ServeOptions options) : impl_(std::make_unique<Impl>()) {
@@ -1007,13 +1411,32 @@ Status ApiServer::bind() {
     if (!verification)
         return verification.error();
     impl_->verification = std::move(*verification);
+    // Reads of the chain's view: two tries of chain_read_timeout_ms at most, so a node that does
+    // not answer costs a request about twice that per call, never a hang.
+    impl_->registry = std::make_unique<chain::RegistryReader>(
+        o.chain, stacks::RetryPolicy{2, std::chrono::milliseconds(200), 2.0,
+                                     std::chrono::milliseconds(o.chain_read_timeout_ms)});
 
+    // The job list survives a restart; what the last server left unfinished is interrupted.
+    auto job_store = ledger::JobStore::open(o.data_dir / "jobs.sqlite");
+    if (!job_store)
+        return job_store.error();
+    auto interrupted = job_store->mark_interrupted();
+    if (!interrupted)
+        return interrupted.error();
+    if (*interrupted > 0) {
+        std::cerr << "medanchor serve: " << *interrupted << " job"
+                  << (*interrupted == 1 ? " was" : "s were")
+                  << " interrupted by the last shutdown; marked interrupted (GET /api/jobs/ID "
+                     "lists the files not analysed)\n";
+    }
     settings.chain = o.chain;
     settings.anchor = o.anchor;
     settings.settle_interval = std::chrono::milliseconds(o.anchor_interval_ms);
     Impl* impl = impl_.get();
     impl_->jobs = std::make_unique<JobService>(
-        *impl_->analyses, *impl_->site_key, std::move(settings), [impl]() {
+        *impl_->analyses, *impl_->site_key, std::move(settings),
+        [impl]() {
             std::vector<Signer> out;
             std::lock_guard lock(impl->accounts_mutex);
             if (auto list = impl->accounts->list(); list) {
@@ -1023,7 +1446,8 @@ Status ApiServer::bind() {
                 }
             }
             return out;
-        });
+        },
+        std::move(*job_store));
 
     if (!o.tls_cert.empty()) {
         // Read first for a clear error; the key must be private like every key medanchor reads.

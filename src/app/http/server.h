@@ -56,6 +56,9 @@ struct ServeOptions {
     int anchor_interval_ms = 1000;  // how often anchoring settles what it sent
     bool keep_originals = false;    // keep uploads under data_dir/originals/ (off: never stored)
     bool log_requests = true;       // one line per request on stderr (no token, no query string)
+    // Each read-only call of the chain's registry view (/api/chain/...) is tried twice, each try
+    // given this long: a node that does not answer costs a request a bounded time (504).
+    int chain_read_timeout_ms = 5000;
 };
 
 // "127.0.0.1:8080", "[::1]:8443", ":9000" (an empty host is 127.0.0.1), "0.0.0.0:8443":
