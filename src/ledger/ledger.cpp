@@ -17,6 +17,7 @@
 
 #include "common/encoding.h"
 #include "ledger/merkle_store.h"
+#include "ledger/pacs_store.h"
 #include "ledger/sqlite_stmt.h"
 
 namespace medanchor::ledger {
@@ -91,6 +92,8 @@ constexpr const char* kMigrations[] = {
     "ALTER TABLE analyses ADD COLUMN report_dir TEXT;",
     // 2 -> 3: Merkle roots and their leaves (merkle_store.h).
     kMerkleSchemaSql,
+    // 3 -> 4: the DICOM listener's instances, send queue and feed cursors (pacs_store.h).
+    kPacsSchemaSql,
 };
 static_assert(std::size(kMigrations) == Ledger::kSchemaVersion - 1);
 

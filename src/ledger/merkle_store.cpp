@@ -8,32 +8,16 @@
 #include <functional>
 
 #include "ledger/ledger.h"
+#include "ledger/sqlite_stmt.h"
 
 namespace medanchor::ledger {
 namespace fs = std::filesystem;
 
 namespace {
 
-constexpr int kBusyTimeoutMs = 10000;  // as ledger.cpp: a write waits this long for another
-
 constexpr const char* kRootColumns =
     "id, root, analyst, model_id, lowest_confidence, size, state, txid, raw_hex, nonce, fee, "
     "root_id, block_height, block_time, burn_block_height, proofs_written, last_error, created_at";
-
-// A bound value: text, an integer, or NULL when neither.
-struct SqlArg {
-    std::optional<std::string> text;
-    std::optional<std::int64_t> number;
-};
-SqlArg text(std::string s) {
-    return {std::move(s), std::nullopt};
-}
-SqlArg number(std::int64_t n) {
-    return {std::nullopt, n};
-}
-SqlArg unsigned_number(std::uint64_t n) {
-    return number(static_cast<std::int64_t>(n));
-}
 
 RootState parse_root_state(std::string_view s) {
     if (s == "built")
@@ -61,84 +45,11 @@ const char* to_string(RootState state) {
     return "failed";
 }
 
-struct MerkleStore::Impl {
-    sqlite3* db = nullptr;
-    std::string name;
-
-    ~Impl() {
-        if (db != nullptr)
-            sqlite3_close_v2(db);
-    }
-
-    Error sql_error(const std::string& what) const {
-        const int code = sqlite3_errcode(db);
-        std::string message = name + ": " + what + ": " + sqlite3_errmsg(db);
-        if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
-            return Error(ErrorCode::kTimeout, message +
-                                                  " (another process is writing to the "
-                                                  "ledger; try again later)");
-        return Error(code == SQLITE_CONSTRAINT ? ErrorCode::kInvalidArgument
-                     : (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) ? ErrorCode::kCorrupt
-                                                                         : ErrorCode::kIo,
-                     std::move(message));
-    }
-
-    Status exec(const char* sql, const std::string& what) {
-        if (sqlite3_exec(db, sql, nullptr, nullptr, nullptr) != SQLITE_OK)
-            return sql_error(what);
-        return Status::Ok();
-    }
-
-    // Prepares `sql`, binds `args`, steps it, and hands every row to `row`. Finalizes the
-    // statement on return.
-    Status query(const char* sql, const std::vector<SqlArg>& args, const std::string& what,
-                 const std::function<void(sqlite3_stmt*)>& row = {}) {
-        sqlite3_stmt* stmt = nullptr;
-        if (sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) != SQLITE_OK)
-            return sql_error("preparing " + what);
-        for (std::size_t i = 0; i < args.size(); ++i) {
-            const int at = static_cast<int>(i + 1);
-            if (args[i].text)
-                sqlite3_bind_text(stmt, at, args[i].text->data(),
-                                  static_cast<int>(args[i].text->size()), SQLITE_TRANSIENT);
-            else if (args[i].number)
-                sqlite3_bind_int64(stmt, at, *args[i].number);
-            else
-                sqlite3_bind_null(stmt, at);
-        }
-        int rc;
-        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-            if (row)
-                row(stmt);
-        }
-        Status s = rc == SQLITE_DONE ? Status::Ok() : Status(sql_error(what));
-        sqlite3_finalize(stmt);
-        return s;
-    }
-
-    template <class F>
-    Status transaction(const std::string& what, F&& body) {
-        if (auto s = exec("BEGIN IMMEDIATE", what + ": begin"); !s)
-            return s;
-        Status s = body();
-        if (s)
-            s = exec("COMMIT", what + ": commit");
-        if (!s)
-            (void)exec("ROLLBACK", what + ": rollback");
-        return s;
-    }
-
-    int changes() const { return sqlite3_changes(db); }
-};
+// The connection and its helpers are the ledger library's one copy (sqlite_stmt.h).
+struct MerkleStore::Impl : SqliteConnection {};
 
 namespace {
 
-std::string column_text(sqlite3_stmt* s, int col) {
-    const auto* p = sqlite3_column_text(s, col);
-    return p ? std::string(reinterpret_cast<const char*>(p),
-                           static_cast<std::size_t>(sqlite3_column_bytes(s, col)))
-             : std::string();
-}
 std::uint64_t column_u64(sqlite3_stmt* s, int col) {
     return static_cast<std::uint64_t>(sqlite3_column_int64(s, col));
 }
@@ -176,29 +87,8 @@ StoredLeaf read_leaf(sqlite3_stmt* s) {
 
 Result<MerkleStore> MerkleStore::open(const fs::path& ledger_path) {
     auto impl = std::make_unique<Impl>();
-    impl->name = ledger_path.string();
-    if (sqlite3_open_v2(ledger_path.c_str(), &impl->db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, nullptr) != SQLITE_OK) {
-        return Error(ErrorCode::kIo, impl->name + ": cannot open the ledger: " +
-                                         (impl->db ? sqlite3_errmsg(impl->db) : "out of memory"));
-    }
-    sqlite3_busy_timeout(impl->db, kBusyTimeoutMs);
-    if (auto s =
-            impl->exec("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL", "setting pragmas");
-        !s)
+    if (auto s = impl->open_ledger(ledger_path, "merkle_roots"); !s)
         return s.error();
-    std::int64_t tables = 0;
-    if (auto s = impl->query("SELECT count(*) FROM sqlite_master WHERE name = 'merkle_roots'", {},
-                             "reading the schema",
-                             [&](sqlite3_stmt* st) { tables = sqlite3_column_int64(st, 0); });
-        !s)
-        return s.error();
-    if (tables != 1) {
-        return Error(ErrorCode::kUnsupported,
-                     impl->name +
-                         ": the ledger has no Merkle tables (open it with this "
-                         "medanchor's Ledger first, which migrates it)");
-    }
     return MerkleStore(std::move(impl));
 }
 

@@ -50,4 +50,29 @@ Result<sqlite3*> open_private_sqlite(const fs::path& path, const std::string& wh
     return db;
 }
 
+Status SqliteConnection::open_ledger(const fs::path& ledger_path, const char* table) {
+    constexpr int kBusyTimeoutMs = 10000;  // as ledger.cpp: a write waits this long for another
+    name = ledger_path.string();
+    if (sqlite3_open_v2(ledger_path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX,
+                        nullptr) != SQLITE_OK) {
+        return Error(ErrorCode::kIo, name + ": cannot open the ledger: " +
+                                         (db ? sqlite3_errmsg(db) : "out of memory"));
+    }
+    sqlite3_busy_timeout(db, kBusyTimeoutMs);
+    if (auto s = exec("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL", "setting pragmas"); !s)
+        return s;
+    std::int64_t tables = 0;
+    if (auto s = query("SELECT count(*) FROM sqlite_master WHERE name = ?1", {text(table)},
+                       "reading the schema",
+                       [&](sqlite3_stmt* st) { tables = sqlite3_column_int64(st, 0); });
+        !s)
+        return s;
+    if (tables != 1) {
+        return Error(ErrorCode::kUnsupported, name + ": the ledger has no " + table +
+                                                  " table (open it with this medanchor's Ledger "
+                                                  "first, which migrates it)");
+    }
+    return Status::Ok();
+}
+
 }  // namespace medanchor::ledger
