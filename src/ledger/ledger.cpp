@@ -954,4 +954,22 @@ Status Ledger::requeue(std::int64_t id) {
         "requeueing");
 }
 
+Result<std::int64_t> anchoring_lag_seconds(Ledger& ledger) {
+    std::int64_t lag = 0;
+    for (auto state : {AnalysisState::kPending, AnalysisState::kBroadcast}) {
+        auto oldest = ledger.list(state, 1);
+        if (!oldest)
+            return oldest.error();
+        if (oldest->empty())
+            continue;
+        std::tm tm{};
+        if (strptime(oldest->front().created_at.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm) != nullptr) {
+            const auto age =
+                static_cast<std::int64_t>(std::difftime(std::time(nullptr), timegm(&tm)));
+            lag = std::max(lag, age);
+        }
+    }
+    return lag;
+}
+
 }  // namespace medanchor::ledger

@@ -242,6 +242,10 @@ class Ledger {
     std::unique_ptr<Impl> impl_;
 };
 
+// Seconds since the oldest analysis recorded and not yet confirmed (pending or broadcast) was
+// created; 0 when none waits (the "anchoring lag" metric of `serve` and `listen`).
+Result<std::int64_t> anchoring_lag_seconds(Ledger& ledger);
+
 // Hex SHA-256 of the report text (the on-chain report digest).
 std::string report_digest(std::string_view report_json);
 // "2026-11-25T10:00:00Z" for now.

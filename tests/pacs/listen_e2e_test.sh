@@ -211,4 +211,51 @@ f_done() { [ "$(sql "SELECT count(*) FROM pacs_instances WHERE analysis_id IS NO
 wait_for 60 "F: the good instance after the oversized one was not analysed" f_done
 [ "$(sql "SELECT count(*) FROM pacs_instances")" = 14 ] || fail "F: the oversized instance was recorded"
 echo "F ok: the oversized object refused (0xA700), the good one in the same association analysed"
+# ---- G, H: --reference-originals, three senders at once, a series in two bursts, metrics ------
+stop_listen
+metrics_port=$(free_port)
+start_listen --port "$m_port" --send-to "ORTHANC@127.0.0.1:$o_dicom" --reference-originals \
+    --metrics "127.0.0.1:$metrics_port"
+# The SRs in the original study STUDY (with --reference-originals the SR joins it), newest last.
+study_srs() { curl -sf "$orthanc/dicom-web/studies/$1/instances?Modality=SR" | /usr/bin/python3 -c 'import json,sys; t=sys.stdin.read(); print("\n".join(m["00080018"]["Value"][0] for m in (json.loads(t) if t.strip() else [])))'; }
+study_has_srs() { [ "$(study_srs "$1" | grep -c .)" -ge "$2" ]; }
+sr_file() { local id; id=$(curl -sf -X POST "$orthanc/tools/lookup" -d "$1" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["ID"])'); curl -sf "$orthanc/instances/$id/file" >"$2"; }
+originals() { for f in "$@"; do uid_of "$f" SOPInstanceUID; done | sort -u; }
+for h in H1 H2 H3; do make_series "$h" "$((200 + ${h#H}))" 2; done
+senders=()
+for h in H1 H2 H3; do
+    storescu -aet MODALITY -aec MEDANCHOR 127.0.0.1 "$m_port" "$work/series/$h"/*.dcm &
+    senders+=($!)
+done
+for p in "${senders[@]}"; do wait "$p" || fail "H: a storescu failed"; done
+for h in H1 H2 H3; do
+    study=$(uid_of "$work/series/$h/0.dcm" StudyInstanceUID)
+    wait_for 90 "H: no SR in $h's study" study_has_srs "$study" 1
+    sr_file "$(study_srs "$study" | head -1)" "$work/$h.sr.dcm"
+    [ "$(sr_refs "$work/$h.sr.dcm")" = "$(originals "$work/series/$h"/*.dcm)" ] ||
+        fail "H: $h's SR does not cite exactly its original instances"
+done
+echo "H ok: three senders at once, three SRs, each citing its series' original instances"
+
+make_series G 300 2
+g_study=$(uid_of "$work/series/G/0.dcm" StudyInstanceUID)
+storescu -aet MODALITY -aec MEDANCHOR 127.0.0.1 "$m_port" "$work/series/G/0.dcm" || fail "G: first burst"
+wait_for 60 "G: no SR after the first burst" study_has_srs "$g_study" 1
+storescu -aet MODALITY -aec MEDANCHOR 127.0.0.1 "$m_port" "$work/series/G/1.dcm" || fail "G: second burst"
+wait_for 60 "G: no second SR after the second burst" study_has_srs "$g_study" 2
+for sr in $(study_srs "$g_study"); do
+    sr_file "$sr" "$work/G.sr.dcm"
+    case "$(sr_refs "$work/G.sr.dcm" | grep -c .)" in
+        1) [ "$(sr_refs "$work/G.sr.dcm")" = "$(originals "$work/series/G/0.dcm")" ] || fail "G: the first SR" ;;
+        2) [ "$(sr_refs "$work/G.sr.dcm")" = "$(originals "$work/series/G"/*.dcm)" ] || fail "G: the second SR" ;;
+        *) fail "G: an SR citing $(sr_refs "$work/G.sr.dcm" | grep -c .) instances" ;;
+    esac
+done
+echo "G ok: two bursts: an SR of the first, then one of the whole series"
+
+curl -sf "http://127.0.0.1:$metrics_port/metrics" >"$work/metrics.txt" || fail "metrics: no answer"
+grep -q "^medanchor_listen_instances_received_total 8$" "$work/metrics.txt" || { cat "$work/metrics.txt" >&2; fail "metrics: instances received"; }
+grep -q "^medanchor_listen_series_analysed_total 5$" "$work/metrics.txt" || { cat "$work/metrics.txt" >&2; fail "metrics: series analysed"; }
+grep -q "^medanchor_anchoring_lag_seconds [0-9]" "$work/metrics.txt" || fail "metrics: anchoring lag"
+echo "metrics ok"
 echo "PASS"

@@ -441,6 +441,23 @@ Status run_analyze(const AnalyzeRequest& r) {
     return Status::Ok();
 }
 
+void add_analysis_options(CLI::App* cmd, AnalyzeRequest& r) {
+    cmd->add_option("--site-key", r.site_key,
+                    "site key file (default $MEDANCHOR_SITE_KEY_FILE or ~/.medanchor/site.key)");
+    cmd->add_option("--ledger", r.ledger,
+                    "ledger file (default $MEDANCHOR_LEDGER or ~/.medanchor/ledger.sqlite)");
+    cmd->add_option("--site", r.site_label, "a site label written into the reports");
+    cmd->add_option("--analyst", r.analyst,
+                    "the analyst's principal (ST...), for --no-anchor without a key; `sync` "
+                    "later needs that principal's key");
+    cmd->add_flag("--saliency", r.saliency,
+                  "write an occlusion-sensitivity saliency.png per image");
+    cmd->add_flag("!--no-anchor", r.anchor, "record only; `medanchor sync` anchors later");
+    cmd->add_flag(
+        "--allow-burned-in", r.allow_burned_in,
+        "analyse images flagged Burned In Annotation = YES (their pixels may show identity)");
+}
+
 void add_analyze_command(CLI::App& app, CommandAction& action) {
     auto r = std::make_shared<AnalyzeRequest>();
     auto* cmd = app.add_subcommand(
@@ -454,20 +471,7 @@ void add_analyze_command(CLI::App& app, CommandAction& action) {
     cmd->add_option("--out", r->out,
                     "reports folder: one write-once subfolder per analysis (image, model, analyst)")
         ->capture_default_str();
-    cmd->add_option("--site-key", r->site_key,
-                    "site key file (default $MEDANCHOR_SITE_KEY_FILE or ~/.medanchor/site.key)");
-    cmd->add_option("--ledger", r->ledger,
-                    "ledger file (default $MEDANCHOR_LEDGER or ~/.medanchor/ledger.sqlite)");
-    cmd->add_option("--site", r->site_label, "a site label written into the reports");
-    cmd->add_option("--analyst", r->analyst,
-                    "the analyst's principal (ST...), for --no-anchor without a key; `sync` "
-                    "later needs that principal's key");
-    cmd->add_flag("--saliency", r->saliency,
-                  "write an occlusion-sensitivity saliency.png per image");
-    cmd->add_flag("!--no-anchor", r->anchor, "record only; `medanchor sync` anchors later");
-    cmd->add_flag(
-        "--allow-burned-in", r->allow_burned_in,
-        "analyse images flagged Burned In Annotation = YES (their pixels may show identity)");
+    add_analysis_options(cmd, *r);
     cmd->add_option("--threads", r->threads, "compute threads (default: all cores)");
     cmd->add_option("--batch", r->batch, "images per forward pass")->capture_default_str();
     add_chain_options(cmd, r->chain);

@@ -73,6 +73,10 @@ Result<AnalysisSetup> prepare_analysis(const AnalyzeRequest& request,
 
 Status run_analyze(const AnalyzeRequest& request);
 
+// --site-key, --ledger, --site, --analyst, --saliency, --no-anchor, --allow-burned-in: what every
+// command that analyses takes (`analyze`, `listen`).
+void add_analysis_options(CLI::App* cmd, AnalyzeRequest& request);
+
 void add_analyze_command(CLI::App& app, CommandAction& action);
 
 }  // namespace medanchor::app

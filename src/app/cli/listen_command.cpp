@@ -1,5 +1,6 @@
 #include "app/cli/listen_command.h"
 
+#include <httplib.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -7,12 +8,17 @@
 #include <cstdlib>
 #include <iostream>
 #include <memory>
+#include <optional>
+#include <thread>
 
 #include "app/cli/analyze_command.h"
 #include "app/cli/chain_options.h"
 #include "app/dicom/listener.h"
+#include "app/http/server.h"
 #include "chain/anchoring_service.h"
 #include "inference/model_bundle.h"
+#include "ledger/ledger.h"
+#include "ledger/pacs_store.h"
 
 namespace medanchor::app {
 namespace fs = std::filesystem;
@@ -38,7 +44,51 @@ struct ListenRequest {
     bool reference_originals = false;
     std::string orthanc;
     double retry_first = 1;
+    std::string metrics;  // ADDR:PORT of the Prometheus text endpoint; empty: none
 };
+
+// The Prometheus text exposition of the listener's counters, the send queue and the anchoring
+// lag (docs/pacs.md, "Observability").
+std::string metrics_text(const dicom::ListenStats& s, const fs::path& ledger_path) {
+    std::string out;
+    const auto metric = [&](const char* name, const char* type, const char* help,
+                            std::uint64_t value) {
+        out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
+               name + " " + std::to_string(value) + "\n";
+    };
+    metric("medanchor_listen_instances_received_total", "counter",
+           "Instances stored in the spool and answered Success.", s.instances_received);
+    metric("medanchor_listen_instances_refused_total", "counter",
+           "Instances answered with a failure status.", s.instances_refused);
+    metric("medanchor_listen_instances_duplicate_total", "counter",
+           "Instances already recorded, answered Success and not kept again.",
+           s.instances_duplicate);
+    metric("medanchor_listen_images_analysed_total", "counter", "Images analysed.",
+           s.images_analysed);
+    metric("medanchor_listen_images_failed_total", "counter", "Images that could not be analysed.",
+           s.images_failed);
+    metric("medanchor_listen_series_analysed_total", "counter", "Series SRs written.",
+           s.series_analysed);
+    metric("medanchor_listen_sends_total", "counter", "Results a destination took.", s.sends_ok);
+    metric("medanchor_listen_sends_failed_total", "counter",
+           "Failed send attempts (each is retried).", s.sends_failed);
+    if (auto ledger = ledger::Ledger::open(ledger_path); ledger) {
+        if (auto lag = ledger::anchoring_lag_seconds(*ledger); lag)
+            metric("medanchor_anchoring_lag_seconds", "gauge",
+                   "Age of the oldest analysis not yet confirmed.",
+                   static_cast<std::uint64_t>(*lag));
+    }
+    if (auto store = ledger::PacsStore::open(ledger_path); store) {
+        if (auto sends = store->sends(); sends) {
+            std::uint64_t pending = 0;
+            for (const auto& send : *sends)
+                pending += send.state == ledger::SendState::kPending ? 1 : 0;
+            metric("medanchor_listen_sends_pending", "gauge",
+                   "Results queued and not yet taken by their destination.", pending);
+        }
+    }
+    return out;
+}
 
 // $MEDANCHOR_DATA, else ~/.medanchor/listen.
 fs::path default_data_dir() {
@@ -118,10 +168,33 @@ Status run_listen(ListenRequest r) {
         anchoring = std::move(*service);
         anchoring->start();
     }
+    std::optional<std::pair<std::string, int>> metrics_at;
+    if (!r.metrics.empty()) {
+        auto where = http::parse_listen(r.metrics);
+        if (!where)
+            return Error(ErrorCode::kInvalidArgument, "--metrics: " + where.error().message());
+        metrics_at = *where;
+    }
     auto listener =
         dicom::Listener::start(std::move(o), *setup->site_key, *setup->service, anchoring.get());
     if (!listener)
         return listener.error();
+    httplib::Server metrics;
+    std::thread metrics_thread;
+    if (metrics_at) {
+        auto* raw = listener->get();
+        const fs::path ledger_path = setup->ledger_path;
+        metrics.Get("/metrics", [raw, ledger_path](const httplib::Request&,
+                                                   httplib::Response& res) {
+            res.set_content(metrics_text(raw->stats(), ledger_path), "text/plain; version=0.0.4");
+        });
+        const int port = metrics.bind_to_port(metrics_at->first, metrics_at->second);
+        if (port < 0)
+            return Error(ErrorCode::kInvalidArgument, "--metrics: cannot listen on " + r.metrics +
+                                                          " (taken, or not an address "
+                                                          "of this machine)");
+        metrics_thread = std::thread([&metrics] { metrics.listen_after_bind(); });
+    }
     std::cout << "medanchor listen: ";
     if ((*listener)->port() != 0)
         std::cout << "DICOM " << r.ae_title << "@" << r.bind << ":" << (*listener)->port();
@@ -133,6 +206,10 @@ Status run_listen(ListenRequest r) {
     sigwait(&set, &sig);
     std::cerr << "medanchor listen: stopping (signal " << sig
               << "); what is spooled or queued waits for the next start\n";
+    if (metrics_thread.joinable()) {
+        metrics.stop();
+        metrics_thread.join();
+    }
     (*listener)->stop();
     if (anchoring)
         anchoring->stop();
@@ -187,6 +264,8 @@ void add_listen_command(CLI::App& app, CommandAction& action) {
     cmd->add_option("--orthanc", r->orthanc,
                     "Orthanc's REST root: follow /changes, analyse each stable series, upload the "
                     "SR back");
+    cmd->add_option("--metrics", r->metrics,
+                    "ADDR:PORT to serve Prometheus counters at /metrics (default: none)");
     cmd->add_option("--retry-after", r->retry_first,
                     "seconds before a failed send is tried again (doubled each time, at most 60)")
         ->check(CLI::Range(0.1, 3600.0))
@@ -195,17 +274,7 @@ void add_listen_command(CLI::App& app, CommandAction& action) {
     cmd->add_option("--model", a.model,
                     "model bundle folder (default: the shipped models/ct-nodule-sim)");
     cmd->add_option("--out", a.out, "reports folder (default DATA/reports)");
-    cmd->add_option("--site-key", a.site_key,
-                    "site key file (default $MEDANCHOR_SITE_KEY_FILE or ~/.medanchor/site.key)");
-    cmd->add_option("--ledger", a.ledger,
-                    "ledger file (default $MEDANCHOR_LEDGER or ~/.medanchor/ledger.sqlite)");
-    cmd->add_option("--site", a.site_label, "a site label written into the reports");
-    cmd->add_option("--analyst", a.analyst,
-                    "the analyst's principal (ST...), for --no-anchor without a key");
-    cmd->add_flag("--saliency", a.saliency, "write a saliency.png per image");
-    cmd->add_flag("!--no-anchor", a.anchor, "record only; `medanchor sync` anchors later");
-    cmd->add_flag("--allow-burned-in", a.allow_burned_in,
-                  "analyse images flagged Burned In Annotation = YES");
+    add_analysis_options(cmd, a);
     a.batch = 1;
     add_chain_options(cmd, a.chain);
     add_anchor_options(cmd, a.anchoring, /*root_every=*/true);
