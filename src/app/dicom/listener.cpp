@@ -61,8 +61,7 @@ bool is_image_sop_class(const std::string& uid) {
         if (starts_with(uid, prefix))
             return false;
     }
-    return starts_with(uid, "1.2.840.10008.5.1.4.1.1.") ||
-           starts_with(uid, "1.2.840.10008.5.1.4.1.1");
+    return starts_with(uid, "1.2.840.10008.5.1.4.1.1");
 }
 
 std::string destination_name(const pacs::DicomPeer& peer) {
