@@ -1027,6 +1027,9 @@ class Outbox {
             anchor.block_height = r.block_height;
             anchor.block_time = r.block_time;
             anchor.burn_block_height = r.burn_block_height;
+            // A folder that is away (an unmounted share, a folder being moved) keeps the root
+            // open: its proof is written on a later pass, once the folder is back.
+            bool folder_away = false;
             for (const auto& l : *leaves) {
                 auto a = ledger_.get(l.analysis_id);
                 if (!a)
@@ -1038,7 +1041,9 @@ class Outbox {
                 if (!std::filesystem::is_directory(dir, ec)) {
                     summary_.problems.push_back(
                         "analysis #" + std::to_string(a->id) + ": report folder " + dir.string() +
-                        " is missing; its proof can be rebuilt from the ledger");
+                        " is missing; its proof is written when the folder is back, and can be "
+                        "rebuilt from the ledger");
+                    folder_away = true;
                     continue;
                 }
                 auto fields = leaf_fields(*a);
@@ -1055,6 +1060,8 @@ class Outbox {
                 if (*written)
                     ++summary_.proofs;
             }
+            if (folder_away)
+                continue;
             if (auto s = (*store)->mark_proofs_written(r.row); !s)
                 return s;
         }

@@ -24,11 +24,6 @@ std::string principal_text(const stacks::Value& principal) {
     return principal.to_string().substr(1);
 }
 
-bool is_lower_hex(std::string_view s) {
-    return std::all_of(s.begin(), s.end(),
-                       [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
-
 // Mainnet addresses have their own versions; devnet uses testnet's (docs/stacks-client.md).
 bool version_fits(std::uint8_t version, std::string_view network) {
     if (network == "mainnet")
@@ -174,7 +169,8 @@ Result<LeafProof> read_proof(const json& document, std::string_view source) {
     if (!format)
         return format.error();
     if (*format != kProofFormat) {
-        return Error(ErrorCode::kUnsupported, std::string(source) + ": proof format \"" + *format +
+        return Error(ErrorCode::kUnsupported, std::string(source) + ": proof format \"" +
+                                                  quote_for_message(*format) +
                                                   "\" is not supported (this build reads " +
                                                   std::string(kProofFormat) + ")");
     }

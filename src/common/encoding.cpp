@@ -29,6 +29,16 @@ int hex_digit(char c) {
     return -1;
 }
 
+bool is_lower_hex(std::string_view s, std::size_t length) {
+    if (length != std::string_view::npos && s.size() != length)
+        return false;
+    for (const char c : s) {
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return false;
+    }
+    return true;
+}
+
 std::optional<std::vector<std::uint8_t>> from_hex(std::string_view hex) {
     if (hex.size() % 2 != 0)
         return std::nullopt;

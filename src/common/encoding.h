@@ -18,6 +18,9 @@ std::string to_hex(std::span<const std::uint8_t> bytes);
 std::optional<std::vector<std::uint8_t>> from_hex(std::string_view hex);
 // The value of one hex digit, or -1.
 int hex_digit(char c);
+// Only the digits 0-9 and a-f, exactly `length` of them (any number when npos) — the form of
+// every digest and transaction id medanchor writes.
+bool is_lower_hex(std::string_view s, std::size_t length = std::string_view::npos);
 
 std::array<std::uint8_t, 32> sha256(std::span<const std::uint8_t> bytes);
 inline std::array<std::uint8_t, 32> sha256(std::string_view text) {

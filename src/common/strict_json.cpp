@@ -3,9 +3,18 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "common/encoding.h"
+
 namespace medanchor {
 
 using nlohmann::json;
+
+std::string quote_for_message(std::string_view text) {
+    constexpr std::size_t kShown = 64;
+    if (text.size() <= kShown)
+        return escape_for_display(text);
+    return escape_for_display(text.substr(0, kShown)) + "...";
+}
 
 Result<json> parse_strict_json(std::string_view text, std::string_view source) {
     // One set of keys per open object, checked as the parser meets them: the parsed value keeps
@@ -31,8 +40,8 @@ Result<json> parse_strict_json(std::string_view text, std::string_view source) {
         return Error(ErrorCode::kCorrupt,
                      std::string(source) + ": not well-formed JSON (or not UTF-8)");
     if (!duplicate.empty())
-        return Error(ErrorCode::kCorrupt,
-                     std::string(source) + ": an object repeats the key \"" + duplicate + "\"");
+        return Error(ErrorCode::kCorrupt, std::string(source) + ": an object repeats the key \"" +
+                                              quote_for_message(duplicate) + "\"");
     return document;
 }
 
@@ -60,7 +69,7 @@ std::string JsonObjectReader::error_prefix() const {
 
 Error JsonObjectReader::error(std::string_view key, std::string_view problem) const {
     return Error(ErrorCode::kCorrupt,
-                 error_prefix() + std::string(key) + " " + std::string(problem));
+                 error_prefix() + quote_for_message(key) + " " + std::string(problem));
 }
 
 Result<const json*> JsonObjectReader::member(const char* key) {

@@ -16,6 +16,10 @@
 
 namespace medanchor {
 
+// A key or value taken from such a document, fit to put in a message: at most 64 bytes of it,
+// escaped for display (common/encoding.h), so no document can forge a line or a terminal code.
+std::string quote_for_message(std::string_view text);
+
 // Parses `text` as one JSON document. kCorrupt naming `source` when it is not well-formed JSON,
 // not UTF-8, or when an object repeats a key (I-JSON, RFC 7493; nlohmann would keep the last).
 // The caller bounds the size of `text` (read_regular_file does).

@@ -467,10 +467,10 @@ Result<DeidSummary> deidentify_file(const std::filesystem::path& in,
     return deidentify_bytes(*bytes, in, out, options, uids);
 }
 
-Result<DeidSummary> deidentify_bytes(std::span<const std::uint8_t> bytes,
-                                     const std::filesystem::path& in,
-                                     const std::filesystem::path& out, const DeidOptions& options,
-                                     const UidRemapper& uids) {
+Result<DeidentifiedInstance> deidentify_in_memory(std::span<const std::uint8_t> bytes,
+                                                  const std::filesystem::path& in,
+                                                  const DeidOptions& options,
+                                                  const UidRemapper& uids) {
     quiet_gdcm();
     if (sniff_magic(bytes) != Magic::kDicom) {
         return fail(ErrorCode::kCorrupt, in,
@@ -529,15 +529,28 @@ Result<DeidSummary> deidentify_bytes(std::span<const std::uint8_t> bytes,
     }
 
     // GDCM writes into memory (its writer assert()s on a stream that fails, e.g. on a full
-    // disk); the bytes reach the disk through one atomic write that reports failure as a value
-    // and leaves nothing behind.
+    // disk); the bytes reach the disk, if at all, through one atomic write that reports failure
+    // as a value and leaves nothing behind.
     std::ostringstream encoded;
     gdcm::Writer writer;
     writer.SetFile(file);
     writer.SetStream(encoded);
     if (!writer.Write() || !encoded) {
-        return fail(ErrorCode::kCorrupt, out, "cannot encode the de-identified data set");
+        return fail(ErrorCode::kCorrupt, in, "cannot encode the de-identified data set");
     }
+    return DeidentifiedInstance{
+        std::move(encoded).str(),
+        instance_uids_of(ds, escape_for_display(in.string()) + " (de-identified)"),
+        std::move(deid.summary)};
+}
+
+Result<DeidSummary> deidentify_bytes(std::span<const std::uint8_t> bytes,
+                                     const std::filesystem::path& in,
+                                     const std::filesystem::path& out, const DeidOptions& options,
+                                     const UidRemapper& uids) {
+    auto done = deidentify_in_memory(bytes, in, options, uids);
+    if (!done)
+        return done.error();
     std::error_code ec;
     if (out.has_parent_path() && !std::filesystem::is_directory(out.parent_path(), ec)) {
         std::filesystem::create_directories(out.parent_path(), ec);
@@ -546,11 +559,11 @@ Result<DeidSummary> deidentify_bytes(std::span<const std::uint8_t> bytes,
                         "cannot create the folder: " + ec.message());
         }
     }
-    if (auto written = write_file_atomically(out, std::string_view(encoded.view())); !written) {
+    if (auto written = write_file_atomically(out, done->part10); !written) {
         const Error& e = written.error();
         return Error(e.code(), escape_for_display(e.message()));
     }
-    return deid.summary;
+    return std::move(done->summary);
 }
 
 }  // namespace medanchor::image

@@ -22,6 +22,7 @@
 
 #include "common/error.h"
 #include "image/image.h"
+#include "image/instance_uids.h"
 #include "image/site_key.h"
 
 namespace medanchor::image {
@@ -129,6 +130,22 @@ struct DeidSummary {
 Result<DeidSummary> deidentify_file(const std::filesystem::path& in,
                                     const std::filesystem::path& out, const DeidOptions& options,
                                     const UidRemapper& uids);
+
+// A de-identified data set in memory, Part 10 encoded, with the UIDs it now carries (remapped)
+// — what a report cites, without reading the copy back. `uids` is kCorrupt when the data set
+// lacks a valid Study, Series or SOP Instance UID or SOP Class (a copy is still made; a report
+// cannot cite it).
+struct DeidentifiedInstance {
+    std::string part10;
+    Result<InstanceUids> uids;
+    DeidSummary summary;
+};
+// The profile applied to bytes in memory, nothing written: `in` only names them in messages.
+// The same checks and refusals as deidentify_bytes.
+Result<DeidentifiedInstance> deidentify_in_memory(std::span<const std::uint8_t> bytes,
+                                                  const std::filesystem::path& in,
+                                                  const DeidOptions& options,
+                                                  const UidRemapper& uids);
 
 // The same for bytes already in memory (an upload, a PACS instance): `in` only names them in
 // messages. The identified bytes are never written anywhere.

@@ -12,6 +12,7 @@
 
 #include "common/error.h"
 #include "image/image.h"
+#include "image/instance_uids.h"
 
 namespace gdcm {
 class DataSet;
@@ -88,5 +89,9 @@ void quiet_gdcm();
 // The value of a string-valued element, trailing/leading spaces and NULs trimmed; empty if
 // absent or without a value.
 std::string dataset_string(const gdcm::DataSet& ds, std::uint16_t group, std::uint16_t element);
+
+// The Study, Series and SOP Instance UIDs and the SOP Class of a parsed data set, each checked
+// to be a valid UID (instance_uids.cpp); kCorrupt naming `name` otherwise.
+Result<InstanceUids> instance_uids_of(const gdcm::DataSet& ds, const std::string& name);
 
 }  // namespace medanchor::image

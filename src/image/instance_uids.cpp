@@ -51,7 +51,10 @@ Result<InstanceUids> read_instance_uids(std::span<const std::uint8_t> bytes,
     if (!reader.ReadUpToTag(gdcm::Tag(0x7fe0, 0x0010))) {
         return Error(ErrorCode::kCorrupt, name + ": cannot parse the DICOM data set");
     }
-    const gdcm::DataSet& ds = reader.GetFile().GetDataSet();
+    return instance_uids_of(reader.GetFile().GetDataSet(), name);
+}
+
+Result<InstanceUids> instance_uids_of(const gdcm::DataSet& ds, const std::string& name) {
     InstanceUids uids{dataset_string(ds, 0x0020, 0x000d), dataset_string(ds, 0x0020, 0x000e),
                       dataset_string(ds, 0x0008, 0x0018), dataset_string(ds, 0x0008, 0x0016)};
     const std::pair<const char*, const std::string*> fields[] = {

@@ -364,9 +364,7 @@ Result<std::string> sha256_field(const Fields& f, const json& obj, const std::st
     MA_ASSIGN(hex, f.string(obj, parent, key));
     std::transform(hex.begin(), hex.end(), hex.begin(),
                    [](char c) { return static_cast<char>(c >= 'A' && c <= 'F' ? c + 32 : c); });
-    if (hex.size() != 64 || !std::all_of(hex.begin(), hex.end(), [](char c) {
-            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-        })) {
+    if (!is_lower_hex(hex, 64)) {
         return f.bad(Fields::join(parent, key),
                      "must be 64 hex digits (the SHA-256 of " + of_what + ")");
     }

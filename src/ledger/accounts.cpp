@@ -3,6 +3,7 @@
 
 #include <sqlite3.h>
 
+#include "common/encoding.h"
 #include "ledger/ledger.h"
 #include "ledger/sqlite_stmt.h"
 
@@ -10,8 +11,6 @@ namespace medanchor::ledger {
 namespace fs = std::filesystem;
 
 namespace {
-
-constexpr int kBusyTimeoutMs = 10000;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS accounts (
@@ -24,16 +23,6 @@ CREATE TABLE IF NOT EXISTS accounts (
 );
 PRAGMA user_version = 1;
 )sql";
-
-bool is_hex64(std::string_view s) {
-    if (s.size() != 64)
-        return false;
-    for (char c : s) {
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-            return false;
-    }
-    return true;
-}
 
 }  // namespace
 
@@ -49,22 +38,7 @@ bool is_account_name(std::string_view name) {
     return name.front() != '.' && name.front() != '-';
 }
 
-struct AccountStore::Impl {
-    sqlite3* db = nullptr;
-    std::string name;
-
-    ~Impl() {
-        if (db != nullptr)
-            sqlite3_close_v2(db);
-    }
-    Error sql_error(const std::string& what) const {
-        const int code = sqlite3_errcode(db);
-        const ErrorCode ec = (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) ? ErrorCode::kCorrupt
-                             : (code == SQLITE_BUSY || code == SQLITE_LOCKED)  ? ErrorCode::kTimeout
-                                                                               : ErrorCode::kIo;
-        return Error(ec, name + ": " + what + ": " + sqlite3_errmsg(db));
-    }
-};
+struct AccountStore::Impl : Connection {};
 
 AccountStore::AccountStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 AccountStore::AccountStore(AccountStore&&) noexcept = default;
@@ -72,14 +46,23 @@ AccountStore& AccountStore::operator=(AccountStore&&) noexcept = default;
 AccountStore::~AccountStore() = default;
 
 Result<AccountStore> AccountStore::open(const fs::path& path) {
+    // Made 0600 (open_private_sqlite); one found open to others is refused, as a key file is:
+    // whoever can write it can give themselves a role. (Checked with stat: opening the file
+    // beside SQLite would drop this process' locks on it.)
+    std::error_code ec;
+    const auto perms = fs::status(path, ec).permissions();
+    if (!ec && (perms & (fs::perms::group_all | fs::perms::others_all)) != fs::perms::none) {
+        char mode[8];
+        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(perms) & 07777u);
+        return Error(ErrorCode::kPermission,
+                     path.string() +
+                         ": the account store must not be open to group or others (mode " + mode +
+                         "); run: chmod 600 " + path.string());
+    }
     auto impl = std::make_unique<Impl>();
-    impl->name = path.string();
+    if (auto opened = impl->open(path, "the account store"); !opened)
+        return opened.error();
     const std::string& name = impl->name;
-    auto db = open_private_sqlite(path, "the account store");
-    if (!db)
-        return db.error();
-    impl->db = *db;
-    sqlite3_busy_timeout(impl->db, kBusyTimeoutMs);
     Stmt version(impl->db, "PRAGMA user_version");
     if (!version.prepared() || version.step() != SQLITE_ROW)
         return impl->sql_error("reading the schema version");
@@ -94,12 +77,8 @@ Result<AccountStore> AccountStore::open(const fs::path& path) {
                              ": an SQLite file with tables but no schema version; not a "
                              "medanchor account store");
         }
-        char* msg = nullptr;
-        if (sqlite3_exec(impl->db, kSchema, nullptr, nullptr, &msg) != SQLITE_OK) {
-            std::string m = msg ? msg : "failed";
-            sqlite3_free(msg);
-            return Error(ErrorCode::kIo, name + ": creating the schema: " + m);
-        }
+        if (auto made = impl->exec(kSchema, "creating the schema"); !made)
+            return made.error();
     } else if (v != kSchemaVersion) {
         return Error(ErrorCode::kUnsupported, name + ": account store schema version " +
                                                   std::to_string(v) + " is not " +
@@ -117,7 +96,7 @@ Status AccountStore::add(const Account& a, const std::string& token_sha256) {
         return Error(ErrorCode::kInvalidArgument,
                      "user name: 1 to 64 of A-Z a-z 0-9 . _ - (not starting with . or -)");
     }
-    if (!is_hex64(token_sha256))
+    if (!is_lower_hex(token_sha256, 64))
         return Error(ErrorCode::kInternal, "token digest: not 64 lowercase hex digits");
     Stmt s(impl_->db,
            "INSERT INTO accounts (name, role, key_file, principal, token_sha256, created_at) "

@@ -1,13 +1,15 @@
 // The accounts of `medanchor serve`: who may call the HTTP API, in which role, and with which
 // signing key the server acts on chain for them. One SQLite file (by default `users.sqlite`
-// beside the ledger), mode 0600, created by the operator with `medanchor users add`.
+// beside the ledger), mode 0600, created by the operator with `medanchor users add`; a store
+// found open to group or others is refused (kPermission) until it is private again.
 //
 // A bearer token is 32 random bytes shown once, as 64 hex digits, when the user is added; only
 // its SHA-256 is stored, so a copy of the file gives no one a token. The key file is stored as a
 // path (the operator's file, never copied): the server reads it when it signs for the user.
 //
-// SQLite types stay out of this header. Thread safety: one AccountStore per thread (the server
-// opens one per request that needs it; SQLite's locking lets them share the file).
+// SQLite types stay out of this header. Thread safety: one thread at a time (the server holds
+// one store behind a mutex; other processes, `medanchor users`, share the file through SQLite's
+// locking).
 #pragma once
 
 #include <cstdint>

@@ -98,7 +98,6 @@ constexpr const char* kMigrations[] = {
 static_assert(std::size(kMigrations) == Ledger::kSchemaVersion - 1);
 
 // How long a write waits for another connection's write to finish before giving up.
-constexpr int kBusyTimeoutMs = 10000;
 
 constexpr const char* kAnalysisColumns =
     "id, created_at, updated_at, source_path, image_hash, hash_mode, model_sha256, model_name, "
@@ -111,14 +110,9 @@ constexpr const char* kTxColumns =
     "txid, raw_hex, sender, nonce, fee, kind, state, accepted, last_error, created_at, "
     "updated_at";
 
+// A digest the contract takes: 64 lowercase hex digits, not all zero (refused on chain).
 bool is_hex64(std::string_view s) {
-    if (s.size() != 64)
-        return false;
-    for (char c : s) {
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-            return false;
-    }
-    return s.find_first_not_of('0') != std::string_view::npos;  // all-zero is refused on chain
+    return is_lower_hex(s, 64) && s.find_first_not_of('0') != std::string_view::npos;
 }
 
 bool is_code(std::string_view s) {
@@ -254,43 +248,7 @@ std::string utc_now() {
 
 // ---- the connection -------------------------------------------------------------------------
 
-struct Ledger::Impl {
-    sqlite3* db = nullptr;
-    std::string name;  // the file, for messages
-
-    ~Impl() {
-        if (db != nullptr)
-            sqlite3_close_v2(db);
-    }
-
-    // The error of the last failed call, named after the ledger and what was being done.
-    Error sql_error(const std::string& what) const {
-        return classify(sqlite3_errcode(db), name + ": " + what + ": " + sqlite3_errmsg(db));
-    }
-    // A ledger still locked after the busy timeout is another process' long write, not a broken
-    // file: say so, as a timeout.
-    static Error classify(int code, std::string message) {
-        if (code == SQLITE_BUSY || code == SQLITE_LOCKED) {
-            return Error(ErrorCode::kTimeout,
-                         message + " (another process has been writing to the ledger for over " +
-                             std::to_string(kBusyTimeoutMs / 1000) + " s; try again later)");
-        }
-        const ErrorCode ec = (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) ? ErrorCode::kCorrupt
-                             : (code == SQLITE_CONSTRAINT) ? ErrorCode::kInvalidArgument
-                                                           : ErrorCode::kIo;
-        return Error(ec, std::move(message));
-    }
-
-    Status exec(const char* sql, const std::string& what) {
-        char* msg = nullptr;
-        if (sqlite3_exec(db, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
-            std::string m = msg ? msg : "failed";
-            sqlite3_free(msg);
-            return classify(sqlite3_errcode(db), name + ": " + what + ": " + m);
-        }
-        return Status::Ok();
-    }
-
+struct Ledger::Impl : Connection {
     // PRAGMA user_version: 0 for a new file.
     Result<int> schema_version() {
         auto v = count("PRAGMA user_version");
@@ -305,32 +263,6 @@ struct Ledger::Impl {
         if (!s.prepared() || s.step() != SQLITE_ROW)
             return sql_error("reading the schema");
         return s.i64(0);
-    }
-
-    Status run(Stmt& s, const std::string& what) {
-        if (!s.prepared())
-            return sql_error("preparing " + what);
-        const int rc = s.step();
-        if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-            return sql_error(what);
-        return Status::Ok();
-    }
-
-    // Runs `body` inside BEGIN IMMEDIATE ... COMMIT; rolls back when it fails.
-    template <class F>
-    Status transaction(const std::string& what, F&& body) {
-        if (auto s = exec("BEGIN IMMEDIATE", what + ": begin"); !s)
-            return s;
-        Status s = body();
-        if (!s) {
-            (void)exec("ROLLBACK", what + ": rollback");
-            return s;
-        }
-        if (auto c = exec("COMMIT", what + ": commit"); !c) {
-            (void)exec("ROLLBACK", what + ": rollback");
-            return c;
-        }
-        return Status::Ok();
     }
 
     Result<std::vector<Analysis>> analyses(const std::string& where,
@@ -447,12 +379,8 @@ Result<Ledger> Ledger::open(const fs::path& path) {
 Result<Ledger> Ledger::open_once(const fs::path& path) {
     const std::string name = path.string();
     auto impl = std::make_unique<Impl>();
-    impl->name = name;
-    auto db = open_private_sqlite(path, "the ledger");
-    if (!db)
-        return db.error();
-    impl->db = *db;
-    sqlite3_busy_timeout(impl->db, kBusyTimeoutMs);
+    if (auto opened = impl->open(path, "the ledger"); !opened)
+        return opened.error();
     sqlite3_extended_result_codes(impl->db, 0);
     if (auto s = impl->exec("PRAGMA journal_mode = WAL", "setting WAL mode"); !s)
         return s.error();

@@ -1,6 +1,6 @@
-// The Merkle tables of the ledger (merkle_store.h). Besides ledger.cpp, the only file that
-// touches SQLite; it keeps to the same rules: one connection, BEGIN IMMEDIATE for every change,
-// a busy timeout, foreign keys and synchronous = FULL.
+// The Merkle tables of the ledger (merkle_store.h). It keeps to the ledger's rules: one
+// connection (sqlite_stmt.h), BEGIN IMMEDIATE for every change, a busy timeout, foreign keys and
+// synchronous = FULL.
 #include "ledger/merkle_store.h"
 
 #include <sqlite3.h>
@@ -45,49 +45,42 @@ const char* to_string(RootState state) {
     return "failed";
 }
 
-// The connection and its helpers are the ledger library's one copy (sqlite_stmt.h).
-struct MerkleStore::Impl : SqliteConnection {};
+struct MerkleStore::Impl : Connection {};
 
 namespace {
 
-std::uint64_t column_u64(sqlite3_stmt* s, int col) {
-    return static_cast<std::uint64_t>(sqlite3_column_int64(s, col));
-}
-
-StoredRoot read_root(sqlite3_stmt* s) {
+StoredRoot read_root(const Stmt& s) {
     StoredRoot r;
-    r.row = sqlite3_column_int64(s, 0);
-    r.root = column_text(s, 1);
-    r.analyst = column_text(s, 2);
-    r.model_id = column_u64(s, 3);
-    r.lowest_confidence = static_cast<std::uint32_t>(column_u64(s, 4));
-    r.size = column_u64(s, 5);
-    r.state = parse_root_state(column_text(s, 6));
-    r.txid = column_text(s, 7);
-    r.raw_hex = column_text(s, 8);
-    r.nonce = column_u64(s, 9);
-    r.fee = column_u64(s, 10);
-    if (sqlite3_column_type(s, 11) != SQLITE_NULL)
-        r.root_id = column_u64(s, 11);
-    r.block_height = column_u64(s, 12);
-    r.block_time = column_u64(s, 13);
-    r.burn_block_height = column_u64(s, 14);
-    r.proofs_written = sqlite3_column_int64(s, 15) != 0;
-    r.last_error = column_text(s, 16);
-    r.created_at = column_text(s, 17);
+    r.row = s.i64(0);
+    r.root = s.text(1);
+    r.analyst = s.text(2);
+    r.model_id = s.u64(3);
+    r.lowest_confidence = static_cast<std::uint32_t>(s.u64(4));
+    r.size = s.u64(5);
+    r.state = parse_root_state(s.text(6));
+    r.txid = s.text(7);
+    r.raw_hex = s.text(8);
+    r.nonce = s.u64(9);
+    r.fee = s.u64(10);
+    r.root_id = s.opt_u64(11);
+    r.block_height = s.u64(12);
+    r.block_time = s.u64(13);
+    r.burn_block_height = s.u64(14);
+    r.proofs_written = s.i64(15) != 0;
+    r.last_error = s.text(16);
+    r.created_at = s.text(17);
     return r;
 }
 
-StoredLeaf read_leaf(sqlite3_stmt* s) {
-    return StoredLeaf{sqlite3_column_int64(s, 0), column_u64(s, 1), sqlite3_column_int64(s, 2),
-                      column_text(s, 3)};
+StoredLeaf read_leaf(const Stmt& s) {
+    return StoredLeaf{s.i64(0), s.u64(1), s.i64(2), s.text(3)};
 }
 
 }  // namespace
 
 Result<MerkleStore> MerkleStore::open(const fs::path& ledger_path) {
     auto impl = std::make_unique<Impl>();
-    if (auto s = impl->open_ledger(ledger_path, "merkle_roots"); !s)
+    if (auto s = impl->open_ledger(ledger_path, "merkle_roots", "Merkle"); !s)
         return s.error();
     return MerkleStore(std::move(impl));
 }
@@ -217,7 +210,7 @@ Result<std::vector<StoredRoot>> MerkleStore::roots(std::optional<RootState> stat
     if (state)
         args.push_back(text(to_string(*state)));
     if (auto s = impl_->query(sql.c_str(), args, "reading roots",
-                              [&](sqlite3_stmt* st) { out.push_back(read_root(st)); });
+                              [&](const Stmt& st) { out.push_back(read_root(st)); });
         !s)
         return s.error();
     return out;
@@ -228,7 +221,7 @@ Result<StoredRoot> MerkleStore::root(std::int64_t row) {
     const std::string sql =
         std::string("SELECT ") + kRootColumns + " FROM merkle_roots WHERE id = ?1";
     if (auto s = impl_->query(sql.c_str(), {number(row)}, "reading a root",
-                              [&](sqlite3_stmt* st) { out = read_root(st); });
+                              [&](const Stmt& st) { out = read_root(st); });
         !s)
         return s.error();
     if (!out)
@@ -242,7 +235,7 @@ Result<std::vector<StoredLeaf>> MerkleStore::leaves(std::int64_t row) {
             "SELECT root_row, leaf_index, analysis_id, leaf_hash FROM merkle_leaves WHERE "
             "root_row = ?1 ORDER BY leaf_index",
             {number(row)}, "reading a root's leaves",
-            [&](sqlite3_stmt* st) { out.push_back(read_leaf(st)); });
+            [&](const Stmt& st) { out.push_back(read_leaf(st)); });
         !s)
         return s.error();
     return out;
@@ -254,7 +247,7 @@ Result<std::optional<StoredLeaf>> MerkleStore::leaf_of(std::int64_t analysis_id)
             "SELECT root_row, leaf_index, analysis_id, leaf_hash FROM merkle_leaves WHERE "
             "analysis_id = ?1",
             {number(analysis_id)}, "reading an analysis' leaf",
-            [&](sqlite3_stmt* st) { out = read_leaf(st); });
+            [&](const Stmt& st) { out = read_leaf(st); });
         !s)
         return s.error();
     return out;
@@ -265,8 +258,7 @@ Result<std::set<std::int64_t>> MerkleStore::in_live_roots() {
     if (auto s = impl_->query(
             "SELECT l.analysis_id FROM merkle_leaves l JOIN merkle_roots r ON r.id = l.root_row "
             "WHERE r.state IN ('built', 'sent')",
-            {}, "reading the leaves of live roots",
-            [&](sqlite3_stmt* st) { out.insert(sqlite3_column_int64(st, 0)); });
+            {}, "reading the leaves of live roots", [&](const Stmt& st) { out.insert(st.i64(0)); });
         !s)
         return s.error();
     return out;

@@ -10,7 +10,7 @@
 namespace medanchor::ledger {
 namespace fs = std::filesystem;
 
-struct PacsStore::Impl : SqliteConnection {};
+struct PacsStore::Impl : Connection {};
 
 namespace {
 
@@ -21,42 +21,36 @@ constexpr const char* kSendColumns =
     "id, series_uid, destination, kind, payload_path, payload_sha256, state, attempts, "
     "next_attempt_at, last_error, created_at, sent_at";
 
-std::optional<std::string> column_opt_text(sqlite3_stmt* s, int col) {
-    if (sqlite3_column_type(s, col) == SQLITE_NULL)
-        return std::nullopt;
-    return column_text(s, col);
-}
-
-PacsInstance read_instance(sqlite3_stmt* s) {
+PacsInstance read_instance(const Stmt& s) {
     PacsInstance i;
-    i.sop_uid = column_text(s, 0);
-    i.series_uid = column_text(s, 1);
-    i.study_uid = column_text(s, 2);
-    i.sop_class_uid = column_text(s, 3);
-    i.origin = column_text(s, 4);
-    i.spool_path = column_opt_text(s, 5);
-    i.original_uids = column_opt_text(s, 6);
-    if (sqlite3_column_type(s, 7) != SQLITE_NULL)
-        i.analysis_id = sqlite3_column_int64(s, 7);
-    i.error = column_opt_text(s, 8);
-    i.received_at = column_text(s, 9);
+    i.sop_uid = s.text(0);
+    i.series_uid = s.text(1);
+    i.study_uid = s.text(2);
+    i.sop_class_uid = s.text(3);
+    i.origin = s.text(4);
+    i.spool_path = s.opt_text(5);
+    i.original_uids = s.opt_text(6);
+    if (auto id = s.opt_u64(7))
+        i.analysis_id = static_cast<std::int64_t>(*id);
+    i.error = s.opt_text(8);
+    i.received_at = s.text(9);
     return i;
 }
 
-PacsSend read_send(sqlite3_stmt* s) {
+PacsSend read_send(const Stmt& s) {
     PacsSend r;
-    r.id = sqlite3_column_int64(s, 0);
-    r.series_uid = column_text(s, 1);
-    r.destination = column_text(s, 2);
-    r.kind = column_text(s, 3);
-    r.payload_path = column_text(s, 4);
-    r.payload_sha256 = column_text(s, 5);
-    r.state = column_text(s, 6) == "sent" ? SendState::kSent : SendState::kPending;
-    r.attempts = static_cast<int>(sqlite3_column_int64(s, 7));
-    r.next_attempt_at = sqlite3_column_int64(s, 8);
-    r.last_error = column_text(s, 9);
-    r.created_at = column_text(s, 10);
-    r.sent_at = column_opt_text(s, 11);
+    r.id = s.i64(0);
+    r.series_uid = s.text(1);
+    r.destination = s.text(2);
+    r.kind = s.text(3);
+    r.payload_path = s.text(4);
+    r.payload_sha256 = s.text(5);
+    r.state = s.text(6) == "sent" ? SendState::kSent : SendState::kPending;
+    r.attempts = static_cast<int>(s.i64(7));
+    r.next_attempt_at = s.i64(8);
+    r.last_error = s.text(9);
+    r.created_at = s.text(10);
+    r.sent_at = s.opt_text(11);
     return r;
 }
 
@@ -64,7 +58,7 @@ PacsSend read_send(sqlite3_stmt* s) {
 
 Result<PacsStore> PacsStore::open(const fs::path& ledger_path) {
     auto impl = std::make_unique<Impl>();
-    if (auto s = impl->open_ledger(ledger_path, "pacs_instances"); !s)
+    if (auto s = impl->open_ledger(ledger_path, "pacs_instances", "listener"); !s)
         return s.error();
     return PacsStore(std::move(impl));
 }
@@ -100,7 +94,7 @@ Result<std::optional<PacsInstance>> PacsStore::instance(const std::string& sop_u
     const std::string sql =
         std::string("SELECT ") + kInstanceColumns + " FROM pacs_instances WHERE sop_uid = ?1";
     if (auto s = impl_->query(sql.c_str(), {text(sop_uid)}, "reading a received instance",
-                              [&](sqlite3_stmt* st) { found = read_instance(st); });
+                              [&](const Stmt& st) { found = read_instance(st); });
         !s)
         return s.error();
     return found;
@@ -112,7 +106,7 @@ Result<std::vector<PacsInstance>> PacsStore::spooled() {
                             " FROM pacs_instances WHERE analysis_id IS NULL AND error IS NULL "
                             "ORDER BY received_at, rowid";
     if (auto s = impl_->query(sql.c_str(), {}, "listing spooled instances",
-                              [&](sqlite3_stmt* st) { out.push_back(read_instance(st)); });
+                              [&](const Stmt& st) { out.push_back(read_instance(st)); });
         !s)
         return s.error();
     return out;
@@ -123,7 +117,7 @@ Result<std::vector<PacsInstance>> PacsStore::series(const std::string& series_ui
     const std::string sql = std::string("SELECT ") + kInstanceColumns +
                             " FROM pacs_instances WHERE series_uid = ?1 ORDER BY rowid";
     if (auto s = impl_->query(sql.c_str(), {text(series_uid)}, "listing a series' instances",
-                              [&](sqlite3_stmt* st) { out.push_back(read_instance(st)); });
+                              [&](const Stmt& st) { out.push_back(read_instance(st)); });
         !s)
         return s.error();
     return out;
@@ -174,7 +168,7 @@ Result<std::vector<PacsSend>> PacsStore::due(std::int64_t now) {
                             " FROM pacs_sends WHERE state = 'pending' AND next_attempt_at <= ?1 "
                             "ORDER BY id";
     if (auto s = impl_->query(sql.c_str(), {number(now)}, "listing due sends",
-                              [&](sqlite3_stmt* st) { out.push_back(read_send(st)); });
+                              [&](const Stmt& st) { out.push_back(read_send(st)); });
         !s)
         return s.error();
     return out;
@@ -184,7 +178,7 @@ Result<std::vector<PacsSend>> PacsStore::sends() {
     std::vector<PacsSend> out;
     const std::string sql = std::string("SELECT ") + kSendColumns + " FROM pacs_sends ORDER BY id";
     if (auto s = impl_->query(sql.c_str(), {}, "listing sends",
-                              [&](sqlite3_stmt* st) { out.push_back(read_send(st)); });
+                              [&](const Stmt& st) { out.push_back(read_send(st)); });
         !s)
         return s.error();
     return out;
@@ -212,8 +206,7 @@ Status PacsStore::note_failure(std::int64_t id, const std::string& error,
 Result<std::int64_t> PacsStore::cursor(const std::string& name) {
     std::int64_t seq = 0;
     if (auto s = impl_->query("SELECT seq FROM pacs_cursors WHERE name = ?1", {text(name)},
-                              "reading a cursor",
-                              [&](sqlite3_stmt* st) { seq = sqlite3_column_int64(st, 0); });
+                              "reading a cursor", [&](const Stmt& st) { seq = st.i64(0); });
         !s)
         return s.error();
     return seq;

@@ -50,26 +50,95 @@ Result<sqlite3*> open_private_sqlite(const fs::path& path, const std::string& wh
     return db;
 }
 
-Status SqliteConnection::open_ledger(const fs::path& ledger_path, const char* table) {
-    constexpr int kBusyTimeoutMs = 10000;  // as ledger.cpp: a write waits this long for another
-    name = ledger_path.string();
-    if (sqlite3_open_v2(ledger_path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX,
-                        nullptr) != SQLITE_OK) {
-        return Error(ErrorCode::kIo, name + ": cannot open the ledger: " +
-                                         (db ? sqlite3_errmsg(db) : "out of memory"));
-    }
+Connection::~Connection() {
+    if (db != nullptr)
+        sqlite3_close_v2(db);
+}
+
+Status Connection::open(const fs::path& path, const std::string& what) {
+    name = path.string();
+    holder = what;
+    auto opened = open_private_sqlite(path, what);
+    if (!opened)
+        return opened.error();
+    db = *opened;
     sqlite3_busy_timeout(db, kBusyTimeoutMs);
+    return Status::Ok();
+}
+
+Error Connection::error(int code, std::string message) const {
+    if (code == SQLITE_BUSY || code == SQLITE_LOCKED) {
+        return Error(ErrorCode::kTimeout,
+                     message + " (another process has been writing to " + holder + " for over " +
+                         std::to_string(kBusyTimeoutMs / 1000) + " s; try again later)");
+    }
+    const ErrorCode ec = (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) ? ErrorCode::kCorrupt
+                         : (code == SQLITE_CONSTRAINT) ? ErrorCode::kInvalidArgument
+                                                       : ErrorCode::kIo;
+    return Error(ec, std::move(message));
+}
+
+Error Connection::sql_error(const std::string& doing) const {
+    return error(sqlite3_errcode(db), name + ": " + doing + ": " + sqlite3_errmsg(db));
+}
+
+Status Connection::exec(const char* sql, const std::string& doing) {
+    char* msg = nullptr;
+    if (sqlite3_exec(db, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
+        std::string m = msg ? msg : "failed";
+        sqlite3_free(msg);
+        return error(sqlite3_errcode(db), name + ": " + doing + ": " + m);
+    }
+    return Status::Ok();
+}
+
+Status Connection::run(Stmt& s, const std::string& doing) {
+    if (!s.prepared())
+        return sql_error("preparing " + doing);
+    const int rc = s.step();
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return sql_error(doing);
+    return Status::Ok();
+}
+
+Status Connection::query(const char* sql, const std::vector<SqlArg>& args, const std::string& doing,
+                         const std::function<void(const Stmt&)>& row) {
+    Stmt stmt(db, sql);
+    if (!stmt.prepared())
+        return sql_error("preparing " + doing);
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const int at = static_cast<int>(i + 1);
+        if (args[i].text)
+            stmt.bind(at, *args[i].text);
+        else if (args[i].number)
+            stmt.bind(at, *args[i].number);
+        else
+            stmt.bind_null(at);
+    }
+    int rc;
+    while ((rc = stmt.step()) == SQLITE_ROW) {
+        if (row)
+            row(stmt);
+    }
+    return rc == SQLITE_DONE ? Status::Ok() : Status(sql_error(doing));
+}
+
+Status Connection::open_ledger(const fs::path& path, const char* table, const char* tables) {
+    std::error_code ec;
+    if (!fs::exists(path, ec))
+        return Error(ErrorCode::kIo, path.string() + ": cannot open the ledger: no such file");
+    if (auto opened = open(path, "the ledger"); !opened)
+        return opened;
     if (auto s = exec("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL", "setting pragmas"); !s)
         return s;
-    std::int64_t tables = 0;
+    std::int64_t found = 0;
     if (auto s = query("SELECT count(*) FROM sqlite_master WHERE name = ?1", {text(table)},
-                       "reading the schema",
-                       [&](sqlite3_stmt* st) { tables = sqlite3_column_int64(st, 0); });
+                       "reading the schema", [&](const Stmt& st) { found = st.i64(0); });
         !s)
         return s;
-    if (tables != 1) {
-        return Error(ErrorCode::kUnsupported, name + ": the ledger has no " + table +
-                                                  " table (open it with this medanchor's Ledger "
+    if (found != 1) {
+        return Error(ErrorCode::kUnsupported, name + ": the ledger has no " + tables +
+                                                  " tables (open it with this medanchor's Ledger "
                                                   "first, which migrates it)");
     }
     return Status::Ok();

@@ -1,6 +1,6 @@
 // Internal to the ledger library (never included outside src/ledger/): the one wrapper of an
-// SQLite prepared statement, shared by the ledger and the account store so that both bind and
-// read columns the same way.
+// SQLite connection and of a prepared statement, shared by the ledger, the Merkle store and the
+// account store so that all open, bind, read columns and name their failures the same way.
 #pragma once
 
 #include <sqlite3.h>
@@ -69,6 +69,7 @@ class Stmt {
         return text(col);
     }
     std::int64_t i64(int col) const { return sqlite3_column_int64(stmt_, col); }
+    std::uint64_t u64(int col) const { return static_cast<std::uint64_t>(i64(col)); }
     std::optional<std::uint64_t> opt_u64(int col) const {
         if (sqlite3_column_type(stmt_, col) == SQLITE_NULL)
             return std::nullopt;
@@ -81,7 +82,10 @@ class Stmt {
     int rc_ = SQLITE_OK;
 };
 
-// A bound value: text, an integer, or NULL when neither.
+// How long a statement waits for another connection's write before it fails as a timeout.
+inline constexpr int kBusyTimeoutMs = 10000;
+
+// A bound value of Connection::query: text, an integer, or NULL when neither.
 struct SqlArg {
     std::optional<std::string> text;
     std::optional<std::int64_t> number;
@@ -99,90 +103,49 @@ inline SqlArg optional_text(const std::optional<std::string>& s) {
     return s ? text(*s) : SqlArg{};
 }
 
-inline std::string column_text(sqlite3_stmt* s, int col) {
-    const auto* p = sqlite3_column_text(s, col);
-    return p ? std::string(reinterpret_cast<const char*>(p),
-                           static_cast<std::size_t>(sqlite3_column_bytes(s, col)))
-             : std::string();
-}
-
-// One connection to the ledger file for the tables kept beside the analyses (merkle_store.h,
-// pacs_store.h): errors named after `name`, every change under BEGIN IMMEDIATE. Owns `db`.
-struct SqliteConnection {
+// An open SQLite file: closed on scope exit, and the one way its failures are named (after the
+// file and what was being done) and classified: busy after the busy timeout → timeout (another
+// process' long write, not a broken file), corrupt or not a database → corrupt, a constraint →
+// invalid-argument, the rest → io.
+struct Connection {
     sqlite3* db = nullptr;
-    std::string name;
+    std::string name;                   // the file, for messages
+    std::string holder = "the ledger";  // what a busy message says another process writes to
 
-    SqliteConnection() = default;
-    SqliteConnection(const SqliteConnection&) = delete;
-    SqliteConnection& operator=(const SqliteConnection&) = delete;
-    ~SqliteConnection() {
-        if (db != nullptr)
-            sqlite3_close_v2(db);
-    }
+    Connection() = default;
+    ~Connection();
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
 
-    Error sql_error(const std::string& what) const {
-        const int code = sqlite3_errcode(db);
-        std::string message = name + ": " + what + ": " + sqlite3_errmsg(db);
-        if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
-            return Error(ErrorCode::kTimeout, message +
-                                                  " (another process is writing to the "
-                                                  "ledger; try again later)");
-        return Error(code == SQLITE_CONSTRAINT ? ErrorCode::kInvalidArgument
-                     : (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) ? ErrorCode::kCorrupt
-                                                                         : ErrorCode::kIo,
-                     std::move(message));
-    }
+    // Opens (creating when missing, owner-only) the file at `path` with the busy timeout set.
+    Status open(const std::filesystem::path& path, const std::string& what);
 
-    Status exec(const char* sql, const std::string& what) {
-        if (sqlite3_exec(db, sql, nullptr, nullptr, nullptr) != SQLITE_OK)
-            return sql_error(what);
-        return Status::Ok();
-    }
-
-    // Prepares `sql`, binds `args`, steps it, and hands every row to `row`. Finalizes the
-    // statement on return.
-    Status query(const char* sql, const std::vector<SqlArg>& args, const std::string& what,
-                 const std::function<void(sqlite3_stmt*)>& row = {}) {
-        sqlite3_stmt* stmt = nullptr;
-        if (sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) != SQLITE_OK)
-            return sql_error("preparing " + what);
-        for (std::size_t i = 0; i < args.size(); ++i) {
-            const int at = static_cast<int>(i + 1);
-            if (args[i].text)
-                sqlite3_bind_text(stmt, at, args[i].text->data(),
-                                  static_cast<int>(args[i].text->size()), SQLITE_TRANSIENT);
-            else if (args[i].number)
-                sqlite3_bind_int64(stmt, at, *args[i].number);
-            else
-                sqlite3_bind_null(stmt, at);
-        }
-        int rc;
-        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-            if (row)
-                row(stmt);
-        }
-        Status s = rc == SQLITE_DONE ? Status::Ok() : Status(sql_error(what));
-        sqlite3_finalize(stmt);
-        return s;
-    }
-
+    Error error(int code, std::string message) const;
+    // The error of the last failed call on this connection.
+    Error sql_error(const std::string& doing) const;
+    Status exec(const char* sql, const std::string& doing);
+    // Steps a statement that returns no rows (or ignores them).
+    Status run(Stmt& s, const std::string& doing);
+    // Prepares `sql`, binds `args`, steps it, and hands every row to `row`.
+    Status query(const char* sql, const std::vector<SqlArg>& args, const std::string& doing,
+                 const std::function<void(const Stmt&)>& row = {});
+    int changes() const { return sqlite3_changes(db); }
+    // Opens an existing ledger file for the tables kept beside the analyses (merkle_store.h,
+    // pacs_store.h; Ledger::open creates and migrates the schema first): foreign keys,
+    // synchronous = FULL, and `table` checked to exist (kUnsupported naming `tables` otherwise).
+    Status open_ledger(const std::filesystem::path& path, const char* table, const char* tables);
+    // Runs `body` inside BEGIN IMMEDIATE ... COMMIT; rolls back when it or the commit fails.
     template <class F>
-    Status transaction(const std::string& what, F&& body) {
-        if (auto s = exec("BEGIN IMMEDIATE", what + ": begin"); !s)
+    Status transaction(const std::string& doing, F&& body) {
+        if (auto s = exec("BEGIN IMMEDIATE", doing + ": begin"); !s)
             return s;
         Status s = body();
         if (s)
-            s = exec("COMMIT", what + ": commit");
+            s = exec("COMMIT", doing + ": commit");
         if (!s)
-            (void)exec("ROLLBACK", what + ": rollback");
+            (void)exec("ROLLBACK", doing + ": rollback");
         return s;
     }
-
-    int changes() const { return sqlite3_changes(db); }
-
-    // Opens the existing ledger file (Ledger::open first: it creates and migrates the schema)
-    // with the ledger's pragmas, and checks that `table` exists (kUnsupported otherwise).
-    Status open_ledger(const std::filesystem::path& ledger_path, const char* table);
 };
 
 // Opens (creating when missing) an SQLite file only its owner may read: missing parent folders

@@ -9,6 +9,7 @@
 #include <span>
 #include <vector>
 
+#include "common/encoding.h"
 #include "image/image_hash.h"
 #include "report/jcs.h"
 
@@ -26,16 +27,6 @@ constexpr std::size_t kMaxReportBytes = 1 << 20;
 Error invalid(std::string_view field, std::string_view problem) {
     return Error(ErrorCode::kInvalidArgument,
                  "report field " + std::string(field) + ": " + std::string(problem));
-}
-
-bool is_lower_hex(std::string_view s, std::size_t length) {
-    if (s.size() != length)
-        return false;
-    for (const char c : s) {
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-            return false;
-    }
-    return true;
 }
 
 bool all_of_charset(std::string_view s, std::string_view extra) {

@@ -63,13 +63,16 @@ AnalysisService::AnalysisService(Dependencies dependencies, ledger::Ledger ledge
       store_(std::move(dependencies.store)),
       ledger_(std::move(ledger)) {}
 
-// What one call needs per image: the loader side (worker threads: decode, hash, model input) and
-// the sink side (the calling thread: de-identify, report, record, place the folder).
+// What one call needs per image: the loader side (worker threads: read once, decode, hash,
+// de-identify in memory, model input) and the sink side (the calling thread: report, record,
+// place the folder).
 struct AnalysisService::Run {
     // What the loader learns about image i besides the model input; written by one loader
     // thread, read by the sink after the pipeline hands back i (the pipeline orders the two).
     struct Facts {
-        std::shared_ptr<const std::vector<std::uint8_t>> bytes;  // released once recorded
+        // A DICOM input's de-identified copy (Part 10) and the UIDs the report cites; the
+        // identified bytes are dropped by the loader. Released once recorded.
+        std::optional<image::DeidentifiedInstance> deid;
         image::ImageHash hash;
         image::Geometry geometry;
         image::ImageInfo info;
@@ -105,8 +108,9 @@ struct AnalysisService::Run {
 
     ImageRef ref(std::size_t i) const { return ImageRef{i, sources[i].name()}; }
 
-    // Loader threads decode and hash only; every file is written by the sink, on the calling
-    // thread, in input order, so two inputs with the same pixels never write one folder at once.
+    // Loader threads decode, hash and de-identify (each input read once, its bytes parsed in
+    // memory); every file is written by the sink, on the calling thread, in input order, so two
+    // inputs with the same pixels never write one folder at once.
     Result<inference::ModalityImage> load(std::size_t i) {
         const ImageSource& source = sources[i];
         auto bytes = source.load();
@@ -118,7 +122,16 @@ struct AnalysisService::Run {
         if (!img)
             return img.error();
         Facts& f = facts[i];
-        f.bytes = std::move(*bytes);
+        if (img->info.format == image::SourceFormat::kDicom) {
+            // The de-identified copy is what the report cites; the source is never changed.
+            const fs::path in = source.path() ? *source.path() : fs::path(source.name());
+            auto d = image::deidentify_in_memory(**bytes, in, deid_options, remapper);
+            if (!d)
+                return d.error();
+            if (!d->uids)
+                return d->uids.error();
+            f.deid = std::move(*d);
+        }
         f.hash = image::hash_image(*img, &service.site_key_);
         f.geometry = img->geometry;
         f.info = img->info;
@@ -136,7 +149,7 @@ struct AnalysisService::Run {
         const std::string& finding = manifest.labels[p.finding].code;
         observer.on_analysed(ref(i), finding, confidence);
         auto recorded = record(i, f, *result, confidence);
-        f.bytes.reset();
+        f.deid.reset();
         if (!recorded)
             return named(recorded.error(), name);
         return recorded;
@@ -171,17 +184,10 @@ struct AnalysisService::Run {
         const fs::path tmp = draft->dir();
         const fs::path target = draft->target();
         std::optional<image::InstanceUids> uids;
-        if (f.info.format == image::SourceFormat::kDicom) {
-            // The de-identified copy is what the report cites; the source is never changed, and
-            // is de-identified from the bytes already read.
-            const fs::path copy = tmp / "image.deid.dcm";
-            const fs::path in = source.path() ? *source.path() : fs::path(source.name());
-            if (auto d = image::deidentify_bytes(*f.bytes, in, copy, deid_options, remapper); !d)
-                return d.error();
-            auto read = image::read_instance_uids(copy);
-            if (!read)
-                return read.error();
-            uids = *read;
+        if (f.deid) {
+            if (auto w = draft->write("image.deid.dcm", f.deid->part10); !w)
+                return w.error();
+            uids = *f.deid->uids;
         }
 
         report::AnalysisReport rep;

@@ -410,6 +410,16 @@ Result<ImageVerification> VerificationService::verify_proof(const HashTarget& t,
     v.proof_checks.push_back("the proof's path leads from the leaf to root " +
                              stacks::to_hex(proof.root));
 
+    // The proof says where it was anchored; it is checked where this verification asks, and a
+    // difference is said, so "not accepted" is not read as "forged" when it is only elsewhere.
+    const std::string proof_contract = proof.anchor.contract.to_string().substr(1);
+    if (proof.anchor.network != chain::to_string(config_.network) ||
+        proof_contract != config_.contract_id) {
+        v.proof_checks.push_back("the proof names " + proof.anchor.network + " contract " +
+                                 proof_contract + "; checked on " +
+                                 chain::to_string(config_.network) + " contract " +
+                                 config_.contract_id + " (--network, --contract)");
+    }
     stacks::NodeClient node(config_.node_url, stacks::RetryPolicy{}, config_.api_url);
     auto args = chain::proof_arguments(proof);
     if (!args)

@@ -97,6 +97,7 @@ grep -q "VERIFIED" <<<"$out" || fail "verified: $out"
 grep -q "of Merkle root #1" <<<"$out" || fail "the root is named: $out"
 expect 0 "verify --proof alone" "$bin" verify --proof "$p0" "${node[@]}" --json
 grep -q '"verdict":"valid"' <<<"$out" || fail "valid: $out"
+grep -q "no image given" <<<"$out" || fail "--proof alone says no image was checked: $out"
 [ -e "$work/no-ledger.sqlite" ] && fail "verify made a ledger"
 expect 3 "verify without ledger or proof" "$bin" verify "$i0" "${node[@]}"
 grep -q "anchor.proof.json" <<<"$out" || fail "the proof file is named: $out"
@@ -135,6 +136,15 @@ expect 5 "a report beside the proof that differs" "$bin" verify "$i0" --proof "$
 echo '{"format": "medanchor-merkle-proof/1"}' >"$work/broken.json"
 expect 14 "not a proof" "$bin" verify "$i0" --proof "$work/broken.json" "${node[@]}"
 grep -q "broken.json" <<<"$out" || fail "the file is named: $out"
+head -c 20000 /dev/zero | tr '\0' ' ' >"$work/big.json"
+expect 7 "a proof file over 16 KiB" "$bin" verify "$i0" --proof "$work/big.json" "${node[@]}"
+mkfifo "$work/fifo.json"
+expect 2 "a FIFO as proof file (read without waiting)" "$bin" verify "$i0" --proof "$work/fifo.json" "${node[@]}"
+# A proof naming another contract is checked where verify asks, and says so.
+alter "$p0" "$work/elsewhere.json" "p['anchor']['contract'] = '$doctor.medical-analysis'"
+expect 0 "a proof naming another contract" "$bin" verify "$i0" --proof "$work/elsewhere.json" "${node[@]}"
+grep -q "the proof names devnet contract $doctor.medical-analysis; checked on devnet" <<<"$out" \
+    || fail "the other contract is said: $out"
 
 # Review and retraction of a leaf from the CLI, with its proof. A colleague confirms leaf 1; a
 # review with a proof that does not hold is refused by the contract (12) and changes nothing;

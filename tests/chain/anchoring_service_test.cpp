@@ -590,6 +590,49 @@ TEST_P(OutboxOnDevnet, MerkleRootsAnchorPendingAnalysesAndWriteTheirProofs) {
     }
 }
 
+// A report folder that is away when its root confirms (an unmounted share, a folder being
+// moved) gets its proof on a later pass once it is back: the root is not marked done while one
+// of its proofs is unwritten.
+TEST_P(OutboxOnDevnet, AProofWhoseReportFolderWasAwayIsWrittenWhenItIsBack) {
+    auto doctor = analyst();
+    const std::string me = doctor.sender();
+    const fs::path here = dir_ / "reports" / "p";
+    const fs::path away = dir_ / "reports" / "p.away";
+    const fs::path other = dir_ / "reports" / "q";
+    fs::create_directories(here);
+    fs::create_directories(other);
+    add('e', me, 9100, here.string());  // image hashes are 64 hex digits
+    add('f', me, 9200, other.string());
+    fs::rename(here, away);
+
+    OutboxOptions merkle;
+    merkle.mode = AnchorMode::kMerkle;
+    merkle.flush = true;
+    auto first = sync_outbox(*ledger_, doctor, merkle);
+    ASSERT_TRUE(first.ok()) << first.error().message();
+    EXPECT_EQ(first->confirmed, 2u);
+    EXPECT_EQ(first->proofs, 1u);
+    ASSERT_FALSE(first->problems.empty());
+    EXPECT_NE(first->problems.front().find("is missing"), std::string::npos)
+        << first->problems.front();
+    EXPECT_TRUE(fs::exists(other / "anchor.proof.json"));
+
+    fs::rename(away, here);
+    auto second = sync_outbox(*ledger_, doctor, merkle);
+    ASSERT_TRUE(second.ok()) << second.error().message();
+    EXPECT_EQ(second->sent, 0u);
+    EXPECT_EQ(second->proofs, 1u) << "the folder is back: its proof is written now";
+    auto proof = read_proof_file(here / "anchor.proof.json");
+    ASSERT_TRUE(proof.ok()) << proof.error().message();
+    EXPECT_TRUE(verify_proof(*proof));
+    EXPECT_EQ(proof->leaf.confidence, 9100u);
+
+    auto third = sync_outbox(*ledger_, doctor, merkle);
+    ASSERT_TRUE(third.ok()) << third.error().message();
+    EXPECT_EQ(third->proofs, 0u);
+    EXPECT_TRUE(third->problems.empty());
+}
+
 // Killed after the root is stored, before it was broadcast: the next pass sends the stored bytes
 // (same txid), confirms the root and writes every proof. Killed after the broadcast, before the
 // confirmation was recorded: the next pass finds the root mined. Either way no analysis is a

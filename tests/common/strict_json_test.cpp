@@ -30,6 +30,30 @@ TEST(StrictJson, RefusesMalformedTextAndNamesTheSource) {
     }
 }
 
+// Keys come from whoever wrote the document: a message shows them escaped and cut, so a file
+// cannot put a terminal code or a forged line on the user's screen.
+TEST(StrictJson, MessagesShowTheDocumentsKeysEscapedAndBounded) {
+    auto repeated =
+        parse_strict_json("{\"\\u001b[31mX\\n\": 1, \"\\u001b[31mX\\n\": 2}", "in.json");
+    ASSERT_FALSE(repeated.ok());
+    const std::string& m = repeated.error().message();
+    EXPECT_EQ(m.find('\x1b'), std::string::npos) << m;
+    EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+    EXPECT_NE(m.find("\\x1b[31mX\\n"), std::string::npos) << m;
+
+    auto doc = parse_strict_json("{\"" + std::string(5000, 'k') + "\\u0007\": 1}", "in.json");
+    ASSERT_TRUE(doc.ok());
+    auto reader = JsonObjectReader::open(*doc, "in.json");
+    ASSERT_TRUE(reader.ok());
+    auto unknown = reader->finish();
+    ASSERT_FALSE(unknown.ok());
+    const std::string& u = unknown.error().message();
+    EXPECT_LT(u.size(), 200u) << "a 5,000-byte key is cut";
+    EXPECT_EQ(u.find('\a'), std::string::npos);
+    EXPECT_NE(u.find(std::string(64, 'k') + "..."), std::string::npos) << u;
+    EXPECT_EQ(quote_for_message("plain"), "plain");
+}
+
 TEST(JsonObjectReader, ReadsAskedMembersAndRefusesTheRest) {
     auto doc = parse_strict_json(R"({"s": "text", "n": 7, "o": {"deep": 1}, "a": [1, 2]})", "f");
     ASSERT_TRUE(doc.ok());

@@ -23,8 +23,10 @@
 #include <thread>
 
 #include "app/http/roles.h"
+#include "chain/session.h"
 #include "common/encoding.h"
 #include "ledger/accounts.h"
+#include "stacks/keys.h"
 
 namespace medanchor::http {
 namespace {
@@ -86,9 +88,6 @@ class ServerTest : public ::testing::Test {
   protected:
     void start(ServeOptions o = {}) {
         dir_ = fresh_dir(::testing::UnitTest::GetInstance()->current_test_info()->name());
-        // What an older server's crash left staged (identified) in DATA/tmp/: removed at start.
-        fs::create_directories(dir_ / "data" / "tmp");
-        std::ofstream(dir_ / "data" / "tmp" / "0-1.dcm") << "an upload left behind";
         o.host = "127.0.0.1";
         o.port = 0;
         o.data_dir = dir_ / "data";
@@ -386,8 +385,10 @@ TEST_F(ServerTest, VerifyAndReviewCheckTheirInputBeforeTheChain) {
     const auto post = [&](Role r, const std::string& what, const std::string& body) {
         return c.Post("/api/analyses/" + id + "/" + what, auth(r), body, "application/json");
     };
-    for (const char* body : {"[]", "{}", R"({"decision":"maybe","note":"x"})",
-                             R"({"decision":"confirm"})", R"({"decision":"confirm","note":""})"}) {
+    for (const char* body :
+         {"[]", "{}", R"({"decision":"maybe","note":"x"})", R"({"decision":1,"note":"x"})",
+          R"({"decision":null,"note":"x"})", R"({"decision":["confirm"],"note":"x"})",
+          R"({"decision":"confirm"})", R"({"decision":"confirm","note":""})"}) {
         res = post(Role::kAdmin, "review", body);
         EXPECT_EQ(res->status, 400) << body;
     }
@@ -531,15 +532,103 @@ TEST_F(ServerTest, UploadAnalysesEveryFileAndServesTheReports) {
     EXPECT_EQ(json::parse(ledger->body)["analyses"].size(), 3u);
 }
 
+// What `bind()` refuses before it serves anything, each with the reason (exit 2 in the CLI).
+TEST(ServerStart, RefusesPlainHttpBeyondLoopbackAForeignDataFolderAndAnotherNetworksUser) {
+    const fs::path dir = fresh_dir("refusals");
+    const auto refusal = [&](ServeOptions o) {
+        o.port = 0;
+        o.log_requests = false;
+        o.anchor = false;
+        if (o.data_dir.empty())
+            o.data_dir = dir / "data";
+        if (o.users.empty())
+            o.users = dir / "users.sqlite";
+        if (o.model.empty())
+            test_chain(o);
+        ApiServer server(o);
+        auto s = server.bind();
+        return s.ok() ? std::string("(started)") : s.error().message();
+    };
+    // Plain HTTP on every interface: tokens in clear. Loopback of any spelling is fine.
+    ServeOptions open;
+    open.host = "0.0.0.0";
+    EXPECT_NE(refusal(open).find("--allow-plain-http"), std::string::npos) << refusal(open);
+    open.host = "::";
+    EXPECT_NE(refusal(open).find("--allow-plain-http"), std::string::npos);
+    for (const char* loopback : {"127.0.0.1", "127.0.0.2", "localhost"}) {
+        ServeOptions o;
+        o.host = loopback;
+        EXPECT_EQ(refusal(o), "(started)") << loopback;
+    }
+
+    // A folder with someone else's files is never taken over (nor its mode changed).
+    const fs::path home = dir / "home";
+    fs::create_directories(home / "tmp");
+    std::ofstream(home / "notes.txt") << "mine";
+    fs::permissions(home, fs::perms::owner_all | fs::perms::group_read | fs::perms::others_read);
+    ServeOptions mistyped;
+    mistyped.data_dir = home;
+    EXPECT_NE(refusal(mistyped).find("holds no server state"), std::string::npos)
+        << refusal(mistyped);
+    EXPECT_TRUE(fs::exists(home / "tmp"));
+    EXPECT_EQ(fs::status(home).permissions() & fs::perms::others_read, fs::perms::others_read);
+
+    // A user added for the local chain (an ST address) on a mainnet server: refused, named.
+    auto key = stacks::PrivateKey::generate();
+    ASSERT_TRUE(key.ok());
+    const fs::path key_file = dir / "alice.key";
+    ASSERT_TRUE(stacks::write_key_file(key_file, *key).ok());
+    const fs::path users = dir / "mainnet-users.sqlite";
+    {
+        auto store = ledger::AccountStore::open(users);
+        ASSERT_TRUE(store.ok());
+        ledger::Account alice{"alice", "radiologist", key_file.string(),
+                              key->address(stacks::Network::kTestnet).to_string(), ""};
+        ASSERT_TRUE(store->add(alice, to_hex(sha256(std::string(64, 'c')))).ok());
+    }
+    ServeOptions mainnet;
+    mainnet.users = users;
+    mainnet.data_dir = dir / "mainnet-data";
+    mainnet.chain.network = chain::NetworkName::kMainnet;
+    mainnet.chain.contract_id =
+        key->address(stacks::Network::kMainnet).to_string() + ".medical-analysis";
+    const std::string why = refusal(mainnet);
+    EXPECT_NE(why.find("user alice was added acting as ST"), std::string::npos) << why;
+    EXPECT_NE(why.find("--network mainnet"), std::string::npos) << why;
+    fs::remove_all(dir);
+}
+
+TEST_F(ServerTest, TheBearerSchemeIsCaseInsensitiveAndTheTokenEitherCase) {
+    start();
+    auto c = client();
+    std::string token = accounts_->token[Role::kAuditor];
+    for (char& ch : token)
+        ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    for (const std::string& header :
+         {"bearer " + accounts_->token[Role::kAuditor], "BEARER " + token}) {
+        auto res = c.Get("/api/me", httplib::Headers{{"Authorization", header}});
+        ASSERT_TRUE(res);
+        EXPECT_EQ(res->status, 200) << header.substr(0, 7) << ": " << res->body;
+    }
+    auto res = c.Get("/api/me", httplib::Headers{{"Authorization", "Basic " + token}});
+    EXPECT_EQ(res->status, 401);
+}
+
 TEST_F(ServerTest, KeepsOriginalsOnlyWhenAsked) {
     ServeOptions o;
     o.keep_originals = true;
     start(o);
     auto c = client();
-    auto res = c.Post("/api/jobs", auth(Role::kRadiologist), slices(1));
+    auto items = slices(1);
+    // A truncated slice beside it: it fails with the decoder's reason and nothing is kept of it.
+    const auto whole = read_file(kSource / "samples/ct/ctsim-42-00001.dcm");
+    items.push_back({"file", whole.substr(0, whole.size() / 2), "slice.dcm", "application/dicom"});
+    auto res = c.Post("/api/jobs", auth(Role::kRadiologist), items);
     ASSERT_EQ(res->status, 202);
     auto job = wait_job(json::parse(res->body)["id"]);
     ASSERT_EQ(job["files"][0]["state"], "analysed") << job.dump();
+    ASSERT_EQ(job["files"][1]["state"], "failed") << job.dump();
+    EXPECT_EQ(job["files"][1]["error"]["code"], "corrupt") << job.dump();
     // One file, named by the image hash (never by the client's name), with the bytes sent.
     std::vector<fs::path> kept;
     for (const auto& e : fs::directory_iterator(dir_ / "data/originals"))

@@ -35,6 +35,32 @@ TEST(InstanceUids, DeidentifiedCopyCarriesTheRemappedUids) {
     EXPECT_TRUE(uids->study.starts_with("2.25."));
 }
 
+// De-identified in memory (what the analysis does, with no copy read back): the same bytes
+// deidentify_file writes, and the UIDs read from them.
+TEST(InstanceUids, DeidentifiedInMemoryCarriesTheUidsOfItsBytes) {
+    ScratchDir dir;
+    const auto source = pydicom_file("CT_small.dcm");
+    std::array<std::uint8_t, SiteKey::kSize> secret{};
+    secret.fill(9);
+    const UidRemapper remapper(SiteKey::from_bytes(secret));
+    const auto bytes = testing::read_bytes(source);
+    auto done = deidentify_in_memory(bytes, source, DeidOptions{}, remapper);
+    ASSERT_TRUE(done.ok()) << done.error().message();
+    ASSERT_TRUE(done->uids.ok()) << done->uids.error().message();
+
+    const auto copy = dir.path() / "deid.dcm";
+    ASSERT_TRUE(deidentify_file(source, copy, DeidOptions{}, remapper).ok());
+    const auto written = testing::read_bytes(copy);
+    EXPECT_EQ(std::string(written.begin(), written.end()), done->part10);
+    auto read_back = read_instance_uids(copy);
+    ASSERT_TRUE(read_back.ok()) << read_back.error().message();
+    EXPECT_EQ(done->uids->study, read_back->study);
+    EXPECT_EQ(done->uids->series, read_back->series);
+    EXPECT_EQ(done->uids->sop_instance, read_back->sop_instance);
+    EXPECT_EQ(done->uids->sop_class, read_back->sop_class);
+    EXPECT_TRUE(done->uids->sop_instance.starts_with("2.25."));
+}
+
 TEST(InstanceUids, RefusesWhatIsNotDicom) {
     ScratchDir dir;
     const auto junk = dir.path() / "junk.dcm";

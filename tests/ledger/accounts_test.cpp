@@ -67,9 +67,27 @@ TEST_F(AccountStoreTest, RefusesAnSqliteFileThatIsNotAnAccountStore) {
     ASSERT_EQ(sqlite3_open((dir_ / "other.sqlite").c_str(), &db), SQLITE_OK);
     ASSERT_EQ(sqlite3_exec(db, "CREATE TABLE t (x)", nullptr, nullptr, nullptr), SQLITE_OK);
     sqlite3_close(db);
+    fs::permissions(dir_ / "other.sqlite", fs::perms::owner_read | fs::perms::owner_write);
     auto store = AccountStore::open(dir_ / "other.sqlite");
     ASSERT_FALSE(store.ok());
     EXPECT_EQ(store.error().code(), ErrorCode::kCorrupt);
+}
+
+// Whoever can write the store can give themselves a role: a store open to group or others is
+// refused (as a key file is), with the fix in the message, until its mode is private again.
+TEST_F(AccountStoreTest, RefusesAStoreOpenToGroupOrOthers) {
+    const fs::path file = dir_ / "users.sqlite";
+    ASSERT_TRUE(AccountStore::open(file).ok());
+    for (auto loose : {fs::perms::group_read, fs::perms::others_write}) {
+        fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write | loose);
+        auto store = AccountStore::open(file);
+        ASSERT_FALSE(store.ok());
+        EXPECT_EQ(store.error().code(), ErrorCode::kPermission);
+        EXPECT_NE(store.error().message().find("chmod 600 " + file.string()), std::string::npos)
+            << store.error().message();
+    }
+    fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write);
+    EXPECT_TRUE(AccountStore::open(file).ok());
 }
 
 }  // namespace

@@ -164,6 +164,8 @@ void add_serve_commands(CLI::App& app, CommandAction& action) {
     serve_cmd->add_option("--listen", *listen, "ADDR:PORT to listen on (default 127.0.0.1:8080)");
     serve_cmd->add_option("--tls-cert", o->tls_cert, "PEM certificate chain: serve HTTPS");
     serve_cmd->add_option("--tls-key", o->tls_key, "PEM private key (mode 0600)");
+    serve_cmd->add_flag("--allow-plain-http", o->allow_plain_http,
+                        "serve plain HTTP beyond loopback (behind a TLS proxy only)");
     serve_cmd->add_option("--data", *data,
                           "state folder: ledger, reports, site key, users "
                           "(default $MEDANCHOR_DATA or ~/.medanchor/serve)");

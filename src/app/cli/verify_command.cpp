@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "chain/proof_file.h"
+#include "common/encoding.h"
 #include "image/site_key.h"
 #include "ledger/ledger.h"
 #include "service/file_inputs.h"
@@ -61,12 +62,14 @@ void print_verification(const ImageVerification& v, bool as_json) {
         std::cout << "  " << v.handed_check << "\n";
     if (!v.hint.empty())
         std::cout << "  " << v.hint << "\n";
-    const char* line = v.verdict == Verdict::kReportMismatch
-                           ? "REPORT MISMATCH: a report differs from the digest anchored on chain"
-                       : v.verdict == Verdict::kNotAnchored ? "NOT ANCHORED"
-                       : v.verdict == Verdict::kDisputed
-                           ? "DISPUTED: anchored, but every analysis is retracted or disputed"
-                           : "VERIFIED: a valid analysis is anchored";
+    const char* line =
+        v.verdict == Verdict::kReportMismatch
+            ? "REPORT MISMATCH: a report differs from the digest anchored on chain"
+        : v.verdict == Verdict::kNotAnchored ? "NOT ANCHORED"
+        : v.verdict == Verdict::kDisputed
+            ? "DISPUTED: anchored, but no analysis is valid now (retracted, disputed, or "
+              "below the confidence threshold it was anchored under)"
+            : "VERIFIED: a valid analysis is anchored";
     std::cout << "  " << line << "\n";
 }
 
@@ -125,6 +128,9 @@ Status run_verify(const VerifyRequest& r) {
     std::optional<Error> first_error;
     std::size_t errors = 0;
     if (proof && r.files.empty() && r.hash.empty() && !handed) {
+        std::cerr << "medanchor verify: no image given: " << escape_for_display(r.proof)
+                  << " is checked as it stands, for the image hash its leaf names; give the "
+                     "image to check that it is that one\n";
         targets.push_back(HashTarget{r.proof, stacks::to_hex(proof->leaf.image_hash), ""});
     } else if (!r.hash.empty() || (r.files.empty() && handed)) {
         auto t = parse_hash_target(r.hash.empty() ? handed->image_hash : r.hash);
@@ -268,7 +274,8 @@ void add_verify_command(CLI::App& app, CommandAction& action) {
         "image has no analysis anchored; 15 an image's analyses are all retracted or disputed; "
         "then the code of the first file that could not be read; 0 a valid analysis is anchored "
         "for every image and every report matches. 16: no site key; 17: no image files; 14: a "
-        "--proof file that is not a proof. With --proof (or a proof beside a local report when "
+        "--proof file that is not a proof (7 over 16 KiB, 2 a folder or FIFO). With --proof (or a "
+        "proof beside a local report when "
         "the chain has no record of the image) the verdict is the proof's: 3 when it does not "
         "lead to its root or its root was never anchored, 5, 15 and 0 as above.");
     cmd->callback([&action, r] { action = [r] { return run_verify(*r); }; });

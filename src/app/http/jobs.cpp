@@ -325,18 +325,23 @@ void JobService::run(Pending& next) {
         std::string().swap(bytes);
         if (!settings_.originals.empty()) {
             // Kept before the analysis, named by the keyed hash, so an image whose original
-            // cannot be kept is not analysed: the operator asked for both. (An image that does
-            // not decode is not kept: the analysis says why it failed.)
+            // cannot be kept is not analysed: the operator asked for both. An image that does
+            // not decode has no hash to name it by: it fails here, with the decoder's reason.
             auto data = source.load();
+            if (!data) {
+                fail_file(i, data.error());
+                continue;
+            }
             auto hash = service::hash_target(source, &site_key_);
-            if (data && hash) {
-                const std::string_view view(reinterpret_cast<const char*>((*data)->data()),
-                                            (*data)->size());
-                if (auto w = write_file_atomically(settings_.originals / (hash->hex + ext), view);
-                    !w) {
-                    fail_file(i, w.error());
-                    continue;
-                }
+            if (!hash) {
+                fail_file(i, hash.error());
+                continue;
+            }
+            const std::string_view view(reinterpret_cast<const char*>((*data)->data()),
+                                        (*data)->size());
+            if (auto w = write_file_atomically(settings_.originals / (hash->hex + ext), view); !w) {
+                fail_file(i, w.error());
+                continue;
             }
         }
         sources.push_back(std::move(source));

@@ -1,10 +1,13 @@
 // The only file that touches cpp-httplib.
 #include "app/http/server.h"
 
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <atomic>
+#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <iostream>
@@ -134,6 +137,17 @@ std::optional<std::int64_t> parse_id(const std::string& text) {
     return v;
 }
 
+// 127.0.0.0/8, ::1 and "localhost": only this machine can connect.
+bool is_loopback(const std::string& host) {
+    if (host == "localhost")
+        return true;
+    in_addr v4{};
+    if (inet_pton(AF_INET, host.c_str(), &v4) == 1)
+        return (ntohl(v4.s_addr) >> 24) == 127;
+    in6_addr v6{};
+    return inet_pton(AF_INET6, host.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+}
+
 }  // namespace
 
 Result<std::pair<std::string, int>> parse_listen(std::string_view text) {
@@ -184,16 +198,23 @@ struct ApiServer::Impl {
     // Who is calling: nullopt, with `res` filled (401), when the token is missing or unknown.
     std::optional<Caller> authenticate(const httplib::Request& req, httplib::Response& res) {
         const std::string header = req.get_header_value("Authorization");
-        constexpr std::string_view kBearer = "Bearer ";
+        constexpr std::string_view kBearer = "bearer ";
         const auto unauthenticated = [&](const char* why) {
             res.set_header("WWW-Authenticate", "Bearer");
             send_error(res, Error(ErrorCode::kPermission, why), 401);
             return std::nullopt;
         };
-        if (header.size() <= kBearer.size() || header.compare(0, kBearer.size(), kBearer) != 0)
+        // The scheme's name is case-insensitive (RFC 9110 11.1); a token is hex of either case
+        // (its digest is of the lowercase spelling `users add` printed).
+        std::string token = header.size() > kBearer.size() ? header.substr(kBearer.size()) : "";
+        std::string scheme = header.substr(0, std::min(header.size(), kBearer.size()));
+        for (auto* text : {&scheme, &token}) {
+            for (char& c : *text)
+                c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        }
+        if (token.empty() || scheme != kBearer)
             return unauthenticated("this endpoint needs an `Authorization: Bearer TOKEN` header");
-        const std::string token = header.substr(kBearer.size());
-        if (token.size() != 64 || !from_hex(token))
+        if (!is_lower_hex(token, 64))
             return unauthenticated("the bearer token is not 64 hex digits");
         const std::string digest = to_hex(sha256(token));
         Result<std::optional<ledger::Account>> found = std::optional<ledger::Account>{};
@@ -574,7 +595,9 @@ void ApiServer::Impl::review(const httplib::Request& req, httplib::Response& res
     std::uint64_t reason = 1;
     Digest note_digest{};
     if (!retract) {
-        const std::string decision = body.value("decision", "");
+        const auto given = body.find("decision");
+        const std::string decision =
+            given != body.end() && given->is_string() ? given->get<std::string>() : "";
         if (decision != "confirm" && decision != "dispute") {
             send_error(res,
                        Error(ErrorCode::kInvalidArgument, "decision: \"confirm\" or \"dispute\""));
@@ -873,6 +896,13 @@ Status ApiServer::bind() {
     auto& o = impl_->options;
     if (o.tls_cert.empty() != o.tls_key.empty())
         return Error(ErrorCode::kInvalidArgument, "--tls-cert and --tls-key go together");
+    if (o.tls_cert.empty() && !is_loopback(o.host) && !o.allow_plain_http) {
+        return Error(ErrorCode::kInvalidArgument,
+                     "--listen " + escape_for_display(o.host) +
+                         ": plain HTTP beyond loopback would send bearer tokens and images in "
+                         "clear; give --tls-cert and --tls-key (or --allow-plain-http behind a "
+                         "TLS proxy on a trusted network)");
+    }
     if (o.threads < 2 || o.max_event_streams >= o.threads) {
         return Error(ErrorCode::kInvalidArgument,
                      "--threads must be at least 2 and more than the event stream limit");
@@ -888,19 +918,51 @@ Status ApiServer::bind() {
     if (!chain)
         return chain.error();
     o.chain = *chain;
-    // The state folder is private: the ledger, the reports and the site key are in it.
+    // Each account's address was derived for the network `users add` was given; on another
+    // network its key signs as another address, its uploads would carry an analyst the key never
+    // anchors, and its reviews would check the wrong "own". Refused now, the user named. (A key
+    // that cannot be read is said when the user first needs it, as before.)
+    if (auto list = impl_->accounts->list(); !list) {
+        return list.error();
+    } else {
+        for (const auto& a : *list) {
+            if (a.key_file.empty())
+                continue;
+            auto key = stacks::read_key_file(a.key_file);
+            if (!key)
+                continue;
+            const std::string signs_as = chain::ChainSession(o.chain, *key).sender();
+            if (signs_as != a.principal) {
+                return Error(ErrorCode::kInvalidArgument,
+                             "user " + a.name + " was added acting as " + a.principal +
+                                 ", but on " + to_string(o.chain.network) + " its key signs as " +
+                                 signs_as + ": remove the user and add it again with --network " +
+                                 to_string(o.chain.network));
+            }
+        }
+    }
+    // The state folder is private: the ledger, the reports and the site key are in it. A
+    // folder that exists is made private only when it is empty or already the server's, so a
+    // mistyped --data (a home folder) is refused instead of having its mode changed.
     std::error_code ec;
+    if (fs::exists(o.data_dir, ec) && !fs::is_empty(o.data_dir, ec)) {
+        bool ours = false;
+        for (const char* name : {"ledger.sqlite", "users.sqlite", "site.key", "reports"})
+            ours = ours || fs::exists(o.data_dir / name, ec);
+        if (!ours) {
+            return Error(ErrorCode::kInvalidArgument,
+                         "--data " + o.data_dir.string() +
+                             ": not empty and holds no server state (ledger.sqlite, "
+                             "users.sqlite, site.key, reports/); give a new or empty folder, "
+                             "which the server makes private (mode 0700)");
+        }
+    }
     fs::create_directories(o.data_dir, ec);
     if (ec)
         return Error(ErrorCode::kIo, o.data_dir.string() + ": " + ec.message());
     fs::permissions(o.data_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
     if (ec)
         return Error(ErrorCode::kIo, o.data_dir.string() + ": " + ec.message());
-    // Servers before the service layer staged uploads, identified, in DATA/tmp/; what a crash
-    // left there is removed (nothing is staged any more).
-    fs::remove_all(o.data_dir / "tmp", ec);
-    if (ec)
-        return Error(ErrorCode::kIo, (o.data_dir / "tmp").string() + ": " + ec.message());
     JobSettings settings;
     if (o.keep_originals) {
         settings.originals = o.data_dir / "originals";

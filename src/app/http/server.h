@@ -31,6 +31,9 @@ struct ServeOptions {
     // Both or neither: HTTPS with this certificate chain and private key (PEM).
     std::string tls_cert;
     std::string tls_key;
+    // Plain HTTP on an address other than loopback sends bearer tokens and uploads in clear:
+    // refused at bind() unless this is set (a TLS-terminating proxy on the same network).
+    bool allow_plain_http = false;
     // Limits. A body over max_upload_bytes is refused with 413 before it is read to the end;
     // more than max_files files in one upload is 413 too.
     std::size_t max_upload_bytes = 256u << 20;
@@ -55,7 +58,8 @@ struct ServeOptions {
     bool log_requests = true;       // one line per request on stderr (no token, no query string)
 };
 
-// "127.0.0.1:8080", "[::1]:8443", ":9000" (loopback); kInvalidArgument otherwise.
+// "127.0.0.1:8080", "[::1]:8443", ":9000" (an empty host is 127.0.0.1), "0.0.0.0:8443":
+// the host and port; kInvalidArgument when it is not ADDR:PORT.
 Result<std::pair<std::string, int>> parse_listen(std::string_view text);
 
 // One route as registered: the method, the path in OpenAPI form ("/api/jobs/{id}") and the
