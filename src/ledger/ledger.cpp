@@ -17,6 +17,7 @@
 
 #include "common/encoding.h"
 #include "ledger/merkle_store.h"
+#include "ledger/pacs_store.h"
 #include "ledger/sqlite_stmt.h"
 
 namespace medanchor::ledger {
@@ -91,6 +92,8 @@ constexpr const char* kMigrations[] = {
     "ALTER TABLE analyses ADD COLUMN report_dir TEXT;",
     // 2 -> 3: Merkle roots and their leaves (merkle_store.h).
     kMerkleSchemaSql,
+    // 3 -> 4: the DICOM listener's instances, send queue and feed cursors (pacs_store.h).
+    kPacsSchemaSql,
 };
 static_assert(std::size(kMigrations) == Ledger::kSchemaVersion - 1);
 
@@ -918,6 +921,24 @@ Status Ledger::requeue(std::int64_t id) {
     return impl_->move(
         id, "'needs_review', 'failed'", "state = 'pending', attempts = 0", [](Stmt&) {},
         "requeueing");
+}
+
+Result<std::int64_t> anchoring_lag_seconds(Ledger& ledger) {
+    std::int64_t lag = 0;
+    for (auto state : {AnalysisState::kPending, AnalysisState::kBroadcast}) {
+        auto oldest = ledger.list(state, 1);
+        if (!oldest)
+            return oldest.error();
+        if (oldest->empty())
+            continue;
+        std::tm tm{};
+        if (strptime(oldest->front().created_at.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm) != nullptr) {
+            const auto age =
+                static_cast<std::int64_t>(std::difftime(std::time(nullptr), timegm(&tm)));
+            lag = std::max(lag, age);
+        }
+    }
+    return lag;
 }
 
 }  // namespace medanchor::ledger

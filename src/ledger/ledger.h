@@ -156,8 +156,9 @@ class OutboxLock {
 
 class Ledger {
   public:
-    // 2: analyses.report_dir; 3: the Merkle tables (merkle_store.h). Migrated on open.
-    static constexpr int kSchemaVersion = 3;
+    // 2: analyses.report_dir; 3: the Merkle tables (merkle_store.h); 4: the DICOM listener's
+    // tables (pacs_store.h). Migrated on open.
+    static constexpr int kSchemaVersion = 4;
 
     // Opens (creating it, its parent folders with mode 0700 and the file with mode 0600, when
     // missing) and migrates the schema. Refuses a file whose schema is newer than this build's
@@ -247,6 +248,10 @@ class Ledger {
     std::filesystem::path path_;
     std::unique_ptr<Impl> impl_;
 };
+
+// Seconds since the oldest analysis recorded and not yet confirmed (pending or broadcast) was
+// created; 0 when none waits (the "anchoring lag" metric of `serve` and `listen`).
+Result<std::int64_t> anchoring_lag_seconds(Ledger& ledger);
 
 // Hex SHA-256 of the report text (the on-chain report digest).
 std::string report_digest(std::string_view report_json);

@@ -19,21 +19,6 @@ constexpr const char* kRootColumns =
     "id, root, analyst, model_id, lowest_confidence, size, state, txid, raw_hex, nonce, fee, "
     "root_id, block_height, block_time, burn_block_height, proofs_written, last_error, created_at";
 
-// A bound value: text, an integer, or NULL when neither.
-struct SqlArg {
-    std::optional<std::string> text;
-    std::optional<std::int64_t> number;
-};
-SqlArg text(std::string s) {
-    return {std::move(s), std::nullopt};
-}
-SqlArg number(std::int64_t n) {
-    return {std::nullopt, n};
-}
-SqlArg unsigned_number(std::uint64_t n) {
-    return number(static_cast<std::int64_t>(n));
-}
-
 RootState parse_root_state(std::string_view s) {
     if (s == "built")
         return RootState::kBuilt;
@@ -60,33 +45,7 @@ const char* to_string(RootState state) {
     return "failed";
 }
 
-struct MerkleStore::Impl : Connection {
-    // Prepares `sql`, binds `args`, steps it, and hands every row to `row`. Finalizes the
-    // statement on return.
-    Status query(const char* sql, const std::vector<SqlArg>& args, const std::string& what,
-                 const std::function<void(const Stmt&)>& row = {}) {
-        Stmt stmt(db, sql);
-        if (!stmt.prepared())
-            return sql_error("preparing " + what);
-        for (std::size_t i = 0; i < args.size(); ++i) {
-            const int at = static_cast<int>(i + 1);
-            if (args[i].text)
-                stmt.bind(at, *args[i].text);
-            else if (args[i].number)
-                stmt.bind(at, *args[i].number);
-            else
-                stmt.bind_null(at);
-        }
-        int rc;
-        while ((rc = stmt.step()) == SQLITE_ROW) {
-            if (row)
-                row(stmt);
-        }
-        return rc == SQLITE_DONE ? Status::Ok() : Status(sql_error(what));
-    }
-
-    int changes() const { return sqlite3_changes(db); }
-};
+struct MerkleStore::Impl : Connection {};
 
 namespace {
 
@@ -121,26 +80,8 @@ StoredLeaf read_leaf(const Stmt& s) {
 
 Result<MerkleStore> MerkleStore::open(const fs::path& ledger_path) {
     auto impl = std::make_unique<Impl>();
-    if (!std::filesystem::exists(ledger_path))
-        return Error(ErrorCode::kIo,
-                     ledger_path.string() + ": cannot open the ledger: no such file");
-    if (auto opened = impl->open(ledger_path, "the ledger"); !opened)
-        return opened.error();
-    if (auto s =
-            impl->exec("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL", "setting pragmas");
-        !s)
+    if (auto s = impl->open_ledger(ledger_path, "merkle_roots", "Merkle"); !s)
         return s.error();
-    std::int64_t tables = 0;
-    if (auto s = impl->query("SELECT count(*) FROM sqlite_master WHERE name = 'merkle_roots'", {},
-                             "reading the schema", [&](const Stmt& st) { tables = st.i64(0); });
-        !s)
-        return s.error();
-    if (tables != 1) {
-        return Error(ErrorCode::kUnsupported,
-                     impl->name +
-                         ": the ledger has no Merkle tables (open it with this "
-                         "medanchor's Ledger first, which migrates it)");
-    }
     return MerkleStore(std::move(impl));
 }
 

@@ -133,4 +133,47 @@ Status ensure_schema(Connection& c, const std::string& what, const char* schema,
     return Status::Ok();
 }
 
+Status Connection::query(const char* sql, const std::vector<SqlArg>& args, const std::string& doing,
+                         const std::function<void(const Stmt&)>& row) {
+    Stmt stmt(db, sql);
+    if (!stmt.prepared())
+        return sql_error("preparing " + doing);
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const int at = static_cast<int>(i + 1);
+        if (args[i].text)
+            stmt.bind(at, *args[i].text);
+        else if (args[i].number)
+            stmt.bind(at, *args[i].number);
+        else
+            stmt.bind_null(at);
+    }
+    int rc;
+    while ((rc = stmt.step()) == SQLITE_ROW) {
+        if (row)
+            row(stmt);
+    }
+    return rc == SQLITE_DONE ? Status::Ok() : Status(sql_error(doing));
+}
+
+Status Connection::open_ledger(const fs::path& path, const char* table, const char* tables) {
+    std::error_code ec;
+    if (!fs::exists(path, ec))
+        return Error(ErrorCode::kIo, path.string() + ": cannot open the ledger: no such file");
+    if (auto opened = open(path, "the ledger"); !opened)
+        return opened;
+    if (auto s = exec("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL", "setting pragmas"); !s)
+        return s;
+    std::int64_t found = 0;
+    if (auto s = query("SELECT count(*) FROM sqlite_master WHERE name = ?1", {text(table)},
+                       "reading the schema", [&](const Stmt& st) { found = st.i64(0); });
+        !s)
+        return s;
+    if (found != 1) {
+        return Error(ErrorCode::kUnsupported, name + ": the ledger has no " + tables +
+                                                  " tables (open it with this medanchor's Ledger "
+                                                  "first, which migrates it)");
+    }
+    return Status::Ok();
+}
+
 }  // namespace medanchor::ledger

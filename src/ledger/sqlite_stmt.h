@@ -7,10 +7,12 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
 #include "common/error.h"
 
@@ -83,6 +85,24 @@ class Stmt {
 // How long a statement waits for another connection's write before it fails as a timeout.
 inline constexpr int kBusyTimeoutMs = 10000;
 
+// A bound value of Connection::query: text, an integer, or NULL when neither.
+struct SqlArg {
+    std::optional<std::string> text;
+    std::optional<std::int64_t> number;
+};
+inline SqlArg text(std::string s) {
+    return {std::move(s), std::nullopt};
+}
+inline SqlArg number(std::int64_t n) {
+    return {std::nullopt, n};
+}
+inline SqlArg unsigned_number(std::uint64_t n) {
+    return number(static_cast<std::int64_t>(n));
+}
+inline SqlArg optional_text(const std::optional<std::string>& s) {
+    return s ? text(*s) : SqlArg{};
+}
+
 // An open SQLite file: closed on scope exit, and the one way its failures are named (after the
 // file and what was being done) and classified: busy after the busy timeout → timeout (another
 // process' long write, not a broken file), corrupt or not a database → corrupt, a constraint →
@@ -106,6 +126,14 @@ struct Connection {
     Status exec(const char* sql, const std::string& doing);
     // Steps a statement that returns no rows (or ignores them).
     Status run(Stmt& s, const std::string& doing);
+    // Prepares `sql`, binds `args`, steps it, and hands every row to `row`.
+    Status query(const char* sql, const std::vector<SqlArg>& args, const std::string& doing,
+                 const std::function<void(const Stmt&)>& row = {});
+    int changes() const { return sqlite3_changes(db); }
+    // Opens an existing ledger file for the tables kept beside the analyses (merkle_store.h,
+    // pacs_store.h; Ledger::open creates and migrates the schema first): foreign keys,
+    // synchronous = FULL, and `table` checked to exist (kUnsupported naming `tables` otherwise).
+    Status open_ledger(const std::filesystem::path& path, const char* table, const char* tables);
     // Runs `body` inside BEGIN IMMEDIATE ... COMMIT; rolls back when it or the commit fails.
     template <class F>
     Status transaction(const std::string& doing, F&& body) {

@@ -4,6 +4,7 @@
 #include <dcmtk/dcmdata/dcfilefo.h>
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmsr/codes/dcm.h>
+#include <dcmtk/dcmsr/codes/umls.h>
 #include <dcmtk/dcmsr/dsrdoc.h>
 #include <unistd.h>
 
@@ -102,10 +103,11 @@ class TreeBuilder {
             item != nullptr && item->setStringValue(uid.c_str()).bad())
             fail("bad UID for " + std::string(concept_name.getCodeMeaning().c_str()));
     }
-    void image(Where where, const DicomReference& d) {
+    void image(Where where, const DicomReference& d,
+               DSRTypes::E_RelationshipType relation = DSRTypes::RT_inferredFrom) {
         if (!ok_)
             return;
-        if (tree_.addContentItem(DSRTypes::RT_inferredFrom, DSRTypes::VT_Image,
+        if (tree_.addContentItem(relation, DSRTypes::VT_Image,
                                  where == Where::kChild ? DSRTypes::AM_belowCurrent
                                                         : DSRTypes::AM_afterCurrent) == 0) {
             fail("cannot add the image reference");
@@ -138,6 +140,20 @@ class TreeBuilder {
     std::string problem_;
 };
 
+// Observation context (TID 1004 Device Observer): the model is the observer, not a person.
+void device_observer(TreeBuilder& t, TreeBuilder::Where first, const ModelSection& model) {
+    using W = TreeBuilder::Where;
+    t.code(first, DSRTypes::RT_hasObsContext, CODE_DCM_ObserverType, CODE_DCM_Device);
+    t.uidref(W::kSibling, DSRTypes::RT_hasObsContext, CODE_DCM_DeviceObserverUID,
+             derived_uid("device-observer", model.sha256));
+    t.text(W::kSibling, DSRTypes::RT_hasObsContext, CODE_DCM_DeviceObserverName,
+           "medanchor model " + model.name);
+    t.text(W::kSibling, DSRTypes::RT_hasObsContext, CODE_DCM_DeviceObserverManufacturer,
+           "medanchor");
+    t.text(W::kSibling, DSRTypes::RT_hasObsContext, CODE_DCM_DeviceObserverModelName,
+           model.version);
+}
+
 // "YYYY-MM-DDTHH:MM:SSZ" as DICOM DA and TM.
 std::string dicom_date(const std::string& at) {
     return at.substr(0, 4) + at.substr(5, 2) + at.substr(8, 2);
@@ -148,6 +164,39 @@ std::string dicom_time(const std::string& at) {
 
 Error internal(const std::string& what) {
     return Error(ErrorCode::kInternal, "DICOM SR: " + what);
+}
+
+// Writes the document with its own deterministic Series and SOP Instance UIDs, a record that
+// nothing in it names the patient, through a temporary file renamed over `path`.
+Status save_document(DSRDocument& doc, const std::string& series_uid,
+                     const std::string& instance_uid, const std::string& at,
+                     const std::filesystem::path& path) {
+    DcmFileFormat file;
+    DcmDataset& ds = *file.getDataset();
+    if (OFCondition c = doc.write(ds); c.bad())
+        return internal(std::string("DCMTK refuses the document: ") + c.text());
+    // The source went through the Basic Profile (PS3.15 E.1).
+    const std::pair<DcmTagKey, std::string> overrides[] = {
+        {DCM_SeriesInstanceUID, series_uid},
+        {DCM_SOPInstanceUID, instance_uid},
+        {DCM_InstanceCreationDate, dicom_date(at)},
+        {DCM_InstanceCreationTime, dicom_time(at)},
+        {DCM_PatientIdentityRemoved, "YES"},
+        // LO: at most 64 characters a value; VM 1-n, so two values.
+        {DCM_DeidentificationMethod,
+         "medanchor: source de-identified, PS3.15 Basic Profile\\report holds no identity"},
+    };
+    for (const auto& [tag, value] : overrides) {
+        if (ds.putAndInsertString(tag, value.c_str()).bad())
+            return internal("cannot set " + std::string(DcmTag(tag).getTagName()));
+    }
+
+    AtomicFile out(path);
+    if (OFCondition c = file.saveFile(out.temp_path().c_str(), EXS_LittleEndianExplicit); c.bad())
+        return Error(ErrorCode::kIo, path.string() + ": cannot write the DICOM SR: " + c.text());
+    if (auto s = out.commit(); !s)
+        return s;
+    return Status::Ok();
 }
 
 }  // namespace
@@ -183,16 +232,7 @@ Status write_dicom_sr(const AnalysisReport& r, const std::filesystem::path& path
     t.add(W::kSibling, DSRTypes::RT_isRoot, DSRTypes::VT_Container,
           DSRCodedEntryValue("18748-4", "LN", "Diagnostic Imaging Report"));
 
-    // Observation context (TID 1004 Device Observer): the model is the observer, not a person.
-    t.code(W::kChild, DSRTypes::RT_hasObsContext, CODE_DCM_ObserverType, CODE_DCM_Device);
-    t.uidref(W::kSibling, DSRTypes::RT_hasObsContext, CODE_DCM_DeviceObserverUID,
-             derived_uid("device-observer", r.model.sha256));
-    t.text(W::kSibling, DSRTypes::RT_hasObsContext, CODE_DCM_DeviceObserverName,
-           "medanchor model " + r.model.name);
-    t.text(W::kSibling, DSRTypes::RT_hasObsContext, CODE_DCM_DeviceObserverManufacturer,
-           "medanchor");
-    t.text(W::kSibling, DSRTypes::RT_hasObsContext, CODE_DCM_DeviceObserverModelName,
-           r.model.version);
+    device_observer(t, W::kChild, r.model);
 
     // Findings: the finding as a CODE, its confidence and the per-label probabilities as NUM (%),
     // inferred from the source image.
@@ -271,35 +311,144 @@ Status write_dicom_sr(const AnalysisReport& r, const std::filesystem::path& path
     doc.setContentTime(dicom_time(r.analyzed_at).c_str());
     doc.setTimezoneOffsetFromUTC("+0000");
 
-    DcmFileFormat file;
-    DcmDataset& ds = *file.getDataset();
-    if (OFCondition c = doc.write(ds); c.bad())
-        return internal(std::string("DCMTK refuses the document: ") + c.text());
-    // Deterministic identity of the SR instance itself, and a record that nothing in it names
-    // the patient (PS3.15 E.1; the source went through the Basic Profile).
-    const std::string series_uid = derived_uid("series", digest_text);
-    const std::string instance_uid = derived_uid("instance", digest_text);
-    const std::pair<DcmTagKey, std::string> overrides[] = {
-        {DCM_SeriesInstanceUID, series_uid},
-        {DCM_SOPInstanceUID, instance_uid},
-        {DCM_InstanceCreationDate, dicom_date(r.analyzed_at)},
-        {DCM_InstanceCreationTime, dicom_time(r.analyzed_at)},
-        {DCM_PatientIdentityRemoved, "YES"},
-        // LO: at most 64 characters a value; VM 1-n, so two values.
-        {DCM_DeidentificationMethod,
-         "medanchor: source de-identified, PS3.15 Basic Profile\\report holds no identity"},
-    };
-    for (const auto& [tag, value] : overrides) {
-        if (ds.putAndInsertString(tag, value.c_str()).bad())
-            return internal("cannot set " + std::string(DcmTag(tag).getTagName()));
-    }
+    return save_document(doc, derived_uid("series", digest_text),
+                         derived_uid("instance", digest_text), r.analyzed_at, path);
+}
 
-    AtomicFile out(path);
-    if (OFCondition c = file.saveFile(out.temp_path().c_str(), EXS_LittleEndianExplicit); c.bad())
-        return Error(ErrorCode::kIo, path.string() + ": cannot write the DICOM SR: " + c.text());
-    if (auto s = out.commit(); !s)
-        return s;
-    return Status::Ok();
+std::size_t worst_image(const SeriesSummary& summary) {
+    // The rank of an image's finding: its position in the model's label list (the report's
+    // label probabilities, in the manifest's order); then its confidence.
+    const auto rank = [](const AnalysisReport& r) {
+        std::size_t at = 0;
+        for (std::size_t k = 0; k < r.result.label_probabilities.size(); ++k) {
+            if (r.result.label_probabilities[k].code == r.result.finding_code)
+                at = k;
+        }
+        return std::pair(at, r.result.confidence_bp);
+    };
+    std::size_t worst = 0;
+    for (std::size_t i = 1; i < summary.images.size(); ++i) {
+        if (rank(summary.images[i].report) > rank(summary.images[worst].report))
+            worst = i;
+    }
+    return worst;
+}
+
+Status write_series_sr(const SeriesSummary& summary, const std::filesystem::path& path) {
+    if (summary.images.empty())
+        return Error(ErrorCode::kInvalidArgument, "series SR: no image");
+    const auto& first = summary.images.front();
+    // The document's identity: every image's report digest and the instance it cites, so the
+    // same series analysed again gives the same SR, and a series that grew gives a new one.
+    std::string seed;
+    std::string at;
+    bool needs_review = false;
+    for (const auto& image : summary.images) {
+        auto digest = report_digest(image.report);
+        if (!digest)
+            return digest.error();
+        const auto& c = image.cited;
+        if (c.study_instance_uid != first.cited.study_instance_uid ||
+            c.series_instance_uid != first.cited.series_instance_uid)
+            return Error(ErrorCode::kInvalidArgument,
+                         "series SR: the images are not of one series");
+        if (image.report.model.sha256 != first.report.model.sha256)
+            return Error(ErrorCode::kInvalidArgument, "series SR: the images have two models");
+        seed += digest_hex(*digest) + ":" + c.sop_instance_uid + ";";
+        at = std::max(at, image.report.analyzed_at);
+        needs_review = needs_review || image.report.result.needs_review;
+    }
+    const std::string seed_digest = to_hex(sha256(seed));
+    using W = TreeBuilder::Where;
+
+    DSRDocument doc(DSRTypes::DT_ComprehensiveSR);
+    if (doc.setSpecificCharacterSetType(DSRTypes::CS_UTF8).bad())
+        return internal("cannot set the character set");
+    if (doc.createNewSeriesInStudy(first.cited.study_instance_uid.c_str()).bad())
+        return internal("cannot join study " + first.cited.study_instance_uid);
+    doc.setManufacturer("medanchor");
+    doc.setSoftwareVersions(("medanchor " + first.report.medanchor_version).c_str());
+    doc.setSeriesDescription("medanchor AI analysis (series)");
+    doc.setPreliminaryFlag(needs_review ? DSRTypes::PF_Preliminary : DSRTypes::PF_Final);
+
+    TreeBuilder t(doc.getTree());
+    // TID 1500 Measurement Report: language, observer, procedure, image library, measurements
+    // (one group per image, TID 1501), qualitative evaluations (the series' worst finding).
+    t.add(W::kSibling, DSRTypes::RT_isRoot, DSRTypes::VT_Container,
+          CODE_DCM_ImagingMeasurementReport);
+    t.code(W::kChild, DSRTypes::RT_hasConceptMod, CODE_DCM_LanguageOfContentItemAndDescendants,
+           DSRCodedEntryValue("en-US", "RFC5646", "English (United States)"));
+    device_observer(t, W::kSibling, first.report.model);
+    t.code(W::kSibling, DSRTypes::RT_hasConceptMod, CODE_DCM_ProcedureReported,
+           local_code("AI_IMAGE_ANALYSIS", "AI image analysis"));
+
+    t.add(W::kSibling, DSRTypes::RT_contains, DSRTypes::VT_Container, CODE_DCM_ImageLibrary);
+    t.add(W::kChild, DSRTypes::RT_contains, DSRTypes::VT_Container, CODE_DCM_ImageLibraryGroup);
+    for (std::size_t i = 0; i < summary.images.size(); ++i)
+        t.image(i == 0 ? W::kChild : W::kSibling, summary.images[i].cited, DSRTypes::RT_contains);
+    t.up();
+    t.up();
+
+    t.add(W::kSibling, DSRTypes::RT_contains, DSRTypes::VT_Container, CODE_DCM_ImagingMeasurements);
+    for (std::size_t i = 0; i < summary.images.size(); ++i) {
+        const auto& image = summary.images[i];
+        const auto& res = image.report.result;
+        t.add(i == 0 ? W::kChild : W::kSibling, DSRTypes::RT_contains, DSRTypes::VT_Container,
+              CODE_DCM_MeasurementGroup);
+        t.text(W::kChild, DSRTypes::RT_hasObsContext, CODE_DCM_TrackingIdentifier,
+               "image " + std::to_string(i + 1));
+        t.uidref(W::kSibling, DSRTypes::RT_hasObsContext, CODE_DCM_TrackingUniqueIdentifier,
+                 derived_uid("tracking", seed_digest + ":" + image.cited.sop_instance_uid));
+        t.code(W::kSibling, DSRTypes::RT_contains, CODE_DCM_Finding,
+               local_code(res.finding_code, res.finding_display));
+        t.percent(W::kChild, DSRTypes::RT_hasProperties, local_code("CONFIDENCE", "Confidence"),
+                  res.confidence_bp);
+        t.up();
+        t.image(W::kSibling, image.cited, DSRTypes::RT_contains);
+        t.text(W::kSibling, DSRTypes::RT_contains, local_code("IMAGE_HASH", "Image hash"),
+               image.report.image.hash);
+        auto digest = report_digest(image.report);
+        t.text(W::kSibling, DSRTypes::RT_contains, local_code("REPORT_DIGEST", "Report digest"),
+               "sha256:" + digest_hex(*digest));
+        if (res.needs_review) {
+            t.text(W::kSibling, DSRTypes::RT_contains, CODE_DCM_Comment,
+                   "Needs human review: " + res.review_reason);
+        }
+        t.up();
+    }
+    t.up();
+
+    const auto& worst = summary.images[worst_image(summary)].report;
+    t.add(W::kSibling, DSRTypes::RT_contains, DSRTypes::VT_Container,
+          CODE_UMLS_QualitativeEvaluations);
+    t.code(W::kChild, DSRTypes::RT_contains, CODE_DCM_Finding,
+           local_code(worst.result.finding_code, worst.result.finding_display));
+    t.percent(W::kChild, DSRTypes::RT_hasProperties, local_code("CONFIDENCE", "Confidence"),
+              worst.result.confidence_bp);
+    t.up();
+    t.text(W::kSibling, DSRTypes::RT_contains, local_code("ANALYST", "Analyst Stacks principal"),
+           first.report.analyst);
+    t.text(W::kSibling, DSRTypes::RT_contains, local_code("IMAGES", "Images analysed"),
+           std::to_string(summary.images.size()));
+    t.up();
+    if (!t.ok())
+        return internal(t.problem());
+
+    for (const auto& image : summary.images) {
+        const auto& d = image.cited;
+        if (doc.getCurrentRequestedProcedureEvidence()
+                .addItem(d.study_instance_uid.c_str(), d.series_instance_uid.c_str(),
+                         d.sop_class_uid.c_str(), d.sop_instance_uid.c_str())
+                .bad())
+            return internal("cannot add the evidence reference");
+    }
+    if (!needs_review && doc.completeDocument().bad())
+        return internal("cannot mark the document complete");
+    doc.setContentDate(dicom_date(at).c_str());
+    doc.setContentTime(dicom_time(at).c_str());
+    doc.setTimezoneOffsetFromUTC("+0000");
+    return save_document(doc, derived_uid("series-sr", seed_digest),
+                         derived_uid("series-sr-instance", seed_digest), at, path);
 }
 
 }  // namespace medanchor::report

@@ -10,6 +10,7 @@
 #include <dcmtk/dcmsr/dsrdoc.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -257,6 +258,100 @@ TEST_F(DicomSrTest, RefusesAnInvalidReportAndAnUnwritablePath) {
     const Status io = write_dicom_sr(report_, dir_ / "missing" / "report.dcm");
     ASSERT_FALSE(io.ok());
     EXPECT_EQ(io.error().code(), ErrorCode::kIo);
+}
+
+}  // namespace
+}  // namespace medanchor::report
+
+namespace medanchor::report {
+namespace {
+
+using medanchor::testing::quote;
+using medanchor::testing::run_command;
+using medanchor::testing::ScratchDir;
+
+using medanchor::testing::needs_review_report;
+using medanchor::testing::sample_report;
+
+// Three images of one series: a normal one, a nodule at 87.5 %, a nodule at 54 % needing review.
+SeriesSummary three_images() {
+    SeriesSummary s;
+    AnalysisReport normal = sample_report();
+    normal.result.finding_code = "normal";
+    normal.result.finding_display = "No nodule";
+    normal.result.confidence_bp = 9900;
+    normal.result.label_probabilities = {{"normal", 9900}, {"nodule", 100}};
+    normal.image.hash = "hmac-sha256:" + std::string(64, '1');
+    AnalysisReport nodule = sample_report();
+    AnalysisReport review = needs_review_report();
+    review.image.hash = "hmac-sha256:" + std::string(64, '3');
+    int n = 0;
+    for (AnalysisReport* r : {&normal, &nodule, &review}) {
+        r->image.dicom->sop_instance_uid = "2.25.100" + std::to_string(++n);
+        s.images.push_back(SeriesImage{*r, *r->image.dicom});
+    }
+    return s;
+}
+
+TEST(SeriesSrTest, TheWorstFindingIsTheLatestLabelMostConfident) {
+    auto s = three_images();
+    EXPECT_EQ(worst_image(s), 1u);  // nodule 87.5 % over nodule 54 % and normal 99 %
+    s.images.erase(s.images.begin() + 1);
+    EXPECT_EQ(worst_image(s), 1u);  // the 54 % nodule over the 99 % normal
+    s.images.pop_back();
+    EXPECT_EQ(worst_image(s), 0u);
+}
+
+TEST(SeriesSrTest, OneSrCitesEveryImageAndPassesDciodvfy) {
+    ScratchDir dir;
+    const auto s = three_images();
+    const fs::path sr = dir / "series.dcm";
+    ASSERT_TRUE(write_series_sr(s, sr).ok());
+    for (const auto& error : medanchor::testing::dciodvfy_errors(sr))
+        ADD_FAILURE() << "dciodvfy: " << error;
+    const auto r = run_command("dsrdump +Pl +Pc +Psu +Pu " + quote(sr));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("(126000,DCM,\"Imaging Measurement Report\")"), std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find("(111028,DCM,\"Image Library\")"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("(C0034375,UMLS,\"Qualitative Evaluations\")"), std::string::npos);
+    // One image can need review: the whole document is then preliminary and partial.
+    EXPECT_NE(r.output.find("PRELIMINARY"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("Needs human review"), std::string::npos) << r.output;
+    // Every cited instance, in the evidence and in the tree; nothing else.
+    const auto cited = dump_values(sr, "ReferencedSOPInstanceUID");
+    for (const auto& image : s.images) {
+        EXPECT_GE(std::count(cited.begin(), cited.end(), image.cited.sop_instance_uid), 2)
+            << image.cited.sop_instance_uid;
+    }
+    EXPECT_EQ(first_value(sr, "StudyInstanceUID"), s.images[0].cited.study_instance_uid);
+    EXPECT_EQ(first_value(sr, "PatientIdentityRemoved"), "YES");
+}
+
+TEST(SeriesSrTest, TheSameSeriesGivesTheSameSrAndAGrownOneANewOne) {
+    ScratchDir dir;
+    auto s = three_images();
+    ASSERT_TRUE(write_series_sr(s, dir / "a.dcm").ok());
+    ASSERT_TRUE(write_series_sr(s, dir / "b.dcm").ok());
+    EXPECT_EQ(first_value(dir / "a.dcm", "SOPInstanceUID"),
+              first_value(dir / "b.dcm", "SOPInstanceUID"));
+    s.images.pop_back();
+    ASSERT_TRUE(write_series_sr(s, dir / "c.dcm").ok());
+    EXPECT_NE(first_value(dir / "a.dcm", "SOPInstanceUID"),
+              first_value(dir / "c.dcm", "SOPInstanceUID"));
+}
+
+TEST(SeriesSrTest, RefusesNoImageTwoSeriesAndTwoModels) {
+    ScratchDir dir;
+    EXPECT_EQ(write_series_sr(SeriesSummary{}, dir / "x.dcm").error().code(),
+              ErrorCode::kInvalidArgument);
+    auto s = three_images();
+    s.images[1].cited.series_instance_uid = "2.25.9";
+    EXPECT_EQ(write_series_sr(s, dir / "x.dcm").error().code(), ErrorCode::kInvalidArgument);
+    s = three_images();
+    s.images[1].report.model.sha256 = std::string(64, 'f');
+    EXPECT_EQ(write_series_sr(s, dir / "x.dcm").error().code(), ErrorCode::kInvalidArgument);
+    EXPECT_FALSE(fs::exists(dir / "x.dcm"));
 }
 
 }  // namespace

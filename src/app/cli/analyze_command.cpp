@@ -229,26 +229,7 @@ class AnalyzePrinter : public Observer {
     bool json_;
 };
 
-Status run_analyze(const AnalyzeRequest& r) {
-    if (r.threads < 0)
-        return Error(ErrorCode::kInvalidArgument, "--threads must be 0 (all cores) or more");
-    if (r.batch < 1 || r.batch > 256)
-        return Error(ErrorCode::kInvalidArgument, "--batch must be in 1..256");
-    auto bundle =
-        inference::load_model_bundle(r.model.empty() ? default_model_dir() : fs::path(r.model));
-    if (!bundle)
-        return bundle.error();
-    std::size_t skipped = 0, skipped_outputs = 0;
-    const auto files = expand_inputs(r.inputs, &skipped, &skipped_outputs);
-    if (files.empty()) {
-        return Error(
-            ErrorCode::kNoInput,
-            "no image files (DICOM, PNG, JPEG, TIFF) in the given paths" +
-                std::string(skipped ? " (" + std::to_string(skipped) + " other file(s) skipped)"
-                                    : ""));
-    }
-
-    // The site key keys the image hash and the UID remapping; without it nothing is private.
+Result<AnalysisSetup> prepare_analysis(const AnalyzeRequest& r, inference::ModelBundle bundle) {
     const fs::path key_path =
         r.site_key.empty() ? image::SiteKey::default_path() : fs::path(r.site_key);
     auto site_key = image::SiteKey::load(key_path);
@@ -279,7 +260,7 @@ Status run_analyze(const AnalyzeRequest& r) {
     if (!store)
         return store.error();
     auto service = AnalysisService::open(AnalysisService::Dependencies{
-        std::make_shared<const inference::ModelBundle>(std::move(*bundle)), *site_key, ledger_path,
+        std::make_shared<const inference::ModelBundle>(std::move(bundle)), *site_key, ledger_path,
         std::move(*store), r.threads});
     if (!service)
         return service.error();
@@ -315,12 +296,53 @@ Status run_analyze(const AnalyzeRequest& r) {
         }
     }
 
+    AnalysisSetup setup;
+    setup.service = std::move(*service);
+    setup.options = std::move(options);
+    setup.session = std::move(session);
+    setup.chain_down = std::move(chain_down);
+    setup.ledger_path = ledger_path;
+    setup.out = out;
+    setup.site_key = *site_key;
+    return setup;
+}
+
+Status run_analyze(const AnalyzeRequest& r) {
+    if (r.threads < 0)
+        return Error(ErrorCode::kInvalidArgument, "--threads must be 0 (all cores) or more");
+    if (r.batch < 1 || r.batch > 256)
+        return Error(ErrorCode::kInvalidArgument, "--batch must be in 1..256");
+    auto bundle =
+        inference::load_model_bundle(r.model.empty() ? default_model_dir() : fs::path(r.model));
+    if (!bundle)
+        return bundle.error();
+    std::size_t skipped = 0, skipped_outputs = 0;
+    const auto files = expand_inputs(r.inputs, &skipped, &skipped_outputs);
+    if (files.empty()) {
+        return Error(
+            ErrorCode::kNoInput,
+            "no image files (DICOM, PNG, JPEG, TIFF) in the given paths" +
+                std::string(skipped ? " (" + std::to_string(skipped) + " other file(s) skipped)"
+                                    : ""));
+    }
+
+    // The site key keys the image hash and the UID remapping; without it nothing is private.
+    auto setup = prepare_analysis(r, std::move(*bundle));
+    if (!setup)
+        return setup.error();
+    auto& service = setup->service;
+    const AnalysisOptions& options = setup->options;
+    auto& session = setup->session;
+    const auto& chain_down = setup->chain_down;
+    const fs::path& ledger_path = setup->ledger_path;
+    const fs::path& out = setup->out;
+
     std::vector<ImageSource> sources;
     sources.reserve(files.size());
     for (const auto& file : files)
         sources.push_back(ImageSource::file(file));
     AnalyzePrinter printer(files.size(), out, r.chain.json);
-    auto outcome = (*service)->analyze_batch(sources, options, printer);
+    auto outcome = service->analyze_batch(sources, options, printer);
     if (!outcome)
         return outcome.error();
     printer.finish();
@@ -419,6 +441,23 @@ Status run_analyze(const AnalyzeRequest& r) {
     return Status::Ok();
 }
 
+void add_analysis_options(CLI::App* cmd, AnalyzeRequest& r) {
+    cmd->add_option("--site-key", r.site_key,
+                    "site key file (default $MEDANCHOR_SITE_KEY_FILE or ~/.medanchor/site.key)");
+    cmd->add_option("--ledger", r.ledger,
+                    "ledger file (default $MEDANCHOR_LEDGER or ~/.medanchor/ledger.sqlite)");
+    cmd->add_option("--site", r.site_label, "a site label written into the reports");
+    cmd->add_option("--analyst", r.analyst,
+                    "the analyst's principal (ST...), for --no-anchor without a key; `sync` "
+                    "later needs that principal's key");
+    cmd->add_flag("--saliency", r.saliency,
+                  "write an occlusion-sensitivity saliency.png per image");
+    cmd->add_flag("!--no-anchor", r.anchor, "record only; `medanchor sync` anchors later");
+    cmd->add_flag(
+        "--allow-burned-in", r.allow_burned_in,
+        "analyse images flagged Burned In Annotation = YES (their pixels may show identity)");
+}
+
 void add_analyze_command(CLI::App& app, CommandAction& action) {
     auto r = std::make_shared<AnalyzeRequest>();
     auto* cmd = app.add_subcommand(
@@ -432,20 +471,7 @@ void add_analyze_command(CLI::App& app, CommandAction& action) {
     cmd->add_option("--out", r->out,
                     "reports folder: one write-once subfolder per analysis (image, model, analyst)")
         ->capture_default_str();
-    cmd->add_option("--site-key", r->site_key,
-                    "site key file (default $MEDANCHOR_SITE_KEY_FILE or ~/.medanchor/site.key)");
-    cmd->add_option("--ledger", r->ledger,
-                    "ledger file (default $MEDANCHOR_LEDGER or ~/.medanchor/ledger.sqlite)");
-    cmd->add_option("--site", r->site_label, "a site label written into the reports");
-    cmd->add_option("--analyst", r->analyst,
-                    "the analyst's principal (ST...), for --no-anchor without a key; `sync` "
-                    "later needs that principal's key");
-    cmd->add_flag("--saliency", r->saliency,
-                  "write an occlusion-sensitivity saliency.png per image");
-    cmd->add_flag("!--no-anchor", r->anchor, "record only; `medanchor sync` anchors later");
-    cmd->add_flag(
-        "--allow-burned-in", r->allow_burned_in,
-        "analyse images flagged Burned In Annotation = YES (their pixels may show identity)");
+    add_analysis_options(cmd, *r);
     cmd->add_option("--threads", r->threads, "compute threads (default: all cores)");
     cmd->add_option("--batch", r->batch, "images per forward pass")->capture_default_str();
     add_chain_options(cmd, r->chain);

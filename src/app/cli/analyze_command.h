@@ -13,11 +13,16 @@
 
 #include <filesystem>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "app/cli/chain_options.h"
 #include "common/error.h"
+#include "image/site_key.h"
+#include "inference/model_bundle.h"
+#include "service/analysis_service.h"
 
 namespace CLI {
 class App;
@@ -49,7 +54,28 @@ struct AnalyzeRequest {
 // The default bundle: <source root>/models/ct-nodule-sim.
 std::filesystem::path default_model_dir();
 
+// What every command that analyses needs, set up from its request the way `analyze` does it
+// (shared with `listen`): the site key, the analyst (from the signing key or --analyst), the
+// AnalysisService over the ledger and the report store, the analysis options, and the chain's
+// thresholds for the model when the chain answers (when it does not, chain_down says why and
+// the analyses wait for anchoring). Errors as `analyze`'s (kNoKey, kInvalidArgument, kIo...).
+struct AnalysisSetup {
+    std::unique_ptr<service::AnalysisService> service;
+    service::AnalysisOptions options;
+    std::optional<chain::ChainSession> session;  // with the signing key; none without one
+    std::optional<std::string> chain_down;
+    std::filesystem::path ledger_path;
+    std::filesystem::path out;
+    std::optional<image::SiteKey> site_key;  // set on success
+};
+Result<AnalysisSetup> prepare_analysis(const AnalyzeRequest& request,
+                                       inference::ModelBundle bundle);
+
 Status run_analyze(const AnalyzeRequest& request);
+
+// --site-key, --ledger, --site, --analyst, --saliency, --no-anchor, --allow-burned-in: what every
+// command that analyses takes (`analyze`, `listen`).
+void add_analysis_options(CLI::App* cmd, AnalyzeRequest& request);
 
 void add_analyze_command(CLI::App& app, CommandAction& action);
 

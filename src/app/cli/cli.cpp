@@ -9,6 +9,7 @@
 #include "app/cli/analyze_command.h"
 #include "app/cli/chain_commands.h"
 #include "app/cli/image_commands.h"
+#include "app/cli/listen_command.h"
 #include "app/cli/predict_command.h"
 #include "app/cli/serve_command.h"
 #include "app/cli/simulate_command.h"
@@ -134,6 +135,7 @@ Result<std::unique_ptr<CLI::App>> make_cli(CommandAction& action, const ConfigFi
     add_verify_command(*app, action);
     add_workflow_commands(*app, action);
     add_serve_commands(*app, action);
+    add_listen_command(*app, action);
     add_config_command(*app, action, file);
     if (auto attached = attach_config(*app, file); !attached)
         return attached.error();

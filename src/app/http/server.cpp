@@ -609,21 +609,11 @@ std::string ApiServer::Impl::metrics_text() {
             }
         }
         // The age of the oldest analysis recorded and not yet confirmed on chain.
-        double lag = 0;
-        for (auto s : {ledger::AnalysisState::kPending, ledger::AnalysisState::kBroadcast}) {
-            auto oldest = book->list(s, 1);
-            if (!oldest || oldest->empty())
-                continue;
-            std::tm tm{};
-            if (strptime(oldest->front().created_at.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm)) {
-                const double age = std::difftime(std::time(nullptr), timegm(&tm));
-                lag = std::max(lag, age);
-            }
-        }
+        const auto lag = ledger::anchoring_lag_seconds(*book);
         line(
             "# HELP medanchor_anchoring_lag_seconds Age of the oldest analysis not yet confirmed.");
         line("# TYPE medanchor_anchoring_lag_seconds gauge");
-        line("medanchor_anchoring_lag_seconds " + std::to_string(static_cast<long long>(lag)));
+        line("medanchor_anchoring_lag_seconds " + std::to_string(lag ? *lag : 0));
     }
     line("# HELP medanchor_anchoring_passes_total Anchoring passes, per signing account.");
     line("# TYPE medanchor_anchoring_passes_total counter");

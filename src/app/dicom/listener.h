@@ -1,0 +1,114 @@
+// `medanchor listen`'s core (docs/pacs.md): instances arrive by C-STORE (pacs::StoreScp) or from
+// Orthanc's change feed, are de-identified on arrival into a spool of DE-IDENTIFIED files under
+// the data folder and recorded in the ledger (ledger/pacs_store.h) before the sender is answered,
+// grouped by series, analysed through service::AnalysisService once a series has been quiet for
+// `stable_after` (or at once per instance), anchored by the caller's chain::AnchoringService, and
+// summarised in one DICOM SR per series (report/dicom_sr.h, write_series_sr) that goes back to
+// each configured destination through the ledger's durable send queue.
+//
+// Why a spool on disk and not memory: the listener answers Success only once the instance is
+// durable (fsync'd file and ledger row), so a process killed at any instant loses no instance a
+// sender was told was stored; the spool holds de-identified copies only, each removed once its
+// instance is analysed (the report folder keeps the de-identified copy the report cites).
+//
+// Threads: the SCP's association workers (intake), one assembler (analysis and SRs), one sender
+// (the queue), and in Orthanc mode one follower. Thread safety: start() and stop() from one
+// owning thread; stats() from any.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "chain/anchoring_service.h"
+#include "common/error.h"
+#include "image/site_key.h"
+#include "pacs/dimse.h"
+#include "pacs/store_scp.h"
+#include "service/analysis_service.h"
+
+namespace medanchor::dicom {
+
+struct ListenOptions {
+    // The DICOM listener; `listen_dimse` false runs without one (Orthanc mode alone).
+    bool listen_dimse = true;
+    pacs::StoreScpOptions scp;
+    // A series is analysed once no instance of it arrived for this long; per_instance analyses
+    // every instance as soon as it is stored (and writes the series' SR again each time).
+    std::chrono::milliseconds stable_after{std::chrono::seconds(5)};
+    bool per_instance = false;
+    // Keep each received instance as sent under DATA/originals/ (identified: off by default).
+    bool keep_originals = false;
+    // The SR cites the instances as the sender had them (their UIDs kept only in the ledger)
+    // instead of the de-identified copies.
+    bool reference_originals = false;
+    std::vector<pacs::DicomPeer> send_to;  // C-STORE destinations of the SR
+    std::vector<std::string> stow;         // DICOMweb roots for STOW-RS of the SR
+    std::vector<std::string> fhir;         // FHIR endpoints for each image's bundle
+    std::string orthanc;                   // Orthanc mode: its REST root; the SR goes back there
+    std::chrono::milliseconds orthanc_poll{std::chrono::seconds(1)};
+    // Backoff of a failed send: first, doubled each attempt, at most.
+    std::chrono::milliseconds retry_first{std::chrono::seconds(1)};
+    std::chrono::milliseconds retry_max{std::chrono::seconds(60)};
+    // spool/ (de-identified instances waiting), results/ (series SRs), originals/ (opt-in).
+    std::filesystem::path data_dir;
+    std::filesystem::path ledger_path;
+    service::AnalysisOptions analysis;
+};
+
+// Counters since start (Prometheus names in docs/pacs.md).
+struct ListenStats {
+    std::uint64_t instances_received = 0;   // stored in the spool and answered Success
+    std::uint64_t instances_duplicate = 0;  // already recorded: answered Success, not kept again
+    std::uint64_t instances_ignored = 0;    // not an image (SR, presentation state...): not kept
+    std::uint64_t instances_refused = 0;    // answered with a failure status
+    std::uint64_t images_analysed = 0;
+    std::uint64_t images_failed = 0;
+    std::uint64_t series_analysed = 0;  // SRs written
+    std::uint64_t sends_ok = 0;
+    std::uint64_t sends_failed = 0;  // failed attempts (each retried)
+};
+
+class Listener {
+  public:
+    // Opens the spool and the ledger's listener tables, starts the SCP (when listen_dimse), the
+    // assembler, the sender and the Orthanc follower. Instances spooled by an earlier run are
+    // analysed once their series has been quiet for stable_after. `anchoring` (may be null) is
+    // notified after each series. REQUIRES: `analysis` and `anchoring` outlive the listener.
+    // `site_key` remaps UIDs on arrival, as the analysis does.
+    static Result<std::unique_ptr<Listener>> start(ListenOptions options,
+                                                   const image::SiteKey& site_key,
+                                                   service::AnalysisService& analysis,
+                                                   chain::AnchoringService* anchoring);
+    ~Listener();  // stop()s
+    Listener(const Listener&) = delete;
+    Listener& operator=(const Listener&) = delete;
+
+    std::uint16_t port() const;  // the SCP's; 0 without one
+    ListenStats stats() const;
+    // Stops the SCP (associations in progress finish), then the other threads; what is spooled
+    // or queued stays for the next start. Idempotent.
+    void stop();
+
+    struct Impl;
+
+  private:
+    explicit Listener(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+// Whether instances of this SOP class are analysed: images; not SR, key objects, presentation
+// states, RT, waveforms, encapsulated documents, segmentations and the like, which a PACS routing
+// a whole study sends too (they are answered Success and not kept).
+bool is_image_sop_class(const std::string& sop_class_uid);
+
+// "dimse:AE@HOST:PORT", "stow:URL", "fhir:URL", "orthanc:URL": how a destination is named in the
+// send queue and the log.
+std::string destination_name(const pacs::DicomPeer& peer);
+
+}  // namespace medanchor::dicom

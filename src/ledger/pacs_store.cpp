@@ -1,0 +1,224 @@
+// The listener's tables of the ledger (pacs_store.h), on the ledger library's one SQLite
+// connection wrapper (sqlite_stmt.h).
+#include "ledger/pacs_store.h"
+
+#include <sqlite3.h>
+
+#include "ledger/ledger.h"
+#include "ledger/sqlite_stmt.h"
+
+namespace medanchor::ledger {
+namespace fs = std::filesystem;
+
+struct PacsStore::Impl : Connection {};
+
+namespace {
+
+constexpr const char* kInstanceColumns =
+    "sop_uid, series_uid, study_uid, sop_class_uid, origin, spool_path, original_uids, "
+    "analysis_id, error, received_at";
+constexpr const char* kSendColumns =
+    "id, series_uid, destination, kind, payload_path, payload_sha256, state, attempts, "
+    "next_attempt_at, last_error, created_at, sent_at";
+
+PacsInstance read_instance(const Stmt& s) {
+    PacsInstance i;
+    i.sop_uid = s.text(0);
+    i.series_uid = s.text(1);
+    i.study_uid = s.text(2);
+    i.sop_class_uid = s.text(3);
+    i.origin = s.text(4);
+    i.spool_path = s.opt_text(5);
+    i.original_uids = s.opt_text(6);
+    if (auto id = s.opt_u64(7))
+        i.analysis_id = static_cast<std::int64_t>(*id);
+    i.error = s.opt_text(8);
+    i.received_at = s.text(9);
+    return i;
+}
+
+PacsSend read_send(const Stmt& s) {
+    PacsSend r;
+    r.id = s.i64(0);
+    r.series_uid = s.text(1);
+    r.destination = s.text(2);
+    r.kind = s.text(3);
+    r.payload_path = s.text(4);
+    r.payload_sha256 = s.text(5);
+    r.state = s.text(6) == "sent" ? SendState::kSent : SendState::kPending;
+    r.attempts = static_cast<int>(s.i64(7));
+    r.next_attempt_at = s.i64(8);
+    r.last_error = s.text(9);
+    r.created_at = s.text(10);
+    r.sent_at = s.opt_text(11);
+    return r;
+}
+
+}  // namespace
+
+Result<PacsStore> PacsStore::open(const fs::path& ledger_path) {
+    auto impl = std::make_unique<Impl>();
+    if (auto s = impl->open_ledger(ledger_path, "pacs_instances", "listener"); !s)
+        return s.error();
+    return PacsStore(std::move(impl));
+}
+
+PacsStore::PacsStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+PacsStore::PacsStore(PacsStore&&) noexcept = default;
+PacsStore& PacsStore::operator=(PacsStore&&) noexcept = default;
+PacsStore::~PacsStore() = default;
+
+Result<bool> PacsStore::add_instance(const PacsInstance& i) {
+    bool added = false;
+    auto s = impl_->transaction("recording received instance " + i.sop_uid, [&]() -> Status {
+        if (auto st = impl_->query(
+                "INSERT OR IGNORE INTO pacs_instances (sop_uid, series_uid, study_uid, "
+                "sop_class_uid, origin, spool_path, original_uids, received_at) VALUES (?1, ?2, "
+                "?3, ?4, ?5, ?6, ?7, ?8)",
+                {text(i.sop_uid), text(i.series_uid), text(i.study_uid), text(i.sop_class_uid),
+                 text(i.origin), optional_text(i.spool_path), optional_text(i.original_uids),
+                 text(utc_now())},
+                "recording a received instance");
+            !st)
+            return st;
+        added = impl_->changes() == 1;
+        return Status::Ok();
+    });
+    if (!s)
+        return s.error();
+    return added;
+}
+
+Result<std::optional<PacsInstance>> PacsStore::instance(const std::string& sop_uid) {
+    std::optional<PacsInstance> found;
+    const std::string sql =
+        std::string("SELECT ") + kInstanceColumns + " FROM pacs_instances WHERE sop_uid = ?1";
+    if (auto s = impl_->query(sql.c_str(), {text(sop_uid)}, "reading a received instance",
+                              [&](const Stmt& st) { found = read_instance(st); });
+        !s)
+        return s.error();
+    return found;
+}
+
+Result<std::vector<PacsInstance>> PacsStore::spooled() {
+    std::vector<PacsInstance> out;
+    const std::string sql = std::string("SELECT ") + kInstanceColumns +
+                            " FROM pacs_instances WHERE analysis_id IS NULL AND error IS NULL "
+                            "ORDER BY received_at, rowid";
+    if (auto s = impl_->query(sql.c_str(), {}, "listing spooled instances",
+                              [&](const Stmt& st) { out.push_back(read_instance(st)); });
+        !s)
+        return s.error();
+    return out;
+}
+
+Result<std::vector<PacsInstance>> PacsStore::series(const std::string& series_uid) {
+    std::vector<PacsInstance> out;
+    const std::string sql = std::string("SELECT ") + kInstanceColumns +
+                            " FROM pacs_instances WHERE series_uid = ?1 ORDER BY rowid";
+    if (auto s = impl_->query(sql.c_str(), {text(series_uid)}, "listing a series' instances",
+                              [&](const Stmt& st) { out.push_back(read_instance(st)); });
+        !s)
+        return s.error();
+    return out;
+}
+
+Status PacsStore::mark_analysed(const std::string& sop_uid, std::int64_t analysis_id) {
+    return impl_->transaction("marking instance " + sop_uid + " analysed", [&]() -> Status {
+        return impl_->query(
+            "UPDATE pacs_instances SET analysis_id = ?2, spool_path = NULL, analysed_at = ?3 "
+            "WHERE sop_uid = ?1",
+            {text(sop_uid), number(analysis_id), text(utc_now())}, "marking an instance analysed");
+    });
+}
+
+Status PacsStore::mark_failed(const std::string& sop_uid, const std::string& error) {
+    return impl_->transaction("marking instance " + sop_uid + " failed", [&]() -> Status {
+        return impl_->query(
+            "UPDATE pacs_instances SET error = ?2, spool_path = NULL, analysed_at = ?3 WHERE "
+            "sop_uid = ?1 AND analysis_id IS NULL",
+            {text(sop_uid), text(error), text(utc_now())}, "marking an instance failed");
+    });
+}
+
+Result<bool> PacsStore::enqueue(const std::string& series_uid, const std::string& destination,
+                                const std::string& kind, const std::string& payload_path,
+                                const std::string& payload_sha256) {
+    bool added = false;
+    auto s = impl_->transaction("queueing a send to " + destination, [&]() -> Status {
+        if (auto st = impl_->query(
+                "INSERT OR IGNORE INTO pacs_sends (series_uid, destination, kind, payload_path, "
+                "payload_sha256, state, created_at) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6)",
+                {text(series_uid), text(destination), text(kind), text(payload_path),
+                 text(payload_sha256), text(utc_now())},
+                "queueing a send");
+            !st)
+            return st;
+        added = impl_->changes() == 1;
+        return Status::Ok();
+    });
+    if (!s)
+        return s.error();
+    return added;
+}
+
+Result<std::vector<PacsSend>> PacsStore::due(std::int64_t now) {
+    std::vector<PacsSend> out;
+    const std::string sql = std::string("SELECT ") + kSendColumns +
+                            " FROM pacs_sends WHERE state = 'pending' AND next_attempt_at <= ?1 "
+                            "ORDER BY id";
+    if (auto s = impl_->query(sql.c_str(), {number(now)}, "listing due sends",
+                              [&](const Stmt& st) { out.push_back(read_send(st)); });
+        !s)
+        return s.error();
+    return out;
+}
+
+Result<std::vector<PacsSend>> PacsStore::sends() {
+    std::vector<PacsSend> out;
+    const std::string sql = std::string("SELECT ") + kSendColumns + " FROM pacs_sends ORDER BY id";
+    if (auto s = impl_->query(sql.c_str(), {}, "listing sends",
+                              [&](const Stmt& st) { out.push_back(read_send(st)); });
+        !s)
+        return s.error();
+    return out;
+}
+
+Status PacsStore::mark_sent(std::int64_t id) {
+    return impl_->transaction("marking send " + std::to_string(id) + " sent", [&]() -> Status {
+        return impl_->query(
+            "UPDATE pacs_sends SET state = 'sent', sent_at = ?2, attempts = attempts + 1, "
+            "last_error = NULL WHERE id = ?1 AND state = 'pending'",
+            {number(id), text(utc_now())}, "marking a send sent");
+    });
+}
+
+Status PacsStore::note_failure(std::int64_t id, const std::string& error,
+                               std::int64_t next_attempt_at) {
+    return impl_->transaction("noting a failed send", [&]() -> Status {
+        return impl_->query(
+            "UPDATE pacs_sends SET attempts = attempts + 1, last_error = ?2, next_attempt_at = "
+            "?3 WHERE id = ?1 AND state = 'pending'",
+            {number(id), text(error), number(next_attempt_at)}, "noting a failed send");
+    });
+}
+
+Result<std::int64_t> PacsStore::cursor(const std::string& name) {
+    std::int64_t seq = 0;
+    if (auto s = impl_->query("SELECT seq FROM pacs_cursors WHERE name = ?1", {text(name)},
+                              "reading a cursor", [&](const Stmt& st) { seq = st.i64(0); });
+        !s)
+        return s.error();
+    return seq;
+}
+
+Status PacsStore::set_cursor(const std::string& name, std::int64_t seq) {
+    return impl_->transaction("saving cursor " + name, [&]() -> Status {
+        return impl_->query(
+            "INSERT INTO pacs_cursors (name, seq) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE "
+            "SET seq = excluded.seq",
+            {text(name), number(seq)}, "saving a cursor");
+    });
+}
+
+}  // namespace medanchor::ledger

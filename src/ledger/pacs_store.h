@@ -1,0 +1,145 @@
+// The ledger's tables for `medanchor listen` (docs/pacs.md, "What is stored, and for how long"):
+// the instances received from a PACS, the durable send queue of results going back, and the
+// cursors of followed change feeds (Orthanc's /changes). Same file and rules as ledger.h (the
+// schema, version 4, is created and migrated by Ledger::open); its own SQLite connection.
+//
+// An instance row is written when the listener has placed the instance's de-identified copy in
+// the spool and before it answers the sender: every instance a sender was told is stored has a
+// row. It holds de-identified UIDs only; the original Study, Series and SOP Instance UIDs are kept
+// (in `original_uids`) only when the operator asks the SR to reference the originals
+// (--reference-originals), and never leave this file. A row is `spooled` until analysed
+// (`analysis_id` set, spool file removed) or failed (`error` set, spool file removed).
+//
+// A send is keyed by (destination, payload digest): the same SR or FHIR bundle is queued once per
+// destination, whatever restarts or series re-assemblies happen, and is `pending` until the
+// destination took it (`sent`). A send that fails waits `next_attempt_at` (backoff) and is tried
+// again; nothing is dropped.
+//
+// Thread safety: one PacsStore per thread.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+
+namespace medanchor::ledger {
+
+// The schema of the listener's tables: Ledger's migration from version 3 to 4 runs it.
+inline constexpr const char* kPacsSchemaSql = R"sql(
+CREATE TABLE pacs_instances (
+    sop_uid       TEXT PRIMARY KEY,
+    series_uid    TEXT NOT NULL,
+    study_uid     TEXT NOT NULL,
+    sop_class_uid TEXT NOT NULL,
+    origin        TEXT NOT NULL,
+    spool_path    TEXT,
+    original_uids TEXT,
+    analysis_id   INTEGER REFERENCES analyses (id),
+    error         TEXT,
+    received_at   TEXT NOT NULL,
+    analysed_at   TEXT,
+    CHECK (analysis_id IS NULL OR error IS NULL)
+);
+CREATE INDEX pacs_instances_series ON pacs_instances (series_uid);
+CREATE TABLE pacs_sends (
+    id              INTEGER PRIMARY KEY,
+    series_uid      TEXT NOT NULL,
+    destination     TEXT NOT NULL,
+    kind            TEXT NOT NULL CHECK (kind IN ('sr', 'fhir')),
+    payload_path    TEXT NOT NULL,
+    payload_sha256  TEXT NOT NULL CHECK (length(payload_sha256) = 64),
+    state           TEXT NOT NULL CHECK (state IN ('pending', 'sent')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT,
+    created_at      TEXT NOT NULL,
+    sent_at         TEXT,
+    UNIQUE (destination, payload_sha256)
+);
+CREATE TABLE pacs_cursors (
+    name TEXT PRIMARY KEY,
+    seq  INTEGER NOT NULL CHECK (seq >= 0)
+);
+)sql";
+
+struct PacsInstance {
+    std::string sop_uid;     // de-identified (2.25...)
+    std::string series_uid;  // de-identified
+    std::string study_uid;   // de-identified
+    std::string sop_class_uid;
+    std::string origin;  // "dimse:<calling AE>" or "orthanc:<base URL>"
+    std::optional<std::string> spool_path;
+    // "study\series\sop" as the sender had them; only with --reference-originals.
+    std::optional<std::string> original_uids;
+    std::optional<std::int64_t> analysis_id;
+    std::optional<std::string> error;
+    std::string received_at;
+};
+
+enum class SendState { kPending, kSent };
+
+struct PacsSend {
+    std::int64_t id = 0;
+    std::string series_uid;
+    std::string destination;  // "dimse:AE@HOST:PORT", "stow:URL", "fhir:URL", "orthanc:URL"
+    std::string kind;         // "sr" or "fhir"
+    std::string payload_path;
+    std::string payload_sha256;
+    SendState state = SendState::kPending;
+    int attempts = 0;
+    std::int64_t next_attempt_at = 0;  // Unix seconds
+    std::string last_error;
+    std::string created_at;
+    std::optional<std::string> sent_at;
+};
+
+class PacsStore {
+  public:
+    // Opens the ledger file (Ledger::open first: it creates and migrates the schema). kIo,
+    // kUnsupported (no listener tables).
+    static Result<PacsStore> open(const std::filesystem::path& ledger_path);
+    PacsStore(PacsStore&&) noexcept;
+    PacsStore& operator=(PacsStore&&) noexcept;
+    ~PacsStore();
+
+    // Records a received instance. Returns false, changing nothing, when its de-identified SOP
+    // Instance UID is already recorded (a sender's retry, a PACS routing it twice): such an
+    // instance is never analysed twice.
+    Result<bool> add_instance(const PacsInstance& instance);
+    Result<std::optional<PacsInstance>> instance(const std::string& sop_uid);
+    // Instances waiting for analysis (spooled, neither analysed nor failed), oldest first.
+    Result<std::vector<PacsInstance>> spooled();
+    // Every instance of a series, in order of arrival.
+    Result<std::vector<PacsInstance>> series(const std::string& series_uid);
+    Status mark_analysed(const std::string& sop_uid, std::int64_t analysis_id);
+    Status mark_failed(const std::string& sop_uid, const std::string& error);
+
+    // Queues a payload for a destination; false when that payload is already queued (or sent)
+    // there.
+    Result<bool> enqueue(const std::string& series_uid, const std::string& destination,
+                         const std::string& kind, const std::string& payload_path,
+                         const std::string& payload_sha256);
+    // Pending sends whose next attempt is due at `now` (Unix seconds), oldest first.
+    Result<std::vector<PacsSend>> due(std::int64_t now);
+    // Every send (both states), oldest first: the queue's state for the operator.
+    Result<std::vector<PacsSend>> sends();
+    Status mark_sent(std::int64_t id);
+    // One more failed attempt, tried again at `next_attempt_at`.
+    Status note_failure(std::int64_t id, const std::string& error, std::int64_t next_attempt_at);
+
+    // The persisted position in a followed feed (0 when never set).
+    Result<std::int64_t> cursor(const std::string& name);
+    Status set_cursor(const std::string& name, std::int64_t seq);
+
+  private:
+    struct Impl;
+    explicit PacsStore(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace medanchor::ledger

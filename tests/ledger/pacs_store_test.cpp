@@ -1,0 +1,137 @@
+// The listener's tables on real SQLite files: an instance is recorded once (a retry is not
+// recorded again), spooled until analysed or failed; a payload is queued once per destination,
+// due again after a failure only at its next attempt time, and sent once; a cursor survives a
+// reopen; a ledger of version 3 is migrated to have the tables.
+#include "ledger/pacs_store.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <random>
+#include <string>
+
+#include "ledger/ledger.h"
+
+namespace medanchor::ledger {
+namespace {
+
+namespace fs = std::filesystem;
+
+class PacsStoreTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        std::random_device rd;
+        dir_ = fs::temp_directory_path() / ("medanchor-pacs-store-" + std::to_string(rd()));
+        path_ = dir_ / "ledger.sqlite";
+        auto l = Ledger::open(path_);
+        ASSERT_TRUE(l.ok()) << l.error().message();
+        auto s = PacsStore::open(path_);
+        ASSERT_TRUE(s.ok()) << s.error().message();
+        store_.emplace(std::move(*s));
+    }
+    void TearDown() override {
+        store_.reset();
+        fs::remove_all(dir_);
+    }
+    static PacsInstance instance(const std::string& sop, const std::string& series) {
+        PacsInstance i;
+        i.sop_uid = sop;
+        i.series_uid = series;
+        i.study_uid = "2.25.1";
+        i.sop_class_uid = "1.2.840.10008.5.1.4.1.1.2";
+        i.origin = "dimse:MODALITY";
+        i.spool_path = "/spool/" + series + "/" + sop + ".dcm";
+        return i;
+    }
+    fs::path dir_;
+    fs::path path_;
+    std::optional<PacsStore> store_;
+};
+
+TEST_F(PacsStoreTest, AnInstanceIsRecordedOnceAndSpooledUntilFailedOrAnalysed) {
+    ASSERT_TRUE(*store_->add_instance(instance("2.25.10", "2.25.100")));
+    ASSERT_TRUE(*store_->add_instance(instance("2.25.11", "2.25.100")));
+    ASSERT_TRUE(*store_->add_instance(instance("2.25.12", "2.25.200")));
+    // A retry of the same instance changes nothing.
+    auto again = instance("2.25.10", "2.25.999");
+    EXPECT_FALSE(*store_->add_instance(again));
+    EXPECT_EQ((*store_->instance("2.25.10"))->series_uid, "2.25.100");
+    EXPECT_EQ(store_->spooled()->size(), 3u);
+
+    EXPECT_TRUE(store_->mark_failed("2.25.11", "burned-in annotation").ok());
+    auto series = store_->series("2.25.100");
+    ASSERT_TRUE(series.ok());
+    ASSERT_EQ(series->size(), 2u);
+    EXPECT_EQ((*series)[1].error.value_or(""), "burned-in annotation");
+    EXPECT_FALSE((*series)[1].spool_path.has_value());
+    auto spooled = store_->spooled();
+    ASSERT_EQ(spooled->size(), 2u);
+    EXPECT_EQ((*spooled)[0].sop_uid, "2.25.10");
+    EXPECT_EQ((*spooled)[1].sop_uid, "2.25.12");
+    EXPECT_FALSE((*store_->instance("2.25.404")).has_value());
+}
+
+TEST_F(PacsStoreTest, MarkingAnalysedNeedsARecordedAnalysis) {
+    ASSERT_TRUE(*store_->add_instance(instance("2.25.10", "2.25.100")));
+    // Foreign key: analysis 42 does not exist.
+    EXPECT_FALSE(store_->mark_analysed("2.25.10", 42).ok());
+    EXPECT_EQ(store_->spooled()->size(), 1u);
+}
+
+TEST_F(PacsStoreTest, APayloadIsQueuedOncePerDestinationAndRetriedWhenDue) {
+    const std::string sha(64, 'a');
+    ASSERT_TRUE(*store_->enqueue("2.25.100", "dimse:PACS@127.0.0.1:4242", "sr", "/r/a.dcm", sha));
+    ASSERT_TRUE(*store_->enqueue("2.25.100", "stow:http://pacs/dicom-web", "sr", "/r/a.dcm", sha));
+    // The same payload to the same destination again (a restart, the series summarised again).
+    EXPECT_FALSE(*store_->enqueue("2.25.100", "dimse:PACS@127.0.0.1:4242", "sr", "/r/a.dcm", sha));
+    // A new payload (the series grew) is a new send.
+    EXPECT_TRUE(*store_->enqueue("2.25.100", "dimse:PACS@127.0.0.1:4242", "sr", "/r/b.dcm",
+                                 std::string(64, 'b')));
+    auto due = store_->due(1000);
+    ASSERT_EQ(due->size(), 3u);
+    const auto first = (*due)[0].id;
+    ASSERT_TRUE(store_->note_failure(first, "PACS@127.0.0.1:4242: connection refused", 1010).ok());
+    EXPECT_EQ(store_->due(1005)->size(), 2u);  // not due before its next attempt
+    ASSERT_EQ(store_->due(1010)->size(), 3u);
+    ASSERT_TRUE(store_->mark_sent(first).ok());
+    ASSERT_TRUE(store_->mark_sent(first).ok());  // a second mark changes nothing
+    EXPECT_EQ(store_->due(2000)->size(), 2u);
+    auto all = store_->sends();
+    ASSERT_EQ(all->size(), 3u);
+    EXPECT_EQ((*all)[0].state, SendState::kSent);
+    EXPECT_EQ((*all)[0].attempts, 2);  // one failure, then the success
+    EXPECT_TRUE((*all)[0].sent_at.has_value());
+    EXPECT_EQ((*all)[1].state, SendState::kPending);
+}
+
+TEST_F(PacsStoreTest, ACursorSurvivesAReopen) {
+    EXPECT_EQ(*store_->cursor("orthanc:http://127.0.0.1:8042"), 0);
+    ASSERT_TRUE(store_->set_cursor("orthanc:http://127.0.0.1:8042", 17).ok());
+    ASSERT_TRUE(store_->set_cursor("orthanc:http://127.0.0.1:8042", 39).ok());
+    store_.reset();
+    auto reopened = PacsStore::open(path_);
+    ASSERT_TRUE(reopened.ok());
+    EXPECT_EQ(*reopened->cursor("orthanc:http://127.0.0.1:8042"), 39);
+    EXPECT_EQ(*reopened->cursor("orthanc:http://other:8042"), 0);
+}
+
+TEST_F(PacsStoreTest, AVersion3LedgerIsMigratedToHaveTheTables) {
+    store_.reset();
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "DROP TABLE pacs_instances; DROP TABLE pacs_sends; DROP TABLE "
+                           "pacs_cursors; PRAGMA user_version = 3;",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+    auto before = PacsStore::open(path_);
+    ASSERT_FALSE(before.ok());
+    EXPECT_EQ(before.error().code(), ErrorCode::kUnsupported);
+    ASSERT_TRUE(Ledger::open(path_).ok());
+    EXPECT_TRUE(PacsStore::open(path_).ok());
+}
+
+}  // namespace
+}  // namespace medanchor::ledger
