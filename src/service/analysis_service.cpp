@@ -247,7 +247,7 @@ struct AnalysisService::Run {
             if (!existing)
                 return existing.error();
             if (*existing)
-                return std::optional<Recorded>{already(i, **existing)};
+                return std::optional<Recorded>{Recorded{**existing, true}};  // told in order
         }
 
         // One folder per ledger entry, built under a temporary name and placed write-once.
@@ -407,10 +407,12 @@ Result<BatchOutcome> AnalysisService::analyze_batch(const std::vector<ImageSourc
         // now (a failure, a record found) is committed first.
         if (!now || *now)
             commit();
-        if (!now)
+        if (!now) {
             finish(i, now.error());
-        else if (*now)
+        } else if (*now) {
+            observer.on_recorded(run.ref(i), (*now)->analysis, true);
             finish(i, std::move(**now));
+        }
         if (run.commit_due())
             commit();
     };

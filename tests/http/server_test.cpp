@@ -685,8 +685,10 @@ TEST(ServerStart, RefusesPlainHttpBeyondLoopbackAForeignDataFolderAndAnotherNetw
     fs::permissions(home, fs::perms::owner_all | fs::perms::group_read | fs::perms::others_read);
     ServeOptions mistyped;
     mistyped.data_dir = home;
+    mistyped.users = home / "users.sqlite";  // the default: DATA/users.sqlite
     EXPECT_NE(refusal(mistyped).find("holds no server state"), std::string::npos)
         << refusal(mistyped);
+    EXPECT_FALSE(fs::exists(home / "users.sqlite")) << "checked before anything is made there";
     EXPECT_TRUE(fs::exists(home / "tmp"));
     EXPECT_EQ(fs::status(home).permissions() & fs::perms::others_read, fs::perms::others_read);
 

@@ -170,6 +170,28 @@ TEST_F(AnalysisServiceTest, ABatchGoesOnPastAFailureAndTheThresholdsDecideReview
                                         "decoded", "analysed", "recorded", "review"}));
 }
 
+// Records are committed in batches; still, an image found recorded is told after the new image
+// before it, never ahead of it.
+TEST_F(AnalysisServiceTest, ARecordFoundIsToldInInputOrderAfterANewOneStagedBeforeIt) {
+    Recording first;
+    ASSERT_TRUE(service_->analyze(ImageSource::file(sample(2)), options_, first));
+    Recording heard;
+    auto batch = service_->analyze_batch(
+        {ImageSource::file(sample(1)), ImageSource::file(sample(2))}, options_, heard);
+    ASSERT_TRUE(batch) << batch.error().message();
+    EXPECT_EQ(batch->already_recorded, 1u);
+    std::vector<std::string> recorded;
+    for (const auto& e : heard.events) {
+        if (e.rfind("recorded ", 0) == 0 || e.rfind("already ", 0) == 0)
+            recorded.push_back(e);
+    }
+    ASSERT_EQ(recorded.size(), 2u);
+    EXPECT_EQ(recorded[0].rfind("recorded ", 0), 0u) << recorded[0];
+    EXPECT_NE(recorded[0].find(sample(1).filename().string()), std::string::npos) << recorded[0];
+    EXPECT_EQ(recorded[1].rfind("already ", 0), 0u) << recorded[1];
+    EXPECT_NE(recorded[1].find(sample(2).filename().string()), std::string::npos) << recorded[1];
+}
+
 TEST_F(AnalysisServiceTest, AFolderThatIsNotInTheLedgerIsNeverRewritten) {
     Recording heard;
     auto first = service_->analyze(ImageSource::file(sample(3)), options_, heard);

@@ -137,10 +137,12 @@ struct Listener::Impl {
         }
         const fs::path dir = spool_dir() / deid_series;
         const fs::path final_path = dir / (deid_sop + ".dcm");
-        const fs::path staged = dir / (".incoming-" + deid_sop + ".dcm");
+        bool spooled = false;
         auto fail = [&](const Error& e, pacs::StoreStatus status) {
+            // Nothing announces a spool file the row was never written for: it goes.
             std::error_code ec;
-            fs::remove(staged, ec);
+            if (spooled)
+                fs::remove(final_path, ec);
             log_line("instance " + deid_sop + " from " + origin + " refused: " + e.message() +
                      " [" + error_info(e.code()).name + "]");
             count([](ListenStats& s) { ++s.instances_refused; });
@@ -149,21 +151,23 @@ struct Listener::Impl {
         // De-identified from the bytes in memory (never written identified), then made durable
         // (fsync of the file and its folder) before the row that announces it.
         const fs::path name = origin + "/" + deid_sop;
-        if (auto d = image::deidentify_bytes(part10, name, staged, deid_options, remapper); !d) {
+        auto d = image::deidentify_in_memory(part10, name, deid_options, remapper);
+        if (!d) {
             const auto code = d.error().code();
             return fail(d.error(), code == ErrorCode::kIo ? pacs::StoreStatus::kOutOfResources
                                                           : pacs::StoreStatus::kCannotUnderstand);
         }
-        auto bytes = read_regular_file(staged, o.scp.max_object_bytes * 2 + (1 << 20));
-        if (!bytes)
-            return fail(bytes.error(), pacs::StoreStatus::kOutOfResources);
-        if (auto w = write_file_atomically(final_path, *bytes, /*durable=*/true); !w)
+        if (!d->uids)
+            return fail(d->uids.error(), pacs::StoreStatus::kCannotUnderstand);
+        const image::InstanceUids* uids = &*d->uids;
+        std::error_code made;
+        fs::create_directories(dir, made);
+        if (made)
+            return fail(Error(ErrorCode::kIo, dir.string() + ": " + made.message()),
+                        pacs::StoreStatus::kOutOfResources);
+        if (auto w = write_file_atomically(final_path, d->part10, /*durable=*/true); !w)
             return fail(w.error(), pacs::StoreStatus::kOutOfResources);
-        std::error_code ec;
-        fs::remove(staged, ec);
-        auto uids = image::read_instance_uids(*bytes, name.string());
-        if (!uids)
-            return fail(uids.error(), pacs::StoreStatus::kCannotUnderstand);
+        spooled = true;
         if (o.keep_originals) {
             if (auto w = write_file_atomically(o.data_dir / "originals" / (deid_sop + ".dcm"),
                                                part10, true);
@@ -565,6 +569,14 @@ Result<std::unique_ptr<Listener>> Listener::start(ListenOptions options,
     if (ec)
         return Error(ErrorCode::kIo, impl->spool_dir().string() + ": " + ec.message());
     fs::permissions(impl->o.data_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+    if (impl->o.keep_originals) {
+        const fs::path originals = impl->o.data_dir / "originals";
+        fs::create_directories(originals, ec);
+        if (!ec)
+            fs::permissions(originals, fs::perms::owner_all, fs::perm_options::replace, ec);
+        if (ec)
+            return Error(ErrorCode::kIo, originals.string() + ": " + ec.message());
+    }
     Impl* raw = impl.get();
     if (raw->o.listen_dimse) {
         auto scp_options = raw->o.scp;

@@ -949,9 +949,9 @@ void ApiServer::Impl::register_chain_routes() {
             std::int64_t start = 1, limit = 20;
             if (req.has_param("start")) {
                 auto s = parse_id(req.get_param_value("start"));
-                if (!s) {
+                if (!s || *s > (std::int64_t{1} << 53)) {
                     send_error(res,
-                               Error(ErrorCode::kInvalidArgument, "start: a model id, 1 or more"));
+                               Error(ErrorCode::kInvalidArgument, "start: a model id, 1 to 2^53"));
                     return;
                 }
                 start = *s;
@@ -1311,6 +1311,26 @@ Status ApiServer::bind() {
         return Error(ErrorCode::kInvalidArgument,
                      "--threads must be at least 2 and more than the event stream limit");
     }
+    // The state folder is private: the ledger, the reports and the site key are in it. A
+    // folder that exists is made private only when it is empty or already the server's, so a
+    // mistyped --data (a home folder) is refused instead of having its mode changed. Checked
+    // before anything is opened in it (the account store's default file is there).
+    {
+        std::error_code ec;
+        if (fs::exists(o.data_dir, ec) && !fs::is_empty(o.data_dir, ec)) {
+            bool ours = false;
+            for (const char* name :
+                 {"ledger.sqlite", "users.sqlite", "jobs.sqlite", "site.key", "reports"})
+                ours = ours || fs::exists(o.data_dir / name, ec);
+            if (!ours) {
+                return Error(ErrorCode::kInvalidArgument,
+                             "--data " + o.data_dir.string() +
+                                 ": not empty and holds no server state (ledger.sqlite, "
+                                 "users.sqlite, site.key, reports/); give a new or empty folder, "
+                                 "which the server makes private (mode 0700)");
+            }
+        }
+    }
     auto accounts = ledger::AccountStore::open(o.users);
     if (!accounts)
         return accounts.error();
@@ -1345,22 +1365,7 @@ Status ApiServer::bind() {
             }
         }
     }
-    // The state folder is private: the ledger, the reports and the site key are in it. A
-    // folder that exists is made private only when it is empty or already the server's, so a
-    // mistyped --data (a home folder) is refused instead of having its mode changed.
     std::error_code ec;
-    if (fs::exists(o.data_dir, ec) && !fs::is_empty(o.data_dir, ec)) {
-        bool ours = false;
-        for (const char* name : {"ledger.sqlite", "users.sqlite", "site.key", "reports"})
-            ours = ours || fs::exists(o.data_dir / name, ec);
-        if (!ours) {
-            return Error(ErrorCode::kInvalidArgument,
-                         "--data " + o.data_dir.string() +
-                             ": not empty and holds no server state (ledger.sqlite, "
-                             "users.sqlite, site.key, reports/); give a new or empty folder, "
-                             "which the server makes private (mode 0700)");
-        }
-    }
     fs::create_directories(o.data_dir, ec);
     if (ec)
         return Error(ErrorCode::kIo, o.data_dir.string() + ": " + ec.message());
