@@ -58,16 +58,8 @@ set -e
 # ---- the chain: contract, verifier, model, a verified radiologist -------------------------------
 chain_up || fail "setting up the chain"
 
-start_server() {
-    "$bin" serve --listen "127.0.0.1:$http_port" --data "$data" "${node[@]}" \
-        --api "http://127.0.0.1:$api_port" >"$work/serve.out" 2>>"$work/serve.err" &
-    server_pid=$!
-    for _ in $(seq 1 100); do
-        curl -sf "$base/api/health" >/dev/null 2>&1 && return 0
-        sleep 0.2
-    done
-    fail "serve did not answer /api/health"
-}
+serve_args=("${node[@]}" --api "http://127.0.0.1:$api_port")
+source "$src/tests/http/serve_start.sh"
 upload() {
     curl -sf -H "Authorization: Bearer $token" \
         -F "file=@$src/samples/ct/ctsim-42-00000.dcm;filename=DOE^JANE.dcm" \

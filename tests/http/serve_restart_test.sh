@@ -30,17 +30,9 @@ data="$work/data"
 "$bin" keys new --out "$work/doctor.key" >/dev/null
 token=$("$bin" users add doc --role radiologist --key-file "$work/doctor.key" --data "$data" 2>/dev/null)
 
-start_server() {
-    # No chain: nothing listens on port 1, and --no-anchor records analyses only.
-    "$bin" serve --listen "127.0.0.1:$port" --data "$data" --no-anchor --node http://127.0.0.1:1 \
-        >"$work/serve.out" 2>>"$work/serve.err" &
-    server_pid=$!
-    for _ in $(seq 1 100); do
-        curl -sf "$base/api/health" >/dev/null 2>&1 && return 0
-        sleep 0.2
-    done
-    fail "serve did not answer /api/health"
-}
+# No chain: nothing listens on port 1, and --no-anchor records analyses only.
+serve_args=(--no-anchor --node http://127.0.0.1:1)
+source "$src/tests/http/serve_start.sh"
 get_job() { curl -sf -H "Authorization: Bearer $token" "$base/api/jobs/$1"; }
 # An upload of the six sample slices, `times` times over (the same image analysed again is a
 # new analysis: what matters here is work that takes a while).
