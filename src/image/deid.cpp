@@ -15,7 +15,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <sstream>
 #include <vector>
 
 #include "common/encoding.h"
@@ -487,6 +486,9 @@ Result<DeidentifiedInstance> deidentify_in_memory(std::span<const std::uint8_t> 
         return fail(ErrorCode::kCorrupt, in,
                     "cannot parse the DICOM data set (truncated or malformed)");
     }
+    // GDCM has its own copy of every element: the re-encoding can go before the output is made.
+    const std::size_t encoded_size = gated->bytes.size();
+    std::vector<std::uint8_t>().swap(gated->bytes);
     gdcm::File& file = reader.GetFile();
     gdcm::DataSet& ds = file.GetDataSet();
     Deidentifier deid(options, uids);
@@ -531,7 +533,8 @@ Result<DeidentifiedInstance> deidentify_in_memory(std::span<const std::uint8_t> 
     // GDCM writes into memory (its writer assert()s on a stream that fails, e.g. on a full
     // disk); the bytes reach the disk, if at all, through one atomic write that reports failure
     // as a value and leaves nothing behind.
-    std::ostringstream encoded;
+    // Reserved at the input's size plus room for the attributes de-identification adds.
+    StringSink encoded(encoded_size + 64 * 1024);
     gdcm::Writer writer;
     writer.SetFile(file);
     writer.SetStream(encoded);
@@ -539,7 +542,7 @@ Result<DeidentifiedInstance> deidentify_in_memory(std::span<const std::uint8_t> 
         return fail(ErrorCode::kCorrupt, in, "cannot encode the de-identified data set");
     }
     return DeidentifiedInstance{
-        std::move(encoded).str(),
+        std::move(encoded).take(),
         instance_uids_of(ds, escape_for_display(in.string()) + " (de-identified)"),
         std::move(deid.summary)};
 }

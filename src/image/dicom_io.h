@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <istream>
+#include <ostream>
 #include <span>
 #include <streambuf>
 #include <string>
@@ -81,6 +82,46 @@ class SpanStream : public std::istream {
 
   private:
     SpanStreamBuf buf_;
+};
+
+// An std::ostream into a string reserved up front, so GDCM writes a large data set without the
+// doubling (and copying) of an std::ostringstream. Writes are appended; the only seek it answers
+// is tellp().
+class StringSinkBuf : public std::streambuf {
+  public:
+    explicit StringSinkBuf(std::size_t reserve) { out_.reserve(reserve); }
+    std::string take() && { return std::move(out_); }
+
+  protected:
+    int_type overflow(int_type c) override {
+        if (!traits_type::eq_int_type(c, traits_type::eof()))
+            out_.push_back(traits_type::to_char_type(c));
+        return traits_type::not_eof(c);
+    }
+    std::streamsize xsputn(const char* s, std::streamsize n) override {
+        out_.append(s, static_cast<std::size_t>(n));
+        return n;
+    }
+    pos_type seekoff(off_type off, std::ios_base::seekdir dir,
+                     std::ios_base::openmode which) override {
+        if (off != 0 || dir != std::ios_base::cur || !(which & std::ios_base::out))
+            return pos_type(off_type(-1));
+        return pos_type(off_type(out_.size()));
+    }
+
+  private:
+    std::string out_;
+};
+
+class StringSink : public std::ostream {
+  public:
+    explicit StringSink(std::size_t reserve) : std::ostream(nullptr), buf_(reserve) {
+        rdbuf(&buf_);
+    }
+    std::string take() && { return std::move(buf_).take(); }
+
+  private:
+    StringSinkBuf buf_;
 };
 
 // Silences GDCM's own stderr tracing (we report errors as values). Idempotent, thread-safe.

@@ -54,7 +54,7 @@ Result<PreparedInput> load_and_prepare(const ImageLoader& loader, std::size_t i,
         auto image = loader(i);
         if (!image)
             return image.error();
-        return preprocess(*image, manifest);
+        return preprocess(std::move(*image), manifest);
     } catch (const std::exception& e) {
         return internal("loading an image", &e);
     } catch (...) {

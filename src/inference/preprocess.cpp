@@ -61,6 +61,11 @@ double percentile(std::vector<float> values, double p) {
 }
 
 Result<PreparedInput> preprocess(const ModalityImage& image, const ModelManifest& manifest) {
+    ModalityImage copy = image;
+    return preprocess(std::move(copy), manifest);
+}
+
+Result<PreparedInput> preprocess(ModalityImage&& image, const ModelManifest& manifest) {
     const InputSpec& in = manifest.input;
     const Preprocessing& pre = manifest.preprocessing;
     if (image.rows <= 0 || image.columns <= 0 || (image.channels != 1 && image.channels != 3) ||
@@ -102,7 +107,7 @@ Result<PreparedInput> preprocess(const ModalityImage& image, const ModelManifest
         channels = 1;
         out.steps.push_back("luminance 0.299R+0.587G+0.114B");
     } else {
-        values = image.values;
+        values = std::move(image.values);
     }
 
     // 2. Window to [0,1]: clamp((v - (c - w/2)) / w, 0, 1), or v / scale for "none".
@@ -160,13 +165,22 @@ Result<PreparedInput> preprocess(const ModalityImage& image, const ModelManifest
     // The display image for saliency: the windowed image, one channel.
     out.display_rows = image.rows;
     out.display_columns = image.columns;
-    if (channels == 1) {
-        out.display = values;
-    } else {
-        out.display.resize(pixels);
-        for (std::size_t i = 0; i < pixels; ++i) {
-            const float* p = &values[3 * i];
-            out.display[i] = kLumaR * p[0] + kLumaG * p[1] + kLumaB * p[2];
+    out.display.resize(pixels);
+    {
+        // Row by row (no full-size float copy): clamp to [0,1], then OpenCV's rounding to 8 bits.
+        const auto columns = static_cast<std::size_t>(image.columns);
+        std::vector<float> row(columns);
+        const cv::Mat row_mat(1, image.columns, CV_32F, row.data());
+        for (std::size_t y = 0; y < static_cast<std::size_t>(image.rows); ++y) {
+            for (std::size_t x = 0; x < columns; ++x) {
+                const std::size_t i = y * columns + x;
+                row[x] = channels == 1 ? values[i]
+                                       : kLumaR * values[3 * i] + kLumaG * values[3 * i + 1] +
+                                             kLumaB * values[3 * i + 2];
+            }
+            cv::Mat(cv::min(cv::max(row_mat, 0.0), 1.0))
+                .convertTo(cv::Mat(1, image.columns, CV_8U, out.display.data() + y * columns),
+                           CV_8U, 255.0);
         }
     }
 

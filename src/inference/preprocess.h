@@ -6,6 +6,7 @@
 // image (Modality LUT applied, one frame chosen) into a ModalityImage.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -35,11 +36,12 @@ struct ModalityImage {
 struct PreparedInput {
     Tensor tensor;                   // input.channels x input.height x input.width
     std::vector<std::string> steps;  // the image's own steps, then ours, in order
-    // The windowed image in [0,1] at the image's own size, one channel (luminance for colour):
-    // the background of the saliency overlay.
+    // The windowed image at the image's own size, one channel (luminance for colour), clamped
+    // to [0,1] and scaled to 0..255 as the saliency overlay's background shows it: a quarter of
+    // the float image's memory while it waits for inference.
     int display_rows = 0;
     int display_columns = 0;
-    std::vector<float> display;
+    std::vector<std::uint8_t> display;
     // The part of the input tensor the image occupies (the whole input for "stretch"; the
     // centred, aspect-preserving rectangle for "letterbox"), in input pixels.
     int content_x = 0;
@@ -60,6 +62,8 @@ inline constexpr float kLumaB = 0.114f;
 // not accept, a "dicom" window on an image without one, or a colour image for a network whose
 // channel count is neither 1 nor 3; kInvalidArgument for an empty or inconsistent image.
 Result<PreparedInput> preprocess(const ModalityImage& image, const ModelManifest& manifest);
+// The same, windowing the image's values in place (no copy of a large image).
+Result<PreparedInput> preprocess(ModalityImage&& image, const ModelManifest& manifest);
 
 // The value at percentile p (0..100) of `values`, interpolating linearly between the closest
 // ranks (numpy's default). REQUIRES: !values.empty().

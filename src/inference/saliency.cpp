@@ -121,42 +121,38 @@ Result<std::vector<std::uint8_t>> render_saliency_png(const SaliencyMap& map,
         const cv::Mat full(map.rows, map.columns, CV_32F, const_cast<float*>(map.values.data()));
         const cv::Mat content = full(
             cv::Rect(input.content_x, input.content_y, input.content_width, input.content_height));
+        // Full-size planes, each made once and changed in place: the heat (float), its 8-bit
+        // colour map, and the blend written over the colour map.
         cv::Mat heat;
         cv::resize(content, heat, cv::Size(input.display_columns, input.display_rows), 0, 0,
                    cv::INTER_LINEAR);
         double max = 0.0;
         cv::minMaxLoc(heat, nullptr, &max);
-        cv::Mat weight = cv::max(heat, 0.0);
+        cv::max(heat, 0.0, heat);
         if (max > 0)
-            weight /= max;  // in [0,1]: 1 at the strongest evidence
-        cv::Mat heat8;
-        weight.convertTo(heat8, CV_8U, 255.0);
+            heat /= max;  // the weight, in [0,1]: 1 at the strongest evidence
         cv::Mat colour;
-        cv::applyColorMap(heat8, colour, cv::COLORMAP_JET);
+        {
+            cv::Mat heat8;
+            heat.convertTo(heat8, CV_8U, 255.0);
+            cv::applyColorMap(heat8, colour, cv::COLORMAP_JET);
+        }
 
-        const cv::Mat grey(input.display_rows, input.display_columns, CV_32F,
-                           const_cast<float*>(input.display.data()));
-        cv::Mat grey8;
-        cv::Mat(cv::min(cv::max(grey, 0.0), 1.0)).convertTo(grey8, CV_8U, 255.0);
-        cv::Mat background;
-        cv::cvtColor(grey8, background, cv::COLOR_GRAY2BGR);
-
+        // Over the grey background (the display image, the same in each of the three channels).
         constexpr float kMaxAlpha = 0.6f;
-        cv::Mat blended(background.size(), CV_8UC3);
-        for (int y = 0; y < blended.rows; ++y) {
-            const auto* b = background.ptr<cv::Vec3b>(y);
-            const auto* c = colour.ptr<cv::Vec3b>(y);
-            const auto* w = weight.ptr<float>(y);
-            auto* o = blended.ptr<cv::Vec3b>(y);
-            for (int x = 0; x < blended.cols; ++x) {
+        for (int y = 0; y < colour.rows; ++y) {
+            const std::uint8_t* g = input.display.data() + std::size_t(y) * input.display_columns;
+            const auto* w = heat.ptr<float>(y);
+            auto* o = colour.ptr<cv::Vec3b>(y);
+            for (int x = 0; x < colour.cols; ++x) {
                 const float a = kMaxAlpha * w[x];
                 for (int k = 0; k < 3; ++k) {
-                    o[x][k] = cv::saturate_cast<std::uint8_t>((1.0f - a) * b[x][k] + a * c[x][k]);
+                    o[x][k] = cv::saturate_cast<std::uint8_t>((1.0f - a) * g[x] + a * o[x][k]);
                 }
             }
         }
         std::vector<std::uint8_t> png;
-        if (!cv::imencode(".png", blended, png))
+        if (!cv::imencode(".png", colour, png))
             return Error(ErrorCode::kInternal, "render_saliency_png: PNG encoding failed");
         return png;
     } catch (const cv::Exception& e) {

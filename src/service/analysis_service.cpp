@@ -149,6 +149,7 @@ struct AnalysisService::Run {
         f.hash = image::hash_image(*img, &service.site_key_);
         f.geometry = img->geometry;
         f.info = img->info;
+        bytes->reset();  // the file as read is no longer needed: one copy less at the peak
         return to_model_input(*img, source.name());
     }
 

@@ -78,7 +78,11 @@ TEST(Preprocess, CtFixedWindowInHounsfieldUnits) {
     EXPECT_EQ(p->steps, (std::vector<std::string>{"window fixed c=-600 w=1500",
                                                   "resize 2x2->2x2 stretch area",
                                                   "normalize mean=[0.5] std=[0.25]"}));
-    EXPECT_EQ(p->display, (std::vector<float>{350.0f / 1500.0f, 0.5f, 1.0f, 1.0f}));
+    // The display image: the windowed values on 0..255, rounded.
+    const std::vector<float> windowed = {350.0f / 1500.0f, 0.5f, 1.0f, 1.0f};
+    ASSERT_EQ(p->display.size(), windowed.size());
+    for (std::size_t i = 0; i < windowed.size(); ++i)
+        EXPECT_NEAR(p->display[i], windowed[i] * 255.0f, 0.5f + 1e-4f) << i;
 }
 
 TEST(Preprocess, PercentileWindowForMrOrXray) {
@@ -248,7 +252,7 @@ TEST(Preprocess, ColourStaysRgbForThreeChannels) {
     ASSERT_TRUE(p);
     expect_tensor(p->tensor, {0.4f, 0.8f, 0.2f});
     ASSERT_EQ(p->display.size(), 1u);
-    EXPECT_NEAR(p->display[0], 153.0f / 250.0f, 1e-6);
+    EXPECT_NEAR(p->display[0], 153.0f / 250.0f * 255.0f, 0.5f + 1e-4f);
 }
 
 TEST(Preprocess, ColourCannotFillTwoChannels) {
