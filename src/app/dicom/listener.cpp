@@ -447,7 +447,8 @@ struct Listener::Impl {
             std::lock_guard lock(store_mutex);
             if (auto s = store.complete_summary(series, {}); !s)
                 return s;
-            return Error(ErrorCode::kNoInput, "no instance of it could be analysed");
+            log_line("series " + series + ": no SR: no instance of it could be analysed");
+            return Status::Ok();
         }
         // The SR is made beside its place, then written durably under its digest: the queue
         // will name that file, so it must be on disk before the enqueues commit.
