@@ -205,4 +205,43 @@ Status write_file_atomically(const fs::path& path, std::string_view text, bool d
         path, std::span(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()), durable);
 }
 
+Status create_directories_durably(const fs::path& dir) {
+    std::error_code ec;
+    if (fs::is_directory(dir, ec))
+        return Status::Ok();
+    const fs::path parent = dir.parent_path();
+    if (!parent.empty() && parent != dir) {
+        if (auto s = create_directories_durably(parent); !s)
+            return s;
+    }
+    if (!fs::create_directory(dir, ec) && ec)
+        return Error(ErrorCode::kIo, dir.string() + ": cannot make the folder: " + ec.message());
+    return sync_path(parent.empty() ? fs::path(".") : parent, O_RDONLY | O_DIRECTORY);
+}
+
+Status check_state_folder(const fs::path& dir, std::initializer_list<std::string_view> markers,
+                          std::string_view option, std::string_view owner) {
+    std::error_code ec;
+    if (!fs::exists(dir, ec) || fs::is_empty(dir, ec))
+        return Status::Ok();
+    std::string names;
+    for (const auto name : markers) {
+        if (fs::exists(dir / name, ec))
+            return Status::Ok();
+        names += names.empty() ? "" : ", ";
+        names += name;
+    }
+    std::string message(option);
+    message += ' ';
+    message += dir.string();
+    message += ": not empty and holds no ";
+    message += owner;
+    message += " state (";
+    message += names;
+    message += "); give a new or empty folder, which the ";
+    message += owner;
+    message += " makes private (mode 0700)";
+    return Error(ErrorCode::kInvalidArgument, std::move(message));
+}
+
 }  // namespace medanchor

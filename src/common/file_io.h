@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <initializer_list>
 #include <span>
 #include <string>
 #include <string_view>
@@ -83,5 +84,19 @@ Status write_file_atomically(const std::filesystem::path& path, std::span<const 
                              bool durable = false);
 Status write_file_atomically(const std::filesystem::path& path, std::string_view text,
                              bool durable = false);
+
+// Makes `dir` and any missing parent folders, and fsyncs the folder each new one was made in, so
+// the new folders survive a crash (a file made durable inside one is then reachable). kIo naming
+// the folder.
+Status create_directories_durably(const std::filesystem::path& dir);
+
+// Whether `dir` may be taken as a program's private state folder (the caller then makes it mode
+// 0700): it does not exist, is empty, or already holds one of `markers` (the names of files or
+// folders the program keeps there). Otherwise kInvalidArgument naming `option`, the folder and the
+// markers, so a mistyped folder (a home folder) is refused instead of having its mode changed.
+// `owner` names the program in the message ("server", "listener").
+Status check_state_folder(const std::filesystem::path& dir,
+                          std::initializer_list<std::string_view> markers, std::string_view option,
+                          std::string_view owner);
 
 }  // namespace medanchor

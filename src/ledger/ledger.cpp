@@ -94,6 +94,8 @@ constexpr const char* kMigrations[] = {
     kMerkleSchemaSql,
     // 3 -> 4: the DICOM listener's instances, send queue and feed cursors (pacs_store.h).
     kPacsSchemaSql,
+    // 4 -> 5: series whose SR is due, instances a feed could not give, sends' `failed` state.
+    kPacsSchemaV5Sql,
 };
 static_assert(std::size(kMigrations) == Ledger::kSchemaVersion - 1);
 

@@ -157,8 +157,9 @@ class OutboxLock {
 class Ledger {
   public:
     // 2: analyses.report_dir; 3: the Merkle tables (merkle_store.h); 4: the DICOM listener's
-    // tables (pacs_store.h). Migrated on open.
-    static constexpr int kSchemaVersion = 4;
+    // tables (pacs_store.h); 5: the listener's summary marks, fetch failures and dead-letter
+    // sends (pacs_store.h). Migrated on open.
+    static constexpr int kSchemaVersion = 5;
 
     // Opens (creating it, its parent folders with mode 0700 and the file with mode 0600, when
     // missing) and migrates the schema. Refuses a file whose schema is newer than this build's

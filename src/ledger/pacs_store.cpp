@@ -45,7 +45,10 @@ PacsSend read_send(const Stmt& s) {
     r.kind = s.text(3);
     r.payload_path = s.text(4);
     r.payload_sha256 = s.text(5);
-    r.state = s.text(6) == "sent" ? SendState::kSent : SendState::kPending;
+    const std::string state = s.text(6);
+    r.state = state == "sent"     ? SendState::kSent
+              : state == "failed" ? SendState::kFailed
+                                  : SendState::kPending;
     r.attempts = static_cast<int>(s.i64(7));
     r.next_attempt_at = s.i64(8);
     r.last_error = s.text(9);
@@ -125,10 +128,17 @@ Result<std::vector<PacsInstance>> PacsStore::series(const std::string& series_ui
 
 Status PacsStore::mark_analysed(const std::string& sop_uid, std::int64_t analysis_id) {
     return impl_->transaction("marking instance " + sop_uid + " analysed", [&]() -> Status {
+        const std::string now = utc_now();
+        if (auto s = impl_->query(
+                "UPDATE pacs_instances SET analysis_id = ?2, spool_path = NULL, analysed_at = ?3 "
+                "WHERE sop_uid = ?1",
+                {text(sop_uid), number(analysis_id), text(now)}, "marking an instance analysed");
+            !s)
+            return s;
         return impl_->query(
-            "UPDATE pacs_instances SET analysis_id = ?2, spool_path = NULL, analysed_at = ?3 "
-            "WHERE sop_uid = ?1",
-            {text(sop_uid), number(analysis_id), text(utc_now())}, "marking an instance analysed");
+            "INSERT OR IGNORE INTO pacs_summaries_due (series_uid, since) SELECT series_uid, ?2 "
+            "FROM pacs_instances WHERE sop_uid = ?1",
+            {text(sop_uid), text(now)}, "marking a series' summary due");
     });
 }
 
@@ -141,20 +151,61 @@ Status PacsStore::mark_failed(const std::string& sop_uid, const std::string& err
     });
 }
 
+Result<std::vector<std::string>> PacsStore::summaries_due() {
+    std::vector<std::string> out;
+    if (auto s = impl_->query("SELECT series_uid FROM pacs_summaries_due ORDER BY since, rowid", {},
+                              "listing series whose summary is due",
+                              [&](const Stmt& st) { out.push_back(st.text(0)); });
+        !s)
+        return s.error();
+    return out;
+}
+
+namespace {
+
+// The one INSERT of a send (inside the caller's transaction); whether it was new. Only the
+// (destination, digest) conflict is ignored: OR IGNORE would drop a row failing a CHECK too.
+Result<bool> insert_send(Connection& c, const std::string& series_uid,
+                         const std::string& destination, const std::string& kind,
+                         const std::string& payload_path, const std::string& payload_sha256) {
+    if (auto st =
+            c.query("INSERT INTO pacs_sends (series_uid, destination, kind, payload_path, "
+                    "payload_sha256, state, created_at) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6) "
+                    "ON CONFLICT (destination, payload_sha256) DO NOTHING",
+                    {text(series_uid), text(destination), text(kind), text(payload_path),
+                     text(payload_sha256), text(utc_now())},
+                    "queueing a send to " + destination);
+        !st)
+        return st.error();
+    return c.changes() == 1;
+}
+
+}  // namespace
+
+Status PacsStore::complete_summary(const std::string& series_uid,
+                                   const std::vector<PacsSend>& sends) {
+    return impl_->transaction("queueing the summary of series " + series_uid, [&]() -> Status {
+        for (const auto& send : sends) {
+            if (auto added = insert_send(*impl_, series_uid, send.destination, send.kind,
+                                         send.payload_path, send.payload_sha256);
+                !added)
+                return added.error();
+        }
+        return impl_->query("DELETE FROM pacs_summaries_due WHERE series_uid = ?1",
+                            {text(series_uid)}, "clearing a series' summary mark");
+    });
+}
+
 Result<bool> PacsStore::enqueue(const std::string& series_uid, const std::string& destination,
                                 const std::string& kind, const std::string& payload_path,
                                 const std::string& payload_sha256) {
     bool added = false;
     auto s = impl_->transaction("queueing a send to " + destination, [&]() -> Status {
-        if (auto st = impl_->query(
-                "INSERT OR IGNORE INTO pacs_sends (series_uid, destination, kind, payload_path, "
-                "payload_sha256, state, created_at) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6)",
-                {text(series_uid), text(destination), text(kind), text(payload_path),
-                 text(payload_sha256), text(utc_now())},
-                "queueing a send");
-            !st)
-            return st;
-        added = impl_->changes() == 1;
+        auto inserted =
+            insert_send(*impl_, series_uid, destination, kind, payload_path, payload_sha256);
+        if (!inserted)
+            return inserted.error();
+        added = *inserted;
         return Status::Ok();
     });
     if (!s)
@@ -201,6 +252,54 @@ Status PacsStore::note_failure(std::int64_t id, const std::string& error,
             "?3 WHERE id = ?1 AND state = 'pending'",
             {number(id), text(error), number(next_attempt_at)}, "noting a failed send");
     });
+}
+
+Status PacsStore::mark_dead(std::int64_t id, const std::string& error) {
+    return impl_->transaction("marking send " + std::to_string(id) + " failed", [&]() -> Status {
+        return impl_->query(
+            "UPDATE pacs_sends SET state = 'failed', attempts = attempts + 1, last_error = ?2 "
+            "WHERE id = ?1 AND state = 'pending'",
+            {number(id), text(error)}, "marking a send failed");
+    });
+}
+
+Result<std::int64_t> PacsStore::retry_failed_sends() {
+    std::int64_t changed = 0;
+    auto s = impl_->transaction("retrying failed sends", [&]() -> Status {
+        if (auto st = impl_->query(
+                "UPDATE pacs_sends SET state = 'pending', attempts = 0, next_attempt_at = 0 WHERE "
+                "state = 'failed'",
+                {}, "retrying failed sends");
+            !st)
+            return st;
+        changed = impl_->changes();
+        return Status::Ok();
+    });
+    if (!s)
+        return s.error();
+    return changed;
+}
+
+Status PacsStore::add_fetch_failure(const std::string& origin, const std::string& resource,
+                                    const std::string& reason) {
+    return impl_->transaction("recording that " + resource + " could not be fetched",
+                              [&]() -> Status {
+                                  return impl_->query(
+                                      "INSERT OR IGNORE INTO pacs_fetch_failures (origin, "
+                                      "resource, reason, at) VALUES (?1, ?2, ?3, ?4)",
+                                      {text(origin), text(resource), text(reason), text(utc_now())},
+                                      "recording a fetch failure");
+                              });
+}
+
+Result<std::int64_t> PacsStore::fetch_failures(const std::string& origin) {
+    std::int64_t n = 0;
+    if (auto s = impl_->query("SELECT count(*) FROM pacs_fetch_failures WHERE origin = ?1",
+                              {text(origin)}, "counting fetch failures",
+                              [&](const Stmt& st) { n = st.i64(0); });
+        !s)
+        return s.error();
+    return n;
 }
 
 Result<std::int64_t> PacsStore::cursor(const std::string& name) {

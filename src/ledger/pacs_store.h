@@ -1,7 +1,7 @@
 // The ledger's tables for `medanchor listen` (docs/pacs.md, "What is stored, and for how long"):
 // the instances received from a PACS, the durable send queue of results going back, and the
 // cursors of followed change feeds (Orthanc's /changes). Same file and rules as ledger.h (the
-// schema, version 4, is created and migrated by Ledger::open); its own SQLite connection.
+// schema, version 5, is created and migrated by Ledger::open); its own SQLite connection.
 //
 // An instance row is written when the listener has placed the instance's de-identified copy in
 // the spool and before it answers the sender: every instance a sender was told is stored has a
@@ -10,10 +10,19 @@
 // (--reference-originals), and never leave this file. A row is `spooled` until analysed
 // (`analysis_id` set, spool file removed) or failed (`error` set, spool file removed).
 //
+// A series whose instance was marked analysed is "summary due" (`pacs_summaries_due`, written in
+// the same transaction as the instance's mark) until its SR's sends are queued (the marker is
+// cleared in the same transaction as the enqueues): a process killed between the two, or a
+// summary that failed, leaves the marker, and the listener summarises the series again.
+//
 // A send is keyed by (destination, payload digest): the same SR or FHIR bundle is queued once per
 // destination, whatever restarts or series re-assemblies happen, and is `pending` until the
-// destination took it (`sent`). A send that fails waits `next_attempt_at` (backoff) and is tried
-// again; nothing is dropped.
+// destination took it (`sent`) or refused it for good (`failed`, a dead letter, with the reason;
+// `retry_failed_sends` makes it pending again). A send that fails for a passing reason waits
+// `next_attempt_at` (backoff) and is tried again.
+//
+// An instance that could not be fetched from a followed feed for a reason that will not pass (too
+// large, not DICOM, gone) is kept in `pacs_fetch_failures` with the reason, so the feed moves on.
 //
 // Thread safety: one PacsStore per thread.
 #pragma once
@@ -67,6 +76,42 @@ CREATE TABLE pacs_cursors (
 );
 )sql";
 
+// Ledger's migration from version 4 to 5: the series whose SR is due, the instances a followed
+// feed could not give, and sends' `failed` state (SQLite cannot change a CHECK in place: the
+// table is rebuilt, its rows and ids kept).
+inline constexpr const char* kPacsSchemaV5Sql = R"sql(
+CREATE TABLE pacs_summaries_due (
+    series_uid TEXT PRIMARY KEY,
+    since      TEXT NOT NULL
+);
+CREATE TABLE pacs_fetch_failures (
+    origin   TEXT NOT NULL,
+    resource TEXT NOT NULL,
+    reason   TEXT NOT NULL,
+    at       TEXT NOT NULL,
+    PRIMARY KEY (origin, resource)
+);
+CREATE TABLE pacs_sends_v5 (
+    id              INTEGER PRIMARY KEY,
+    series_uid      TEXT NOT NULL,
+    destination     TEXT NOT NULL,
+    kind            TEXT NOT NULL CHECK (kind IN ('sr', 'fhir')),
+    payload_path    TEXT NOT NULL,
+    payload_sha256  TEXT NOT NULL CHECK (length(payload_sha256) = 64),
+    state           TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'failed')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT,
+    created_at      TEXT NOT NULL,
+    sent_at         TEXT,
+    UNIQUE (destination, payload_sha256)
+);
+INSERT INTO pacs_sends_v5 SELECT id, series_uid, destination, kind, payload_path, payload_sha256,
+    state, attempts, next_attempt_at, last_error, created_at, sent_at FROM pacs_sends;
+DROP TABLE pacs_sends;
+ALTER TABLE pacs_sends_v5 RENAME TO pacs_sends;
+)sql";
+
 struct PacsInstance {
     std::string sop_uid;     // de-identified (2.25...)
     std::string series_uid;  // de-identified
@@ -81,7 +126,7 @@ struct PacsInstance {
     std::string received_at;
 };
 
-enum class SendState { kPending, kSent };
+enum class SendState { kPending, kSent, kFailed };
 
 struct PacsSend {
     std::int64_t id = 0;
@@ -116,8 +161,16 @@ class PacsStore {
     Result<std::vector<PacsInstance>> spooled();
     // Every instance of a series, in order of arrival.
     Result<std::vector<PacsInstance>> series(const std::string& series_uid);
+    // Also marks the instance's series "summary due", in the same transaction.
     Status mark_analysed(const std::string& sop_uid, std::int64_t analysis_id);
     Status mark_failed(const std::string& sop_uid, const std::string& error);
+
+    // Series marked "summary due" (an instance analysed since their SR's sends were queued),
+    // oldest mark first.
+    Result<std::vector<std::string>> summaries_due();
+    // Queues each of `sends` (destination, kind, payload_path, payload_sha256; as enqueue) and
+    // clears the series' "summary due" mark, in one transaction: all or nothing.
+    Status complete_summary(const std::string& series_uid, const std::vector<PacsSend>& sends);
 
     // Queues a payload for a destination; false when that payload is already queued (or sent)
     // there.
@@ -131,6 +184,17 @@ class PacsStore {
     Status mark_sent(std::int64_t id);
     // One more failed attempt, tried again at `next_attempt_at`.
     Status note_failure(std::int64_t id, const std::string& error, std::int64_t next_attempt_at);
+    // One more failed attempt, and the last: the send is `failed` (a dead letter) with `error`.
+    Status mark_dead(std::int64_t id, const std::string& error);
+    // Makes every failed send pending again, due at once (attempts start over); how many.
+    Result<std::int64_t> retry_failed_sends();
+
+    // Records that `resource` (an Orthanc instance id) of the feed `origin` could not be taken,
+    // for a reason that will not pass; recording it again keeps the first reason.
+    Status add_fetch_failure(const std::string& origin, const std::string& resource,
+                             const std::string& reason);
+    // How many are recorded for `origin`.
+    Result<std::int64_t> fetch_failures(const std::string& origin);
 
     // The persisted position in a followed feed (0 when never set).
     Result<std::int64_t> cursor(const std::string& name);

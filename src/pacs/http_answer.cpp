@@ -5,7 +5,10 @@
 namespace medanchor::pacs::detail {
 
 Error http_failure(const std::string& what, const HttpResponse& response) {
+    // 408 (the server gave up waiting) and 429 (too many requests) pass; another 4xx does not.
     const ErrorCode code = response.status == 404                            ? ErrorCode::kNotFound
+                           : response.status == 408                          ? ErrorCode::kTimeout
+                           : response.status == 429                          ? ErrorCode::kNetwork
                            : response.status >= 400 && response.status < 500 ? ErrorCode::kRejected
                                                                              : ErrorCode::kNetwork;
     std::string message = what + ": HTTP " + std::to_string(response.status);

@@ -150,6 +150,19 @@ Result<OrthancSeries> OrthancClient::series(const std::string& id) {
     return series;
 }
 
+Result<std::uint64_t> OrthancClient::instance_size(const std::string& id) {
+    if (!is_orthanc_id(id))
+        return not_an_id("Orthanc instance", id);
+    const std::string url = base_url_ + "/instances/" + id;
+    auto j = get_json(http_, url);
+    if (!j)
+        return j.error();
+    const auto size = j->is_object() ? j->find("FileSize") : j->end();
+    if (size == j->end() || !size->is_number_unsigned())
+        return malformed("GET " + url, "not an instance (no FileSize)");
+    return size->get<std::uint64_t>();
+}
+
 Result<std::vector<std::uint8_t>> OrthancClient::instance_file(const std::string& id) {
     if (!is_orthanc_id(id))
         return not_an_id("Orthanc instance", id);

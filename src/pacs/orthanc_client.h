@@ -77,7 +77,11 @@ class OrthancClient {
 
     // GET /series/{id}. kNotFound when Orthanc has no such series (any more).
     Result<OrthancSeries> series(const std::string& id);
-    // GET /instances/{id}/file: the Part 10 file as Orthanc stores it.
+    // GET /instances/{id}: the size of the instance's file in bytes (its FileSize), to refuse a
+    // large one before downloading it. kNotFound when Orthanc has no such instance (any more).
+    Result<std::uint64_t> instance_size(const std::string& id);
+    // GET /instances/{id}/file: the Part 10 file as Orthanc stores it; kTooLarge past
+    // max_instance_bytes (the rest is not read).
     Result<std::vector<std::uint8_t>> instance_file(const std::string& id);
     // POST /instances: stores a Part 10 file in Orthanc (an SR going back). kRejected when Orthanc
     // refuses it (e.g. not DICOM).

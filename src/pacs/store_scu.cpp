@@ -146,8 +146,11 @@ Result<StoreReceipt> StoreScu::store(std::span<const std::uint8_t> part10, std::
     if (sent.bad())
         return association.failure(sent, "C-STORE of " + std::string(name) + " failed");
     if (!store_status_stored(status)) {
-        return Error(ErrorCode::kRejected, association.where() + ": refused " + std::string(name) +
-                                               " with status " + describe_store_status(status));
+        // 0xA7xx, Out of Resources: the peer cannot take it now (full, busy), and may later.
+        const bool passing = (status & 0xFF00) == 0xA700;
+        return Error(passing ? ErrorCode::kNetwork : ErrorCode::kRejected,
+                     association.where() + ": refused " + std::string(name) + " with status " +
+                         describe_store_status(status));
     }
     return StoreReceipt{status, uids->sop_instance};
 }

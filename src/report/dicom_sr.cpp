@@ -168,9 +168,11 @@ Error internal(const std::string& what) {
 
 // Writes the document with its own deterministic Series and SOP Instance UIDs, a record that
 // nothing in it names the patient, through a temporary file renamed over `path`.
+// `identity_removed` false (the SR cites original instances): Patient Identity Removed NO and no
+// De-identification Method (Type 1C, only with YES).
 Status save_document(DSRDocument& doc, const std::string& series_uid,
                      const std::string& instance_uid, const std::string& at,
-                     const std::filesystem::path& path) {
+                     const std::filesystem::path& path, bool identity_removed = true) {
     DcmFileFormat file;
     DcmDataset& ds = *file.getDataset();
     if (OFCondition c = doc.write(ds); c.bad())
@@ -181,15 +183,19 @@ Status save_document(DSRDocument& doc, const std::string& series_uid,
         {DCM_SOPInstanceUID, instance_uid},
         {DCM_InstanceCreationDate, dicom_date(at)},
         {DCM_InstanceCreationTime, dicom_time(at)},
-        {DCM_PatientIdentityRemoved, "YES"},
-        // LO: at most 64 characters a value; VM 1-n, so two values.
-        {DCM_DeidentificationMethod,
-         "medanchor: source de-identified, PS3.15 Basic Profile\\report holds no identity"},
+        {DCM_PatientIdentityRemoved, identity_removed ? "YES" : "NO"},
     };
     for (const auto& [tag, value] : overrides) {
         if (ds.putAndInsertString(tag, value.c_str()).bad())
             return internal("cannot set " + std::string(DcmTag(tag).getTagName()));
     }
+    // LO: at most 64 characters a value; VM 1-n, so two values.
+    if (identity_removed &&
+        ds.putAndInsertString(
+              DCM_DeidentificationMethod,
+              "medanchor: source de-identified, PS3.15 Basic Profile\\report holds no identity")
+            .bad())
+        return internal("cannot set DeidentificationMethod");
 
     AtomicFile out(path);
     if (OFCondition c = file.saveFile(out.temp_path().c_str(), EXS_LittleEndianExplicit); c.bad())
@@ -448,7 +454,8 @@ Status write_series_sr(const SeriesSummary& summary, const std::filesystem::path
     doc.setContentTime(dicom_time(at).c_str());
     doc.setTimezoneOffsetFromUTC("+0000");
     return save_document(doc, derived_uid("series-sr", seed_digest),
-                         derived_uid("series-sr-instance", seed_digest), at, path);
+                         derived_uid("series-sr-instance", seed_digest), at, path,
+                         /*identity_removed=*/!summary.cites_originals);
 }
 
 }  // namespace medanchor::report

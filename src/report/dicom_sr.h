@@ -34,6 +34,11 @@ struct SeriesImage {
 };
 struct SeriesSummary {
     std::vector<SeriesImage> images;  // one series, one model; in the order to list them
+    // The cited instances are the originals as the sender had them (not de-identified): the SR
+    // then carries UIDs the Basic Profile would replace, so it says Patient Identity Removed NO
+    // and gives no De-identification Method (PS3.3 C.7.1.1: YES only when identifying
+    // information was removed or replaced as PS3.15 says).
+    bool cites_originals = false;
 };
 
 // The index of the series' worst finding: the image whose finding comes latest in the model's

@@ -139,12 +139,21 @@ struct AnalysisService::Run {
         if (img->info.format == image::SourceFormat::kDicom) {
             // The de-identified copy is what the report cites; the source is never changed.
             const fs::path in = source.path() ? *source.path() : fs::path(source.name());
-            auto d = image::deidentify_in_memory(**bytes, in, deid_options, remapper);
-            if (!d)
-                return d.error();
-            if (!d->uids)
-                return d->uids.error();
-            f.deid = std::move(*d);
+            if (source.deidentified()) {
+                // De-identified under this key already (the listener's spool): cited as it is.
+                auto uids = image::read_instance_uids(**bytes, source.name());
+                if (!uids)
+                    return uids.error();
+                f.deid = image::DeidentifiedInstance{
+                    std::string((*bytes)->begin(), (*bytes)->end()), std::move(*uids), {}};
+            } else {
+                auto d = image::deidentify_in_memory(**bytes, in, deid_options, remapper);
+                if (!d)
+                    return d.error();
+                if (!d->uids)
+                    return d->uids.error();
+                f.deid = std::move(*d);
+            }
         }
         f.hash = image::hash_image(*img, &service.site_key_);
         f.geometry = img->geometry;

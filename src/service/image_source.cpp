@@ -19,6 +19,13 @@ ImageSource ImageSource::pacs_instance(std::vector<std::uint8_t> data, std::stri
                        std::make_shared<const std::vector<std::uint8_t>>(std::move(data)));
 }
 
+ImageSource ImageSource::deidentified_pacs_instance(std::vector<std::uint8_t> data,
+                                                    std::string name) {
+    ImageSource source = pacs_instance(std::move(data), std::move(name));
+    source.deidentified_ = true;
+    return source;
+}
+
 Result<std::shared_ptr<const std::vector<std::uint8_t>>> ImageSource::load(
     const image::DecodeLimits& limits) const {
     if (data_) {

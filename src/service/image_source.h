@@ -30,8 +30,16 @@ class ImageSource {
     // An instance received from a PACS. `name` as for bytes(), e.g. "<calling AE>/<n>"; never a
     // patient identifier.
     static ImageSource pacs_instance(std::vector<std::uint8_t> data, std::string name);
+    // An instance received from a PACS and already de-identified under this site's key (the
+    // listener's spool, docs/pacs.md): analysed as it is, its bytes the report's de-identified
+    // copy, its UIDs cited as they are — de-identifying it again would remap them a second
+    // time, and the report would cite UIDs the spool, the ledger and the sender's records do
+    // not know. REQUIRES: `data` is the output of image::deidentify_in_memory with this key.
+    static ImageSource deidentified_pacs_instance(std::vector<std::uint8_t> data, std::string name);
 
     Kind kind() const { return kind_; }
+    // Whether the bytes are de-identified already (deidentified_pacs_instance).
+    bool deidentified() const { return deidentified_; }
     const std::string& name() const { return name_; }
     // The file for kFile; nullopt for the others.
     const std::optional<std::filesystem::path>& path() const { return path_; }
@@ -50,6 +58,7 @@ class ImageSource {
     std::string name_;
     std::optional<std::filesystem::path> path_;
     std::shared_ptr<const std::vector<std::uint8_t>> data_;
+    bool deidentified_ = false;
 };
 
 }  // namespace medanchor::service

@@ -351,6 +351,7 @@ TEST_F(LedgerTest, MigratesAVersion1Ledger) {
     ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
     ASSERT_EQ(
         sqlite3_exec(db,
+                     "DROP TABLE pacs_summaries_due; DROP TABLE pacs_fetch_failures; "
                      "DROP TABLE pacs_instances; DROP TABLE pacs_sends; DROP TABLE pacs_cursors; "
                      "DROP TABLE merkle_leaves; DROP TABLE merkle_roots; ALTER TABLE analyses "
                      "DROP COLUMN report_dir; PRAGMA user_version = 1",
@@ -376,6 +377,8 @@ TEST_F(LedgerTest, MigratesAVersion1Ledger) {
     sqlite3_close(db);
     EXPECT_TRUE(MerkleStore::open(path_).ok());  // version 3's tables were made
     EXPECT_TRUE(PacsStore::open(path_).ok());    // and version 4's
+    auto pacs = PacsStore::open(path_);
+    EXPECT_TRUE(pacs->summaries_due().ok());  // and version 5's
 }
 
 // Processes that open a new ledger at the same moment and write to it: every one succeeds (the

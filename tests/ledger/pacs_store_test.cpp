@@ -1,7 +1,9 @@
 // The listener's tables on real SQLite files: an instance is recorded once (a retry is not
 // recorded again), spooled until analysed or failed; a payload is queued once per destination,
 // due again after a failure only at its next attempt time, and sent once; a cursor survives a
-// reopen; a ledger of version 3 is migrated to have the tables.
+// reopen; a ledger of version 3 is migrated to have the tables. A series is "summary due" from the
+// transaction that marks one of its instances analysed to the one that queues its sends; a send
+// refused for good is a dead letter until retried; a fetch failure is recorded once.
 #include "ledger/pacs_store.h"
 
 #include <gtest/gtest.h>
@@ -121,6 +123,7 @@ TEST_F(PacsStoreTest, AVersion3LedgerIsMigratedToHaveTheTables) {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
     ASSERT_EQ(sqlite3_exec(db,
+                           "DROP TABLE pacs_summaries_due; DROP TABLE pacs_fetch_failures; "
                            "DROP TABLE pacs_instances; DROP TABLE pacs_sends; DROP TABLE "
                            "pacs_cursors; PRAGMA user_version = 3;",
                            nullptr, nullptr, nullptr),
@@ -131,6 +134,126 @@ TEST_F(PacsStoreTest, AVersion3LedgerIsMigratedToHaveTheTables) {
     EXPECT_EQ(before.error().code(), ErrorCode::kUnsupported);
     ASSERT_TRUE(Ledger::open(path_).ok());
     EXPECT_TRUE(PacsStore::open(path_).ok());
+}
+
+// A version 4 ledger (pacs_sends without the `failed` state, no summary marks) keeps its queued
+// sends, ids and states through the migration to 5, and takes the new state after it.
+TEST_F(PacsStoreTest, AVersion4LedgerKeepsItsSendsThroughTheMigration) {
+    const std::string sha(64, 'c');
+    ASSERT_TRUE(*store_->enqueue("2.25.100", "stow:http://pacs/dicom-web", "sr", "/r/c.dcm", sha));
+    const auto id = (*store_->sends())[0].id;
+    ASSERT_TRUE(store_->mark_sent(id).ok());
+    store_.reset();
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    // Version 4 as it was: the sends table of kPacsSchemaSql, no version 5 tables.
+    ASSERT_EQ(sqlite3_exec(db,
+                           "DROP TABLE pacs_summaries_due; DROP TABLE pacs_fetch_failures; "
+                           "ALTER TABLE pacs_sends RENAME TO s5; PRAGMA user_version = 4;",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    const std::string v4(kPacsSchemaSql);
+    const auto begin = v4.find("CREATE TABLE pacs_sends");
+    const auto end = v4.find(");", begin) + 2;
+    const std::string copy =
+        v4.substr(begin, end - begin) + "INSERT INTO pacs_sends SELECT * FROM s5; DROP TABLE s5;";
+    ASSERT_EQ(sqlite3_exec(db, copy.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+    // Version 4 refuses the failed state.
+    EXPECT_NE(sqlite3_exec(db, "UPDATE pacs_sends SET state = 'failed'", nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+    ASSERT_TRUE(Ledger::open(path_).ok());
+    auto s = PacsStore::open(path_);
+    ASSERT_TRUE(s.ok()) << s.error().message();
+    auto all = s->sends();
+    ASSERT_EQ(all->size(), 1u);
+    EXPECT_EQ((*all)[0].id, id);
+    EXPECT_EQ((*all)[0].state, SendState::kSent);
+    EXPECT_TRUE(s->summaries_due()->empty());
+    ASSERT_TRUE(*s->enqueue("2.25.100", "stow:http://pacs/dicom-web", "sr", "/r/d.dcm",
+                            std::string(64, 'd')));
+    const auto second = (*s->due(0))[0].id;
+    ASSERT_TRUE(s->mark_dead(second, "HTTP 404").ok());
+    EXPECT_EQ((*s->sends())[1].state, SendState::kFailed);
+}
+
+// The summary mark is set with the instance's analysis and cleared with the enqueues, all or
+// nothing: a refused enqueue (a bad digest, as a full disk would) leaves the mark and no send.
+TEST_F(PacsStoreTest, ASeriesIsSummaryDueFromItsAnalysisToItsEnqueues) {
+    {
+        auto l = Ledger::open(path_);
+        ASSERT_TRUE(l.ok());
+    }
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "INSERT INTO analyses (id, created_at, updated_at, source_path, "
+                           "image_hash, hash_mode, model_sha256, model_name, model_version, "
+                           "finding, confidence_bp, report_json, report_digest, analyst, state) "
+                           "VALUES (7, 't', 't', 'x', hex(zeroblob(32)), 'sha256', "
+                           "hex(zeroblob(32)), 'n', 'v', 'f', 1, '{}', hex(zeroblob(32)), 'a', "
+                           "'pending')",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK)
+        << sqlite3_errmsg(db);
+    sqlite3_close(db);
+    ASSERT_TRUE(*store_->add_instance(instance("2.25.10", "2.25.100")));
+    ASSERT_TRUE(*store_->add_instance(instance("2.25.11", "2.25.200")));
+    EXPECT_TRUE(store_->summaries_due()->empty());
+    ASSERT_TRUE(store_->mark_failed("2.25.11", "not decodable").ok());
+    EXPECT_TRUE(store_->summaries_due()->empty());  // nothing analysed: no SR to write
+    ASSERT_TRUE(store_->mark_analysed("2.25.10", 7).ok());
+    ASSERT_EQ(*store_->summaries_due(), std::vector<std::string>{"2.25.100"});
+
+    PacsSend good;
+    good.destination = "stow:http://pacs/dicom-web";
+    good.kind = "sr";
+    good.payload_path = "/r/a.dcm";
+    good.payload_sha256 = std::string(64, 'a');
+    PacsSend bad = good;
+    bad.destination = "dimse:PACS@127.0.0.1:4242";
+    bad.payload_sha256 = "short";  // refused by the schema
+    EXPECT_FALSE(store_->complete_summary("2.25.100", {good, bad}).ok());
+    EXPECT_EQ(*store_->summaries_due(), std::vector<std::string>{"2.25.100"});
+    EXPECT_TRUE(store_->sends()->empty());  // the good one was rolled back too
+
+    ASSERT_TRUE(store_->complete_summary("2.25.100", {good}).ok());
+    EXPECT_TRUE(store_->summaries_due()->empty());
+    EXPECT_EQ(store_->sends()->size(), 1u);
+    // Summarised again (a restart): the same payload is not queued twice.
+    ASSERT_TRUE(store_->complete_summary("2.25.100", {good}).ok());
+    EXPECT_EQ(store_->sends()->size(), 1u);
+}
+
+TEST_F(PacsStoreTest, ASendRefusedForGoodIsADeadLetterUntilRetried) {
+    ASSERT_TRUE(*store_->enqueue("2.25.100", "stow:http://pacs/wrong", "sr", "/r/a.dcm",
+                                 std::string(64, 'a')));
+    const auto id = (*store_->due(0))[0].id;
+    ASSERT_TRUE(store_->note_failure(id, "HTTP 503", 10).ok());
+    ASSERT_TRUE(store_->mark_dead(id, "STOW-RS http://pacs/wrong/studies: HTTP 404").ok());
+    EXPECT_TRUE(store_->due(1'000'000)->empty());  // never tried again by itself
+    auto dead = (*store_->sends())[0];
+    EXPECT_EQ(dead.state, SendState::kFailed);
+    EXPECT_EQ(dead.attempts, 2);
+    EXPECT_EQ(dead.last_error, "STOW-RS http://pacs/wrong/studies: HTTP 404");
+    EXPECT_FALSE(store_->mark_sent(id).ok() && (*store_->sends())[0].state == SendState::kSent);
+    EXPECT_EQ(*store_->retry_failed_sends(), 1);
+    auto due = store_->due(0);
+    ASSERT_EQ(due->size(), 1u);
+    EXPECT_EQ((*due)[0].attempts, 0);
+    EXPECT_EQ(*store_->retry_failed_sends(), 0);
+}
+
+TEST_F(PacsStoreTest, AFetchFailureIsRecordedOncePerResource) {
+    const std::string feed = "orthanc:http://127.0.0.1:8042";
+    ASSERT_TRUE(
+        store_->add_fetch_failure(feed, "aaaaaaaa-bbbbbbbb-cccccccc-dddddddd-eeeeeeee", "HTTP 404")
+            .ok());
+    ASSERT_TRUE(
+        store_->add_fetch_failure(feed, "aaaaaaaa-bbbbbbbb-cccccccc-dddddddd-eeeeeeee", "again")
+            .ok());
+    EXPECT_EQ(*store_->fetch_failures(feed), 1);
+    EXPECT_EQ(*store_->fetch_failures("orthanc:http://other"), 0);
 }
 
 }  // namespace

@@ -170,6 +170,27 @@ TEST(FhirClient, PostsTheBundleAsFhirJson) {
     EXPECT_NE(bad.error().message().find(server.url() + "/fhir/bad"), std::string::npos);
 }
 
+// What passes and what does not: 408 and 429 are told as timeout and network (a caller tries
+// again), another 4xx as rejected, 404 as not-found (a caller gives up), 5xx as network.
+TEST(FhirClient, TellsAPassingRefusalFromAFinalOne) {
+    LoopbackHttpServer server;
+    for (int status : {404, 408, 410, 429, 503}) {
+        server.server().Post(
+            "/fhir/" + std::to_string(status),
+            [status](const httplib::Request&, httplib::Response& res) { res.status = status; });
+    }
+    const auto code = [&](int status) {
+        auto r =
+            FhirClient::create(server.url() + "/fhir/" + std::to_string(status))->post_bundle("{}");
+        return r.ok() ? ErrorCode::kInternal : r.error().code();
+    };
+    EXPECT_EQ(code(404), ErrorCode::kNotFound);
+    EXPECT_EQ(code(408), ErrorCode::kTimeout);
+    EXPECT_EQ(code(410), ErrorCode::kRejected);
+    EXPECT_EQ(code(429), ErrorCode::kNetwork);
+    EXPECT_EQ(code(503), ErrorCode::kNetwork);
+}
+
 TEST(FhirClient, NamesAServerNobodyAnswersFor) {
     int port = 0;
     {

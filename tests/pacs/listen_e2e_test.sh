@@ -19,82 +19,16 @@ set -euo pipefail
 bin=$1
 src=$2
 work=$(mktemp -d)
-fail() { echo "FAIL: $*" >&2; [ -f "$work/listen.log" ] && tail -30 "$work/listen.log" >&2; [ -n "${KEEP_WORK:-}" ] && cp -r "$work" "$KEEP_WORK"; exit 1; }
 source "$src/tests/http/chain_setup.sh"
-listen_pid=
-orthanc_pid=
-stop_listen() { [ -n "$listen_pid" ] && kill "$listen_pid" 2>/dev/null && wait "$listen_pid" 2>/dev/null; listen_pid=; }
-stop_orthanc() { [ -n "$orthanc_pid" ] && kill "$orthanc_pid" 2>/dev/null && wait "$orthanc_pid" 2>/dev/null; orthanc_pid=; }
+source "$src/tests/pacs/listen_support.sh"
 trap 'stop_listen; stop_orthanc; cleanup' EXIT
-
-# Polls COMMAND every half second for up to SECONDS; fails with MESSAGE.
-wait_for() {
-    local seconds=$1 message=$2; shift 2
-    local end=$((SECONDS + seconds))
-    until "$@" >/dev/null 2>&1; do
-        [ $SECONDS -ge $end ] && fail "$message (waited ${seconds}s)"
-        sleep 0.5
-    done
-}
-
-# ---- Orthanc ----------------------------------------------------------------------------------
-o_http=$(free_port)
-o_dicom=$(free_port)
-m_port=$(free_port)
-orthanc="http://127.0.0.1:$o_http"
-mkdir -p "$work/orthanc"
-cat >"$work/orthanc/cfg.json" <<JSON
-{ "Name": "medanchor-listen-test", "StorageDirectory": "$work/orthanc/db",
-  "IndexDirectory": "$work/orthanc/db", "HttpPort": $o_http, "DicomPort": $o_dicom,
-  "DicomAet": "ORTHANC", "RemoteAccessAllowed": false, "AuthenticationEnabled": false,
-  "Plugins": ["/usr/share/orthanc/plugins/libOrthancDicomWeb.so"],
-  "DicomWeb": { "Enable": true, "Root": "/dicom-web/" },
-  "DicomModalities": { "medanchor": ["MEDANCHOR", "127.0.0.1", $m_port],
-                       "modality": ["MODALITY", "127.0.0.1", 4] },
-  "DicomAlwaysAllowStore": false, "DicomCheckModalityHost": true, "DicomScuTimeout": 10,
-  "StableAge": 1, "SaveJobs": false, "StorageCompression": false }
-JSON
-start_orthanc() {
-    Orthanc "$work/orthanc/cfg.json" >>"$work/orthanc/log" 2>&1 &
-    orthanc_pid=$!
-    wait_for 30 "Orthanc did not start" curl -sf "$orthanc/system"
-}
 start_orthanc
 
 # ---- chain, keys, listener ----------------------------------------------------------------------
 chain_up || fail "chain set-up"
 "$bin" site-key new "$work/site.key" >/dev/null
-ledger="$work/ledger.sqlite"
 listen_common=(--data "$work/listen" --ledger "$ledger" --site-key "$work/site.key"
     --key-file "$work/doctor.key" "${node[@]}" --stable-after 2 --retry-after 0.5)
-start_listen() {
-    "$bin" listen "${listen_common[@]}" "$@" >>"$work/listen.log" 2>&1 &
-    listen_pid=$!
-    if [[ " $* " == *" --port "* ]]; then
-        wait_for 60 "medanchor listen did not start" echoscu -aet MODALITY -aec MEDANCHOR 127.0.0.1 "$m_port"
-    else
-        sleep 1
-    fi
-}
-
-# A series NAME of COUNT simulated slices (seed SEED: pixels no other scenario has), given one
-# patient, study and series with dcmodify (the simulator makes each slice its own).
-make_series() {
-    local name=$1 seed=$2 count=$3
-    "$bin" simulate --out "$work/sim/$name" --seed "$seed" --count "$count" --threads 2 >/dev/null
-    mkdir -p "$work/series/$name"
-    local study="1.2.826.0.1.3680043.10.543.$seed.$RANDOM" series="1.2.826.0.1.3680043.10.543.$seed.$RANDOM.1"
-    local i=0 f
-    for f in "$work/sim/$name"/*.dcm; do cp "$f" "$work/series/$name/$i.dcm"; i=$((i + 1)); done
-    dcmodify -nb -m "(0010,0020)=SIM-$name" -m "(0020,000d)=$study" -m "(0020,000e)=$series" "$work/series/$name"/*.dcm
-}
-uid_of() { dcmdump +P "$2" "$1" | sed -e 's/.*\[\(.*\)\].*/\1/'; }
-sql() { sqlite3 "$ledger" "$1"; }
-# The Orthanc ids of the SR series in Orthanc (QIDO-RS: modality SR).
-qido_sr_count() { curl -sf "$orthanc/dicom-web/instances?Modality=SR" | /usr/bin/python3 -c 'import json,sys; t=sys.stdin.read(); print(len(json.loads(t)) if t.strip() else 0)'; }
-sr_count_at_least() { [ "$(qido_sr_count)" -ge "$1" ]; }
-# Every SOP Instance UID an SR in the results folder of series DEID cites, sorted.
-sr_refs() { dcmdump +P "0008,1155" "$1" | sed -e 's/.*\[\(.*\)\].*/\1/' | sort -u; }
 
 # ---- A: routed by Orthanc ----------------------------------------------------------------------
 make_series A 101 3
@@ -115,6 +49,7 @@ grep -q "^Error" "$work/A.dciodvfy" && { cat "$work/A.dciodvfy" >&2; fail "A: dc
 cited=$(sr_refs "$work/A.sr.dcm")
 reported=$(for r in "$work/listen/reports"/*/report.json; do /usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["image"]["dicom"]["sop_instance_uid"])' "$r"; done | sort -u)
 [ "$cited" = "$reported" ] || fail "A: the SR cites $cited, the reports $reported"
+[ "$cited" = "$(sql "SELECT sop_uid FROM pacs_instances" | sort -u)" ] || fail "A: the SR and the ledger's rows name other instances"
 for f in "$work/series/A"/*.dcm; do
     grep -q "$(uid_of "$f" SOPInstanceUID)" <<<"$cited" && fail "A: the SR cites an original UID"
 done
@@ -151,7 +86,7 @@ echo "B ok: the same instances again: no analysis, no SR"
 make_series C 102 6
 c_series=$(uid_of "$work/series/C/0.dcm" SeriesInstanceUID)
 storescu -aet MODALITY -aec MEDANCHOR 127.0.0.1 "$m_port" "$work/series/C"/{0,1,2}.dcm || fail "C: first half"
-kill -9 "$listen_pid"; wait "$listen_pid" 2>/dev/null || true; listen_pid=
+kill_listen
 [ "$(sql "SELECT count(*) FROM pacs_instances WHERE analysis_id IS NULL AND error IS NULL")" = 3 ] ||
     fail "C: the 3 instances answered Success are not all spooled"
 ls "$work/listen/spool"/*/*.dcm >/dev/null || fail "C: no spool file"

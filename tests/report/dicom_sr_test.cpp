@@ -328,6 +328,26 @@ TEST(SeriesSrTest, OneSrCitesEveryImageAndPassesDciodvfy) {
     EXPECT_EQ(first_value(sr, "PatientIdentityRemoved"), "YES");
 }
 
+// An SR citing the original instances (--reference-originals) carries UIDs the Basic Profile
+// would replace: Patient Identity Removed NO, no De-identification Method; dciodvfy agrees.
+TEST(SeriesSrTest, AnSrCitingOriginalsDoesNotSayIdentityRemoved) {
+    ScratchDir dir;
+    auto s = three_images();
+    for (auto& image : s.images) {
+        image.cited.study_instance_uid = "1.2.826.0.1.3680043.10.543.7";
+        image.cited.series_instance_uid = "1.2.826.0.1.3680043.10.543.7.1";
+        image.cited.sop_instance_uid += ".1";  // as the sender had them: not 2.25 UIDs
+    }
+    s.cites_originals = true;
+    const fs::path sr = dir / "originals.dcm";
+    ASSERT_TRUE(write_series_sr(s, sr).ok());
+    EXPECT_EQ(first_value(sr, "PatientIdentityRemoved"), "NO");
+    EXPECT_TRUE(dump_values(sr, "DeidentificationMethod").empty());
+    EXPECT_EQ(first_value(sr, "StudyInstanceUID"), "1.2.826.0.1.3680043.10.543.7");
+    for (const auto& error : medanchor::testing::dciodvfy_errors(sr))
+        ADD_FAILURE() << "dciodvfy: " << error;
+}
+
 TEST(SeriesSrTest, TheSameSeriesGivesTheSameSrAndAGrownOneANewOne) {
     ScratchDir dir;
     auto s = three_images();

@@ -14,6 +14,8 @@
 
 #include "../image/test_support.h"
 #include "common/file_io.h"
+#include "image/deid.h"
+#include "image/instance_uids.h"
 #include "image/site_key.h"
 #include "inference/model_bundle.h"
 #include "service/file_inputs.h"
@@ -116,6 +118,34 @@ TEST_F(AnalysisServiceTest, BytesInMemoryAreAnalysedLikeTheFileAndWrittenOnce) {
     EXPECT_EQ(from_file->analysis.image_hash, a.image_hash);
     EXPECT_EQ(fs::last_write_time(folder / "report.json"), before);
     EXPECT_EQ(again.events.back(), "already " + sample(0).string() + " #" + std::to_string(a.id));
+}
+
+// The listener's spool holds instances de-identified at intake under the site key: analysed as
+// they are, the report and its copy cite the UIDs the spool file carries (not remapped again);
+// the same bytes as a plain PACS instance would be de-identified a second time.
+TEST_F(AnalysisServiceTest, ADeidentifiedInstanceIsCitedWithTheUidsItCarries) {
+    auto key = image::SiteKey::load(dir_.path() / "site.key");
+    ASSERT_TRUE(key) << key.error().message();
+    const image::UidRemapper remapper(*key);
+    auto spooled = image::deidentify_in_memory(bytes_of(sample(1)), "spool-1.dcm", {}, remapper);
+    ASSERT_TRUE(spooled) << spooled.error().message();
+    ASSERT_TRUE(spooled->uids);
+    const std::vector<std::uint8_t> bytes(spooled->part10.begin(), spooled->part10.end());
+    Observer quiet;
+    auto r = service_->analyze(ImageSource::deidentified_pacs_instance(bytes, "dimse:M/1"),
+                               options_, quiet);
+    ASSERT_TRUE(r) << r.error().message();
+    const fs::path folder(*r->analysis.report_dir);
+    auto copy = image::read_instance_uids(folder / "image.deid.dcm");
+    ASSERT_TRUE(copy) << copy.error().message();
+    EXPECT_EQ(copy->sop_instance, spooled->uids->sop_instance);
+    EXPECT_EQ(copy->series, spooled->uids->series);
+    EXPECT_EQ(copy->study, spooled->uids->study);
+    auto report = read_regular_text_file(folder / "report.json", 1 << 20);
+    ASSERT_TRUE(report);
+    EXPECT_NE(report->find(spooled->uids->sop_instance), std::string::npos);
+    // De-identifying again would have remapped it once more.
+    EXPECT_NE(remapper.remap(spooled->uids->sop_instance), spooled->uids->sop_instance);
 }
 
 TEST_F(AnalysisServiceTest, BadBytesAreAnErrorNamingTheUploadAndNothingIsWritten) {

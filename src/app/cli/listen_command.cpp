@@ -42,6 +42,7 @@ struct ListenRequest {
     std::vector<std::string> fhir;
     bool keep_originals = false;
     bool reference_originals = false;
+    bool retry_failed_sends = false;
     std::string orthanc;
     double retry_first = 1;
     std::string metrics;  // ADDR:PORT of the Prometheus text endpoint; empty: none
@@ -71,7 +72,12 @@ std::string metrics_text(const dicom::ListenStats& s, const fs::path& ledger_pat
            s.series_analysed);
     metric("medanchor_listen_sends_total", "counter", "Results a destination took.", s.sends_ok);
     metric("medanchor_listen_sends_failed_total", "counter",
-           "Failed send attempts (each is retried).", s.sends_failed);
+           "Failed send attempts (retried unless given up).", s.sends_failed);
+    metric("medanchor_listen_sends_dead_total", "counter",
+           "Sends given up by this run (state failed).", s.sends_dead);
+    metric("medanchor_listen_instances_fetch_failed_total", "counter",
+           "Instances a followed feed could not give for good (recorded, skipped).",
+           s.instances_fetch_failed);
     if (auto ledger = ledger::Ledger::open(ledger_path); ledger) {
         if (auto lag = ledger::anchoring_lag_seconds(*ledger); lag)
             metric("medanchor_anchoring_lag_seconds", "gauge",
@@ -80,11 +86,15 @@ std::string metrics_text(const dicom::ListenStats& s, const fs::path& ledger_pat
     }
     if (auto store = ledger::PacsStore::open(ledger_path); store) {
         if (auto sends = store->sends(); sends) {
-            std::uint64_t pending = 0;
-            for (const auto& send : *sends)
+            std::uint64_t pending = 0, dead = 0;
+            for (const auto& send : *sends) {
                 pending += send.state == ledger::SendState::kPending ? 1 : 0;
+                dead += send.state == ledger::SendState::kFailed ? 1 : 0;
+            }
             metric("medanchor_listen_sends_pending", "gauge",
                    "Results queued and not yet taken by their destination.", pending);
+            metric("medanchor_listen_sends_dead", "gauge",
+                   "Results given up (state failed) until --retry-failed-sends.", dead);
         }
     }
     return out;
@@ -104,6 +114,8 @@ std::chrono::milliseconds seconds(double s) {
 
 Status run_listen(ListenRequest r) {
     const fs::path data = r.data.empty() ? default_data_dir() : fs::path(r.data);
+    if (auto s = dicom::check_data_folder(data); !s)  // before the reports folder is made in it
+        return s;
     if (r.analysis.out.empty())
         r.analysis.out = (data / "reports").string();
     auto bundle = inference::load_model_bundle(
@@ -134,6 +146,7 @@ Status run_listen(ListenRequest r) {
     o.per_instance = r.per_instance;
     o.keep_originals = r.keep_originals;
     o.reference_originals = r.reference_originals;
+    o.retry_failed_sends = r.retry_failed_sends;
     o.retry_first = seconds(r.retry_first);
     o.data_dir = data;
 
@@ -216,7 +229,7 @@ Status run_listen(ListenRequest r) {
     const auto s = (*listener)->stats();
     std::cerr << "medanchor listen: stopped; " << s.instances_received << " instance(s) received, "
               << s.images_analysed << " analysed, " << s.series_analysed << " series SR(s), "
-              << s.sends_ok << " sent\n";
+              << s.sends_ok << " sent, " << s.sends_dead << " given up\n";
     return Status::Ok();
 }
 
@@ -261,6 +274,8 @@ void add_listen_command(CLI::App& app, CommandAction& action) {
                   "stored");
     cmd->add_flag("--reference-originals", r->reference_originals,
                   "the SR cites the original instances (their UIDs kept only in the ledger)");
+    cmd->add_flag("--retry-failed-sends", r->retry_failed_sends,
+                  "at start, queue again every send given up as failed (a dead letter)");
     cmd->add_option("--orthanc", r->orthanc,
                     "Orthanc's REST root: follow /changes, analyse each stable series, upload the "
                     "SR back");

@@ -45,6 +45,21 @@ void log_line(const std::string& line) {
     std::cerr << "medanchor listen: " << line << std::endl;
 }
 
+// Whether a failure may pass by itself (tried again later) or will not (recorded and given up
+// until an operator asks again): the network, a timeout (HTTP 408 and 429, DIMSE 0xA7xx are told
+// as these by the pacs layer) and our own disk pass; a refusal, a missing resource, something
+// too large, not DICOM or not supported do not.
+bool passes(const Error& e) {
+    switch (e.code()) {
+        case ErrorCode::kNetwork:
+        case ErrorCode::kTimeout:
+        case ErrorCode::kIo:
+            return true;
+        default:
+            return false;
+    }
+}
+
 }  // namespace
 
 bool is_image_sop_class(const std::string& uid) {
@@ -62,6 +77,12 @@ bool is_image_sop_class(const std::string& uid) {
             return false;
     }
     return starts_with(uid, "1.2.840.10008.5.1.4.1.1");
+}
+
+Status check_data_folder(const fs::path& data_dir) {
+    return check_state_folder(data_dir,
+                              {"spool", "results", "reports", "originals", "ledger.sqlite"},
+                              "--data", "listener");
 }
 
 std::string destination_name(const pacs::DicomPeer& peer) {
@@ -87,6 +108,9 @@ struct Listener::Impl {
     // spooled by an earlier run, when this run first saw it).
     std::map<std::string, Clock::time_point> last_arrival;
     std::set<std::string> due_now;  // series to analyse without waiting (stable in Orthanc)
+    // Series whose summary failed: when to try again, and the wait before that try. A series
+    // marked due in the ledger and absent here (every one at start) is summarised at once.
+    std::map<std::string, std::pair<Clock::time_point, std::chrono::milliseconds>> summary_retry;
     ListenStats stats;
 
     std::unique_ptr<pacs::StoreScp> scp;
@@ -112,9 +136,11 @@ struct Listener::Impl {
 
     // De-identifies one received instance into the spool, durably, and records it; the status
     // to answer. `origin` names the sender ("dimse:AE", "orthanc").
+    // `refusal`, when given, receives the reason of a status other than Success.
     pacs::StoreStatus intake(const std::string& origin, const std::string& sop_class,
                              const std::string& study, const std::string& series,
-                             const std::string& sop, std::span<const std::uint8_t> part10) {
+                             const std::string& sop, std::span<const std::uint8_t> part10,
+                             std::string* refusal = nullptr) {
         if (!is_image_sop_class(sop_class)) {
             count([](ListenStats& s) { ++s.instances_ignored; });
             return pacs::StoreStatus::kSuccess;
@@ -127,6 +153,8 @@ struct Listener::Impl {
             if (!known) {
                 log_line("instance " + deid_sop + " from " + origin + ": " +
                          known.error().message());
+                if (refusal != nullptr)
+                    *refusal = known.error().message();
                 count([](ListenStats& s) { ++s.instances_refused; });
                 return pacs::StoreStatus::kOutOfResources;
             }
@@ -145,6 +173,8 @@ struct Listener::Impl {
                 fs::remove(final_path, ec);
             log_line("instance " + deid_sop + " from " + origin + " refused: " + e.message() +
                      " [" + error_info(e.code()).name + "]");
+            if (refusal != nullptr)
+                *refusal = e.message();
             count([](ListenStats& s) { ++s.instances_refused; });
             return status;
         };
@@ -160,19 +190,27 @@ struct Listener::Impl {
         if (!d->uids)
             return fail(d->uids.error(), pacs::StoreStatus::kCannotUnderstand);
         const image::InstanceUids* uids = &*d->uids;
-        std::error_code made;
-        fs::create_directories(dir, made);
-        if (made)
-            return fail(Error(ErrorCode::kIo, dir.string() + ": " + made.message()),
-                        pacs::StoreStatus::kOutOfResources);
+        // A new series folder is made durable too (fsync of the spool): the file in it would
+        // otherwise be unreachable after a crash while its row says it is spooled.
+        if (auto made = create_directories_durably(dir); !made)
+            return fail(made.error(), pacs::StoreStatus::kOutOfResources);
         if (auto w = write_file_atomically(final_path, d->part10, /*durable=*/true); !w)
             return fail(w.error(), pacs::StoreStatus::kOutOfResources);
         spooled = true;
         if (o.keep_originals) {
-            if (auto w = write_file_atomically(o.data_dir / "originals" / (deid_sop + ".dcm"),
-                                               part10, true);
-                !w)
+            // Identified: owner-only (0600) before it takes its name, in the 0700 folder.
+            AtomicFile original(o.data_dir / "originals" / (deid_sop + ".dcm"));
+            std::error_code mode;
+            if (auto w = write_new_file(original.temp_path(), part10); !w)
                 return fail(w.error(), pacs::StoreStatus::kOutOfResources);
+            fs::permissions(original.temp_path(), fs::perms::owner_read | fs::perms::owner_write,
+                            fs::perm_options::replace, mode);
+            if (mode)
+                return fail(
+                    Error(ErrorCode::kIo, original.target().string() + ": " + mode.message()),
+                    pacs::StoreStatus::kOutOfResources);
+            if (auto c = original.commit({.replace = true, .durable = true}); !c)
+                return fail(c.error(), pacs::StoreStatus::kOutOfResources);
         }
         ledger::PacsInstance row;
         row.sop_uid = uids->sop_instance;
@@ -198,6 +236,42 @@ struct Listener::Impl {
         return pacs::StoreStatus::kSuccess;
     }
 
+    // Removes what a killed process left in the spool that no ledger row announces: a file
+    // written before its row was (the sender was never answered Success, and will retry), one
+    // whose instance was analysed or failed before the file's removal, a temporary. Runs at
+    // start, before the SCP and the assembler. Returns how many files went.
+    Result<std::size_t> sweep_spool() {
+        std::size_t removed = 0;
+        std::error_code ec;
+        for (fs::directory_iterator series(spool_dir(), ec), end; !ec && series != end;
+             series.increment(ec)) {
+            if (!series->is_directory(ec))
+                continue;
+            std::error_code inner;
+            for (fs::directory_iterator f(series->path(), inner); !inner && f != end;
+                 f.increment(inner)) {
+                const fs::path path = f->path();
+                const std::string stem = path.stem().string();
+                auto row = store.instance(stem);
+                if (!row)
+                    return row.error();
+                if (*row && (*row)->spool_path == path.string())
+                    continue;
+                std::error_code rm;
+                fs::remove_all(path, rm);
+                if (rm)
+                    return Error(ErrorCode::kIo, path.string() + ": " + rm.message());
+                ++removed;
+            }
+            if (inner)
+                return Error(ErrorCode::kIo, series->path().string() + ": " + inner.message());
+            fs::remove(series->path(), inner);  // only when empty
+        }
+        if (ec)
+            return Error(ErrorCode::kIo, spool_dir().string() + ": " + ec.message());
+        return removed;
+    }
+
     // ---- assembler ---------------------------------------------------------------------------
 
     void assemble_loop() {
@@ -209,13 +283,14 @@ struct Listener::Impl {
         std::unique_lock lock(mutex);
         while (!stopping) {
             lock.unlock();
-            auto spooled = [&] {
+            auto [spooled, summaries] = [&] {
                 std::lock_guard s(store_mutex);
-                return store.spooled();
+                return std::pair(store.spooled(), store.summaries_due());
             }();
             lock.lock();
-            if (!spooled) {
-                log_line("reading the spool: " + spooled.error().message());
+            if (!spooled || !summaries) {
+                log_line("reading the spool: " +
+                         (spooled ? summaries.error() : spooled.error()).message());
                 wake_assembler.wait_for(lock, std::chrono::seconds(1));
                 continue;
             }
@@ -234,7 +309,19 @@ struct Listener::Impl {
                 else
                     next = std::min(next, due);
             }
-            if (ready.empty()) {
+            // Series whose SR is due and that wait for no instance: a summary that failed (after
+            // its backoff) or that a killed process left undone (at start).
+            std::vector<std::string> resummarise;
+            for (const auto& series : *summaries) {
+                if (by_series.count(series))
+                    continue;  // summarised once its instances are analysed
+                auto retry = summary_retry.find(series);
+                if (retry == summary_retry.end() || retry->second.first <= now)
+                    resummarise.push_back(series);
+                else
+                    next = std::min(next, retry->second.first);
+            }
+            if (ready.empty() && resummarise.empty()) {
                 wake_assembler.wait_until(lock, next);
                 continue;
             }
@@ -245,6 +332,13 @@ struct Listener::Impl {
                 lock.lock();
                 if (stopping)
                     break;
+            }
+            for (const auto& series : resummarise) {
+                if (stopping)
+                    break;
+                lock.unlock();
+                summarise_or_retry(*ledger, series);
+                lock.lock();
             }
         }
     }
@@ -258,7 +352,7 @@ struct Listener::Impl {
                 continue;
             auto bytes = read_regular_file(*row.spool_path, o.scp.max_object_bytes * 2 + (1 << 20));
             Result<service::Recorded> recorded =
-                bytes ? analysis.analyze(service::ImageSource::pacs_instance(
+                bytes ? analysis.analyze(service::ImageSource::deidentified_pacs_instance(
                                              std::move(*bytes), row.origin + "/" + row.sop_uid),
                                          o.analysis, quiet)
                       : Result<service::Recorded>(bytes.error());
@@ -287,9 +381,28 @@ struct Listener::Impl {
         fs::remove(spool_dir() / series, ec);  // only when empty
         if (anchoring != nullptr && analysed > 0)
             anchoring->notify();
-        if (auto s = summarise(ledger, series); !s)
+        summarise_or_retry(ledger, series);
+    }
+
+    // Summarises a series; on failure its mark stays in the ledger and it is tried again after
+    // the backoff of the sends (retry_first, doubled each time, at most retry_max).
+    void summarise_or_retry(ledger::Ledger& ledger, const std::string& series) {
+        if (auto s = summarise(ledger, series); !s) {
+            std::lock_guard lock(mutex);
+            auto [at, fresh] = summary_retry.try_emplace(series, Clock::now(), o.retry_first);
+            auto& [when, wait] = at->second;
+            if (!fresh)
+                wait = std::min(wait * 2, o.retry_max);
+            when = Clock::now() + wait;
             log_line("series " + series + ": no SR: " + s.error().message() + " [" +
-                     error_info(s.error().code()).name + "]");
+                     error_info(s.error().code()).name + "] (tried again in " +
+                     std::to_string(
+                         std::chrono::duration_cast<std::chrono::milliseconds>(wait).count()) +
+                     " ms)");
+        } else {
+            std::lock_guard lock(mutex);
+            summary_retry.erase(series);
+        }
         wake_sender.notify_one();
     }
 
@@ -323,57 +436,76 @@ struct Listener::Impl {
                 image.cited.study_instance_uid = u.substr(0, first);
                 image.cited.series_instance_uid = u.substr(first + 1, second - first - 1);
                 image.cited.sop_instance_uid = u.substr(second + 1);
+                summary.cites_originals = true;
             }
             summary.images.push_back(std::move(image));
             if (a->report_dir)
                 fhir_files.push_back((fs::path(*a->report_dir) / "report.fhir.json").string());
         }
-        if (summary.images.empty())
-            return Error(ErrorCode::kNoInput, "no instance of it could be analysed");
+        if (summary.images.empty()) {
+            // Nothing analysed (each instance failed): no SR, nothing to send, not due again.
+            std::lock_guard lock(store_mutex);
+            if (auto s = store.complete_summary(series, {}); !s)
+                return s;
+            log_line("series " + series + ": no SR: no instance of it could be analysed");
+            return Status::Ok();
+        }
+        // The SR is made beside its place, then written durably under its digest: the queue
+        // will name that file, so it must be on disk before the enqueues commit.
         const fs::path dir = o.data_dir / "results" / series;
-        const fs::path staged = dir / ".staged.sr.dcm";
         std::error_code ec;
         fs::create_directories(dir, ec);
-        if (auto w = report::write_series_sr(summary, staged); !w)
-            return w;
-        auto bytes = read_regular_file(staged, kMaxSrBytes);
-        if (!bytes)
-            return bytes.error();
-        const std::string digest = to_hex(sha256(*bytes));
-        const fs::path sr = dir / (digest + ".sr.dcm");
-        fs::rename(staged, sr, ec);
         if (ec)
-            return Error(ErrorCode::kIo, sr.string() + ": " + ec.message());
+            return Error(ErrorCode::kIo, dir.string() + ": " + ec.message());
+        std::vector<std::uint8_t> bytes;
+        {
+            AtomicFile staged(dir / "staged.sr.dcm");  // removed on every path: never committed
+            if (auto w = report::write_series_sr(summary, staged.temp_path()); !w)
+                return w;
+            auto read = read_regular_file(staged.temp_path(), kMaxSrBytes);
+            if (!read)
+                return read.error();
+            bytes = std::move(*read);
+        }
+        const std::string digest = to_hex(sha256(bytes));
+        const fs::path sr = dir / (digest + ".sr.dcm");
+        if (auto w = write_file_atomically(sr, bytes, /*durable=*/true); !w)
+            return w;
+        std::vector<ledger::PacsSend> sends;
+        const auto queue = [&](std::string destination, const char* kind, const fs::path& path,
+                               const std::string& sha) {
+            ledger::PacsSend send;
+            send.destination = std::move(destination);
+            send.kind = kind;
+            send.payload_path = path.string();
+            send.payload_sha256 = sha;
+            sends.push_back(std::move(send));
+        };
+        for (const auto& peer : o.send_to)
+            queue(destination_name(peer), "sr", sr, digest);
+        for (const auto& url : o.stow)
+            queue("stow:" + url, "sr", sr, digest);
+        if (!o.orthanc.empty())
+            queue("orthanc:" + o.orthanc, "sr", sr, digest);
+        for (const auto& url : o.fhir) {
+            for (const auto& file : fhir_files) {
+                auto fb = read_regular_file(file, kMaxSrBytes);
+                if (!fb)
+                    return fb.error();
+                queue("fhir:" + url, "fhir", file, to_hex(sha256(*fb)));
+            }
+        }
+        {
+            std::lock_guard lock(store_mutex);
+            if (auto s = store.complete_summary(series, sends); !s)
+                return s;
+        }
         const auto worst = report::worst_image(summary);
         const auto& w = summary.images[worst].report.result;
         log_line("series " + series + ": " + std::to_string(summary.images.size()) +
                  " image(s) analysed, worst finding " + w.finding_code + " (" +
                  report::percent_string(w.confidence_bp) + "%); SR " + sr.filename().string());
         count([](ListenStats& s) { ++s.series_analysed; });
-        std::lock_guard lock(store_mutex);
-        const auto queue = [&](const std::string& destination, const std::string& kind,
-                               const std::string& path, const std::string& sha) -> Status {
-            auto added = store.enqueue(series, destination, kind, path, sha);
-            return added ? Status::Ok() : Status(added.error());
-        };
-        for (const auto& peer : o.send_to)
-            if (auto s = queue(destination_name(peer), "sr", sr.string(), digest); !s)
-                return s;
-        for (const auto& url : o.stow)
-            if (auto s = queue("stow:" + url, "sr", sr.string(), digest); !s)
-                return s;
-        if (!o.orthanc.empty())
-            if (auto s = queue("orthanc:" + o.orthanc, "sr", sr.string(), digest); !s)
-                return s;
-        for (const auto& url : o.fhir) {
-            for (const auto& file : fhir_files) {
-                auto fb = read_regular_file(file, kMaxSrBytes);
-                if (!fb)
-                    return fb.error();
-                if (auto s = queue("fhir:" + url, "fhir", file, to_hex(sha256(*fb))); !s)
-                    return s;
-            }
-        }
         return Status::Ok();
     }
 
@@ -450,6 +582,21 @@ struct Listener::Impl {
                         log_line("sent " + send.kind + " of series " + send.series_uid + " to " +
                                  send.destination);
                         count([](ListenStats& st) { ++st.sends_ok; });
+                    } else if (!passes(sent.error()) || send.attempts + 1 >= o.max_send_attempts) {
+                        // A dead letter: kept with its reason, sent again only on request.
+                        if (auto m = store.mark_dead(send.id, sent.error().message()); !m)
+                            log_line("send " + std::to_string(send.id) + ": " +
+                                     m.error().message());
+                        log_line("sending " + send.kind + " of series " + send.series_uid + " to " +
+                                 send.destination + " failed for good (attempt " +
+                                 std::to_string(send.attempts + 1) + ", not retried; `medanchor " +
+                                 "listen --retry-failed-sends` queues it again): " +
+                                 sent.error().message() + " [" +
+                                 error_info(sent.error().code()).name + "]");
+                        count([](ListenStats& st) {
+                            ++st.sends_failed;
+                            ++st.sends_dead;
+                        });
                     } else {
                         // Backoff: retry_first doubled per failed attempt, at most retry_max.
                         auto wait = o.retry_first;
@@ -477,26 +624,65 @@ struct Listener::Impl {
 
     // ---- Orthanc mode ------------------------------------------------------------------------
 
+    // Takes every instance of one stable Orthanc series through intake. An error is one that
+    // passes (Orthanc unreachable, a timeout, our disk): the caller tries the change again. An
+    // instance that will never come (gone, over max_object_bytes, not DICOM, refused by
+    // de-identification) is recorded in the ledger with its reason, counted, and skipped.
     Status fetch_series(pacs::OrthancClient& client, const std::string& id) {
         auto s = client.series(id);
         if (!s) {
             // Deleted since: nothing to analyse.
             return s.error().code() == ErrorCode::kNotFound ? Status::Ok() : Status(s.error());
         }
+        const std::string feed = "orthanc:" + o.orthanc;
         std::string deid_series;
         for (const auto& instance : s->instances) {
-            auto file = client.instance_file(instance);
-            if (!file)
-                return file.error();
-            auto uids = image::read_instance_uids(*file, "orthanc/" + instance);
-            if (!uids) {
-                log_line("Orthanc instance " + instance + " skipped: " + uids.error().message());
+            const auto give_up = [&](const std::string& reason) -> Status {
+                log_line("Orthanc instance " + instance + " not taken: " + reason);
+                count([](ListenStats& st) { ++st.instances_fetch_failed; });
+                std::lock_guard lock(store_mutex);
+                return store.add_fetch_failure(feed, instance, reason);
+            };
+            const auto failed = [&](const Error& e) -> Status {
+                return passes(e) ? Status(e) : give_up(e.message());
+            };
+            // The bound applies before the download (Orthanc knows the size) and to it.
+            auto size = client.instance_size(instance);
+            if (!size) {
+                if (auto f = failed(size.error()); !f)
+                    return f;
                 continue;
             }
+            if (*size > o.scp.max_object_bytes) {
+                if (auto f = give_up(std::to_string(*size) + " bytes, over the bound of " +
+                                     std::to_string(o.scp.max_object_bytes) +
+                                     " (--max-object-mb) [too-large]");
+                    !f)
+                    return f;
+                continue;
+            }
+            auto file = client.instance_file(instance);
+            if (!file) {
+                if (auto f = failed(file.error()); !f)
+                    return f;
+                continue;
+            }
+            auto uids = image::read_instance_uids(*file, "orthanc/" + instance);
+            if (!uids) {
+                if (auto f = failed(uids.error()); !f)
+                    return f;
+                continue;
+            }
+            std::string refusal;
             const auto status = intake("orthanc", uids->sop_class, uids->study, uids->series,
-                                       uids->sop_instance, *file);
+                                       uids->sop_instance, *file, &refusal);
             if (status == pacs::StoreStatus::kOutOfResources)
                 return Error(ErrorCode::kIo, "Orthanc instance " + instance + ": not spooled");
+            if (status != pacs::StoreStatus::kSuccess) {
+                if (auto f = give_up(refusal); !f)
+                    return f;
+                continue;
+            }
             deid_series = remapper.remap(uids->series);
         }
         if (!deid_series.empty()) {
@@ -508,12 +694,16 @@ struct Listener::Impl {
     }
 
     void follow_loop() {
-        auto client = pacs::OrthancClient::create(o.orthanc);
+        pacs::OrthancClientOptions client_options;
+        client_options.max_instance_bytes = o.scp.max_object_bytes;
+        auto client = pacs::OrthancClient::create(o.orthanc, client_options);
         if (!client) {
             log_line(client.error().message());
             return;
         }
         const std::string cursor_name = "orthanc:" + o.orthanc;
+        // After a failure the next try waits retry_first, doubled each time, at most retry_max.
+        auto wait = o.orthanc_poll;
         std::unique_lock lock(mutex);
         while (!stopping) {
             lock.unlock();
@@ -539,16 +729,22 @@ struct Listener::Impl {
                 if (followed) {
                     std::lock_guard s(store_mutex);
                     (void)store.set_cursor(cursor_name, *followed);
+                    wait = o.orthanc_poll;
                 } else if (followed.error().message() != "stopping") {
-                    log_line("following " + o.orthanc + "/changes: " + followed.error().message() +
-                             " (tried again)");
+                    wait = wait == o.orthanc_poll ? o.retry_first : std::min(wait * 2, o.retry_max);
+                    log_line(
+                        "following " + o.orthanc + "/changes: " + followed.error().message() +
+                        " (tried again in " +
+                        std::to_string(
+                            std::chrono::duration_cast<std::chrono::milliseconds>(wait).count()) +
+                        " ms, from the saved cursor)");
                 }
             } else {
                 log_line(since.error().message());
             }
             lock.lock();
             if (!stopping)
-                wake_follower.wait_for(lock, o.orthanc_poll);
+                wake_follower.wait_for(lock, wait);
         }
     }
 };
@@ -557,18 +753,29 @@ Result<std::unique_ptr<Listener>> Listener::start(ListenOptions options,
                                                   const image::SiteKey& site_key,
                                                   service::AnalysisService& analysis,
                                                   chain::AnchoringService* anchoring) {
+    // The data folder is made private (it may hold identified originals): refused, before
+    // anything is made in it, when it holds other things and nothing of a listener's.
+    if (auto s = check_data_folder(options.data_dir); !s)
+        return s.error();
     if (auto ledger = ledger::Ledger::open(options.ledger_path); !ledger)
         return ledger.error();  // creates and migrates the schema
     auto store = ledger::PacsStore::open(options.ledger_path);
     if (!store)
         return store.error();
+    if (options.retry_failed_sends) {
+        auto again = store->retry_failed_sends();
+        if (!again)
+            return again.error();
+        log_line(std::to_string(*again) + " failed send(s) queued again");
+    }
     auto impl = std::make_unique<Impl>(std::move(options), site_key, analysis, anchoring,
                                        std::move(*store));
+    if (auto made = create_directories_durably(impl->spool_dir()); !made)
+        return made.error();
     std::error_code ec;
-    fs::create_directories(impl->spool_dir(), ec);
-    if (ec)
-        return Error(ErrorCode::kIo, impl->spool_dir().string() + ": " + ec.message());
     fs::permissions(impl->o.data_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+    if (ec)
+        return Error(ErrorCode::kIo, impl->o.data_dir.string() + ": " + ec.message());
     if (impl->o.keep_originals) {
         const fs::path originals = impl->o.data_dir / "originals";
         fs::create_directories(originals, ec);
@@ -578,6 +785,12 @@ Result<std::unique_ptr<Listener>> Listener::start(ListenOptions options,
             return Error(ErrorCode::kIo, originals.string() + ": " + ec.message());
     }
     Impl* raw = impl.get();
+    auto swept = raw->sweep_spool();
+    if (!swept)
+        return swept.error();
+    if (*swept > 0)
+        log_line(std::to_string(*swept) + " file(s) in the spool that no ledger row announces " +
+                 "removed (left by a process stopped while spooling)");
     if (raw->o.listen_dimse) {
         auto scp_options = raw->o.scp;
         scp_options.on_refused = [raw](pacs::StoreStatus status, const Error& why) {

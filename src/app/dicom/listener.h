@@ -55,6 +55,13 @@ struct ListenOptions {
     // Backoff of a failed send: first, doubled each attempt, at most.
     std::chrono::milliseconds retry_first{std::chrono::seconds(1)};
     std::chrono::milliseconds retry_max{std::chrono::seconds(60)};
+    // A send that failed this many times (for reasons that pass: the network, a timeout, a
+    // destination out of resources) is given up as `failed`; one refused for good (a DIMSE
+    // failure status other than 0xA7xx, an association rejected, HTTP 4xx other than 408/429)
+    // is given up at once.
+    int max_send_attempts = 50;
+    // At start, make every failed send pending again (an operator fixed the destination).
+    bool retry_failed_sends = false;
     // spool/ (de-identified instances waiting), results/ (series SRs), originals/ (opt-in).
     std::filesystem::path data_dir;
     std::filesystem::path ledger_path;
@@ -72,6 +79,10 @@ struct ListenStats {
     std::uint64_t series_analysed = 0;  // SRs written
     std::uint64_t sends_ok = 0;
     std::uint64_t sends_failed = 0;  // failed attempts (each retried)
+    std::uint64_t sends_dead = 0;    // sends given up (state `failed`) by this run
+    // Instances a followed feed (Orthanc) could not give for a reason that will not pass (too
+    // large, not DICOM, refused by de-identification, gone): recorded, skipped.
+    std::uint64_t instances_fetch_failed = 0;
 };
 
 class Listener {
@@ -101,6 +112,12 @@ class Listener {
     explicit Listener(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
 };
+
+// Whether `data_dir` may be the listener's data folder (made private, mode 0700): new, empty, or
+// holding something of a listener's (spool, results, reports, originals, ledger.sqlite); else
+// kInvalidArgument naming it. Listener::start checks it; a caller that makes anything in the
+// folder first (the reports folder) checks it before.
+Status check_data_folder(const std::filesystem::path& data_dir);
 
 // Whether instances of this SOP class are analysed: images; not SR, key objects, presentation
 // states, RT, waveforms, encapsulated documents, segmentations and the like, which a PACS routing

@@ -1333,22 +1333,11 @@ Status ApiServer::bind() {
     // folder that exists is made private only when it is empty or already the server's, so a
     // mistyped --data (a home folder) is refused instead of having its mode changed. Checked
     // before anything is opened in it (the account store's default file is there).
-    {
-        std::error_code ec;
-        if (fs::exists(o.data_dir, ec) && !fs::is_empty(o.data_dir, ec)) {
-            bool ours = false;
-            for (const char* name :
-                 {"ledger.sqlite", "users.sqlite", "jobs.sqlite", "site.key", "reports"})
-                ours = ours || fs::exists(o.data_dir / name, ec);
-            if (!ours) {
-                return Error(ErrorCode::kInvalidArgument,
-                             "--data " + o.data_dir.string() +
-                                 ": not empty and holds no server state (ledger.sqlite, "
-                                 "users.sqlite, site.key, reports/); give a new or empty folder, "
-                                 "which the server makes private (mode 0700)");
-            }
-        }
-    }
+    if (auto s = check_state_folder(
+            o.data_dir, {"ledger.sqlite", "users.sqlite", "jobs.sqlite", "site.key", "reports"},
+            "--data", "server");
+        !s)
+        return s;
     auto accounts = ledger::AccountStore::open(o.users);
     if (!accounts)
         return accounts.error();
