@@ -435,6 +435,7 @@ TEST_F(ServerTest, PacsRoutesWithoutTheListener) {
     auto metrics = c.Get("/api/metrics", auth(Role::kAuditor));
     ASSERT_TRUE(metrics);
     EXPECT_EQ(metrics->body.find("medanchor_listen_"), std::string::npos);
+    EXPECT_EQ(json::parse(c.Get("/api/me", auth(Role::kAuditor))->body)["pacs"], false);
     EXPECT_EQ(server_->dicom_port(), 0);
 }
 
@@ -479,6 +480,7 @@ TEST_F(ServerTest, PacsRoutesWithTheListener) {
         EXPECT_EQ(json::parse(res->body)["total"], 0);
     }
     EXPECT_EQ(c.Get("/api/pacs/series")->status, 401);
+    EXPECT_EQ(json::parse(c.Get("/api/me", auth(Role::kAuditor))->body)["pacs"], true);
     for (const char* bad :
          {"/api/pacs/series/abc", "/api/pacs/series/1..2", "/api/pacs/series/.1",
           "/api/pacs/series?limit=0", "/api/pacs/series?limit=1001", "/api/pacs/series?offset=x"}) {

@@ -1393,7 +1393,7 @@ void ApiServer::Impl::register_routes() {
             res.set_content(metrics_text(), "text/plain; version=0.0.4");
         });
     add("GET", "/api/me", "/api/me", Permission::kRead,
-        [](const httplib::Request&, httplib::Response& res, const Caller* c) {
+        [this](const httplib::Request&, httplib::Response& res, const Caller* c) {
             json perms = json::array();
             for (auto p : {Permission::kRead, Permission::kAnalyze, Permission::kReview,
                            Permission::kCredential, Permission::kAdminister}) {
@@ -1403,7 +1403,8 @@ void ApiServer::Impl::register_routes() {
             send_json(res, {{"name", c->account.name},
                             {"role", to_string(c->role)},
                             {"principal", c->account.principal},
-                            {"permissions", perms}});
+                            {"permissions", perms},
+                            {"pacs", listener != nullptr}});
         });
     add("POST", "/api/jobs", "/api/jobs", Permission::kAnalyze,
         [this](const httplib::Request& req, httplib::Response& res, const Caller* c) {
