@@ -2,6 +2,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "app/cli/config.h"
+
 namespace medanchor::app {
 
 namespace {
@@ -13,6 +15,7 @@ std::chrono::milliseconds seconds(double s) {
 }  // namespace
 
 void add_listener_options(CLI::App* cmd, ListenerFlags& f) {
+    const std::size_t before = cmd->get_options().size();
     cmd->add_option("--ae-title", f.ae_title, "our AE title")->capture_default_str();
     cmd->add_option("--allow-ae", f.allow_ae,
                     "calling AE title accepted (repeatable; default: any)");
@@ -45,6 +48,10 @@ void add_listener_options(CLI::App* cmd, ListenerFlags& f) {
                     "seconds before a failed send is tried again (doubled each time, at most 60)")
         ->check(CLI::Range(0.1, 3600.0))
         ->capture_default_str();
+    // One group: in `serve` they are read from the configuration file's [listen] table too.
+    const auto options = cmd->get_options();
+    for (std::size_t i = before; i < options.size(); ++i)
+        options[i]->group(kListenerOptionGroup);
 }
 
 Result<dicom::ListenOptions> listen_options(const ListenerFlags& f) {
