@@ -11,6 +11,8 @@ async function api(path, options = {}) {
   if (!res.ok) {
     let message = `${res.status}`;
     try { message = (await res.json()).error.message; } catch { /* not JSON */ }
+    // The token stopped working (its user was removed): forget it and everything shown with it.
+    if (res.status === 401 && me) signOut(`Signed out: ${message}`);
     throw new Error(message);
   }
   return res;
@@ -32,6 +34,7 @@ async function signIn(value) {
     sessionStorage.setItem('medanchor-token', token);
     $('#who').textContent = `Signed in as ${me.name} (${me.role})`;
     $('#signin').hidden = true;
+    $('#signout').hidden = false;
     // The PACS page exists only when the server runs the DICOM listener (serve --listen-dicom).
     $('#nav-pacs').hidden = !me.pacs;
     route();
@@ -39,6 +42,24 @@ async function signIn(value) {
     me = null;
     $('#who').textContent = `Sign-in failed: ${e.message}`;
   }
+}
+
+// Forgets the token (this tab's sessionStorage too) and every image fetched with it, and hides
+// every page.
+function signOut(why) {
+  token = '';
+  me = null;
+  sessionStorage.removeItem('medanchor-token');
+  clearTimeout(resultTimer);
+  revokeBlobs();
+  for (const img of document.querySelectorAll('#base-image, #overlay-image')) img.removeAttribute('src');
+  $('#token').value = '';
+  $('#signin').hidden = false;
+  $('#signout').hidden = true;
+  $('#nav-pacs').hidden = true;
+  for (const body of document.querySelectorAll('#pacs-table tbody, #series-instances tbody, #series-sends tbody')) body.replaceChildren();
+  $('#who').textContent = why;
+  show('signed-out');
 }
 
 function show(page) {
@@ -57,7 +78,7 @@ function route() {
   else if (page === 'review') { show('review'); loadReview(); }
   else if (page === 'verify') { show('verify'); }
   else if (page === 'registry') { show('registry'); loadRegistry(); }
-  else if (page === 'pacs') { show('pacs'); pacsOffset = Number(arg) || 0; loadPacs(); }
+  else if (page === 'pacs') { show('pacs'); pacsOffset = Math.max(0, Math.floor(Number(arg)) || 0); loadPacs(); }
   else if (page === 'series' && arg) { show('series'); openSeries(arg); }
   else { show('analyse'); setUpAnalyse(); }
 }
@@ -141,15 +162,30 @@ async function follow(id, onJob) {
 
 // ---- Result -------------------------------------------------------------------------------
 let resultTimer = null;
+// Object URLs of the images on the result page: each holds its image in memory until revoked.
+let blobs = [];
 
 async function blobUrl(path) {
-  return URL.createObjectURL(await (await api(path)).blob());
+  const url = URL.createObjectURL(await (await api(path)).blob());
+  blobs.push(url);
+  return url;
+}
+
+function revokeBlobs() {
+  for (const url of blobs) URL.revokeObjectURL(url);
+  blobs = [];
 }
 
 async function openResult(id) {
   clearTimeout(resultTimer);
+  revokeBlobs();
   $('#result-error').hidden = true;
   $('#result-body').hidden = true;
+  if (!/^[1-9][0-9]{0,15}$/.test(id)) {
+    $('#result-error').textContent = 'No such analysis: an analysis is named by its number.';
+    $('#result-error').hidden = false;
+    return;
+  }
   let a;
   try {
     a = await (await api(`/api/analyses/${id}`)).json();
@@ -185,9 +221,11 @@ async function openResult(id) {
     button.textContent = `Download ${labels[name] || name}`;
     button.addEventListener('click', async () => {
       const link = document.createElement('a');
-      link.href = await blobUrl(`/api/analyses/${a.id}/files/${name}`);
+      link.href = URL.createObjectURL(await (await api(`/api/analyses/${a.id}/files/${name}`)).blob());
       link.download = `analysis-${a.id}-${name}`;
       link.click();
+      // The download has its own copy once started.
+      setTimeout(() => URL.revokeObjectURL(link.href), 30_000);
     });
     li.append(button);
     downloads.append(li);
@@ -662,6 +700,7 @@ async function openSeries(uid) {
 // ---- wiring -------------------------------------------------------------------------------
 function wire() {
   $('#signin').addEventListener('submit', (e) => { e.preventDefault(); signIn($('#token').value.trim()); });
+  $('#signout').addEventListener('click', () => signOut('Signed out.'));
   $('#upload').addEventListener('submit', (e) => { e.preventDefault(); upload($('#files').files); });
   const drop = $('#drop');
   drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });

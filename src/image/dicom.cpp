@@ -179,8 +179,20 @@ std::string tag_text(std::uint16_t element) {
 // The Image Pixel module attributes GDCM's image reader reads through gdcm::Attribute (which
 // asserts on a missing or ill-sized element): present, a plain value, the right size, sane
 // values (GDCM silently "fixes" some inconsistent ones, which would change what we hash).
-// Returns the problem, or nullopt when the data set is safe to hand to gdcm::ImageReader.
+// The single 16-bit value of (0028,element), or nullopt when it is missing or not one value.
 // (GDCM byte-swaps binary values of big-endian data sets on reading: they are native here.)
+std::optional<std::uint16_t> image_us(const gdcm::DataSet& ds, std::uint16_t element) {
+    const gdcm::Tag tag(0x0028, element);
+    if (!ds.FindDataElement(tag))
+        return std::nullopt;
+    const gdcm::ByteValue* bv = ds.GetDataElement(tag).GetByteValue();
+    if (bv == nullptr || bv->GetLength() != 2 || bv->GetPointer() == nullptr)
+        return std::nullopt;
+    const auto* p = reinterpret_cast<const std::uint8_t*>(bv->GetPointer());
+    return std::uint16_t(p[1] << 8 | p[0]);
+}
+
+// Returns the problem, or nullopt when the data set is safe to hand to gdcm::ImageReader.
 std::optional<Error> check_image_attributes(const gdcm::DataSet& ds, std::string_view name,
                                             const DecodeLimits& limits) {
     struct Required {
@@ -203,14 +215,13 @@ std::optional<Error> check_image_attributes(const gdcm::DataSet& ds, std::string
             return fail(ErrorCode::kCorrupt, name,
                         std::string("missing ") + kUs[i].what + " " + tag_text(kUs[i].element));
         }
-        const gdcm::ByteValue* bv = ds.GetDataElement(tag).GetByteValue();
-        if (bv == nullptr || bv->GetLength() != 2 || bv->GetPointer() == nullptr) {
+        const auto value = image_us(ds, kUs[i].element);
+        if (!value) {
             return fail(ErrorCode::kCorrupt, name,
                         std::string(kUs[i].what) + " " + tag_text(kUs[i].element) +
                             " is not a single 16-bit value");
         }
-        const auto* p = reinterpret_cast<const std::uint8_t*>(bv->GetPointer());
-        values[i] = std::uint16_t(p[1] << 8 | p[0]);
+        values[i] = *value;
     }
     const unsigned samples = values[0];
     const unsigned allocated = values[3];
@@ -392,6 +403,10 @@ Result<Image> decode_dicom(std::span<const std::uint8_t> untrusted, std::string_
                     "cannot parse the DICOM data set (truncated or malformed)");
     }
 
+    // GDCM holds its own copy of every element now: the normalised bytes can go (on a large
+    // image, one copy of its pixels less at the peak).
+    std::vector<std::uint8_t>().swap(normalised->bytes);
+
     const gdcm::File& file = reader.GetFile();
     const gdcm::DataSet& ds = file.GetDataSet();
     const gdcm::Image& img = reader.GetImage();
@@ -420,7 +435,9 @@ Result<Image> decode_dicom(std::span<const std::uint8_t> untrusted, std::string_
     const std::size_t samples = pf.GetSamplesPerPixel();
     const unsigned bits_allocated = pf.GetBitsAllocated();
     const unsigned bits_stored = pf.GetBitsStored();
-    const unsigned high_bit = pf.GetHighBit();
+    // The file's High Bit: GDCM's pixel format reports Bits Stored - 1 whatever the file says,
+    // and the stored bits of a sample end at High Bit (PS3.5 8.1.1; docs/image-hash.md).
+    const unsigned high_bit = image_us(ds, 0x0102).value_or(pf.GetHighBit());
     const unsigned representation = pf.GetPixelRepresentation();
 
     if (rows == 0 || columns == 0 || frames == 0) {
@@ -487,8 +504,18 @@ Result<Image> decode_dicom(std::span<const std::uint8_t> untrusted, std::string_
         return fail(ErrorCode::kCorrupt, name, "pixel data is empty");
     }
 
+    // Native little-endian grey pixels (what the gate hands over for every syntax DCMTK decodes)
+    // are taken from the element as they are: normalise_samples below does what GDCM's raw codec
+    // would (its overlay clean-up keeps the stored bits; the shift and sign come from the same
+    // header), without the codec's two stream copies of the whole image.
     std::vector<std::uint8_t> buffer(decoded_bytes);
-    if (!img.GetBuffer(reinterpret_cast<char*>(buffer.data()))) {
+    const gdcm::ByteValue* native = pixel_data.GetByteValue();
+    const bool little_endian_native = ts == gdcm::TransferSyntax::ImplicitVRLittleEndian ||
+                                      ts == gdcm::TransferSyntax::ExplicitVRLittleEndian;
+    if (native != nullptr && little_endian_native && samples == 1 && bits_allocated >= 8 &&
+        native->GetLength() >= decoded_bytes) {
+        std::memcpy(buffer.data(), native->GetPointer(), decoded_bytes);
+    } else if (!img.GetBuffer(reinterpret_cast<char*>(buffer.data()))) {
         return fail(ErrorCode::kCorrupt, name,
                     "cannot decode pixel data (" + info.transfer_syntax_name + ")");
     }

@@ -39,6 +39,8 @@ auditor=$("$bin" users add audit --role auditor --data "$data" 2>/dev/null)
 reviewer=$("$bin" users add doc2 --role radiologist --key-file "$work/doctor2.key" --data "$data" 2>/dev/null)
 verifier=$("$bin" users add ver --role verifier --key-file "$work/verifier.key" --data "$data" 2>/dev/null)
 admin=$("$bin" users add boss --role admin --key-file "$work/admin.key" --data "$data" 2>/dev/null)
+# Removed by a browser test while its page is open.
+leaver=$("$bin" users add leaver --role auditor --data "$data" 2>/dev/null)
 [ "$(stat -c %a "$data/users.sqlite")" = 600 ] || fail "users.sqlite mode $(stat -c %a "$data/users.sqlite")"
 digest=$(printf %s "$token" | sha256sum | cut -d' ' -f1)
 grep -qa "$digest" "$data/users.sqlite" || fail "the store holds the token's SHA-256"
@@ -170,6 +172,7 @@ web_out=${MEDANCHOR_WEB_OUT:-$work/web}
 mkdir -p "$web_out"
 (cd "$src" && MEDANCHOR_URL="$base" MEDANCHOR_TOKEN_RADIOLOGIST="$token" MEDANCHOR_TOKEN_AUDITOR="$auditor" \
     MEDANCHOR_TOKEN_REVIEWER="$reviewer" MEDANCHOR_TOKEN_VERIFIER="$verifier" MEDANCHOR_TOKEN_ADMIN="$admin" \
+    MEDANCHOR_TOKEN_LEAVER="$leaver" MEDANCHOR_BIN="$bin" MEDANCHOR_DATA="$data" \
     MEDANCHOR_WEB_OUT="$web_out" node_modules/.bin/playwright test -c tests/web/playwright.config.mjs) ||
     fail "the browser tests (screenshots and traces in $web_out)"
 for page in analyse result review verify verify-changed peer-review review-auditor auditor registry registry-verifier registry-admin; do

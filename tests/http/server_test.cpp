@@ -921,6 +921,38 @@ TEST_F(ServerTest, TheBearerSchemeIsCaseInsensitiveAndTheTokenEitherCase) {
     EXPECT_EQ(res->status, 401);
 }
 
+TEST_F(ServerTest, AServerFaultIsToldByIncidentNumberWithoutTheServersPaths) {
+    start();
+    auto c = client();
+    auto res = c.Post("/api/jobs", auth(Role::kRadiologist), slices(1));
+    ASSERT_EQ(res->status, 202);
+    auto job = wait_job(json::parse(res->body)["id"]);
+    ASSERT_EQ(job["files"][0]["state"], "analysed") << job.dump();
+    const std::string id = std::to_string(job["files"][0]["analysis_id"].get<int>());
+    // Damage the report folder behind the server's back: the de-identified image cut short,
+    // report.json replaced by a folder.
+    fs::path folder;
+    for (const auto& e : fs::recursive_directory_iterator(dir_ / "data"))
+        if (e.path().filename() == "image.deid.dcm")
+            folder = e.path().parent_path();
+    ASSERT_FALSE(folder.empty());
+    fs::permissions(folder, fs::perms::owner_all, fs::perm_options::add);
+    fs::permissions(folder / "image.deid.dcm", fs::perms::owner_write, fs::perm_options::add);
+    fs::resize_file(folder / "image.deid.dcm", 200);
+    fs::remove(folder / "report.json");
+    fs::create_directory(folder / "report.json");
+    for (const std::string& path :
+         {"/api/analyses/" + id + "/image.png", "/api/analyses/" + id + "/files/report.json"}) {
+        auto got = c.Get(path, auth(Role::kAuditor));
+        ASSERT_TRUE(got);
+        EXPECT_EQ(got->status, 500) << path << ": " << got->body;
+        const auto message = json::parse(got->body)["error"]["message"].get<std::string>();
+        EXPECT_NE(message.find("incident"), std::string::npos) << message;
+        EXPECT_EQ(message.find(dir_.string()), std::string::npos) << message;
+        EXPECT_EQ(message.find("image.deid.dcm"), std::string::npos) << message;
+    }
+}
+
 TEST_F(ServerTest, KeepsOriginalsOnlyWhenAsked) {
     ServeOptions o;
     o.keep_originals = true;
@@ -936,6 +968,10 @@ TEST_F(ServerTest, KeepsOriginalsOnlyWhenAsked) {
     ASSERT_EQ(job["files"][0]["state"], "analysed") << job.dump();
     ASSERT_EQ(job["files"][1]["state"], "failed") << job.dump();
     EXPECT_EQ(job["files"][1]["error"]["code"], "corrupt") << job.dump();
+    // The reason names the upload as its client knows it, never where the server put it.
+    EXPECT_EQ(job["files"][1]["error"]["message"].get<std::string>().find(dir_.string()),
+              std::string::npos)
+        << job.dump();
     // One file, named by the image hash (never by the client's name), with the bytes sent.
     std::vector<fs::path> kept;
     for (const auto& e : fs::directory_iterator(dir_ / "data/originals"))

@@ -8,6 +8,7 @@
 import { test, expect } from '@playwright/test';
 import path from 'node:path';
 import fs from 'node:fs';
+import { execFileSync } from 'node:child_process';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const slices = fs.readdirSync(path.join(root, 'samples/ct'))
@@ -199,4 +200,58 @@ test('a wrong token is refused and nothing is shown', async ({ page }) => {
   await page.getByRole('button', { name: 'Sign in' }).click();
   await expect(page.locator('#who')).toContainText('Sign-in failed: unknown bearer token');
   await expect(page.locator('#page-analyse')).toBeHidden();
+});
+
+// Every object URL the page makes and has not revoked (an image held in memory).
+const countBlobs = () => {
+  window.liveBlobs = new Set();
+  const create = URL.createObjectURL.bind(URL);
+  const revoke = URL.revokeObjectURL.bind(URL);
+  URL.createObjectURL = (b) => { const u = create(b); window.liveBlobs.add(u); return u; };
+  URL.revokeObjectURL = (u) => { window.liveBlobs.delete(u); revoke(u); };
+};
+
+test('signing out forgets the token and the images fetched with it', async ({ page }) => {
+  await page.addInitScript(countBlobs);
+  await signIn(page, process.env.MEDANCHOR_TOKEN_AUDITOR);
+  await page.goto('/#result/1');
+  await expect(page.locator('#base-image')).toHaveJSProperty('complete', true);
+  await expect.poll(() => page.evaluate(() => window.liveBlobs.size)).toBeGreaterThan(0);
+  // Another result: the first one's images are let go.
+  await page.goto('/#result/2');
+  await expect(page.locator('#result-title')).toHaveText('Result of analysis 2');
+  await expect.poll(() => page.evaluate(() => window.liveBlobs.size)).toBeLessThanOrEqual(2);
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await expect(page.locator('#who')).toHaveText('Signed out.');
+  await expect(page.locator('#page-result')).toBeHidden();
+  await expect(page.locator('#base-image')).not.toHaveAttribute('src');
+  expect(await page.evaluate(() => window.liveBlobs.size)).toBe(0);
+  expect(await page.evaluate(() => sessionStorage.getItem('medanchor-token'))).toBeNull();
+  await page.reload();
+  await expect(page.getByRole('button', { name: 'Sign in' })).toBeVisible();
+  await expect(page.locator('#page-analyse')).toBeHidden();
+});
+
+test('a result named by anything but its number is refused without asking the server', async ({ page }) => {
+  await signIn(page, process.env.MEDANCHOR_TOKEN_AUDITOR);
+  const asked = [];
+  page.on('request', (r) => { if (r.url().includes('/api/analyses/')) asked.push(r.url()); });
+  await page.goto('/#result/..%2Fme');
+  await expect(page.locator('#result-error')).toHaveText(/No such analysis/);
+  await page.goto('/#result/1e3');
+  await expect(page.locator('#result-error')).toHaveText(/No such analysis/);
+  expect(asked).toEqual([]);
+});
+
+test('a user removed while their page is open is signed out at the next request', async ({ page }) => {
+  await signIn(page, process.env.MEDANCHOR_TOKEN_LEAVER);
+  await page.getByRole('link', { name: 'Registry' }).click();
+  await expect(page.locator('#page-registry')).toBeVisible();
+  execFileSync(process.env.MEDANCHOR_BIN, ['users', 'remove', 'leaver', '--data', process.env.MEDANCHOR_DATA]);
+  await page.getByRole('link', { name: 'Verify' }).click();
+  await page.getByRole('link', { name: 'Registry' }).click();
+  await expect(page.locator('#who')).toContainText('Signed out: ');
+  await expect(page.locator('#page-registry')).toBeHidden();
+  expect(await page.evaluate(() => sessionStorage.getItem('medanchor-token'))).toBeNull();
+  await expect(page.getByRole('button', { name: 'Sign in' })).toBeVisible();
 });

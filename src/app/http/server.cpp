@@ -76,11 +76,32 @@ struct Caller {
     Role role = Role::kAuditor;
 };
 
+// A fault of the server itself (status 500: a local file it could not read or write, a bug) is
+// told to the caller by number only: its message names the server's files, which are none of the
+// caller's business. The log gets the whole message under the same number.
 void send_error(httplib::Response& res, const Error& e, int status_override = 0) {
+    static std::atomic<std::uint64_t> incidents{0};
     const auto& info = error_info(e.code());
     res.status = status_override != 0 ? status_override : info.http_status;
-    json body = {{"error", {{"code", info.name}, {"message", e.message()}}}};
+    std::string message = e.message();
+    if (res.status == 500) {
+        const auto n = ++incidents;
+        std::cerr << "medanchor serve: incident " << n << " [" << info.name << "]: " << message
+                  << "\n";
+        message =
+            "the server could not complete this (incident " + std::to_string(n) + " in its log)";
+    }
+    json body = {{"error", {{"code", info.name}, {"message", message}}}};
     res.set_content(body.dump(), "application/json");
+}
+
+// A file of the server's own (a report folder's) that cannot be read is the server's fault,
+// whatever the reason (kCorrupt included), unless it is simply not there.
+void send_file_error(httplib::Response& res, const Error& e, const char* not_found) {
+    if (e.code() == ErrorCode::kNotFound)
+        send_error(res, Error(ErrorCode::kNotFound, not_found));
+    else
+        send_error(res, e, 500);
 }
 
 void send_json(httplib::Response& res, const json& body, int status = 200) {
@@ -1052,7 +1073,8 @@ void ApiServer::Impl::review(const httplib::Request& req, httplib::Response& res
         auto read = chain::read_proof_file(std::filesystem::path(*a->report_dir) /
                                            std::string(chain::kProofFileName));
         if (!read) {
-            send_error(res, read.error());
+            send_file_error(res, read.error(),
+                            "the analysis' Merkle proof file is not in its report folder");
             return;
         }
         proof = std::move(*read);
@@ -1453,9 +1475,7 @@ void ApiServer::Impl::register_routes() {
             // The folder comes from the ledger, the name from the fixed table above.
             auto bytes = read_regular_file(fs::path(*a->report_dir) / file->name, 256u << 20);
             if (!bytes) {
-                send_error(res, bytes.error().code() == ErrorCode::kNotFound
-                                    ? Error(ErrorCode::kNotFound, "no such analysis or file")
-                                    : bytes.error());
+                send_file_error(res, bytes.error(), "no such analysis or file");
                 return;
             }
             res.set_content(reinterpret_cast<const char*>(bytes->data()), bytes->size(),
@@ -1471,9 +1491,7 @@ void ApiServer::Impl::register_routes() {
             }
             auto png = render_image_png(*a->report_dir);
             if (!png) {
-                send_error(res, png.error().code() == ErrorCode::kNotFound
-                                    ? Error(ErrorCode::kNotFound, "the analysis has no image")
-                                    : png.error());
+                send_file_error(res, png.error(), "the analysis has no image");
                 return;
             }
             res.set_content(reinterpret_cast<const char*>(png->data()), png->size(), "image/png");
