@@ -35,6 +35,8 @@ async function signIn(value) {
     $('#who').textContent = `Signed in as ${me.name} (${me.role})`;
     $('#signin').hidden = true;
     $('#signout').hidden = false;
+    // The PACS page exists only when the server runs the DICOM listener (serve --listen-dicom).
+    $('#nav-pacs').hidden = !me.pacs;
     route();
   } catch (e) {
     me = null;
@@ -54,11 +56,14 @@ function signOut(why) {
   $('#token').value = '';
   $('#signin').hidden = false;
   $('#signout').hidden = true;
+  $('#nav-pacs').hidden = true;
+  for (const body of document.querySelectorAll('#pacs-table tbody, #series-instances tbody, #series-sends tbody')) body.replaceChildren();
   $('#who').textContent = why;
   show('signed-out');
 }
 
 function show(page) {
+  clearTimeout(pacsTimer);
   for (const s of document.querySelectorAll('main > section')) s.hidden = s.id !== `page-${page}`;
   for (const a of document.querySelectorAll('nav a')) {
     if (a.getAttribute('href') === `#${page}`) a.setAttribute('aria-current', 'page');
@@ -73,6 +78,8 @@ function route() {
   else if (page === 'review') { show('review'); loadReview(); }
   else if (page === 'verify') { show('verify'); }
   else if (page === 'registry') { show('registry'); loadRegistry(); }
+  else if (page === 'pacs') { show('pacs'); pacsOffset = Math.max(0, Math.floor(Number(arg)) || 0); loadPacs(); }
+  else if (page === 'series' && arg) { show('series'); openSeries(arg); }
   else { show('analyse'); setUpAnalyse(); }
 }
 
@@ -574,6 +581,122 @@ async function loadRegistry() {
   }
 }
 
+// ---- PACS ---------------------------------------------------------------------------------
+// The listener's series (GET /api/pacs/series), refreshed every 2 s while one is in progress.
+const pacsPage = 25;
+let pacsOffset = 0;
+let pacsTimer = null;
+const seriesWords = {
+  receiving: 'Receiving (not yet stable)',
+  waiting: 'Waiting to be analysed',
+  analysing: 'Analysing',
+  summarised: 'Summarised',
+  failed: 'No instance could be analysed',
+};
+const inProgress = (s) => s.state === 'receiving' || s.state === 'waiting' || s.state === 'analysing'
+  || s.sends.some((d) => d.state === 'pending');
+const shortUid = (uid) => (uid.length > 24 ? `…${uid.slice(-20)}` : uid);
+const worstText = (w) => (w ? `${w.finding}, ${percent(w.confidence_bp)}` : '—');
+function sendsText(sends) {
+  if (!sends.length) return 'No destination';
+  return sends.map((d) => (d.state === 'sent' ? `Sent to ${d.destination}`
+    : `Pending to ${d.destination}${d.last_error ? ` (${d.attempts} failed: ${d.last_error})` : ''}`)).join('; ');
+}
+
+async function loadPacs() {
+  clearTimeout(pacsTimer);
+  $('#pacs-error').hidden = true;
+  let list;
+  let stats;
+  try {
+    [list, stats] = await Promise.all([
+      api(`/api/pacs/series?limit=${pacsPage}&offset=${pacsOffset}`).then((r) => r.json()),
+      api('/api/pacs/stats').then((r) => r.json()),
+    ]);
+  } catch (e) {
+    $('#pacs-error').textContent = `The listener's state could not be read: ${e.message}`;
+    $('#pacs-error').hidden = false;
+    return;
+  }
+  $('#pacs-stats').textContent = `Listening on DICOM port ${stats.port}: ${stats.instances_received} instances received, `
+    + `${stats.images_analysed} analysed, ${stats.images_failed} failed, ${stats.series_analysed} series SRs written, `
+    + `${stats.sends_ok} sent, ${stats.instances_refused} refused.`;
+  const body = $('#pacs-table tbody');
+  body.replaceChildren();
+  for (const s of list.series) {
+    const tr = document.createElement('tr');
+    tr.dataset.series = s.series_uid;
+    const th = document.createElement('th');
+    th.scope = 'row';
+    th.className = 'mono';
+    const link = document.createElement('a');
+    link.href = `#series/${s.series_uid}`;
+    link.textContent = shortUid(s.series_uid);
+    link.title = s.series_uid;
+    th.append(link);
+    tr.append(th);
+    const n = s.instances;
+    cells(tr, [seriesWords[s.state] || s.state, `${n.analysed} / ${n.failed} / ${n.received}`,
+      worstText(s.worst), sendsText(s.sends), s.last_received_at]);
+    tr.children[1].className = s.state === 'summarised' ? 'state-confirmed' : s.state === 'failed' ? 'state-inactive' : 'state-held';
+    tr.children[1].dataset.state = s.state;
+    body.append(tr);
+  }
+  if (!list.series.length) emptyRow(body, 6, 'No series received yet.');
+  $('#pacs-pager').hidden = list.total <= pacsPage;
+  $('#pacs-newer').disabled = pacsOffset === 0;
+  $('#pacs-older').disabled = pacsOffset + pacsPage >= list.total;
+  if (list.series.some(inProgress) && location.hash.startsWith('#pacs')) pacsTimer = setTimeout(loadPacs, 2000);
+}
+
+async function openSeries(uid) {
+  clearTimeout(pacsTimer);
+  $('#series-error').hidden = true;
+  let s;
+  try {
+    s = await (await api(`/api/pacs/series/${encodeURIComponent(uid)}`)).json();
+  } catch (e) {
+    $('#series-error').textContent = `Series ${uid}: ${e.message}`;
+    $('#series-error').hidden = false;
+    $('#series-body').hidden = true;
+    return;
+  }
+  $('#series-uid').textContent = s.series_uid;
+  $('#series-study').textContent = s.study_uid;
+  $('#series-state').textContent = seriesWords[s.state] || s.state;
+  $('#series-worst').textContent = worstText(s.worst);
+  $('#series-times').textContent = `${s.first_received_at} to ${s.last_received_at}`
+    + (s.last_analysed_at ? `; last analysed ${s.last_analysed_at}` : '');
+  const ibody = $('#series-instances tbody');
+  ibody.replaceChildren();
+  for (const i of s.instance_list) {
+    const tr = document.createElement('tr');
+    rowHeader(tr, i.sop_uid, 'mono');
+    cells(tr, [i.state, i.error ? `Failed: ${i.error}` : i.finding ? `${i.finding}, ${percent(i.confidence_bp)}` : '—',
+      i.anchoring ? (words[i.anchoring] || i.anchoring) : '—', '']);
+    if (i.analysis_id != null) {
+      const a = document.createElement('a');
+      a.href = `#result/${i.analysis_id}`;
+      a.textContent = `Open result ${i.analysis_id}`;
+      tr.children[4].append(a);
+    }
+    ibody.append(tr);
+  }
+  const sbody = $('#series-sends tbody');
+  sbody.replaceChildren();
+  for (const d of s.sends) {
+    const tr = document.createElement('tr');
+    rowHeader(tr, d.destination, 'mono');
+    cells(tr, [d.kind === 'sr' ? 'DICOM SR' : 'FHIR bundle', d.state === 'sent' ? `Sent ${d.sent_at}` : 'Pending',
+      String(d.attempts), d.last_error || '—']);
+    sbody.append(tr);
+  }
+  if (!s.sends.length) emptyRow(sbody, 5, 'No destination is configured.');
+  $('#series-title').textContent = `Series ${shortUid(s.series_uid)}`;
+  $('#series-body').hidden = false;
+  if (inProgress(s) && location.hash === `#series/${uid}`) pacsTimer = setTimeout(() => openSeries(uid), 2000);
+}
+
 // ---- wiring -------------------------------------------------------------------------------
 function wire() {
   $('#signin').addEventListener('submit', (e) => { e.preventDefault(); signIn($('#token').value.trim()); });
@@ -610,6 +733,8 @@ function wire() {
     const hash = $('#hash').value.trim();
     verify(() => api(`/api/verify/${encodeURIComponent(hash).replace('%3A', ':')}`));
   });
+  $('#pacs-newer').addEventListener('click', () => { location.hash = `#pacs/${Math.max(0, pacsOffset - pacsPage)}`; });
+  $('#pacs-older').addEventListener('click', () => { location.hash = `#pacs/${pacsOffset + pacsPage}`; });
   window.addEventListener('hashchange', route);
   if (token) signIn(token); else route();
 }

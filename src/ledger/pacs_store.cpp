@@ -37,6 +37,26 @@ PacsInstance read_instance(const Stmt& s) {
     return i;
 }
 
+// The per-series aggregate of pacs_instances; read_series() reads its columns.
+constexpr const char* kSeriesSelect =
+    "SELECT series_uid, min(study_uid), count(*), count(analysis_id), count(error), "
+    "sum(analysis_id IS NULL AND error IS NULL), min(received_at), max(received_at), "
+    "max(analysed_at), max(rowid) AS latest FROM pacs_instances";
+
+PacsSeries read_series(const Stmt& s) {
+    PacsSeries r;
+    r.series_uid = s.text(0);
+    r.study_uid = s.text(1);
+    r.instances = static_cast<std::size_t>(s.u64(2));
+    r.analysed = static_cast<std::size_t>(s.u64(3));
+    r.failed = static_cast<std::size_t>(s.u64(4));
+    r.spooled = static_cast<std::size_t>(s.u64(5));
+    r.first_received_at = s.text(6);
+    r.last_received_at = s.text(7);
+    r.last_analysed_at = s.opt_text(8);
+    return r;
+}
+
 PacsSend read_send(const Stmt& s) {
     PacsSend r;
     r.id = s.i64(0);
@@ -121,6 +141,52 @@ Result<std::vector<PacsInstance>> PacsStore::series(const std::string& series_ui
                             " FROM pacs_instances WHERE series_uid = ?1 ORDER BY rowid";
     if (auto s = impl_->query(sql.c_str(), {text(series_uid)}, "listing a series' instances",
                               [&](const Stmt& st) { out.push_back(read_instance(st)); });
+        !s)
+        return s.error();
+    return out;
+}
+
+Result<std::vector<PacsSeries>> PacsStore::series_page(std::size_t limit, std::size_t offset) {
+    std::vector<PacsSeries> out;
+    const std::string sql = std::string(kSeriesSelect) +
+                            " GROUP BY series_uid ORDER BY latest DESC, series_uid LIMIT ?1 "
+                            "OFFSET ?2";
+    if (auto s = impl_->query(
+            sql.c_str(),
+            {number(static_cast<std::int64_t>(limit)), number(static_cast<std::int64_t>(offset))},
+            "listing received series", [&](const Stmt& st) { out.push_back(read_series(st)); });
+        !s)
+        return s.error();
+    return out;
+}
+
+Result<std::optional<PacsSeries>> PacsStore::series_summary(const std::string& series_uid) {
+    std::optional<PacsSeries> found;
+    const std::string sql =
+        std::string(kSeriesSelect) + " WHERE series_uid = ?1 GROUP BY series_uid";
+    if (auto s = impl_->query(sql.c_str(), {text(series_uid)}, "reading a received series",
+                              [&](const Stmt& st) { found = read_series(st); });
+        !s)
+        return s.error();
+    return found;
+}
+
+Result<std::size_t> PacsStore::series_count() {
+    std::size_t n = 0;
+    if (auto s = impl_->query("SELECT count(DISTINCT series_uid) FROM pacs_instances", {},
+                              "counting received series",
+                              [&](const Stmt& st) { n = static_cast<std::size_t>(st.u64(0)); });
+        !s)
+        return s.error();
+    return n;
+}
+
+Result<std::vector<PacsSend>> PacsStore::series_sends(const std::string& series_uid) {
+    std::vector<PacsSend> out;
+    const std::string sql = std::string("SELECT ") + kSendColumns +
+                            " FROM pacs_sends WHERE series_uid = ?1 ORDER BY id";
+    if (auto s = impl_->query(sql.c_str(), {text(series_uid)}, "listing a series' sends",
+                              [&](const Stmt& st) { out.push_back(read_send(st)); });
         !s)
         return s.error();
     return out;

@@ -27,6 +27,7 @@
 // Thread safety: one PacsStore per thread.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -143,6 +144,20 @@ struct PacsSend {
     std::optional<std::string> sent_at;
 };
 
+// One series as the operator's status view shows it (GET /api/pacs/series): counts and times
+// from its instance rows. De-identified UIDs only; nothing here names a patient.
+struct PacsSeries {
+    std::string series_uid;  // de-identified
+    std::string study_uid;   // de-identified
+    std::size_t instances = 0;
+    std::size_t analysed = 0;  // analysis_id set
+    std::size_t failed = 0;    // error set
+    std::size_t spooled = 0;   // neither: waiting for analysis
+    std::string first_received_at;
+    std::string last_received_at;
+    std::optional<std::string> last_analysed_at;
+};
+
 class PacsStore {
   public:
     // Opens the ledger file (Ledger::open first: it creates and migrates the schema). kIo,
@@ -161,6 +176,15 @@ class PacsStore {
     Result<std::vector<PacsInstance>> spooled();
     // Every instance of a series, in order of arrival.
     Result<std::vector<PacsInstance>> series(const std::string& series_uid);
+    // Read-only, for the status view: one page of series, the one whose latest instance arrived
+    // last first (then by series UID), skipping `offset`; at most `limit` (REQUIRES: 1..1000).
+    Result<std::vector<PacsSeries>> series_page(std::size_t limit, std::size_t offset);
+    // One series' counts; nullopt when no instance of it is recorded.
+    Result<std::optional<PacsSeries>> series_summary(const std::string& series_uid);
+    // How many series have at least one instance recorded.
+    Result<std::size_t> series_count();
+    // The sends of one series (both states), oldest first.
+    Result<std::vector<PacsSend>> series_sends(const std::string& series_uid);
     // Also marks the instance's series "summary due", in the same transaction.
     Status mark_analysed(const std::string& sop_uid, std::int64_t analysis_id);
     Status mark_failed(const std::string& sop_uid, const std::string& error);

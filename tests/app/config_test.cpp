@@ -311,5 +311,32 @@ TEST_F(Config, TheServeTableSetsTheServer) {
     EXPECT_NE(r.output.find("--listen"), std::string::npos) << r.output;
 }
 
+// `serve --listen-dicom` reads the listener's options from the [listen] table (after its own
+// [serve] table, before the top level), and only those: [listen]'s data folder is not serve's.
+TEST_F(Config, TheListenTableSetsTheListenerInServe) {
+    const fs::path file = write("m.toml",
+                                "max-pdu = 8192\n"
+                                "[listen]\n"
+                                "stable-after = 7\n"
+                                "ae-title = \"PACSNODE\"\n"
+                                "max-pdu = 16384\n"
+                                "workers = 3\n"
+                                "data = \"/nowhere/listen\"\n"
+                                "[serve]\n"
+                                "workers = 9\n");
+    auto r = run("--config " + sh(file.string()) + " config show --json serve");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(setting(r, "stable-after")["value"], "7");
+    EXPECT_EQ(setting(r, "stable-after")["source"], file.string() + ":3");
+    EXPECT_EQ(setting(r, "ae-title")["value"], "PACSNODE");
+    EXPECT_EQ(setting(r, "max-pdu")["value"], "16384");  // [listen] before the top level
+    EXPECT_EQ(setting(r, "workers")["value"], "9");      // [serve] before [listen]
+    EXPECT_EQ(setting(r, "data")["source"], "default");
+    r = run("--config " + sh(file.string()) + " config show --json listen");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(setting(r, "workers")["value"], "3");
+    EXPECT_EQ(setting(r, "data")["value"], "/nowhere/listen");
+}
+
 }  // namespace
 }  // namespace medanchor::app

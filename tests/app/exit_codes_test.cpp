@@ -44,7 +44,14 @@ TEST(ExitCodes, HelpAndReadmeListTheSameDistinctCodes) {
 
 TEST(ExitCodes, AMalformedCommandLineIsInvalidArgument) {
     for (const char* args :
-         {" --no-such-flag", " hash", " analyze --threads x y.dcm", " no-such-command"}) {
+         {" --no-such-flag", " hash", " analyze --threads x y.dcm", " no-such-command",
+          // serve's DICOM listener: a malformed [AE@][ADDR:]PORT, an empty or too long AE
+          // title, a port out of range, a listener option out of range, --listen-as alone.
+          " serve --listen-dicom MEDANCHOR@abc --listen-as u",
+          " serve --listen-dicom @11112 --listen-as u",
+          " serve --listen-dicom ABCDEFGHIJKLMNOPQ@11112 --listen-as u",
+          " serve --listen-dicom 70000 --listen-as u",
+          " serve --listen-dicom 11112 --listen-as u --stable-after -1", " serve --listen-as u"}) {
         SCOPED_TRACE(args);
         const auto r = run_command(quote(MEDANCHOR_BINARY) + args);
         EXPECT_EQ(r.exit_code, 2) << r.output;

@@ -64,7 +64,8 @@ void test_chain(ServeOptions& o) {
 // users_cli_test.sh). The radiologist and the admin carry a principal, so they may upload.
 struct Accounts {
     std::map<Role, std::string> token;
-    explicit Accounts(const fs::path& users) {
+    // With `radiologist_key`, the radiologist's account signs with that key file (written here).
+    explicit Accounts(const fs::path& users, const fs::path& radiologist_key = {}) {
         auto store = ledger::AccountStore::open(users);
         EXPECT_TRUE(store.ok());
         int n = 0;
@@ -78,6 +79,13 @@ struct Accounts {
             // Two professionals: the radiologist and the admin act as different principals.
             if (r == Role::kRadiologist)
                 a.principal = "ST2CY5V39NHDPWSXMW9QDT3HC3GD6Q6XX4CFRK9AG";
+            if (r == Role::kRadiologist && !radiologist_key.empty()) {
+                auto key = stacks::PrivateKey::generate();
+                EXPECT_TRUE(key.ok());
+                EXPECT_TRUE(stacks::write_key_file(radiologist_key, *key).ok());
+                a.principal = key->address(stacks::Network::kTestnet).to_string();
+                a.key_file = radiologist_key.string();
+            }
             if (r == Role::kAdmin)
                 a.principal = "ST1PQHQKV0RJXZFY1DGX8MNSNYVE3VGZJSRTPGZGM";
             EXPECT_TRUE(store->add(a, to_hex(sha256(t))).ok());
@@ -88,7 +96,8 @@ struct Accounts {
 
 class ServerTest : public ::testing::Test {
   protected:
-    void start(ServeOptions o = {}) {
+    // `radiologist_key`: the radiologist's account gets a signing key (serve --listen-as).
+    void start(ServeOptions o = {}, bool radiologist_key = false) {
         dir_ = fresh_dir(::testing::UnitTest::GetInstance()->current_test_info()->name());
         o.host = "127.0.0.1";
         o.port = 0;
@@ -97,7 +106,8 @@ class ServerTest : public ::testing::Test {
         o.anchor = false;
         o.log_requests = false;
         test_chain(o);
-        accounts_ = std::make_unique<Accounts>(o.users);
+        accounts_ = std::make_unique<Accounts>(
+            o.users, radiologist_key ? dir_ / "radiologist.key" : fs::path());
         server_ = std::make_unique<ApiServer>(o);
         auto bound = server_->bind();
         ASSERT_TRUE(bound.ok()) << bound.error().message();
@@ -408,6 +418,184 @@ TEST_F(ServerTest, MetricsArePrometheusText) {
           "\nmedanchor_anchoring_lag_seconds 0\n", "medanchor_analyses{state=\"pending\"} 0",
           "# TYPE medanchor_errors_total counter"})
         EXPECT_NE(res->body.find(m), std::string::npos) << m << "\n" << res->body;
+}
+
+// Without --listen-dicom the PACS routes answer 404 naming the option, and the metrics carry
+// none of the listener's counters.
+TEST_F(ServerTest, PacsRoutesWithoutTheListener) {
+    start();
+    auto c = client();
+    for (const char* path : {"/api/pacs/series", "/api/pacs/series/1.2.3", "/api/pacs/stats"}) {
+        auto res = c.Get(path, auth(Role::kAuditor));
+        ASSERT_TRUE(res);
+        EXPECT_EQ(res->status, 404) << path;
+        EXPECT_EQ(error_code(res), "not-found") << path;
+        EXPECT_NE(res->body.find("--listen-dicom"), std::string::npos) << res->body;
+    }
+    auto metrics = c.Get("/api/metrics", auth(Role::kAuditor));
+    ASSERT_TRUE(metrics);
+    EXPECT_EQ(metrics->body.find("medanchor_listen_"), std::string::npos);
+    EXPECT_EQ(json::parse(c.Get("/api/me", auth(Role::kAuditor))->body)["pacs"], false);
+    EXPECT_EQ(server_->dicom_port(), 0);
+}
+
+// One element's value as DCMTK's dcmdump prints it ("(0020,000e) UI [1.2.3] ..." → 1.2.3).
+std::string dicom_value(const fs::path& file, const std::string& tag) {
+    const std::string command = "dcmdump +P " + tag + " '" + file.string() + "'";
+    std::string out;
+    if (FILE* p = ::popen(command.c_str(), "r")) {
+        char buf[512];
+        while (std::fgets(buf, sizeof buf, p) != nullptr)
+            out += buf;
+        ::pclose(p);
+    }
+    const auto open = out.find('['), close = out.find(']');
+    return open == std::string::npos || close == std::string::npos
+               ? std::string()
+               : out.substr(open + 1, close - open - 1);
+}
+
+ServeOptions with_listener() {
+    ServeOptions o;
+    o.dicom.emplace();
+    o.dicom->scp.port = 0;
+    o.dicom->scp.ae_title = "MEDANCHOR";
+    o.dicom->stable_after = std::chrono::milliseconds(500);
+    o.dicom_account = "radiologist";
+    return o;
+}
+
+// The listener in the server: every role reads its state; a malformed UID is 400, an unknown
+// one 404; three slices sent by DCMTK's storescu (three series) each end summarised with their
+// instance analysed and its analysis linked, pages list them newest first; the counters join
+// /api/metrics.
+TEST_F(ServerTest, PacsRoutesWithTheListener) {
+    start(with_listener(), /*radiologist_key=*/true);
+    ASSERT_GT(server_->dicom_port(), 0);
+    auto c = client();
+    for (Role r : {Role::kRadiologist, Role::kVerifier, Role::kAuditor, Role::kAdmin}) {
+        auto res = c.Get("/api/pacs/series", auth(r));
+        ASSERT_TRUE(res);
+        EXPECT_EQ(res->status, 200) << to_string(r);
+        EXPECT_EQ(json::parse(res->body)["total"], 0);
+    }
+    EXPECT_EQ(c.Get("/api/pacs/series")->status, 401);
+    EXPECT_EQ(json::parse(c.Get("/api/me", auth(Role::kAuditor))->body)["pacs"], true);
+    for (const char* bad :
+         {"/api/pacs/series/abc", "/api/pacs/series/1..2", "/api/pacs/series/.1",
+          "/api/pacs/series?limit=0", "/api/pacs/series?limit=1001", "/api/pacs/series?offset=x"}) {
+        auto res = c.Get(bad, auth(Role::kAuditor));
+        ASSERT_TRUE(res);
+        EXPECT_EQ(res->status, 400) << bad;
+        EXPECT_EQ(error_code(res), "invalid-argument") << bad;
+    }
+    auto unknown = c.Get("/api/pacs/series/1.2.3", auth(Role::kAuditor));
+    ASSERT_TRUE(unknown);
+    EXPECT_EQ(unknown->status, 404);
+    EXPECT_NE(unknown->body.find("no such series"), std::string::npos);
+
+    std::string command =
+        "storescu -aet MODALITY -aec MEDANCHOR 127.0.0.1 " + std::to_string(server_->dicom_port());
+    for (int i = 0; i < 3; ++i)
+        command +=
+            " " +
+            (kSource / "samples/ct" / ("ctsim-42-0000" + std::to_string(i) + ".dcm")).string();
+    ASSERT_EQ(std::system((command + " >/dev/null 2>&1").c_str()), 0) << command;
+    // The simulator gives each slice its own series: three series of one instance each.
+    json list;
+    const auto all_summarised = [&] {
+        list = json::parse(c.Get("/api/pacs/series", auth(Role::kAuditor))->body);
+        if (list["total"] != 3)
+            return false;
+        for (const auto& s : list["series"])
+            if (s["state"] != "summarised")
+                return false;
+        return true;
+    };
+    bool done = false;
+    for (int i = 0; i < 600 && !done; ++i) {
+        done = all_summarised();
+        if (!done)
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_TRUE(done) << "not every series summarised in 60 s: " << list.dump();
+    std::set<std::int64_t> ids;
+    std::string details;
+    for (const auto& series : list["series"]) {
+        EXPECT_EQ(series["instances"]["received"], 1);
+        EXPECT_EQ(series["instances"]["analysed"], 1);
+        EXPECT_EQ(series["instances"]["failed"], 0);
+        EXPECT_EQ(series["instances"]["waiting"], 0);
+        EXPECT_TRUE(series["worst"].is_object());
+        auto detail = c.Get("/api/pacs/series/" + series["series_uid"].get<std::string>(),
+                            auth(Role::kVerifier));
+        ASSERT_TRUE(detail);
+        ASSERT_EQ(detail->status, 200);
+        details += detail->body;
+        auto d = json::parse(detail->body);
+        ASSERT_EQ(d["instance_list"].size(), 1u);
+        const auto& i = d["instance_list"][0];
+        EXPECT_EQ(i["state"], "analysed");
+        const auto id = i["analysis_id"].get<std::int64_t>();
+        EXPECT_EQ(d["worst"]["analysis_id"], id);
+        EXPECT_EQ(d["worst"]["finding"], i["finding"]);
+        EXPECT_EQ(c.Get("/api/analyses/" + std::to_string(id), auth(Role::kAuditor))->status, 200);
+        ids.insert(id);
+    }
+    EXPECT_EQ(ids.size(), 3u);
+    // Paged: one at a time, newest first, the same three.
+    std::set<std::string> paged;
+    for (int offset = 0; offset < 4; ++offset) {
+        auto page = json::parse(
+            c.Get("/api/pacs/series?limit=1&offset=" + std::to_string(offset), auth(Role::kAuditor))
+                ->body);
+        EXPECT_EQ(page["series"].size(), offset < 3 ? 1u : 0u);
+        for (const auto& s : page["series"])
+            paged.insert(s["series_uid"].get<std::string>());
+    }
+    EXPECT_EQ(paged.size(), 3u);
+    // Nothing the sender had: the original UIDs (read by DCMTK's dcmdump) stay out of answers.
+    for (int i = 0; i < 3; ++i) {
+        const auto file = kSource / "samples/ct" / ("ctsim-42-0000" + std::to_string(i) + ".dcm");
+        for (const char* tag : {"SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID"}) {
+            const std::string uid = dicom_value(file, tag);
+            ASSERT_FALSE(uid.empty()) << tag;
+            EXPECT_EQ(details.find(uid), std::string::npos) << tag;
+            EXPECT_EQ(list.dump().find(uid), std::string::npos) << tag;
+        }
+    }
+
+    auto stats = json::parse(c.Get("/api/pacs/stats", auth(Role::kAuditor))->body);
+    EXPECT_EQ(stats["instances_received"], 3);
+    EXPECT_EQ(stats["images_analysed"], 3);
+    EXPECT_EQ(stats["series_analysed"], 3);
+    auto metrics = c.Get("/api/metrics", auth(Role::kAuditor))->body;
+    EXPECT_NE(metrics.find("\nmedanchor_listen_instances_received_total 3\n"), std::string::npos)
+        << metrics;
+    EXPECT_NE(metrics.find("\nmedanchor_listen_series_analysed_total 3\n"), std::string::npos);
+}
+
+// --listen-as must name a user with a signing key: refused at bind(), before anything runs.
+TEST(ServeListener, NeedsAUserWithAKey) {
+    for (const char* who : {"", "nobody", "auditor"}) {
+        const fs::path dir = fresh_dir(std::string("listen-as-") + who);
+        ServeOptions o = with_listener();
+        o.dicom_account = who;
+        o.port = 0;
+        o.anchor = false;
+        o.log_requests = false;
+        o.data_dir = dir / "data";
+        o.users = dir / "users.sqlite";
+        test_chain(o);
+        Accounts accounts(o.users);
+        ApiServer server(o);
+        auto bound = server.bind();
+        ASSERT_FALSE(bound.ok()) << who;
+        EXPECT_EQ(bound.error().code(),
+                  std::string(who) == "auditor" ? ErrorCode::kNoKey : ErrorCode::kInvalidArgument);
+        EXPECT_NE(bound.error().message().find("--listen-as"), std::string::npos);
+        fs::remove_all(dir);
+    }
 }
 
 TEST_F(ServerTest, UploadLimitsAndBadInput) {

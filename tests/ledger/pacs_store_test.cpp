@@ -4,6 +4,7 @@
 // reopen; a ledger of version 3 is migrated to have the tables. A series is "summary due" from the
 // transaction that marks one of its instances analysed to the one that queues its sends; a send
 // refused for good is a dead letter until retried; a fetch failure is recorded once.
+// reopen; a ledger of version 3 is migrated to have the tables; the status view's reads.
 #include "ledger/pacs_store.h"
 
 #include <gtest/gtest.h>
@@ -105,6 +106,55 @@ TEST_F(PacsStoreTest, APayloadIsQueuedOncePerDestinationAndRetriedWhenDue) {
     EXPECT_EQ((*all)[0].attempts, 2);  // one failure, then the success
     EXPECT_TRUE((*all)[0].sent_at.has_value());
     EXPECT_EQ((*all)[1].state, SendState::kPending);
+}
+
+// The status view's reads: a page of series, the one whose latest instance arrived last first,
+// with counts per state; one series' counts (none for an unknown one); the sends of one series.
+TEST_F(PacsStoreTest, SeriesAreSummarisedNewestFirstAndPaged) {
+    ASSERT_TRUE(*store_->add_instance(instance("2.25.10", "2.25.100")));  // A
+    ASSERT_TRUE(*store_->add_instance(instance("2.25.20", "2.25.200")));  // B
+    ASSERT_TRUE(*store_->add_instance(instance("2.25.11", "2.25.100")));  // A again
+    ASSERT_TRUE(*store_->add_instance(instance("2.25.30", "2.25.300")));  // C, last
+    ASSERT_TRUE(store_->mark_failed("2.25.30", "not an image").ok());
+    EXPECT_EQ(*store_->series_count(), 3u);
+
+    auto page = store_->series_page(10, 0);
+    ASSERT_TRUE(page.ok()) << page.error().message();
+    ASSERT_EQ(page->size(), 3u);
+    EXPECT_EQ((*page)[0].series_uid, "2.25.300");
+    EXPECT_EQ((*page)[1].series_uid, "2.25.100");
+    EXPECT_EQ((*page)[2].series_uid, "2.25.200");
+    const auto& a = (*page)[1];
+    EXPECT_EQ(a.instances, 2u);
+    EXPECT_EQ(a.spooled, 2u);
+    EXPECT_EQ(a.failed, 0u);
+    EXPECT_EQ(a.analysed, 0u);
+    EXPECT_EQ(a.study_uid, "2.25.1");
+    EXPECT_FALSE(a.last_analysed_at.has_value());
+    EXPECT_LE(a.first_received_at, a.last_received_at);
+    const auto& c = (*page)[0];
+    EXPECT_EQ(c.failed, 1u);
+    EXPECT_EQ(c.spooled, 0u);
+    EXPECT_TRUE(c.last_analysed_at.has_value());
+
+    auto second = store_->series_page(2, 2);
+    ASSERT_EQ(second->size(), 1u);
+    EXPECT_EQ((*second)[0].series_uid, "2.25.200");
+    EXPECT_TRUE(store_->series_page(2, 3)->empty());
+
+    auto one = store_->series_summary("2.25.100");
+    ASSERT_TRUE(one.ok() && one->has_value());
+    EXPECT_EQ((*one)->instances, 2u);
+    EXPECT_FALSE(store_->series_summary("2.25.999")->has_value());
+
+    const std::string sha(64, 'a');
+    ASSERT_TRUE(*store_->enqueue("2.25.100", "dimse:PACS@127.0.0.1:4242", "sr", "/r/a.dcm", sha));
+    ASSERT_TRUE(*store_->enqueue("2.25.200", "dimse:PACS@127.0.0.1:4242", "sr", "/r/b.dcm",
+                                 std::string(64, 'b')));
+    auto sends = store_->series_sends("2.25.100");
+    ASSERT_EQ(sends->size(), 1u);
+    EXPECT_EQ((*sends)[0].payload_path, "/r/a.dcm");
+    EXPECT_TRUE(store_->series_sends("2.25.300")->empty());
 }
 
 TEST_F(PacsStoreTest, ACursorSurvivesAReopen) {

@@ -13,15 +13,8 @@ stop_listen() { [ -n "$listen_pid" ] && kill "$listen_pid" 2>/dev/null && wait "
 kill_listen() { kill -9 "$listen_pid"; wait "$listen_pid" 2>/dev/null || true; listen_pid=; }
 stop_orthanc() { [ -n "$orthanc_pid" ] && kill "$orthanc_pid" 2>/dev/null && wait "$orthanc_pid" 2>/dev/null; orthanc_pid=; }
 
-# Polls COMMAND every half second for up to SECONDS; fails with MESSAGE.
-wait_for() {
-    local seconds=$1 message=$2; shift 2
-    local end=$((SECONDS + seconds))
-    until "$@" >/dev/null 2>&1; do
-        [ $SECONDS -ge $end ] && fail "$message (waited ${seconds}s)"
-        sleep 0.5
-    done
-}
+# wait_for, make_series, uid_of: shared with serve --listen-dicom's e2e.
+source "$src/tests/pacs/series_helpers.sh"
 
 # ---- Orthanc ----------------------------------------------------------------------------------
 o_http=$(free_port)
@@ -57,18 +50,6 @@ start_listen() {
     fi
 }
 
-# A series NAME of COUNT simulated slices (seed SEED: pixels no other scenario has), given one
-# patient, study and series with dcmodify (the simulator makes each slice its own).
-make_series() {
-    local name=$1 seed=$2 count=$3
-    "$bin" simulate --out "$work/sim/$name" --seed "$seed" --count "$count" --threads 2 >/dev/null
-    mkdir -p "$work/series/$name"
-    local study="1.2.826.0.1.3680043.10.543.$seed.$RANDOM" series="1.2.826.0.1.3680043.10.543.$seed.$RANDOM.1"
-    local i=0 f
-    for f in "$work/sim/$name"/*.dcm; do cp "$f" "$work/series/$name/$i.dcm"; i=$((i + 1)); done
-    dcmodify -nb -m "(0010,0020)=SIM-$name" -m "(0020,000d)=$study" -m "(0020,000e)=$series" "$work/series/$name"/*.dcm
-}
-uid_of() { dcmdump +P "$2" "$1" | sed -e 's/.*\[\(.*\)\].*/\1/'; }
 sql() { sqlite3 "$ledger" "$1"; }
 # How many SRs Orthanc holds (QIDO-RS: modality SR).
 qido_sr_count() { curl -sf "$orthanc/dicom-web/instances?Modality=SR" | /usr/bin/python3 -c 'import json,sys; t=sys.stdin.read(); print(len(json.loads(t)) if t.strip() else 0)'; }

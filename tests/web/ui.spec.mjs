@@ -25,6 +25,8 @@ async function signIn(page, token) {
 
 test('a radiologist analyses the sample slices and follows one result to the chain', async ({ page, request }) => {
   await signIn(page, process.env.MEDANCHOR_TOKEN_RADIOLOGIST);
+  // This server runs no DICOM listener: no PACS page (tests/web/pacs.spec.mjs has one).
+  await expect(page.getByRole('link', { name: 'PACS', exact: true })).toBeHidden();
   await page.getByLabel(/Choose images/).setInputFiles(slices);
   await page.getByRole('button', { name: 'Analyse' }).click();
   await expect(page.locator('#batch-percent')).toHaveText('100 %', { timeout: 90_000 });

@@ -186,6 +186,13 @@ class TomlConfig final : public CLI::Config {
                     continue;  // given on the command line
                 std::string key;
                 const ConfigValue* value = lookup(file_, path, option, &key);
+                if (opt->get_group() == kListenerOptionGroup &&
+                    path != std::vector<std::string>{"listen"} &&
+                    (value == nullptr || key == option)) {
+                    // The listener's table before the top level (config.h).
+                    if (auto it = file_.entries.find("listen." + option); it != file_.entries.end())
+                        value = &it->second;
+                }
                 if (value == nullptr || env_set(option))
                     continue;
                 CLI::ConfigItem item;

@@ -26,6 +26,12 @@ class App;
 
 namespace medanchor::app {
 
+// The CLI11 group of the DICOM listener's options (app/cli/listen_options.h). In a command other
+// than `listen` that has them (`serve --listen-dicom`), an option of this group not set in the
+// command's own table is read from the [listen] table next, then from the top level: one table
+// configures the listener wherever it runs.
+inline constexpr const char* kListenerOptionGroup = "DICOM listener";
+
 // One value of the file: its text as the command line would give it (one string per array
 // element), and where it was.
 struct ConfigValue {

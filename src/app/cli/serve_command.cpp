@@ -10,6 +10,7 @@
 
 #include "app/cli/analyze_command.h"
 #include "app/cli/chain_options.h"
+#include "app/cli/listen_options.h"
 #include "app/http/jobs.h"
 #include "app/http/server.h"
 #include "common/encoding.h"
@@ -105,6 +106,33 @@ Status users_remove(const UsersOptions& o) {
     return store->remove(o.name);
 }
 
+// `--listen-dicom [AE@][ADDR:]PORT` into the listener's options (AE title and address override
+// --ae-title and 127.0.0.1).
+Result<dicom::ListenOptions> dicom_options(const std::string& text, const ListenerFlags& flags,
+                                           bool keep_originals) {
+    auto o = listen_options(flags);
+    if (!o)
+        return o.error();
+    std::string where = text;
+    if (const auto at = where.find('@'); at != std::string::npos) {
+        o->scp.ae_title = where.substr(0, at);
+        where.erase(0, at + 1);
+        if (o->scp.ae_title.empty() || o->scp.ae_title.size() > 16)
+            return Error(ErrorCode::kInvalidArgument, "--listen-dicom " + escape_for_display(text) +
+                                                          ": an AE title is 1 to 16 characters");
+    }
+    if (where.find(':') == std::string::npos)
+        where.insert(where.begin(), ':');
+    auto address = parse_listen(where);
+    if (!address)
+        return Error(ErrorCode::kInvalidArgument,
+                     "--listen-dicom " + escape_for_display(text) + ": not [AE@][ADDR:]PORT");
+    o->scp.bind_address = address->first;
+    o->scp.port = static_cast<std::uint16_t>(address->second);
+    o->keep_originals = keep_originals;
+    return o;
+}
+
 // Serves until SIGTERM or SIGINT. The signals are blocked in every thread and taken by one
 // thread with sigwait(), so no handler runs in the middle of a request.
 Status serve(ServeOptions o, const std::string& listen, const ChainOptions& chain) {
@@ -136,6 +164,10 @@ Status serve(ServeOptions o, const std::string& listen, const ChainOptions& chai
     std::cout << "medanchor serve: listening on " << (tls ? "https" : "http") << "://"
               << (o.host.find(':') != std::string::npos ? "[" + o.host + "]" : o.host) << ":"
               << server.port() << "/" << std::endl;
+    if (o.dicom) {
+        std::cout << "medanchor serve: DICOM " << o.dicom->scp.ae_title << "@"
+                  << o.dicom->scp.bind_address << ":" << server.dicom_port() << std::endl;
+    }
     std::thread watcher([&server, set] {
         int sig = 0;
         sigwait(&set, &sig);
@@ -185,13 +217,30 @@ void add_serve_commands(CLI::App& app, CommandAction& action) {
         "record analyses only; `medanchor sync` anchors them");
     serve_cmd->add_flag("--keep-originals", o->keep_originals,
                         "keep each upload as sent (DATA/originals/); off: never stored");
-    serve_cmd->callback([&action, o, listen, data, upload_mb, chain] {
-        action = [o, listen, data, upload_mb, chain] {
+    auto dicom = std::make_shared<std::string>();
+    auto listener = std::make_shared<ListenerFlags>();
+    serve_cmd->add_option("--listen-dicom", *dicom,
+                          "[AE@][ADDR:]PORT: run the DICOM listener of `medanchor listen` in "
+                          "this process (127.0.0.1 unless ADDR; docs/pacs.md)");
+    serve_cmd->add_option("--listen-as", o->dicom_account,
+                          "with --listen-dicom: the user (with a signing key) the received "
+                          "images' analyses are recorded and anchored for");
+    add_listener_options(serve_cmd, *listener);
+    serve_cmd->callback([&action, o, listen, data, upload_mb, chain, dicom, listener] {
+        action = [o, listen, data, upload_mb, chain, dicom, listener]() -> Status {
             ServeOptions copy = *o;
             copy.max_upload_bytes = *upload_mb << 20;
             copy.write_timeout_s = copy.read_timeout_s;
             if (!data->empty())
                 copy.data_dir = *data;
+            if (dicom->empty() && !copy.dicom_account.empty())
+                return Error(ErrorCode::kInvalidArgument, "--listen-as needs --listen-dicom");
+            if (!dicom->empty()) {
+                auto d = dicom_options(*dicom, *listener, copy.keep_originals);
+                if (!d)
+                    return d.error();
+                copy.dicom = std::move(*d);
+            }
             return serve(copy, *listen, *chain);
         };
     });

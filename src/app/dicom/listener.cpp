@@ -111,6 +111,7 @@ struct Listener::Impl {
     // Series whose summary failed: when to try again, and the wait before that try. A series
     // marked due in the ledger and absent here (every one at start) is summarised at once.
     std::map<std::string, std::pair<Clock::time_point, std::chrono::milliseconds>> summary_retry;
+    std::string analysing;          // the series process_series() is on; empty: none
     ListenStats stats;
 
     std::unique_ptr<pacs::StoreScp> scp;
@@ -327,9 +328,11 @@ struct Listener::Impl {
             }
             for (const auto& series : ready) {
                 due_now.erase(series);
+                analysing = series;
                 lock.unlock();
                 process_series(*ledger, series, by_series[series]);
                 lock.lock();
+                analysing.clear();
                 if (stopping)
                     break;
             }
@@ -831,6 +834,26 @@ std::uint16_t Listener::port() const {
 ListenStats Listener::stats() const {
     std::lock_guard lock(impl_->mutex);
     return impl_->stats;
+}
+
+std::map<std::string, SeriesPhase> Listener::phases() const {
+    // Entries of finished series stay in last_arrival; the caller reads only the series the
+    // ledger says have spooled instances.
+    std::map<std::string, SeriesPhase> out;
+    const auto now = Clock::now();
+    std::lock_guard lock(impl_->mutex);
+    for (const auto& [series, at] : impl_->last_arrival) {
+        if (series == impl_->analysing)
+            out[series] = SeriesPhase::kAnalysing;
+        else if (impl_->o.per_instance || impl_->due_now.count(series) ||
+                 at + impl_->o.stable_after <= now)
+            out[series] = SeriesPhase::kWaiting;
+        else
+            out[series] = SeriesPhase::kReceiving;
+    }
+    if (!impl_->analysing.empty())
+        out[impl_->analysing] = SeriesPhase::kAnalysing;
+    return out;
 }
 
 void Listener::stop() {

@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -85,6 +86,11 @@ struct ListenStats {
     std::uint64_t instances_fetch_failed = 0;
 };
 
+// Where a series whose instances wait in the spool stands in this run: instances arrived less
+// than stable_after ago (not yet stable), quiet and waiting for the assembler (busy with another
+// series), or being analysed now.
+enum class SeriesPhase { kReceiving, kWaiting, kAnalysing };
+
 class Listener {
   public:
     // Opens the spool and the ledger's listener tables, starts the SCP (when listen_dimse), the
@@ -102,6 +108,11 @@ class Listener {
 
     std::uint16_t port() const;  // the SCP's; 0 without one
     ListenStats stats() const;
+    // The phase of each series this run has seen arrive, by de-identified series UID: a snapshot,
+    // meaningful for the series the ledger says have spooled instances (finished series may stay
+    // in it; a series spooled by an earlier run is absent until the assembler first looks at it).
+    // Thread-safe.
+    std::map<std::string, SeriesPhase> phases() const;
     // Stops the SCP (associations in progress finish), then the other threads; what is spooled
     // or queued stays for the next start. Idempotent.
     void stop();

@@ -209,6 +209,24 @@ chain::AnchoringService* JobService::anchoring_for(const Signer& signer) {
     return raw;
 }
 
+service::AnalysisOptions JobService::analysis_options(const Signer& signer) const {
+    service::AnalysisOptions options;
+    options.analyst = signer.principal;
+    options.saliency = true;
+    if (settings_.anchor && !signer.key_file.empty()) {
+        if (auto key = stacks::read_key_file(signer.key_file); key) {
+            chain::ChainSession session(settings_.chain, *key);
+            const auto& manifest = analysis_.bundle().manifest;
+            auto terms = chain::read_terms(session, manifest.model_sha256,
+                                           manifest.name + " " + manifest.version,
+                                           static_cast<std::uint32_t>(manifest.min_confidence_bp));
+            if (terms)
+                options.terms = *terms;
+        }
+    }
+    return options;
+}
+
 std::vector<AnchoringState> JobService::anchoring() const {
     std::vector<AnchoringState> out;
     std::lock_guard lock(anchoring_mutex_);
@@ -386,23 +404,7 @@ void JobService::run(Pending& next) {
     if (sources.empty())
         return;
 
-    service::AnalysisOptions options;
-    options.analyst = next.signer.principal;
-    options.saliency = true;
-    // The chain's thresholds and the model's id when the chain answers; without them the
-    // bundle's threshold alone, and the anchoring service holds back what the contract's would
-    // refuse (as `analyze` does when the chain is down).
-    if (settings_.anchor && !next.signer.key_file.empty()) {
-        if (auto key = stacks::read_key_file(next.signer.key_file); key) {
-            chain::ChainSession session(settings_.chain, *key);
-            const auto& manifest = analysis_.bundle().manifest;
-            auto terms = chain::read_terms(session, manifest.model_sha256,
-                                           manifest.name + " " + manifest.version,
-                                           static_cast<std::uint32_t>(manifest.min_confidence_bp));
-            if (terms)
-                options.terms = *terms;
-        }
-    }
+    const service::AnalysisOptions options = analysis_options(next.signer);
     Progress progress(*this, next.job_id, index);
     auto outcome = analysis_.analyze_batch(sources, options, progress);
     if (!outcome) {

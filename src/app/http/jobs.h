@@ -39,10 +39,8 @@
 #include "common/error.h"
 #include "image/site_key.h"
 #include "ledger/job_store.h"
+#include "service/analysis_service.h"
 
-namespace medanchor::service {
-class AnalysisService;
-}
 namespace medanchor::chain {
 class AnchoringService;
 class AnchoringObserver;
@@ -113,6 +111,15 @@ class JobService {
     std::vector<AnchoringState> anchoring() const;
     bool stopping() const;
 
+    // How `signer`'s images are analysed (uploads and, in serve --listen-dicom, the listener's):
+    // recorded for its principal, with a saliency map, under the chain's terms for the model
+    // when anchoring is on and the chain answers (else the bundle's threshold alone, and the
+    // anchoring service holds back what the contract would refuse).
+    service::AnalysisOptions analysis_options(const Signer& signer) const;
+    // The anchoring service of `signer`, opened and started when missing; null when anchoring
+    // is off or the key cannot be read (said once on stderr).
+    chain::AnchoringService* anchoring_for(const Signer& signer);
+
   private:
     struct Pending {
         std::string job_id;
@@ -126,9 +133,6 @@ class JobService {
     void persist_state(const std::string& job_id, const std::string& state);
     void work();
     void run(Pending& job);
-    // The anchoring service of `signer`, opened and started when missing; null when anchoring
-    // is off or the key cannot be read (said once on stderr).
-    chain::AnchoringService* anchoring_for(const Signer& signer);
 
     service::AnalysisService& analysis_;
     const image::SiteKey& site_key_;

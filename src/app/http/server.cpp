@@ -16,6 +16,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "app/dicom/metrics.h"
 #include "app/http/jobs.h"
 #include "chain/contract.h"
 #include "chain/proof_file.h"
@@ -29,6 +30,9 @@
 #include "ledger/accounts.h"
 #include "ledger/ledger.h"
 #include "ledger/merkle_store.h"
+#include "ledger/pacs_store.h"
+#include "report/dicom_sr.h"
+#include "report/report.h"
 #include "service/analysis_service.h"
 #include "service/model_input.h"
 #include "service/review_service.h"
@@ -287,6 +291,41 @@ Result<std::pair<std::string, int>> parse_listen(std::string_view text) {
     return std::pair{host, port};
 }
 
+// A DICOM UID as a route may name one: 1 to 64 digits and dots, no empty component (PS3.5 9.1).
+bool is_dicom_uid(std::string_view text) {
+    if (text.empty() || text.size() > 64 || text.front() == '.' || text.back() == '.')
+        return false;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (c == '.' ? text[i - 1] == '.' : !std::isdigit(static_cast<unsigned char>(c)))
+            return false;
+    }
+    return true;
+}
+
+const char* phase_name(dicom::SeriesPhase p) {
+    switch (p) {
+        case dicom::SeriesPhase::kReceiving:
+            return "receiving";
+        case dicom::SeriesPhase::kWaiting:
+            return "waiting";
+        case dicom::SeriesPhase::kAnalysing:
+            return "analysing";
+    }
+    return "?";
+}
+
+json send_json_item(const ledger::PacsSend& send) {
+    json j = {{"destination", send.destination},
+              {"kind", send.kind},
+              {"state", send.state == ledger::SendState::kSent ? "sent" : "pending"},
+              {"attempts", send.attempts},
+              {"created_at", send.created_at}};
+    j["sent_at"] = send.sent_at ? json(*send.sent_at) : json(nullptr);
+    j["last_error"] = send.last_error.empty() ? json(nullptr) : json(send.last_error);
+    return j;
+}
+
 struct ApiServer::Impl {
     ServeOptions options;
     std::unique_ptr<httplib::Server> server;
@@ -296,6 +335,12 @@ struct ApiServer::Impl {
     std::unique_ptr<service::AnalysisService> analyses;
     std::unique_ptr<service::VerificationService> verification;
     std::unique_ptr<JobService> jobs;
+    // serve --listen-dicom (declared after jobs and analyses: stopped and destroyed first).
+    std::unique_ptr<dicom::Listener> listener;
+    // The worst finding of each series as last computed, with the number of analysed instances
+    // it was computed from (a series only grows): reports are read once per change, not per poll.
+    std::mutex worst_mutex;
+    std::map<std::string, std::pair<std::size_t, json>> worst_cache;
     std::unique_ptr<chain::RegistryReader> registry;  // the chain's view (bounded reads)
     std::optional<ledger::AccountStore> accounts;
     std::mutex accounts_mutex;
@@ -447,6 +492,18 @@ struct ApiServer::Impl {
     void register_chain_routes();
     void register_routes();
     std::string metrics_text();
+    // GET /api/pacs/...: nullptr, with `res` filled (404 naming --listen-dicom), without the
+    // listener; else a store on the ledger (or `res` filled with its error).
+    std::optional<ledger::PacsStore> pacs_store(httplib::Response& res);
+    // One series' status object (docs/api.md, "PACS"); `detail` adds its instances.
+    json series_json(ledger::PacsStore& store, const ledger::PacsSeries& series,
+                     const std::map<std::string, dicom::SeriesPhase>& phases, bool detail);
+    // The worst finding among a series' analysed instances (report::worst_image's order), or null.
+    json worst_finding(const ledger::PacsSeries& series,
+                       const std::vector<ledger::PacsInstance>& rows);
+    void register_pacs_routes();
+    // serve --listen-dicom: the listener on the server's services, for options.dicom_account.
+    Status start_listener();
     void upload(const httplib::Request& req, httplib::Response& res, const Caller& caller);
     void events(const httplib::Request& req, httplib::Response& res);
     // The job with its analyses' anchoring state, as sent by GET /api/jobs/{id} and its events.
@@ -607,6 +664,195 @@ void ApiServer::Impl::events(const httplib::Request& req, httplib::Response& res
         [this](bool) { streams.fetch_sub(1); });
 }
 
+std::optional<ledger::PacsStore> ApiServer::Impl::pacs_store(httplib::Response& res) {
+    if (!listener) {
+        send_error(res, Error(ErrorCode::kNotFound,
+                              "the DICOM listener is not running: start the server with "
+                              "--listen-dicom [AE@]PORT (docs/pacs.md)"));
+        return std::nullopt;
+    }
+    auto store = ledger::PacsStore::open(ledger_path);
+    if (!store) {
+        send_error(res, store.error());
+        return std::nullopt;
+    }
+    return std::move(*store);
+}
+
+json ApiServer::Impl::worst_finding(const ledger::PacsSeries& series,
+                                    const std::vector<ledger::PacsInstance>& rows) {
+    if (series.analysed == 0)
+        return nullptr;
+    {
+        std::lock_guard lock(worst_mutex);
+        if (auto it = worst_cache.find(series.series_uid);
+            it != worst_cache.end() && it->second.first == series.analysed)
+            return it->second.second;
+    }
+    auto book = ledger();
+    if (!book)
+        return nullptr;
+    report::SeriesSummary summary;
+    std::vector<std::int64_t> ids;
+    for (const auto& row : rows) {
+        if (!row.analysis_id)
+            continue;
+        auto a = book->get(*row.analysis_id);
+        auto rep =
+            a ? report::from_json(a->report_json) : Result<report::AnalysisReport>(a.error());
+        if (!rep || !rep->image.dicom)
+            continue;
+        summary.images.push_back(report::SeriesImage{*rep, *rep->image.dicom});
+        ids.push_back(*row.analysis_id);
+    }
+    if (summary.images.empty())
+        return nullptr;
+    const std::size_t w = report::worst_image(summary);
+    const auto& r = summary.images[w].report.result;
+    json out = {{"analysis_id", ids[w]},
+                {"finding", r.finding_code},
+                {"display", r.finding_display},
+                {"confidence_bp", r.confidence_bp}};
+    std::lock_guard lock(worst_mutex);
+    worst_cache[series.series_uid] = {series.analysed, out};
+    return out;
+}
+
+json ApiServer::Impl::series_json(ledger::PacsStore& store, const ledger::PacsSeries& series,
+                                  const std::map<std::string, dicom::SeriesPhase>& phases,
+                                  bool detail) {
+    // Waiting in the spool: the listener's phase (a series spooled by an earlier run and not yet
+    // looked at waits); otherwise done: summarised when an instance was analysed.
+    std::string state;
+    if (series.spooled > 0) {
+        const auto it = phases.find(series.series_uid);
+        state = it != phases.end() ? phase_name(it->second) : "waiting";
+    } else {
+        state = series.analysed > 0 ? "summarised" : "failed";
+    }
+    json j = {{"series_uid", series.series_uid},
+              {"study_uid", series.study_uid},
+              {"state", state},
+              {"instances",
+               {{"received", series.instances},
+                {"analysed", series.analysed},
+                {"failed", series.failed},
+                {"waiting", series.spooled}}},
+              {"first_received_at", series.first_received_at},
+              {"last_received_at", series.last_received_at}};
+    j["last_analysed_at"] =
+        series.last_analysed_at ? json(*series.last_analysed_at) : json(nullptr);
+    auto rows = store.series(series.series_uid);
+    j["worst"] = rows ? worst_finding(series, *rows) : json(nullptr);
+    json sends = json::array();
+    if (auto list = store.series_sends(series.series_uid); list) {
+        for (const auto& send : *list)
+            sends.push_back(send_json_item(send));
+    }
+    j["sends"] = sends;
+    if (detail && rows) {
+        auto book = ledger();
+        json instances = json::array();
+        for (const auto& row : *rows) {
+            // Never original_uids (they stay in the ledger) nor the spool path.
+            json i = {{"sop_uid", row.sop_uid},
+                      {"sop_class_uid", row.sop_class_uid},
+                      {"received_at", row.received_at}};
+            i["state"] = row.analysis_id ? "analysed" : row.error ? "failed" : "waiting";
+            i["analysis_id"] = row.analysis_id ? json(*row.analysis_id) : json(nullptr);
+            i["error"] = row.error ? json(*row.error) : json(nullptr);
+            if (row.analysis_id && book) {
+                if (auto a = book->get(*row.analysis_id); a) {
+                    i["finding"] = a->finding;
+                    i["confidence_bp"] = a->confidence_bp;
+                    i["anchoring"] = anchoring_state(a->state);
+                }
+            }
+            instances.push_back(i);
+        }
+        j["instance_list"] = instances;
+    }
+    return j;
+}
+
+void ApiServer::Impl::register_pacs_routes() {
+    add("GET", "/api/pacs/series", "/api/pacs/series", Permission::kRead,
+        [this](const httplib::Request& req, httplib::Response& res, const Caller*) {
+            std::size_t limit = 50, offset = 0;
+            if (req.has_param("limit")) {
+                auto l = parse_id(req.get_param_value("limit"));
+                if (!l || *l < 1 || *l > 1000) {
+                    send_error(res, Error(ErrorCode::kInvalidArgument, "limit: 1..1000"));
+                    return;
+                }
+                limit = static_cast<std::size_t>(*l);
+            }
+            if (req.has_param("offset")) {
+                auto n = req.get_param_value("offset") == "0"
+                             ? std::optional<std::int64_t>(0)
+                             : parse_id(req.get_param_value("offset"));
+                if (!n || *n < 0) {
+                    send_error(res, Error(ErrorCode::kInvalidArgument, "offset: a number from 0"));
+                    return;
+                }
+                offset = static_cast<std::size_t>(*n);
+            }
+            auto store = pacs_store(res);
+            if (!store)
+                return;
+            auto page = store->series_page(limit, offset);
+            auto total = page ? store->series_count() : Result<std::size_t>(page.error());
+            if (!total) {
+                send_error(res, total.error());
+                return;
+            }
+            const auto phases = listener->phases();
+            json items = json::array();
+            for (const auto& series : *page)
+                items.push_back(series_json(*store, series, phases, false));
+            send_json(res,
+                      {{"series", items}, {"total", *total}, {"limit", limit}, {"offset", offset}});
+        });
+    add("GET", "/api/pacs/series/{uid}", "/api/pacs/series/([^/]{1,100})", Permission::kRead,
+        [this](const httplib::Request& req, httplib::Response& res, const Caller*) {
+            const std::string uid = req.matches[1];
+            if (!is_dicom_uid(uid)) {
+                send_error(res, Error(ErrorCode::kInvalidArgument,
+                                      "the series UID: 1 to 64 digits and dots"));
+                return;
+            }
+            auto store = pacs_store(res);
+            if (!store)
+                return;
+            auto series = store->series_summary(uid);
+            if (!series) {
+                send_error(res, series.error());
+                return;
+            }
+            if (!*series) {
+                send_error(res, Error(ErrorCode::kNotFound, "no such series"));
+                return;
+            }
+            send_json(res, series_json(*store, **series, listener->phases(), true));
+        });
+    add("GET", "/api/pacs/stats", "/api/pacs/stats", Permission::kRead,
+        [this](const httplib::Request&, httplib::Response& res, const Caller*) {
+            if (!pacs_store(res))
+                return;
+            const auto s = listener->stats();
+            send_json(res, {{"port", listener->port()},
+                            {"instances_received", s.instances_received},
+                            {"instances_duplicate", s.instances_duplicate},
+                            {"instances_ignored", s.instances_ignored},
+                            {"instances_refused", s.instances_refused},
+                            {"images_analysed", s.images_analysed},
+                            {"images_failed", s.images_failed},
+                            {"series_analysed", s.series_analysed},
+                            {"sends_ok", s.sends_ok},
+                            {"sends_failed", s.sends_failed}});
+        });
+}
+
 std::string ApiServer::Impl::metrics_text() {
     std::string out;
     const auto line = [&](const std::string& s) {
@@ -666,6 +912,8 @@ std::string ApiServer::Impl::metrics_text() {
     line("# HELP medanchor_http_requests_total Requests answered.");
     line("# TYPE medanchor_http_requests_total counter");
     line("medanchor_http_requests_total " + std::to_string(requests.load()));
+    if (listener)
+        out += dicom::metrics_text(listener->stats(), ledger_path);
     return out;
 }
 
@@ -1167,7 +1415,7 @@ void ApiServer::Impl::register_routes() {
             res.set_content(metrics_text(), "text/plain; version=0.0.4");
         });
     add("GET", "/api/me", "/api/me", Permission::kRead,
-        [](const httplib::Request&, httplib::Response& res, const Caller* c) {
+        [this](const httplib::Request&, httplib::Response& res, const Caller* c) {
             json perms = json::array();
             for (auto p : {Permission::kRead, Permission::kAnalyze, Permission::kReview,
                            Permission::kCredential, Permission::kAdminister}) {
@@ -1177,7 +1425,8 @@ void ApiServer::Impl::register_routes() {
             send_json(res, {{"name", c->account.name},
                             {"role", to_string(c->role)},
                             {"principal", c->account.principal},
-                            {"permissions", perms}});
+                            {"permissions", perms},
+                            {"pacs", listener != nullptr}});
         });
     add("POST", "/api/jobs", "/api/jobs", Permission::kAnalyze,
         [this](const httplib::Request& req, httplib::Response& res, const Caller* c) {
@@ -1302,6 +1551,7 @@ void ApiServer::Impl::register_routes() {
             send_analyses(res, ledger::AnalysisState::kNeedsReview, 0);
         });
     register_chain_routes();
+    register_pacs_routes();
 }
 
 ApiServer::ApiServer(ServeOptions options) : impl_(std::make_unique<Impl>()) {
@@ -1561,7 +1811,51 @@ Status ApiServer::bind() {
     impl_->port = port;
     if (impl_->listen_socket >= 0)
         ::listen(impl_->listen_socket, SOMAXCONN);
+    if (o.dicom)
+        return impl_->start_listener();
     return Status::Ok();
+}
+
+Status ApiServer::Impl::start_listener() {
+    const auto& o = options;
+    auto list = [this] {
+        std::lock_guard lock(accounts_mutex);
+        return accounts->list();
+    }();
+    if (!list)
+        return list.error();
+    const auto it = std::find_if(list->begin(), list->end(), [&](const ledger::Account& a) {
+        return a.name == o.dicom_account;
+    });
+    if (o.dicom_account.empty() || it == list->end()) {
+        return Error(
+            ErrorCode::kInvalidArgument,
+            "--listen-as: " +
+                (o.dicom_account.empty() ? std::string("missing")
+                                         : "no user " + escape_for_display(o.dicom_account)) +
+                "; --listen-dicom records the received images' analyses for a user "
+                "with a signing key (medanchor users add NAME --key-file FILE)");
+    }
+    if (it->key_file.empty()) {
+        return Error(ErrorCode::kNoKey, "--listen-as " + it->name +
+                                            ": the user has no signing key (medanchor users add "
+                                            "NAME --key-file FILE)");
+    }
+    const Signer signer{it->principal, it->key_file};
+    dicom::ListenOptions l = *o.dicom;
+    l.data_dir = o.data_dir / "pacs";
+    l.ledger_path = ledger_path;
+    l.analysis = jobs->analysis_options(signer);
+    auto started =
+        dicom::Listener::start(std::move(l), *site_key, *analyses, jobs->anchoring_for(signer));
+    if (!started)
+        return started.error();
+    listener = std::move(*started);
+    return Status::Ok();
+}
+
+std::uint16_t ApiServer::dicom_port() const {
+    return impl_->listener ? impl_->listener->port() : 0;
 }
 
 int ApiServer::port() const {
@@ -1571,6 +1865,10 @@ int ApiServer::port() const {
 Status ApiServer::run() {
     impl_->jobs->start();
     const bool ok = impl_->server->listen_after_bind();
+    // The listener first: associations under way finish and what they stored is spooled (the
+    // next start analyses it); then the jobs and the anchoring both share.
+    if (impl_->listener)
+        impl_->listener->stop();
     impl_->jobs->stop();
     if (!ok && !impl_->stopped.load())
         return Error(ErrorCode::kIo, "the server stopped listening");

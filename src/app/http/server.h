@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -19,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "app/dicom/listener.h"
 #include "app/http/roles.h"
 #include "chain/session.h"
 #include "common/error.h"
@@ -59,6 +61,13 @@ struct ServeOptions {
     // Each read-only call of the chain's registry view (/api/chain/...) is tried twice, each try
     // given this long: a node that does not answer costs a request a bounded time (504).
     int chain_read_timeout_ms = 5000;
+    // `--listen-dicom`: the DICOM listener in this process (docs/pacs.md, "In medanchor serve"),
+    // sharing the server's analysis service, ledger, site key and the anchoring of the account
+    // `dicom_account` (one with a signing key), whose principal its analyses are recorded for.
+    // bind() sets its data_dir (DATA/pacs), ledger_path and analysis options; its state is read
+    // at /api/pacs/... and its counters join /api/metrics.
+    std::optional<dicom::ListenOptions> dicom;
+    std::string dicom_account;
 };
 
 // "127.0.0.1:8080", "[::1]:8443", ":9000" (an empty host is 127.0.0.1), "0.0.0.0:8443":
@@ -85,6 +94,8 @@ class ApiServer {
     Status bind();
     // REQUIRES: bind() succeeded. The bound port (useful with port 0).
     int port() const;
+    // The DICOM listener's port; 0 without one.
+    std::uint16_t dicom_port() const;
     // Serves until stop(); then stops taking jobs, finishes the accepted ones and the anchoring
     // round under way, and returns.
     Status run();
