@@ -74,6 +74,7 @@ function show(page) {
 function route() {
   if (!me) { show('signed-out'); return; }
   const [page, arg] = location.hash.replace(/^#/, '').split('/');
+  if (page !== 'result') { clearTimeout(resultTimer); revokeBlobs(); }  // the result is left
   if (page === 'result' && arg) { show('result'); openResult(arg); }
   else if (page === 'review') { show('review'); loadReview(); }
   else if (page === 'verify') { show('verify'); }

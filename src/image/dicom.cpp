@@ -512,8 +512,9 @@ Result<Image> decode_dicom(std::span<const std::uint8_t> untrusted, std::string_
     const gdcm::ByteValue* native = pixel_data.GetByteValue();
     const bool little_endian_native = ts == gdcm::TransferSyntax::ImplicitVRLittleEndian ||
                                       ts == gdcm::TransferSyntax::ExplicitVRLittleEndian;
-    if (native != nullptr && little_endian_native && samples == 1 && bits_allocated >= 8 &&
-        native->GetLength() >= decoded_bytes) {
+    const bool copied_as_stored = native != nullptr && little_endian_native && samples == 1 &&
+                                  bits_allocated >= 8 && native->GetLength() >= decoded_bytes;
+    if (copied_as_stored) {
         std::memcpy(buffer.data(), native->GetPointer(), decoded_bytes);
     } else if (!img.GetBuffer(reinterpret_cast<char*>(buffer.data()))) {
         return fail(ErrorCode::kCorrupt, name,
@@ -539,7 +540,9 @@ Result<Image> decode_dicom(std::span<const std::uint8_t> untrusted, std::string_
 
     static_assert(std::endian::native == std::endian::little,
                   "the canonical form is little-endian; add a byte swap for big-endian hosts");
-    const unsigned shift = high_bit + 1 - bits_stored;
+    // Samples copied as stored sit at the file's High Bit; GDCM's codec output already has the
+    // stored bits at the bottom (it works from High Bit = Bits Stored - 1).
+    const unsigned shift = copied_as_stored ? high_bit + 1 - bits_stored : 0;
     const bool is_signed = representation == 1;
     if (bits_allocated == 1) {
         out.pixels = unpack_bits(buffer, sample_count);
