@@ -49,6 +49,14 @@ constexpr Recipe kRecipes[] = {
     {"gdcmconv-j2k", "gdcmconv --j2k IN OUT", 32, false},
 };
 
+// Runs tools/fixtures/SCRIPT (pydicom) with OUT_DIR as its argument.
+testing::CommandResult write_fixtures(const char* script, const std::filesystem::path& out_dir) {
+    return run_command(
+        "/usr/bin/python3 " +
+        quote(std::filesystem::path(MEDANCHOR_SOURCE_DIR) / "tools" / "fixtures" / script) + " " +
+        quote(out_dir));
+}
+
 std::string fill(std::string command, const std::filesystem::path& in,
                  const std::filesystem::path& out) {
     command.replace(command.find("IN"), 2, quote(in));
@@ -58,10 +66,7 @@ std::string fill(std::string command, const std::filesystem::path& in,
 
 TEST(ByteOrder, EveryLosslessVariantOfEveryPixelKindDecodesToPydicomsValues) {
     ScratchDir dir;
-    const auto gen = run_command("/usr/bin/python3 " +
-                                 quote(std::filesystem::path(MEDANCHOR_SOURCE_DIR) / "tools" /
-                                       "fixtures" / "pixel_matrix.py") +
-                                 " " + quote(dir.path()));
+    const auto gen = write_fixtures("pixel_matrix.py", dir.path());
     ASSERT_EQ(gen.exit_code, 0) << gen.output;
     std::vector<std::filesystem::path> sources;
     for (const int bits : {8, 16, 32})
@@ -168,12 +173,7 @@ ds.save_as(sys.argv[2], write_like_original=False)
 
 TEST(ByteOrder, EightBitOwBigEndianIsReadPerWordAndFlagged) {
     ScratchDir dir;
-    ASSERT_EQ(run_command("/usr/bin/python3 " +
-                          quote(std::filesystem::path(MEDANCHOR_SOURCE_DIR) / "tools" / "fixtures" /
-                                "pixel_matrix.py") +
-                          " " + quote(dir.path()))
-                  .exit_code,
-              0);
+    ASSERT_EQ(write_fixtures("pixel_matrix.py", dir.path()).exit_code, 0);
     {
         std::ofstream script(dir / "ow.py");
         script << kEightBitOwBigEndian;
@@ -196,10 +196,7 @@ TEST(ByteOrder, EightBitOwBigEndianIsReadPerWordAndFlagged) {
 // with fewer stored bits and on 32-bit words with fewer than 32.
 TEST(ByteOrder, NarrowStoredBitsDecodeToTheirDefinedSamples) {
     ScratchDir dir;
-    const auto gen = run_command("/usr/bin/python3 " +
-                                 quote(std::filesystem::path(MEDANCHOR_SOURCE_DIR) / "tools" /
-                                       "fixtures" / "stored_bits.py") +
-                                 " " + quote(dir.path()));
+    const auto gen = write_fixtures("stored_bits.py", dir.path());
     ASSERT_EQ(gen.exit_code, 0) << gen.output;
     int checked = 0;
     for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
