@@ -140,7 +140,7 @@ class OutboxLock {
     // Waits up to `wait` while another process holds the lock, calling `waiting(holder's pid,
     // or 0 when unknown)` once if it has to. kTimeout when still held then (the message names
     // the holder), kIo when the lock file cannot be opened.
-    static Result<OutboxLock> acquire(const std::filesystem::path& ledger_path,
+    static Result<OutboxLock> acquire(const std::filesystem::path& ledger_location,
                                       std::chrono::milliseconds wait,
                                       const std::function<void(long)>& waiting = {});
     OutboxLock(OutboxLock&& other) noexcept;
@@ -149,9 +149,14 @@ class OutboxLock {
     OutboxLock& operator=(const OutboxLock&) = delete;
     ~OutboxLock();
 
+    // What a backend holds while the lock is held; releasing it (destruction) releases the lock.
+    struct Held {
+        virtual ~Held() = default;
+    };
+
   private:
-    explicit OutboxLock(int fd) : fd_(fd) {}
-    int fd_ = -1;
+    explicit OutboxLock(std::unique_ptr<Held> held);
+    std::unique_ptr<Held> held_;
 };
 
 class Ledger {
@@ -163,7 +168,7 @@ class Ledger {
     // Opens (creating it, its parent folders with mode 0700 and the file with mode 0600, when
     // missing) and migrates the schema. Refuses a file whose schema is newer than this build's
     // (kUnsupported) or that is not a medanchor ledger (kCorrupt).
-    static Result<Ledger> open(const std::filesystem::path& path);
+    static Result<Ledger> open(const std::filesystem::path& location);
     // $MEDANCHOR_LEDGER, else ~/.medanchor/ledger.sqlite.
     static std::filesystem::path default_path();
 
@@ -171,7 +176,10 @@ class Ledger {
     Ledger& operator=(Ledger&&) noexcept;
     ~Ledger();
 
+    // The location it was opened with, to open it again (another connection, the outbox lock).
     const std::filesystem::path& path() const { return path_; }
+    // What messages call it.
+    const std::string& display_name() const;
 
     // Idempotent: the same (image_hash, model_sha256, analyst) returns the existing record with
     // created = false, whatever its state, and changes nothing. kInvalidArgument for a malformed
@@ -240,9 +248,6 @@ class Ledger {
   private:
     struct Impl;
     Ledger(std::filesystem::path path, std::unique_ptr<Impl> impl);
-    // One try of open(); open() tries again while SQLite answers busy where it does not wait
-    // (several processes creating one new ledger at once), up to the busy timeout.
-    static Result<Ledger> open_once(const std::filesystem::path& path);
     // Inside a transaction: add()'s work on a checked entry.
     Result<AddResult> insert(const NewAnalysis& analysis);
     std::filesystem::path path_;
