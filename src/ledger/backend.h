@@ -89,9 +89,22 @@ class LedgerBackend {
 // Opens (creating it and its folders, mode 0600/0700) the SQLite ledger file and brings its
 // schema to Ledger::kSchemaVersion (PRAGMA user_version).
 Result<std::unique_ptr<LedgerBackend>> open_sqlite_backend(const std::filesystem::path& path);
-// The outbox lock of an SQLite ledger: flock(2) on LEDGER.lock.
+// Connects to the database a libpq URI names and brings its schema to
+// Ledger::kPostgresSchemaVersion (table medanchor_schema), once even when many processes start
+// at the same moment (under an advisory transaction lock). The database must exist.
+Result<std::unique_ptr<LedgerBackend>> open_postgres_backend(const std::string& uri);
+
+// The outbox lock of each kind of ledger (OutboxLock::acquire picks one): flock(2) on
+// LEDGER.lock for SQLite, a session-level advisory lock on a connection of its own for
+// PostgreSQL.
 Result<std::unique_ptr<OutboxLock::Held>> lock_sqlite_outbox(
     const std::filesystem::path& ledger_path, std::chrono::milliseconds wait,
     const std::function<void(long)>& waiting);
+Result<std::unique_ptr<OutboxLock::Held>> lock_postgres_outbox(
+    const std::string& uri, std::chrono::milliseconds wait,
+    const std::function<void(long)>& waiting);
+
+// The URI as messages may show it: postgresql://USER@HOST:PORT/DBNAME, never the password.
+std::string postgres_display_name(const std::string& uri);
 
 }  // namespace medanchor::ledger

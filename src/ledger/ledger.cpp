@@ -276,8 +276,13 @@ fs::path Ledger::default_path() {
     return fs::path(home != nullptr ? home : ".") / ".medanchor" / "ledger.sqlite";
 }
 
+bool is_postgres_location(std::string_view location) {
+    return location.rfind("postgresql://", 0) == 0 || location.rfind("postgres://", 0) == 0;
+}
+
 Result<Ledger> Ledger::open(const fs::path& location) {
-    auto backend = open_sqlite_backend(location);
+    auto backend = is_postgres_location(location.native()) ? open_postgres_backend(location)
+                                                           : open_sqlite_backend(location);
     if (!backend)
         return backend.error();
     auto impl = std::make_unique<Impl>();
@@ -294,7 +299,9 @@ const std::string& Ledger::display_name() const {
 Result<OutboxLock> OutboxLock::acquire(const fs::path& ledger_location,
                                        std::chrono::milliseconds wait,
                                        const std::function<void(long)>& waiting) {
-    auto held = lock_sqlite_outbox(ledger_location, wait, waiting);
+    auto held = is_postgres_location(ledger_location.native())
+                    ? lock_postgres_outbox(ledger_location, wait, waiting)
+                    : lock_sqlite_outbox(ledger_location, wait, waiting);
     if (!held)
         return held.error();
     return OutboxLock(std::move(*held));
