@@ -5,7 +5,8 @@
 #   - `analyze --ledger postgresql://...` of three simulated slices records and anchors them;
 #   - `verify` with the same ledger finds each on chain and matches its report;
 #   - psql, an independent client, finds the three rows confirmed and schema version 1;
-#   - a second analyze records nothing twice; `ledger list` and $MEDANCHOR_LEDGER take the URI;
+#   - a second analyze records nothing twice; `ledger list`, $MEDANCHOR_LEDGER and the
+#     configuration file take the URI, and `config show` hides its password;
 #   - `sync --anchor-mode merkle` refuses a PostgreSQL ledger (6), saying it needs SQLite;
 #   - the URI's password is in no output; a server that cannot be reached is exit 9.
 # Usage: postgres_e2e_test.sh MEDANCHOR_BINARY SOURCE_DIR
@@ -78,6 +79,9 @@ out=$(MEDANCHOR_LEDGER="$uri" "$bin" analyze "$work/images" --out "$work/reports
 grep -q "already recorded" <<<"$out" || fail "second analyze finds them recorded: $out"
 [ "$("${psql[@]}" -d scans -c "SELECT count(*) FROM analyses")" = 3 ] || fail "still three rows"
 [ "$(MEDANCHOR_LEDGER="$uri" "$bin" ledger list --state confirmed | wc -l)" = 3 ] || fail "ledger list"
+printf 'ledger = "%s"\n' "$uri" >"$work/medanchor.toml"
+[ "$("$bin" --config "$work/medanchor.toml" ledger list --state confirmed | wc -l)" = 3 ] \
+    || fail "ledger list with the URI from the configuration file"
 out=$(MEDANCHOR_LEDGER="$uri" "$bin" config show 2>&1) || fail "config show: $out"
 grep -q "postgresql://" <<<"$out" || fail "config show names the ledger: $out"
 grep -q "$secret" <<<"$out" && fail "config show prints the password: $out"
