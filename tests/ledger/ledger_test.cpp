@@ -1,7 +1,11 @@
-// The ledger on real SQLite files: created private, idempotent, every outbox transition and its
-// refusals, reopened intact, a newer or foreign file refused, a version-1 file migrated, a process
-// killed inside a write leaves the state before it, processes opening one ledger at once, and the
-// outbox lock that lets one process at a time sign and send.
+// The ledger, one suite on two backends: real SQLite files and a real PostgreSQL server started by
+// this binary (postgres_server.h). Created, idempotent, every outbox transition and its refusals,
+// reopened intact, a newer schema or a foreign database refused, a process killed inside a write
+// leaves the state before it, processes opening one new ledger at once, connections racing to add
+// and to send the same analyses, and the outbox lock that lets one process at a time sign and
+// send. SQLite only: the file's mode, a version-1 file migrated, connections coming and going.
+// PostgreSQL only: a server restart, the password in no message, the schema row, the stores that
+// need SQLite.
 #include "ledger/ledger.h"
 
 #include <gtest/gtest.h>
@@ -74,6 +78,13 @@ Transaction tx(const std::string& id, std::vector<std::int64_t> analyses,
 }
 
 enum class Backend { kSqlite, kPostgres };
+const char* name_of(Backend b) {
+    return b == Backend::kSqlite ? "SQLite" : "PostgreSQL";
+}
+// How gtest (and so CTest's test names) shows the parameter.
+void PrintTo(Backend b, std::ostream* os) {
+    *os << name_of(b);
+}
 
 // Every test of the ledger's behaviour runs on both backends: an SQLite file in a temporary
 // folder, and a fresh database on the test binary's PostgreSQL server (postgres_server.h).
@@ -140,7 +151,7 @@ class LedgerTest : public ::testing::TestWithParam<Backend> {
 INSTANTIATE_TEST_SUITE_P(Backends, LedgerTest,
                          ::testing::Values(Backend::kSqlite, Backend::kPostgres),
                          [](const ::testing::TestParamInfo<Backend>& info) {
-                             return info.param == Backend::kSqlite ? "SQLite" : "PostgreSQL";
+                             return std::string(name_of(info.param));
                          });
 
 // What only the SQLite file has: its mode, and SQLite's own locking between connections.
@@ -554,6 +565,16 @@ TEST_P(LedgerTest, TheOutboxLockIsHeldByOneProcessAtATime) {
         ::_exit(!again.ok() && again.error().code() == ErrorCode::kTimeout ? 0 : 1);
     }
     ::waitpid(probe, &status, 0);
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+    // Released (its file closed, or its session ended) when it goes: another process gets it.
+    { OutboxLock gone(std::move(*mine)); }
+    const pid_t after = ::fork();
+    ASSERT_GE(after, 0);
+    if (after == 0) {
+        auto next = OutboxLock::acquire(path_, std::chrono::milliseconds(0));
+        ::_exit(next.ok() ? 0 : 1);
+    }
+    ::waitpid(after, &status, 0);
     EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
