@@ -305,7 +305,7 @@ class Outbox {
         auto raw = stacks::from_hex(tx.raw_hex);
         if (!raw)
             return Error(ErrorCode::kCorrupt,
-                         ledger_.path().string() + ": transaction " + tx.txid + " is damaged");
+                         ledger_.display_name() + ": transaction " + tx.txid + " is damaged");
         stacks::Refusal refusal;
         auto sent = session_.node().broadcast(*raw, &refusal);
         if (sent) {
@@ -595,8 +595,12 @@ class Outbox {
 
     bool merkle() const { return options_.mode == AnchorMode::kMerkle; }
 
-    // The ledger's Merkle roots, opened on first use.
+    // The ledger's Merkle roots, opened on first use. A PostgreSQL ledger keeps none (the Merkle
+    // tables are an SQLite ledger's only, docs/ledger.md): nullptr in records mode, where it then
+    // has no roots to settle or to skip, and MerkleStore's refusal (kUnsupported) in Merkle mode.
     Result<ledger::MerkleStore*> roots_store() {
+        if (!roots_ && !merkle() && ledger::is_postgres_location(ledger_.path().native()))
+            return static_cast<ledger::MerkleStore*>(nullptr);
         if (!roots_) {
             auto opened = ledger::MerkleStore::open(ledger_.path());
             if (!opened)
@@ -611,7 +615,9 @@ class Outbox {
         auto store = roots_store();
         if (!store)
             return store.error();
-        auto in_roots = (*store)->in_live_roots();
+        auto in_roots = *store != nullptr
+                            ? (*store)->in_live_roots()
+                            : Result<std::set<std::int64_t>>(std::set<std::int64_t>());
         if (!in_roots)
             return in_roots.error();
         std::vector<ledger::Analysis> mine;
@@ -635,6 +641,8 @@ class Outbox {
         auto store = roots_store();
         if (!store)
             return store.error();
+        if (*store == nullptr)
+            return held;
         auto roots = (*store)->roots();
         if (!roots)
             return roots.error();
@@ -870,6 +878,8 @@ class Outbox {
         auto store = roots_store();
         if (!store)
             return store.error();
+        if (*store == nullptr)
+            return Status::Ok();
         auto live = (*store)->roots();
         if (!live)
             return live.error();
@@ -895,7 +905,7 @@ class Outbox {
             auto raw = stacks::from_hex(r.raw_hex);
             if (!raw)
                 return Error(ErrorCode::kCorrupt,
-                             ledger_.path().string() + ": Merkle root " + r.root + " is damaged");
+                             ledger_.display_name() + ": Merkle root " + r.root + " is damaged");
             stacks::Refusal refusal;
             auto again = session_.node().broadcast(*raw, &refusal);
             if (again) {
@@ -988,6 +998,8 @@ class Outbox {
         auto store = roots_store();
         if (!store)
             return store.error();
+        if (*store == nullptr)
+            return Status::Ok();
         auto confirmed = (*store)->roots(ledger::RootState::kConfirmed);
         if (!confirmed)
             return confirmed.error();
@@ -1005,9 +1017,9 @@ class Outbox {
                 auto h = stacks::from_hex(l.leaf_hash);
                 Hash32 hash{};
                 if (!h || h->size() != hash.size())
-                    return Error(ErrorCode::kCorrupt, ledger_.path().string() +
-                                                          ": a leaf hash of root " + r.root +
-                                                          " is damaged");
+                    return Error(
+                        ErrorCode::kCorrupt,
+                        ledger_.display_name() + ": a leaf hash of root " + r.root + " is damaged");
                 std::copy(h->begin(), h->end(), hash.begin());
                 hashes.push_back(hash);
             }
@@ -1015,9 +1027,8 @@ class Outbox {
             if (!tree)
                 return tree.error();
             if (stacks::to_hex(tree->root()) != r.root)
-                return Error(
-                    ErrorCode::kCorrupt,
-                    ledger_.path().string() + ": the leaves of root " + r.root + " do not give it");
+                return Error(ErrorCode::kCorrupt, ledger_.display_name() + ": the leaves of root " +
+                                                      r.root + " do not give it");
             RootAnchor anchor;
             anchor.network = to_string(session_.config().network);
             anchor.contract = *contract;

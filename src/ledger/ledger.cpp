@@ -1,105 +1,19 @@
-// The only file that touches SQLite.
+// The ledger's rules, written once for every backend (backend.h): the checks on a new analysis,
+// the idempotent key, and each transition of the outbox as one transaction of statements in the
+// SQL that SQLite and PostgreSQL both speak.
 #include "ledger/ledger.h"
 
-#include <fcntl.h>
-#include <sqlite3.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <chrono>
 #include <cstdlib>
-#include <cstring>
 #include <ctime>
 #include <functional>
-#include <thread>
 
 #include "common/encoding.h"
-#include "ledger/merkle_store.h"
-#include "ledger/pacs_store.h"
-#include "ledger/sqlite_stmt.h"
+#include "ledger/backend.h"
 
 namespace medanchor::ledger {
 namespace fs = std::filesystem;
 
 namespace {
-
-// Version 1, as first released. A new ledger is made by running it and then every migration
-// step, so a new file and a migrated one have the same schema.
-constexpr const char* kSchemaV1 = R"sql(
-CREATE TABLE transactions (
-    txid        TEXT PRIMARY KEY CHECK (length(txid) = 64),
-    raw_hex     TEXT NOT NULL,
-    sender      TEXT NOT NULL,
-    nonce       INTEGER NOT NULL CHECK (nonce >= 0),
-    fee         INTEGER NOT NULL CHECK (fee >= 0),
-    kind        TEXT NOT NULL CHECK (kind IN ('submit-analysis', 'submit-analyses')),
-    state       TEXT NOT NULL CHECK (state IN ('broadcast', 'success', 'abort', 'dropped')),
-    accepted    INTEGER NOT NULL DEFAULT 0,
-    last_error  TEXT,
-    created_at  TEXT NOT NULL,
-    updated_at  TEXT NOT NULL
-);
-CREATE INDEX transactions_state ON transactions (state, sender, nonce);
-
-CREATE TABLE analyses (
-    id            INTEGER PRIMARY KEY,
-    created_at    TEXT NOT NULL,
-    updated_at    TEXT NOT NULL,
-    source_path   TEXT NOT NULL,
-    image_hash    TEXT NOT NULL CHECK (length(image_hash) = 64),
-    hash_mode     TEXT NOT NULL CHECK (hash_mode IN ('hmac-sha256', 'sha256')),
-    model_sha256  TEXT NOT NULL CHECK (length(model_sha256) = 64),
-    model_name    TEXT NOT NULL,
-    model_version TEXT NOT NULL,
-    model_id      INTEGER,
-    finding       TEXT NOT NULL,
-    confidence_bp INTEGER NOT NULL CHECK (confidence_bp BETWEEN 0 AND 10000),
-    report_json   TEXT NOT NULL,
-    report_digest TEXT NOT NULL CHECK (length(report_digest) = 64),
-    saliency_path TEXT,
-    analyst       TEXT NOT NULL,
-    state         TEXT NOT NULL
-                  CHECK (state IN ('needs_review', 'pending', 'broadcast', 'confirmed', 'failed')),
-    review_reason TEXT,
-    last_error    TEXT,
-    attempts      INTEGER NOT NULL DEFAULT 0,
-    txid          TEXT REFERENCES transactions (txid),
-    onchain_id    INTEGER,
-    block_height  INTEGER,
-    block_time    INTEGER,
-    UNIQUE (image_hash, model_sha256, analyst),
-    CHECK ((state = 'confirmed') = (onchain_id IS NOT NULL)),
-    CHECK (state <> 'broadcast' OR txid IS NOT NULL)
-);
-CREATE INDEX analyses_state ON analyses (state);
-
-CREATE TABLE transaction_analyses (
-    txid        TEXT NOT NULL REFERENCES transactions (txid),
-    position    INTEGER NOT NULL CHECK (position >= 0),
-    analysis_id INTEGER NOT NULL REFERENCES analyses (id),
-    PRIMARY KEY (txid, position),
-    UNIQUE (txid, analysis_id)
-);
-CREATE INDEX transaction_analyses_analysis ON transaction_analyses (analysis_id);
-)sql";
-
-// kMigrations[v - 1] takes a ledger from version v to v + 1, inside one write transaction.
-constexpr const char* kMigrations[] = {
-    // 1 -> 2: where the analysis' write-once report folder is (NULL: recorded before version 2,
-    // when reports were written per image, not per analysis).
-    "ALTER TABLE analyses ADD COLUMN report_dir TEXT;",
-    // 2 -> 3: Merkle roots and their leaves (merkle_store.h).
-    kMerkleSchemaSql,
-    // 3 -> 4: the DICOM listener's instances, send queue and feed cursors (pacs_store.h).
-    kPacsSchemaSql,
-    // 4 -> 5: series whose SR is due, instances a feed could not give, sends' `failed` state.
-    kPacsSchemaV5Sql,
-};
-static_assert(std::size(kMigrations) == Ledger::kSchemaVersion - 1);
-
-// How long a write waits for another connection's write to finish before giving up.
 
 constexpr const char* kAnalysisColumns =
     "id, created_at, updated_at, source_path, image_hash, hash_mode, model_sha256, model_name, "
@@ -134,7 +48,7 @@ AnalysisState state_or_failed(const std::string& text) {
     return s ? *s : AnalysisState::kFailed;
 }
 
-Analysis read_analysis(const Stmt& s) {
+Analysis read_analysis(const SqlRow& s) {
     Analysis a;
     a.id = s.i64(0);
     a.created_at = s.text(1);
@@ -165,7 +79,7 @@ Analysis read_analysis(const Stmt& s) {
     return a;
 }
 
-Transaction read_tx(const Stmt& s) {
+Transaction read_tx(const SqlRow& s) {
     Transaction t;
     t.txid = s.text(0);
     t.raw_hex = s.text(1);
@@ -250,98 +164,98 @@ std::string utc_now() {
 
 // ---- the connection -------------------------------------------------------------------------
 
-struct Ledger::Impl : Connection {
-    // PRAGMA user_version: 0 for a new file.
-    Result<int> schema_version() {
-        auto v = count("PRAGMA user_version");
-        if (!v)
-            return v.error();
-        return static_cast<int>(*v);
-    }
+struct Ledger::Impl {
+    std::unique_ptr<LedgerBackend> db;
 
-    // The one integer a query returns; its statement is finalized on return.
-    Result<std::int64_t> count(const char* sql) {
-        Stmt s(db, sql);
-        if (!s.prepared() || s.step() != SQLITE_ROW)
-            return sql_error("reading the schema");
-        return s.i64(0);
+    const std::string& name() const { return db->name(); }
+
+    Status run(const std::string& sql, const std::vector<SqlArg>& args, const std::string& doing) {
+        auto r = db->execute(sql, args, doing);
+        return r ? Status::Ok() : Status(r.error());
     }
 
     Result<std::vector<Analysis>> analyses(const std::string& where,
-                                           const std::vector<std::string>& args,
-                                           std::size_t limit = 0) {
+                                           const std::vector<SqlArg>& args, std::size_t limit = 0) {
         std::string sql =
             std::string("SELECT ") + kAnalysisColumns + " FROM analyses " + where + " ORDER BY id";
         if (limit != 0)
             sql += " LIMIT " + std::to_string(limit);
-        Stmt s(db, sql.c_str());
-        if (!s.prepared())
-            return sql_error("reading analyses");
-        for (std::size_t i = 0; i < args.size(); ++i)
-            s.bind(static_cast<int>(i + 1), args[i]);
         std::vector<Analysis> out;
-        int rc;
-        while ((rc = s.step()) == SQLITE_ROW)
-            out.push_back(read_analysis(s));
-        if (rc != SQLITE_DONE)
-            return sql_error("reading analyses");
+        auto r = db->execute(sql, args, "reading analyses",
+                             [&](const SqlRow& row) { out.push_back(read_analysis(row)); });
+        if (!r)
+            return r.error();
         return out;
     }
 
     Result<std::vector<std::int64_t>> linked(const std::string& txid) {
-        Stmt s(db,
-               "SELECT analysis_id FROM transaction_analyses WHERE txid = ?1 ORDER BY position");
-        if (!s.prepared())
-            return sql_error("reading a transaction's analyses");
-        s.bind(1, txid);
         std::vector<std::int64_t> ids;
-        int rc;
-        while ((rc = s.step()) == SQLITE_ROW)
-            ids.push_back(s.i64(0));
-        if (rc != SQLITE_DONE)
-            return sql_error("reading a transaction's analyses");
+        auto r = db->execute(
+            "SELECT analysis_id FROM transaction_analyses WHERE txid = ?1 ORDER BY position",
+            {text(txid)}, "reading a transaction's analyses",
+            [&](const SqlRow& row) { ids.push_back(row.i64(0)); });
+        if (!r)
+            return r.error();
         return ids;
+    }
+
+    Result<std::vector<Transaction>> transactions(const std::string& where,
+                                                  const std::vector<SqlArg>& args) {
+        const std::string sql = std::string("SELECT ") + kTxColumns + " FROM transactions " + where;
+        std::vector<Transaction> out;
+        auto r = db->execute(sql, args, "reading transactions",
+                             [&](const SqlRow& row) { out.push_back(read_tx(row)); });
+        if (!r)
+            return r.error();
+        for (auto& t : out) {
+            auto ids = linked(t.txid);
+            if (!ids)
+                return ids.error();
+            t.analysis_ids = std::move(*ids);
+        }
+        return out;
     }
 
     // The transaction's state must be broadcast for a settlement to apply.
     Status require_live(const std::string& txid) {
-        Stmt s(db, "SELECT state FROM transactions WHERE txid = ?1");
-        s.bind(1, txid);
-        if (s.step() != SQLITE_ROW) {
-            return Error(ErrorCode::kNotFound, name + ": no transaction " + txid);
-        }
-        if (s.text(0) != "broadcast") {
+        std::optional<std::string> state;
+        auto r = db->execute("SELECT state FROM transactions WHERE txid = ?1", {text(txid)},
+                             "reading transaction " + txid,
+                             [&](const SqlRow& row) { state = row.text(0); });
+        if (!r)
+            return r.error();
+        if (!state)
+            return Error(ErrorCode::kNotFound, name() + ": no transaction " + txid);
+        if (*state != "broadcast") {
             return Error(ErrorCode::kInvalidArgument,
-                         name + ": transaction " + txid + " is already " + s.text(0));
+                         name() + ": transaction " + txid + " is already " + *state);
         }
         return Status::Ok();
     }
 
     Status set_tx_state(const std::string& txid, TxState state, const std::string& error) {
-        Stmt s(db,
-               "UPDATE transactions SET state = ?2, last_error = ?3, updated_at = ?4 "
-               "WHERE txid = ?1");
-        s.bind(1, txid).bind(2, to_string(state)).bind(4, utc_now());
-        if (error.empty())
-            s.bind_null(3);
-        else
-            s.bind(3, error);
-        return run(s, "updating transaction " + txid);
+        return run(
+            "UPDATE transactions SET state = ?2, last_error = ?3, updated_at = ?4 WHERE txid = ?1",
+            {text(txid), text(to_string(state)), error.empty() ? SqlArg{} : text(error),
+             text(utc_now())},
+            "updating transaction " + txid);
     }
 
-    // Changes one analysis if it is in `from`; kInvalidArgument when it is not.
+    // Changes one analysis if it is in `from`; kInvalidArgument when it is not. `set_sql` uses
+    // ?1 (the id), ?2 (now) and its own `extra` from ?3 on.
     Status move(std::int64_t id, const char* from_states, const char* set_sql,
-                const std::function<void(Stmt&)>& bind_extra, const std::string& what) {
+                std::vector<SqlArg> extra, const std::string& what) {
         const std::string sql = std::string("UPDATE analyses SET ") + set_sql +
                                 ", updated_at = ?2 WHERE id = ?1 AND state IN (" + from_states +
                                 ")";
-        Stmt s(db, sql.c_str());
-        s.bind(1, id).bind(2, utc_now());
-        bind_extra(s);
-        if (auto st = run(s, what); !st)
-            return st;
-        if (sqlite3_changes(db) != 1) {
-            return Error(ErrorCode::kInvalidArgument, name + ": " + what + ": analysis " +
+        std::vector<SqlArg> args{number(id), text(utc_now())};
+        args.insert(args.end(), std::make_move_iterator(extra.begin()),
+                    std::make_move_iterator(extra.end()));
+        auto changed = db->execute(sql, args, what);
+        if (!changed)
+            return changed.error();
+        if (*changed != 1) {
+            return Error(ErrorCode::kInvalidArgument, name() + ": " + what + ": analysis " +
                                                           std::to_string(id) + " is not in state " +
                                                           from_states);
         }
@@ -362,141 +276,40 @@ fs::path Ledger::default_path() {
     return fs::path(home != nullptr ? home : ".") / ".medanchor" / "ledger.sqlite";
 }
 
-Result<Ledger> Ledger::open(const fs::path& path) {
-    // SQLite waits out a lock with the busy handler, but answers SQLITE_BUSY at once in a few cases
-    // (switching to WAL, or WAL set-up, while another connection is doing the same): a new ledger
-    // opened by several processes at the same moment then failed one of them with a "timeout" after
-    // milliseconds. A timeout is only a timeout once the busy timeout has passed.
-    const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::milliseconds(kBusyTimeoutMs);
-    for (;;) {
-        auto ledger = open_once(path);
-        if (ledger.ok() || ledger.error().code() != ErrorCode::kTimeout ||
-            std::chrono::steady_clock::now() >= deadline)
-            return ledger;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
+bool is_postgres_location(std::string_view location) {
+    return location.rfind("postgresql://", 0) == 0 || location.rfind("postgres://", 0) == 0;
 }
 
-Result<Ledger> Ledger::open_once(const fs::path& path) {
-    const std::string name = path.string();
+Result<Ledger> Ledger::open(const fs::path& location) {
+    auto backend = is_postgres_location(location.native()) ? open_postgres_backend(location)
+                                                           : open_sqlite_backend(location);
+    if (!backend)
+        return backend.error();
     auto impl = std::make_unique<Impl>();
-    if (auto opened = impl->open(path, "the ledger"); !opened)
-        return opened.error();
-    sqlite3_extended_result_codes(impl->db, 0);
-    if (auto s = impl->exec("PRAGMA journal_mode = WAL", "setting WAL mode"); !s)
-        return s.error();
-    if (auto s =
-            impl->exec("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL", "setting pragmas");
-        !s)
-        return s.error();
+    impl->db = std::move(*backend);
+    return Ledger(location, std::move(impl));
+}
 
-    // Most opens find the current schema and write nothing. Otherwise the schema is created or
-    // migrated under BEGIN IMMEDIATE, and the version read again there: of two processes that
-    // open a new ledger at once, the second waits for the first and then finds it made. (Every
-    // statement is finalized before the transaction: a reader still open on this connection
-    // would make SQLite refuse the write at once instead of waiting.)
-    auto version = impl->schema_version();
-    if (!version)
-        return version.error();
-    if (*version != kSchemaVersion) {
-        auto s = impl->transaction("preparing the schema", [&]() -> Status {
-            auto v = impl->schema_version();
-            if (!v)
-                return v.error();
-            if (*v > kSchemaVersion) {
-                return Error(ErrorCode::kUnsupported,
-                             name + ": ledger schema version " + std::to_string(*v) +
-                                 " is newer than this medanchor understands (" +
-                                 std::to_string(kSchemaVersion) +
-                                 "); use the medanchor that wrote it, or a newer one");
-            }
-            if (*v == 0) {
-                // Either brand new, or some other SQLite file: refuse to adopt one with tables.
-                auto tables = impl->count("SELECT count(*) FROM sqlite_master");
-                if (!tables)
-                    return tables.error();
-                if (*tables != 0) {
-                    return Error(ErrorCode::kCorrupt,
-                                 name +
-                                     ": an SQLite file with tables but no medanchor schema "
-                                     "version; not a medanchor ledger");
-                }
-                if (auto c = impl->exec(kSchemaV1, "creating the schema"); !c)
-                    return c;
-                *v = 1;
-            }
-            for (; *v < kSchemaVersion; ++*v) {
-                if (auto m = impl->exec(kMigrations[*v - 1],
-                                        "migrating the schema from version " + std::to_string(*v));
-                    !m)
-                    return m;
-            }
-            const std::string set = "PRAGMA user_version = " + std::to_string(kSchemaVersion);
-            return impl->exec(set.c_str(), "setting the schema version");
-        });
-        if (!s)
-            return s.error();
-    }
-    return Ledger(path, std::move(impl));
+const std::string& Ledger::display_name() const {
+    return impl_->name();
 }
 
 // ---- the outbox lock ------------------------------------------------------------------------
 
-Result<OutboxLock> OutboxLock::acquire(const fs::path& ledger_path, std::chrono::milliseconds wait,
+Result<OutboxLock> OutboxLock::acquire(const fs::path& ledger_location,
+                                       std::chrono::milliseconds wait,
                                        const std::function<void(long)>& waiting) {
-    const fs::path path = ledger_path.string() + ".lock";
-    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) {
-        return Error(
-            errno == EACCES ? ErrorCode::kPermission : ErrorCode::kIo,
-            path.string() + ": cannot open the ledger's lock file: " + std::strerror(errno));
-    }
-    OutboxLock lock(fd);
-    // The holder writes its pid into the file, for the others' messages; pid 0 if unreadable.
-    const auto holder = [&]() -> long {
-        char buffer[32] = {};
-        const ssize_t n = ::pread(fd, buffer, sizeof buffer - 1, 0);
-        return n > 0 ? std::strtol(buffer, nullptr, 10) : 0;
-    };
-    const auto deadline = std::chrono::steady_clock::now() + wait;
-    bool told = false;
-    while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        if (errno != EWOULDBLOCK && errno != EINTR) {
-            return Error(ErrorCode::kIo,
-                         path.string() + ": cannot lock: " + std::string(std::strerror(errno)));
-        }
-        if (std::chrono::steady_clock::now() >= deadline) {
-            const long pid = holder();
-            return Error(ErrorCode::kTimeout,
-                         ledger_path.string() + ": another medanchor process" +
-                             (pid > 0 ? " (pid " + std::to_string(pid) + ")" : "") +
-                             " is still anchoring from this ledger after " +
-                             std::to_string(wait.count() / 1000) +
-                             " s; run `medanchor sync` once it is done");
-        }
-        if (!told && waiting) {
-            waiting(holder());
-            told = true;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    const std::string pid = std::to_string(::getpid()) + "\n";
-    if (::ftruncate(fd, 0) != 0 ||
-        ::pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
-        // Only the others' messages lose the pid; the lock itself holds.
-    }
-    return lock;
+    auto held = is_postgres_location(ledger_location.native())
+                    ? lock_postgres_outbox(ledger_location, wait, waiting)
+                    : lock_sqlite_outbox(ledger_location, wait, waiting);
+    if (!held)
+        return held.error();
+    return OutboxLock(std::move(*held));
 }
 
-OutboxLock::OutboxLock(OutboxLock&& other) noexcept : fd_(other.fd_) {
-    other.fd_ = -1;
-}
-
-OutboxLock::~OutboxLock() {
-    if (fd_ >= 0)
-        ::close(fd_);  // releases the flock
-}
+OutboxLock::OutboxLock(std::unique_ptr<Held> held) : held_(std::move(held)) {}
+OutboxLock::OutboxLock(OutboxLock&&) noexcept = default;
+OutboxLock::~OutboxLock() = default;
 
 // ---- records ------------------------------------------------------------------------------
 
@@ -531,64 +344,45 @@ Status check_new_analysis(const NewAnalysis& a) {
 
 }  // namespace
 
-// Inside a transaction: the existing record of (image, model, analyst), or the new one.
+// Inside a transaction: the existing record of (image, model, analyst), or the new one. The
+// UNIQUE key and ON CONFLICT DO NOTHING make the engine the judge of "already recorded", so
+// writers on several connections (or machines) never record one analysis twice.
 Result<AddResult> Ledger::insert(const NewAnalysis& a) {
-    AddResult result;
-    auto existing = impl_->analyses("WHERE image_hash = ?1 AND model_sha256 = ?2 AND analyst = ?3",
-                                    {a.image_hash, a.model_sha256, a.analyst});
-    if (!existing)
-        return existing.error();
-    if (!existing->empty()) {
-        result.analysis = existing->front();
-        result.created = false;
-        return result;
-    }
     const std::string now = utc_now();
-    Stmt ins(impl_->db,
-             "INSERT INTO analyses (created_at, updated_at, source_path, image_hash, "
-             "hash_mode, model_sha256, model_name, model_version, model_id, finding, "
-             "confidence_bp, report_json, report_digest, saliency_path, analyst, state, "
-             "review_reason, report_dir) VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
-             "?11, ?12, ?13, ?14, ?15, ?16, ?17)");
-    ins.bind(1, now)
-        .bind(2, a.source_path)
-        .bind(3, a.image_hash)
-        .bind(4, a.hash_mode)
-        .bind(5, a.model_sha256)
-        .bind(6, a.model_name)
-        .bind(7, a.model_version)
-        .bind_opt(8, a.model_id)
-        .bind(9, a.finding)
-        .bind(10, static_cast<std::int64_t>(a.confidence_bp))
-        .bind(11, a.report_json)
-        .bind(12, report_digest(a.report_json))
-        .bind_opt(13, a.saliency_path)
-        .bind(14, a.analyst)
-        .bind(15, to_string(a.state));
-    if (a.review_reason.empty())
-        ins.bind_null(16);
-    else
-        ins.bind(16, a.review_reason);
-    if (a.report_dir.empty())
-        ins.bind_null(17);
-    else
-        ins.bind(17, a.report_dir);
-    if (auto st = impl_->run(ins, "adding an analysis"); !st)
-        return st.error();
-    auto added =
-        impl_->analyses("WHERE id = ?1", {std::to_string(sqlite3_last_insert_rowid(impl_->db))});
-    if (!added)
-        return added.error();
-    result.analysis = added->front();
-    result.created = true;
-    return result;
+    std::optional<std::int64_t> id;
+    auto inserted = impl_->db->execute(
+        "INSERT INTO analyses (created_at, updated_at, source_path, image_hash, "
+        "hash_mode, model_sha256, model_name, model_version, model_id, finding, "
+        "confidence_bp, report_json, report_digest, saliency_path, analyst, state, "
+        "review_reason, report_dir) VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+        "?11, ?12, ?13, ?14, ?15, ?16, ?17) "
+        "ON CONFLICT (image_hash, model_sha256, analyst) DO NOTHING RETURNING id",
+        {text(now), text(a.source_path), text(a.image_hash), text(a.hash_mode),
+         text(a.model_sha256), text(a.model_name), text(a.model_version),
+         optional_number(a.model_id), text(a.finding),
+         number(static_cast<std::int64_t>(a.confidence_bp)), text(a.report_json),
+         text(report_digest(a.report_json)), optional_text(a.saliency_path), text(a.analyst),
+         text(to_string(a.state)), a.review_reason.empty() ? SqlArg{} : text(a.review_reason),
+         a.report_dir.empty() ? SqlArg{} : text(a.report_dir)},
+        "adding an analysis", [&](const SqlRow& row) { id = row.i64(0); });
+    if (!inserted)
+        return inserted.error();
+    auto found =
+        id ? impl_->analyses("WHERE id = ?1", {number(*id)})
+           : impl_->analyses("WHERE image_hash = ?1 AND model_sha256 = ?2 AND analyst = ?3",
+                             {text(a.image_hash), text(a.model_sha256), text(a.analyst)});
+    if (!found)
+        return found.error();
+    if (found->empty())
+        return Error(ErrorCode::kInternal, impl_->name() + ": an added analysis is not there");
+    return AddResult{std::move(found->front()), id.has_value()};
 }
 
 Result<AddResult> Ledger::add(const NewAnalysis& a) {
     if (auto c = check_new_analysis(a); !c)
         return c.error();
     Result<AddResult> result = Error(ErrorCode::kInternal, "not added");
-    auto s = impl_->transaction("adding an analysis", [&]() -> Status {
+    auto s = impl_->db->transaction("adding an analysis", [&]() -> Status {
         result = insert(a);
         return result ? Status::Ok() : Status(result.error());
     });
@@ -606,7 +400,7 @@ Result<std::vector<Result<AddResult>>> Ledger::add_all(const std::vector<NewAnal
         valid[i] = c.ok();
         out.emplace_back(c ? Error(ErrorCode::kInternal, "not added") : c.error());
     }
-    auto s = impl_->transaction("adding analyses", [&]() -> Status {
+    auto s = impl_->db->transaction("adding analyses", [&]() -> Status {
         for (std::size_t i = 0; i < list.size(); ++i) {
             if (!valid[i])
                 continue;  // refused by the check: never written
@@ -622,23 +416,23 @@ Result<std::vector<Result<AddResult>>> Ledger::add_all(const std::vector<NewAnal
 }
 
 Result<Analysis> Ledger::get(std::int64_t id) {
-    auto r = impl_->analyses("WHERE id = ?1", {std::to_string(id)});
+    auto r = impl_->analyses("WHERE id = ?1", {number(id)});
     if (!r)
         return r.error();
     if (r->empty())
-        return Error(ErrorCode::kNotFound, path_.string() + ": no analysis " + std::to_string(id));
+        return Error(ErrorCode::kNotFound, impl_->name() + ": no analysis " + std::to_string(id));
     return r->front();
 }
 
 Result<std::vector<Analysis>> Ledger::find_by_image(const std::string& image_hash) {
-    return impl_->analyses("WHERE image_hash = ?1", {image_hash});
+    return impl_->analyses("WHERE image_hash = ?1", {text(image_hash)});
 }
 
 Result<std::optional<Analysis>> Ledger::find(const std::string& image_hash,
                                              const std::string& model_sha256,
                                              const std::string& analyst) {
     auto r = impl_->analyses("WHERE image_hash = ?1 AND model_sha256 = ?2 AND analyst = ?3",
-                             {image_hash, model_sha256, analyst});
+                             {text(image_hash), text(model_sha256), text(analyst)});
     if (!r)
         return r.error();
     if (r->empty())
@@ -647,22 +441,19 @@ Result<std::optional<Analysis>> Ledger::find(const std::string& image_hash,
 }
 
 Result<std::map<std::string, std::size_t>> Ledger::pending_by_analyst() {
-    Stmt s(impl_->db,
-           "SELECT analyst, count(*) FROM analyses WHERE state = 'pending' GROUP BY analyst");
-    if (!s.prepared())
-        return impl_->sql_error("counting pending analyses");
     std::map<std::string, std::size_t> out;
-    int rc;
-    while ((rc = s.step()) == SQLITE_ROW)
-        out[s.text(0)] = static_cast<std::size_t>(s.i64(1));
-    if (rc != SQLITE_DONE)
-        return impl_->sql_error("counting pending analyses");
+    auto r = impl_->db->execute(
+        "SELECT analyst, count(*) FROM analyses WHERE state = 'pending' GROUP BY analyst", {},
+        "counting pending analyses",
+        [&](const SqlRow& row) { out[row.text(0)] = static_cast<std::size_t>(row.i64(1)); });
+    if (!r)
+        return r.error();
     return out;
 }
 
 Result<std::vector<Analysis>> Ledger::list(std::optional<AnalysisState> state, std::size_t limit) {
     if (state)
-        return impl_->analyses("WHERE state = ?1", {to_string(*state)}, limit);
+        return impl_->analyses("WHERE state = ?1", {text(to_string(*state))}, limit);
     return impl_->analyses("", {}, limit);
 }
 
@@ -670,57 +461,27 @@ Result<std::map<AnalysisState, std::size_t>> Ledger::counts() {
     std::map<AnalysisState, std::size_t> out;
     for (auto s : kAnalysisStates)
         out[s] = 0;
-    Stmt s(impl_->db, "SELECT state, count(*) FROM analyses GROUP BY state");
-    if (!s.prepared())
-        return impl_->sql_error("counting analyses");
-    int rc;
-    while ((rc = s.step()) == SQLITE_ROW)
-        out[state_or_failed(s.text(0))] = static_cast<std::size_t>(s.i64(1));
-    if (rc != SQLITE_DONE)
-        return impl_->sql_error("counting analyses");
+    auto r = impl_->db->execute("SELECT state, count(*) FROM analyses GROUP BY state", {},
+                                "counting analyses", [&](const SqlRow& row) {
+                                    out[state_or_failed(row.text(0))] =
+                                        static_cast<std::size_t>(row.i64(1));
+                                });
+    if (!r)
+        return r.error();
     return out;
 }
 
 Result<Transaction> Ledger::transaction(const std::string& txid) {
-    const std::string sql =
-        std::string("SELECT ") + kTxColumns + " FROM transactions WHERE txid = ?1";
-    Stmt s(impl_->db, sql.c_str());
-    if (!s.prepared())
-        return impl_->sql_error("reading a transaction");
-    s.bind(1, txid);
-    const int rc = s.step();
-    if (rc == SQLITE_DONE)
-        return Error(ErrorCode::kNotFound, path_.string() + ": no transaction " + txid);
-    if (rc != SQLITE_ROW)
-        return impl_->sql_error("reading a transaction");
-    Transaction t = read_tx(s);
-    auto ids = impl_->linked(txid);
-    if (!ids)
-        return ids.error();
-    t.analysis_ids = std::move(*ids);
-    return t;
+    auto r = impl_->transactions("WHERE txid = ?1", {text(txid)});
+    if (!r)
+        return r.error();
+    if (r->empty())
+        return Error(ErrorCode::kNotFound, impl_->name() + ": no transaction " + txid);
+    return std::move(r->front());
 }
 
 Result<std::vector<Transaction>> Ledger::transactions(TxState state) {
-    const std::string sql = std::string("SELECT ") + kTxColumns +
-                            " FROM transactions WHERE state = ?1 ORDER BY sender, nonce";
-    Stmt s(impl_->db, sql.c_str());
-    if (!s.prepared())
-        return impl_->sql_error("reading transactions");
-    s.bind(1, to_string(state));
-    std::vector<Transaction> out;
-    int rc;
-    while ((rc = s.step()) == SQLITE_ROW)
-        out.push_back(read_tx(s));
-    if (rc != SQLITE_DONE)
-        return impl_->sql_error("reading transactions");
-    for (auto& t : out) {
-        auto ids = impl_->linked(t.txid);
-        if (!ids)
-            return ids.error();
-        t.analysis_ids = std::move(*ids);
-    }
-    return out;
+    return impl_->transactions("WHERE state = ?1 ORDER BY sender, nonce", {text(to_string(state))});
 }
 
 // ---- outbox transitions ---------------------------------------------------------------------
@@ -729,38 +490,38 @@ Status Ledger::record_transaction(const Transaction& tx) {
     if (tx.analysis_ids.empty() || tx.txid.size() != 64 || tx.raw_hex.empty()) {
         return Error(ErrorCode::kInternal, "record_transaction: incomplete transaction");
     }
-    return impl_->transaction("recording transaction " + tx.txid, [&]() -> Status {
+    return impl_->db->transaction("recording transaction " + tx.txid, [&]() -> Status {
         const std::string now = utc_now();
-        Stmt ins(impl_->db,
-                 "INSERT INTO transactions (txid, raw_hex, sender, nonce, fee, kind, state, "
-                 "accepted, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'broadcast', "
-                 "0, ?7, ?7)");
-        ins.bind(1, tx.txid)
-            .bind(2, tx.raw_hex)
-            .bind(3, tx.sender)
-            .bind_u64(4, tx.nonce)
-            .bind_u64(5, tx.fee)
-            .bind(6, tx.kind)
-            .bind(7, now);
-        if (auto s = impl_->run(ins, "recording transaction " + tx.txid); !s)
+        if (auto s = impl_->run(
+                "INSERT INTO transactions (txid, raw_hex, sender, nonce, fee, kind, state, "
+                "accepted, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'broadcast', "
+                "0, ?7, ?7)",
+                {text(tx.txid), text(tx.raw_hex), text(tx.sender), unsigned_number(tx.nonce),
+                 unsigned_number(tx.fee), text(tx.kind), text(now)},
+                "recording transaction " + tx.txid);
+            !s)
             return s;
         for (std::size_t i = 0; i < tx.analysis_ids.size(); ++i) {
             const std::int64_t id = tx.analysis_ids[i];
-            Stmt link(impl_->db,
-                      "INSERT INTO transaction_analyses (txid, position, analysis_id) "
-                      "VALUES (?1, ?2, ?3)");
-            link.bind(1, tx.txid).bind(2, static_cast<std::int64_t>(i)).bind(3, id);
-            if (auto s = impl_->run(link, "linking analysis " + std::to_string(id)); !s)
+            if (auto s =
+                    impl_->run("INSERT INTO transaction_analyses (txid, position, analysis_id) "
+                               "VALUES (?1, ?2, ?3)",
+                               {text(tx.txid), number(static_cast<std::int64_t>(i)), number(id)},
+                               "linking analysis " + std::to_string(id));
+                !s)
                 return s;
-            Stmt up(impl_->db,
-                    "UPDATE analyses SET state = 'broadcast', txid = ?2, last_error = NULL, "
-                    "updated_at = ?3 WHERE id = ?1 AND state = 'pending' AND analyst = ?4");
-            up.bind(1, id).bind(2, tx.txid).bind(3, now).bind(4, tx.sender);
-            if (auto s = impl_->run(up, "moving analysis " + std::to_string(id)); !s)
-                return s;
-            if (sqlite3_changes(impl_->db) != 1) {
+            // The rule that stops two outboxes from sending one analysis: only a pending
+            // analysis of this sender moves, checked by the same statement that moves it.
+            auto moved = impl_->db->execute(
+                "UPDATE analyses SET state = 'broadcast', txid = ?2, last_error = NULL, "
+                "updated_at = ?3 WHERE id = ?1 AND state = 'pending' AND analyst = ?4",
+                {number(id), text(tx.txid), text(now), text(tx.sender)},
+                "moving analysis " + std::to_string(id));
+            if (!moved)
+                return moved.error();
+            if (*moved != 1) {
                 return Error(ErrorCode::kInvalidArgument,
-                             impl_->name + ": analysis " + std::to_string(id) +
+                             impl_->name() + ": analysis " + std::to_string(id) +
                                  " is no longer pending for " + tx.sender +
                                  " (another medanchor process may be anchoring it)");
             }
@@ -770,30 +531,27 @@ Status Ledger::record_transaction(const Transaction& tx) {
 }
 
 Status Ledger::mark_accepted(const std::string& txid) {
-    Stmt s(impl_->db,
-           "UPDATE transactions SET accepted = 1, last_error = NULL, updated_at = ?2 "
-           "WHERE txid = ?1");
-    s.bind(1, txid).bind(2, utc_now());
-    return impl_->run(s, "marking transaction " + txid + " accepted");
+    return impl_->run(
+        "UPDATE transactions SET accepted = 1, last_error = NULL, updated_at = ?2 WHERE txid = ?1",
+        {text(txid), text(utc_now())}, "marking transaction " + txid + " accepted");
 }
 
 Status Ledger::note_transaction_error(const std::string& txid, const std::string& error) {
-    return impl_->transaction("noting an error on " + txid, [&]() -> Status {
-        Stmt t(impl_->db,
-               "UPDATE transactions SET last_error = ?2, updated_at = ?3 WHERE txid = ?1");
-        t.bind(1, txid).bind(2, error).bind(3, utc_now());
-        if (auto s = impl_->run(t, "noting an error on " + txid); !s)
+    return impl_->db->transaction("noting an error on " + txid, [&]() -> Status {
+        if (auto s = impl_->run(
+                "UPDATE transactions SET last_error = ?2, updated_at = ?3 WHERE txid = ?1",
+                {text(txid), text(error), text(utc_now())}, "noting an error on " + txid);
+            !s)
             return s;
-        Stmt a(impl_->db,
-               "UPDATE analyses SET last_error = ?2, updated_at = ?3 "
-               "WHERE txid = ?1 AND state = 'broadcast'");
-        a.bind(1, txid).bind(2, error).bind(3, utc_now());
-        return impl_->run(a, "noting an error on " + txid);
+        return impl_->run(
+            "UPDATE analyses SET last_error = ?2, updated_at = ?3 "
+            "WHERE txid = ?1 AND state = 'broadcast'",
+            {text(txid), text(error), text(utc_now())}, "noting an error on " + txid);
     });
 }
 
 Status Ledger::settle_success(const std::string& txid, const std::vector<OnChain>& on_chain) {
-    return impl_->transaction("settling " + txid, [&]() -> Status {
+    return impl_->db->transaction("settling " + txid, [&]() -> Status {
         if (auto s = impl_->require_live(txid); !s)
             return s;
         auto ids = impl_->linked(txid);
@@ -812,12 +570,8 @@ Status Ledger::settle_success(const std::string& txid, const std::vector<OnChain
                 impl_->move((*ids)[i], "'broadcast', 'pending'",
                             "state = 'confirmed', txid = ?3, onchain_id = ?4, block_height = ?5, "
                             "block_time = ?6, last_error = NULL",
-                            [&](Stmt& st) {
-                                st.bind(3, txid)
-                                    .bind_u64(4, c.analysis_id)
-                                    .bind_u64(5, c.block_height)
-                                    .bind_u64(6, c.block_time);
-                            },
+                            {text(txid), unsigned_number(c.analysis_id),
+                             unsigned_number(c.block_height), unsigned_number(c.block_time)},
                             "confirming");
             if (!s)
                 return s;
@@ -830,7 +584,7 @@ Status Ledger::release(const std::string& txid, TxState final_state,
                        const std::map<std::int64_t, OnChain>& found, const std::string& error,
                        bool count_attempt, int max_attempts,
                        const std::map<std::int64_t, std::string>& held) {
-    return impl_->transaction("releasing " + txid, [&]() -> Status {
+    return impl_->db->transaction("releasing " + txid, [&]() -> Status {
         if (auto s = impl_->require_live(txid); !s)
             return s;
         if (auto s = impl_->set_tx_state(txid, final_state, error); !s)
@@ -845,38 +599,33 @@ Status Ledger::release(const std::string& txid, TxState final_state,
                     id, "'broadcast'",
                     "state = 'confirmed', onchain_id = ?3, block_height = ?4, block_time = ?5, "
                     "last_error = NULL",
-                    [&](Stmt& st) {
-                        st.bind_u64(3, c.analysis_id)
-                            .bind_u64(4, c.block_height)
-                            .bind_u64(5, c.block_time);
-                    },
+                    {unsigned_number(c.analysis_id), unsigned_number(c.block_height),
+                     unsigned_number(c.block_time)},
                     "confirming");
                 if (!s)
                     return s;
                 continue;
             }
             if (auto h = held.find(id); h != held.end()) {
-                Stmt up(impl_->db,
+                if (auto s = impl_->run(
                         "UPDATE analyses SET state = 'needs_review', review_reason = ?3, "
                         "last_error = ?4, updated_at = ?2 "
-                        "WHERE id = ?1 AND state = 'broadcast' AND txid = ?5");
-                up.bind(1, id).bind(2, utc_now()).bind(3, h->second).bind(4, error).bind(5, txid);
-                if (auto s = impl_->run(up, "holding analysis " + std::to_string(id)); !s)
+                        "WHERE id = ?1 AND state = 'broadcast' AND txid = ?5",
+                        {number(id), text(utc_now()), text(h->second), text(error), text(txid)},
+                        "holding analysis " + std::to_string(id));
+                    !s)
                     return s;
                 continue;
             }
             // Only analyses this transaction still holds: one already moved on is left alone.
-            Stmt up(impl_->db,
+            if (auto s = impl_->run(
                     "UPDATE analyses SET attempts = attempts + ?3, last_error = ?4, "
                     "state = CASE WHEN attempts + ?3 >= ?5 THEN 'failed' ELSE 'pending' END, "
-                    "updated_at = ?2 WHERE id = ?1 AND state = 'broadcast' AND txid = ?6");
-            up.bind(1, id)
-                .bind(2, utc_now())
-                .bind(3, static_cast<std::int64_t>(count_attempt ? 1 : 0))
-                .bind(4, error)
-                .bind(5, static_cast<std::int64_t>(max_attempts))
-                .bind(6, txid);
-            if (auto s = impl_->run(up, "releasing analysis " + std::to_string(id)); !s)
+                    "updated_at = ?2 WHERE id = ?1 AND state = 'broadcast' AND txid = ?6",
+                    {number(id), text(utc_now()), number(count_attempt ? 1 : 0), text(error),
+                     number(max_attempts), text(txid)},
+                    "releasing analysis " + std::to_string(id));
+                !s)
                 return s;
         }
         return Status::Ok();
@@ -884,45 +633,39 @@ Status Ledger::release(const std::string& txid, TxState final_state,
 }
 
 Status Ledger::confirm_found(std::int64_t id, const OnChain& c) {
-    return impl_->transaction("confirming analysis " + std::to_string(id), [&]() -> Status {
-        return impl_->move(
-            id, "'pending'",
-            "state = 'confirmed', onchain_id = ?3, block_height = ?4, block_time = ?5, "
-            "last_error = NULL",
-            [&](Stmt& st) {
-                st.bind_u64(3, c.analysis_id).bind_u64(4, c.block_height).bind_u64(5, c.block_time);
-            },
-            "confirming");
+    return impl_->db->transaction("confirming analysis " + std::to_string(id), [&]() -> Status {
+        return impl_->move(id, "'pending'",
+                           "state = 'confirmed', onchain_id = ?3, block_height = ?4, "
+                           "block_time = ?5, last_error = NULL",
+                           {unsigned_number(c.analysis_id), unsigned_number(c.block_height),
+                            unsigned_number(c.block_time)},
+                           "confirming");
     });
 }
 
 Status Ledger::note_error(std::int64_t id, const std::string& error) {
-    return impl_->move(
-        id, "'pending'", "last_error = ?3", [&](Stmt& st) { st.bind(3, error); }, "noting");
+    return impl_->move(id, "'pending'", "last_error = ?3", {text(error)}, "noting");
 }
 
 Status Ledger::mark_needs_review(std::int64_t id, const std::string& reason) {
-    return impl_->move(
-        id, "'pending'", "state = 'needs_review', review_reason = ?3",
-        [&](Stmt& st) { st.bind(3, reason); }, "holding for review");
+    return impl_->move(id, "'pending'", "state = 'needs_review', review_reason = ?3",
+                       {text(reason)}, "holding for review");
 }
 
 Status Ledger::mark_failed(std::int64_t id, const std::string& error) {
-    return impl_->move(
-        id, "'pending'", "state = 'failed', last_error = ?3", [&](Stmt& st) { st.bind(3, error); },
-        "failing");
+    return impl_->move(id, "'pending'", "state = 'failed', last_error = ?3", {text(error)},
+                       "failing");
 }
 
 Status Ledger::set_model_id(std::int64_t id, std::uint64_t model_id) {
-    Stmt s(impl_->db, "UPDATE analyses SET model_id = ?2, updated_at = ?3 WHERE id = ?1");
-    s.bind(1, id).bind_u64(2, model_id).bind(3, utc_now());
-    return impl_->run(s, "setting the model id");
+    return impl_->run("UPDATE analyses SET model_id = ?2, updated_at = ?3 WHERE id = ?1",
+                      {number(id), unsigned_number(model_id), text(utc_now())},
+                      "setting the model id");
 }
 
 Status Ledger::requeue(std::int64_t id) {
-    return impl_->move(
-        id, "'needs_review', 'failed'", "state = 'pending', attempts = 0", [](Stmt&) {},
-        "requeueing");
+    return impl_->move(id, "'needs_review', 'failed'", "state = 'pending', attempts = 0", {},
+                       "requeueing");
 }
 
 Result<std::int64_t> anchoring_lag_seconds(Ledger& ledger) {

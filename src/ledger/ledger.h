@@ -1,7 +1,10 @@
 // The ledger: medanchor's off-chain record of every analysis and the durable outbox that anchors
-// them on Stacks. One SQLite file (WAL, foreign keys, a busy timeout), mode 0600, schema versioned
-// with PRAGMA user_version. Every state change is one SQL transaction, so a process killed at any
-// instant leaves either the state before or the state after, never a mix.
+// them on Stacks. Two backends behind one set of rules (src/ledger/backend.h): one SQLite file
+// (WAL, foreign keys, a busy timeout), mode 0600, schema versioned with PRAGMA user_version, the
+// embedded default; or a PostgreSQL database named by a libpq URI (`postgresql://...`), schema
+// versioned in the table medanchor_schema, for several machines sharing one ledger. Every state
+// change is one SQL transaction, so a process killed at any instant leaves either the state
+// before or the state after, never a mix.
 //
 // States of an analysis (docs/ledger.md):
 //   needs_review ─(requeue)─► pending ─(record_transaction)─► broadcast ─► confirmed
@@ -13,9 +16,10 @@
 // knows every transaction that could still be mined for an analysis.
 //
 // The ledger never touches the network and does not know Stacks; src/chain/anchoring_service.h
-// drives it. SQLite types stay out of this header. Thread safety: one Ledger per thread; several
-// processes may share the file (SQLite's locking, BEGIN IMMEDIATE for writes, a busy timeout of 10
-// s), and lock_outbox() lets one of them at a time sign and send.
+// drives it. SQLite and libpq types stay out of this header. Thread safety: one Ledger per thread
+// (it is one connection); several processes may share a ledger (SQLite: its locking, BEGIN
+// IMMEDIATE for writes, a busy timeout of 10 s; PostgreSQL: SERIALIZABLE write transactions run
+// again on a conflict for up to 10 s), and OutboxLock lets one of them at a time sign and send.
 #pragma once
 
 #include <array>
@@ -132,15 +136,24 @@ struct OnChain {
     std::uint64_t block_time = 0;
 };
 
+// True for a PostgreSQL location: a libpq URI, `postgresql://` or `postgres://`. Anything else is
+// an SQLite file path.
+bool is_postgres_location(std::string_view location);
+
 // Held by the one process that signs and sends from a ledger (OutboxLock::acquire): two outboxes
-// on one ledger would sign the same pending analyses with the same nonce. An exclusive flock(2)
-// on the side file LEDGER.lock, so the kernel releases it when its holder dies, however it dies.
+// on one ledger would sign the same pending analyses with the same nonce. SQLite: an exclusive
+// flock(2) on the side file LEDGER.lock, so the kernel releases it when its holder dies, however
+// it dies. PostgreSQL: a session-level advisory lock held by a connection of its own, which the
+// server releases when that session ends, however its process dies. (A PostgreSQL restart also
+// ends the session: the holder then no longer holds the lock and does not know it; the ledger's
+// own checks still refuse a second transaction for an analysis already sent.)
 class OutboxLock {
   public:
     // Waits up to `wait` while another process holds the lock, calling `waiting(holder's pid,
     // or 0 when unknown)` once if it has to. kTimeout when still held then (the message names
-    // the holder), kIo when the lock file cannot be opened.
-    static Result<OutboxLock> acquire(const std::filesystem::path& ledger_path,
+    // the holder), kIo when the lock file cannot be opened, kNetwork when the PostgreSQL server
+    // cannot be reached.
+    static Result<OutboxLock> acquire(const std::filesystem::path& ledger_location,
                                       std::chrono::milliseconds wait,
                                       const std::function<void(long)>& waiting = {});
     OutboxLock(OutboxLock&& other) noexcept;
@@ -149,9 +162,14 @@ class OutboxLock {
     OutboxLock& operator=(const OutboxLock&) = delete;
     ~OutboxLock();
 
+    // What a backend holds while the lock is held; releasing it (destruction) releases the lock.
+    struct Held {
+        virtual ~Held() = default;
+    };
+
   private:
-    explicit OutboxLock(int fd) : fd_(fd) {}
-    int fd_ = -1;
+    explicit OutboxLock(std::unique_ptr<Held> held);
+    std::unique_ptr<Held> held_;
 };
 
 class Ledger {
@@ -160,11 +178,18 @@ class Ledger {
     // tables (pacs_store.h); 5: the listener's summary marks, fetch failures and dead-letter
     // sends (pacs_store.h). Migrated on open.
     static constexpr int kSchemaVersion = 5;
+    // The PostgreSQL schema (medanchor_schema.version): 1: analyses, transactions and
+    // transaction_analyses, as in SQLite version 2. The Merkle and listener tables are SQLite's
+    // only (MerkleStore and PacsStore refuse a PostgreSQL location).
+    static constexpr int kPostgresSchemaVersion = 1;
 
-    // Opens (creating it, its parent folders with mode 0700 and the file with mode 0600, when
-    // missing) and migrates the schema. Refuses a file whose schema is newer than this build's
-    // (kUnsupported) or that is not a medanchor ledger (kCorrupt).
-    static Result<Ledger> open(const std::filesystem::path& path);
+    // Opens a ledger and migrates its schema. `location` is a file path (SQLite: created, with
+    // its parent folders mode 0700 and the file mode 0600, when missing) or a libpq URI
+    // (`postgresql://USER[:PASSWORD]@HOST[:PORT]/DBNAME[?PARAM=VALUE...]`, PostgreSQL: the
+    // database must exist; kNetwork when the server cannot be reached). Refuses a ledger whose
+    // schema is newer than this build's (kUnsupported) or that is not a medanchor ledger
+    // (kCorrupt). No message ever holds the URI's password.
+    static Result<Ledger> open(const std::filesystem::path& location);
     // $MEDANCHOR_LEDGER, else ~/.medanchor/ledger.sqlite.
     static std::filesystem::path default_path();
 
@@ -172,7 +197,11 @@ class Ledger {
     Ledger& operator=(Ledger&&) noexcept;
     ~Ledger();
 
+    // The location it was opened with, to open it again (another connection, the outbox lock).
+    // A PostgreSQL URI may hold a password: never print it; display_name() is for messages.
     const std::filesystem::path& path() const { return path_; }
+    // What messages call it: the file, or the URI without its password.
+    const std::string& display_name() const;
 
     // Idempotent: the same (image_hash, model_sha256, analyst) returns the existing record with
     // created = false, whatever its state, and changes nothing. kInvalidArgument for a malformed
@@ -241,9 +270,6 @@ class Ledger {
   private:
     struct Impl;
     Ledger(std::filesystem::path path, std::unique_ptr<Impl> impl);
-    // One try of open(); open() tries again while SQLite answers busy where it does not wait
-    // (several processes creating one new ledger at once), up to the busy timeout.
-    static Result<Ledger> open_once(const std::filesystem::path& path);
     // Inside a transaction: add()'s work on a checked entry.
     Result<AddResult> insert(const NewAnalysis& analysis);
     std::filesystem::path path_;

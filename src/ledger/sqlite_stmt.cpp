@@ -156,6 +156,12 @@ Status Connection::query(const char* sql, const std::vector<SqlArg>& args, const
 }
 
 Status Connection::open_ledger(const fs::path& path, const char* table, const char* tables) {
+    if (is_postgres_location(path.native())) {
+        return Error(ErrorCode::kUnsupported,
+                     postgres_display_name(path) + ": the " + tables +
+                         " tables are kept in an SQLite ledger only, and this ledger is "
+                         "PostgreSQL; use an SQLite --ledger for this (docs/ledger.md)");
+    }
     std::error_code ec;
     if (!fs::exists(path, ec))
         return Error(ErrorCode::kIo, path.string() + ": cannot open the ledger: no such file");

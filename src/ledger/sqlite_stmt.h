@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "ledger/backend.h"  // SqlArg
 
 namespace medanchor::ledger {
 
@@ -84,24 +85,6 @@ class Stmt {
 
 // How long a statement waits for another connection's write before it fails as a timeout.
 inline constexpr int kBusyTimeoutMs = 10000;
-
-// A bound value of Connection::query: text, an integer, or NULL when neither.
-struct SqlArg {
-    std::optional<std::string> text;
-    std::optional<std::int64_t> number;
-};
-inline SqlArg text(std::string s) {
-    return {std::move(s), std::nullopt};
-}
-inline SqlArg number(std::int64_t n) {
-    return {std::nullopt, n};
-}
-inline SqlArg unsigned_number(std::uint64_t n) {
-    return number(static_cast<std::int64_t>(n));
-}
-inline SqlArg optional_text(const std::optional<std::string>& s) {
-    return s ? text(*s) : SqlArg{};
-}
 
 // An open SQLite file: closed on scope exit, and the one way its failures are named (after the
 // file and what was being done) and classified: busy after the busy timeout → timeout (another

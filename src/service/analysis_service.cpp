@@ -267,7 +267,7 @@ struct AnalysisService::Run {
         if (!draft) {
             if (draft.error().code() == ErrorCode::kInvalidArgument) {
                 return Error(ErrorCode::kInvalidArgument, draft.error().message() + " (ledger " +
-                                                              service.ledger_path_.string() + ")");
+                                                              service.ledger_.display_name() + ")");
             }
             return draft.error();
         }

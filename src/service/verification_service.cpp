@@ -225,7 +225,8 @@ std::string to_json(const ImageVerification& v) {
 Result<std::unique_ptr<VerificationService>> VerificationService::open(
     chain::ChainConfig config, const std::optional<fs::path>& ledger_path) {
     std::optional<ledger::Ledger> ledger;
-    if (ledger_path && fs::exists(*ledger_path)) {
+    if (ledger_path &&
+        (ledger::is_postgres_location(ledger_path->native()) || fs::exists(*ledger_path))) {
         auto opened = ledger::Ledger::open(*ledger_path);
         if (!opened)
             return opened.error();

@@ -107,8 +107,9 @@ std::string to_json(const ImageVerification& v);
 
 class VerificationService {
   public:
-    // `ledger_path`: the ledger whose report folders are checked; nullopt or a missing file:
-    // no local check. Errors: the ledger's (kCorrupt, kUnsupported, kIo).
+    // `ledger_path`: the ledger whose report folders are checked (a file, or a PostgreSQL URI);
+    // nullopt or a missing file: no local check. Errors: the ledger's (kCorrupt, kUnsupported,
+    // kIo).
     static Result<std::unique_ptr<VerificationService>> open(
         chain::ChainConfig config, const std::optional<std::filesystem::path>& ledger_path);
 

@@ -29,17 +29,13 @@ node=(--node "http://127.0.0.1:$port")
 cleanup() { "$bin" devnet stop "${chain[@]}" >/dev/null 2>&1 || true; rm -rf "$work"; }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
-address() { "$bin" keys show --key-file "$1" --json | sed -e 's/.*"address_testnet":"\([^"]*\)".*/\1/'; }
+# shellcheck source=tests/app/chain_setup.sh
+. "$(dirname "$0")/chain_setup.sh"
 count_json() { grep -c "$1" || true; }
 
 export MEDANCHOR_LEDGER="$work/ledger.sqlite"
 export MEDANCHOR_SITE_KEY_FILE="$work/site.key"
 "$bin" site-key new "$work/site.key" >/dev/null
-"$bin" keys devnet deployer --out "$work/admin.key" >/dev/null
-"$bin" keys devnet wallet_1 --out "$work/verifier.key" >/dev/null
-"$bin" keys devnet wallet_2 --out "$work/doctor.key" >/dev/null
-verifier=$(address "$work/verifier.key")
-doctor=$(address "$work/doctor.key")
 
 # Four simulated slices and a one-pixel-modified copy of the first (kept outside the folder).
 "$bin" simulate --out "$work/images" --seed 9 --count 4 >/dev/null
@@ -52,16 +48,7 @@ ds.PixelData = bytes(data)
 ds.save_as(sys.argv[2])
 EOF
 
-"$bin" devnet start "${chain[@]}" >/dev/null || fail "devnet start"
-"$bin" deploy "${node[@]}" --key-file "$work/admin.key" >/dev/null || fail "deploy"
-"$bin" admin appoint-verifier "$verifier" "${node[@]}" --key-file "$work/admin.key" >/dev/null
-"$bin" admin register-model --bundle "$src/models/ct-nodule-sim" "${node[@]}" --key-file "$work/admin.key" \
-    >/dev/null || fail "register-model --bundle"
-echo "licence record" >"$work/licence.txt"
-"$bin" professional register --credential-file "$work/licence.txt" --specialty radiology "${node[@]}" \
-    --key-file "$work/doctor.key" >/dev/null || fail "professional register"
-"$bin" professional verify "$doctor" --expires-in 365 --reason 1 "${node[@]}" --key-file "$work/verifier.key" \
-    >/dev/null || fail "professional verify"
+start_chain_with_radiologist
 # A real threshold: the contract's 90 % is above the bundle's 70 %, so ctsim-9-00000 (82.7 %) is
 # recorded as pending while the chain is down, and must be held by `sync`, never anchored.
 "$bin" admin set-min-confidence 9000 "${node[@]}" --key-file "$work/admin.key" >/dev/null || fail "set-min-confidence"

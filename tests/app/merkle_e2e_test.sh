@@ -25,7 +25,8 @@ node=(--node "http://127.0.0.1:$port")
 cleanup() { "$bin" devnet stop "${chain[@]}" >/dev/null 2>&1 || true; rm -rf "$work"; }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
-address() { "$bin" keys show --key-file "$1" --json | sed -e 's/.*"address_testnet":"\([^"]*\)".*/\1/'; }
+# shellcheck source=tests/app/chain_setup.sh
+. "$(dirname "$0")/chain_setup.sh"
 # run EXPECTED_RC DESCRIPTION COMMAND...: the command's output in $out.
 expect() {
     local want=$1 what=$2
@@ -40,23 +41,9 @@ expect() {
 export MEDANCHOR_LEDGER="$work/ledger.sqlite"
 export MEDANCHOR_SITE_KEY_FILE="$work/site.key"
 "$bin" site-key new "$work/site.key" >/dev/null
-"$bin" keys devnet deployer --out "$work/admin.key" >/dev/null
-"$bin" keys devnet wallet_1 --out "$work/verifier.key" >/dev/null
-"$bin" keys devnet wallet_2 --out "$work/doctor.key" >/dev/null
-verifier=$(address "$work/verifier.key")
-doctor=$(address "$work/doctor.key")
 "$bin" simulate --out "$work/images" --seed 21 --count 3 >/dev/null
 
-"$bin" devnet start "${chain[@]}" >/dev/null || fail "devnet start"
-"$bin" deploy "${node[@]}" --key-file "$work/admin.key" >/dev/null || fail "deploy"
-"$bin" admin appoint-verifier "$verifier" "${node[@]}" --key-file "$work/admin.key" >/dev/null
-"$bin" admin register-model --bundle "$src/models/ct-nodule-sim" "${node[@]}" --key-file "$work/admin.key" \
-    >/dev/null || fail "register-model --bundle"
-echo "licence record" >"$work/licence.txt"
-"$bin" professional register --credential-file "$work/licence.txt" --specialty radiology "${node[@]}" \
-    --key-file "$work/doctor.key" >/dev/null || fail "professional register"
-"$bin" professional verify "$doctor" --expires-in 365 --reason 1 "${node[@]}" --key-file "$work/verifier.key" \
-    >/dev/null || fail "professional verify"
+start_chain_with_radiologist
 
 # Merkle mode, a root due only after an hour: recorded, waiting for its root, exit 20.
 expect 20 "analyze, root not due" "$bin" analyze "$work/images" --out "$work/reports" "${node[@]}" \

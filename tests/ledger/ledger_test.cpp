@@ -1,30 +1,161 @@
-// The ledger on real SQLite files: created private, idempotent, every outbox transition and its
-// refusals, reopened intact, a newer or foreign file refused, a version-1 file migrated, a process
-// killed inside a write leaves the state before it, processes opening one ledger at once, and the
-// outbox lock that lets one process at a time sign and send.
+// The ledger, one suite on two backends: real SQLite files and a real PostgreSQL server started by
+// this binary (postgres_server.h). Created, idempotent, every outbox transition and its refusals,
+// reopened intact, a newer schema or a foreign database refused, a process killed inside a write
+// leaves the state before it, processes opening one new ledger at once, connections racing to add
+// and to send the same analyses, and the outbox lock that lets one process at a time sign and
+// send. SQLite only: the file's mode, a version-1 file migrated, connections coming and going.
+// PostgreSQL only: a server restart, the password in no message, the schema row, the stores that
+// need SQLite.
 #include "ledger/ledger.h"
 
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "ledger/merkle_store.h"
 #include "ledger/pacs_store.h"
+#include "postgres_server.h"
 
 namespace medanchor::ledger {
 namespace {
 
 namespace fs = std::filesystem;
 
-class LedgerTest : public ::testing::Test {
+NewAnalysis analysis(char image, const std::string& analyst = "ST1ANALYST") {
+    NewAnalysis a;
+    a.source_path = "/data/study/" + std::string(1, image) + ".dcm";
+    a.image_hash = std::string(64, image);
+    a.hash_mode = "hmac-sha256";
+    a.model_sha256 = std::string(64, 'f');
+    a.model_name = "m";
+    a.model_version = "1";
+    a.finding = "nodule-present";
+    a.confidence_bp = 9000;
+    a.report_json = std::string("{\"image\":\"") + image + "\"}";
+    a.analyst = analyst;
+    return a;
+}
+
+// The analysis of image number `n` (64 hex digits of it).
+NewAnalysis numbered(int n) {
+    auto a = analysis('a');
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016x", n + 1);
+    a.image_hash = std::string(48, 'a') + hex;
+    a.report_json = "{\"n\":" + std::to_string(n) + "}";
+    return a;
+}
+
+// A txid-shaped name: "t1" becomes 62 zeros and "t1".
+std::string txid(const std::string& name) {
+    return std::string(64 - name.size(), '0') + name;
+}
+
+Transaction tx(const std::string& id, std::vector<std::int64_t> analyses,
+               const std::string& sender = "ST1ANALYST", std::uint64_t nonce = 0) {
+    Transaction t;
+    t.txid = txid(id);
+    t.raw_hex = "00ff";
+    t.sender = sender;
+    t.nonce = nonce;
+    t.fee = 300;
+    t.kind = analyses.size() == 1 ? kSubmitAnalysis : kSubmitAnalyses;
+    t.analysis_ids = std::move(analyses);
+    return t;
+}
+
+enum class Backend { kSqlite, kPostgres };
+const char* name_of(Backend b) {
+    return b == Backend::kSqlite ? "SQLite" : "PostgreSQL";
+}
+// How gtest (and so CTest's test names) shows the parameter.
+void PrintTo(Backend b, std::ostream* os) {
+    *os << name_of(b);
+}
+
+// Every test of the ledger's behaviour runs on both backends: an SQLite file in a temporary
+// folder, and a fresh database on the test binary's PostgreSQL server (postgres_server.h).
+class LedgerTest : public ::testing::TestWithParam<Backend> {
+  protected:
+    void SetUp() override {
+        std::random_device rd;
+        dir_ = fs::temp_directory_path() / ("medanchor-ledger-" + std::to_string(rd()));
+        if (GetParam() == Backend::kSqlite) {
+            path_ = dir_ / "sub" / "ledger.sqlite";
+            return;
+        }
+        auto server = testing::PostgresServer::shared();
+        ASSERT_TRUE(server.ok()) << server.error().message();
+        server_ = *server;
+        auto db = server_->create_database();
+        ASSERT_TRUE(db.ok()) << db.error().message();
+        database_ = *db;
+        path_ = server_->uri(database_);
+    }
+    void TearDown() override {
+        fs::remove_all(dir_);
+        if (server_ != nullptr && !database_.empty()) {
+            EXPECT_TRUE(server_->drop_database(database_).ok());
+        }
+    }
+
+    bool postgres() const { return GetParam() == Backend::kPostgres; }
+
+    // Makes the ledger new again: no file, or an empty database.
+    void renew() {
+        fs::remove_all(dir_);
+        if (postgres()) {
+            ASSERT_TRUE(server_->drop_database(database_).ok());
+            auto db = server_->create_database();
+            ASSERT_TRUE(db.ok());
+            database_ = *db;
+            path_ = server_->uri(database_);
+        }
+    }
+
+    // Runs SQL on the ledger behind its back, with a connection of its own (sqlite3, libpq).
+    void raw(const std::string& sql, const fs::path& where = {}) {
+        if (postgres()) {
+            auto r = server_->exec(where.empty() ? database_ : where.string(), sql);
+            ASSERT_TRUE(r.ok()) << r.error().message();
+            return;
+        }
+        sqlite3* db = nullptr;
+        ASSERT_EQ(sqlite3_open((where.empty() ? path_ : where).c_str(), &db), SQLITE_OK);
+        char* msg = nullptr;
+        const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &msg);
+        const std::string m = msg != nullptr ? msg : "";
+        sqlite3_free(msg);
+        sqlite3_close(db);
+        ASSERT_EQ(rc, SQLITE_OK) << m;
+    }
+
+    fs::path dir_, path_;
+    testing::PostgresServer* server_ = nullptr;
+    std::string database_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, LedgerTest,
+                         ::testing::Values(Backend::kSqlite, Backend::kPostgres),
+                         [](const ::testing::TestParamInfo<Backend>& info) {
+                             return std::string(name_of(info.param));
+                         });
+
+// What only the SQLite file has: its mode, and SQLite's own locking between connections.
+class SqliteLedgerTest : public ::testing::Test {
   protected:
     void SetUp() override {
         std::random_device rd;
@@ -32,44 +163,10 @@ class LedgerTest : public ::testing::Test {
         path_ = dir_ / "sub" / "ledger.sqlite";
     }
     void TearDown() override { fs::remove_all(dir_); }
-
-    static NewAnalysis analysis(char image, const std::string& analyst = "ST1ANALYST") {
-        NewAnalysis a;
-        a.source_path = "/data/study/" + std::string(1, image) + ".dcm";
-        a.image_hash = std::string(64, image);
-        a.hash_mode = "hmac-sha256";
-        a.model_sha256 = std::string(64, 'f');
-        a.model_name = "m";
-        a.model_version = "1";
-        a.finding = "nodule-present";
-        a.confidence_bp = 9000;
-        a.report_json = std::string("{\"image\":\"") + image + "\"}";
-        a.analyst = analyst;
-        return a;
-    }
-
-    // A txid-shaped name: "t1" becomes 62 zeros and "t1".
-    static std::string txid(const std::string& name) {
-        return std::string(64 - name.size(), '0') + name;
-    }
-
-    static Transaction tx(const std::string& id, std::vector<std::int64_t> analyses,
-                          const std::string& sender = "ST1ANALYST", std::uint64_t nonce = 0) {
-        Transaction t;
-        t.txid = txid(id);
-        t.raw_hex = "00ff";
-        t.sender = sender;
-        t.nonce = nonce;
-        t.fee = 300;
-        t.kind = analyses.size() == 1 ? kSubmitAnalysis : kSubmitAnalyses;
-        t.analysis_ids = std::move(analyses);
-        return t;
-    }
-
     fs::path dir_, path_;
 };
 
-TEST_F(LedgerTest, IsCreatedPrivateWithItsFolders) {
+TEST_F(SqliteLedgerTest, IsCreatedPrivateWithItsFolders) {
     auto l = Ledger::open(path_);
     ASSERT_TRUE(l.ok()) << l.error().message();
     struct stat st {};
@@ -77,7 +174,7 @@ TEST_F(LedgerTest, IsCreatedPrivateWithItsFolders) {
     EXPECT_EQ(st.st_mode & 0777, 0600u);
 }
 
-TEST_F(LedgerTest, AddIsIdempotentPerImageModelAndAnalyst) {
+TEST_P(LedgerTest, AddIsIdempotentPerImageModelAndAnalyst) {
     auto l = Ledger::open(path_);
     ASSERT_TRUE(l.ok());
     auto first = l->add(analysis('a'));
@@ -98,7 +195,7 @@ TEST_F(LedgerTest, AddIsIdempotentPerImageModelAndAnalyst) {
 
 // A batch in one transaction: each entry's result in its place, as add() gives it — a malformed
 // entry refused alone, a repeat of an earlier entry (or of a record) found, the rest written.
-TEST_F(LedgerTest, AddAllWritesABatchWithEachEntrysOwnResult) {
+TEST_P(LedgerTest, AddAllWritesABatchWithEachEntrysOwnResult) {
     auto l = Ledger::open(path_);
     ASSERT_TRUE(l.ok());
     ASSERT_TRUE(l->add(analysis('a')).ok());
@@ -126,7 +223,7 @@ TEST_F(LedgerTest, AddAllWritesABatchWithEachEntrysOwnResult) {
     EXPECT_TRUE(empty->empty());
 }
 
-TEST_F(LedgerTest, RefusesMalformedFields) {
+TEST_P(LedgerTest, RefusesMalformedFields) {
     auto l = Ledger::open(path_);
     ASSERT_TRUE(l.ok());
     auto a = analysis('a');
@@ -141,7 +238,7 @@ TEST_F(LedgerTest, RefusesMalformedFields) {
     EXPECT_EQ(l->counts()->at(AnalysisState::kPending), 0u);
 }
 
-TEST_F(LedgerTest, OutboxTransitions) {
+TEST_P(LedgerTest, OutboxTransitions) {
     auto l = Ledger::open(path_);
     ASSERT_TRUE(l.ok());
     const auto a = l->add(analysis('a'))->analysis.id;
@@ -197,7 +294,7 @@ TEST_F(LedgerTest, OutboxTransitions) {
     EXPECT_EQ(l->get(e)->attempts, 0);
 }
 
-TEST_F(LedgerTest, ReopenedLedgerKeepsEverything) {
+TEST_P(LedgerTest, ReopenedLedgerKeepsEverything) {
     {
         auto l = Ledger::open(path_);
         ASSERT_TRUE(l.ok());
@@ -211,27 +308,33 @@ TEST_F(LedgerTest, ReopenedLedgerKeepsEverything) {
     EXPECT_EQ(l->find_by_image(std::string(64, 'a'))->front().txid, txid("t1"));
 }
 
-TEST_F(LedgerTest, RefusesANewerSchemaAndForeignFiles) {
+TEST_P(LedgerTest, RefusesANewerSchemaAndForeignFiles) {
     ASSERT_TRUE(Ledger::open(path_).ok());
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version = 99", nullptr, nullptr, nullptr), SQLITE_OK);
-    sqlite3_close(db);
+    raw(postgres() ? "UPDATE medanchor_schema SET version = 99" : "PRAGMA user_version = 99");
     auto newer = Ledger::open(path_);
     ASSERT_FALSE(newer.ok());
     EXPECT_EQ(newer.error().code(), ErrorCode::kUnsupported);
+    EXPECT_NE(newer.error().message().find("newer"), std::string::npos) << newer.error().message();
 
-    const fs::path other = dir_ / "other.sqlite";
-    ASSERT_EQ(sqlite3_open(other.c_str(), &db), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(db, "CREATE TABLE patients (name TEXT)", nullptr, nullptr, nullptr),
-              SQLITE_OK);
-    sqlite3_close(db);
-    auto foreign = Ledger::open(other);
+    // Some other database with tables of its own is never adopted.
+    fs::path other = dir_ / "other.sqlite";
+    if (postgres()) {
+        auto db = server_->create_database();
+        ASSERT_TRUE(db.ok());
+        other = *db;
+    } else {
+        fs::create_directories(dir_);
+    }
+    raw("CREATE TABLE patients (name TEXT)", other);
+    auto foreign = Ledger::open(postgres() ? fs::path(server_->uri(other)) : other);
+    if (postgres()) {
+        EXPECT_TRUE(server_->drop_database(other.string()).ok());
+    }
     ASSERT_FALSE(foreign.ok());
     EXPECT_EQ(foreign.error().code(), ErrorCode::kCorrupt);
 }
 
-TEST_F(LedgerTest, AProcessKilledInsideAWriteLeavesTheStateBefore) {
+TEST_P(LedgerTest, AProcessKilledInsideAWriteLeavesTheStateBefore) {
     std::int64_t a = 0;
     {
         auto l = Ledger::open(path_);
@@ -243,15 +346,21 @@ TEST_F(LedgerTest, AProcessKilledInsideAWriteLeavesTheStateBefore) {
     if (child == 0) {
         // Half a record_transaction by hand: the transaction row is in, the analysis not yet
         // moved, and the process dies before COMMIT.
-        sqlite3* db = nullptr;
-        sqlite3_open(path_.c_str(), &db);
-        sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
         const std::string insert =
             "INSERT INTO transactions (txid, raw_hex, sender, nonce, fee, kind, state, created_at, "
             "updated_at) "
             "VALUES ('" +
             txid("t1") + "','00','ST1ANALYST',0,1,'submit-analysis','broadcast','x','x')";
-        sqlite3_exec(db, insert.c_str(), nullptr, nullptr, nullptr);
+        if (postgres()) {
+            PGconn* c = PQconnectdb(path_.c_str());
+            PQclear(PQexec(c, "BEGIN"));
+            PQclear(PQexec(c, insert.c_str()));
+        } else {
+            sqlite3* db = nullptr;
+            sqlite3_open(path_.c_str(), &db);
+            sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
+            sqlite3_exec(db, insert.c_str(), nullptr, nullptr, nullptr);
+        }
         ::_exit(0);
     }
     int status = 0;
@@ -270,7 +379,7 @@ TEST_F(LedgerTest, AProcessKilledInsideAWriteLeavesTheStateBefore) {
 // descriptor of it is closed, and the next connection to close elsewhere then believed itself
 // the last one and deleted the -wal and -shm files under the live connections, whose writes
 // nobody else saw until the process ended.
-TEST_F(LedgerTest, ALongLivedConnectionStaysVisibleWhileOthersComeAndGo) {
+TEST_F(SqliteLedgerTest, ALongLivedConnectionStaysVisibleWhileOthersComeAndGo) {
     // As in `medanchor serve`: the analysis service's connection, the verification service's,
     // the anchoring service's, and a request's that comes and goes.
     auto kept = Ledger::open(path_);
@@ -307,7 +416,7 @@ TEST_F(LedgerTest, ALongLivedConnectionStaysVisibleWhileOthersComeAndGo) {
     EXPECT_EQ(fresh->list(std::nullopt)->size(), 2u);
 }
 
-TEST_F(LedgerTest, RecordsAndFindsTheReportFolder) {
+TEST_P(LedgerTest, RecordsAndFindsTheReportFolder) {
     auto l = Ledger::open(path_);
     ASSERT_TRUE(l.ok());
     auto with = analysis('a');
@@ -325,7 +434,7 @@ TEST_F(LedgerTest, RecordsAndFindsTheReportFolder) {
     EXPECT_FALSE(l->find(std::string(64, 'a'), std::string(64, 'f'), "ST2OTHER")->has_value());
 }
 
-TEST_F(LedgerTest, CountsPendingAnalysesPerAnalyst) {
+TEST_P(LedgerTest, CountsPendingAnalysesPerAnalyst) {
     auto l = Ledger::open(path_);
     ASSERT_TRUE(l.ok());
     ASSERT_TRUE(l->add(analysis('a', "ST1A")).ok());
@@ -340,7 +449,7 @@ TEST_F(LedgerTest, CountsPendingAnalysesPerAnalyst) {
 }
 
 // A ledger written by schema version 1 (no report_dir) is migrated on open, its rows kept.
-TEST_F(LedgerTest, MigratesAVersion1Ledger) {
+TEST_F(SqliteLedgerTest, MigratesAVersion1Ledger) {
     std::int64_t id = 0;
     {
         auto l = Ledger::open(path_);
@@ -383,9 +492,9 @@ TEST_F(LedgerTest, MigratesAVersion1Ledger) {
 
 // Processes that open a new ledger at the same moment and write to it: every one succeeds (the
 // schema is made once; the others wait for it).
-TEST_F(LedgerTest, ProcessesOpeningANewLedgerAtOnceAllSucceed) {
+TEST_P(LedgerTest, ProcessesOpeningANewLedgerAtOnceAllSucceed) {
     for (int round = 0; round < 5; ++round) {
-        fs::remove_all(dir_);
+        renew();
         std::vector<pid_t> children;
         int go[2];
         ASSERT_EQ(::pipe(go), 0);
@@ -420,7 +529,7 @@ TEST_F(LedgerTest, ProcessesOpeningANewLedgerAtOnceAllSucceed) {
 
 // One process at a time holds the outbox; another waits, then times out naming the holder, and
 // gets the lock once the holder is gone (even when it died without releasing it).
-TEST_F(LedgerTest, TheOutboxLockIsHeldByOneProcessAtATime) {
+TEST_P(LedgerTest, TheOutboxLockIsHeldByOneProcessAtATime) {
     ASSERT_TRUE(Ledger::open(path_).ok());
     int ready[2];
     ASSERT_EQ(::pipe(ready), 0);
@@ -429,8 +538,8 @@ TEST_F(LedgerTest, TheOutboxLockIsHeldByOneProcessAtATime) {
     if (child == 0) {
         auto held = OutboxLock::acquire(path_, std::chrono::milliseconds(0));
         (void)!::write(ready[1], held.ok() ? "1" : "0", 1);
-        ::sleep(2);
-        ::_exit(0);  // dies holding it
+        ::sleep(60);
+        ::_exit(0);  // killed with -9 before, holding it
     }
     char byte = 0;
     ASSERT_EQ(::read(ready[0], &byte, 1), 1);
@@ -443,10 +552,14 @@ TEST_F(LedgerTest, TheOutboxLockIsHeldByOneProcessAtATime) {
     EXPECT_NE(busy.error().message().find("pid " + std::to_string(child)), std::string::npos)
         << busy.error().message();
     EXPECT_EQ(told, child);
+    // The holder dies without a word: the kernel (flock) or the server (the session's socket
+    // closes) lets the lock go.
+    ASSERT_EQ(::kill(child, SIGKILL), 0);
     auto mine = OutboxLock::acquire(path_, std::chrono::seconds(10));
     ASSERT_TRUE(mine.ok()) << mine.error().message();
     int status = 0;
     ::waitpid(child, &status, 0);
+    EXPECT_TRUE(WIFSIGNALED(status));
     // Held by this process now: a second holder in another process is refused.
     const pid_t probe = ::fork();
     ASSERT_GE(probe, 0);
@@ -456,6 +569,257 @@ TEST_F(LedgerTest, TheOutboxLockIsHeldByOneProcessAtATime) {
     }
     ::waitpid(probe, &status, 0);
     EXPECT_EQ(WEXITSTATUS(status), 0);
+    // Released (its file closed, or its session ended) when it goes: another process gets it.
+    { OutboxLock gone(std::move(*mine)); }
+    const pid_t after = ::fork();
+    ASSERT_GE(after, 0);
+    if (after == 0) {
+        auto next = OutboxLock::acquire(path_, std::chrono::milliseconds(0));
+        ::_exit(next.ok() ? 0 : 1);
+    }
+    ::waitpid(after, &status, 0);
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+// Two connections add the same analyses at the same time, in opposite orders: each analysis is
+// recorded once, and exactly one of the two adds says it created it.
+TEST_P(LedgerTest, ConcurrentAddsRecordEachAnalysisOnce) {
+    ASSERT_TRUE(Ledger::open(path_).ok());
+    constexpr int kImages = 40;
+    std::vector<NewAnalysis> forward, backward;
+    for (int i = 0; i < kImages; ++i)
+        forward.push_back(numbered(i));
+    backward.assign(forward.rbegin(), forward.rend());
+    std::vector<int> created(2 * kImages, 0);
+    std::vector<std::string> errors(2);
+    const auto writer = [&](int w) {
+        auto l = Ledger::open(path_);
+        if (!l.ok()) {
+            errors[w] = l.error().message();
+            return;
+        }
+        const auto& list = w == 0 ? forward : backward;
+        // One at a time and then all in one batch: both paths race the other writer.
+        for (int i = 0; i < kImages; ++i) {
+            auto one = l->add(list[i]);
+            if (!one.ok()) {
+                errors[w] = one.error().message();
+                return;
+            }
+            created[w * kImages + i] = one->created ? 1 : 0;
+        }
+    };
+    std::thread a(writer, 0), b(writer, 1);
+    a.join();
+    b.join();
+    EXPECT_EQ(errors[0], "");
+    EXPECT_EQ(errors[1], "");
+    int total = 0;
+    for (int c : created)
+        total += c;
+    EXPECT_EQ(total, kImages) << "each analysis created by exactly one writer";
+    auto l = Ledger::open(path_);
+    ASSERT_TRUE(l.ok());
+    EXPECT_EQ(l->list()->size(), static_cast<std::size_t>(kImages));
+
+    // A batch racing a batch of the same analyses: still one row each.
+    std::vector<NewAnalysis> more;
+    for (int i = kImages; i < 2 * kImages; ++i)
+        more.push_back(numbered(i));
+    std::vector<std::size_t> made(2, 0);
+    const auto batch = [&](int w) {
+        auto c = Ledger::open(path_);
+        if (!c.ok())
+            return;
+        auto r = c->add_all(more);
+        if (!r.ok()) {
+            errors[w] = r.error().message();
+            return;
+        }
+        for (const auto& one : *r)
+            made[w] += one.ok() && one->created ? 1 : 0;
+    };
+    std::thread c(batch, 0), d(batch, 1);
+    c.join();
+    d.join();
+    EXPECT_EQ(errors[0], "");
+    EXPECT_EQ(errors[1], "");
+    EXPECT_EQ(made[0] + made[1], static_cast<std::size_t>(kImages));
+    EXPECT_EQ(l->list()->size(), static_cast<std::size_t>(2 * kImages));
+}
+
+// Two outboxes (connections) race to put the same pending analyses into two transactions: one
+// succeeds, the other is refused whole (kInvalidArgument), and every analysis is carried by one
+// transaction. This is what stops two writers from anchoring one analysis twice.
+TEST_P(LedgerTest, RacingTransactionsCarryEachAnalysisOnce) {
+    auto setup = Ledger::open(path_);
+    ASSERT_TRUE(setup.ok());
+    for (int round = 0; round < 10; ++round) {
+        std::vector<std::int64_t> ids;
+        for (int i = 0; i < 5; ++i) {
+            auto added = setup->add(numbered(round * 5 + i));
+            ASSERT_TRUE(added.ok());
+            ids.push_back(added->analysis.id);
+        }
+        std::vector<Status> outcome(2);
+        const auto outbox = [&](int w) {
+            auto l = Ledger::open(path_);
+            if (!l.ok()) {
+                outcome[w] = l.error();
+                return;
+            }
+            // The same analyses, in another order for the second writer.
+            auto mine = ids;
+            if (w == 1)
+                std::reverse(mine.begin(), mine.end());
+            outcome[w] = l->record_transaction(
+                tx("r" + std::to_string(round) + "w" + std::to_string(w), mine, "ST1ANALYST",
+                   static_cast<std::uint64_t>(round * 2 + w)));
+        };
+        std::thread a(outbox, 0), b(outbox, 1);
+        a.join();
+        b.join();
+        ASSERT_NE(outcome[0].ok(), outcome[1].ok()) << "round " << round;
+        const Status& refused = outcome[0].ok() ? outcome[1] : outcome[0];
+        EXPECT_EQ(refused.error().code(), ErrorCode::kInvalidArgument) << refused.error().message();
+        const std::string winner =
+            txid("r" + std::to_string(round) + "w" + std::to_string(outcome[0].ok() ? 0 : 1));
+        for (auto id : ids) {
+            auto a = setup->get(id);
+            ASSERT_TRUE(a.ok());
+            EXPECT_EQ(a->state, AnalysisState::kBroadcast);
+            EXPECT_EQ(a->txid, winner);
+            EXPECT_EQ(a->transactions, 1);
+        }
+    }
+    EXPECT_EQ(setup->transactions(TxState::kBroadcast)->size(), 10u);
+}
+
+// ---- PostgreSQL only ------------------------------------------------------------------------
+
+class PostgresLedgerTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        auto server = testing::PostgresServer::shared();
+        ASSERT_TRUE(server.ok()) << server.error().message();
+        server_ = *server;
+        auto db = server_->create_database();
+        ASSERT_TRUE(db.ok()) << db.error().message();
+        database_ = *db;
+        uri_ = server_->uri(database_);
+    }
+    void TearDown() override {
+        if (!database_.empty()) {
+            EXPECT_TRUE(server_->drop_database(database_).ok());
+        }
+    }
+    testing::PostgresServer* server_ = nullptr;
+    std::string database_, uri_;
+};
+
+// The backend keeps one connection. After a PostgreSQL restart between two calls, the next call
+// connects again and succeeds (the old session told its end on the socket). While the server is
+// down, a call fails with kNetwork, and the first call after it is back succeeds.
+TEST_F(PostgresLedgerTest, ReconnectsAfterARestart) {
+    auto l = Ledger::open(uri_);
+    ASSERT_TRUE(l.ok()) << l.error().message();
+    ASSERT_TRUE(l->add(analysis('a')).ok());
+    ASSERT_TRUE(server_->restart().ok());
+    auto after = l->add(analysis('b'));
+    ASSERT_TRUE(after.ok()) << after.error().message();
+    EXPECT_EQ(l->list()->size(), 2u);
+
+    ASSERT_TRUE(server_->stop().ok());
+    auto down = l->add(analysis('c'));
+    auto down_read = l->counts();
+    ASSERT_TRUE(server_->start().ok());
+    ASSERT_FALSE(down.ok());
+    EXPECT_EQ(down.error().code(), ErrorCode::kNetwork) << down.error().message();
+    ASSERT_FALSE(down_read.ok());
+    EXPECT_EQ(down_read.error().code(), ErrorCode::kNetwork);
+    auto back = l->add(analysis('c'));
+    ASSERT_TRUE(back.ok()) << back.error().message();
+    EXPECT_TRUE(back->created) << "the add while down wrote nothing";
+    EXPECT_EQ(l->list()->size(), 3u);
+}
+
+// A password in the URI is never in a message: not when the database is missing, not when the
+// server is unreachable, not when the outbox lock times out, not in the ledger's own name.
+TEST_F(PostgresLedgerTest, ThePasswordNeverAppearsInAMessage) {
+    const std::string secret = "s3cr3t-pw-4711";
+    const auto clean = [&](const std::string& message) {
+        EXPECT_EQ(message.find(secret), std::string::npos) << message;
+        EXPECT_FALSE(message.empty());
+    };
+    auto missing = Ledger::open(server_->uri("no_such_db", secret));
+    ASSERT_FALSE(missing.ok());
+    EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound) << missing.error().message();
+    clean(missing.error().message());
+
+    auto unreachable =
+        Ledger::open("postgresql://medanchor:" + secret + "@/x?host=/nonexistent&port=1");
+    ASSERT_FALSE(unreachable.ok());
+    EXPECT_EQ(unreachable.error().code(), ErrorCode::kNetwork) << unreachable.error().message();
+    clean(unreachable.error().message());
+
+    auto l = Ledger::open(server_->uri(database_, secret));
+    ASSERT_TRUE(l.ok()) << l.error().message();
+    clean(l->display_name());
+    EXPECT_NE(l->display_name().find(database_), std::string::npos) << l->display_name();
+    auto nothing = l->get(12345);
+    ASSERT_FALSE(nothing.ok());
+    clean(nothing.error().message());
+    auto held = OutboxLock::acquire(server_->uri(database_, secret), std::chrono::seconds(0));
+    ASSERT_TRUE(held.ok());
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        auto second = OutboxLock::acquire(server_->uri(database_, secret), std::chrono::seconds(0));
+        const bool ok = !second.ok() && second.error().code() == ErrorCode::kTimeout &&
+                        second.error().message().find(secret) == std::string::npos;
+        ::_exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+// The Merkle and listener tables are SQLite's only: their stores refuse a PostgreSQL ledger
+// with kUnsupported, saying so, rather than making a file named like the URI.
+TEST_F(PostgresLedgerTest, MerkleAndListenerStoresRefuseAPostgresLedger) {
+    ASSERT_TRUE(Ledger::open(uri_).ok());
+    auto merkle = MerkleStore::open(uri_);
+    ASSERT_FALSE(merkle.ok());
+    EXPECT_EQ(merkle.error().code(), ErrorCode::kUnsupported);
+    EXPECT_NE(merkle.error().message().find("SQLite ledger only"), std::string::npos)
+        << merkle.error().message();
+    auto pacs = PacsStore::open(uri_);
+    ASSERT_FALSE(pacs.ok());
+    EXPECT_EQ(pacs.error().code(), ErrorCode::kUnsupported);
+    EXPECT_FALSE(fs::exists(uri_));
+}
+
+// The schema is what docs/ledger.md says: version 1 in medanchor_schema, the key UNIQUE.
+TEST_F(PostgresLedgerTest, TheSchemaIsVersionedAndTheKeyUnique) {
+    ASSERT_TRUE(Ledger::open(uri_).ok());
+    auto v = server_->exec(database_, "SELECT version FROM medanchor_schema");
+    ASSERT_TRUE(v.ok());
+    EXPECT_EQ(v.value(),
+              std::optional<std::string>(std::to_string(Ledger::kPostgresSchemaVersion)));
+    auto rows = server_->exec(database_, "SELECT count(*) FROM medanchor_schema");
+    EXPECT_EQ(rows.value(), std::optional<std::string>("1"));
+    auto l = Ledger::open(uri_);
+    ASSERT_TRUE(l->add(analysis('a')).ok());
+    // Behind the ledger's back, a second row with the same key is refused by the engine.
+    auto dup = server_->exec(database_,
+                             "INSERT INTO analyses (created_at, updated_at, source_path, "
+                             "image_hash, hash_mode, model_sha256, model_name, model_version, "
+                             "finding, confidence_bp, report_json, report_digest, analyst, state) "
+                             "SELECT created_at, updated_at, source_path, image_hash, hash_mode, "
+                             "model_sha256, model_name, model_version, finding, confidence_bp, "
+                             "report_json, report_digest, analyst, state FROM analyses");
+    ASSERT_FALSE(dup.ok());
+    EXPECT_NE(dup.error().message().find("duplicate key"), std::string::npos);
 }
 
 }  // namespace

@@ -379,7 +379,7 @@ Status run_analyze(const AnalyzeRequest& r) {
             ledger->path(), std::chrono::seconds(r.chain.timeout_s), [&](long pid) {
                 std::cerr << "medanchor: waiting for another medanchor process"
                           << (pid > 0 ? " (pid " + std::to_string(pid) + ")" : std::string())
-                          << " that is anchoring from " << ledger->path().string() << " ...\n";
+                          << " that is anchoring from " << ledger->display_name() << " ...\n";
             });
         if (!lock) {
             if (lock.error().code() != ErrorCode::kTimeout)
@@ -445,7 +445,8 @@ void add_analysis_options(CLI::App* cmd, AnalyzeRequest& r) {
     cmd->add_option("--site-key", r.site_key,
                     "site key file (default $MEDANCHOR_SITE_KEY_FILE or ~/.medanchor/site.key)");
     cmd->add_option("--ledger", r.ledger,
-                    "ledger file (default $MEDANCHOR_LEDGER or ~/.medanchor/ledger.sqlite)");
+                    "ledger: an SQLite file or a postgresql:// URI (default $MEDANCHOR_LEDGER or "
+                    "~/.medanchor/ledger.sqlite)");
     cmd->add_option("--site", r.site_label, "a site label written into the reports");
     cmd->add_option("--analyst", r.analyst,
                     "the analyst's principal (ST...), for --no-anchor without a key; `sync` "

@@ -260,7 +260,8 @@ void add_verify_command(CLI::App& app, CommandAction& action) {
         "--site-key", r->site_key,
         "site key for keyed hashes (default $MEDANCHOR_SITE_KEY_FILE or ~/.medanchor/site.key)");
     cmd->add_flag("--public", r->public_hash, "look up the unkeyed (public) hash");
-    cmd->add_option("--ledger", r->ledger, "local ledger to compare reports with");
+    cmd->add_option("--ledger", r->ledger,
+                    "local ledger to compare reports with (a file or a postgresql:// URI)");
     cmd->add_option("--proof", r->proof,
                     "an anchor.proof.json (Merkle mode) proving the image's analysis; its image "
                     "is the one given, or the one its leaf names");

@@ -276,7 +276,8 @@ void add_sync(CLI::App& app, CommandAction& action) {
     add_chain_options(cmd, *o);
     add_anchor_options(cmd, *anchoring, /*root_every=*/false);
     cmd->add_option("--ledger", *ledger_path,
-                    "ledger file (default $MEDANCHOR_LEDGER or ~/.medanchor/ledger.sqlite)");
+                    "ledger: an SQLite file or a postgresql:// URI (default $MEDANCHOR_LEDGER or "
+                    "~/.medanchor/ledger.sqlite)");
     cmd->footer(
         "Safe to run any time and any number of times: nothing is anchored twice "
         "(docs/ledger.md). With --anchor-mode merkle, what is pending is anchored now in roots "
@@ -365,7 +366,7 @@ void add_ledger(CLI::App& app, CommandAction& action) {
     {
         auto state = std::make_shared<std::string>();
         auto* cmd = led->add_subcommand("list", "List analyses, oldest first");
-        cmd->add_option("--ledger", *path, "ledger file");
+        cmd->add_option("--ledger", *path, "ledger: an SQLite file or a postgresql:// URI");
         cmd->add_option("--state", *state, "needs_review, pending, broadcast, confirmed or failed");
         cmd->add_flag("--json", *as_json, "JSON lines");
         cmd->callback([&action, path, state, as_json] {
@@ -402,7 +403,7 @@ void add_ledger(CLI::App& app, CommandAction& action) {
     {
         auto id = std::make_shared<std::int64_t>(0);
         auto* cmd = led->add_subcommand("show", "One analysis, with its report");
-        cmd->add_option("--ledger", *path, "ledger file");
+        cmd->add_option("--ledger", *path, "ledger: an SQLite file or a postgresql:// URI");
         cmd->add_option("id", *id, "local id")->required();
         cmd->callback([&action, path, id] {
             action = [=]() -> Status {
@@ -423,7 +424,7 @@ void add_ledger(CLI::App& app, CommandAction& action) {
         auto id = std::make_shared<std::int64_t>(0);
         auto* cmd = led->add_subcommand(
             "requeue", "A person's decision: send a held or failed analysis again");
-        cmd->add_option("--ledger", *path, "ledger file");
+        cmd->add_option("--ledger", *path, "ledger: an SQLite file or a postgresql:// URI");
         cmd->add_option("id", *id, "local id")->required();
         cmd->callback([&action, path, id] {
             action = [=]() -> Status {

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# The main job end to end with a PostgreSQL ledger (issue 15 phase A), through the real binary on
+# a real local chain and a real PostgreSQL 15 started here in a temporary folder (a Unix socket
+# only, trust authentication for this test server only; as root, run as the `postgres` user):
+#   - `analyze --ledger postgresql://...` of three simulated slices records and anchors them;
+#   - `verify` with the same ledger finds each on chain and matches its report;
+#   - psql, an independent client, finds the three rows confirmed and schema version 1;
+#   - a second analyze records nothing twice; `ledger list`, $MEDANCHOR_LEDGER and the
+#     configuration file take the URI, and `config show` hides its password;
+#   - `sync --anchor-mode merkle` refuses a PostgreSQL ledger (6), saying it needs SQLite;
+#   - the URI's password is in no output; a server that cannot be reached is exit 9.
+# Usage: postgres_e2e_test.sh MEDANCHOR_BINARY SOURCE_DIR
+set -euo pipefail
+bin=$1
+src=$2
+pgbin=${MEDANCHOR_PG_BINDIR:-/usr/lib/postgresql/15/bin}
+[ -x "$pgbin/initdb" ] && [ -x "$pgbin/pg_ctl" ] || {
+    echo "FAIL: PostgreSQL's initdb and pg_ctl are not in $pgbin: install the Debian package postgresql-15 (scripts/apt-packages.txt)" >&2
+    exit 1
+}
+work=$(mktemp -d)
+pg=$(mktemp -d)
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+[ "$(id -u)" = 0 ] && chown postgres "$pg"
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+api_port=$(free_port)
+pg_port=$(free_port)  # only the name of the socket file: the server listens on no TCP port
+chain=(--port "$port" --api-port "$api_port" --data "$work/chain")
+node=(--node "http://127.0.0.1:$port")
+cleanup() {
+    "$bin" devnet stop "${chain[@]}" >/dev/null 2>&1 || true
+    as_pg "$pgbin/pg_ctl" -D "$pg/data" -m immediate stop >/dev/null 2>&1 || true
+    rm -rf "$work" "$pg"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=tests/app/chain_setup.sh
+. "$(dirname "$0")/chain_setup.sh"
+
+as_pg "$pgbin/initdb" -D "$pg/data" -U medanchor -A trust --no-sync -E UTF8 --locale=C >"$pg/initdb.log" 2>&1 \
+    || fail "initdb: $(cat "$pg/initdb.log")"
+as_pg "$pgbin/pg_ctl" -D "$pg/data" -l "$pg/server.log" -w -o "-k $pg -c listen_addresses='' -p $pg_port" start \
+    >/dev/null || fail "pg_ctl start: $(cat "$pg/server.log")"
+psql=(/usr/bin/psql -X -q -At -h "$pg" -p "$pg_port" -U medanchor)
+"${psql[@]}" -d postgres -c "CREATE DATABASE scans" || fail "createdb"
+secret="pw-e2e-31337"
+uri="postgresql://medanchor:$secret@/scans?host=$pg&port=$pg_port"
+
+export MEDANCHOR_SITE_KEY_FILE="$work/site.key"
+"$bin" site-key new "$work/site.key" >/dev/null
+"$bin" simulate --out "$work/images" --seed 9 --count 4 >/dev/null
+rm -f "$work/images/truth.csv" "$work/images/ctsim-9-00000.dcm"
+
+start_chain_with_radiologist
+
+# Analyse and anchor, the ledger in PostgreSQL.
+out=$("$bin" analyze "$work/images" --out "$work/reports" --ledger "$uri" "${node[@]}" \
+    --key-file "$work/doctor.key" 2>&1) || fail "analyze --ledger postgresql://: $out"
+grep -q "$secret" <<<"$out" && fail "the password is printed: $out"
+
+# psql, an independent client, sees the rows: three analyses, all confirmed, with on-chain ids.
+[ "$("${psql[@]}" -d scans -c "SELECT count(*) FROM analyses")" = 3 ] || fail "three rows"
+[ "$("${psql[@]}" -d scans -c "SELECT count(*) FROM analyses WHERE state = 'confirmed' AND onchain_id IS NOT NULL")" = 3 ] \
+    || fail "three confirmed: $("${psql[@]}" -d scans -c "SELECT id, state, last_error FROM analyses")"
+[ "$("${psql[@]}" -d scans -c "SELECT count(*) FROM transactions WHERE state = 'success'")" -ge 1 ] || fail "a transaction"
+[ "$("${psql[@]}" -d scans -c "SELECT version FROM medanchor_schema")" = 1 ] || fail "schema version 1"
+
+# verify with the same ledger: every image found on chain once, its local report matching.
+"$bin" verify "$work/images" "${node[@]}" --ledger "$uri" --json >"$work/verify.jsonl" 2>&1 \
+    || fail "verify: $(cat "$work/verify.jsonl")"
+[ "$(grep -c '"total":1,' "$work/verify.jsonl" || true)" = 3 ] || fail "each image once: $(cat "$work/verify.jsonl")"
+[ "$(grep -c 'report.json matches the anchored digest' "$work/verify.jsonl" || true)" = 3 ] \
+    || fail "local reports match: $(cat "$work/verify.jsonl")"
+
+# Again: nothing recorded twice. The ledger through $MEDANCHOR_LEDGER.
+out=$(MEDANCHOR_LEDGER="$uri" "$bin" analyze "$work/images" --out "$work/reports" "${node[@]}" \
+    --key-file "$work/doctor.key" 2>&1) || fail "second analyze: $out"
+grep -q "already recorded" <<<"$out" || fail "second analyze finds them recorded: $out"
+[ "$("${psql[@]}" -d scans -c "SELECT count(*) FROM analyses")" = 3 ] || fail "still three rows"
+[ "$(MEDANCHOR_LEDGER="$uri" "$bin" ledger list --state confirmed | wc -l)" = 3 ] || fail "ledger list"
+printf 'ledger = "%s"\n' "$uri" >"$work/medanchor.toml"
+[ "$("$bin" --config "$work/medanchor.toml" ledger list --state confirmed | wc -l)" = 3 ] \
+    || fail "ledger list with the URI from the configuration file"
+out=$(MEDANCHOR_LEDGER="$uri" "$bin" config show 2>&1) || fail "config show: $out"
+grep -q "postgresql://" <<<"$out" || fail "config show names the ledger: $out"
+grep -q "$secret" <<<"$out" && fail "config show prints the password: $out"
+
+# Merkle anchoring keeps its tables in SQLite only: refused, saying so.
+set +e
+out=$("$bin" sync --anchor-mode merkle --ledger "$uri" "${node[@]}" --key-file "$work/doctor.key" 2>&1)
+rc=$?
+set -e
+[ "$rc" = 6 ] || fail "sync --anchor-mode merkle on PostgreSQL: expected 6, got $rc: $out"
+grep -q "SQLite ledger only" <<<"$out" || fail "the refusal says why: $out"
+grep -q "$secret" <<<"$out" && fail "the password is printed: $out"
+
+# A server that cannot be reached: exit 9, no password.
+set +e
+out=$("$bin" ledger list --ledger "postgresql://medanchor:$secret@/scans?host=$work/nowhere&port=$pg_port" 2>&1)
+rc=$?
+set -e
+[ "$rc" = 9 ] || fail "unreachable PostgreSQL: expected 9, got $rc: $out"
+grep -q "$secret" <<<"$out" && fail "the password is printed: $out"
+echo "ok: analyze, verify, ledger list and sync on a PostgreSQL ledger"
