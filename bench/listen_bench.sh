@@ -19,7 +19,7 @@
 #       analysis `confirmed` or held for review in the ledger (polled every 100 ms).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-m="$root/build/src/app/medanchor"
+m=${MEDANCHOR_BIN:-$root/build/src/app/medanchor}  # another binary to compare: MEDANCHOR_BIN=...
 mode=series
 case "${1:-}" in --per-instance) mode=per-instance; shift ;; --anchor) mode=anchor; shift ;; esac
 case $mode in series) n=${1:-60} ;; per-instance) n=${1:-200} ;; anchor) n=${1:-30} ;; esac
