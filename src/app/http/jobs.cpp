@@ -105,7 +105,7 @@ class JobService::Progress : public service::Observer {
     template <class F>
     void update(std::size_t batch_index, F&& change) {
         {
-            std::unique_lock lock(jobs_.mutex_);
+            std::lock_guard lock(jobs_.mutex_);
             auto& job = jobs_.jobs_.at(job_id_);
             auto& file = job.files.at(index_.at(batch_index));
             const bool was_queued = file.state == "queued" || file.state == "analysing";
@@ -113,7 +113,7 @@ class JobService::Progress : public service::Observer {
             if (was_queued && file.state != "analysing")
                 --jobs_.queued_images_;
             ++job.version;
-            jobs_.persist_file(lock, job_id_, index_.at(batch_index), file);
+            jobs_.persist_file(job_id_, index_.at(batch_index), file);
         }
         jobs_.changed_.notify_all();
     }
@@ -132,26 +132,16 @@ JobService::JobService(service::AnalysisService& analysis, const image::SiteKey&
       signers_(std::move(signers)),
       store_(std::move(store)) {}
 
-void JobService::persist_file(std::unique_lock<std::mutex>& held, std::string job_id,
-                              std::size_t index, JobFile file) {
-    if (!store_) {
-        held.unlock();
+void JobService::persist_file(const std::string& job_id, std::size_t index, const JobFile& file) {
+    if (!store_)
         return;
-    }
-    std::lock_guard store_lock(store_mutex_);
-    held.unlock();
     if (auto s = store_->save_file(job_id, index, file); !s)
         std::cerr << "medanchor serve: job " << job_id << ": " << s.error().message() << "\n";
 }
 
-void JobService::persist_state(std::unique_lock<std::mutex>& held, std::string job_id,
-                               std::string state) {
-    if (!store_) {
-        held.unlock();
+void JobService::persist_state(const std::string& job_id, const std::string& state) {
+    if (!store_)
         return;
-    }
-    std::lock_guard store_lock(store_mutex_);
-    held.unlock();
     if (auto s = store_->set_state(job_id, state); !s)
         std::cerr << "medanchor serve: job " << job_id << ": " << s.error().message() << "\n";
 }
@@ -264,7 +254,6 @@ Result<std::string> JobService::submit(const std::string& owner, const Signer& s
         job.files.resize(files.size());
         // Recorded before the client has its id: a job it was told of is never unknown later.
         if (store_) {
-            std::lock_guard store_lock(store_mutex_);
             if (auto s = store_->create(job); !s)
                 return s.error();
         }
@@ -277,13 +266,10 @@ Result<std::string> JobService::submit(const std::string& owner, const Signer& s
 }
 
 std::optional<Job> JobService::get(const std::string& id) const {
-    {
-        std::lock_guard lock(mutex_);
-        auto it = jobs_.find(id);
-        if (it != jobs_.end())
-            return it->second;
-    }
-    std::lock_guard store_lock(store_mutex_);
+    std::lock_guard lock(mutex_);
+    auto it = jobs_.find(id);
+    if (it != jobs_.end())
+        return it->second;
     if (!store_)
         return std::nullopt;
     auto kept = store_->get(id);
@@ -340,17 +326,17 @@ void JobService::work() {
             auto& job = jobs_.at(next.job_id);
             job.state = "running";
             ++job.version;
-            persist_state(lock, job.id, job.state);
+            persist_state(job.id, job.state);
         }
         changed_.notify_all();
         run(next);
         {
-            std::unique_lock lock(mutex_);
+            std::lock_guard lock(mutex_);
             auto& job = jobs_.at(next.job_id);
             // A file the service never reported on (it could not run at all) is failed above.
             job.state = "done";
             ++job.version;
-            persist_state(lock, job.id, job.state);
+            persist_state(job.id, job.state);
         }
         changed_.notify_all();
     }
@@ -359,7 +345,7 @@ void JobService::work() {
 void JobService::run(Pending& next) {
     const auto fail_file = [&](std::size_t i, const Error& e) {
         {
-            std::unique_lock lock(mutex_);
+            std::lock_guard lock(mutex_);
             auto& file = jobs_.at(next.job_id).files.at(i);
             if (file.state == "queued" || file.state == "analysing")
                 --queued_images_;
@@ -368,7 +354,7 @@ void JobService::run(Pending& next) {
             file.error_message = e.message();
             ++errors_[file.error_code];
             ++jobs_.at(next.job_id).version;
-            persist_file(lock, next.job_id, i, file);
+            persist_file(next.job_id, i, file);
         }
         changed_.notify_all();
     };

@@ -127,14 +127,10 @@ class JobService {
         std::vector<std::string> files;
     };
     class Progress;
-    // REQUIRES: `held` holds mutex_. Writes a file's change, or the job's state (copies taken
-    // under mutex_), to the store when there is one, having handed mutex_ over for store_mutex_:
-    // the writes keep the order of the changes, and readers of the jobs in memory do not wait
-    // for the store's fsync. `held` is unlocked on return. A failed write is said on stderr and
-    // the job goes on in memory.
-    void persist_file(std::unique_lock<std::mutex>& held, std::string job_id, std::size_t index,
-                      JobFile file);
-    void persist_state(std::unique_lock<std::mutex>& held, std::string job_id, std::string state);
+    // REQUIRES: mutex_ held. Writes a file's change, or the job's state, to the store (when
+    // there is one); a failed write is said on stderr and the job goes on in memory.
+    void persist_file(const std::string& job_id, std::size_t index, const JobFile& file);
+    void persist_state(const std::string& job_id, const std::string& state);
     void work();
     void run(Pending& job);
 
@@ -147,9 +143,7 @@ class JobService {
     mutable std::condition_variable changed_;
     std::deque<Pending> queue_;
     std::map<std::string, Job> jobs_;
-    // Taken after mutex_ when both are held, never before it.
-    mutable std::mutex store_mutex_;
-    mutable std::optional<ledger::JobStore> store_;  // guarded by store_mutex_
+    mutable std::optional<ledger::JobStore> store_;  // guarded by mutex_
     std::size_t queued_images_ = 0;
     std::uint64_t analysed_ = 0;
     std::map<std::string, std::uint64_t> errors_;
