@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# `medanchor listen` throughput and latency against a real Orthanc (issue 13's benchmark). Records
-# only (--no-anchor): anchoring latency has its own benchmark (bench/e2e_bench.sh). Never run by
-# CTest. After a build into build/:
+# `medanchor listen` throughput and latency against a real Orthanc (issue 13's benchmark). The
+# series and per-instance modes record only (--no-anchor); --anchor measures anchoring latency on
+# the local chain. Never run by CTest. After a build into build/:
 #   bash bench/listen_bench.sh [N]        series mode: N simulated CT slices (default 60) as three
 #       series, sent (a) by one storescu association, then (b) by three storescu at once, one
 #       series each, to a fresh listener each time, which analyses each series once it has been
@@ -30,7 +30,7 @@ orthanc="http://127.0.0.1:$o_http"
 pids=()
 listen_pid=
 chain_up=
-trap 'for p in "${pids[@]}" $listen_pid; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+trap 'for p in "${pids[@]}" $listen_pid; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
       [ -n "$chain_up" ] && "$m" devnet stop "${chain[@]}" >/dev/null 2>&1; rm -rf "$work"' EXIT
 cat >"$work/cfg.json" <<JSON
 { "Name": "bench", "StorageDirectory": "$work/db", "IndexDirectory": "$work/db",
@@ -56,7 +56,7 @@ start_listen() {
     listen_pid=$!
     until echoscu -aec MEDANCHOR 127.0.0.1 "$m_port" 2>/dev/null; do sleep 0.2; done
 }
-stop_listen() { kill "$listen_pid"; wait "$listen_pid" 2>/dev/null || true; listen_pid=; }
+stop_listen() { kill "$listen_pid" || true; wait "$listen_pid" 2>/dev/null || true; listen_pid=; }
 now() { date +%s.%N; }
 srs() { curl -sf "$orthanc/dicom-web/instances?Modality=SR" | /usr/bin/python3 -c 'import json,sys; t=sys.stdin.read(); print(len(json.loads(t)) if t.strip() else 0)'; }
 echo "medanchor listen benchmark: $(nproc) cores, $(git -C "$root" rev-parse --short HEAD), $(date -u +%FT%TZ)"

@@ -589,6 +589,9 @@ async function loadRegistry() {
 const pacsPage = 25;
 const pacsBusyMs = 2000;
 const pacsIdleMs = 10000;
+// Whether the PACS page is still what the user looks at, signed in (a read may end after a
+// sign-out or after another page opened: its answer is then dropped and nothing is scheduled).
+const pacsShown = () => me !== null && !$('#page-pacs').hidden;
 let pacsOffset = 0;
 let pacsTimer = null;
 const seriesWords = {
@@ -619,11 +622,13 @@ async function loadPacs() {
       api('/api/pacs/stats').then((r) => r.json()),
     ]);
   } catch (e) {
+    if (!pacsShown()) return;
     $('#pacs-error').textContent = `The listener's state could not be read: ${e.message}`;
     $('#pacs-error').hidden = false;
-    if (location.hash.startsWith('#pacs')) pacsTimer = setTimeout(loadPacs, pacsIdleMs);
+    pacsTimer = setTimeout(loadPacs, pacsIdleMs);
     return;
   }
+  if (!pacsShown()) return;
   $('#pacs-stats').textContent = `Listening on DICOM port ${stats.port}: ${stats.instances_received} instances received, `
     + `${stats.images_analysed} analysed, ${stats.images_failed} failed, ${stats.series_analysed} series SRs written, `
     + `${stats.sends_ok} sent, ${stats.instances_refused} refused.`;
@@ -652,9 +657,7 @@ async function loadPacs() {
   $('#pacs-pager').hidden = list.total <= pacsPage;
   $('#pacs-newer').disabled = pacsOffset === 0;
   $('#pacs-older').disabled = pacsOffset + pacsPage >= list.total;
-  if (location.hash.startsWith('#pacs')) {
-    pacsTimer = setTimeout(loadPacs, list.series.some(inProgress) ? pacsBusyMs : pacsIdleMs);
-  }
+  pacsTimer = setTimeout(loadPacs, list.series.some(inProgress) ? pacsBusyMs : pacsIdleMs);
 }
 
 async function openSeries(uid) {

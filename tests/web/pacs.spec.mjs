@@ -63,7 +63,13 @@ test('the PACS page shows a new series by itself and follows it to Summarised', 
   test.skip(!next || !dicomPort, 'no series to send (MEDANCHOR_PACS_NEXT, MEDANCHOR_DICOM_PORT unset)');
   test.setTimeout(120_000);
   const headers = { Authorization: `Bearer ${token}` };
-  const before = (await (await request.get('/api/pacs/series', { headers })).json()).series.map((s) => s.series_uid);
+  const listed = (await (await request.get('/api/pacs/series', { headers })).json()).series;
+  // Nothing in progress when the page is read: only the idle refresh can find the new series.
+  for (const s of listed) {
+    expect(s.state).toBe('summarised');
+    expect(s.sends.every((d) => d.state === 'sent')).toBe(true);
+  }
+  const before = listed.map((s) => s.series_uid);
   await page.goto('/');
   await page.getByLabel('Access token').fill(token);
   await page.getByRole('button', { name: 'Sign in' }).press('Enter');
@@ -85,4 +91,13 @@ test('the PACS page shows a new series by itself and follows it to Summarised', 
   await expect(row.locator('td').nth(1)).toHaveText('1 / 0 / 1');
   await expect(row.locator('td').nth(3)).toHaveText(/^Sent to /, { timeout: 30_000 });
   expect(await page.evaluate(() => window.medanchorNotReloaded)).toBe(true);
+
+  // Signed out on the PACS page: it reads nothing more (and draws nothing).
+  let reads = 0;
+  page.on('request', (r) => { if (r.url().includes('/api/pacs/')) reads += 1; });
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await expect(page.locator('#signin')).toBeVisible();
+  await page.waitForTimeout(12_000);
+  expect(reads).toBe(0);
+  await expect(page.locator('#pacs-table tbody tr')).toHaveCount(0);
 });
