@@ -17,6 +17,7 @@
 #include <random>
 #include <thread>
 
+#include "common/encoding.h"
 #include "ledger/backend.h"
 
 namespace medanchor::ledger {
@@ -24,10 +25,22 @@ namespace {
 
 // Advisory lock keys (the two-int form, so pg_locks shows them as classid/objid): a namespace
 // for medanchor, then what the lock guards. Advisory locks are per database, and one database
-// is one ledger. Later phases may key the outbox by the signing key instead.
+// is one ledger: the migration lock is 1; an outbox lock is keyed by its scope (the signing
+// key's sender and the contract), so that one ledger has one writer per signing key.
 constexpr int kLockSpace = 0x4D414E43;  // "MANC"
 constexpr int kMigrationLock = 1;
-constexpr int kOutboxLock = 2;
+
+// The outbox lock's key for a scope: 31 bits of SHA-256("medanchor outbox " + scope), at 16 or
+// above (below is medanchor's fixed locks). Two scopes share a key with odds of 1 in 2^31: they
+// would then only take turns, never both write.
+int outbox_lock_key(const std::string& scope) {
+    const auto digest = sha256("medanchor outbox " + scope);
+    std::uint32_t v = 0;
+    for (int i = 0; i < 4; ++i)
+        v = (v << 8) | digest[static_cast<std::size_t>(i)];
+    constexpr std::uint32_t kFirst = 16;
+    return static_cast<int>(kFirst + v % (0x7FFFFFFFu - kFirst));
+}
 
 // How long a write keeps retrying serialization conflicts, or waits for a row lock, before it
 // fails as a timeout: the SQLite ledger's busy timeout.
@@ -160,8 +173,8 @@ class PgRow final : public SqlRow {
 };
 
 // One libpq connection: the URI's settings, then ours where the URI says nothing (a connect
-// timeout, the row-lock timeout, and "medanchor:PID" as the application name, which names the
-// holder of the outbox lock in others' messages). Closed on scope exit.
+// timeout, the row-lock timeout, and "medanchor:PID@HOST" as the application name, which names
+// the holder of the outbox lock in others' messages). Closed on scope exit.
 class PgConnection {
   public:
     PgConnection() = default;
@@ -177,7 +190,13 @@ class PgConnection {
 
     Status connect(const std::string& uri) {
         name_ = postgres_display_name(uri);
-        const std::string app = "medanchor:" + std::to_string(::getpid());
+        std::string app = "medanchor:" + std::to_string(::getpid());
+        char host[256] = {};
+        if (::gethostname(host, sizeof host - 1) == 0 && host[0] != '\0') {
+            app += '@';
+            app += host;
+        }
+        app.resize(std::min<std::size_t>(app.size(), 63));  // the server's NAMEDATALEN - 1
         const std::string lock_timeout =
             "-c lock_timeout=" + std::to_string(std::chrono::milliseconds(kWriteTimeout).count());
         // Later keywords override earlier ones, and the URI's own settings take effect at
@@ -448,7 +467,25 @@ class PostgresBackend final : public LedgerBackend {
 // connection for as long as this lives. The server releases it when the session ends, however
 // its holder ends (a process killed with -9 included: its socket closes).
 struct AdvisoryHeld final : OutboxLock::Held {
-    PgConnection connection;
+    mutable PgConnection connection;
+    int key = 0;
+
+    // On the lock's own session, never reconnected (a new session would not hold the lock): a
+    // session the server ended fails the query; a live one must find its own lock in pg_locks.
+    Status check() const override {
+        auto mine = connection.value(
+            "SELECT count(*) FROM pg_catalog.pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND pid = pg_backend_pid() AND classid = ?1 AND objid = ?2 AND objsubid = 2",
+            {number(kLockSpace), number(key)}, "checking the outbox lock");
+        if (!mine)
+            return Error(ErrorCode::kNetwork,
+                         "lost the outbox lock (its session ended): " + mine.error().message());
+        if (mine.value() != std::optional<std::string>("1"))
+            return Error(ErrorCode::kNetwork, connection.name() +
+                                                  ": lost the outbox lock: its session no "
+                                                  "longer holds it");
+        return Status::Ok();
+    }
 };
 
 }  // namespace
@@ -506,45 +543,58 @@ Result<std::unique_ptr<LedgerBackend>> open_postgres_backend(const std::string& 
 
 Result<std::unique_ptr<OutboxLock::Held>> lock_postgres_outbox(
     const std::string& uri, std::chrono::milliseconds wait,
-    const std::function<void(long)>& waiting) {
+    const std::function<void(long)>& waiting, const std::string& scope) {
     auto held = std::make_unique<AdvisoryHeld>();
+    held->key = outbox_lock_key(scope);
     PgConnection& c = held->connection;
     if (auto s = c.connect(uri); !s)
         return s.error();
-    // The holder's pid, from its application name "medanchor:PID" (0 when unknown: another
-    // host's process, or an application name the URI set).
-    const auto holder = [&]() -> long {
+    // The holder's application name, "medanchor:PID@HOST" unless the URI set another ("" when
+    // the lock is free again).
+    const auto holder_name = [&]() -> std::string {
         auto name = c.value(
             "SELECT a.application_name FROM pg_catalog.pg_locks l "
             "JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid "
             "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = ?1 AND l.objid = ?2 "
             "AND l.objsubid = 2 AND l.database = "
             "(SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())",
-            {number(kLockSpace), number(kOutboxLock)}, "finding the outbox lock's holder");
-        if (!name || !name.value() || name.value()->rfind("medanchor:", 0) != 0)
-            return 0;
-        return std::strtol(name.value()->c_str() + 10, nullptr, 10);
+            {number(kLockSpace), number(held->key)}, "finding the outbox lock's holder");
+        return name && name.value() ? *name.value() : std::string();
+    };
+    // Its pid (0 when unknown: an application name the URI set).
+    const auto pid_of = [](const std::string& name) -> long {
+        return name.rfind("medanchor:", 0) == 0 ? std::strtol(name.c_str() + 10, nullptr, 10) : 0;
     };
     const auto deadline = std::chrono::steady_clock::now() + wait;
     bool told = false;
     for (;;) {
         auto got = c.value("SELECT pg_try_advisory_lock(?1, ?2)",
-                           {number(kLockSpace), number(kOutboxLock)}, "taking the outbox lock");
+                           {number(kLockSpace), number(held->key)}, "taking the outbox lock");
         if (!got)
             return got.error();
         if (got.value() == std::optional<std::string>("t"))
             return std::unique_ptr<OutboxLock::Held>(std::move(held));
         if (std::chrono::steady_clock::now() >= deadline) {
-            const long pid = holder();
+            const std::string name = holder_name();
+            const long pid = pid_of(name);
+            const auto at = name.find('@');
+            std::string who;
+            if (pid > 0) {
+                who = " (pid " + std::to_string(pid);
+                if (at != std::string::npos)
+                    who += " on " + name.substr(at + 1);
+                who += ')';
+            } else if (!name.empty()) {
+                who = " (application_name " + name + ")";
+            }
             return Error(ErrorCode::kTimeout,
-                         c.name() + ": another medanchor process" +
-                             (pid > 0 ? " (pid " + std::to_string(pid) + ")" : "") +
-                             " is still anchoring from this ledger after " +
+                         c.name() + ": another medanchor process" + who + " is still anchoring" +
+                             (scope.empty() ? "" : " for " + scope) + " from this ledger after " +
                              std::to_string(wait.count() / 1000) +
                              " s; run `medanchor sync` once it is done");
         }
         if (!told && waiting) {
-            waiting(holder());
+            waiting(pid_of(holder_name()));
             told = true;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
