@@ -13,36 +13,25 @@
 set -euo pipefail
 bin=$1
 src=$2
-pgbin=${MEDANCHOR_PG_BINDIR:-/usr/lib/postgresql/15/bin}
-[ -x "$pgbin/initdb" ] && [ -x "$pgbin/pg_ctl" ] || {
-    echo "FAIL: PostgreSQL's initdb and pg_ctl are not in $pgbin: install the Debian package postgresql-15 (scripts/apt-packages.txt)" >&2
-    exit 1
-}
 work=$(mktemp -d)
-pg=$(mktemp -d)
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-[ "$(id -u)" = 0 ] && chown postgres "$pg"
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 port=$(free_port)
 api_port=$(free_port)
-pg_port=$(free_port)  # only the name of the socket file: the server listens on no TCP port
 chain=(--port "$port" --api-port "$api_port" --data "$work/chain")
 node=(--node "http://127.0.0.1:$port")
 cleanup() {
     "$bin" devnet stop "${chain[@]}" >/dev/null 2>&1 || true
-    as_pg "$pgbin/pg_ctl" -D "$pg/data" -m immediate stop >/dev/null 2>&1 || true
-    rm -rf "$work" "$pg"
+    stop_postgres
+    rm -rf "$work"
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 # shellcheck source=tests/app/chain_setup.sh
 . "$(dirname "$0")/chain_setup.sh"
+# shellcheck source=tests/app/postgres_setup.sh
+. "$(dirname "$0")/postgres_setup.sh"
 
-as_pg "$pgbin/initdb" -D "$pg/data" -U medanchor -A trust --no-sync -E UTF8 --locale=C >"$pg/initdb.log" 2>&1 \
-    || fail "initdb: $(cat "$pg/initdb.log")"
-as_pg "$pgbin/pg_ctl" -D "$pg/data" -l "$pg/server.log" -w -o "-k $pg -c listen_addresses='' -p $pg_port" start \
-    >/dev/null || fail "pg_ctl start: $(cat "$pg/server.log")"
-psql=(/usr/bin/psql -X -q -At -h "$pg" -p "$pg_port" -U medanchor)
+start_postgres
 "${psql[@]}" -d postgres -c "CREATE DATABASE scans" || fail "createdb"
 secret="pw-e2e-31337"
 uri="postgresql://medanchor:$secret@/scans?host=$pg&port=$pg_port"
