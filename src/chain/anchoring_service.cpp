@@ -602,12 +602,9 @@ class Outbox {
 
     bool merkle() const { return options_.mode == AnchorMode::kMerkle; }
 
-    // The ledger's Merkle roots, opened on first use. A PostgreSQL ledger keeps none (the Merkle
-    // tables are an SQLite ledger's only, docs/ledger.md): nullptr in records mode, where it then
-    // has no roots to settle or to skip, and MerkleStore's refusal (kUnsupported) in Merkle mode.
+    // The ledger's Merkle roots (either backend), opened on first use: in records mode too, for
+    // the roots a Merkle pass left live hold analyses and nonces.
     Result<ledger::MerkleStore*> roots_store() {
-        if (!roots_ && !merkle() && ledger::is_postgres_location(ledger_.path().native()))
-            return static_cast<ledger::MerkleStore*>(nullptr);
         if (!roots_) {
             auto opened = ledger::MerkleStore::open(ledger_.path());
             if (!opened)
