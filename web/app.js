@@ -583,8 +583,15 @@ async function loadRegistry() {
 }
 
 // ---- PACS ---------------------------------------------------------------------------------
-// The listener's series (GET /api/pacs/series), refreshed every 2 s while one is in progress.
+// The listener's series (GET /api/pacs/series), read again while the page is shown: every 2 s
+// while one is in progress, every 10 s otherwise (a new series appears by itself), and 10 s
+// after a failed read.
 const pacsPage = 25;
+const pacsBusyMs = 2000;
+const pacsIdleMs = 10000;
+// Whether the PACS page is still what the user looks at, signed in (a read may end after a
+// sign-out or after another page opened: its answer is then dropped and nothing is scheduled).
+const pacsShown = () => me !== null && !$('#page-pacs').hidden;
 let pacsOffset = 0;
 let pacsTimer = null;
 const seriesWords = {
@@ -615,10 +622,13 @@ async function loadPacs() {
       api('/api/pacs/stats').then((r) => r.json()),
     ]);
   } catch (e) {
+    if (!pacsShown()) return;
     $('#pacs-error').textContent = `The listener's state could not be read: ${e.message}`;
     $('#pacs-error').hidden = false;
+    pacsTimer = setTimeout(loadPacs, pacsIdleMs);
     return;
   }
+  if (!pacsShown()) return;
   $('#pacs-stats').textContent = `Listening on DICOM port ${stats.port}: ${stats.instances_received} instances received, `
     + `${stats.images_analysed} analysed, ${stats.images_failed} failed, ${stats.series_analysed} series SRs written, `
     + `${stats.sends_ok} sent, ${stats.instances_refused} refused.`;
@@ -647,7 +657,7 @@ async function loadPacs() {
   $('#pacs-pager').hidden = list.total <= pacsPage;
   $('#pacs-newer').disabled = pacsOffset === 0;
   $('#pacs-older').disabled = pacsOffset + pacsPage >= list.total;
-  if (list.series.some(inProgress) && location.hash.startsWith('#pacs')) pacsTimer = setTimeout(loadPacs, 2000);
+  pacsTimer = setTimeout(loadPacs, list.series.some(inProgress) ? pacsBusyMs : pacsIdleMs);
 }
 
 async function openSeries(uid) {
@@ -695,7 +705,7 @@ async function openSeries(uid) {
   if (!s.sends.length) emptyRow(sbody, 5, 'No destination is configured.');
   $('#series-title').textContent = `Series ${shortUid(s.series_uid)}`;
   $('#series-body').hidden = false;
-  if (inProgress(s) && location.hash === `#series/${uid}`) pacsTimer = setTimeout(() => openSeries(uid), 2000);
+  if (inProgress(s) && location.hash === `#series/${uid}`) pacsTimer = setTimeout(() => openSeries(uid), pacsBusyMs);
 }
 
 // ---- wiring -------------------------------------------------------------------------------

@@ -43,9 +43,10 @@ class StoreScu {
     // first (kCorrupt). It is offered in its own transfer syntax and, when uncompressed, in
     // explicit and implicit VR little endian too (converted if the peer takes only those);
     // compressed data is never transcoded. Ok when the peer stored it (success or a warning).
-    // Errors name the peer (AE@HOST:PORT): kNetwork (no connection), kTimeout, kRejected (the
-    // association rejected, or a failure status, with its code and meaning), kUnsupported (the
-    // peer accepts neither the SOP class nor the transfer syntax).
+    // Errors name the peer (AE@HOST:PORT): kNetwork (no connection, the association rejected —
+    // DcmSCU does not say whether transiently —, or 0xA7xx Out of Resources), kTimeout, kRejected
+    // (another failure status, with its code and meaning), kUnsupported (the peer accepts
+    // neither the SOP class nor the transfer syntax).
     Result<StoreReceipt> store(std::span<const std::uint8_t> part10, std::string_view name);
     // store() of a file of at most max_bytes (common/file_io.h read_regular_file).
     Result<StoreReceipt> store_file(const std::filesystem::path& path,
