@@ -40,8 +40,10 @@ class Outbox {
                                                   " (nothing was changed; the analyses wait in the "
                                                   "ledger)");
         }
-        for (int round = 1; round <= kOutboxRounds; ++round) {
+        for (int round = 1;;) {
             resend_now_ = 0;
+            chain_full_ = false;
+            summary_.chained_out = 0;
             if (auto s = settle_recorded(); !s)
                 return s.error();
             if (auto s = settle_roots(); !s)
@@ -50,13 +52,18 @@ class Outbox {
                 return s.error();
             if (!options_.wait)
                 break;
+            const std::size_t confirmed = summary_.confirmed;
             if (auto s = settle_recorded(/*wait=*/true); !s)
                 return s.error();
             if (auto s = settle_roots(/*wait=*/true); !s)
                 return s.error();
+            // The sender's chain in the mempool was full: once confirmations have made room, the
+            // rest is sent (each such round waited for at least one confirmation).
+            if (chain_full_ && summary_.confirmed > confirmed)
+                continue;
             // Another round only for analyses freed by another item's fault: a condition that
             // can pass waits for the next sync.
-            if (resend_now_ == 0)
+            if (resend_now_ == 0 || ++round > kOutboxRounds)
                 break;
         }
         if (auto s = write_proofs(); !s)
@@ -595,12 +602,9 @@ class Outbox {
 
     bool merkle() const { return options_.mode == AnchorMode::kMerkle; }
 
-    // The ledger's Merkle roots, opened on first use. A PostgreSQL ledger keeps none (the Merkle
-    // tables are an SQLite ledger's only, docs/ledger.md): nullptr in records mode, where it then
-    // has no roots to settle or to skip, and MerkleStore's refusal (kUnsupported) in Merkle mode.
+    // The ledger's Merkle roots (either backend), opened on first use: in records mode too, for
+    // the roots a Merkle pass left live hold analyses and nonces.
     Result<ledger::MerkleStore*> roots_store() {
-        if (!roots_ && !merkle() && ledger::is_postgres_location(ledger_.path().native()))
-            return static_cast<ledger::MerkleStore*>(nullptr);
         if (!roots_) {
             auto opened = ledger::MerkleStore::open(ledger_.path());
             if (!opened)
@@ -726,12 +730,32 @@ class Outbox {
     struct FreeNonces {
         std::set<std::uint64_t> held;
         std::uint64_t next = 0;
+        std::uint64_t confirmed = 0;  // the account's confirmed nonce
+        // The next free nonce; the same until it is inserted into `held`.
         std::uint64_t take() {
             while (held.contains(next))
                 ++next;
             return next;
         }
+        // Every nonce from `confirmed` up to take() is held by a transaction of ours that is
+        // not mined yet: signing take() would make more than `most` of them unconfirmed.
+        bool chain_full(std::size_t most) { return take() >= confirmed + most; }
     };
+
+    // Before each new transaction or root: whether the sender's mempool chain has room, then
+    // the caller's check (the elected writer's lock). `left` analyses stay pending when not.
+    Result<bool> may_sign(FreeNonces& nonces, std::size_t left) {
+        if (nonces.chain_full(std::max<std::size_t>(options_.max_chained, 1))) {
+            chain_full_ = true;
+            summary_.chained_out += left;
+            return false;
+        }
+        if (options_.before_signing) {
+            if (auto s = options_.before_signing(); !s)
+                return s.error();
+        }
+        return true;
+    }
     Result<FreeNonces> free_nonces() {
         auto account = session_.node().account(sender_);
         if (!account)
@@ -740,7 +764,7 @@ class Outbox {
         if (!held)
             return held.error();
         session_.forget_nonce();  // the session's count must not run ahead of take()
-        return FreeNonces{std::move(*held), account->nonce};
+        return FreeNonces{std::move(*held), account->nonce, account->nonce};
     }
 
     // How long ago the ledger recorded `a` (its created_at, UTC).
@@ -800,6 +824,11 @@ class Outbox {
                 for (std::size_t i = 0; i < tree->size(); ++i)
                     root.leaf_hashes.push_back(stacks::to_hex(tree->leaf_hash(i)));
                 root.root = stacks::to_hex(tree->root());
+                auto room = may_sign(*nonces, list.size() - start);
+                if (!room)
+                    return room.error();
+                if (!*room)
+                    return Status::Ok();
                 notify([&](AnchoringObserver& o) { o.on_sending(end - start); });
                 auto signed_tx = session_.sign(
                     session_.call(kAnchorRoot, {Value::buffer(stacks::Bytes(tree->root().begin(),
@@ -1094,9 +1123,17 @@ class Outbox {
             total += list.size();
         if (total > 0)
             notify([&](AnchoringObserver& o) { o.on_sending(total); });
+        std::size_t done = 0;  // analyses of `ready` signed (or refused) so far
+        const std::size_t batch_size = std::max<std::size_t>(options_.batch, 1);
         for (const auto& [model_id, list] : *ready) {
-            for (std::size_t start = 0; start < list.size(); start += options_.batch) {
-                const std::size_t end = std::min(list.size(), start + options_.batch);
+            for (std::size_t start = 0; start < list.size(); start += batch_size) {
+                const std::size_t end = std::min(list.size(), start + batch_size);
+                auto room = may_sign(*nonces, total - done);
+                if (!room)
+                    return room.error();
+                if (!*room)
+                    return Status::Ok();
+                done += end - start;
                 std::vector<const ledger::Analysis*> batch;
                 ledger::Transaction tx;
                 for (std::size_t i = start; i < end; ++i) {
@@ -1135,6 +1172,12 @@ class Outbox {
                         nonces->held.insert(tx.nonce);
                         continue;
                     }
+                    // The node's own chaining limit (another sender's view of our mempool
+                    // chain, or transactions of this key sent elsewhere): wait, as at our limit.
+                    if (refusal.reason == "TooMuchChaining") {
+                        chain_full_ = true;
+                        summary_.chained_out += total - done;
+                    }
                     // Kept by its transaction (the next sync settles it), or refused for a
                     // condition the next batch would meet too: stop until the next sync.
                     if (r->kind == Refused::Kind::kKept ||
@@ -1160,6 +1203,7 @@ class Outbox {
     OutboxSummary summary_;
     std::map<std::string, ModelInfo> models_;
     std::size_t resend_now_ = 0;   // freed this round by another item's fault
+    bool chain_full_ = false;      // this round stopped at the sender's mempool chaining limit
     std::set<std::string> taken_;  // transactions a node accepted during this run
     // Refused during this run after a try that went unanswered: their fate is unknown until later.
     std::set<std::string> unanswered_;
@@ -1211,12 +1255,19 @@ Result<OutboxSummary> sync_outbox(ledger::Ledger& ledger, ChainSession& session,
     return Outbox(ledger, session, options).run();
 }
 
+std::string outbox_scope(const ChainSession& session) {
+    return ledger::outbox_scope(session.sender(), session.config().contract_id);
+}
+
 void print_summary(const OutboxSummary& s, std::ostream& out) {
     out << "anchoring: " << s.sent << " analyses sent in " << s.txids.size() << " transaction(s)";
     if (s.resent)
         out << ", " << s.resent << " transaction(s) sent again";
     out << "; " << s.confirmed << " confirmed, " << s.held << " held for review, " << s.deferred
         << " deferred (retried later), " << s.refused << " refused (attempt counted)\n";
+    if (s.chained_out)
+        out << "mempool: " << s.chained_out << " analyses wait for confirmations (at most "
+            << kMaxChainedTransactions << " transactions of one sender unconfirmed)\n";
     if (s.roots || s.proofs || s.waiting)
         out << "merkle: " << s.roots << " root(s) sent, " << s.proofs << " proof file(s) written, "
             << s.waiting << " analyses waiting for their root\n";
@@ -1252,7 +1303,8 @@ AnchoringService::~AnchoringService() {
 }
 
 Result<OutboxSummary> AnchoringService::pass() {
-    auto lock = ledger::OutboxLock::acquire(ledger_.path(), options_.lock_wait);
+    auto lock =
+        ledger::OutboxLock::acquire(ledger_.path(), options_.lock_wait, {}, outbox_scope(session_));
     if (!lock)
         return lock.error();
     return sync_outbox(ledger_, session_, options_.outbox);

@@ -26,6 +26,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -86,6 +87,11 @@ inline constexpr const char* kAnchorRoot = "anchor-root";
 // one (no model id yet, a damaged hash).
 Result<LeafFields> leaf_fields(const ledger::Analysis& analysis);
 
+// The node's limit on one sender's chained transactions in its mempool (stacks-core's
+// MAXIMUM_MEMPOOL_TX_CHAINING, the local chain's kMaximumMempoolChaining): the outbox never has
+// more of its sender's transactions unconfirmed than this.
+inline constexpr std::size_t kMaxChainedTransactions = 25;
+
 struct OutboxOptions {
     AnchorMode mode = AnchorMode::kRecords;
     // Merkle mode: a root is anchored once `root_size` leaves of one model wait, or the oldest
@@ -97,6 +103,13 @@ struct OutboxOptions {
     bool wait = true;        // wait for the transactions to be mined and settle them
     std::size_t batch = 50;  // analyses per transaction: the contract's MAX-BATCH-SIZE
     int max_attempts = 3;    // unexplained refusals before an analysis is failed for good
+    // At most this many of the sender's transactions (and roots) unconfirmed at once: the next
+    // waits for confirmations (with `wait`, in the same call; otherwise the next call). A node's
+    // TooMuchChaining refusal is waited out the same way, never counted as a failure.
+    std::size_t max_chained = kMaxChainedTransactions;
+    // Called before each new transaction or root is signed; an Error stops the pass at once,
+    // signing nothing more (the elected writer's lock re-check: docs/anchorer.md). May be empty.
+    std::function<Status()> before_signing;
     // Told what happens; not owned, may be null. Must outlive the call (or the service).
     AnchoringObserver* observer = nullptr;
 };
@@ -111,6 +124,9 @@ struct OutboxSummary {
     std::size_t roots = 0;      // Merkle roots broadcast this run (their analyses count in sent)
     std::size_t proofs = 0;     // proof files written beside reports this run
     std::size_t waiting = 0;    // Merkle mode: pending analyses waiting for their root
+    // Pending analyses left for a later pass because the sender had max_chained transactions
+    // unconfirmed (or a node said TooMuchChaining).
+    std::size_t chained_out = 0;
     std::vector<std::string> txids;                       // transactions broadcast this run
     std::vector<std::string> problems;                    // one line each, for the operator
     std::map<ledger::AnalysisState, std::size_t> totals;  // the ledger afterwards
@@ -127,6 +143,9 @@ struct OutboxSummary {
 inline constexpr int kOutboxRounds = 4;
 Result<OutboxSummary> sync_outbox(ledger::Ledger& ledger, ChainSession& session,
                                   const OutboxOptions& options);
+
+// The scope of this session's outbox lock (ledger::OutboxLock::acquire): its sender and contract.
+std::string outbox_scope(const ChainSession& session);
 
 // One line per figure of a summary, for the CLI.
 void print_summary(const OutboxSummary& summary, std::ostream& out);

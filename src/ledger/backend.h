@@ -95,14 +95,14 @@ Result<std::unique_ptr<LedgerBackend>> open_sqlite_backend(const std::filesystem
 Result<std::unique_ptr<LedgerBackend>> open_postgres_backend(const std::string& uri);
 
 // The outbox lock of each kind of ledger (OutboxLock::acquire picks one): flock(2) on
-// LEDGER.lock for SQLite, a session-level advisory lock on a connection of its own for
-// PostgreSQL.
+// LEDGER.lock for SQLite (every scope), a session-level advisory lock keyed by the scope on a
+// connection of its own for PostgreSQL.
 Result<std::unique_ptr<OutboxLock::Held>> lock_sqlite_outbox(
     const std::filesystem::path& ledger_path, std::chrono::milliseconds wait,
     const std::function<void(long)>& waiting);
 Result<std::unique_ptr<OutboxLock::Held>> lock_postgres_outbox(
     const std::string& uri, std::chrono::milliseconds wait,
-    const std::function<void(long)>& waiting);
+    const std::function<void(long)>& waiting, const std::string& scope);
 
 // The URI as messages may show it: postgresql://USER@HOST:PORT/DBNAME, never the password.
 std::string postgres_display_name(const std::string& uri);

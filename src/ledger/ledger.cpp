@@ -298,9 +298,10 @@ const std::string& Ledger::display_name() const {
 
 Result<OutboxLock> OutboxLock::acquire(const fs::path& ledger_location,
                                        std::chrono::milliseconds wait,
-                                       const std::function<void(long)>& waiting) {
+                                       const std::function<void(long)>& waiting,
+                                       const std::string& scope) {
     auto held = is_postgres_location(ledger_location.native())
-                    ? lock_postgres_outbox(ledger_location, wait, waiting)
+                    ? lock_postgres_outbox(ledger_location, wait, waiting, scope)
                     : lock_sqlite_outbox(ledger_location, wait, waiting);
     if (!held)
         return held.error();
@@ -310,6 +311,18 @@ Result<OutboxLock> OutboxLock::acquire(const fs::path& ledger_location,
 OutboxLock::OutboxLock(std::unique_ptr<Held> held) : held_(std::move(held)) {}
 OutboxLock::OutboxLock(OutboxLock&&) noexcept = default;
 OutboxLock::~OutboxLock() = default;
+
+Status OutboxLock::check() const {
+    return held_ ? held_->check()
+                 : Status(Error(ErrorCode::kNetwork, "the outbox lock was released"));
+}
+
+std::string outbox_scope(const std::string& sender, const std::string& contract_id) {
+    std::string scope = sender;
+    scope += ' ';
+    scope += contract_id;
+    return scope;
+}
 
 // ---- records ------------------------------------------------------------------------------
 
@@ -666,6 +679,20 @@ Status Ledger::set_model_id(std::int64_t id, std::uint64_t model_id) {
 Status Ledger::requeue(std::int64_t id) {
     return impl_->move(id, "'needs_review', 'failed'", "state = 'pending', attempts = 0", {},
                        "requeueing");
+}
+
+Result<AnchoringTimes> Ledger::anchoring_times() {
+    AnchoringTimes times;
+    auto r = impl_->db->execute(
+        "SELECT max(created_at), max(CASE WHEN state = 'success' THEN updated_at END) "
+        "FROM transactions",
+        {}, "reading the anchoring times", [&](const SqlRow& row) {
+            times.last_broadcast = row.opt_text(0);
+            times.last_confirmed = row.opt_text(1);
+        });
+    if (!r)
+        return r.error();
+    return times;
 }
 
 Result<std::int64_t> anchoring_lag_seconds(Ledger& ledger) {

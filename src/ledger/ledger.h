@@ -136,41 +136,63 @@ struct OnChain {
     std::uint64_t block_time = 0;
 };
 
+// When the outbox last sent and last confirmed (UTC, ISO 8601; none yet when never), read from
+// the ledger's transactions of any sender, so that any process (the elected writer's log line,
+// `medanchor status`) can tell the anchoring lag: docs/anchorer.md.
+struct AnchoringTimes {
+    std::optional<std::string> last_broadcast;  // created_at of the newest transaction recorded
+    std::optional<std::string> last_confirmed;  // updated_at of the newest one mined with success
+};
+
 // True for a PostgreSQL location: a libpq URI, `postgresql://` or `postgres://`. Anything else is
 // an SQLite file path.
 bool is_postgres_location(std::string_view location);
 
-// Held by the one process that signs and sends from a ledger (OutboxLock::acquire): two outboxes
-// on one ledger would sign the same pending analyses with the same nonce. SQLite: an exclusive
-// flock(2) on the side file LEDGER.lock, so the kernel releases it when its holder dies, however
-// it dies. PostgreSQL: a session-level advisory lock held by a connection of its own, which the
-// server releases when that session ends, however its process dies. (A PostgreSQL restart also
-// ends the session: the holder then no longer holds the lock and does not know it; the ledger's
-// own checks still refuse a second transaction for an analysis already sent.)
+// Held by the one process that signs and sends for one signing key from a ledger
+// (OutboxLock::acquire): two outboxes of one key would sign the same pending analyses with the
+// same nonce. SQLite: an exclusive flock(2) on the side file LEDGER.lock, for the whole ledger
+// whatever the key, so the kernel releases it when its holder dies, however it dies.
+// PostgreSQL: a session-level advisory lock keyed by the scope (the signing key's sender address
+// and the contract: one writer per key, whatever the ledger holds for other keys), held by a
+// connection of its own, which the server releases when that session ends, however its process
+// dies. A PostgreSQL restart or pg_terminate_backend also ends the session without telling the
+// holder: check() tells it, and a writer calls it before signing (docs/anchorer.md).
 class OutboxLock {
   public:
     // Waits up to `wait` while another process holds the lock, calling `waiting(holder's pid,
     // or 0 when unknown)` once if it has to. kTimeout when still held then (the message names
-    // the holder), kIo when the lock file cannot be opened, kNetwork when the PostgreSQL server
-    // cannot be reached.
+    // the holder: its pid, and on PostgreSQL its host), kIo when the lock file cannot be opened,
+    // kNetwork when the PostgreSQL server cannot be reached. `scope` names what the lock guards
+    // (outbox_scope(): "SENDER CONTRACT"); SQLite's lock covers every scope.
     static Result<OutboxLock> acquire(const std::filesystem::path& ledger_location,
                                       std::chrono::milliseconds wait,
-                                      const std::function<void(long)>& waiting = {});
+                                      const std::function<void(long)>& waiting = {},
+                                      const std::string& scope = {});
     OutboxLock(OutboxLock&& other) noexcept;
     OutboxLock& operator=(OutboxLock&&) = delete;
     OutboxLock(const OutboxLock&) = delete;
     OutboxLock& operator=(const OutboxLock&) = delete;
     ~OutboxLock();
 
+    // Whether the lock is still held, asked of the server on the lock's own session (a query
+    // that fails on a session the server ended, then pg_locks for this session's pid): kNetwork
+    // naming what was lost when not. A lost lock is never taken again behind the caller's back:
+    // the holder must acquire() anew. SQLite: always held while this object lives.
+    Status check() const;
+
     // What a backend holds while the lock is held; releasing it (destruction) releases the lock.
     struct Held {
         virtual ~Held() = default;
+        virtual Status check() const { return Status::Ok(); }
     };
 
   private:
     explicit OutboxLock(std::unique_ptr<Held> held);
     std::unique_ptr<Held> held_;
 };
+
+// The scope of one signing key's outbox: its sender address and the contract it anchors on.
+std::string outbox_scope(const std::string& sender, const std::string& contract_id);
 
 class Ledger {
   public:
@@ -179,9 +201,10 @@ class Ledger {
     // sends (pacs_store.h). Migrated on open.
     static constexpr int kSchemaVersion = 5;
     // The PostgreSQL schema (medanchor_schema.version): 1: analyses, transactions and
-    // transaction_analyses, as in SQLite version 2. The Merkle and listener tables are SQLite's
-    // only (MerkleStore and PacsStore refuse a PostgreSQL location).
-    static constexpr int kPostgresSchemaVersion = 1;
+    // transaction_analyses, as in SQLite version 2; 2: the Merkle tables (merkle_store.h), as in
+    // SQLite version 3. The listener's tables are SQLite's only (PacsStore refuses a PostgreSQL
+    // location).
+    static constexpr int kPostgresSchemaVersion = 2;
 
     // Opens a ledger and migrates its schema. `location` is a file path (SQLite: created, with
     // its parent folders mode 0700 and the file mode 0600, when missing) or a libpq URI
@@ -229,6 +252,7 @@ class Ledger {
     Result<Transaction> transaction(const std::string& txid);  // kNotFound
     // Ordered by sender, then nonce (the order in which a node accepts them).
     Result<std::vector<Transaction>> transactions(TxState state);
+    Result<AnchoringTimes> anchoring_times();
 
     // ---- outbox transitions: each is one SQL transaction ----------------------------------
 

@@ -16,8 +16,10 @@
 // analyses table (the outbox skips it: in_live_roots()); confirming the root confirms it, with
 // onchain_id = the contract's root id.
 //
-// Same file and rules as ledger.h (the schema, version 3, is created and migrated by
-// Ledger::open); its own SQLite connection. Thread safety: one MerkleStore per thread.
+// Same ledger and rules as ledger.h, on either backend (backend.h): an SQLite file (the tables
+// are its schema version 3) or a PostgreSQL database (its version 2; postgres_backend.cpp), made
+// and migrated as Ledger::open does; its own connection. Thread safety: one MerkleStore per
+// thread.
 #pragma once
 
 #include <cstdint>
@@ -123,8 +125,9 @@ struct RootOnChain {
 
 class MerkleStore {
   public:
-    // Opens the ledger file (Ledger::open first: it creates and migrates the schema). kIo,
-    // kCorrupt, kUnsupported (a ledger without the Merkle tables: an older schema).
+    // Opens the ledger: an SQLite file that exists (kIo otherwise), or a PostgreSQL URI (kNetwork
+    // when the server cannot be reached); an older schema is migrated, as Ledger::open does.
+    // kCorrupt (not a ledger), kUnsupported (a newer schema).
     static Result<MerkleStore> open(const std::filesystem::path& ledger_path);
     MerkleStore(MerkleStore&&) noexcept;
     MerkleStore& operator=(MerkleStore&&) noexcept;

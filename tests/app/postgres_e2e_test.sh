@@ -7,42 +7,33 @@
 #   - psql, an independent client, finds the three rows confirmed and schema version 1;
 #   - a second analyze records nothing twice; `ledger list`, $MEDANCHOR_LEDGER and the
 #     configuration file take the URI, and `config show` hides its password;
-#   - `sync --anchor-mode merkle` refuses a PostgreSQL ledger (6), saying it needs SQLite;
+#   - Merkle mode on PostgreSQL: `sync --anchor-mode merkle` anchors recorded analyses in a root,
+#     and `medanchor anchorer --anchor-mode merkle` more; each proof is written beside its report
+#     and `verify --proof` accepts it;
 #   - the URI's password is in no output; a server that cannot be reached is exit 9.
 # Usage: postgres_e2e_test.sh MEDANCHOR_BINARY SOURCE_DIR
 set -euo pipefail
 bin=$1
 src=$2
-pgbin=${MEDANCHOR_PG_BINDIR:-/usr/lib/postgresql/15/bin}
-[ -x "$pgbin/initdb" ] && [ -x "$pgbin/pg_ctl" ] || {
-    echo "FAIL: PostgreSQL's initdb and pg_ctl are not in $pgbin: install the Debian package postgresql-15 (scripts/apt-packages.txt)" >&2
-    exit 1
-}
 work=$(mktemp -d)
-pg=$(mktemp -d)
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-[ "$(id -u)" = 0 ] && chown postgres "$pg"
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 port=$(free_port)
 api_port=$(free_port)
-pg_port=$(free_port)  # only the name of the socket file: the server listens on no TCP port
 chain=(--port "$port" --api-port "$api_port" --data "$work/chain")
 node=(--node "http://127.0.0.1:$port")
 cleanup() {
     "$bin" devnet stop "${chain[@]}" >/dev/null 2>&1 || true
-    as_pg "$pgbin/pg_ctl" -D "$pg/data" -m immediate stop >/dev/null 2>&1 || true
-    rm -rf "$work" "$pg"
+    stop_postgres
+    rm -rf "$work"
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 # shellcheck source=tests/app/chain_setup.sh
 . "$(dirname "$0")/chain_setup.sh"
+# shellcheck source=tests/app/postgres_setup.sh
+. "$(dirname "$0")/postgres_setup.sh"
 
-as_pg "$pgbin/initdb" -D "$pg/data" -U medanchor -A trust --no-sync -E UTF8 --locale=C >"$pg/initdb.log" 2>&1 \
-    || fail "initdb: $(cat "$pg/initdb.log")"
-as_pg "$pgbin/pg_ctl" -D "$pg/data" -l "$pg/server.log" -w -o "-k $pg -c listen_addresses='' -p $pg_port" start \
-    >/dev/null || fail "pg_ctl start: $(cat "$pg/server.log")"
-psql=(/usr/bin/psql -X -q -At -h "$pg" -p "$pg_port" -U medanchor)
+start_postgres
 "${psql[@]}" -d postgres -c "CREATE DATABASE scans" || fail "createdb"
 secret="pw-e2e-31337"
 uri="postgresql://medanchor:$secret@/scans?host=$pg&port=$pg_port"
@@ -64,7 +55,7 @@ grep -q "$secret" <<<"$out" && fail "the password is printed: $out"
 [ "$("${psql[@]}" -d scans -c "SELECT count(*) FROM analyses WHERE state = 'confirmed' AND onchain_id IS NOT NULL")" = 3 ] \
     || fail "three confirmed: $("${psql[@]}" -d scans -c "SELECT id, state, last_error FROM analyses")"
 [ "$("${psql[@]}" -d scans -c "SELECT count(*) FROM transactions WHERE state = 'success'")" -ge 1 ] || fail "a transaction"
-[ "$("${psql[@]}" -d scans -c "SELECT version FROM medanchor_schema")" = 1 ] || fail "schema version 1"
+[ "$("${psql[@]}" -d scans -c "SELECT version FROM medanchor_schema")" = 2 ] || fail "schema version 2"
 
 # verify with the same ledger: every image found on chain once, its local report matching.
 "$bin" verify "$work/images" "${node[@]}" --ledger "$uri" --json >"$work/verify.jsonl" 2>&1 \
@@ -86,14 +77,49 @@ out=$(MEDANCHOR_LEDGER="$uri" "$bin" config show 2>&1) || fail "config show: $ou
 grep -q "postgresql://" <<<"$out" || fail "config show names the ledger: $out"
 grep -q "$secret" <<<"$out" && fail "config show prints the password: $out"
 
-# Merkle anchoring keeps its tables in SQLite only: refused, saying so.
-set +e
-out=$("$bin" sync --anchor-mode merkle --ledger "$uri" "${node[@]}" --key-file "$work/doctor.key" 2>&1)
-rc=$?
-set -e
-[ "$rc" = 6 ] || fail "sync --anchor-mode merkle on PostgreSQL: expected 6, got $rc: $out"
-grep -q "SQLite ledger only" <<<"$out" || fail "the refusal says why: $out"
+# Merkle mode on PostgreSQL: recorded analyses anchored in a root by sync, then more by the
+# elected writer; each leaf's proof beside its report, checked by verify --proof.
+record_more() {
+    "$bin" simulate --out "$work/$1" --seed "$2" --count 3 >/dev/null
+    rm -f "$work/$1/truth.csv"
+    out=$("$bin" analyze "$work/$1" --out "$work/reports" --ledger "$uri" --no-anchor \
+        --analyst "$doctor" 2>&1) || fail "analyze --no-anchor: $out"
+}
+q() { "${psql[@]}" -d scans -c "$1"; }
+record_more merkle1 10
+out=$("$bin" sync --anchor-mode merkle --ledger "$uri" "${node[@]}" --key-file "$work/doctor.key" 2>&1) \
+    || fail "sync --anchor-mode merkle on PostgreSQL: $out"
 grep -q "$secret" <<<"$out" && fail "the password is printed: $out"
+[ "$(q "SELECT count(*) FROM merkle_roots WHERE state = 'confirmed'")" = 1 ] \
+    || fail "one root confirmed: $(q "SELECT state, last_error FROM merkle_roots") $out"
+record_more merkle2 11
+"$bin" anchorer --anchor-mode merkle --root-every 0 --interval 0.5 --ledger "$uri" "${node[@]}" \
+    --key-file "$work/doctor.key" >"$work/anchorer.log" 2>&1 &
+writer=$!
+for _ in $(seq 1 300); do
+    [ "$(q "SELECT count(*) FROM merkle_roots WHERE state = 'confirmed'")" = 2 ] && break
+    sleep 0.1
+done
+kill -TERM "$writer"
+wait "$writer" || fail "anchorer exit on SIGTERM: $(cat "$work/anchorer.log")"
+[ "$(q "SELECT count(*) FROM merkle_roots WHERE state = 'confirmed'")" = 2 ] \
+    || fail "a second root by the anchorer: $(cat "$work/anchorer.log")"
+[ "$(q "SELECT count(*) FROM analyses a JOIN merkle_leaves l ON l.analysis_id = a.id WHERE a.state = 'confirmed'")" \
+    = "$(q "SELECT count(*) FROM merkle_leaves")" ] || fail "every leaf's analysis confirmed"
+# Proofs are written on the pass after a root is confirmed: the writer may have stopped first.
+"$bin" sync --anchor-mode merkle --ledger "$uri" "${node[@]}" --key-file "$work/doctor.key" >/dev/null 2>&1 \
+    || fail "sync after the anchorer"
+mapfile -t proofs < <(find "$work/reports" -name anchor.proof.json)
+[ "${#proofs[@]}" = "$(q "SELECT count(*) FROM merkle_leaves")" ] || fail "a proof per leaf: ${#proofs[@]}"
+verified=0
+for f in "$work"/merkle1/*.dcm "$work"/merkle2/*.dcm; do
+    h=$("$bin" hash "$f" | cut -d' ' -f1 | sed -e 's/^hmac-sha256://')
+    p=$(grep -l "$h" "${proofs[@]}" | head -1 || true)
+    [ -n "$p" ] || continue
+    "$bin" verify "$f" --proof "$p" "${node[@]}" >/dev/null || fail "verify --proof $p"
+    verified=$((verified + 1))
+done
+[ "$verified" = "${#proofs[@]}" ] || fail "verify --proof of each proof: $verified of ${#proofs[@]}"
 
 # A server that cannot be reached: exit 9, no password.
 set +e
@@ -102,4 +128,4 @@ rc=$?
 set -e
 [ "$rc" = 9 ] || fail "unreachable PostgreSQL: expected 9, got $rc: $out"
 grep -q "$secret" <<<"$out" && fail "the password is printed: $out"
-echo "ok: analyze, verify, ledger list and sync on a PostgreSQL ledger"
+echo "ok: analyze, verify, ledger list, sync and the anchorer (records and Merkle) on a PostgreSQL ledger"

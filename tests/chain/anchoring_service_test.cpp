@@ -301,6 +301,67 @@ TEST_P(OutboxOnDevnet, BatchesAndCrashRecoveryAnchorEachAnalysisOnce) {
 // then sends the second transaction's stored bytes again: each image once, the second by its
 // original txid. (Releasing the second analysis instead would anchor it twice once anyone sent the
 // stored bytes again, as a peer holding them would.)
+// The node's mempool takes at most 25 + 1 chained transactions of a sender beyond its confirmed
+// nonce (TooMuchChaining). A burst that needs more (30 analyses, one a transaction) is sent 25
+// at a time: a pass that may not wait leaves the rest pending, counted as waiting for room, and
+// meets no refusal; one that waits sends the rest once confirmations have made room, and every
+// analysis is on chain once.
+TEST_P(OutboxOnDevnet, ABurstOfMoreThan25TransactionsWaitsForRoomInTheMempool) {
+    auto doctor = analyst();
+    const std::string me = doctor.sender();
+    constexpr int kBurst = 30;
+    std::vector<std::string> hashes;
+    for (int i = 0; i < kBurst; ++i) {
+        char tail[8];
+        std::snprintf(tail, sizeof tail, "%04x", i);
+        hashes.push_back(std::string(60, '7') + tail);
+        ledger::NewAnalysis a;
+        a.source_path = "x";
+        a.image_hash = hashes.back();
+        a.hash_mode = "hmac-sha256";
+        a.model_sha256 = kModel;
+        a.model_name = "m";
+        a.model_version = "1";
+        a.finding = "nodule-present";
+        a.confidence_bp = 9000;
+        a.report_json = "{\"r\":" + std::to_string(i) + "}";
+        a.analyst = me;
+        ASSERT_TRUE(ledger_->add(a).ok());
+    }
+    OutboxOptions one_each;
+    one_each.batch = 1;
+    one_each.wait = false;
+    auto first = sync_outbox(*ledger_, doctor, one_each);
+    ASSERT_TRUE(first.ok()) << first.error().message();
+    EXPECT_EQ(first->sent, kMaxChainedTransactions);
+    EXPECT_EQ(first->txids.size(), kMaxChainedTransactions);
+    EXPECT_EQ(first->chained_out, kBurst - kMaxChainedTransactions);
+    EXPECT_EQ(first->deferred, 0u);
+    for (const auto& p : first->problems)
+        EXPECT_EQ(p.find("TooMuchChaining"), std::string::npos) << p;
+
+    one_each.wait = true;
+    auto rest = sync_outbox(*ledger_, doctor, one_each);
+    ASSERT_TRUE(rest.ok()) << rest.error().message();
+    EXPECT_EQ(rest->sent, kBurst - kMaxChainedTransactions);
+    EXPECT_EQ(rest->chained_out, 0u);
+    EXPECT_EQ(rest->deferred, 0u);
+    for (const auto& p : rest->problems)
+        EXPECT_EQ(p.find("TooMuchChaining"), std::string::npos) << p;
+    EXPECT_EQ(ledger_->counts()->at(ledger::AnalysisState::kConfirmed),
+              static_cast<std::size_t>(kBurst));
+    auto reader = session("wallet_3");
+    for (const auto& h : hashes) {
+        auto stats = reader.read("get-image-stats", {Value::buffer(*stacks::from_hex(h))});
+        ASSERT_TRUE(stats.ok()) << stats.error().message();
+        EXPECT_EQ(stats->field("total")->as_uint(), 1u) << h;
+    }
+    // One transaction per nonce: the account's nonce counts them (the registration was 0).
+    auto account = reader.node().account(me);
+    ASSERT_TRUE(account.ok());
+    EXPECT_EQ(account->nonce, 1u + kBurst);
+}
+
 TEST_P(OutboxOnDevnet, ATransactionBehindANonceGapKeepsItsAnalyses) {
     auto doctor = analyst();
     const std::string me = doctor.sender();

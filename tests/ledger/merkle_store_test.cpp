@@ -1,10 +1,12 @@
-// The ledger's Merkle roots on real SQLite files: a root and its leaves are stored in one
+// The ledger's Merkle roots, on both backends (a real SQLite file, and a fresh database on the test
+// binary's real PostgreSQL, postgres_server.h): a root and its leaves are stored in one
 // transaction or not at all, an analysis is a leaf of one root at most (the schema refuses a
 // second, even written by hand), confirming a root confirms its analyses, a failed root gives
 // them back for the next root, and a process killed inside store_root leaves no half root.
 #include "ledger/merkle_store.h"
 
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,18 +15,31 @@
 #include <random>
 
 #include "ledger/ledger.h"
+#include "postgres_server.h"
 
 namespace medanchor::ledger {
 namespace {
 
 namespace fs = std::filesystem;
 
-class MerkleStoreTest : public ::testing::Test {
+using testing::Backend;
+using testing::name_of;
+
+class MerkleStoreTest : public ::testing::TestWithParam<Backend> {
   protected:
     void SetUp() override {
         std::random_device rd;
         dir_ = fs::temp_directory_path() / ("medanchor-merkle-store-" + std::to_string(rd()));
         path_ = dir_ / "ledger.sqlite";
+        if (postgres()) {
+            auto server = testing::PostgresServer::shared();
+            ASSERT_TRUE(server.ok()) << server.error().message();
+            server_ = *server;
+            auto db = server_->create_database();
+            ASSERT_TRUE(db.ok()) << db.error().message();
+            database_ = *db;
+            path_ = server_->uri(database_);
+        }
         auto l = Ledger::open(path_);
         ASSERT_TRUE(l.ok()) << l.error().message();
         ledger_.emplace(std::move(*l));
@@ -36,6 +51,23 @@ class MerkleStoreTest : public ::testing::Test {
         store_.reset();
         ledger_.reset();
         fs::remove_all(dir_);
+        if (server_ != nullptr && !database_.empty()) {
+            EXPECT_TRUE(server_->drop_database(database_).ok());
+        }
+    }
+
+    bool postgres() const { return GetParam() == Backend::kPostgres; }
+
+    // Runs SQL behind the store's back on a connection of its own; whether it succeeded.
+    bool raw(const std::string& sql) {
+        if (postgres())
+            return server_->exec(database_, sql).ok();
+        sqlite3* db = nullptr;
+        if (sqlite3_open(path_.c_str(), &db) != SQLITE_OK)
+            return false;
+        const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr);
+        sqlite3_close(db);
+        return rc == SQLITE_OK;
     }
 
     std::int64_t add(char image, const std::string& analyst = "ST1ANALYST") {
@@ -70,11 +102,19 @@ class MerkleStoreTest : public ::testing::Test {
     }
 
     fs::path dir_, path_;
+    testing::PostgresServer* server_ = nullptr;
+    std::string database_;
     std::optional<Ledger> ledger_;
     std::optional<MerkleStore> store_;
 };
 
-TEST_F(MerkleStoreTest, ARootIsStoredWithItsLeavesInOrder) {
+INSTANTIATE_TEST_SUITE_P(Backends, MerkleStoreTest,
+                         ::testing::Values(Backend::kSqlite, Backend::kPostgres),
+                         [](const ::testing::TestParamInfo<Backend>& info) {
+                             return std::string(name_of(info.param));
+                         });
+
+TEST_P(MerkleStoreTest, ARootIsStoredWithItsLeavesInOrder) {
     const auto a = add('a'), b = add('b'), c = add('c');
     auto row = store_->store_root(root('1', {c, a, b}));
     ASSERT_TRUE(row.ok()) << row.error().message();
@@ -94,7 +134,7 @@ TEST_F(MerkleStoreTest, ARootIsStoredWithItsLeavesInOrder) {
     EXPECT_EQ(ledger_->get(a)->state, AnalysisState::kPending);
 }
 
-TEST_F(MerkleStoreTest, AnAnalysisIsALeafOfOneRootAtMost) {
+TEST_P(MerkleStoreTest, AnAnalysisIsALeafOfOneRootAtMost) {
     const auto a = add('a'), b = add('b'), c = add('c');
     ASSERT_TRUE(store_->store_root(root('1', {a, b})).ok());
     // A second root taking b is refused as a whole: nothing of it is stored.
@@ -103,19 +143,20 @@ TEST_F(MerkleStoreTest, AnAnalysisIsALeafOfOneRootAtMost) {
     EXPECT_EQ(second.error().code(), ErrorCode::kInvalidArgument);
     EXPECT_EQ(store_->roots()->size(), 1u);
     EXPECT_FALSE(store_->leaf_of(c)->has_value());
-    // The schema itself refuses it, whoever writes.
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
-    const std::string sql = "INSERT INTO merkle_leaves VALUES (1, 5, " + std::to_string(b) + ", '" +
-                            std::string(64, 'b') + "')";
-    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_CONSTRAINT);
-    sqlite3_close(db);
+    // The schema itself refuses it, whoever writes (and takes a leaf of a free analysis).
+    const auto leaf = [&](std::int64_t id) {
+        return "INSERT INTO merkle_leaves VALUES (" + std::to_string(store_->roots()->front().row) +
+               ", 5, " + std::to_string(id) + ", '" + std::string(64, 'b') + "')";
+    };
+    EXPECT_FALSE(raw(leaf(b)));
+    EXPECT_TRUE(raw(leaf(c)));
     // Another analyst's analysis, or one not pending, is refused too.
+    EXPECT_FALSE(store_->store_root(root('4', {c}, 3)).ok());
     const auto other = add('d', "ST2OTHER");
     EXPECT_FALSE(store_->store_root(root('3', {other}, 2)).ok());
 }
 
-TEST_F(MerkleStoreTest, ConfirmingARootConfirmsItsAnalyses) {
+TEST_P(MerkleStoreTest, ConfirmingARootConfirmsItsAnalyses) {
     const auto a = add('a'), b = add('b');
     auto row = store_->store_root(root('1', {a, b}));
     ASSERT_TRUE(row.ok());
@@ -139,7 +180,7 @@ TEST_F(MerkleStoreTest, ConfirmingARootConfirmsItsAnalyses) {
     EXPECT_TRUE(store_->root(*row)->proofs_written);
 }
 
-TEST_F(MerkleStoreTest, AFailedRootGivesItsAnalysesBackForTheNextRoot) {
+TEST_P(MerkleStoreTest, AFailedRootGivesItsAnalysesBackForTheNextRoot) {
     const auto a = add('a'), b = add('b');
     auto row = store_->store_root(root('1', {a, b}));
     ASSERT_TRUE(row.ok());
@@ -155,22 +196,27 @@ TEST_F(MerkleStoreTest, AFailedRootGivesItsAnalysesBackForTheNextRoot) {
     EXPECT_EQ(store_->leaf_of(a)->value().index, 1u);
 }
 
-// SIGKILL inside store_root's transaction (after the root row, before the commit): the file
+// SIGKILL inside store_root's transaction (after the root row, before the commit): the ledger
 // holds no root and no leaf, and the analyses are free.
-TEST_F(MerkleStoreTest, AProcessKilledInsideStoreRootLeavesNoHalfRoot) {
+TEST_P(MerkleStoreTest, AProcessKilledInsideStoreRootLeavesNoHalfRoot) {
     const auto a = add('a'), b = add('b');
     const pid_t child = fork();
     ASSERT_GE(child, 0);
     if (child == 0) {
-        sqlite3* db = nullptr;
-        sqlite3_open(path_.c_str(), &db);
         // What store_root does, stopped half-way: the root row is written, no commit.
-        sqlite3_exec(db,
-                     "BEGIN IMMEDIATE; INSERT INTO merkle_roots (root, analyst, model_id, "
-                     "lowest_confidence, size, state, txid, raw_hex, nonce, fee, created_at, "
-                     "updated_at) VALUES (printf('%064d', 1), 'ST1ANALYST', 1, 9000, 2, 'built', "
-                     "printf('%064d', 2), '00', 0, 1, 'x', 'x')",
-                     nullptr, nullptr, nullptr);
+        const std::string insert =
+            "INSERT INTO merkle_roots (root, analyst, model_id, lowest_confidence, size, state, "
+            "txid, raw_hex, nonce, fee, created_at, updated_at) VALUES ('" +
+            std::string(64, '1') + "', 'ST1ANALYST', 1, 9000, 2, 'built', '" +
+            std::string(64, '2') + "', '00', 0, 1, 'x', 'x')";
+        if (postgres()) {
+            PGconn* db = PQconnectdb(path_.c_str());
+            PQclear(PQexec(db, ("BEGIN; " + insert).c_str()));
+        } else {
+            sqlite3* db = nullptr;
+            sqlite3_open(path_.c_str(), &db);
+            sqlite3_exec(db, ("BEGIN IMMEDIATE; " + insert).c_str(), nullptr, nullptr, nullptr);
+        }
         ::kill(::getpid(), SIGKILL);
     }
     int status = 0;

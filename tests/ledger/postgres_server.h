@@ -11,11 +11,23 @@
 
 #include <filesystem>
 #include <optional>
+#include <ostream>
 #include <string>
 
 #include "common/error.h"
 
 namespace medanchor::ledger::testing {
+
+// The two ledger backends a value-parameterised suite runs on (ledger_test.cpp,
+// merkle_store_test.cpp).
+enum class Backend { kSqlite, kPostgres };
+inline const char* name_of(Backend b) {
+    return b == Backend::kSqlite ? "SQLite" : "PostgreSQL";
+}
+// How gtest (and so CTest's test names) shows the parameter.
+inline void PrintTo(Backend b, std::ostream* os) {
+    *os << name_of(b);
+}
 
 class PostgresServer {
   public:

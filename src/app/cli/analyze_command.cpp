@@ -376,11 +376,13 @@ Status run_analyze(const AnalyzeRequest& r) {
         why_waiting = "the chain cannot be reached";
     } else {
         auto lock = ledger::OutboxLock::acquire(
-            ledger->path(), std::chrono::seconds(r.chain.timeout_s), [&](long pid) {
+            ledger->path(), std::chrono::seconds(r.chain.timeout_s),
+            [&](long pid) {
                 std::cerr << "medanchor: waiting for another medanchor process"
                           << (pid > 0 ? " (pid " + std::to_string(pid) + ")" : std::string())
                           << " that is anchoring from " << ledger->display_name() << " ...\n";
-            });
+            },
+            outbox_scope(*session));
         if (!lock) {
             if (lock.error().code() != ErrorCode::kTimeout)
                 return lock.error();

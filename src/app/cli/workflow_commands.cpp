@@ -1,14 +1,19 @@
 #include "app/cli/workflow_commands.h"
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "app/cli/chain_options.h"
 #include "app/cli/progress.h"
+#include "chain/anchorer.h"
 #include "chain/anchoring_service.h"
 #include "chain/contract.h"
 #include "chain/proof_file.h"
@@ -266,6 +271,19 @@ void add_review(CLI::App& app, CommandAction& action) {
     }
 }
 
+// The JSON of a sync or anchorer pass: what was sent, confirmed, held...
+ordered_json summary_json(const OutboxSummary& summary) {
+    ordered_json j{{"sent", summary.sent},           {"resent", summary.resent},
+                   {"confirmed", summary.confirmed}, {"held", summary.held},
+                   {"deferred", summary.deferred},   {"refused", summary.refused},
+                   {"roots", summary.roots},         {"proofs", summary.proofs},
+                   {"waiting", summary.waiting},     {"chained_out", summary.chained_out},
+                   {"txids", summary.txids},         {"problems", summary.problems}};
+    for (const auto& [state, n] : summary.totals)
+        j["ledger"][ledger::to_string(state)] = n;
+    return j;
+}
+
 void add_sync(CLI::App& app, CommandAction& action) {
     auto o = std::make_shared<ChainOptions>();
     auto ledger_path = std::make_shared<std::string>();
@@ -299,8 +317,8 @@ void add_sync(CLI::App& app, CommandAction& action) {
                                                     pending->begin()->first +
                                                     ", not for this key's " + session->sender() +
                                                     ": sync with that analyst's key");
-            auto lock =
-                ledger::OutboxLock::acquire(ledger->path(), std::chrono::seconds(o->timeout_s));
+            auto lock = ledger::OutboxLock::acquire(
+                ledger->path(), std::chrono::seconds(o->timeout_s), {}, outbox_scope(*session));
             if (!lock)
                 return lock.error();
             AnchoringProgress progress(!o->json);
@@ -316,19 +334,122 @@ void add_sync(CLI::App& app, CommandAction& action) {
             if (!summary)
                 return summary.error();
             if (o->json) {
-                ordered_json j{{"sent", summary->sent},           {"resent", summary->resent},
-                               {"confirmed", summary->confirmed}, {"held", summary->held},
-                               {"deferred", summary->deferred},   {"refused", summary->refused},
-                               {"roots", summary->roots},         {"proofs", summary->proofs},
-                               {"waiting", summary->waiting},     {"txids", summary->txids},
-                               {"problems", summary->problems}};
-                for (const auto& [state, n] : summary->totals)
-                    j["ledger"][ledger::to_string(state)] = n;
-                std::cout << j.dump() << "\n";
+                std::cout << summary_json(*summary).dump() << "\n";
             } else {
                 print_summary(*summary, std::cout);
             }
             return Status::Ok();
+        };
+    });
+}
+
+// One line per event of the elected writer: text, or one JSON object (--json).
+void print_anchorer_event(const AnchorerEvent& e, bool json) {
+    if (json) {
+        ordered_json j{{"event", to_string(e.kind)}};
+        if (!e.detail.empty())
+            j["detail"] = e.detail;
+        if (e.summary)
+            j["pass"] = summary_json(*e.summary);
+        j["pending"] = e.pending;
+        j["broadcast"] = e.broadcast;
+        j["lag_s"] = e.lag_s ? ordered_json(*e.lag_s) : ordered_json(nullptr);
+        j["last_broadcast"] =
+            e.times.last_broadcast ? ordered_json(*e.times.last_broadcast) : ordered_json(nullptr);
+        j["last_confirmed"] =
+            e.times.last_confirmed ? ordered_json(*e.times.last_confirmed) : ordered_json(nullptr);
+        j["at"] = ledger::utc_now();
+        std::cout << j.dump() << std::endl;
+        return;
+    }
+    std::cout << ledger::utc_now() << " anchorer " << to_string(e.kind);
+    if (e.summary)
+        std::cout << ": sent " << e.summary->sent << " in " << e.summary->txids.size()
+                  << " transaction(s), confirmed " << e.summary->confirmed
+                  << (e.summary->chained_out ? ", " + std::to_string(e.summary->chained_out) +
+                                                   " wait for room in the mempool"
+                                             : std::string());
+    if (!e.detail.empty())
+        std::cout << ": " << e.detail;
+    std::cout << "; pending " << e.pending << ", awaiting confirmation " << e.broadcast << ", lag "
+              << (e.lag_s ? std::to_string(*e.lag_s) + " s" : std::string("unknown"))
+              << ", last broadcast " << e.times.last_broadcast.value_or("never")
+              << ", last confirmed " << e.times.last_confirmed.value_or("never") << std::endl;
+    if (e.summary)
+        for (const auto& p : e.summary->problems)
+            std::cout << "  note: " << p << std::endl;
+}
+
+void add_anchorer(CLI::App& app, CommandAction& action) {
+    auto o = std::make_shared<ChainOptions>();
+    auto ledger_path = std::make_shared<std::string>();
+    auto anchoring = std::make_shared<AnchorOptions>();
+    auto interval = std::make_shared<double>(5.0);
+    auto retry = std::make_shared<double>(3.0);
+    auto batch = std::make_shared<std::size_t>(50);
+    auto* cmd = app.add_subcommand(
+        "anchorer",
+        "The elected anchoring writer of a signing key: anchors and settles until SIGTERM, or "
+        "stands by while another process holds the key's outbox (docs/anchorer.md)");
+    add_chain_options(cmd, *o);
+    add_anchor_options(cmd, *anchoring, /*root_every=*/true);
+    cmd->add_option("--ledger", *ledger_path,
+                    "ledger: a postgresql:// URI shared with the workers, or an SQLite file "
+                    "(default $MEDANCHOR_LEDGER or ~/.medanchor/ledger.sqlite)");
+    cmd->add_option("--interval", *interval, "seconds between passes while elected")
+        ->check(CLI::Range(0.1, 3600.0))
+        ->capture_default_str();
+    cmd->add_option("--standby-retry", *retry,
+                    "seconds between tries for the outbox lock while another holds it")
+        ->check(CLI::Range(0.1, 3600.0))
+        ->capture_default_str();
+    cmd->add_option("--batch-size", *batch,
+                    "records mode: analyses per transaction (the contract takes up to 50)")
+        ->check(CLI::Range(std::size_t{1}, std::size_t{50}))
+        ->capture_default_str();
+    cmd->footer(
+        "One writer per signing key and contract on a PostgreSQL ledger (an advisory lock "
+        "keyed by the sender address), one per ledger on SQLite (its outbox lock file). The "
+        "lock is checked on its own session before each transaction is signed. SIGTERM or "
+        "SIGINT: the current pass finishes, the lock is released, exit 0.");
+    cmd->callback([&action, o, ledger_path, anchoring, interval, retry, batch] {
+        action = [=]() -> Status {
+            auto session = open_session(*o);
+            if (!session)
+                return session.error();
+            auto chosen = outbox_options(*anchoring);
+            if (!chosen)
+                return chosen.error();
+            AnchorerOptions options;
+            options.outbox = *chosen;
+            options.outbox.batch = *batch;
+            options.interval = std::chrono::milliseconds(static_cast<long>(*interval * 1000));
+            options.standby_retry = std::chrono::milliseconds(static_cast<long>(*retry * 1000));
+            // The signals are blocked in every thread and taken by one with sigwait(), so a
+            // pass is never interrupted half-way: it ends, then the lock is released.
+            sigset_t set;
+            sigemptyset(&set);
+            sigaddset(&set, SIGTERM);
+            sigaddset(&set, SIGINT);
+            pthread_sigmask(SIG_BLOCK, &set, nullptr);
+            const bool json = o->json;
+            auto anchorer = Anchorer::open(
+                ledger_path->empty() ? ledger::Ledger::default_path() : fs::path(*ledger_path),
+                std::move(*session), options,
+                [json](const AnchorerEvent& e) { print_anchorer_event(e, json); });
+            if (!anchorer)
+                return anchorer.error();
+            Anchorer* writer = anchorer->get();
+            std::thread watcher([writer, set] {
+                int sig = 0;
+                sigwait(&set, &sig);
+                writer->stop();
+            });
+            Status status = writer->run();
+            // The watcher waits for a signal that may never come when run() ended on its own.
+            pthread_kill(watcher.native_handle(), SIGTERM);
+            watcher.join();
+            return status;
         };
     });
 }
@@ -447,6 +568,7 @@ void add_workflow_commands(CLI::App& app, CommandAction& action) {
     add_professional(app, action);
     add_review(app, action);
     add_sync(app, action);
+    add_anchorer(app, action);
     add_ledger(app, action);
 }
 
