@@ -179,9 +179,10 @@ class Ledger {
     // sends (pacs_store.h). Migrated on open.
     static constexpr int kSchemaVersion = 5;
     // The PostgreSQL schema (medanchor_schema.version): 1: analyses, transactions and
-    // transaction_analyses, as in SQLite version 2. The Merkle and listener tables are SQLite's
-    // only (MerkleStore and PacsStore refuse a PostgreSQL location).
-    static constexpr int kPostgresSchemaVersion = 1;
+    // transaction_analyses, as in SQLite version 2; 2: the job queue's table jobs
+    // (job_queue.h). The Merkle and listener tables are SQLite's only (MerkleStore and
+    // PacsStore refuse a PostgreSQL location).
+    static constexpr int kPostgresSchemaVersion = 2;
 
     // Opens a ledger and migrates its schema. `location` is a file path (SQLite: created, with
     // its parent folders mode 0700 and the file mode 0600, when missing) or a libpq URI

@@ -4,7 +4,7 @@
 # only, trust authentication for this test server only; as root, run as the `postgres` user):
 #   - `analyze --ledger postgresql://...` of three simulated slices records and anchors them;
 #   - `verify` with the same ledger finds each on chain and matches its report;
-#   - psql, an independent client, finds the three rows confirmed and schema version 1;
+#   - psql, an independent client, finds the three rows confirmed and schema version 2 (the job queue's migration);
 #   - a second analyze records nothing twice; `ledger list`, $MEDANCHOR_LEDGER and the
 #     configuration file take the URI, and `config show` hides its password;
 #   - `sync --anchor-mode merkle` refuses a PostgreSQL ledger (6), saying it needs SQLite;
@@ -13,37 +13,25 @@
 set -euo pipefail
 bin=$1
 src=$2
-pgbin=${MEDANCHOR_PG_BINDIR:-/usr/lib/postgresql/15/bin}
-[ -x "$pgbin/initdb" ] && [ -x "$pgbin/pg_ctl" ] || {
-    echo "FAIL: PostgreSQL's initdb and pg_ctl are not in $pgbin: install the Debian package postgresql-15 (scripts/apt-packages.txt)" >&2
-    exit 1
-}
 work=$(mktemp -d)
-pg=$(mktemp -d)
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-[ "$(id -u)" = 0 ] && chown postgres "$pg"
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 port=$(free_port)
 api_port=$(free_port)
-pg_port=$(free_port)  # only the name of the socket file: the server listens on no TCP port
 chain=(--port "$port" --api-port "$api_port" --data "$work/chain")
 node=(--node "http://127.0.0.1:$port")
 cleanup() {
     "$bin" devnet stop "${chain[@]}" >/dev/null 2>&1 || true
-    as_pg "$pgbin/pg_ctl" -D "$pg/data" -m immediate stop >/dev/null 2>&1 || true
-    rm -rf "$work" "$pg"
+    stop_postgres
+    rm -rf "$work"
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=tests/app/postgres_setup.sh
+. "$(dirname "$0")/postgres_setup.sh"
 # shellcheck source=tests/app/chain_setup.sh
 . "$(dirname "$0")/chain_setup.sh"
 
-as_pg "$pgbin/initdb" -D "$pg/data" -U medanchor -A trust --no-sync -E UTF8 --locale=C >"$pg/initdb.log" 2>&1 \
-    || fail "initdb: $(cat "$pg/initdb.log")"
-as_pg "$pgbin/pg_ctl" -D "$pg/data" -l "$pg/server.log" -w -o "-k $pg -c listen_addresses='' -p $pg_port" start \
-    >/dev/null || fail "pg_ctl start: $(cat "$pg/server.log")"
-psql=(/usr/bin/psql -X -q -At -h "$pg" -p "$pg_port" -U medanchor)
-"${psql[@]}" -d postgres -c "CREATE DATABASE scans" || fail "createdb"
+start_postgres scans
 secret="pw-e2e-31337"
 uri="postgresql://medanchor:$secret@/scans?host=$pg&port=$pg_port"
 
@@ -64,7 +52,7 @@ grep -q "$secret" <<<"$out" && fail "the password is printed: $out"
 [ "$("${psql[@]}" -d scans -c "SELECT count(*) FROM analyses WHERE state = 'confirmed' AND onchain_id IS NOT NULL")" = 3 ] \
     || fail "three confirmed: $("${psql[@]}" -d scans -c "SELECT id, state, last_error FROM analyses")"
 [ "$("${psql[@]}" -d scans -c "SELECT count(*) FROM transactions WHERE state = 'success'")" -ge 1 ] || fail "a transaction"
-[ "$("${psql[@]}" -d scans -c "SELECT version FROM medanchor_schema")" = 1 ] || fail "schema version 1"
+[ "$("${psql[@]}" -d scans -c "SELECT version FROM medanchor_schema")" = 2 ] || fail "schema version 2"
 
 # verify with the same ledger: every image found on chain once, its local report matching.
 "$bin" verify "$work/images" "${node[@]}" --ledger "$uri" --json >"$work/verify.jsonl" 2>&1 \
