@@ -162,4 +162,4 @@ samples=$(find "$work/sample" -name '*.dcm' | wc -l)
 st=$("$bin" status --ledger "$uri" --json) || fail "status: $st"
 grep -q "\"done\":$n," <<<"$st" || fail "status counts $n done: $st"
 grep -q "\"confirmed\":$confirmed," <<<"$st" || fail "status counts $confirmed confirmed: $st"
-echo "ok: $n images, 3 workers (one killed -9), a PostgreSQL restart: each analysed and anchored once"
+echo "ok: $n images, 3 workers (one killed -9), a PostgreSQL restart: each analysed once, anchored once unless held for review"
