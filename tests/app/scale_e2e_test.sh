@@ -108,6 +108,13 @@ while [ "$(q "SELECT count(*) FROM jobs WHERE state = 'done'")" -lt $((n / 2)) ]
 done
 restart_postgres 2
 
+# They finish only once every job is done: the killed worker's jobs come back when their lease
+# expires (without that, they would wait here for ever).
+deadline=$((SECONDS + 400))
+while kill -0 "$w2" 2>/dev/null || kill -0 "$w3" 2>/dev/null; do
+    [ $SECONDS -lt $deadline ] || fail "the workers never finished: $(q "SELECT state, worker, count(*) FROM jobs WHERE state <> 'done' GROUP BY 1, 2")"
+    sleep 1
+done
 rc2=0; rc3=0
 wait "$w2" || rc2=$?
 wait "$w3" || rc3=$?
