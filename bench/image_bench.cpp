@@ -1,11 +1,16 @@
 // Decode + hash throughput on a CT-size slice (512 x 512, 16-bit) and a large radiograph
-// (3000 x 3000, 16-bit, 12 stored), uncompressed and JPEG-LS; the hash step alone (public and
-// keyed); and, in the same run, `sha256sum` over the very same canonical bytes, so the hash can
-// be compared with the machine's stock SHA-256. Prints figures; asserts nothing about time.
-// Wall-clock time throughout (sha256sum runs in a child process, whose CPU time the parent's
-// clock would miss).
+// (3000 x 3000, 16-bit, 12 stored), uncompressed and JPEG-LS; and, like with like, in the same
+// run:
+//   - in process: the canonical hash step alone (public and keyed) against OpenSSL's SHA-256
+//     (EVP) of the very same canonical bytes already in memory;
+//   - process against process: the whole `medanchor hash --public FILE.dcm` command (start,
+//     read, decode, hash, print) against `sha256sum` and `openssl dgst -sha256` of the canonical
+//     bytes' file (which the tools only read and hash), each a child process.
+// Prints figures; asserts nothing about time; skips a benchmark whose digest disagrees with the
+// public hash. Wall-clock time throughout (child processes' CPU time would be missed).
 //   build/bench/medanchor_bench_image
 #include <benchmark/benchmark.h>
+#include <openssl/evp.h>
 
 #include <cstdio>
 #include <random>
@@ -24,6 +29,7 @@ struct Fixture {
     fs::path raw;        // explicit VR little endian
     fs::path jpegls;     // JPEG-LS lossless (dcmcjpls), empty if the tool is missing
     fs::path canonical;  // the canonical form, for sha256sum
+    std::vector<std::uint8_t> canonical_in_memory;
     std::size_t canonical_bytes = 0;
 };
 
@@ -73,6 +79,7 @@ Fixture make(const std::string& name, std::uint16_t rows, std::uint16_t cols,
     f.canonical = scratch() / (name + ".canonical");
     medanchor::testing::write_bytes(f.canonical, canonical);
     f.canonical_bytes = canonical.size();
+    f.canonical_in_memory = std::move(canonical);
     return f;
 }
 
@@ -126,20 +133,46 @@ void BM_HashOnly(benchmark::State& state, int which, bool keyed) {
     state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * f.canonical_bytes));
 }
 
-// `sha256sum FILE` (or `openssl dgst -sha256 -r FILE`) on the canonical bytes: process start-up
-// included, as a user would run it.
-void BM_Sha256sum(benchmark::State& state, int which, const char* tool) {
+// OpenSSL's SHA-256 (EVP, one call) of the canonical bytes already in memory: the in-process
+// baseline for BM_HashOnly's public hash (the same bytes, the same function).
+void BM_OpenSslSha256(benchmark::State& state, int which) {
     const Fixture& f = pick(which);
-    const std::string command = std::string(tool) + " " + medanchor::testing::quote(f.canonical);
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    for (auto _ : state) {
+        if (EVP_Digest(f.canonical_in_memory.data(), f.canonical_in_memory.size(), digest, &length,
+                       EVP_sha256(), nullptr) != 1) {
+            state.SkipWithError("EVP_Digest failed");
+            return;
+        }
+        benchmark::DoNotOptimize(digest);
+    }
+    auto img = medanchor::image::read_image(f.raw);
+    const auto ours = medanchor::image::hash_image(*img, nullptr);
+    if (length != 32 || !std::equal(digest, digest + 32, ours.digest.begin()))
+        state.SkipWithError("OpenSSL's digest disagrees with the public hash");
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * f.canonical_bytes));
+}
+
+// A whole command in a child process, as a user runs it: `medanchor hash --public` of the DICOM
+// file, or `sha256sum` / `openssl dgst -sha256 -r` of the canonical bytes' file. Its digest must
+// be the public hash of the image.
+void BM_Command(benchmark::State& state, int which, const char* tool) {
+    const Fixture& f = pick(which);
+    const bool ours = std::string(tool) == "medanchor";
+    const std::string command =
+        ours ? std::string(MEDANCHOR_BIN) + " hash --public " + medanchor::testing::quote(f.raw)
+             : std::string(tool) + " " + medanchor::testing::quote(f.canonical);
     std::string last;
     for (auto _ : state) {
         last = medanchor::testing::run_command(command).output;
     }
-    // Same digest as our public hash of the same image: same bytes, same function.
     auto img = medanchor::image::read_image(f.raw);
-    if (last.substr(0, 64) != medanchor::image::hash_image(*img, nullptr).hex()) {
-        state.SkipWithError("the tool disagrees with the public hash");
-    }
+    const std::string expected = medanchor::image::hash_image(*img, nullptr).hex();
+    const std::string digest = ours ? last.substr(last.find(':') + 1, 64) : last.substr(0, 64);
+    if (digest != expected)
+        state.SkipWithError(
+            ("the command's digest disagrees with the public hash: " + last).c_str());
     state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * f.canonical_bytes));
 }
 
@@ -155,13 +188,28 @@ BENCHMARK_CAPTURE(BM_HashOnly, ct_public, 0, false)->Unit(benchmark::kMillisecon
 BENCHMARK_CAPTURE(BM_HashOnly, ct_keyed, 0, true)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_HashOnly, xr_public, 1, false)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_HashOnly, xr_keyed, 1, true)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_Sha256sum, ct_sha256sum, 0, "sha256sum")
+BENCHMARK_CAPTURE(BM_OpenSslSha256, ct_openssl_evp, 0)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
-BENCHMARK_CAPTURE(BM_Sha256sum, xr_sha256sum, 1, "sha256sum")
+BENCHMARK_CAPTURE(BM_OpenSslSha256, xr_openssl_evp, 1)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
-BENCHMARK_CAPTURE(BM_Sha256sum, xr_openssl_dgst, 1, "openssl dgst -sha256 -r")
+BENCHMARK_CAPTURE(BM_Command, ct_medanchor_hash, 0, "medanchor")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_Command, ct_sha256sum, 0, "sha256sum")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_Command, ct_openssl_dgst, 0, "openssl dgst -sha256 -r")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_Command, xr_medanchor_hash, 1, "medanchor")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_Command, xr_sha256sum, 1, "sha256sum")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_Command, xr_openssl_dgst, 1, "openssl dgst -sha256 -r")
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

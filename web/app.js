@@ -583,8 +583,12 @@ async function loadRegistry() {
 }
 
 // ---- PACS ---------------------------------------------------------------------------------
-// The listener's series (GET /api/pacs/series), refreshed every 2 s while one is in progress.
+// The listener's series (GET /api/pacs/series), read again while the page is shown: every 2 s
+// while one is in progress, every 10 s otherwise (a new series appears by itself), and 10 s
+// after a failed read.
 const pacsPage = 25;
+const pacsBusyMs = 2000;
+const pacsIdleMs = 10000;
 let pacsOffset = 0;
 let pacsTimer = null;
 const seriesWords = {
@@ -617,6 +621,7 @@ async function loadPacs() {
   } catch (e) {
     $('#pacs-error').textContent = `The listener's state could not be read: ${e.message}`;
     $('#pacs-error').hidden = false;
+    if (location.hash.startsWith('#pacs')) pacsTimer = setTimeout(loadPacs, pacsIdleMs);
     return;
   }
   $('#pacs-stats').textContent = `Listening on DICOM port ${stats.port}: ${stats.instances_received} instances received, `
@@ -647,7 +652,9 @@ async function loadPacs() {
   $('#pacs-pager').hidden = list.total <= pacsPage;
   $('#pacs-newer').disabled = pacsOffset === 0;
   $('#pacs-older').disabled = pacsOffset + pacsPage >= list.total;
-  if (list.series.some(inProgress) && location.hash.startsWith('#pacs')) pacsTimer = setTimeout(loadPacs, 2000);
+  if (location.hash.startsWith('#pacs')) {
+    pacsTimer = setTimeout(loadPacs, list.series.some(inProgress) ? pacsBusyMs : pacsIdleMs);
+  }
 }
 
 async function openSeries(uid) {
@@ -695,7 +702,7 @@ async function openSeries(uid) {
   if (!s.sends.length) emptyRow(sbody, 5, 'No destination is configured.');
   $('#series-title').textContent = `Series ${shortUid(s.series_uid)}`;
   $('#series-body').hidden = false;
-  if (inProgress(s) && location.hash === `#series/${uid}`) pacsTimer = setTimeout(() => openSeries(uid), 2000);
+  if (inProgress(s) && location.hash === `#series/${uid}`) pacsTimer = setTimeout(() => openSeries(uid), pacsBusyMs);
 }
 
 // ---- wiring -------------------------------------------------------------------------------

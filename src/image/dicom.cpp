@@ -504,18 +504,31 @@ Result<Image> decode_dicom(std::span<const std::uint8_t> untrusted, std::string_
         return fail(ErrorCode::kCorrupt, name, "pixel data is empty");
     }
 
-    // Native little-endian grey pixels (what the gate hands over for every syntax DCMTK decodes)
+    // Native little-endian pixels (what the gate hands over for every syntax DCMTK decodes), grey
+    // or colour with one sample per component (RGB, YBR_FULL: the raw codec transforms neither),
     // are taken from the element as they are: normalise_samples below does what GDCM's raw codec
     // would (its overlay clean-up keeps the stored bits; the shift and sign come from the same
-    // header), without the codec's two stream copies of the whole image.
+    // header), without the codec's two stream copies of the whole image, and without its
+    // assert()s on 8- and 32-bit words holding fewer stored bits.
     std::vector<std::uint8_t> buffer(decoded_bytes);
     const gdcm::ByteValue* native = pixel_data.GetByteValue();
     const bool little_endian_native = ts == gdcm::TransferSyntax::ImplicitVRLittleEndian ||
                                       ts == gdcm::TransferSyntax::ExplicitVRLittleEndian;
-    const bool copied_as_stored = native != nullptr && little_endian_native && samples == 1 &&
-                                  bits_allocated >= 8 && native->GetLength() >= decoded_bytes;
+    const bool one_sample_per_component =
+        samples == 1 || pi_in_file == "RGB" || pi_in_file == "YBR_FULL";
+    const bool copied_as_stored = native != nullptr && little_endian_native &&
+                                  one_sample_per_component && bits_allocated >= 8 &&
+                                  native->GetLength() >= decoded_bytes;
     if (copied_as_stored) {
         std::memcpy(buffer.data(), native->GetPointer(), decoded_bytes);
+    } else if (native != nullptr && (bits_allocated == 8 || bits_allocated == 32) &&
+               bits_stored < bits_allocated) {
+        // What is left for the raw codec (big-endian or chroma-subsampled native data) would
+        // abort the process inside GDCM with these words.
+        return fail(ErrorCode::kUnsupported, name,
+                    "Bits Stored " + std::to_string(bits_stored) + " in " +
+                        std::to_string(bits_allocated) + "-bit words, " + pi_in_file + ", " +
+                        info.transfer_syntax_name + ": not decoded by this build");
     } else if (!img.GetBuffer(reinterpret_cast<char*>(buffer.data()))) {
         return fail(ErrorCode::kCorrupt, name,
                     "cannot decode pixel data (" + info.transfer_syntax_name + ")");

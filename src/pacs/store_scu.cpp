@@ -54,9 +54,12 @@ class Association {
             return failure(cond, "cannot set up the network");
         cond = scu_.negotiateAssociation();
         if (cond == DUL_ASSOCIATIONREJECTED) {
-            return Error(ErrorCode::kRejected, where() + ": association rejected (is " +
-                                                   peer_.ae_title +
-                                                   " its AE title, and does it accept ours?)");
+            // A failure that may pass: a PACS at its association limit rejects "transient" for
+            // a while, and DCMTK 3.6.7's DcmSCU does not tell which kind of rejection it got.
+            return Error(ErrorCode::kNetwork, where() + ": association rejected (is " +
+                                                  peer_.ae_title +
+                                                  " its AE title, does it accept ours, is it at "
+                                                  "its association limit?)");
         }
         if (cond == NET_EC_NoAcceptablePresentationContexts) {
             return Error(ErrorCode::kUnsupported,

@@ -10,7 +10,8 @@
 #     analyses the API links to);
 #   - /api/metrics carries the listener's counters (the names of `listen --metrics`);
 #   - the web UI's PACS page in Debian's chromium (tests/web/pacs.spec.mjs), screenshots saved to
-#     $MEDANCHOR_WEB_OUT;
+#     $MEDANCHOR_WEB_OUT; the page left open shows a series sent meanwhile and follows it to
+#     Summarised by itself;
 #   - SIGTERM: serve exits 0 and an instance stored just before is spooled, analysed after a
 #     restart.
 # Usage: serve_listen_e2e_test.sh MEDANCHOR_BINARY SOURCE_DIR
@@ -100,7 +101,10 @@ echo "metrics ok"
 [ -x /usr/bin/chromium ] || fail "/usr/bin/chromium is missing (scripts/apt-packages.txt lists it)"
 web_out=${MEDANCHOR_WEB_OUT:-$work/web}
 mkdir -p "$web_out"
+# The second browser test sends series U itself while the page is open.
+make_series U 403 1
 (cd "$src" && MEDANCHOR_URL="$base" MEDANCHOR_TOKEN_AUDITOR="$auditor" MEDANCHOR_PACS_SERIES="$series" \
+    MEDANCHOR_PACS_NEXT="$work/series/U/0.dcm" MEDANCHOR_DICOM_PORT="$dicom_port" \
     MEDANCHOR_WEB_OUT="$web_out" node_modules/.bin/playwright test -c tests/web/playwright.config.mjs tests/web/pacs.spec.mjs) ||
     fail "the browser tests (screenshots and traces in $web_out)"
 for page in pacs pacs-series; do
@@ -118,7 +122,7 @@ server_pid=
 [ "$code" = 0 ] || fail "serve exited $code on SIGTERM"
 ls "$work/data/pacs/spool"/*/*.dcm >/dev/null 2>&1 || fail "the instance stored before SIGTERM is not spooled"
 start_server
-t_done() { [ "$(get /api/pacs/series | /usr/bin/python3 -c 'import json,sys; print(sum(s["instances"]["analysed"] for s in json.load(sys.stdin)["series"]))')" = 4 ]; }
+t_done() { [ "$(get /api/pacs/series | /usr/bin/python3 -c 'import json,sys; print(sum(s["instances"]["analysed"] for s in json.load(sys.stdin)["series"]))')" = 5 ]; }
 wait_for 90 "the spooled instance was not analysed after the restart: $(get /api/pacs/series)" t_done
 echo "SIGTERM ok: the spooled instance analysed after the restart"
 echo PASS

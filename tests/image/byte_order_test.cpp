@@ -192,8 +192,9 @@ TEST(ByteOrder, EightBitOwBigEndianIsReadPerWordAndFlagged) {
 
 // Bits Stored narrower than Bits Allocated, at the bottom of the word or higher up, with random
 // bits in every unused position: each decodes to the samples PS3.5 8.1.1 defines (computed by
-// the fixture with numpy). GDCM's own raw codec aborted the process (an assert) on 8-bit words
-// with fewer stored bits and on 32-bit words with fewer than 32.
+// the fixture with numpy), grey and colour (RGB and YBR_FULL, planar or not). GDCM's own raw
+// codec aborted the process (an assert) on 8-bit words with fewer stored bits and on 32-bit
+// words with fewer than 32; what still goes to it (big-endian native data) is refused instead.
 TEST(ByteOrder, NarrowStoredBitsDecodeToTheirDefinedSamples) {
     ScratchDir dir;
     const auto gen = write_fixtures("stored_bits.py", dir.path());
@@ -214,7 +215,17 @@ TEST(ByteOrder, NarrowStoredBitsDecodeToTheirDefinedSamples) {
             << int(*first.first) << " decoded, " << int(*first.second) << " expected";
         ++checked;
     }
-    EXPECT_EQ(checked, 32);
+    EXPECT_EQ(checked, 32 + 16);
+    int refused = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(dir.path() / "refused")) {
+        SCOPED_TRACE(entry.path().filename().string());
+        auto img = read_image(entry.path());
+        ASSERT_FALSE(img.ok());
+        EXPECT_EQ(img.error().code(), ErrorCode::kUnsupported) << img.error().message();
+        EXPECT_NE(img.error().message().find("not decoded"), std::string::npos);
+        ++refused;
+    }
+    EXPECT_EQ(refused, 2);
 }
 
 }  // namespace

@@ -19,6 +19,9 @@
 #   X. a destination that refuses for good (STOW-RS to a path Orthanc answers 404): the send is
 #      given up after one attempt (`failed`, the reason in the ledger and the log, the metrics'
 #      sends_dead); once the destination is fixed, `--retry-failed-sends` sends it, once.
+#   R. a C-STORE destination that rejects the association (DCMTK's storescp --refuse, as a PACS
+#      at its association limit does): the send is tried again, not given up; once a storescp
+#      that accepts listens on that port, the SR arrives there, once.
 # Usage: listen_failures_test.sh MEDANCHOR_BINARY SOURCE_DIR
 set -euo pipefail
 bin=$1
@@ -26,7 +29,9 @@ src=$2
 work=$(mktemp -d)
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 source "$src/tests/pacs/listen_support.sh"
-trap 'stop_listen; stop_orthanc; rm -rf "$work"' EXIT
+r_pid=
+stop_r() { if [ -n "$r_pid" ]; then kill "$r_pid" 2>/dev/null; wait "$r_pid" 2>/dev/null || true; fi; r_pid=; }
+trap 'stop_listen; stop_orthanc; stop_r; rm -rf "$work"' EXIT
 start_orthanc
 "$bin" site-key new "$work/site.key" >/dev/null
 "$bin" keys devnet wallet_2 --out "$work/doctor.key" >/dev/null  # names the analyst; nothing is signed
@@ -221,4 +226,28 @@ sleep 2
 [ "$(rest_sr_count)" = $((srs_before + 1)) ] || fail "X: the SR arrived more than once"
 echo "X ok: a send refused for good is given up with its reason, and sent once when retried"
 stop_listen
+
+# ---- R: a destination that rejects the association, then accepts ----------------------------------
+make_series R 407 1
+r_port=$(free_port)
+storescp --refuse "$r_port" >"$work/refusing.log" 2>&1 &
+r_pid=$!
+start_listen --stable-after 1 --port "$m_port" --send-to "DEST@127.0.0.1:$r_port"
+storescu -aet MODALITY -aec MEDANCHOR 127.0.0.1 "$m_port" "$work/series/R"/*.dcm || fail "R: storescu"
+r_retrying() { [ "$(sql "SELECT count(*) FROM pacs_sends WHERE destination LIKE '%:$r_port' AND state = 'pending' AND attempts >= 2 AND last_error LIKE '%association rejected%'")" = 1 ]; }
+wait_for 60 "R: the rejected send is not being tried again" r_retrying
+stop_r
+mkdir "$work/r_in"
+storescp -od "$work/r_in" "$r_port" >"$work/accepting.log" 2>&1 &
+r_pid=$!
+r_received() { [ "$(find "$work/r_in" -type f | wc -l)" -ge 1 ]; }
+wait_for 90 "R: the SR did not arrive once the destination accepts" r_received
+sent_r() { [ "$(sql "SELECT state FROM pacs_sends WHERE destination LIKE '%:$r_port'")" = sent ]; }
+wait_for 10 "R: the send is not marked sent" sent_r
+sleep 2
+[ "$(find "$work/r_in" -type f | wc -l)" = 1 ] || fail "R: the SR arrived more than once"
+[ "$(dcmdump +P 0008,0060 "$(find "$work/r_in" -type f)" | sed -e 's/.*\[\(.*\)\].*/\1/')" = SR ] || fail "R: what arrived is not an SR"
+echo "R ok: a rejected association is tried again, and the SR sent once when it is accepted"
+stop_listen
+stop_r
 echo "PASS"

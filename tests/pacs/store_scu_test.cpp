@@ -73,7 +73,10 @@ TEST(StoreScu, NamesThePeerThatRejectsTheAssociation) {
     StoreScu scu(listener.peer("NOT_THEM"));
     auto receipt = scu.store_file(pydicom_file("MR_small.dcm"));
     ASSERT_FALSE(receipt.ok());
-    EXPECT_EQ(receipt.error().code(), ErrorCode::kRejected);
+    // Told as a failure that may pass (network): DcmSCU does not say whether the rejection
+    // was transient (an association limit) or permanent.
+    EXPECT_EQ(receipt.error().code(), ErrorCode::kNetwork);
+    EXPECT_NE(receipt.error().message().find("association rejected"), std::string::npos);
     EXPECT_NE(receipt.error().message().find(listener.peer("NOT_THEM").to_string()),
               std::string::npos)
         << receipt.error().message();

@@ -111,7 +111,7 @@ struct Listener::Impl {
     // Series whose summary failed: when to try again, and the wait before that try. A series
     // marked due in the ledger and absent here (every one at start) is summarised at once.
     std::map<std::string, std::pair<Clock::time_point, std::chrono::milliseconds>> summary_retry;
-    std::string analysing;          // the series process_series() is on; empty: none
+    std::string analysing;  // the series process_series() is on; empty: none
     ListenStats stats;
 
     std::unique_ptr<pacs::StoreScp> scp;
@@ -350,35 +350,64 @@ struct Listener::Impl {
                         const std::vector<ledger::PacsInstance>& rows) {
         service::Observer quiet;
         std::size_t analysed = 0;
+        std::vector<const ledger::PacsInstance*> spooled;
         for (const auto& row : rows) {
-            if (!row.spool_path)
-                continue;
-            auto bytes = read_regular_file(*row.spool_path, o.scp.max_object_bytes * 2 + (1 << 20));
-            Result<service::Recorded> recorded =
-                bytes ? analysis.analyze(service::ImageSource::deidentified_pacs_instance(
-                                             std::move(*bytes), row.origin + "/" + row.sop_uid),
-                                         o.analysis, quiet)
-                      : Result<service::Recorded>(bytes.error());
-            std::lock_guard lock(store_mutex);
-            if (recorded) {
-                if (auto s = store.mark_analysed(row.sop_uid, recorded->analysis.id); !s) {
-                    log_line("series " + series + ": " + s.error().message());
-                    return;  // the instance stays spooled; tried again
+            if (row.spool_path)
+                spooled.push_back(&row);
+        }
+        // Through the batch pipeline (decoding overlaps inference on the compute threads), a
+        // bounded number of instances at a time: at most kChunk spooled files in memory at once.
+        constexpr std::size_t kChunk = 16;
+        for (std::size_t start = 0; start < spooled.size(); start += kChunk) {
+            const std::size_t end = std::min(spooled.size(), start + kChunk);
+            std::vector<std::optional<Result<service::Recorded>>> results(end - start);
+            std::vector<service::ImageSource> sources;
+            std::vector<std::size_t> source_of;  // sources[j] is spooled[source_of[j]]
+            for (std::size_t k = start; k < end; ++k) {
+                const auto& row = *spooled[k];
+                auto bytes =
+                    read_regular_file(*row.spool_path, o.scp.max_object_bytes * 2 + (1 << 20));
+                if (!bytes) {
+                    results[k - start] = bytes.error();
+                    continue;
                 }
-                ++analysed;
-                count([](ListenStats& s) { ++s.images_analysed; });
-            } else {
-                log_line("instance " + row.sop_uid + " of series " + series +
-                         " not analysed: " + recorded.error().message() + " [" +
-                         error_info(recorded.error().code()).name + "]");
-                if (auto s = store.mark_failed(row.sop_uid, recorded.error().message()); !s) {
-                    log_line("series " + series + ": " + s.error().message());
-                    return;
-                }
-                count([](ListenStats& s) { ++s.images_failed; });
+                source_of.push_back(k);
+                sources.push_back(service::ImageSource::deidentified_pacs_instance(
+                    std::move(*bytes), row.origin + "/" + row.sop_uid));
             }
-            std::error_code ec;
-            fs::remove(*row.spool_path, ec);
+            if (!sources.empty()) {
+                auto batch = analysis.analyze_batch(sources, o.analysis, quiet);
+                for (std::size_t j = 0; j < sources.size(); ++j) {
+                    results[source_of[j] - start] = batch
+                                                        ? std::move(batch->images[j].result)
+                                                        : Result<service::Recorded>(batch.error());
+                }
+                sources.clear();  // the chunk's bytes go before the next chunk is read
+            }
+            for (std::size_t k = start; k < end; ++k) {
+                const auto& row = *spooled[k];
+                Result<service::Recorded>& recorded = *results[k - start];
+                std::lock_guard lock(store_mutex);
+                if (recorded) {
+                    if (auto s = store.mark_analysed(row.sop_uid, recorded->analysis.id); !s) {
+                        log_line("series " + series + ": " + s.error().message());
+                        return;  // the instance stays spooled; tried again
+                    }
+                    ++analysed;
+                    count([](ListenStats& s) { ++s.images_analysed; });
+                } else {
+                    log_line("instance " + row.sop_uid + " of series " + series +
+                             " not analysed: " + recorded.error().message() + " [" +
+                             error_info(recorded.error().code()).name + "]");
+                    if (auto s = store.mark_failed(row.sop_uid, recorded.error().message()); !s) {
+                        log_line("series " + series + ": " + s.error().message());
+                        return;
+                    }
+                    count([](ListenStats& s) { ++s.images_failed; });
+                }
+                std::error_code ec;
+                fs::remove(*row.spool_path, ec);
+            }
         }
         std::error_code ec;
         fs::remove(spool_dir() / series, ec);  // only when empty
