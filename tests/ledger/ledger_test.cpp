@@ -853,7 +853,7 @@ TEST_F(PostgresLedgerTest, TheOutboxLockIsOnePerSigningKeyAndItsLossIsSeen) {
 
 // The listener's tables are SQLite's only: its store refuses a PostgreSQL ledger with
 // kUnsupported, saying so, rather than making a file named like the URI. The Merkle tables are
-// on both (schema version 2; MerkleStore's suite runs on both backends).
+// on both (schema version 2 and later; MerkleStore's suite runs on both backends).
 TEST_F(PostgresLedgerTest, TheListenerStoreRefusesAPostgresLedgerAndTheMerkleStoreOpens) {
     ASSERT_TRUE(Ledger::open(uri_).ok());
     auto merkle = MerkleStore::open(uri_);

@@ -114,6 +114,22 @@ Result<Analyst> resolve_analyst(const AnalyzeRequest& r, const ChainConfig& conf
     return who;
 }
 
+}  // namespace
+
+Result<std::string> recording_analyst(const AnalyzeRequest& r) {
+    auto config = chain_config(r.chain);
+    if (!config)
+        return config.error();
+    AnalyzeRequest record_only = r;
+    record_only.anchor = false;
+    auto who = resolve_analyst(record_only, *config);
+    if (!who)
+        return who.error();
+    return who->principal;
+}
+
+namespace {
+
 // "already recorded": a rerun leaves the analysis and its folder exactly as they are.
 void print_already(const std::string& file, const ledger::Analysis& a, bool json) {
     std::error_code ec;
@@ -444,6 +460,11 @@ Status run_analyze(const AnalyzeRequest& r) {
 }
 
 void add_analysis_options(CLI::App* cmd, AnalyzeRequest& r) {
+    add_record_options(cmd, r);
+    cmd->add_flag("!--no-anchor", r.anchor, "record only; `medanchor sync` anchors later");
+}
+
+void add_record_options(CLI::App* cmd, AnalyzeRequest& r) {
     cmd->add_option("--site-key", r.site_key,
                     "site key file (default $MEDANCHOR_SITE_KEY_FILE or ~/.medanchor/site.key)");
     cmd->add_option("--ledger", r.ledger,
@@ -455,7 +476,6 @@ void add_analysis_options(CLI::App* cmd, AnalyzeRequest& r) {
                     "later needs that principal's key");
     cmd->add_flag("--saliency", r.saliency,
                   "write an occlusion-sensitivity saliency.png per image");
-    cmd->add_flag("!--no-anchor", r.anchor, "record only; `medanchor sync` anchors later");
     cmd->add_flag(
         "--allow-burned-in", r.allow_burned_in,
         "analyse images flagged Burned In Annotation = YES (their pixels may show identity)");

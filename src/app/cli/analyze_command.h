@@ -73,9 +73,16 @@ Result<AnalysisSetup> prepare_analysis(const AnalyzeRequest& request,
 
 Status run_analyze(const AnalyzeRequest& request);
 
+// The principal analyses are recorded for without anchoring them (`enqueue`, `worker`):
+// --analyst, or the principal of the key in --key-file / $MEDANCHOR_KEY_FILE (both given: they
+// must agree). kNoKey when neither is given.
+Result<std::string> recording_analyst(const AnalyzeRequest& request);
+
 // --site-key, --ledger, --site, --analyst, --saliency, --no-anchor, --allow-burned-in: what every
 // command that analyses takes (`analyze`, `listen`).
 void add_analysis_options(CLI::App* cmd, AnalyzeRequest& request);
+// The same without --no-anchor: for `worker`, which records only.
+void add_record_options(CLI::App* cmd, AnalyzeRequest& request);
 
 void add_analyze_command(CLI::App& app, CommandAction& action);
 

@@ -11,6 +11,7 @@
 #include "app/cli/image_commands.h"
 #include "app/cli/listen_command.h"
 #include "app/cli/predict_command.h"
+#include "app/cli/queue_commands.h"
 #include "app/cli/serve_command.h"
 #include "app/cli/simulate_command.h"
 #include "app/cli/verify_command.h"
@@ -132,6 +133,7 @@ Result<std::unique_ptr<CLI::App>> make_cli(CommandAction& action, const ConfigFi
     add_chain_commands(*app, action);
     add_simulate_command(*app, action);
     add_analyze_command(*app, action);
+    add_queue_commands(*app, action);
     add_verify_command(*app, action);
     add_workflow_commands(*app, action);
     add_serve_commands(*app, action);

@@ -1,5 +1,6 @@
 #include "app/dicom/metrics.h"
 
+#include "common/prometheus.h"
 #include "ledger/pacs_store.h"
 
 namespace medanchor::dicom {
@@ -8,19 +9,7 @@ std::string metrics_text(const ListenStats& s, const std::filesystem::path& ledg
     std::string out;
     const auto metric = [&](const char* name, const char* type, const char* help,
                             std::uint64_t value) {
-        out += "# HELP ";
-        out += name;
-        out += ' ';
-        out += help;
-        out += "\n# TYPE ";
-        out += name;
-        out += ' ';
-        out += type;
-        out += '\n';
-        out += name;
-        out += ' ';
-        out += std::to_string(value);
-        out += '\n';
+        append_metric(out, name, type, help, static_cast<double>(value));
     };
     metric("medanchor_listen_instances_received_total", "counter",
            "Instances stored in the spool and answered Success.", s.instances_received);

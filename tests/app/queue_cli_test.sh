@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# `medanchor enqueue`, `worker` and `status` through the binary on a real PostgreSQL 15 started
+# here (no chain: the analyses are recorded for --analyst and not anchored; docs/scale.md):
+#   - enqueue and worker refuse an SQLite ledger (exit 6, saying why, no file made);
+#   - enqueue: absolute paths, idempotent, --requeue, a missing file is exit 13 (others queued),
+#     no image file is exit 17;
+#   - worker --once drains the queue and exits 0; a corrupt file fails its job with the error
+#     (the file named, the worker goes on); a rerun after --requeue records nothing twice;
+#   - SIGTERM mid-claim: exit 0, the claim's unstarted jobs released (queued, not counted), the
+#     finished ones done; a second worker finishes the rest;
+#   - status --json and --prometheus (parsed by python3-prometheus-client's parser) agree with
+#     psql.
+# Usage: queue_cli_test.sh MEDANCHOR_BINARY SOURCE_DIR
+set -euo pipefail
+bin=$(realpath "$1")
+work=$(mktemp -d)
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=tests/app/postgres_setup.sh
+. "$(dirname "$0")/postgres_setup.sh"
+cleanup() { stop_postgres; rm -rf "$work"; }
+trap cleanup EXIT
+start_postgres scans
+q() { "${psql[@]}" -d scans -c "$1"; }
+analyst=ST2CY5V39NHDPWSXMW9QDT3HC3GD6Q6XX4CFRK9AG
+who=(--analyst "$analyst")
+
+export MEDANCHOR_SITE_KEY_FILE="$work/site.key"
+"$bin" site-key new "$work/site.key" >/dev/null 2>&1
+"$bin" simulate --out "$work/images" --seed 7 --count 60 --size 64 --views 90 >/dev/null
+rm -f "$work/images/truth.csv"
+printf 'not an image at all, but named like one' >"$work/images/zz-broken.dcm"
+# A file the folder search takes for DICOM (magic at 128) that does not decode.
+{ head -c 128 /dev/zero; printf 'DICM'; head -c 64 /dev/urandom; } >"$work/images/zz-corrupt.dcm"
+
+# SQLite: refused, saying why, nothing made.
+for cmd in enqueue worker; do
+    set +e
+    if [ "$cmd" = enqueue ]; then
+        out=$("$bin" enqueue "$work/images" --ledger "$work/l.sqlite" "${who[@]}" 2>&1)
+    else
+        out=$("$bin" worker --ledger "$work/l.sqlite" "${who[@]}" --once 2>&1)
+    fi
+    rc=$?
+    set -e
+    [ "$rc" = 6 ] || fail "$cmd with an SQLite ledger: expected 6, got $rc: $out"
+    grep -q "needs a PostgreSQL ledger" <<<"$out" || fail "$cmd says why: $out"
+    [ ! -e "$work/l.sqlite" ] || fail "$cmd made an SQLite file"
+done
+
+# enqueue: relative paths stored absolute; idempotent; missing file 13; no image 17.
+(cd "$work" && "$bin" enqueue images --ledger "$uri" "${who[@]}" --json >"$work/enq.json") \
+    || fail "enqueue: $(cat "$work/enq.json")"
+grep -q '"queued":61,' "$work/enq.json" || fail "61 queued (60 slices, 1 file with DICOM magic): $(cat "$work/enq.json")"
+[ "$(q "SELECT count(*) FROM jobs WHERE path LIKE '$work/images/%'")" = 61 ] || fail "absolute paths"
+out=$("$bin" enqueue "$work/images" --ledger "$uri" "${who[@]}")
+grep -q "queued 0 job(s), 61 already queued" <<<"$out" || fail "idempotent: $out"
+set +e
+out=$("$bin" enqueue "$work/images/ctsim-7-00000.dcm" "$work/nothere.dcm" --ledger "$uri" "${who[@]}" 2>&1)
+rc=$?
+set -e
+[ "$rc" = 13 ] || fail "a missing file: expected 13, got $rc: $out"
+grep -q "nothere.dcm" <<<"$out" || fail "the missing file named: $out"
+mkdir "$work/empty"
+set +e
+out=$("$bin" enqueue "$work/empty" --ledger "$uri" "${who[@]}" 2>&1)
+rc=$?
+set -e
+[ "$rc" = 17 ] || fail "no image: expected 17, got $rc: $out"
+
+# SIGTERM while a worker holds a claim of 40 (one forward pass of 8 at a time on one thread):
+# exit 0, what it finished done, the rest released to queued with attempts not counted.
+"$bin" worker --ledger "$uri" "${who[@]}" --reports "$work/reports" --batch 40 --threads 1 \
+    >"$work/w1.log" 2>&1 &
+w1=$!
+deadline=$((SECONDS + 120))
+until [ "$(q "SELECT count(*) FROM jobs WHERE state = 'done'")" -ge 1 ]; do
+    [ $SECONDS -lt $deadline ] || fail "the worker did nothing: $(cat "$work/w1.log")"
+    sleep 0.1
+done
+kill -TERM "$w1"
+rc=0
+wait "$w1" || rc=$?
+[ "$rc" = 0 ] || fail "worker after SIGTERM: exit $rc: $(cat "$work/w1.log")"
+[ "$(q "SELECT count(*) FROM jobs WHERE state = 'claimed'")" = 0 ] || fail "claimed jobs left after SIGTERM"
+done1=$(q "SELECT count(*) FROM jobs WHERE state = 'done'")
+[ "$done1" -lt 40 ] || fail "SIGTERM came too late to test a release ($done1 done)"
+[ "$(q "SELECT count(*) FROM jobs WHERE state = 'queued' AND attempts > 0")" = 0 ] \
+    || fail "released jobs counted as attempts"
+[ "$(q "SELECT count(*) FROM analyses")" = "$done1" ] || fail "one analysis per done job"
+
+# A second worker drains the rest: corrupt files fail with their error, named; exit 0.
+"$bin" worker --ledger "$uri" "${who[@]}" --reports "$work/reports" --once --threads 1 \
+    >"$work/w2.log" 2>&1 || fail "worker --once: $(cat "$work/w2.log")"
+[ "$(q "SELECT count(*) FROM jobs WHERE state = 'done'")" = 60 ] || fail "60 done: $(q "SELECT state, count(*) FROM jobs GROUP BY 1")"
+[ "$(q "SELECT count(*) FROM jobs WHERE state = 'failed'")" = 1 ] || fail "one failed"
+err=$(q "SELECT last_error FROM jobs WHERE state = 'failed'")
+grep -q "^corrupt: .*zz-corrupt.dcm" <<<"$err" || fail "the failure names the file and the problem: $err"
+grep -q "zz-corrupt.dcm" "$work/w2.log" || fail "the worker logs the failure"
+[ "$(q "SELECT count(*) FROM analyses")" = 60 ] || fail "60 analyses"
+[ "$(find "$work/reports" -name report.json | wc -l)" = 60 ] || fail "60 report folders"
+
+# --requeue puts done jobs back; a worker finds their analyses recorded: nothing twice.
+out=$("$bin" enqueue "$work/images" --ledger "$uri" "${who[@]}" --requeue --json)
+grep -q '"requeued":61' <<<"$out" || fail "requeue: $out"
+"$bin" worker --ledger "$uri" "${who[@]}" --reports "$work/reports" --once --threads 1 \
+    >"$work/w3.log" 2>&1 || fail "worker after requeue: $(cat "$work/w3.log")"
+[ "$(q "SELECT count(*) FROM analyses")" = 60 ] || fail "still 60 analyses"
+[ "$(q "SELECT count(*) FROM jobs WHERE state = 'done'")" = 60 ] || fail "60 done again"
+
+# status --json and --prometheus against psql.
+st=$("$bin" status --ledger "$uri" --json) || fail "status: $st"
+grep -q '"jobs":{"queued":0,"claimed":0,"done":60,"failed":1,' <<<"$st" || fail "status jobs: $st"
+pending=$(q "SELECT count(*) FROM analyses WHERE state = 'pending'")
+grep -q "\"pending\":$pending," <<<"$st" || fail "status analyses: $st"
+grep -q 'zz-corrupt.dcm' <<<"$st" || fail "status shows the last failure: $st"
+"$bin" status --ledger "$uri" --prometheus >"$work/metrics.txt" || fail "status --prometheus"
+/usr/bin/python3 - "$work/metrics.txt" "$pending" "$(q "SELECT count(*) FROM analyses WHERE state = 'needs_review'")" <<'PY' \
+    || fail "the Prometheus text: $(cat "$work/metrics.txt")"
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+text = open(sys.argv[1]).read()
+samples = {}
+for family in text_string_to_metric_families(text):
+    for s in family.samples:
+        samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
+def value(name, **labels):
+    return samples[(name, tuple(sorted(labels.items())))]
+assert value("medanchor_jobs", state="done") == 60, samples
+assert value("medanchor_jobs", state="failed") == 1
+assert value("medanchor_jobs", state="queued") == 0
+assert value("medanchor_analyses", state="pending") == int(sys.argv[2])
+assert value("medanchor_analyses", state="needs_review") == int(sys.argv[3])
+assert ("medanchor_anchoring_lag_seconds", ()) in samples
+PY
+echo "ok: enqueue, worker (SIGTERM, corrupt files, requeue) and status on PostgreSQL"
