@@ -17,19 +17,24 @@ for f in "$src"/deploy/systemd/*; do
 done
 cp "$work/medanchor-worker@.service" "$work/medanchor-worker@1.service"
 out=$(cd "$work" && systemd-analyze verify --man=no ./medanchor-worker@1.service \
-    ./medanchor-anchorer.service ./medanchor-anchorer.timer 2>&1) || fail "systemd-analyze verify: $out"
+    ./medanchor-anchorer.service 2>&1) || fail "systemd-analyze verify: $out"
 [ -z "$out" ] || fail "systemd-analyze verify says: $out"
 # The options the units pass exist (CLI11 refuses an unknown one with exit 2).
 "$bin" worker --help | grep -q -- "--reports" || fail "worker --reports"
 grep -q -- "--threads 1" "$src/deploy/systemd/medanchor-worker@.service" || fail "unit args"
+"$bin" anchorer --help | grep -q -- "--key-file" || fail "anchorer --key-file"
 
 /usr/bin/python3 - "$src/deploy/k8s/medanchor.yaml" <<'PY' || fail "the Kubernetes manifest"
 import sys, yaml
 docs = list(yaml.safe_load_all(open(sys.argv[1])))
 kinds = [d["kind"] for d in docs]
-for k in ("Deployment", "CronJob", "StatefulSet", "Secret", "PersistentVolumeClaim", "Service"):
+for k in ("Deployment", "StatefulSet", "Secret", "PersistentVolumeClaim", "Service"):
     assert k in kinds, (k, kinds)
-worker = next(d for d in docs if d["kind"] == "Deployment")
+worker = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "medanchor-worker")
+anchorer = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "medanchor-anchorer")
+a = anchorer["spec"]["template"]["spec"]["containers"][0]
+assert a["args"][0] == "anchorer" and "--key-file" in a["args"], a["args"]
+assert anchorer["spec"]["replicas"] >= 2, "a standby beside the elected writer"
 c = worker["spec"]["template"]["spec"]["containers"][0]
 assert c["args"][0] == "worker" and "--reports" in c["args"], c["args"]
 assert worker["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] >= 60

@@ -2,7 +2,7 @@
 # Many workers on one PostgreSQL ledger (issue 15, docs/scale.md), through the real binary on a
 # real local chain and a real PostgreSQL 15 started here in a temporary folder:
 #   - enqueue is idempotent;
-#   - 3 `worker --once` processes and an anchorer stand-in (`sync` in a loop) on N simulated
+#   - 3 `worker --once` processes and `medanchor anchorer` (the elected writer) on N simulated
 #     slices (N = $MEDANCHOR_SCALE_IMAGES, default 2000; 64x64 slices, the simulator's size that
 #     keeps this within minutes on 2 cores): every image analysed exactly once (N jobs done, N
 #     ledger rows with N distinct image hashes, N report folders) and, unless held for review
@@ -63,15 +63,9 @@ out=$("$bin" enqueue "$work/images" --ledger "$uri" "${who[@]}" --json) || fail 
 grep -q "\"queued\":0,\"already_queued\":$n," <<<"$out" || fail "enqueue is idempotent: $out"
 [ "$(q "SELECT count(*) FROM jobs")" = "$n" ] || fail "$n job rows"
 
-# The anchorer stand-in: `sync` in a loop until told to stop and nothing is left to anchor.
-(
-    while :; do
-        "$bin" sync --ledger "$uri" "${node[@]}" "${who[@]}" --json >>"$work/anchorer.log" 2>&1 || true
-        [ -e "$work/stop-anchorer" ] && \
-            [ "$(q "SELECT count(*) FROM analyses WHERE state IN ('pending', 'broadcast')" 2>/dev/null || echo 1)" = 0 ] && break
-        sleep 1
-    done
-) &
+# The anchoring writer: `medanchor anchorer` on the same ledger (docs/anchorer.md), elected for
+# the signing key, a pass every second.
+"$bin" anchorer --ledger "$uri" "${node[@]}" "${who[@]}" --interval 1 >>"$work/anchorer.log" 2>&1 &
 anchorer=$!
 pids+=("$anchorer")
 
@@ -121,12 +115,16 @@ wait "$w3" || rc3=$?
 [ "$rc2" = 0 ] && [ "$rc3" = 0 ] || fail "workers after a PostgreSQL restart: exits $rc2 $rc3"
 grep -q "retrying in" "$work/worker2.log" "$work/worker3.log" \
     || echo "note: no worker met the restart mid-statement" >&2
-touch "$work/stop-anchorer"
 deadline=$((SECONDS + 300))
-while kill -0 "$anchorer" 2>/dev/null; do
+while [ "$(q "SELECT count(*) FROM analyses WHERE state IN ('pending', 'broadcast')")" != 0 ]; do
     [ $SECONDS -lt $deadline ] || fail "anchoring did not finish: $(q "SELECT state, count(*) FROM analyses GROUP BY state")"
+    kill -0 "$anchorer" 2>/dev/null || fail "the anchorer ended early"
     sleep 1
 done
+kill -TERM "$anchorer"
+rca=0
+wait "$anchorer" || rca=$?
+[ "$rca" = 0 ] || fail "the anchorer exited $rca on SIGTERM"
 
 # Every image analysed exactly once.
 [ "$(q "SELECT count(*) FROM jobs WHERE state = 'done'")" = "$n" ] \
