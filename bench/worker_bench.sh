@@ -4,8 +4,12 @@
 # worker processes in parallel, each run on a fresh database and report root, in one run of this
 # script; then the queue alone (medanchor_bench_queue: claim + complete, no analysis, 1 and 2
 # claimers). Prints figures; never pass/fail. No chain: the analyses are recorded for an analyst
-# principal (--analyst) and not anchored.
-# Usage: bench/worker_bench.sh BUILD_DIR [N]
+# principal (--analyst) and not anchored. With --anchor, a last run under load: the local chain
+# (1 s blocks) set up as the tests do (tests/app/chain_setup.sh), 2 workers recording for a
+# verified radiologist and `medanchor anchorer` beside them; prints that run's images/s, the
+# largest anchoring lag `medanchor status --json` reported during it (sampled every second), and
+# the time from the last job done to every analysis settled (confirmed or held for review).
+# Usage: bench/worker_bench.sh BUILD_DIR [N] [--anchor]
 set -euo pipefail
 build=$1
 n=${2:-2000}
@@ -16,7 +20,8 @@ free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("12
 fail() { echo "FAIL: $*" >&2; exit 1; }
 # shellcheck source=tests/app/postgres_setup.sh
 . "$here/tests/app/postgres_setup.sh"
-trap 'stop_postgres; rm -rf "$work"' EXIT
+chain_up=
+trap '[ -n "$chain_up" ] && "$bin" devnet stop "${chain[@]}" >/dev/null 2>&1; stop_postgres; rm -rf "$work"' EXIT
 start_postgres bench_1
 for db in bench_2 bench_queue; do "${psql[@]}" -d postgres -c "CREATE DATABASE $db" || fail "createdb"; done
 analyst=ST2CY5V39NHDPWSXMW9QDT3HC3GD6Q6XX4CFRK9AG
@@ -48,3 +53,42 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 run 1 bench_1
 run 2 bench_2
 "$build/bench/medanchor_bench_queue" "postgresql://medanchor@/bench_queue?host=$pg&port=$pg_port" "$n" 32
+
+[ "${3:-}" = --anchor ] || exit 0
+src=$here
+port=$(free_port); api_port=$(free_port)
+chain=(--port "$port" --api-port "$api_port" --data "$work/chain")
+node=(--node "http://127.0.0.1:$port" --api "http://127.0.0.1:$api_port")
+# shellcheck source=tests/app/chain_setup.sh
+. "$here/tests/app/chain_setup.sh"
+chain_up=1
+start_chain_with_radiologist
+"${psql[@]}" -d postgres -c "CREATE DATABASE bench_3" || fail "createdb"
+u="postgresql://medanchor@/bench_3?host=$pg&port=$pg_port"
+who=(--key-file "$work/doctor.key")
+"$bin" enqueue "$work/images" --ledger "$u" "${who[@]}" >/dev/null
+"$bin" anchorer --ledger "$u" "${node[@]}" "${who[@]}" --interval 1 >"$work/anchorer.log" 2>&1 &
+anchorer=$!
+t0=$(now)
+pids=()
+for i in 1 2; do
+    "$bin" worker --ledger "$u" "${who[@]}" --reports "$work/reports-anchored" --once --threads 1 \
+        >"$work/worker-anchored-$i.log" 2>&1 &
+    pids+=($!)
+done
+max_lag=0
+while kill -0 "${pids[0]}" 2>/dev/null || kill -0 "${pids[1]}" 2>/dev/null; do
+    lag=$("$bin" status --ledger "$u" --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["anchoring_lag_s"])')
+    [ "$lag" -gt "$max_lag" ] && max_lag=$lag
+    sleep 1
+done
+for p in "${pids[@]}"; do wait "$p" || fail "worker exit"; done
+t1=$(now)
+until [ "$("${psql[@]}" -d bench_3 -c "SELECT count(*) FROM analyses WHERE state IN ('pending', 'broadcast')")" = 0 ]; do
+    sleep 0.2
+done
+t2=$(now)
+kill -TERM "$anchorer"; wait "$anchorer" || true
+confirmed=$("${psql[@]}" -d bench_3 -c "SELECT count(*) FROM analyses WHERE state = 'confirmed'")
+awk -v n="$n" -v a="$t0" -v b="$t1" -v c="$t2" -v lag="$max_lag" -v conf="$confirmed" \
+    'BEGIN { printf "2 workers + anchorer on the local chain (1 s blocks): %.1f images/s; largest anchoring lag during the run %d s; last job done to all settled %.1f s (%d confirmed, the rest held for review)\n", n / (b - a), lag, c - b, conf }'
