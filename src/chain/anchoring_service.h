@@ -144,7 +144,7 @@ inline constexpr int kOutboxRounds = 4;
 Result<OutboxSummary> sync_outbox(ledger::Ledger& ledger, ChainSession& session,
                                   const OutboxOptions& options);
 
-// The scope of this session's outbox lock (ledger::OutboxLock::acquire): its sender and contract.
+// The scope of this session's outbox lock (ledger::OutboxLock::acquire): its sender.
 std::string outbox_scope(const ChainSession& session);
 
 // One line per figure of a summary, for the CLI.

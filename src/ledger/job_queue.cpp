@@ -129,7 +129,7 @@ Result<std::vector<ClaimedJob>> JobQueue::claim(std::size_t batch, const std::st
     // another claimer holds), and updated before the lock is released at commit.
     auto claimed = db_->execute(
         "WITH picked AS (SELECT id FROM jobs WHERE model_sha256 = ?1 AND analyst = ?2 AND "
-        "(state = 'queued' OR (state = 'claimed' AND lease_expires_at < now())) "
+        "(state = 'queued' OR (state = 'claimed' AND lease_expires_at < now() AND attempts < ?6)) "
         "ORDER BY id LIMIT ?3 FOR UPDATE SKIP LOCKED) "
         "UPDATE jobs SET state = 'claimed', worker = ?4, attempts = jobs.attempts + 1, "
         "claimed_at = now(), heartbeat_at = now(), lease_expires_at = " +
@@ -137,7 +137,7 @@ Result<std::vector<ClaimedJob>> JobQueue::claim(std::size_t batch, const std::st
             ", updated_at = now() FROM picked WHERE jobs.id = picked.id "
             "RETURNING jobs.id, jobs.path, jobs.attempts",
         {text(model_sha256), text(analyst), unsigned_number(batch), text(worker),
-         number(lease.count())},
+         number(lease.count()), number(max_attempts_)},
         "claiming jobs", [&](const SqlRow& row) {
             out.push_back({row.i64(0), row.text(1), static_cast<int>(row.i64(2))});
         });

@@ -317,11 +317,10 @@ Status OutboxLock::check() const {
                  : Status(Error(ErrorCode::kNetwork, "the outbox lock was released"));
 }
 
-std::string outbox_scope(const std::string& sender, const std::string& contract_id) {
-    std::string scope = sender;
-    scope += ' ';
-    scope += contract_id;
-    return scope;
+std::string outbox_scope(const std::string& sender, const std::string& /*contract_id*/) {
+    // The sender alone: its nonces are the account's, whatever contract a transaction calls, so
+    // two writers of one key on two contracts would race for the same nonces and pending rows.
+    return sender;
 }
 
 // ---- records ------------------------------------------------------------------------------

@@ -163,7 +163,7 @@ class OutboxLock {
     // or 0 when unknown)` once if it has to. kTimeout when still held then (the message names
     // the holder: its pid, and on PostgreSQL its host), kIo when the lock file cannot be opened,
     // kNetwork when the PostgreSQL server cannot be reached. `scope` names what the lock guards
-    // (outbox_scope(): "SENDER CONTRACT"); SQLite's lock covers every scope.
+    // (outbox_scope(): the sender's address); SQLite's lock covers every scope.
     static Result<OutboxLock> acquire(const std::filesystem::path& ledger_location,
                                       std::chrono::milliseconds wait,
                                       const std::function<void(long)>& waiting = {},

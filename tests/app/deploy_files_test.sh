@@ -35,6 +35,11 @@ anchorer = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["
 a = anchorer["spec"]["template"]["spec"]["containers"][0]
 assert a["args"][0] == "anchorer" and "--key-file" in a["args"], a["args"]
 assert anchorer["spec"]["replicas"] >= 2, "a standby beside the elected writer"
+# Secrets are mounted 0400 root-owned: a pod running as a non-root user reads its key files only
+# through fsGroup (kubelet gives the group read access).
+for d in (worker, anchorer):
+    sc = d["spec"]["template"]["spec"]["securityContext"]
+    assert sc.get("runAsNonRoot") and sc.get("fsGroup") is not None, (d["metadata"]["name"], sc)
 c = worker["spec"]["template"]["spec"]["containers"][0]
 assert c["args"][0] == "worker" and "--reports" in c["args"], c["args"]
 assert worker["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] >= 60

@@ -824,6 +824,11 @@ TEST_F(PostgresLedgerTest, TheOutboxLockIsOnePerSigningKeyAndItsLossIsSeen) {
         << second.error().message();
     EXPECT_NE(second.error().message().find(" for " + a), std::string::npos)
         << second.error().message();
+    // The same key on another contract: the same account nonces, so the same lock.
+    auto other_contract = OutboxLock::acquire(uri_, std::chrono::milliseconds(0), {},
+                                              outbox_scope("ST1A", "ST9.medical-analysis"));
+    ASSERT_FALSE(other_contract.ok());
+    EXPECT_EQ(other_contract.error().code(), ErrorCode::kTimeout);
 
     // The server ends the lock's session (all of this database's advisory lock holders).
     auto killed = server_->exec(

@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <thread>
 
 #include "app/cli/analyze_command.h"
@@ -119,12 +120,21 @@ struct WorkerRequest {
     bool once = false;
 };
 
-// hostname:pid: unique among live workers, and names the machine and process in `status`.
+// HOSTNAME:TOKEN:PID names the machine and process in `status`; TOKEN (32 random bits, new for
+// each process) keeps a restarted process that gets the same host name and pid (a container
+// restarted in its pod, medanchor as pid 1) from taking over — and heartbeating for ever — the
+// leases of the one that died.
 std::string worker_id() {
     char host[256] = {};
     if (::gethostname(host, sizeof host - 1) != 0)
         host[0] = '\0';
     std::string id = host[0] != '\0' ? host : "unknown-host";
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::random_device random;
+    const std::uint32_t token = random();
+    id += ':';
+    for (int shift = 28; shift >= 0; shift -= 4)
+        id += kHex[(token >> shift) & 0xF];
     id += ':';
     id += std::to_string(::getpid());
     return id;
