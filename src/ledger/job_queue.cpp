@@ -182,6 +182,16 @@ Result<bool> JobQueue::fail(std::int64_t job_id, const std::string& worker,
     return *n == 1;
 }
 
+Result<std::size_t> JobQueue::release_all(const std::string& worker) {
+    auto n = db_->execute(
+        "UPDATE jobs SET state = 'queued', attempts = GREATEST(attempts - 1, 0), "
+        "lease_expires_at = NULL, updated_at = now() WHERE state = 'claimed' AND worker = ?1",
+        {text(worker)}, "giving back the jobs of " + worker);
+    if (!n)
+        return n.error();
+    return static_cast<std::size_t>(*n);
+}
+
 Result<std::size_t> JobQueue::release(const std::vector<std::int64_t>& job_ids,
                                       const std::string& worker) {
     std::size_t released = 0;

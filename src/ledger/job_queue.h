@@ -97,6 +97,12 @@ class JobQueue {
                                   const std::string& model_sha256, const std::string& analyst,
                                   bool requeue = false);
 
+    // Gives back every job `worker` holds, its attempt uncounted. A worker claims only when it
+    // holds nothing, so what it holds then is a claim whose answer it never got (the connection
+    // dropped at commit, a PostgreSQL restart): it does not know those jobs, and its heartbeat
+    // would keep their leases for ever. Returns how many.
+    Result<std::size_t> release_all(const std::string& worker);
+
     // Claims up to `batch` jobs of (model_sha256, analyst) for `worker`, oldest first: queued
     // ones, and claimed ones whose lease expired. Each claim counts an attempt and holds the job
     // for `lease` from now (server time). First, expired jobs already claimed max_attempts times

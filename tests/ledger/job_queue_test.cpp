@@ -238,6 +238,20 @@ TEST_F(JobQueueTest, ReleasedJobsGoBackUncounted) {
     EXPECT_TRUE(q.claim(4, "w2", 60s, std::string(64, 'e'), kAnalyst)->empty());
 }
 
+// A claim whose answer a worker never got (the connection dropped at commit) is given back whole
+// by release_all before its next claim: its jobs queued again, uncounted, and nobody else's.
+TEST_F(JobQueueTest, AWorkerGivesBackAClaimItNeverLearntOf) {
+    auto q = queue();
+    ASSERT_EQ(q.enqueue(paths(5), kModel, kAnalyst)->queued, 5u);
+    ASSERT_EQ(q.claim(3, "w1", 60s, kModel, kAnalyst)->size(), 3u);  // the lost answer
+    ASSERT_EQ(q.claim(1, "w2", 60s, kModel, kAnalyst)->size(), 1u);
+    EXPECT_EQ(*q.release_all("w1"), 3u);
+    EXPECT_EQ(sql("SELECT count(*) FROM jobs WHERE state = 'queued' AND attempts = 0"), "4");
+    EXPECT_EQ(sql("SELECT count(*) FROM jobs WHERE state = 'claimed' AND worker = 'w2'"), "1");
+    EXPECT_EQ(*q.release_all("w1"), 0u);
+    EXPECT_EQ(q.claim(5, "w1", 60s, kModel, kAnalyst)->size(), 4u);
+}
+
 TEST_F(JobQueueTest, StatusMatchesTheTable) {
     auto q = queue(/*max_attempts=*/1);
     ASSERT_EQ(q.enqueue(paths(10), kModel, kAnalyst)->queued, 10u);

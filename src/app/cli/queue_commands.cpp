@@ -259,6 +259,18 @@ class Worker {
                     break;
                 continue;
             }
+            // Nothing is held here: anything claimed under this id is a claim whose answer was
+            // lost in an outage, which the heartbeat would otherwise keep for ever.
+            if (auto lost = queue_.release_all(id_); !lost) {
+                if (!is_transient(lost.error().code()))
+                    return lost.error();
+                if (wait_down(lost.error()))
+                    break;
+                continue;
+            } else if (*lost > 0) {
+                std::cerr << "medanchor worker " << id_ << ": gave back " << *lost
+                          << " job(s) of a claim whose answer was lost\n";
+            }
             auto jobs = queue_.claim(r_.batch, id_, lease(), model_, setup_.options.analyst);
             if (!jobs) {
                 if (!is_transient(jobs.error().code()))
