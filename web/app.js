@@ -165,14 +165,21 @@ async function follow(id, onJob) {
 let resultTimer = null;
 // Object URLs of the images on the result page: each holds its image in memory until revoked.
 let blobs = [];
+// Bumped whenever the result shown is left (another result, another page, sign-out): an answer
+// that arrives for an earlier one is dropped, so it neither shows nor holds an image.
+let resultGeneration = 0;
 
-async function blobUrl(path) {
-  const url = URL.createObjectURL(await (await api(path)).blob());
+// An object URL of the image at path, or null when the result has been left meanwhile.
+async function blobUrl(path, generation) {
+  const blob = await (await api(path)).blob();
+  if (generation !== resultGeneration) return null;
+  const url = URL.createObjectURL(blob);
   blobs.push(url);
   return url;
 }
 
 function revokeBlobs() {
+  resultGeneration++;
   for (const url of blobs) URL.revokeObjectURL(url);
   blobs = [];
 }
@@ -180,6 +187,8 @@ function revokeBlobs() {
 async function openResult(id) {
   clearTimeout(resultTimer);
   revokeBlobs();
+  const generation = resultGeneration;
+  for (const img of document.querySelectorAll('#base-image, #overlay-image')) img.removeAttribute('src');
   $('#result-error').hidden = true;
   $('#result-body').hidden = true;
   if (!/^[1-9][0-9]{0,15}$/.test(id)) {
@@ -191,10 +200,12 @@ async function openResult(id) {
   try {
     a = await (await api(`/api/analyses/${id}`)).json();
   } catch (e) {
+    if (generation !== resultGeneration) return;
     $('#result-error').textContent = `Analysis ${id}: ${e.message}`;
     $('#result-error').hidden = false;
     return;
   }
+  if (generation !== resultGeneration) return;
   $('#result-title').textContent = `Result of analysis ${a.id}`;
   $('#finding').textContent = a.finding;
   $('#confidence').textContent = percent(a.confidence_bp);
@@ -233,11 +244,16 @@ async function openResult(id) {
   }
   $('#result-body').hidden = false;
   try {
-    $('#base-image').src = await blobUrl(`/api/analyses/${a.id}/image.png`);
+    const base = await blobUrl(`/api/analyses/${a.id}/image.png`, generation);
+    if (!base) return;
+    $('#base-image').src = base;
     if (a.files.includes('saliency.png')) {
-      $('#overlay-image').src = await blobUrl(`/api/analyses/${a.id}/files/saliency.png`);
+      const overlay = await blobUrl(`/api/analyses/${a.id}/files/saliency.png`, generation);
+      if (!overlay) return;
+      $('#overlay-image').src = overlay;
     }
   } catch (e) {
+    if (generation !== resultGeneration) return;
     $('#result-error').textContent = `Image: ${e.message}`;
     $('#result-error').hidden = false;
   }

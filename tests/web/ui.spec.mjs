@@ -214,13 +214,24 @@ const countBlobs = () => {
 test('signing out forgets the token and the images fetched with it', async ({ page }) => {
   await page.addInitScript(countBlobs);
   await signIn(page, process.env.MEDANCHOR_TOKEN_AUDITOR);
+  // The first result's saliency map is held back until the second result is shown: an answer
+  // for a result already left must neither show nor keep its image.
+  let release;
+  const held = new Promise((r) => { release = r; });
+  await page.route('**/api/analyses/1/files/saliency.png', async (route) => { await held; await route.continue(); });
   await page.goto('/#result/1');
   await expect(page.locator('#base-image')).toHaveJSProperty('complete', true);
   await expect.poll(() => page.evaluate(() => window.liveBlobs.size)).toBeGreaterThan(0);
   // Another result: the first one's images are let go.
   await page.goto('/#result/2');
   await expect(page.locator('#result-title')).toHaveText('Result of analysis 2');
-  await expect.poll(() => page.evaluate(() => window.liveBlobs.size)).toBeLessThanOrEqual(2);
+  await expect(page.locator('#overlay-image')).toHaveAttribute('src', /^blob:/);
+  const overlay = await page.locator('#overlay-image').getAttribute('src');
+  release();
+  await page.waitForResponse('**/api/analyses/1/files/saliency.png');
+  await page.waitForTimeout(300);
+  expect(await page.evaluate(() => window.liveBlobs.size)).toBe(2);
+  await expect(page.locator('#overlay-image')).toHaveAttribute('src', overlay);
   await page.getByRole('button', { name: 'Sign out' }).click();
   await expect(page.locator('#who')).toHaveText('Signed out.');
   await expect(page.locator('#page-result')).toBeHidden();
