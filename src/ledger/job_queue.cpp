@@ -6,6 +6,7 @@
 #include "ledger/job_queue.h"
 
 #include <algorithm>
+#include <unordered_map>
 
 #include "ledger/backend.h"
 #include "ledger/ledger.h"
@@ -219,6 +220,55 @@ Result<std::size_t> JobQueue::unfinished(const std::string& model_sha256,
     if (!r)
         return r.error();
     return n;
+}
+
+Result<std::vector<JobView>> JobQueue::lookup(const std::vector<std::string>& paths,
+                                              const std::string& model_sha256,
+                                              const std::string& analyst) {
+    std::vector<JobView> out;
+    if (paths.empty())
+        return out;
+    // The paths as one text[] parameter, written as a PostgreSQL array literal: each element
+    // double-quoted, its backslashes and quotes escaped.
+    std::string array = "{";
+    for (std::size_t i = 0; i < paths.size(); ++i) {
+        if (i > 0)
+            array += ',';
+        array += '"';
+        for (char c : paths[i]) {
+            if (c == '"' || c == '\\')
+                array += '\\';
+            array += c;
+        }
+        array += '"';
+    }
+    array += '}';
+    std::unordered_map<std::string, JobView> found;
+    auto r = db_->execute(
+        "SELECT id, path, state, analysis_id, COALESCE(last_error, '') FROM jobs "
+        "WHERE model_sha256 = ?1 AND analyst = ?2 AND path = ANY(?3::text[])",
+        {text(model_sha256), text(analyst), text(array)}, "reading jobs", [&](const SqlRow& row) {
+            JobView v;
+            v.id = row.i64(0);
+            v.path = row.text(1);
+            const std::string state = row.text(2);
+            v.state = state == "queued"    ? JobState::kQueued
+                      : state == "claimed" ? JobState::kClaimed
+                      : state == "done"    ? JobState::kDone
+                                           : JobState::kFailed;
+            if (!row.is_null(3))
+                v.analysis_id = row.i64(3);
+            v.error = row.text(4);
+            found.emplace(v.path, std::move(v));
+        });
+    if (!r)
+        return r.error();
+    out.reserve(found.size());
+    for (const auto& path : paths) {
+        if (auto it = found.find(path); it != found.end())
+            out.push_back(it->second);
+    }
+    return out;
 }
 
 Result<QueueStatus> JobQueue::status() {

@@ -52,6 +52,16 @@ struct EnqueueResult {
     std::size_t requeued = 0;        // done or failed jobs put back (with requeue)
 };
 
+// One job as a front end that queued it (serve, listen) follows it: its state, and once done the
+// ledger analysis it ended in; once failed, why.
+struct JobView {
+    std::int64_t id = 0;
+    std::string path;
+    JobState state = JobState::kQueued;
+    std::optional<std::int64_t> analysis_id;  // when done
+    std::string error;                        // the last failure's, when failed or retried
+};
+
 // What `medanchor status` shows of the queue.
 struct WorkerLoad {
     std::string worker;
@@ -132,6 +142,11 @@ class JobQueue {
     // lease may still expire and put them back). `worker --once` stops when none is left.
     Result<std::size_t> unfinished(const std::string& model_sha256, const std::string& analyst);
 
+    // The jobs of (model_sha256, analyst) for these paths, in the order of `paths`; a path with
+    // no job is left out. One statement.
+    Result<std::vector<JobView>> lookup(const std::vector<std::string>& paths,
+                                        const std::string& model_sha256,
+                                        const std::string& analyst);
     Result<QueueStatus> status();
 
   private:

@@ -125,6 +125,43 @@ TEST_F(JobQueueTest, EnqueueIsIdempotentAndRequeueIsExplicit) {
     EXPECT_FALSE(q.enqueue({"relative/x.dcm"}, kModel, kAnalyst).ok());
 }
 
+// A front end follows the jobs it queued: in its own order, each job's state, the analysis a done
+// one ended in and why a failed one failed; paths with no job (or another analyst's) left out, and
+// a path with a quote, a backslash and a comma read back as it was queued.
+TEST_F(JobQueueTest, LookupFollowsQueuedJobsInTheCallersOrder) {
+    auto q = queue();
+    const std::vector<std::string> odd = {"/shared/in/a \"quoted\", b\\c{}.dcm"};
+    ASSERT_EQ(q.enqueue(paths(3), kModel, kAnalyst)->queued, 3u);
+    ASSERT_EQ(q.enqueue(odd, kModel, kAnalyst)->queued, 1u);
+    ASSERT_EQ(q.enqueue({"/shared/in/other.dcm"}, kModel, "ST2OTHER")->queued, 1u);
+    auto claimed = q.claim(2, "w1", 60s, kModel, kAnalyst);
+    ASSERT_TRUE(claimed.ok());
+    ASSERT_EQ(claimed->size(), 2u);
+    const std::int64_t analysis = an_analysis('b');
+    ASSERT_TRUE(*q.complete((*claimed)[0].id, analysis));
+    ASSERT_TRUE(*q.fail((*claimed)[1].id, "w1", "not a DICOM file", /*permanent=*/true));
+
+    const auto p = paths(3);
+    auto seen =
+        q.lookup({odd[0], p[2], "/shared/in/other.dcm", p[1], p[0], "/none.dcm"}, kModel, kAnalyst);
+    ASSERT_TRUE(seen.ok()) << seen.error().message();
+    ASSERT_EQ(seen->size(), 4u);
+    EXPECT_EQ((*seen)[0].path, odd[0]);
+    EXPECT_EQ((*seen)[0].state, JobState::kQueued);
+    EXPECT_EQ((*seen)[1].path, p[2]);
+    EXPECT_EQ((*seen)[1].state, JobState::kQueued);
+    EXPECT_EQ((*seen)[2].path, p[1]);
+    EXPECT_EQ((*seen)[2].state, JobState::kFailed);
+    EXPECT_EQ((*seen)[2].error, "not a DICOM file");
+    EXPECT_FALSE((*seen)[2].analysis_id.has_value());
+    EXPECT_EQ((*seen)[3].path, p[0]);
+    EXPECT_EQ((*seen)[3].state, JobState::kDone);
+    EXPECT_EQ((*seen)[3].analysis_id, analysis);
+    EXPECT_EQ(std::to_string((*seen)[3].id),
+              sql("SELECT id FROM jobs WHERE path = '" + p[0] + "'"));
+    EXPECT_TRUE(q.lookup({}, kModel, kAnalyst)->empty());
+}
+
 // Four claimers, each with its own connection, drain 300 jobs in batches: every job is claimed
 // exactly once (FOR UPDATE SKIP LOCKED; without it two claimers take the same rows).
 TEST_F(JobQueueTest, ConcurrentClaimersNeverGetTheSameJob) {

@@ -616,7 +616,8 @@ void add_queue_commands(CLI::App& app, CommandAction& action) {
                       "SIGTERM)");
         cmd->add_option("--threads", r->analysis.threads, "compute threads (default: all cores)");
         cmd->footer(
-            "Worker id: HOSTNAME:PID. SIGTERM/SIGINT: the images in hand are finished, the rest "
+            "Worker id: HOSTNAME:TOKEN:PID (TOKEN random per start). SIGTERM/SIGINT: the images in "
+            "hand are finished, the rest "
             "of the claim released, exit 0. A file that cannot be analysed fails its job (the "
             "error kept, see `medanchor status`); PostgreSQL away: retried with backoff. Records "
             "only: `medanchor sync` (the anchoring writer) anchors. Exit 6 for an SQLite ledger.");
