@@ -620,7 +620,8 @@ void add_queue_commands(CLI::App& app, CommandAction& action) {
             "hand are finished, the rest "
             "of the claim released, exit 0. A file that cannot be analysed fails its job (the "
             "error kept, see `medanchor status`); PostgreSQL away: retried with backoff. Records "
-            "only: `medanchor sync` (the anchoring writer) anchors. Exit 6 for an SQLite ledger.");
+            "only: `medanchor anchorer` (the elected anchoring writer) anchors. Exit 6 for an "
+            "SQLite ledger.");
         cmd->callback([&action, r] { action = [r] { return run_worker(*r); }; });
     }
     {
