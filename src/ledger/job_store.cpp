@@ -141,6 +141,30 @@ Result<std::optional<JobRecord>> JobStore::get(const std::string& job_id) {
     return std::optional<JobRecord>{std::move(job)};
 }
 
+Result<std::vector<JobRecord>> JobStore::unfinished() {
+    std::vector<std::string> ids;
+    {
+        Stmt s(impl_->db,
+               "SELECT id FROM jobs WHERE state IN ('queued', 'running') ORDER BY created_at, id");
+        if (!s.prepared())
+            return impl_->sql_error("listing unfinished jobs");
+        int rc;
+        while ((rc = s.step()) == SQLITE_ROW)
+            ids.push_back(s.text(0));
+        if (rc != SQLITE_DONE)
+            return impl_->sql_error("listing unfinished jobs");
+    }
+    std::vector<JobRecord> out;
+    for (const auto& id : ids) {
+        auto job = get(id);
+        if (!job)
+            return job.error();
+        if (*job)
+            out.push_back(std::move(**job));
+    }
+    return out;
+}
+
 Result<std::size_t> JobStore::mark_interrupted() {
     std::size_t jobs = 0;
     auto done = impl_->transaction("marking interrupted jobs", [&]() -> Status {

@@ -61,6 +61,10 @@ class JobStore {
     // analysed (queued, analysing) interrupted. Returns how many jobs. Only for a store no
     // running server writes to (the server calls it before it takes jobs).
     Result<std::size_t> mark_interrupted();
+    // The jobs left queued or running, oldest first, with their files: what a server that
+    // queues its uploads for workers (a PostgreSQL ledger) follows again after a restart
+    // instead of marking them interrupted.
+    Result<std::vector<JobRecord>> unfinished();
 
   private:
     struct Impl;

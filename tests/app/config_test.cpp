@@ -311,6 +311,26 @@ TEST_F(Config, TheServeTableSetsTheServer) {
     EXPECT_NE(r.output.find("--listen"), std::string::npos) << r.output;
 }
 
+// `serve --ledger` and `--spool` (docs/scale.md, "Front ends") come from [serve] only: the
+// top-level `ledger` (analyze's, in the shipped example) does not move the server's ledger.
+TEST_F(Config, TheTopLevelLedgerIsNotTheServers) {
+    const fs::path top = write("top.toml", "ledger = \"/srv/ledger.sqlite\"\n");
+    auto r = run("--config " + sh(top.string()) + " config show --json serve");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(setting(r, "ledger")["source"], "default") << r.output;
+    r = run("--config " + sh(top.string()) + " config show --json analyze scans/");
+    EXPECT_EQ(setting(r, "ledger")["value"], "/srv/ledger.sqlite");  // still analyze's
+    const fs::path own = write("own.toml",
+                               "ledger = \"/srv/ledger.sqlite\"\n[serve]\n"
+                               "ledger = \"postgresql://db.example/scans\"\n"
+                               "spool = \"/mnt/shared/spool\"\n");
+    r = run("--config " + sh(own.string()) + " config show --json serve");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(setting(r, "ledger")["value"], "postgresql://db.example/scans");
+    EXPECT_EQ(setting(r, "ledger")["source"], own.string() + ":3");
+    EXPECT_EQ(setting(r, "spool")["value"], "/mnt/shared/spool");
+}
+
 // `serve --listen-dicom` reads the listener's options from the [listen] table (after its own
 // [serve] table, before the top level), and only those: [listen]'s data folder is not serve's.
 TEST_F(Config, TheListenTableSetsTheListenerInServe) {

@@ -84,6 +84,35 @@ TEST_F(JobStoreTest, KeepsAJobAndItsFilesForTheNextConnection) {
     EXPECT_EQ((*store->get(std::string(32, 'a')))->files.size(), 3u);
 }
 
+TEST_F(JobStoreTest, ListsTheJobsLeftUnfinishedWithTheirFiles) {
+    auto store = JobStore::open(dir_ / "jobs.sqlite");
+    ASSERT_TRUE(store.ok());
+    const std::string running(32, '1'), queued(32, '2'), done(32, '3'), cut(32, '4');
+    ASSERT_TRUE(store->create(job(running, 2)).ok());
+    ASSERT_TRUE(store->create(job(queued, 1)).ok());
+    ASSERT_TRUE(store->create(job(done, 1)).ok());
+    ASSERT_TRUE(store->create(job(cut, 1)).ok());
+    ASSERT_TRUE(store->set_state(running, "running").ok());
+    ASSERT_TRUE(store->set_state(done, "done").ok());
+    ASSERT_TRUE(store->set_state(cut, "interrupted").ok());
+    JobFile f;
+    f.state = "analysed";
+    f.analysis_id = 9;
+    ASSERT_TRUE(store->save_file(running, 1, f).ok());
+
+    auto list = store->unfinished();
+    ASSERT_TRUE(list.ok()) << list.error().message();
+    ASSERT_EQ(list->size(), 2u);  // neither the done nor the interrupted one
+    EXPECT_EQ((*list)[0].id, running);
+    EXPECT_EQ((*list)[0].state, "running");
+    ASSERT_EQ((*list)[0].files.size(), 2u);
+    EXPECT_EQ((*list)[0].files[0].state, "queued");
+    EXPECT_EQ((*list)[0].files[1].analysis_id, 9);
+    EXPECT_EQ((*list)[1].id, queued);
+    // Listing changes nothing (unlike mark_interrupted).
+    EXPECT_EQ((**store->get(queued)).state, "queued");
+}
+
 TEST_F(JobStoreTest, MarksWhatTheLastServerLeftUnfinishedInterrupted) {
     auto store = JobStore::open(dir_ / "jobs.sqlite");
     ASSERT_TRUE(store.ok());

@@ -154,6 +154,15 @@ const ConfigValue* lookup(const ConfigFile& file, const std::vector<std::string>
     return nullptr;
 }
 
+// Options the top level does not reach (config.h, kOwnTableOnly).
+bool own_table_only(const std::vector<std::string>& path, const std::string& option) {
+    for (const auto& [command, name] : kOwnTableOnly) {
+        if (path == std::vector<std::string>{command} && option == name)
+            return true;
+    }
+    return false;
+}
+
 bool env_set(const std::string& option) {
     const char* name = env_name(option);
     if (name == nullptr)
@@ -193,6 +202,8 @@ class TomlConfig final : public CLI::Config {
                     if (auto it = file_.entries.find("listen." + option); it != file_.entries.end())
                         value = &it->second;
                 }
+                if (value != nullptr && key == option && own_table_only(path, option))
+                    value = nullptr;
                 if (value == nullptr || env_set(option))
                     continue;
                 CLI::ConfigItem item;
@@ -347,7 +358,8 @@ std::vector<Setting> effective_settings(const CLI::App& app, const ConfigFile& f
             s.option = option;
             const ConfigValue* from_file =
                 config ? config->applied(joined(path, ".") + "." + option) : nullptr;
-            const bool env = env_set(option);
+            // serve's ledger reads no environment variable either (kOwnTableOnly).
+            const bool env = env_set(option) && !own_table_only(path, option);
             if (opt->count() > 0) {
                 s.value = joined(opt->results(), " ");
                 s.source = from_file ? file.where(*from_file) : "flag";

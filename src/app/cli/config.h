@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/error.h"
@@ -31,6 +32,11 @@ namespace medanchor::app {
 // command's own table is read from the [listen] table next, then from the top level: one table
 // configures the listener wherever it runs.
 inline constexpr const char* kListenerOptionGroup = "DICOM listener";
+
+// Options a command reads from its own table only, never from the top level: `serve --ledger`
+// (its ledger is DATA/ledger.sqlite unless its own table or the command line names another; the
+// top-level `ledger` is the one `analyze` and the CLI share, not the server's).
+inline constexpr std::pair<const char*, const char*> kOwnTableOnly[] = {{"serve", "ledger"}};
 
 // One value of the file: its text as the command line would give it (one string per array
 // element), and where it was.

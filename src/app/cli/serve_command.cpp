@@ -204,6 +204,14 @@ void add_serve_commands(CLI::App& app, CommandAction& action) {
     serve_cmd->add_option("--users", o->users, "account store (default DATA/users.sqlite)");
     serve_cmd->add_option("--model", o->model,
                           "model bundle folder (default: the reference model)");
+    serve_cmd->add_option("--ledger", o->ledger,
+                          "the ledger (default DATA/ledger.sqlite; not $MEDANCHOR_LEDGER): a "
+                          "postgresql:// URI queues uploads for `medanchor worker` and leaves "
+                          "anchoring to `medanchor anchorer` (docs/scale.md)");
+    serve_cmd->add_option("--spool", o->spool,
+                          "with a PostgreSQL ledger: where the de-identified uploads wait for "
+                          "the workers, who must reach it at the same absolute path (default "
+                          "DATA/spool)");
     auto chain = std::make_shared<ChainOptions>();
     add_chain_options(serve_cmd, *chain, /*needs_key=*/false);
     auto upload_mb = std::make_shared<std::size_t>(o->max_upload_bytes >> 20);

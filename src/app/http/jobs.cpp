@@ -8,7 +8,9 @@
 #include "chain/threshold_policy.h"
 #include "common/encoding.h"
 #include "common/file_io.h"
+#include "image/deid.h"
 #include "image/reader.h"
+#include "ledger/job_queue.h"
 #include "ledger/ledger.h"
 #include "service/analysis_service.h"
 #include "service/verification_service.h"
@@ -152,7 +154,7 @@ JobService::~JobService() {
 
 void JobService::start() {
     worker_ = std::thread([this] { work(); });
-    if (settings_.anchor) {
+    if (settings_.anchor && !settings_.queue) {
         for (const auto& signer : signers_())
             anchoring_for(signer);
     }
@@ -177,7 +179,8 @@ bool JobService::stopping() const {
 }
 
 chain::AnchoringService* JobService::anchoring_for(const Signer& signer) {
-    if (!settings_.anchor || signer.key_file.empty())
+    // Queue mode: `medanchor anchorer` is the one writer of each key (two would share a nonce).
+    if (!settings_.anchor || settings_.queue || signer.key_file.empty())
         return nullptr;
     std::lock_guard lock(anchoring_mutex_);
     if (auto it = anchoring_.find(signer.principal); it != anchoring_.end())
@@ -313,6 +316,10 @@ std::map<std::string, std::uint64_t> JobService::errors_by_kind() const {
 }
 
 void JobService::work() {
+    if (settings_.queue) {
+        work_queue();
+        return;
+    }
     for (;;) {
         Pending next;
         {
@@ -342,21 +349,25 @@ void JobService::work() {
     }
 }
 
+void JobService::fail_file(const std::string& job_id, std::size_t i, const Error& e) {
+    {
+        std::lock_guard lock(mutex_);
+        auto& file = jobs_.at(job_id).files.at(i);
+        if (file.state == "queued" || file.state == "analysing")
+            --queued_images_;
+        file.state = "failed";
+        file.error_code = error_info(e.code()).name;
+        file.error_message = e.message();
+        ++errors_[file.error_code];
+        ++jobs_.at(job_id).version;
+        persist_file(job_id, i, file);
+    }
+    changed_.notify_all();
+}
+
 void JobService::run(Pending& next) {
     const auto fail_file = [&](std::size_t i, const Error& e) {
-        {
-            std::lock_guard lock(mutex_);
-            auto& file = jobs_.at(next.job_id).files.at(i);
-            if (file.state == "queued" || file.state == "analysing")
-                --queued_images_;
-            file.state = "failed";
-            file.error_code = error_info(e.code()).name;
-            file.error_message = e.message();
-            ++errors_[file.error_code];
-            ++jobs_.at(next.job_id).version;
-            persist_file(next.job_id, i, file);
-        }
-        changed_.notify_all();
+        this->fail_file(next.job_id, i, e);
     };
 
     std::vector<service::ImageSource> sources;
@@ -415,6 +426,336 @@ void JobService::run(Pending& next) {
     if (outcome->recorded > 0) {
         if (auto* anchoring = anchoring_for(next.signer))
             anchoring->notify();
+    }
+}
+
+// Queue mode ----------------------------------------------------------------------------------
+
+namespace {
+
+// The worker's `last_error` ("<error name>: <message>", docs/scale.md) as the file's error, the
+// spool copy's path replaced by the file's name: a client never sees the server's folders, and
+// the message names the file whatever produced it (a failure after three expired leases names
+// none).
+std::pair<std::string, std::string> file_error(const std::string& last_error,
+                                               const std::string& path, const std::string& name) {
+    std::string code = "internal";
+    std::string message = last_error;
+    if (const auto colon = last_error.find(": "); colon != std::string::npos) {
+        const std::string prefix = last_error.substr(0, colon);
+        for (int c = 0; c <= static_cast<int>(ErrorCode::kInternal); ++c) {
+            const char* known = error_info(static_cast<ErrorCode>(c)).name;
+            if (known != nullptr && prefix == known) {
+                code = prefix;
+                message = last_error.substr(colon + 2);
+                break;
+            }
+        }
+    }
+    bool named = false;
+    for (const std::string& spelled : {escape_for_display(path), path}) {
+        for (auto at = message.find(spelled); at != std::string::npos;
+             at = message.find(spelled, at + name.size())) {
+            message.replace(at, spelled.size(), name);
+            named = true;
+        }
+    }
+    if (!named)
+        message = name + ": " + message;
+    return {code, message};
+}
+
+}  // namespace
+
+std::optional<JobService::Followed> JobService::spool(Pending& next) {
+    const QueueSettings& q = *settings_.queue;
+    Followed followed{next.job_id, next.signer.principal, {}, {}, false};
+    const image::UidRemapper remapper(site_key_);
+    const image::DeidOptions deid;  // as the server's own analyses: burned-in text refused
+    const fs::path dir = q.spool / next.job_id;
+    for (std::size_t i = 0; i < next.files.size(); ++i) {
+        std::string bytes;
+        bytes.swap(next.files[i]);
+        const std::string name = "file " + std::to_string(i + 1);
+        const std::span<const std::uint8_t> view(
+            reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
+        const image::Magic magic = image::sniff_magic(view);
+        if (extension_for(magic) == nullptr) {
+            fail_file(next.job_id, i,
+                      Error(ErrorCode::kUnsupported,
+                            name + ": not a DICOM, PNG, JPEG or TIFF image (by its first bytes)"));
+            continue;
+        }
+        if (magic != image::Magic::kDicom && magic != image::Magic::kTruncatedDicom) {
+            // The spool must never hold an identified file, and only DICOM is de-identified.
+            fail_file(next.job_id, i,
+                      Error(ErrorCode::kUnsupported,
+                            name + ": with a PostgreSQL ledger uploads are queued for workers as "
+                                   "de-identified DICOM copies; a PNG, JPEG or TIFF file is not "
+                                   "queued (its metadata is not de-identified)"));
+            continue;
+        }
+        // De-identified from the bytes in memory, as the server's own analysis does: the
+        // identified upload is never written anywhere.
+        auto copy = image::deidentify_in_memory(view, name, deid, remapper);
+        std::string().swap(bytes);
+        if (!copy) {
+            fail_file(next.job_id, i, copy.error());
+            continue;
+        }
+        if (!copy->uids) {  // the worker's report could not cite it: it would fail there
+            fail_file(next.job_id, i, copy->uids.error());
+            continue;
+        }
+        if (auto s = create_directories_durably(dir); !s) {
+            fail_file(next.job_id, i, s.error());
+            continue;
+        }
+        // Written once, under a temporary name renamed into place and synced: a worker never
+        // claims a half-written copy (the job is queued after), and the copy survives a crash
+        // (the upload it came from is gone).
+        const fs::path path = dir / (std::to_string(i + 1) + ".dcm");
+        AtomicFile file(path);
+        auto placed = [&]() -> Result<bool> {
+            if (auto w = write_new_file(file.temp_path(), copy->part10); !w)
+                return w.error();
+            return file.commit({.replace = false, .durable = true});
+        }();
+        if (placed && !*placed)
+            placed = Error(ErrorCode::kIo, escape_for_display(path.string()) + ": already exists");
+        if (!placed) {
+            fail_file(next.job_id, i, placed.error());
+            continue;
+        }
+        followed.index.push_back(i);
+        followed.paths.push_back(path.string());
+    }
+    if (followed.paths.empty())
+        return std::nullopt;
+    return followed;
+}
+
+std::vector<JobService::Followed> JobService::resume() {
+    std::vector<Followed> out;
+    const std::vector<Signer> signers = signers_();
+    std::size_t files = 0;
+    {
+        std::lock_guard lock(mutex_);
+        if (!store_)
+            return out;
+        auto list = store_->unfinished();
+        if (!list) {
+            std::cerr << "medanchor serve: cannot read the jobs of the last run: "
+                      << list.error().message() << "\n";
+            return out;
+        }
+        for (auto& record : *list) {
+            Job job;
+            static_cast<ledger::JobRecord&>(job) = std::move(record);
+            // The analyst is the owner's principal, as at upload (an account removed since has
+            // no principal: its jobs cannot be followed and are interrupted).
+            const auto signer = std::find_if(signers.begin(), signers.end(), [&](const Signer& s) {
+                return s.account == job.owner;
+            });
+            Followed f{job.id, signer == signers.end() ? "" : signer->principal, {}, {}, false};
+            bool interrupted = false;
+            for (std::size_t i = 0; i < job.files.size(); ++i) {
+                auto& file = job.files[i];
+                if (file.state != "queued" && file.state != "analysing")
+                    continue;
+                const fs::path path =
+                    settings_.queue->spool / job.id / (std::to_string(i + 1) + ".dcm");
+                std::error_code ec;
+                if (!f.analyst.empty() && fs::is_regular_file(path, ec)) {
+                    f.index.push_back(i);
+                    f.paths.push_back(path.string());
+                    ++queued_images_;
+                } else {
+                    file.state = "interrupted";  // never spooled: the client sends it again
+                    persist_file(job.id, i, file);
+                    interrupted = true;
+                }
+            }
+            if (f.paths.empty()) {
+                job.state = interrupted ? "interrupted" : "done";
+                persist_state(job.id, job.state);
+            } else {
+                files += f.paths.size();
+                out.push_back(std::move(f));
+            }
+            jobs_.emplace(job.id, std::move(job));
+        }
+    }
+    if (!out.empty()) {
+        std::cerr << "medanchor serve: following " << out.size() << " job"
+                  << (out.size() == 1 ? "" : "s") << " the last run queued (" << files << " file"
+                  << (files == 1 ? "" : "s") << " not finished)\n";
+    }
+    return out;
+}
+
+Status JobService::poll(std::optional<ledger::JobQueue>& queue, std::vector<Followed>& followed) {
+    const QueueSettings& q = *settings_.queue;
+    if (followed.empty())
+        return Status::Ok();
+    if (!queue) {
+        auto opened = ledger::JobQueue::open(q.ledger);
+        if (!opened)
+            return opened.error();
+        queue.emplace(std::move(*opened));
+    }
+    // Queued only now that every copy of the job is in place.
+    for (auto& f : followed) {
+        if (f.enqueued)
+            continue;
+        if (auto r = queue->enqueue(f.paths, q.model_sha256, f.analyst); !r)
+            return r.error();
+        f.enqueued = true;
+    }
+    std::map<std::string, std::vector<std::string>> paths;  // by analyst
+    for (const auto& f : followed)
+        paths[f.analyst].insert(paths[f.analyst].end(), f.paths.begin(), f.paths.end());
+    std::map<std::string, ledger::JobView> views;  // by path
+    for (const auto& [analyst, list] : paths) {
+        auto found = queue->lookup(list, q.model_sha256, analyst);
+        if (!found)
+            return found.error();
+        for (auto& v : *found)
+            views.emplace(v.path, std::move(v));
+    }
+    for (auto it = followed.begin(); it != followed.end();) {
+        bool finished = true;
+        bool changed = false;
+        {
+            std::lock_guard lock(mutex_);
+            auto& job = jobs_.at(it->job_id);
+            for (std::size_t k = 0; k < it->paths.size(); ++k) {
+                auto& file = job.files.at(it->index[k]);
+                if (file.state == "analysed" || file.state == "failed")
+                    continue;  // final here, even if an operator requeues the queue's job
+                const auto v = views.find(it->paths[k]);
+                if (v == views.end()) {  // not in the queue (yet): enqueue() failed half-way?
+                    finished = false;
+                    it->enqueued = false;
+                    continue;
+                }
+                JobFile now = file;
+                switch (v->second.state) {
+                    case ledger::JobState::kQueued:
+                        now.state = "queued";
+                        break;
+                    case ledger::JobState::kClaimed:
+                        now.state = "analysing";
+                        break;
+                    case ledger::JobState::kDone:
+                        now.state = "analysed";
+                        now.analysis_id = v->second.analysis_id;
+                        break;
+                    case ledger::JobState::kFailed: {
+                        now.state = "failed";
+                        auto [code, message] =
+                            file_error(v->second.error, it->paths[k],
+                                       "file " + std::to_string(it->index[k] + 1));
+                        now.error_code = std::move(code);
+                        now.error_message = std::move(message);
+                        break;
+                    }
+                }
+                const bool terminal = now.state == "analysed" || now.state == "failed";
+                finished = finished && terminal;
+                if (now.state == file.state && now.analysis_id == file.analysis_id)
+                    continue;
+                if (terminal) {
+                    --queued_images_;
+                    if (now.state == "analysed")
+                        ++analysed_;
+                    else
+                        ++errors_[now.error_code];
+                    // The copy has served: the report folder holds the analysed copy.
+                    std::error_code ec;
+                    fs::remove(it->paths[k], ec);
+                }
+                file = std::move(now);
+                persist_file(job.id, it->index[k], file);
+                changed = true;
+            }
+            // Running once a worker has taken a file (one that failed before the queue does
+            // not count): a client sees its job waiting for workers until then.
+            const auto taken = [](const JobFile& f) {
+                return f.state == "analysing" || f.state == "analysed";
+            };
+            const std::string state = finished ? "done"
+                                      : std::any_of(job.files.begin(), job.files.end(), taken)
+                                          ? "running"
+                                          : "queued";
+            if (state != job.state) {
+                job.state = state;
+                persist_state(job.id, state);
+                changed = true;
+            }
+            if (changed)
+                ++job.version;
+        }
+        if (changed)
+            changed_.notify_all();
+        if (finished) {
+            std::error_code ec;
+            fs::remove(q.spool / it->job_id, ec);  // empty now
+            it = followed.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    return Status::Ok();
+}
+
+void JobService::work_queue() {
+    std::vector<Followed> followed = resume();
+    std::optional<ledger::JobQueue> queue;
+    std::string problem;  // the last error said, so a long outage is said once
+    for (;;) {
+        std::vector<Pending> accepted;
+        bool stopping = false;
+        {
+            std::unique_lock lock(mutex_);
+            changed_.wait_for(lock, settings_.queue->poll_interval,
+                              [&] { return stopping_ || !queue_.empty(); });
+            while (!queue_.empty()) {
+                accepted.push_back(std::move(queue_.front()));
+                queue_.pop_front();
+            }
+            stopping = stopping_;
+        }
+        // Accepted uploads are spooled even when stopping: the client was given an id.
+        for (auto& next : accepted) {
+            if (auto f = spool(next)) {
+                followed.push_back(std::move(*f));
+                continue;
+            }
+            {
+                std::lock_guard lock(mutex_);  // every file failed before the queue
+                auto& job = jobs_.at(next.job_id);
+                job.state = "done";
+                ++job.version;
+                persist_state(job.id, job.state);
+            }
+            changed_.notify_all();
+        }
+        if (auto s = poll(queue, followed); !s) {
+            // The ledger is away: said once, tried again at the next poll on a new connection.
+            // What was spooled stays; a restart enqueues it again.
+            if (s.error().message() != problem) {
+                problem = s.error().message();
+                std::cerr << "medanchor serve: the job queue: " << problem
+                          << " (tried again every poll)\n";
+            }
+            queue.reset();
+        } else if (!problem.empty()) {
+            problem.clear();
+            std::cerr << "medanchor serve: the job queue answers again\n";
+        }
+        if (stopping)
+            return;
     }
 }
 

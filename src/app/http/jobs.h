@@ -18,6 +18,18 @@
 // --keep-originals): an interrupted file is sent again by its client. No client file name is kept
 // anywhere: a job's files are its upload's parts, numbered in order ("file 1", "file 2").
 //
+// With a PostgreSQL ledger (JobSettings::queue, docs/scale.md "Front ends: serve and listen on
+// PostgreSQL") the service runs no model: its thread de-identifies each accepted DICOM upload
+// in memory, writes the copy write-once into the spool (SPOOL/<job id>/<n>.dcm, atomically),
+// enqueues the job's copies in the ledger's job queue (ledger::JobQueue) for the bundle's model
+// and the uploader's principal, and then follows them (JobQueue::lookup every poll interval)
+// as `medanchor worker` processes claim and finish them: queued → analysing (claimed) →
+// analysed (the worker's ledger row) or failed (the worker's error, the spool path replaced by
+// "file N"). A spool copy is removed once its queue job is done or failed. Nothing is anchored
+// here (`medanchor anchorer` is the one writer per key). After a restart the jobs the last
+// server left queued or running are followed again (the spool copies that exist are enqueued
+// again, which the queue ignores when they are there; a file never spooled is interrupted).
+//
 // Thread safety: every public member may be called from any thread.
 #pragma once
 
@@ -41,6 +53,10 @@
 #include "ledger/job_store.h"
 #include "service/analysis_service.h"
 
+namespace medanchor::ledger {
+class JobQueue;
+}  // namespace medanchor::ledger
+
 namespace medanchor::chain {
 class AnchoringService;
 class AnchoringObserver;
@@ -55,10 +71,19 @@ struct Job : ledger::JobRecord {
     std::uint64_t version = 0;  // bumped on every change (event streams wait on it)
 };
 
-// An account that signs: its principal and its key file.
+// An account that signs: its principal and its key file (and its name, when known).
 struct Signer {
     std::string principal;
     std::string key_file;
+    std::string account;
+};
+
+// Uploads queued for `medanchor worker` on a PostgreSQL ledger instead of analysed here.
+struct QueueSettings {
+    std::string ledger;           // the postgresql:// URI
+    std::filesystem::path spool;  // absolute; every worker reaches it at this path
+    std::string model_sha256;     // the server's bundle: the workers' --model
+    std::chrono::milliseconds poll_interval{1000};  // how often the queue is read
 };
 
 struct JobSettings {
@@ -68,6 +93,8 @@ struct JobSettings {
     std::chrono::milliseconds settle_interval{1000};
     // Where uploads are kept as sent, named by their keyed image hash; empty: never stored.
     std::filesystem::path originals;
+    // Set: uploads are spooled and queued for workers (see the file comment); anchor is false.
+    std::optional<QueueSettings> queue;
 };
 
 // Anchoring, per signing key, as the metrics show it.
@@ -126,6 +153,14 @@ class JobService {
         Signer signer;
         std::vector<std::string> files;
     };
+    // A job whose spooled files the queue works on (queue mode).
+    struct Followed {
+        std::string job_id;
+        std::string analyst;
+        std::vector<std::size_t> index;  // the job's files that were spooled
+        std::vector<std::string> paths;  // their spool copies, as enqueued
+        bool enqueued = false;
+    };
     class Progress;
     // REQUIRES: mutex_ held. Writes a file's change, or the job's state, to the store (when
     // there is one); a failed write is said on stderr and the job goes on in memory.
@@ -133,6 +168,16 @@ class JobService {
     void persist_state(const std::string& job_id, const std::string& state);
     void work();
     void run(Pending& job);
+    // REQUIRES: mutex_ not held. File `i` of the job failed with `e`.
+    void fail_file(const std::string& job_id, std::size_t i, const Error& e);
+    // Queue mode: spools the accepted upload; what was spooled is to be enqueued.
+    std::optional<Followed> spool(Pending& job);
+    // Queue mode: the jobs the last server left unfinished, followed again (or interrupted).
+    std::vector<Followed> resume();
+    // Queue mode: enqueues what waits to be, reads the state of every followed file and moves
+    // its job on. The queue's error (the ledger away) when it cannot: tried again next poll.
+    Status poll(std::optional<ledger::JobQueue>& queue, std::vector<Followed>& followed);
+    void work_queue();
 
     service::AnalysisService& analysis_;
     const image::SiteKey& site_key_;

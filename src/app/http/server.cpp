@@ -598,7 +598,8 @@ void ApiServer::Impl::upload(const httplib::Request& req, httplib::Response& res
     for (auto it = range.first; it != range.second; ++it)
         parts.push_back(it->second.content);
     auto id =
-        jobs->submit(caller.account.name, Signer{caller.account.principal, caller.account.key_file},
+        jobs->submit(caller.account.name,
+                     Signer{caller.account.principal, caller.account.key_file, caller.account.name},
                      std::move(parts));
     if (!id) {
         send_error(res, id.error(), id.error().code() == ErrorCode::kTimeout ? 503 : 0);
@@ -1584,7 +1585,8 @@ Status ApiServer::bind() {
     // mistyped --data (a home folder) is refused instead of having its mode changed. Checked
     // before anything is opened in it (the account store's default file is there).
     if (auto s = check_state_folder(
-            o.data_dir, {"ledger.sqlite", "users.sqlite", "jobs.sqlite", "site.key", "reports"},
+            o.data_dir,
+            {"ledger.sqlite", "users.sqlite", "jobs.sqlite", "site.key", "reports", "spool"},
             "--data", "server");
         !s)
         return s;
@@ -1652,7 +1654,8 @@ Status ApiServer::bind() {
     auto store = service::ArtifactStore::open(o.data_dir / "reports");
     if (!store)
         return store.error();
-    impl_->ledger_path = o.data_dir / "ledger.sqlite";
+    const bool queue_mode = ledger::is_postgres_location(o.ledger);
+    impl_->ledger_path = o.ledger.empty() ? o.data_dir / "ledger.sqlite" : fs::path(o.ledger);
     auto analysis = service::AnalysisService::open(service::AnalysisService::Dependencies{
         std::make_shared<const inference::ModelBundle>(std::move(*bundle)), *key,
         impl_->ledger_path, std::move(*store), 0});
@@ -1673,7 +1676,10 @@ Status ApiServer::bind() {
     auto job_store = ledger::JobStore::open(o.data_dir / "jobs.sqlite");
     if (!job_store)
         return job_store.error();
-    auto interrupted = job_store->mark_interrupted();
+    // In queue mode the workers go on with what the last server queued: it is followed again
+    // (JobService), not interrupted.
+    auto interrupted =
+        queue_mode ? Result<std::size_t>(std::size_t{0}) : job_store->mark_interrupted();
     if (!interrupted)
         return interrupted.error();
     if (*interrupted > 0) {
@@ -1685,6 +1691,27 @@ Status ApiServer::bind() {
     settings.chain = o.chain;
     settings.anchor = o.anchor;
     settings.settle_interval = std::chrono::milliseconds(o.anchor_interval_ms);
+    if (queue_mode) {
+        QueueSettings q;
+        q.ledger = o.ledger;
+        q.spool = fs::absolute(o.spool.empty() ? o.data_dir / "spool" : o.spool);
+        q.model_sha256 = impl_->analyses->bundle().manifest.model_sha256;
+        q.poll_interval = std::chrono::milliseconds(std::max(o.queue_poll_ms, 10));
+        fs::create_directories(q.spool, ec);
+        if (ec)
+            return Error(ErrorCode::kIo, q.spool.string() + ": " + ec.message());
+        // Two anchoring writers on one key would share its nonces: the elected one anchors.
+        auto book = impl_->ledger();
+        if (!book)
+            return book.error();
+        std::cerr << "medanchor serve: ledger " << book->display_name()
+                  << ": uploads are de-identified into " << escape_for_display(q.spool.string())
+                  << " and queued for `medanchor worker` (model " << q.model_sha256
+                  << "); this server analyses and anchors nothing: `medanchor anchorer` "
+                     "anchors\n";
+        settings.anchor = false;
+        settings.queue = std::move(q);
+    }
     Impl* impl = impl_.get();
     impl_->jobs = std::make_unique<JobService>(
         *impl_->analyses, *impl_->site_key, std::move(settings),
@@ -1694,7 +1721,7 @@ Status ApiServer::bind() {
             if (auto list = impl->accounts->list(); list) {
                 for (const auto& a : *list) {
                     if (!a.key_file.empty())
-                        out.push_back({a.principal, a.key_file});
+                        out.push_back({a.principal, a.key_file, a.name});
                 }
             }
             return out;
@@ -1841,7 +1868,7 @@ Status ApiServer::Impl::start_listener() {
                                             ": the user has no signing key (medanchor users add "
                                             "NAME --key-file FILE)");
     }
-    const Signer signer{it->principal, it->key_file};
+    const Signer signer{it->principal, it->key_file, it->name};
     dicom::ListenOptions l = *o.dicom;
     l.data_dir = o.data_dir / "pacs";
     l.ledger_path = ledger_path;

@@ -49,6 +49,13 @@ struct ServeOptions {
     // Where the server keeps its state: ledger.sqlite, reports/, site.key (see docs/api.md).
     std::filesystem::path data_dir;
     std::filesystem::path users;  // the account store; default data_dir/users.sqlite
+    // The ledger: empty, data_dir/ledger.sqlite. A postgresql:// URI puts the server in queue
+    // mode (docs/scale.md, "Front ends"): uploads are de-identified into `spool` (default
+    // data_dir/spool; made absolute) and queued for `medanchor worker`, their progress read
+    // from the queue every queue_poll_ms; the server analyses and anchors nothing itself.
+    std::string ledger;
+    std::filesystem::path spool;
+    int queue_poll_ms = 1000;
     // The chain (resolved at bind(): chain::resolve fills the devnet defaults in).
     chain::ChainConfig chain;
     // The model bundle folder, loaded once at bind() and shared by every upload. REQUIRES: set
