@@ -23,8 +23,10 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; [ -f "$work/serve.err" ] && tail -20 "$work/serve.err" >&2; exit 1; }
-port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# shellcheck source=tests/support/harness.sh
+. "$src/tests/support/harness.sh"
+fail_logs=("$work/serve.err")
+port=$(free_port)
 base="http://127.0.0.1:$port"
 data="$work/data"
 "$bin" keys new --out "$work/doctor.key" >/dev/null
