@@ -10,8 +10,11 @@
 #   - bytes that are no image, a PNG, and DICOM that cannot be de-identified fail at once,
 #     each error naming its file; a spool copy the worker cannot decode fails with the worker's
 #     error, naming the file, never the spool path;
+#   - PostgreSQL stopped: an upload is still accepted and spooled, serve says once that the queue
+#     is away and, once it is back, that it answers again, and enqueues the upload;
 #   - serve killed (-9) while the jobs are queued and started again follows them (not
-#     interrupted); a worker started then takes them: every job done, each file's analysis id a
+#     interrupted); a file a worker claims shows `analysing`, its job `running`; a worker
+#     started then takes them: every job done, each file's analysis id a
 #     ledger row whose report folder is in the worker's report root and is served by serve, its
 #     image hash the keyed hash of the uploaded file, its report citing the UIDs of a second
 #     de-identification (documented); the spool copies removed.
@@ -69,14 +72,14 @@ printf '\x89PNG\r\n\x1a\n0000IHDR' >"$work/fake.png"
 a=$(upload -F "file=@${slices[0]}" -F "file=@${slices[1]}" -F "file=@${slices[2]}" \
     -F "file=@${slices[3]}" -F "file=@$work/text.dcm" -F "file=@$work/corrupt.dcm" \
     -F "file=@$work/fake.png")
-b=$(upload -F "file=@${slices[4]}" -F "file=@${slices[5]}")
+b=$(upload -F "file=@${slices[4]}")
 [[ "$a" =~ ^[0-9a-f]{32}$ && "$b" =~ ^[0-9a-f]{32}$ ]] || fail "upload: no job ids ($a, $b)"
 for _ in $(seq 1 100); do
-    [ "$(q "SELECT count(*) FROM jobs")" = 6 ] && break
+    [ "$(q "SELECT count(*) FROM jobs")" = 5 ] && break
     sleep 0.2
 done
-[ "$(q "SELECT count(*) FROM jobs WHERE state = 'queued' AND analyst = '$analyst'")" = 6 ] ||
-    fail "six jobs queued for the uploader: $(q "SELECT path, state, analyst FROM jobs")"
+[ "$(q "SELECT count(*) FROM jobs WHERE state = 'queued' AND analyst = '$analyst'")" = 5 ] ||
+    fail "five jobs queued for the uploader: $(q "SELECT path, state, analyst FROM jobs")"
 get_job "$a" >"$work/a.queued"
 get_job "$b" >"$work/b.queued"
 "$bin" status --ledger "$uri" --json >"$work/status.json"
@@ -93,16 +96,16 @@ assert errors[1]["code"] == "corrupt" and errors[1]["message"].startswith("file 
 assert errors[2]["code"] == "unsupported" and errors[2]["message"].startswith("file 7: ") \
     and "PostgreSQL" in errors[2]["message"], errors
 b = json.load(open(f"{work}/b.queued"))
-assert [f["state"] for f in b["files"]] == ["queued", "queued"], b
+assert [f["state"] for f in b["files"]] == ["queued"], b
 status = json.load(open(f"{work}/status.json"))
-assert status["jobs"]["queued"] == 6, status["jobs"]
+assert status["jobs"]["queued"] == 5, status["jobs"]
 PY
 grep -q "$spool/$a/1.dcm" <<<"$(q "SELECT path FROM jobs")" || fail "the spool copies are queued by path"
 
 # The spool holds de-identified copies only: pydicom finds no patient name or id, and none of the
 # upload's UIDs, in any file there.
 find "$spool" -type f | sort >"$work/spooled"
-[ "$(wc -l <"$work/spooled")" = 6 ] || fail "six spool copies: $(cat "$work/spooled")"
+[ "$(wc -l <"$work/spooled")" = 5 ] || fail "five spool copies: $(cat "$work/spooled")"
 /usr/bin/python3 - "$work/spooled" "${slices[@]}" <<'PY' || fail "the spool holds identity"
 import sys, pydicom
 spooled = open(sys.argv[1]).read().split()
@@ -123,18 +126,59 @@ PY
 # the worker fails it.
 cp "$work/corrupt.dcm" "$spool/$a/2.tmp" && mv "$spool/$a/2.tmp" "$spool/$a/2.dcm"
 
+# PostgreSQL away: an upload is still accepted and spooled, the server says once that the queue
+# does not answer, and when it is back says so and enqueues the upload.
+as_pg "$pgbin/pg_ctl" -D "$pg/data" -m fast -w stop >/dev/null || fail "pg_ctl stop"
+c=$(upload -F "file=@${slices[5]}")
+[[ "$c" =~ ^[0-9a-f]{32}$ ]] || fail "upload with PostgreSQL away: no job id"
+for _ in $(seq 1 50); do
+    grep -q "medanchor serve: the job queue: " "$work/serve.err" && break
+    sleep 0.1
+done
+grep -q "medanchor serve: the job queue: .*(tried again every poll)" "$work/serve.err" ||
+    fail "serve does not say the queue is away"
+[ -f "$spool/$c/1.dcm" ] || fail "the upload made while PostgreSQL was away is not spooled"
+sleep 2.5  # two more polls fail: said once
+[ "$(grep -c "medanchor serve: the job queue: " "$work/serve.err")" = 1 ] ||
+    fail "the queue's absence is said more than once"
+pg_ctl_start
+for _ in $(seq 1 50); do
+    grep -q "the job queue answers again" "$work/serve.err" && break
+    sleep 0.1
+done
+grep -q "the job queue answers again" "$work/serve.err" || fail "serve does not say the queue is back"
+[ "$(q "SELECT count(*) FROM jobs WHERE path = '$spool/$c/1.dcm' AND state = 'queued'")" = 1 ] ||
+    fail "the upload made while PostgreSQL was away is not queued"
+
 # Killed while its jobs wait in the queue, then started again: it follows them.
 kill -9 "$server_pid"
 wait "$server_pid" 2>/dev/null || true
 server_pid=
 start_server
 for _ in $(seq 1 50); do
-    grep -q "following 2 jobs" "$work/serve.err" && break
+    grep -q "following 3 jobs" "$work/serve.err" && break
     sleep 0.1
 done
-grep -q "following 2 jobs the last run queued (6 files not finished)" "$work/serve.err" ||
+grep -q "following 3 jobs the last run queued (6 files not finished)" "$work/serve.err" ||
     fail "the restarted server does not say it follows the queued jobs"
 get_job "$a" | grep -q '"state":"queued"' || fail "job A after the restart: $(get_job "$a")"
+
+# A worker's claim shows as `analysing` and the job `running`: a claim made here, as a worker's
+# (the same UPDATE's effect), whose lease expires in 4 s so that the real worker takes it after.
+q "UPDATE jobs SET state = 'claimed', worker = 'elsewhere:0:1', attempts = 1, claimed_at = now(),
+   heartbeat_at = now(), lease_expires_at = now() + interval '4 seconds'
+   WHERE path = '$spool/$a/3.dcm'" >/dev/null
+for _ in $(seq 1 50); do
+    get_job "$a" | grep -q '"state":"running"' && break
+    sleep 0.1
+done
+get_job "$a" >"$work/a.claimed"
+/usr/bin/python3 - "$work/a.claimed" <<'PY' || fail "a claimed file"
+import json, sys
+job = json.load(open(sys.argv[1]))
+assert job["state"] == "running", job
+assert [f["state"] for f in job["files"][:4]] == ["queued", "queued", "analysing", "queued"], job
+PY
 
 # Job B's event stream, open while the worker runs (it stays open: the analyses wait for an
 # anchorer, and there is none here).
@@ -144,7 +188,8 @@ stream_pid=$!
     --reports "$reports" --threads 1 >"$work/worker.log" 2>&1 &
 worker_pid=$!
 for _ in $(seq 1 300); do
-    get_job "$a" | grep -q '"state":"done"' && get_job "$b" | grep -q '"state":"done"' && break
+    get_job "$a" | grep -q '"state":"done"' && get_job "$b" | grep -q '"state":"done"' &&
+        get_job "$c" | grep -q '"state":"done"' && break
     sleep 0.2
 done
 wait "$worker_pid" || fail "worker --once: exit $?"
@@ -159,26 +204,27 @@ wait "$stream_pid" 2>/dev/null || true
 import json, sys
 events = [json.loads(l[6:]) for l in open(sys.argv[1]) if l.startswith("data: ")]
 assert events[0]["state"] == "queued", events[0]
-assert [f["state"] for f in events[0]["files"]] == ["queued", "queued"], events[0]
+assert [f["state"] for f in events[0]["files"]] == ["queued"], events[0]
 assert events[-1]["state"] == "done", events[-1]
 assert all(f["state"] == "analysed" and f["anchoring"] == "recorded" for f in events[-1]["files"]), events[-1]
 PY
 get_job "$a" >"$work/a.done" || fail "job A"
 get_job "$b" >"$work/b.done" || fail "job B"
+get_job "$c" >"$work/c.done" || fail "job C"
 q "SELECT id, image_hash, report_dir FROM analyses ORDER BY id" | tr '|' ' ' >"$work/analyses"
 q "SELECT path, analysis_id FROM jobs WHERE state = 'done'" | tr '|' ' ' >"$work/queue.done"
 for f in "${slices[@]}"; do "$bin" hash --key-file "$data/site.key" "$f"; done >"$work/hashes"
-/usr/bin/python3 - "$work" "$reports" "$spool" "$a" "$b" <<'PY' || fail "the finished jobs"
+/usr/bin/python3 - "$work" "$reports" "$spool" <<'PY' || fail "the finished jobs"
 import json, os, sys
-work, reports, spool, a, b = sys.argv[1:]
+work, reports, spool = sys.argv[1:]
 rows = {int(i): (h, d) for i, h, d in (l.split() for l in open(f"{work}/analyses"))}
 queue = {p: int(i) for p, i in (l.split() for l in open(f"{work}/queue.done"))}
 hashes = [l.split()[0].split(":")[1] for l in open(f"{work}/hashes")]
-ja, jb = (json.load(open(f"{work}/{j}.done")) for j in ("a", "b"))
-assert ja["state"] == jb["state"] == "done", (ja, jb)
+ja, jb, jc = (json.load(open(f"{work}/{j}.done")) for j in ("a", "b", "c"))
+assert ja["state"] == jb["state"] == jc["state"] == "done", (ja, jb, jc)
 assert ja["progress"] == {"done": 7, "total": 7, "percent": 100}, ja["progress"]
 analysed = []
-for job, upload_index in ((ja, [0, 1, 2, 3]), (jb, [4, 5])):
+for job, upload_index in ((ja, [0, 1, 2, 3]), (jb, [4]), (jc, [5])):
     for k, f in enumerate(job["files"][: len(upload_index)]):
         if job is ja and k == 1:
             # The worker's error, the file named, the spool path never shown.
@@ -196,6 +242,7 @@ for job, upload_index in ((ja, [0, 1, 2, 3]), (jb, [4, 5])):
         assert d.startswith(reports + "/") and os.path.isfile(f"{d}/report.json"), d
         analysed.append((i, upload_index[k], d))
 assert len(analysed) == 5 and len(rows) == 5, (analysed, rows)
+assert all(f["state"] == "analysed" for f in jc["files"]), jc
 left = [os.path.join(r, n) for r, _, ns in os.walk(spool) for n in ns]
 assert left == [], left  # the copies removed once their jobs ended
 with open(f"{work}/analysed", "w") as out:

@@ -712,7 +712,7 @@ Status JobService::poll(std::optional<ledger::JobQueue>& queue, std::vector<Foll
 void JobService::work_queue() {
     std::vector<Followed> followed = resume();
     std::optional<ledger::JobQueue> queue;
-    std::string problem;  // the last error said, so a long outage is said once
+    bool away = false;  // the queue failed at the last poll: an outage is said once
     for (;;) {
         std::vector<Pending> accepted;
         bool stopping = false;
@@ -744,14 +744,14 @@ void JobService::work_queue() {
         if (auto s = poll(queue, followed); !s) {
             // The ledger is away: said once, tried again at the next poll on a new connection.
             // What was spooled stays; a restart enqueues it again.
-            if (s.error().message() != problem) {
-                problem = s.error().message();
-                std::cerr << "medanchor serve: the job queue: " << problem
+            if (!away) {
+                std::cerr << "medanchor serve: the job queue: " << s.error().message()
                           << " (tried again every poll)\n";
             }
+            away = true;
             queue.reset();
-        } else if (!problem.empty()) {
-            problem.clear();
+        } else if (away) {
+            away = false;
             std::cerr << "medanchor serve: the job queue answers again\n";
         }
         if (stopping)
