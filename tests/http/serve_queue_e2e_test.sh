@@ -104,6 +104,7 @@ grep -q "$spool/$a/1.dcm" <<<"$(q "SELECT path FROM jobs")" || fail "the spool c
 
 # The spool holds de-identified copies only: pydicom finds no patient name or id, and none of the
 # upload's UIDs, in any file there.
+[ "$(stat -c %a "$spool")" = 700 ] || fail "the spool the server made is not private: $(stat -c %a "$spool")"
 find "$spool" -type f | sort >"$work/spooled"
 [ "$(wc -l <"$work/spooled")" = 5 ] || fail "five spool copies: $(cat "$work/spooled")"
 /usr/bin/python3 - "$work/spooled" "${slices[@]}" <<'PY' || fail "the spool holds identity"
@@ -131,7 +132,7 @@ cp "$work/corrupt.dcm" "$spool/$a/2.tmp" && mv "$spool/$a/2.tmp" "$spool/$a/2.dc
 as_pg "$pgbin/pg_ctl" -D "$pg/data" -m fast -w stop >/dev/null || fail "pg_ctl stop"
 c=$(upload -F "file=@${slices[5]}")
 [[ "$c" =~ ^[0-9a-f]{32}$ ]] || fail "upload with PostgreSQL away: no job id"
-for _ in $(seq 1 50); do
+for _ in $(seq 1 200); do
     grep -q "medanchor serve: the job queue: " "$work/serve.err" && break
     sleep 0.1
 done
@@ -142,7 +143,7 @@ sleep 2.5  # two more polls fail: said once
 [ "$(grep -c "medanchor serve: the job queue: " "$work/serve.err")" = 1 ] ||
     fail "the queue's absence is said more than once"
 pg_ctl_start
-for _ in $(seq 1 50); do
+for _ in $(seq 1 200); do
     grep -q "the job queue answers again" "$work/serve.err" && break
     sleep 0.1
 done
@@ -155,7 +156,7 @@ kill -9 "$server_pid"
 wait "$server_pid" 2>/dev/null || true
 server_pid=
 start_server
-for _ in $(seq 1 50); do
+for _ in $(seq 1 200); do
     grep -q "following 3 jobs" "$work/serve.err" && break
     sleep 0.1
 done
@@ -168,7 +169,7 @@ get_job "$a" | grep -q '"state":"queued"' || fail "job A after the restart: $(ge
 q "UPDATE jobs SET state = 'claimed', worker = 'elsewhere:0:1', attempts = 1, claimed_at = now(),
    heartbeat_at = now(), lease_expires_at = now() + interval '4 seconds'
    WHERE path = '$spool/$a/3.dcm'" >/dev/null
-for _ in $(seq 1 50); do
+for _ in $(seq 1 200); do
     get_job "$a" | grep -q '"state":"running"' && break
     sleep 0.1
 done
@@ -194,7 +195,7 @@ for _ in $(seq 1 300); do
 done
 wait "$worker_pid" || fail "worker --once: exit $?"
 worker_pid=
-for _ in $(seq 1 50); do
+for _ in $(seq 1 200); do
     grep -q '"state":"done"' "$work/b.events" && break
     sleep 0.1
 done

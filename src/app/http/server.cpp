@@ -1697,7 +1697,13 @@ Status ApiServer::bind() {
         q.spool = fs::absolute(o.spool.empty() ? o.data_dir / "spool" : o.spool);
         q.model_sha256 = impl_->analyses->bundle().manifest.model_sha256;
         q.poll_interval = std::chrono::milliseconds(std::max(o.queue_poll_ms, 10));
-        fs::create_directories(q.spool, ec);
+        // Private when the server makes it (de-identified images are still images): workers run
+        // as the server's user, or the operator makes the folder and sets its group first.
+        if (!fs::exists(q.spool, ec)) {
+            fs::create_directories(q.spool, ec);
+            if (!ec)
+                fs::permissions(q.spool, fs::perms::owner_all, fs::perm_options::replace, ec);
+        }
         if (ec)
             return Error(ErrorCode::kIo, q.spool.string() + ": " + ec.message());
         // Two anchoring writers on one key would share its nonces: the elected one anchors.
