@@ -19,7 +19,8 @@
 set -euo pipefail
 bin=$(realpath "$1")
 work=$(mktemp -d)
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=tests/shell_support.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../shell_support.sh"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 # shellcheck source=tests/app/postgres_setup.sh
 . "$(dirname "$0")/postgres_setup.sh"
