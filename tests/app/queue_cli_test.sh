@@ -10,6 +10,8 @@
 #     finished ones done; a second worker finishes the rest;
 #   - status --json and --prometheus (parsed by python3-prometheus-client's parser) agree with
 #     psql;
+#   - the shared filesystem gone under a running worker (I/O errors): jobs retried, failed after
+#     three attempts with the error kept, finished once it is back and they are requeued;
 #   - worker --metrics: this worker's counters, parsed the same way; a port already taken is
 #     refused (exit 2);
 #   - the watchdog: a worker whose forward pass never returns (tests/data/models/tiny-hang) keeps
@@ -184,6 +186,41 @@ grep -q "cannot listen on 127.0.0.1:$mport" <<<"$out" || fail "--metrics says wh
 kill -TERM "$w4"
 wait "$w4" || fail "the metrics worker after SIGTERM: $(cat "$work/w4.log")"
 [ "$(q "SELECT count(*) FROM analyses")" = 60 ] || fail "still 60 analyses after the metrics worker"
+
+# The shared filesystem goes away under a running worker (its report root replaced by a file:
+# every report write fails with an I/O error): each job goes back to the queue, counted, and
+# fails after its third attempt with the error kept; nothing is recorded half. Once the
+# filesystem is back, --requeue and the same worker finish them, each recorded once.
+"$bin" simulate --out "$work/later" --seed 8 --count 3 --size 64 >/dev/null
+rm -f "$work/later/truth.csv"
+"$bin" worker --ledger "$uri" "${who[@]}" --reports "$work/shared-reports" --threads 1 \
+    >"$work/w5.log" 2>&1 &
+w5=$!
+until grep -q "claiming jobs" "$work/w5.log"; do sleep 0.1; done
+mkdir -p "$work/shared-reports" && mv "$work/shared-reports" "$work/shared-away"
+printf 'the mount is gone' >"$work/shared-reports"
+later="path LIKE '$work/later/%'"
+"$bin" enqueue "$work/later" --ledger "$uri" "${who[@]}" >/dev/null
+deadline=$((SECONDS + 60))
+until [ "$(q "SELECT count(*) FROM jobs WHERE $later AND state = 'failed'")" = 3 ]; do
+    [ $SECONDS -lt $deadline ] || fail "I/O errors: $(q "SELECT state, attempts, last_error FROM jobs WHERE $later")"
+    sleep 0.2
+done
+[ "$(q "SELECT count(*) FROM jobs WHERE $later AND attempts = 3 AND last_error LIKE 'io: %'")" = 3 ] \
+    || fail "three attempts each, the I/O error kept: $(q "SELECT attempts, last_error FROM jobs WHERE $later")"
+before=$(q "SELECT count(*) FROM analyses")
+rm "$work/shared-reports" && mv "$work/shared-away" "$work/shared-reports"
+"$bin" enqueue "$work/later" --ledger "$uri" "${who[@]}" --requeue >/dev/null
+until [ "$(q "SELECT count(*) FROM jobs WHERE $later AND state = 'done'")" = 3 ]; do
+    [ $SECONDS -lt $deadline ] || fail "after the filesystem came back: $(q "SELECT state, attempts, last_error FROM jobs WHERE $later")"
+    sleep 0.2
+done
+kill -TERM "$w5"
+wait "$w5" || fail "worker after the I/O errors: $(cat "$work/w5.log")"
+[ "$(find "$work/shared-reports" -name report.json | wc -l)" = 3 ] || fail "three report folders"
+[ "$(q "SELECT count(*) FROM analyses")" -le $((before + 3)) ] || fail "recorded twice"
+[ "$(q "SELECT count(*) FROM analyses a JOIN jobs j ON j.analysis_id = a.id WHERE j.$later")" = 3 ] \
+    || fail "each job's analysis recorded"
 
 # The watchdog. A model whose forward pass never returns, one job for it: the worker claims it
 # and, while it is taken as making progress, its heartbeats keep the 2 s lease; after
