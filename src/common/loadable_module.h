@@ -11,7 +11,9 @@
 
 namespace medanchor {
 
-// Where a module is: $env_var if set and not empty, else where the build put it.
+// Where a module is: $env_var if set and not empty, else beside the running binary if it is
+// there (an installed copy: the binary and its modules in one folder), else where the build put
+// it.
 std::string module_path(const char* env_var, const char* built_path);
 
 // Opens the module at `path` (RTLD_NOW | RTLD_LOCAL; never closed: what is made from it may
