@@ -7,8 +7,8 @@
 # (addresses);
 # chain_up starts and sets up the chain; chain_down stops it. On exit the server in $server_pid
 # (if any) is stopped, the chain too, and $work removed.
-# shellcheck source=tests/support/harness.sh
-. "$src/tests/support/harness.sh"  # free_port (and fail, which a caller defining its own keeps)
+# shellcheck source=tests/shell_support.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../shell_support.sh"
 port=$(free_port)
 api_port=$(free_port)
 http_port=$(free_port)

@@ -26,11 +26,17 @@ work=$(mktemp -d)
 server_pid=
 worker_pid=
 stream_pid=
-# shellcheck source=tests/support/harness.sh
-. "$src/tests/support/harness.sh"
+fail() {
+    echo "FAIL: $*" >&2
+    for log in "$work/serve.err" "$work/worker.log"; do
+        [ -f "$log" ] && { echo "--- tail of $log" >&2; tail -20 "$log" >&2; }
+    done
+    exit 1
+}
+# shellcheck source=tests/shell_support.sh
+. "$(dirname "$0")/../shell_support.sh"
 # shellcheck source=tests/app/postgres_setup.sh
 . "$src/tests/app/postgres_setup.sh"
-fail_logs=("$work/serve.err" "$work/worker.log")
 cleanup() {
     for pid in $server_pid $worker_pid $stream_pid; do
         kill -9 "$pid" 2>/dev/null || true

@@ -23,9 +23,9 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
-# shellcheck source=tests/support/harness.sh
-. "$src/tests/support/harness.sh"
-fail_logs=("$work/serve.err")
+fail() { echo "FAIL: $*" >&2; [ -f "$work/serve.err" ] && tail -20 "$work/serve.err" >&2; exit 1; }
+# shellcheck source=tests/shell_support.sh
+. "$(dirname "$0")/../shell_support.sh"
 port=$(free_port)
 base="http://127.0.0.1:$port"
 data="$work/data"
