@@ -144,6 +144,10 @@ for _ in $(seq 1 200); do
 done
 grep -q "medanchor serve: the job queue: .*(tried again every poll)" "$work/serve.err" ||
     fail "serve does not say the queue is away"
+for _ in $(seq 1 200); do
+    [ -f "$spool/$c/1.dcm" ] && break
+    sleep 0.1
+done
 [ -f "$spool/$c/1.dcm" ] || fail "the upload made while PostgreSQL was away is not spooled"
 sleep 2.5  # two more polls fail: said once
 [ "$(grep -c "medanchor serve: the job queue: " "$work/serve.err")" = 1 ] ||
@@ -191,6 +195,10 @@ PY
 # anchorer, and there is none here).
 curl -sN "${auth[@]}" "$base/api/jobs/$b/events" >"$work/b.events" &
 stream_pid=$!
+for _ in $(seq 1 200); do  # its first event in hand before any worker runs
+    grep -q '^data: ' "$work/b.events" && break
+    sleep 0.1
+done
 "$bin" worker --once --ledger "$uri" --analyst "$analyst" --site-key "$data/site.key" \
     --reports "$reports" --threads 1 >"$work/worker.log" 2>&1 &
 worker_pid=$!
