@@ -48,6 +48,14 @@ cleanup() {
 trap cleanup EXIT
 start_postgres scans
 q() { "${psql[@]}" -d scans -c "$1"; }
+# Runs the command until it succeeds, for up to 20 s (a poll of the server is a second).
+eventually() {
+    for _ in $(seq 1 200); do
+        "$@" && return 0
+        sleep 0.1
+    done
+    return 1
+}
 
 port=$(free_port)
 base="http://127.0.0.1:$port"
@@ -80,10 +88,8 @@ a=$(upload -F "file=@${slices[0]}" -F "file=@${slices[1]}" -F "file=@${slices[2]
     -F "file=@$work/fake.png")
 b=$(upload -F "file=@${slices[4]}")
 [[ "$a" =~ ^[0-9a-f]{32}$ && "$b" =~ ^[0-9a-f]{32}$ ]] || fail "upload: no job ids ($a, $b)"
-for _ in $(seq 1 100); do
-    [ "$(q "SELECT count(*) FROM jobs")" = 5 ] && break
-    sleep 0.2
-done
+jobs_are() { [ "$(q "SELECT count(*) FROM jobs")" = "$1" ]; }
+eventually jobs_are 5 || true
 [ "$(q "SELECT count(*) FROM jobs WHERE state = 'queued' AND analyst = '$analyst'")" = 5 ] ||
     fail "five jobs queued for the uploader: $(q "SELECT path, state, analyst FROM jobs")"
 get_job "$a" >"$work/a.queued"
@@ -138,26 +144,14 @@ cp "$work/corrupt.dcm" "$spool/$a/2.tmp" && mv "$spool/$a/2.tmp" "$spool/$a/2.dc
 as_pg "$pgbin/pg_ctl" -D "$pg/data" -m fast -w stop >/dev/null || fail "pg_ctl stop"
 c=$(upload -F "file=@${slices[5]}")
 [[ "$c" =~ ^[0-9a-f]{32}$ ]] || fail "upload with PostgreSQL away: no job id"
-for _ in $(seq 1 200); do
-    grep -q "medanchor serve: the job queue: " "$work/serve.err" && break
-    sleep 0.1
-done
-grep -q "medanchor serve: the job queue: .*(tried again every poll)" "$work/serve.err" ||
+eventually grep -q "medanchor serve: the job queue: .*(tried again every poll)" "$work/serve.err" ||
     fail "serve does not say the queue is away"
-for _ in $(seq 1 200); do
-    [ -f "$spool/$c/1.dcm" ] && break
-    sleep 0.1
-done
-[ -f "$spool/$c/1.dcm" ] || fail "the upload made while PostgreSQL was away is not spooled"
+eventually test -f "$spool/$c/1.dcm" || fail "the upload made while PostgreSQL was away is not spooled"
 sleep 2.5  # two more polls fail: said once
 [ "$(grep -c "medanchor serve: the job queue: " "$work/serve.err")" = 1 ] ||
     fail "the queue's absence is said more than once"
 pg_ctl_start
-for _ in $(seq 1 200); do
-    grep -q "the job queue answers again" "$work/serve.err" && break
-    sleep 0.1
-done
-grep -q "the job queue answers again" "$work/serve.err" || fail "serve does not say the queue is back"
+eventually grep -q "the job queue answers again" "$work/serve.err" || fail "serve does not say the queue is back"
 [ "$(q "SELECT count(*) FROM jobs WHERE path = '$spool/$c/1.dcm' AND state = 'queued'")" = 1 ] ||
     fail "the upload made while PostgreSQL was away is not queued"
 
@@ -166,11 +160,7 @@ kill -9 "$server_pid"
 wait "$server_pid" 2>/dev/null || true
 server_pid=
 start_server
-for _ in $(seq 1 200); do
-    grep -q "following 3 jobs" "$work/serve.err" && break
-    sleep 0.1
-done
-grep -q "following 3 jobs the last run queued (6 files not finished)" "$work/serve.err" ||
+eventually grep -q "following 3 jobs the last run queued (6 files not finished)" "$work/serve.err" ||
     fail "the restarted server does not say it follows the queued jobs"
 get_job "$a" | grep -q '"state":"queued"' || fail "job A after the restart: $(get_job "$a")"
 
@@ -179,10 +169,8 @@ get_job "$a" | grep -q '"state":"queued"' || fail "job A after the restart: $(ge
 q "UPDATE jobs SET state = 'claimed', worker = 'elsewhere:0:1', attempts = 1, claimed_at = now(),
    heartbeat_at = now(), lease_expires_at = now() + interval '4 seconds'
    WHERE path = '$spool/$a/3.dcm'" >/dev/null
-for _ in $(seq 1 200); do
-    get_job "$a" | grep -q '"state":"running"' && break
-    sleep 0.1
-done
+job_in() { get_job "$1" | grep -q "\"state\":\"$2\""; }
+eventually job_in "$a" running || true
 get_job "$a" >"$work/a.claimed"
 /usr/bin/python3 - "$work/a.claimed" <<'PY' || fail "a claimed file"
 import json, sys
@@ -195,24 +183,15 @@ PY
 # anchorer, and there is none here).
 curl -sN "${auth[@]}" "$base/api/jobs/$b/events" >"$work/b.events" &
 stream_pid=$!
-for _ in $(seq 1 200); do  # its first event in hand before any worker runs
-    grep -q '^data: ' "$work/b.events" && break
-    sleep 0.1
-done
+eventually grep -q '^data: ' "$work/b.events" || fail "job B's event stream sends nothing"
 "$bin" worker --once --ledger "$uri" --analyst "$analyst" --site-key "$data/site.key" \
     --reports "$reports" --threads 1 >"$work/worker.log" 2>&1 &
 worker_pid=$!
-for _ in $(seq 1 300); do
-    get_job "$a" | grep -q '"state":"done"' && get_job "$b" | grep -q '"state":"done"' &&
-        get_job "$c" | grep -q '"state":"done"' && break
-    sleep 0.2
-done
+all_done() { job_in "$a" done && job_in "$b" done && job_in "$c" done; }
+eventually all_done || eventually all_done || eventually all_done || true  # up to a minute
 wait "$worker_pid" || fail "worker --once: exit $?"
 worker_pid=
-for _ in $(seq 1 200); do
-    grep -q '"state":"done"' "$work/b.events" && break
-    sleep 0.1
-done
+eventually grep -q '"state":"done"' "$work/b.events" || true
 kill "$stream_pid" 2>/dev/null || true
 wait "$stream_pid" 2>/dev/null || true
 /usr/bin/python3 - "$work/b.events" <<'PY' || fail "job B's event stream"
