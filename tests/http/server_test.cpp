@@ -1119,3 +1119,62 @@ TEST_F(ServerTest, ServesHttpsWithACertificateFromOpenssl) {
 
 }  // namespace
 }  // namespace medanchor::http
+
+namespace medanchor::http {
+namespace {
+
+// A listening socket with the servers' options on 127.0.0.1:port (0: any); -1 when bind fails.
+int listen_on(int port) {
+    const int sock = ::socket(AF_INET, SOCK_STREAM, 0);
+    listen_socket_options(sock);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::listen(sock, 4) != 0) {
+        ::close(sock);
+        return -1;
+    }
+    return sock;
+}
+
+int port_of(int sock) {
+    sockaddr_in addr{};
+    socklen_t len = sizeof addr;
+    ::getsockname(sock, reinterpret_cast<sockaddr*>(&addr), &len);
+    return ntohs(addr.sin_port);
+}
+
+}  // namespace
+
+// A server stopped while a client's connection was open closes it first, so the port has a
+// connection in TIME_WAIT for a minute; a server started again at once on that port must bind it
+// (SO_REUSEADDR), while a second server beside a live one is still refused. Without
+// SO_REUSEADDR (cpp-httplib sets only SO_REUSEPORT, which listen_socket_options turns off)
+// serve_listen_end_to_end's restart failed with "cannot listen".
+TEST(ServerStart, RebindsAPortLeftInTimeWaitButNotALiveOne) {
+    const int first = listen_on(0);
+    ASSERT_GE(first, 0);
+    const int port = port_of(first);
+    const int client = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(client, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    const int accepted = ::accept(first, nullptr, nullptr);
+    ASSERT_GE(accepted, 0);
+    EXPECT_LT(listen_on(port), 0) << "two listeners on one port";
+    ::close(accepted);  // the server's side closes first: TIME_WAIT on the server's port
+    char byte;
+    EXPECT_EQ(::read(client, &byte, 1), 0);  // the FIN arrived
+    ::close(client);
+    ::close(first);
+    const int again = listen_on(port);
+    EXPECT_GE(again, 0) << "port " << port << " in TIME_WAIT could not be bound again";
+    if (again >= 0)
+        ::close(again);
+}
+
+}  // namespace medanchor::http

@@ -274,6 +274,11 @@ void listen_socket_options(int sock) {
     const int no = 0;
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEPORT, &no, sizeof no);
 #endif
+    // cpp-httplib sets SO_REUSEADDR only where SO_REUSEPORT is missing: set here, so a server
+    // restarted while its port has connections in TIME_WAIT binds it (Linux still refuses a
+    // second listener on a live port with SO_REUSEADDR alone).
+    const int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
 }
 
 Result<std::pair<std::string, int>> parse_listen(std::string_view text) {

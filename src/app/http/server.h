@@ -83,8 +83,9 @@ Result<std::pair<std::string, int>> parse_listen(std::string_view text);
 
 // The options of every socket medanchor listens on with cpp-httplib: its own defaults less
 // SO_REUSEPORT, which let a second server bind a port another already serves (the kernel then
-// shares the connections between them); SO_REUSEADDR stays (a restart while old connections
-// are in TIME_WAIT). For httplib::Server::set_socket_options.
+// shares the connections between them), plus SO_REUSEADDR (which cpp-httplib sets only where
+// SO_REUSEPORT is missing): a restart binds its port while old connections are in TIME_WAIT.
+// For httplib::Server::set_socket_options.
 void listen_socket_options(int sock);
 
 // One route as registered: the method, the path in OpenAPI form ("/api/jobs/{id}") and the
