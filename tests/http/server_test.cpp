@@ -1148,6 +1148,30 @@ int port_of(int sock) {
 
 }  // namespace
 
+// serve --listen-dicom on a PostgreSQL ledger is refused before anything is opened (the
+// listener's tables are SQLite only; docs/scale.md, "Front ends").
+TEST(ServerStart, RefusesTheListenerOnAPostgresLedger) {
+    const fs::path dir =
+        fs::temp_directory_path() / ("medanchor-pg-listen-" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    ServeOptions o;
+    o.port = 0;
+    o.log_requests = false;
+    o.data_dir = dir / "data";
+    o.users = dir / "users.sqlite";
+    o.ledger = "postgresql://medanchor@/scans?host=/nonexistent";
+    o.dicom.emplace();
+    ApiServer server(o);
+    auto s = server.bind();
+    ASSERT_FALSE(s.ok());
+    EXPECT_EQ(s.error().code(), ErrorCode::kUnsupported);
+    EXPECT_NE(s.error().message().find("--listen-dicom with a PostgreSQL ledger"),
+              std::string::npos)
+        << s.error().message();
+    EXPECT_FALSE(fs::exists(dir / "data")) << "nothing made";
+    fs::remove_all(dir);
+}
+
 // A server stopped while a client's connection was open closes it first, so the port has a
 // connection in TIME_WAIT for a minute; a server started again at once on that port must bind it
 // (SO_REUSEADDR), while a second server beside a live one is still refused. Without

@@ -1593,6 +1593,13 @@ Status ApiServer::bind() {
         return Error(ErrorCode::kInvalidArgument,
                      "--threads must be at least 2 and more than the event stream limit");
     }
+    if (o.dicom && ledger::is_postgres_location(o.ledger)) {
+        // The listener keeps its series in the ledger's SQLite tables and analyses in process;
+        // on a PostgreSQL ledger it is `medanchor listen`'s to queue what it receives.
+        return Error(ErrorCode::kUnsupported,
+                     "--listen-dicom with a PostgreSQL ledger: not supported (the listener's "
+                     "tables are SQLite only); run `medanchor listen` beside the server");
+    }
     // The state folder is private: the ledger, the reports and the site key are in it. A
     // folder that exists is made private only when it is empty or already the server's, so a
     // mistyped --data (a home folder) is refused instead of having its mode changed. Checked
