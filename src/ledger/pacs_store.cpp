@@ -13,23 +13,7 @@
 namespace medanchor::ledger {
 namespace fs = std::filesystem;
 
-struct PacsStore::Impl {
-    std::unique_ptr<LedgerBackend> db;
-
-    // One statement; how many rows it changed.
-    Result<std::int64_t> run(const std::string& sql, const std::vector<SqlArg>& args,
-                             const std::string& doing,
-                             const std::function<void(const SqlRow&)>& row = {}) {
-        return db->execute(sql, args, doing, row);
-    }
-    Status query(const std::string& sql, const std::vector<SqlArg>& args, const std::string& doing,
-                 const std::function<void(const SqlRow&)>& row = {}) {
-        auto r = db->execute(sql, args, doing, row);
-        return r ? Status::Ok() : Status(r.error());
-    }
-    Status transaction(const std::string& doing, const std::function<Status()>& body) {
-        return db->transaction(doing, body);
-    }
+struct PacsStore::Impl : StoreConnection {
     // The one INSERT of a send (inside the caller's transaction); whether it was new. Only the
     // (destination, digest) conflict is ignored: OR IGNORE would drop a row failing a CHECK too.
     Result<bool> insert_send(const std::string& series_uid, const std::string& destination,
@@ -117,24 +101,10 @@ PacsSend read_send(const SqlRow& s) {
 }  // namespace
 
 Result<PacsStore> PacsStore::open(const fs::path& ledger_path) {
+    // Connecting migrates the schema (the listener's tables: SQLite version 5, PostgreSQL 4).
     auto impl = std::make_unique<Impl>();
-    if (is_postgres_location(ledger_path.native())) {
-        // Connecting migrates the schema (the listener's tables are version 4).
-        auto db = open_postgres_backend(ledger_path.native());
-        if (!db)
-            return db.error();
-        impl->db = std::move(*db);
-    } else {
-        // The ledger must exist: the listener's store never creates one by itself.
-        std::error_code ec;
-        if (!fs::exists(ledger_path, ec))
-            return Error(ErrorCode::kIo,
-                         ledger_path.string() + ": cannot open the ledger: no such file");
-        auto db = open_sqlite_backend(ledger_path);
-        if (!db)
-            return db.error();
-        impl->db = std::move(*db);
-    }
+    if (auto s = impl->open(ledger_path); !s)
+        return s.error();
     return PacsStore(std::move(impl));
 }
 

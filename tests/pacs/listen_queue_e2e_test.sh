@@ -7,6 +7,7 @@
 #     instances are queued (`status --json`: 5 queued, the jobs flagged de-identified, their
 #     paths the absolute spool files) and nothing is analysed by the listener (no analysis row);
 #   - the listener is killed (-9) while the jobs wait and started again: nothing is queued twice;
+#     then PostgreSQL is restarted under it (pg_ctl stop -m fast, start): it reconnects;
 #   - `worker --once` does the jobs: 4 done, the bad instance's job failed (`corrupt: ...`);
 #   - the listener follows them: the 4 instances analysed with the workers' analyses, the bad one
 #     failed with its job's error, the spool emptied, and the series SR arrives at storescp once,
@@ -66,6 +67,8 @@ kill_listen
 start_listen --port "$m_port"
 sleep 3
 [ "$(sql "SELECT count(*) FROM jobs")" = 5 ] || fail "jobs queued again after the restart"
+# PostgreSQL restarted under the listener (every session ends): it reconnects and goes on.
+restart_postgres 1
 
 "$bin" worker "${who[@]}" --reports "$work/shared/reports" --once --threads 2 >"$work/worker.log" 2>&1 ||
     fail "worker --once: $(tail -5 "$work/worker.log")"
