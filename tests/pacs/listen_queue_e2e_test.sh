@@ -18,7 +18,9 @@ set -euo pipefail
 bin=$1
 src=$2
 work=$(mktemp -d)
-# fail, wait_for, make_series, uid_of, sr_refs, start_listen/kill_listen/stop_listen, free_port.
+# shellcheck source=tests/shell_support.sh
+. "$src/tests/shell_support.sh"  # free_port
+# fail, wait_for, make_series, uid_of, sr_refs, start_listen/kill_listen/stop_listen.
 source "$src/tests/pacs/listen_support.sh"
 # shellcheck source=tests/app/postgres_setup.sh
 source "$src/tests/app/postgres_setup.sh"

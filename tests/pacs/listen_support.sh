@@ -1,8 +1,8 @@
 # Sourced by the `medanchor listen` end-to-end tests (listen_e2e_test.sh, listen_failures_test.sh):
 # one real Orthanc (Debian's, with its DICOMweb plugin) on free loopback ports, the listener
 # started and stopped as a child, and the helpers both scripts use.
-# REQUIRES: $bin (the medanchor binary), $src, $work (a fresh folder), and before start_listen an
-# array listen_common of the flags every start takes. free_port comes from series_helpers.sh.
+# REQUIRES: $bin (the medanchor binary), $work (a fresh folder), free_port (tests/http/
+# chain_setup.sh), and before start_listen an array listen_common of the flags every start takes.
 # Sets: o_http, o_dicom (Orthanc's ports), m_port (the port Orthanc knows medanchor at), orthanc
 # (its REST root), ledger; start_orthanc/stop_orthanc, start_listen ARGS.../stop_listen.
 listen_pid=

@@ -2,9 +2,6 @@
 # tests/http/serve_listen_e2e_test.sh).
 # REQUIRES: $bin (the medanchor binary), $work (a fresh folder), fail().
 
-# A free TCP port on loopback (the kernel's pick; the tests never use the default ports).
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
 # Polls COMMAND every half second for up to SECONDS; fails with MESSAGE.
 wait_for() {
     local seconds=$1 message=$2; shift 2
