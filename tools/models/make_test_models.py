@@ -215,14 +215,15 @@ def main():
         "calibration": {"method": "none"},
         "min_confidence_bp": 5000,
     })
-    bundles["tiny-torchscript"] = lambda: write_bundle(out, "tiny-torchscript", scripted, (1, 40, 40), {
+    # The two TorchScript bundles: a 1x40x40 CT input, two labels.
+    ct40 = {
         "task": {"type": "classification", "activation": "softmax",
                  "labels": [{"code": "normal", "display": "Normal"},
                             {"code": "abnormal", "display": "Abnormal"}]},
         # TorchScript takes its input by position; the name is recorded only.
         "input": {"name": "image", "layout": "NCHW", "channels": 1, "height": 40, "width": 40,
                   "dtype": "float32"},
-        # forward returns a dict: the logits are its "logits" entry.
+        # tiny-torchscript's forward returns a dict: the logits are its "logits" entry.
         "output": {"name": "logits", "kind": "logits"},
         "preprocessing": {
             "modalities": ["CT", "OT"],
@@ -230,23 +231,15 @@ def main():
             "resize": {"policy": "letterbox", "interpolation": "area"},
             "normalize": {"mean": [0.5], "std": [0.5]},
             "channels": "replicate"},
+    }
+    bundles["tiny-torchscript"] = lambda: write_bundle(out, "tiny-torchscript", scripted, (1, 40, 40), {
+        **ct40,
         "calibration": {"method": "temperature", "temperature": 1.2},
         "min_confidence_bp": 7000,
     }, torchscript=True)
     hang = TinyHang()  # made last: the others' weights stay as they were
     bundles["tiny-hang"] = lambda: write_bundle(out, "tiny-hang", hang, (1, 40, 40), {
-        "task": {"type": "classification", "activation": "softmax",
-                 "labels": [{"code": "normal", "display": "Normal"},
-                            {"code": "abnormal", "display": "Abnormal"}]},
-        "input": {"name": "image", "layout": "NCHW", "channels": 1, "height": 40, "width": 40,
-                  "dtype": "float32"},
-        "output": {"name": "logits", "kind": "logits"},
-        "preprocessing": {
-            "modalities": ["CT", "OT"],
-            "window": {"type": "fixed", "center": 40, "width": 400},
-            "resize": {"policy": "letterbox", "interpolation": "area"},
-            "normalize": {"mean": [0.5], "std": [0.5]},
-            "channels": "replicate"},
+        **ct40,
         "calibration": {"method": "none"},
         "min_confidence_bp": 5000,
     }, torchscript=True, golden=False)
