@@ -86,6 +86,32 @@ class LedgerBackend {
     virtual Status transaction(const std::string& doing, const std::function<Status()>& body) = 0;
 };
 
+// A store kept beside the ledger's analyses (MerkleStore, PacsStore): one backend connection of
+// its own and the calls its statements go through. Thread safety: as LedgerBackend's.
+struct StoreConnection {
+    std::unique_ptr<LedgerBackend> db;
+
+    // Connects to the ledger at `location`, migrating its schema: a postgresql:// URI, or an
+    // SQLite file that must exist already (a store never creates a ledger by itself: kIo).
+    Status open(const std::filesystem::path& location);
+    const std::string& name() const { return db->name(); }
+    // One statement; how many rows it changed.
+    Result<std::int64_t> run(const std::string& sql, const std::vector<SqlArg>& args,
+                             const std::string& doing,
+                             const std::function<void(const SqlRow&)>& row = {}) {
+        return db->execute(sql, args, doing, row);
+    }
+    // One statement, its count dropped.
+    Status query(const std::string& sql, const std::vector<SqlArg>& args, const std::string& doing,
+                 const std::function<void(const SqlRow&)>& row = {}) {
+        auto r = db->execute(sql, args, doing, row);
+        return r ? Status::Ok() : Status(r.error());
+    }
+    Status transaction(const std::string& doing, const std::function<Status()>& body) {
+        return db->transaction(doing, body);
+    }
+};
+
 // Opens (creating it and its folders, mode 0600/0700) the SQLite ledger file and brings its
 // schema to Ledger::kSchemaVersion (PRAGMA user_version).
 Result<std::unique_ptr<LedgerBackend>> open_sqlite_backend(const std::filesystem::path& path);

@@ -78,14 +78,29 @@ Result<JobQueue> JobQueue::open(const std::filesystem::path& location, int max_a
 Result<EnqueueResult> JobQueue::enqueue(const std::vector<std::string>& paths,
                                         const std::string& model_sha256, const std::string& analyst,
                                         bool requeue) {
+    return add_jobs(paths, model_sha256, analyst, requeue, /*deidentified=*/false);
+}
+
+Result<EnqueueResult> JobQueue::enqueue_deidentified(const std::vector<std::string>& paths,
+                                                     const std::string& model_sha256,
+                                                     const std::string& analyst) {
+    return add_jobs(paths, model_sha256, analyst, /*requeue=*/false, /*deidentified=*/true);
+}
+
+Result<EnqueueResult> JobQueue::add_jobs(const std::vector<std::string>& paths,
+                                         const std::string& model_sha256,
+                                         const std::string& analyst, bool requeue,
+                                         bool deidentified) {
     EnqueueResult out;
     const Status s = db_->transaction("enqueueing jobs", [&]() -> Status {
         out = {};  // the body may run again after a serialization conflict
         for (const auto& path : paths) {
             auto added = db_->execute(
-                "INSERT INTO jobs (path, model_sha256, analyst) VALUES (?1, ?2, ?3) "
-                "ON CONFLICT (path, model_sha256, analyst) DO NOTHING",
-                {text(path), text(model_sha256), text(analyst)}, "enqueueing " + path);
+                "INSERT INTO jobs (path, model_sha256, analyst, deidentified) VALUES (?1, ?2, ?3, "
+                "?4) ON CONFLICT (path, model_sha256, analyst) DO NOTHING",
+                {text(path), text(model_sha256), text(analyst),
+                 text(deidentified ? "true" : "false")},
+                "enqueueing " + path);
             if (!added)
                 return added.error();
             if (*added == 1) {
@@ -136,11 +151,12 @@ Result<std::vector<ClaimedJob>> JobQueue::claim(std::size_t batch, const std::st
         "claimed_at = now(), heartbeat_at = now(), lease_expires_at = " +
             lease_sql(5) +
             ", updated_at = now() FROM picked WHERE jobs.id = picked.id "
-            "RETURNING jobs.id, jobs.path, jobs.attempts",
+            "RETURNING jobs.id, jobs.path, jobs.attempts, jobs.deidentified",
         {text(model_sha256), text(analyst), unsigned_number(batch), text(worker),
          number(lease.count()), number(max_attempts_)},
         "claiming jobs", [&](const SqlRow& row) {
-            out.push_back({row.i64(0), row.text(1), static_cast<int>(row.i64(2))});
+            out.push_back(
+                {row.i64(0), row.text(1), static_cast<int>(row.i64(2)), row.text(3) == "t"});
         });
     if (!claimed)
         return claimed.error();

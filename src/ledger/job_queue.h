@@ -44,6 +44,10 @@ struct ClaimedJob {
     std::int64_t id = 0;
     std::string path;  // absolute, as enqueued
     int attempts = 0;  // claims so far, this one included
+    // Queued by `medanchor listen` (enqueue_deidentified): the file is a spooled instance it
+    // de-identified under the site key, to be analysed as it is (service::ImageSource::
+    // deidentified_pacs_instance), never de-identified a second time.
+    bool deidentified = false;
 };
 
 struct EnqueueResult {
@@ -107,6 +111,14 @@ class JobQueue {
                                   const std::string& model_sha256, const std::string& analyst,
                                   bool requeue = false);
 
+    // As enqueue (never requeueing), for instances `medanchor listen` de-identified into its
+    // spool under the site key: their jobs are claimed with `deidentified` set. A path already
+    // queued keeps the flag it was queued with. REQUIRES: what enqueue requires, and each file the
+    // output of image::deidentify_in_memory under the site key the workers use.
+    Result<EnqueueResult> enqueue_deidentified(const std::vector<std::string>& paths,
+                                               const std::string& model_sha256,
+                                               const std::string& analyst);
+
     // Gives back every job `worker` holds, its attempt uncounted. A worker claims only when it
     // holds nothing, so what it holds then is a claim whose answer it never got (the connection
     // dropped at commit, a PostgreSQL restart): it does not know those jobs, and its heartbeat
@@ -151,6 +163,9 @@ class JobQueue {
 
   private:
     JobQueue(std::unique_ptr<LedgerBackend> db, int max_attempts);
+    Result<EnqueueResult> add_jobs(const std::vector<std::string>& paths,
+                                   const std::string& model_sha256, const std::string& analyst,
+                                   bool requeue, bool deidentified);
     std::unique_ptr<LedgerBackend> db_;
     int max_attempts_;
 };

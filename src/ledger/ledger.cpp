@@ -290,6 +290,24 @@ Result<Ledger> Ledger::open(const fs::path& location) {
     return Ledger(location, std::move(impl));
 }
 
+Status StoreConnection::open(const fs::path& location) {
+    if (is_postgres_location(location.native())) {
+        auto backend = open_postgres_backend(location.native());
+        if (!backend)
+            return backend.error();
+        db = std::move(*backend);
+        return Status::Ok();
+    }
+    std::error_code ec;
+    if (!fs::exists(location, ec))
+        return Error(ErrorCode::kIo, location.string() + ": cannot open the ledger: no such file");
+    auto backend = open_sqlite_backend(location);
+    if (!backend)
+        return backend.error();
+    db = std::move(*backend);
+    return Status::Ok();
+}
+
 const std::string& Ledger::display_name() const {
     return impl_->name();
 }

@@ -202,9 +202,9 @@ class Ledger {
     static constexpr int kSchemaVersion = 5;
     // The PostgreSQL schema (medanchor_schema.version): 1: analyses, transactions and
     // transaction_analyses, as in SQLite version 2; 2: the Merkle tables (merkle_store.h), as in
-    // SQLite version 3; 3: the job queue's table jobs (job_queue.h). The listener's tables are
-    // SQLite's only (PacsStore refuses a PostgreSQL location).
-    static constexpr int kPostgresSchemaVersion = 3;
+    // SQLite version 3; 3: the job queue's table jobs (job_queue.h); 4: the listener's tables
+    // (pacs_store.h), as in SQLite version 5, and jobs.deidentified.
+    static constexpr int kPostgresSchemaVersion = 4;
 
     // Opens a ledger and migrates its schema. `location` is a file path (SQLite: created, with
     // its parent folders mode 0700 and the file mode 0600, when missing) or a libpq URI

@@ -44,22 +44,7 @@ const char* to_string(RootState state) {
     return "failed";
 }
 
-struct MerkleStore::Impl {
-    std::unique_ptr<LedgerBackend> db;
-
-    const std::string& name() const { return db->name(); }
-    // One statement; how many rows it changed.
-    Result<std::int64_t> run(const std::string& sql, const std::vector<SqlArg>& args,
-                             const std::string& doing,
-                             const std::function<void(const SqlRow&)>& row = {}) {
-        return db->execute(sql, args, doing, row);
-    }
-    Status query(const std::string& sql, const std::vector<SqlArg>& args, const std::string& doing,
-                 const std::function<void(const SqlRow&)>& row = {}) {
-        auto r = db->execute(sql, args, doing, row);
-        return r ? Status::Ok() : Status(r.error());
-    }
-};
+struct MerkleStore::Impl : StoreConnection {};
 
 namespace {
 
@@ -97,24 +82,10 @@ StoredLeaf read_leaf(const SqlRow& s) {
 }  // namespace
 
 Result<MerkleStore> MerkleStore::open(const fs::path& ledger_path) {
+    // Connecting migrates the schema (the Merkle tables: SQLite version 3, PostgreSQL 2).
     auto impl = std::make_unique<Impl>();
-    if (is_postgres_location(ledger_path.native())) {
-        // Connecting migrates the schema (the Merkle tables are version 2).
-        auto db = open_postgres_backend(ledger_path.native());
-        if (!db)
-            return db.error();
-        impl->db = std::move(*db);
-    } else {
-        // The ledger must exist: a Merkle store never creates one by itself.
-        std::error_code ec;
-        if (!fs::exists(ledger_path, ec))
-            return Error(ErrorCode::kIo,
-                         ledger_path.string() + ": cannot open the ledger: no such file");
-        auto db = open_sqlite_backend(ledger_path);
-        if (!db)
-            return db.error();
-        impl->db = std::move(*db);
-    }
+    if (auto s = impl->open(ledger_path); !s)
+        return s.error();
     return MerkleStore(std::move(impl));
 }
 

@@ -1,7 +1,8 @@
 // The ledger's tables for `medanchor listen` (docs/pacs.md, "What is stored, and for how long"):
 // the instances received from a PACS, the durable send queue of results going back, and the
-// cursors of followed change feeds (Orthanc's /changes). Same file and rules as ledger.h (the
-// schema, version 5, is created and migrated by Ledger::open); its own SQLite connection.
+// cursors of followed change feeds (Orthanc's /changes). In the ledger, on either backend: an
+// SQLite file (schema version 5) or a PostgreSQL database (schema version 4), created and
+// migrated as Ledger::open does; its own connection.
 //
 // An instance row is written when the listener has placed the instance's de-identified copy in
 // the spool and before it answers the sender: every instance a sender was told is stored has a
@@ -160,8 +161,9 @@ struct PacsSeries {
 
 class PacsStore {
   public:
-    // Opens the ledger file (Ledger::open first: it creates and migrates the schema). kIo,
-    // kUnsupported (no listener tables).
+    // Opens the ledger at `ledger_path`: an SQLite file, which must exist (Ledger::open creates
+    // it), or a postgresql:// URI; migrates its schema. kIo (no such file), the backend's errors
+    // otherwise (kNetwork when the PostgreSQL server cannot be reached).
     static Result<PacsStore> open(const std::filesystem::path& ledger_path);
     PacsStore(PacsStore&&) noexcept;
     PacsStore& operator=(PacsStore&&) noexcept;

@@ -155,31 +155,4 @@ Status Connection::query(const char* sql, const std::vector<SqlArg>& args, const
     return rc == SQLITE_DONE ? Status::Ok() : Status(sql_error(doing));
 }
 
-Status Connection::open_ledger(const fs::path& path, const char* table, const char* tables) {
-    if (is_postgres_location(path.native())) {
-        return Error(ErrorCode::kUnsupported,
-                     postgres_display_name(path) + ": the " + tables +
-                         " tables are kept in an SQLite ledger only, and this ledger is "
-                         "PostgreSQL; use an SQLite --ledger for this (docs/ledger.md)");
-    }
-    std::error_code ec;
-    if (!fs::exists(path, ec))
-        return Error(ErrorCode::kIo, path.string() + ": cannot open the ledger: no such file");
-    if (auto opened = open(path, "the ledger"); !opened)
-        return opened;
-    if (auto s = exec("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL", "setting pragmas"); !s)
-        return s;
-    std::int64_t found = 0;
-    if (auto s = query("SELECT count(*) FROM sqlite_master WHERE name = ?1", {text(table)},
-                       "reading the schema", [&](const Stmt& st) { found = st.i64(0); });
-        !s)
-        return s;
-    if (found != 1) {
-        return Error(ErrorCode::kUnsupported, name + ": the ledger has no " + tables +
-                                                  " tables (open it with this medanchor's Ledger "
-                                                  "first, which migrates it)");
-    }
-    return Status::Ok();
-}
-
 }  // namespace medanchor::ledger

@@ -113,10 +113,6 @@ struct Connection {
     Status query(const char* sql, const std::vector<SqlArg>& args, const std::string& doing,
                  const std::function<void(const Stmt&)>& row = {});
     int changes() const { return sqlite3_changes(db); }
-    // Opens an existing ledger file for the tables kept beside the analyses (merkle_store.h,
-    // pacs_store.h; Ledger::open creates and migrates the schema first): foreign keys,
-    // synchronous = FULL, and `table` checked to exist (kUnsupported naming `tables` otherwise).
-    Status open_ledger(const std::filesystem::path& path, const char* table, const char* tables);
     // Runs `body` inside BEGIN IMMEDIATE ... COMMIT; rolls back when it or the commit fails.
     template <class F>
     Status transaction(const std::string& doing, F&& body) {

@@ -26,6 +26,12 @@ ImageSource ImageSource::deidentified_pacs_instance(std::vector<std::uint8_t> da
     return source;
 }
 
+ImageSource ImageSource::deidentified_file(std::filesystem::path path) {
+    ImageSource source = file(std::move(path));
+    source.deidentified_ = true;
+    return source;
+}
+
 Result<std::shared_ptr<const std::vector<std::uint8_t>>> ImageSource::load(
     const image::DecodeLimits& limits) const {
     if (data_) {

@@ -4,7 +4,7 @@
 # only, trust authentication for this test server only; as root, run as the `postgres` user):
 #   - `analyze --ledger postgresql://...` of three simulated slices records and anchors them;
 #   - `verify` with the same ledger finds each on chain and matches its report;
-#   - psql, an independent client, finds the three rows confirmed and schema version 3 (2: the Merkle tables, 3: the job queue);
+#   - psql, an independent client, finds the three rows confirmed and schema version 4 (2: the Merkle tables, 3: the job queue, 4: the listener's tables);
 #   - a second analyze records nothing twice; `ledger list`, $MEDANCHOR_LEDGER and the
 #     configuration file take the URI, and `config show` hides its password;
 #   - Merkle mode on PostgreSQL: `sync --anchor-mode merkle` anchors recorded analyses in a root,
@@ -55,7 +55,7 @@ grep -q "$secret" <<<"$out" && fail "the password is printed: $out"
 [ "$("${psql[@]}" -d scans -c "SELECT count(*) FROM analyses WHERE state = 'confirmed' AND onchain_id IS NOT NULL")" = 3 ] \
     || fail "three confirmed: $("${psql[@]}" -d scans -c "SELECT id, state, last_error FROM analyses")"
 [ "$("${psql[@]}" -d scans -c "SELECT count(*) FROM transactions WHERE state = 'success'")" -ge 1 ] || fail "a transaction"
-[ "$("${psql[@]}" -d scans -c "SELECT version FROM medanchor_schema")" = 3 ] || fail "schema version 3"
+[ "$("${psql[@]}" -d scans -c "SELECT version FROM medanchor_schema")" = 4 ] || fail "schema version 4"
 
 # verify with the same ledger: every image found on chain once, its local report matching.
 "$bin" verify "$work/images" "${node[@]}" --ledger "$uri" --json >"$work/verify.jsonl" 2>&1 \

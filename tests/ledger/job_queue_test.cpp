@@ -125,6 +125,23 @@ TEST_F(JobQueueTest, EnqueueIsIdempotentAndRequeueIsExplicit) {
     EXPECT_FALSE(q.enqueue({"relative/x.dcm"}, kModel, kAnalyst).ok());
 }
 
+// The listener's jobs name spooled instances it de-identified already: claimed with the flag
+// set, so the worker analyses them as they are; `enqueue`'s jobs are claimed without it.
+TEST_F(JobQueueTest, AJobTheListenerQueuedIsClaimedAsDeidentified) {
+    auto q = queue();
+    ASSERT_EQ(q.enqueue(paths(1, "/shared/in/"), kModel, kAnalyst)->queued, 1u);
+    auto spooled = q.enqueue_deidentified(paths(2, "/shared/spool/s/"), kModel, kAnalyst);
+    ASSERT_TRUE(spooled.ok()) << spooled.error().message();
+    EXPECT_EQ(spooled->queued, 2u);
+    EXPECT_EQ(q.enqueue_deidentified(paths(2, "/shared/spool/s/"), kModel, kAnalyst)->queued, 0u);
+    EXPECT_EQ(sql("SELECT count(*) FROM jobs WHERE deidentified"), "2");
+    auto claimed = q.claim(10, "w1", 60s, kModel, kAnalyst);
+    ASSERT_TRUE(claimed.ok()) << claimed.error().message();
+    ASSERT_EQ(claimed->size(), 3u);
+    for (const auto& job : *claimed)
+        EXPECT_EQ(job.deidentified, job.path.starts_with("/shared/spool/")) << job.path;
+}
+
 // A front end follows the jobs it queued: in its own order, each job's state, the analysis a done
 // one ended in and why a failed one failed; paths with no job (or another analyst's) left out, and
 // a path with a quote, a backslash and a comma read back as it was queued.

@@ -857,19 +857,16 @@ TEST_F(PostgresLedgerTest, TheOutboxLockIsOnePerSigningKeyAndItsLossIsSeen) {
     EXPECT_TRUE(again->check().ok());
 }
 
-// The listener's tables are SQLite's only: its store refuses a PostgreSQL ledger with
-// kUnsupported, saying so, rather than making a file named like the URI. The Merkle tables are
-// on both (schema version 2 and later; MerkleStore's suite runs on both backends).
-TEST_F(PostgresLedgerTest, TheListenerStoreRefusesAPostgresLedgerAndTheMerkleStoreOpens) {
+// The listener's tables and the Merkle tables are on both backends (PostgreSQL schema version 4
+// and 2; PacsStore's and MerkleStore's suites run on both); no file named like the URI is made.
+TEST_F(PostgresLedgerTest, TheListenerStoreAndTheMerkleStoreOpenOnAPostgresLedger) {
     ASSERT_TRUE(Ledger::open(uri_).ok());
     auto merkle = MerkleStore::open(uri_);
     ASSERT_TRUE(merkle.ok()) << merkle.error().message();
     EXPECT_TRUE(merkle->roots()->empty());
     auto pacs = PacsStore::open(uri_);
-    ASSERT_FALSE(pacs.ok());
-    EXPECT_EQ(pacs.error().code(), ErrorCode::kUnsupported);
-    EXPECT_NE(pacs.error().message().find("SQLite ledger only"), std::string::npos)
-        << pacs.error().message();
+    ASSERT_TRUE(pacs.ok()) << pacs.error().message();
+    EXPECT_TRUE(pacs->spooled()->empty());
     EXPECT_FALSE(fs::exists(uri_));
 }
 
@@ -885,8 +882,10 @@ TEST_F(PostgresLedgerTest, MigratesAVersion1Ledger) {
     }
     // Back to what version 1 made: its migrations' tables dropped, its version set.
     auto down = server_->exec(database_,
-                              "DROP TABLE jobs; DROP TABLE merkle_leaves; DROP TABLE merkle_roots; "
-                              "UPDATE medanchor_schema SET version = 1");
+                              "DROP TABLE pacs_instances; DROP TABLE pacs_sends; DROP TABLE "
+                              "pacs_cursors; DROP TABLE pacs_summaries_due; DROP TABLE "
+                              "pacs_fetch_failures; DROP TABLE jobs; DROP TABLE merkle_leaves; "
+                              "DROP TABLE merkle_roots; UPDATE medanchor_schema SET version = 1");
     ASSERT_TRUE(down.ok()) << down.error().message();
     ASSERT_EQ(server_->exec(database_, "SELECT to_regclass('jobs') IS NULL").value(),
               std::optional<std::string>("t"));
@@ -907,6 +906,12 @@ TEST_F(PostgresLedgerTest, MigratesAVersion1Ledger) {
     auto queued = queue->enqueue({"/shared/a.dcm"}, std::string(64, 'f'), "ST1ANALYST");
     ASSERT_TRUE(queued.ok()) << queued.error().message();
     EXPECT_EQ(queued->queued, 1u);
+    auto spooled =
+        queue->enqueue_deidentified({"/shared/spool/b.dcm"}, std::string(64, 'f'), "ST1ANALYST");
+    ASSERT_TRUE(spooled.ok()) << spooled.error().message();  // version 4's column
+    auto pacs = PacsStore::open(uri_);
+    ASSERT_TRUE(pacs.ok()) << pacs.error().message();
+    EXPECT_TRUE(pacs->spooled()->empty());
 }
 
 // The schema is what docs/ledger.md says: version 1 in medanchor_schema, the key UNIQUE.

@@ -1,10 +1,11 @@
-// The listener's tables on real SQLite files: an instance is recorded once (a retry is not
+// The listener's tables on both backends (a real SQLite file, and a fresh database on the test
+// binary's real PostgreSQL, postgres_server.h): an instance is recorded once (a retry is not
 // recorded again), spooled until analysed or failed; a payload is queued once per destination,
 // due again after a failure only at its next attempt time, and sent once; a cursor survives a
 // reopen; a ledger of version 3 is migrated to have the tables. A series is "summary due" from the
 // transaction that marks one of its instances analysed to the one that queues its sends; a send
 // refused for good is a dead letter until retried; a fetch failure is recorded once.
-// reopen; a ledger of version 3 is migrated to have the tables; the status view's reads.
+// reopen; the status view's reads. SQLite only: a ledger of version 3 or 4 is migrated.
 #include "ledger/pacs_store.h"
 
 #include <gtest/gtest.h>
@@ -15,18 +16,31 @@
 #include <string>
 
 #include "ledger/ledger.h"
+#include "postgres_server.h"
 
 namespace medanchor::ledger {
 namespace {
 
 namespace fs = std::filesystem;
 
-class PacsStoreTest : public ::testing::Test {
+using testing::Backend;
+using testing::name_of;
+
+class PacsStoreTest : public ::testing::TestWithParam<Backend> {
   protected:
     void SetUp() override {
         std::random_device rd;
         dir_ = fs::temp_directory_path() / ("medanchor-pacs-store-" + std::to_string(rd()));
         path_ = dir_ / "ledger.sqlite";
+        if (GetParam() == Backend::kPostgres) {
+            auto server = testing::PostgresServer::shared();
+            ASSERT_TRUE(server.ok()) << server.error().message();
+            server_ = *server;
+            auto db = server_->create_database();
+            ASSERT_TRUE(db.ok()) << db.error().message();
+            database_ = *db;
+            path_ = server_->uri(database_);
+        }
         auto l = Ledger::open(path_);
         ASSERT_TRUE(l.ok()) << l.error().message();
         auto s = PacsStore::open(path_);
@@ -36,6 +50,28 @@ class PacsStoreTest : public ::testing::Test {
     void TearDown() override {
         store_.reset();
         fs::remove_all(dir_);
+        if (server_ != nullptr && !database_.empty()) {
+            EXPECT_TRUE(server_->drop_database(database_).ok());
+        }
+    }
+    // A real analysis row for an instance to point at.
+    std::int64_t an_analysis(char image) {
+        auto l = Ledger::open(path_);
+        EXPECT_TRUE(l.ok());
+        NewAnalysis a;
+        a.source_path = "x";
+        a.image_hash = std::string(64, image);
+        a.hash_mode = "hmac-sha256";
+        a.model_sha256 = std::string(64, 'f');
+        a.model_name = "m";
+        a.model_version = "1";
+        a.finding = "nodule-present";
+        a.confidence_bp = 9000;
+        a.report_json = "{}";
+        a.analyst = "ST1ANALYST";
+        auto added = l->add(a);
+        EXPECT_TRUE(added.ok());
+        return added->analysis.id;
     }
     static PacsInstance instance(const std::string& sop, const std::string& series) {
         PacsInstance i;
@@ -49,10 +85,25 @@ class PacsStoreTest : public ::testing::Test {
     }
     fs::path dir_;
     fs::path path_;
+    testing::PostgresServer* server_ = nullptr;
+    std::string database_;
     std::optional<PacsStore> store_;
 };
 
-TEST_F(PacsStoreTest, AnInstanceIsRecordedOnceAndSpooledUntilFailedOrAnalysed) {
+INSTANTIATE_TEST_SUITE_P(Backends, PacsStoreTest,
+                         ::testing::Values(Backend::kSqlite, Backend::kPostgres),
+                         [](const ::testing::TestParamInfo<Backend>& info) {
+                             return std::string(name_of(info.param));
+                         });
+
+// SQLite's migrations of the listener's tables, from the versions before they were complete.
+class SqlitePacsStoreTest : public PacsStoreTest {};
+INSTANTIATE_TEST_SUITE_P(Sqlite, SqlitePacsStoreTest, ::testing::Values(Backend::kSqlite),
+                         [](const ::testing::TestParamInfo<Backend>& info) {
+                             return std::string(name_of(info.param));
+                         });
+
+TEST_P(PacsStoreTest, AnInstanceIsRecordedOnceAndSpooledUntilFailedOrAnalysed) {
     ASSERT_TRUE(*store_->add_instance(instance("2.25.10", "2.25.100")));
     ASSERT_TRUE(*store_->add_instance(instance("2.25.11", "2.25.100")));
     ASSERT_TRUE(*store_->add_instance(instance("2.25.12", "2.25.200")));
@@ -75,14 +126,14 @@ TEST_F(PacsStoreTest, AnInstanceIsRecordedOnceAndSpooledUntilFailedOrAnalysed) {
     EXPECT_FALSE((*store_->instance("2.25.404")).has_value());
 }
 
-TEST_F(PacsStoreTest, MarkingAnalysedNeedsARecordedAnalysis) {
+TEST_P(PacsStoreTest, MarkingAnalysedNeedsARecordedAnalysis) {
     ASSERT_TRUE(*store_->add_instance(instance("2.25.10", "2.25.100")));
     // Foreign key: analysis 42 does not exist.
     EXPECT_FALSE(store_->mark_analysed("2.25.10", 42).ok());
     EXPECT_EQ(store_->spooled()->size(), 1u);
 }
 
-TEST_F(PacsStoreTest, APayloadIsQueuedOncePerDestinationAndRetriedWhenDue) {
+TEST_P(PacsStoreTest, APayloadIsQueuedOncePerDestinationAndRetriedWhenDue) {
     const std::string sha(64, 'a');
     ASSERT_TRUE(*store_->enqueue("2.25.100", "dimse:PACS@127.0.0.1:4242", "sr", "/r/a.dcm", sha));
     ASSERT_TRUE(*store_->enqueue("2.25.100", "stow:http://pacs/dicom-web", "sr", "/r/a.dcm", sha));
@@ -110,7 +161,7 @@ TEST_F(PacsStoreTest, APayloadIsQueuedOncePerDestinationAndRetriedWhenDue) {
 
 // The status view's reads: a page of series, the one whose latest instance arrived last first,
 // with counts per state; one series' counts (none for an unknown one); the sends of one series.
-TEST_F(PacsStoreTest, SeriesAreSummarisedNewestFirstAndPaged) {
+TEST_P(PacsStoreTest, SeriesAreSummarisedNewestFirstAndPaged) {
     ASSERT_TRUE(*store_->add_instance(instance("2.25.10", "2.25.100")));  // A
     ASSERT_TRUE(*store_->add_instance(instance("2.25.20", "2.25.200")));  // B
     ASSERT_TRUE(*store_->add_instance(instance("2.25.11", "2.25.100")));  // A again
@@ -157,7 +208,7 @@ TEST_F(PacsStoreTest, SeriesAreSummarisedNewestFirstAndPaged) {
     EXPECT_TRUE(store_->series_sends("2.25.300")->empty());
 }
 
-TEST_F(PacsStoreTest, ACursorSurvivesAReopen) {
+TEST_P(PacsStoreTest, ACursorSurvivesAReopen) {
     EXPECT_EQ(*store_->cursor("orthanc:http://127.0.0.1:8042"), 0);
     ASSERT_TRUE(store_->set_cursor("orthanc:http://127.0.0.1:8042", 17).ok());
     ASSERT_TRUE(store_->set_cursor("orthanc:http://127.0.0.1:8042", 39).ok());
@@ -168,7 +219,7 @@ TEST_F(PacsStoreTest, ACursorSurvivesAReopen) {
     EXPECT_EQ(*reopened->cursor("orthanc:http://other:8042"), 0);
 }
 
-TEST_F(PacsStoreTest, AVersion3LedgerIsMigratedToHaveTheTables) {
+TEST_P(SqlitePacsStoreTest, AVersion3LedgerIsMigratedToHaveTheTables) {
     store_.reset();
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
@@ -179,16 +230,16 @@ TEST_F(PacsStoreTest, AVersion3LedgerIsMigratedToHaveTheTables) {
                            nullptr, nullptr, nullptr),
               SQLITE_OK);
     sqlite3_close(db);
-    auto before = PacsStore::open(path_);
-    ASSERT_FALSE(before.ok());
-    EXPECT_EQ(before.error().code(), ErrorCode::kUnsupported);
-    ASSERT_TRUE(Ledger::open(path_).ok());
-    EXPECT_TRUE(PacsStore::open(path_).ok());
+    // Opening the store migrates the file, as opening the ledger does.
+    auto migrated = PacsStore::open(path_);
+    ASSERT_TRUE(migrated.ok()) << migrated.error().message();
+    EXPECT_TRUE(migrated->spooled()->empty());
+    EXPECT_TRUE(migrated->summaries_due()->empty());
 }
 
 // A version 4 ledger (pacs_sends without the `failed` state, no summary marks) keeps its queued
 // sends, ids and states through the migration to 5, and takes the new state after it.
-TEST_F(PacsStoreTest, AVersion4LedgerKeepsItsSendsThroughTheMigration) {
+TEST_P(SqlitePacsStoreTest, AVersion4LedgerKeepsItsSendsThroughTheMigration) {
     const std::string sha(64, 'c');
     ASSERT_TRUE(*store_->enqueue("2.25.100", "stow:http://pacs/dicom-web", "sr", "/r/c.dcm", sha));
     const auto id = (*store_->sends())[0].id;
@@ -229,30 +280,14 @@ TEST_F(PacsStoreTest, AVersion4LedgerKeepsItsSendsThroughTheMigration) {
 
 // The summary mark is set with the instance's analysis and cleared with the enqueues, all or
 // nothing: a refused enqueue (a bad digest, as a full disk would) leaves the mark and no send.
-TEST_F(PacsStoreTest, ASeriesIsSummaryDueFromItsAnalysisToItsEnqueues) {
-    {
-        auto l = Ledger::open(path_);
-        ASSERT_TRUE(l.ok());
-    }
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(db,
-                           "INSERT INTO analyses (id, created_at, updated_at, source_path, "
-                           "image_hash, hash_mode, model_sha256, model_name, model_version, "
-                           "finding, confidence_bp, report_json, report_digest, analyst, state) "
-                           "VALUES (7, 't', 't', 'x', hex(zeroblob(32)), 'sha256', "
-                           "hex(zeroblob(32)), 'n', 'v', 'f', 1, '{}', hex(zeroblob(32)), 'a', "
-                           "'pending')",
-                           nullptr, nullptr, nullptr),
-              SQLITE_OK)
-        << sqlite3_errmsg(db);
-    sqlite3_close(db);
+TEST_P(PacsStoreTest, ASeriesIsSummaryDueFromItsAnalysisToItsEnqueues) {
+    const auto analysis = an_analysis('7');
     ASSERT_TRUE(*store_->add_instance(instance("2.25.10", "2.25.100")));
     ASSERT_TRUE(*store_->add_instance(instance("2.25.11", "2.25.200")));
     EXPECT_TRUE(store_->summaries_due()->empty());
     ASSERT_TRUE(store_->mark_failed("2.25.11", "not decodable").ok());
     EXPECT_TRUE(store_->summaries_due()->empty());  // nothing analysed: no SR to write
-    ASSERT_TRUE(store_->mark_analysed("2.25.10", 7).ok());
+    ASSERT_TRUE(store_->mark_analysed("2.25.10", analysis).ok());
     ASSERT_EQ(*store_->summaries_due(), std::vector<std::string>{"2.25.100"});
 
     PacsSend good;
@@ -275,7 +310,7 @@ TEST_F(PacsStoreTest, ASeriesIsSummaryDueFromItsAnalysisToItsEnqueues) {
     EXPECT_EQ(store_->sends()->size(), 1u);
 }
 
-TEST_F(PacsStoreTest, ASendRefusedForGoodIsADeadLetterUntilRetried) {
+TEST_P(PacsStoreTest, ASendRefusedForGoodIsADeadLetterUntilRetried) {
     ASSERT_TRUE(*store_->enqueue("2.25.100", "stow:http://pacs/wrong", "sr", "/r/a.dcm",
                                  std::string(64, 'a')));
     const auto id = (*store_->due(0))[0].id;
@@ -294,7 +329,7 @@ TEST_F(PacsStoreTest, ASendRefusedForGoodIsADeadLetterUntilRetried) {
     EXPECT_EQ(*store_->retry_failed_sends(), 0);
 }
 
-TEST_F(PacsStoreTest, AFetchFailureIsRecordedOncePerResource) {
+TEST_P(PacsStoreTest, AFetchFailureIsRecordedOncePerResource) {
     const std::string feed = "orthanc:http://127.0.0.1:8042";
     ASSERT_TRUE(
         store_->add_fetch_failure(feed, "aaaaaaaa-bbbbbbbb-cccccccc-dddddddd-eeeeeeee", "HTTP 404")

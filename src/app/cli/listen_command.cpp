@@ -29,7 +29,8 @@ struct ListenRequest {
     ListenerFlags listener;   // shared with `serve --listen-dicom`
     bool retry_failed_sends = false;
     std::string data;
-    int port = -1;  // -1: 11112, or none in Orthanc mode
+    std::string spool;  // empty: DATA/spool
+    int port = -1;      // -1: 11112, or none in Orthanc mode
     std::string bind = "127.0.0.1";
     std::string orthanc;
     std::string metrics;  // ADDR:PORT of the Prometheus text endpoint; empty: none
@@ -81,13 +82,31 @@ Status run_listen(ListenRequest r) {
     if (r.port >= 0)
         o.scp.port = static_cast<std::uint16_t>(r.port);
     o.data_dir = data;
+    o.spool_dir = r.spool;
     o.retry_failed_sends = r.retry_failed_sends;
 
+    // On a PostgreSQL ledger the workers analyse and `medanchor anchorer` anchors (docs/scale.md,
+    // "listen"): the listener records nothing itself, so it asks the chain for nothing and
+    // starts no anchoring writer of its own on that ledger.
+    const bool queued = ledger::is_postgres_location(
+        r.analysis.ledger.empty() ? ledger::Ledger::default_path().native() : r.analysis.ledger);
+    if (queued)
+        r.analysis.anchor = false;
     auto setup = prepare_analysis(r.analysis, std::move(*bundle));
     if (!setup)
         return setup.error();
     o.ledger_path = setup->ledger_path;
     o.analysis = setup->options;
+    std::error_code abs;
+    if (queued)
+        std::cerr
+            << "medanchor listen: PostgreSQL ledger: each stable series is queued for "
+               "`medanchor worker`s (model "
+            << setup->service->bundle().manifest.model_sha256.substr(0, 12) << ", analyst "
+            << o.analysis.analyst
+            << "); anchoring is `medanchor anchorer`'s; spool (read by the workers): "
+            << fs::absolute(r.spool.empty() ? data / "spool" : fs::path(r.spool), abs).string()
+            << "\n";
     if (setup->chain_down)
         std::cerr << "medanchor listen: the chain cannot be reached (" << *setup->chain_down
                   << "); analyses are recorded and anchored once it can\n";
@@ -161,11 +180,15 @@ void add_listen_command(CLI::App& app, CommandAction& action) {
     auto r = std::make_shared<ListenRequest>();
     auto* cmd = app.add_subcommand(
         "listen",
-        "Receive images from a PACS (C-STORE or Orthanc's /changes), analyse each series, send "
-        "the SR back (docs/pacs.md)");
+        "Receive images from a PACS (C-STORE or Orthanc's /changes), analyse each series (with a "
+        "PostgreSQL --ledger: queue it for `medanchor worker`s), send the SR back (docs/pacs.md)");
     cmd->add_option("--data", r->data,
                     "state folder: spool of de-identified instances, series SRs, reports "
                     "(default $MEDANCHOR_DATA or ~/.medanchor/listen)");
+    cmd->add_option("--spool", r->spool,
+                    "folder of the de-identified instances waiting for analysis (default "
+                    "DATA/spool); with a PostgreSQL ledger, on storage every worker reaches at "
+                    "the same absolute path");
     cmd->add_option("--port", r->port,
                     "DICOM port (default 11112; 0: any free one; in Orthanc mode none unless set)")
         ->check(CLI::Range(0, 65535));

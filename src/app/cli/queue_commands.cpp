@@ -372,7 +372,9 @@ class Worker {
             const std::size_t end = std::min(jobs.size(), begin + step);
             std::vector<ImageSource> sources;
             for (std::size_t i = begin; i < end; ++i)
-                sources.push_back(ImageSource::file(jobs[i].path));
+                sources.push_back(jobs[i].deidentified
+                                      ? ImageSource::deidentified_file(jobs[i].path)
+                                      : ImageSource::file(jobs[i].path));
             service::Observer quiet;
             progress_.tick();
             auto outcome = setup_.service->analyze_batch(sources, setup_.options, quiet);

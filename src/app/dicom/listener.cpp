@@ -11,6 +11,7 @@
 #include "common/file_io.h"
 #include "image/deid.h"
 #include "image/instance_uids.h"
+#include "ledger/job_queue.h"
 #include "ledger/ledger.h"
 #include "ledger/pacs_store.h"
 #include "pacs/dicomweb.h"
@@ -112,7 +113,14 @@ struct Listener::Impl {
     // marked due in the ledger and absent here (every one at start) is summarised at once.
     std::map<std::string, std::pair<Clock::time_point, std::chrono::milliseconds>> summary_retry;
     std::string analysing;  // the series process_series() is on; empty: none
+    // On a PostgreSQL ledger: the series whose jobs are followed, and when to look them up next.
+    std::map<std::string, Clock::time_point> next_follow;
     ListenStats stats;
+
+    // On a PostgreSQL ledger, the job queue (used by the assembler only: one connection) and the
+    // model the jobs are queued for; empty otherwise.
+    std::optional<ledger::JobQueue> queue;
+    std::string model_sha256;
 
     std::unique_ptr<pacs::StoreScp> scp;
     std::thread assembler;
@@ -125,7 +133,7 @@ struct Listener::Impl {
         deid_options.allow_burned_in_annotation = o.analysis.allow_burned_in;
     }
 
-    fs::path spool_dir() const { return o.data_dir / "spool"; }
+    fs::path spool_dir() const { return o.spool_dir.empty() ? o.data_dir / "spool" : o.spool_dir; }
 
     template <class F>
     void count(F&& f) {
@@ -305,11 +313,16 @@ struct Listener::Impl {
                 auto [at, fresh] = last_arrival.emplace(series, now);
                 (void)fresh;
                 const auto due = at->second + o.stable_after;
-                if (o.per_instance || due_now.count(series) || due <= now)
+                auto follow = next_follow.find(series);
+                if (follow != next_follow.end() && follow->second > now)
+                    next = std::min(next, follow->second);  // its jobs were looked up just now
+                else if (o.per_instance || due_now.count(series) || due <= now)
                     ready.push_back(series);
                 else
                     next = std::min(next, due);
             }
+            // Series followed and now without spooled instances are finished.
+            std::erase_if(next_follow, [&](const auto& f) { return !by_series.count(f.first); });
             // Series whose SR is due and that wait for no instance: a summary that failed (after
             // its backoff) or that a killed process left undone (at start).
             std::vector<std::string> resummarise;
@@ -330,8 +343,17 @@ struct Listener::Impl {
                 due_now.erase(series);
                 analysing = series;
                 lock.unlock();
-                process_series(*ledger, series, by_series[series]);
-                lock.lock();
+                if (queue) {
+                    const bool waiting = follow_series(*ledger, series, by_series[series]);
+                    lock.lock();
+                    if (waiting)
+                        next_follow[series] = Clock::now() + o.follow_every;
+                    else
+                        next_follow.erase(series);
+                } else {
+                    process_series(*ledger, series, by_series[series]);
+                    lock.lock();
+                }
                 analysing.clear();
                 if (stopping)
                     break;
@@ -414,6 +436,84 @@ struct Listener::Impl {
         if (anchoring != nullptr && analysed > 0)
             anchoring->notify();
         summarise_or_retry(ledger, series);
+    }
+
+    // On a PostgreSQL ledger, in place of process_series: the series' spooled instances are jobs
+    // for the workers. Queues those that have none (a job already there, from an earlier pass or
+    // run, is left alone), takes the outcome of each finished job (done: the instance is
+    // analysed, with the analysis the worker recorded; failed: it failed, with the job's error)
+    // and removes its spool file, and summarises the series as process_series does once none is
+    // left waiting (with --per-instance, whenever one more was analysed). Whether instances still
+    // wait for the workers; on a ledger error, true (tried again at the next look-up).
+    bool follow_series(ledger::Ledger& ledger, const std::string& series,
+                       const std::vector<ledger::PacsInstance>& rows) {
+        std::vector<std::string> paths;
+        std::map<std::string, const ledger::PacsInstance*> by_path;
+        for (const auto& row : rows) {
+            if (row.spool_path && by_path.emplace(*row.spool_path, &row).second)
+                paths.push_back(*row.spool_path);
+        }
+        const std::string& analyst = o.analysis.analyst;
+        auto jobs = queue->lookup(paths, model_sha256, analyst);
+        if (!jobs) {
+            log_line("series " + series + ": looking up its jobs: " + jobs.error().message());
+            return true;
+        }
+        std::size_t analysed = 0, finished = 0, waiting = 0;
+        std::set<std::string> known;
+        for (const auto& job : *jobs) {
+            known.insert(job.path);
+            const auto& row = *by_path.at(job.path);
+            if (job.state == ledger::JobState::kDone && job.analysis_id) {
+                std::lock_guard lock(store_mutex);
+                if (auto s = store.mark_analysed(row.sop_uid, *job.analysis_id); !s) {
+                    log_line("series " + series + ": " + s.error().message());
+                    return true;  // the instance stays spooled; tried again
+                }
+                ++analysed;
+                count([](ListenStats& st) { ++st.images_analysed; });
+            } else if (job.state == ledger::JobState::kFailed) {
+                const std::string why = job.error.empty() ? "its job failed" : job.error;
+                log_line("instance " + row.sop_uid + " of series " + series +
+                         " not analysed: " + why);
+                std::lock_guard lock(store_mutex);
+                if (auto s = store.mark_failed(row.sop_uid, why); !s) {
+                    log_line("series " + series + ": " + s.error().message());
+                    return true;
+                }
+                count([](ListenStats& st) { ++st.images_failed; });
+            } else {
+                ++waiting;
+                continue;
+            }
+            ++finished;
+            std::error_code ec;
+            fs::remove(job.path, ec);
+        }
+        std::vector<std::string> missing;
+        for (const auto& path : paths) {
+            if (!known.count(path))
+                missing.push_back(path);
+        }
+        if (!missing.empty()) {
+            auto added = queue->enqueue_deidentified(missing, model_sha256, analyst);
+            if (!added) {
+                log_line("series " + series +
+                         ": queueing its instances: " + added.error().message());
+                return true;
+            }
+            log_line("series " + series + ": " + std::to_string(missing.size()) +
+                     " instance(s) queued for the workers (model " + model_sha256.substr(0, 12) +
+                     ", analyst " + analyst + ")");
+            waiting += missing.size();
+        }
+        if (waiting == 0) {
+            std::error_code ec;
+            fs::remove(spool_dir() / series, ec);  // only when empty
+        }
+        if (finished > 0 && (waiting == 0 || (o.per_instance && analysed > 0)))
+            summarise_or_retry(ledger, series);
+        return waiting > 0;
     }
 
     // Summarises a series; on failure its mark stays in the ledger and it is tried again after
@@ -800,8 +900,26 @@ Result<std::unique_ptr<Listener>> Listener::start(ListenOptions options,
             return again.error();
         log_line(std::to_string(*again) + " failed send(s) queued again");
     }
+    std::optional<ledger::JobQueue> queue;
+    if (ledger::is_postgres_location(options.ledger_path.native())) {
+        // The workers read the spool at the path the jobs name: absolute.
+        std::error_code abs;
+        options.spool_dir = fs::absolute(
+            options.spool_dir.empty() ? options.data_dir / "spool" : options.spool_dir, abs);
+        if (abs)
+            return Error(ErrorCode::kIo, options.data_dir.string() + ": " + abs.message());
+        auto q = ledger::JobQueue::open(options.ledger_path);
+        if (!q)
+            return q.error();
+        queue.emplace(std::move(*q));
+        anchoring = nullptr;  // the ledger's anchoring writer is `medanchor anchorer`
+    }
     auto impl = std::make_unique<Impl>(std::move(options), site_key, analysis, anchoring,
                                        std::move(*store));
+    if (queue) {
+        impl->queue.emplace(std::move(*queue));
+        impl->model_sha256 = analysis.bundle().manifest.model_sha256;
+    }
     if (auto made = create_directories_durably(impl->spool_dir()); !made)
         return made.error();
     std::error_code ec;
@@ -882,6 +1000,8 @@ std::map<std::string, SeriesPhase> Listener::phases() const {
     }
     if (!impl_->analysing.empty())
         out[impl_->analysing] = SeriesPhase::kAnalysing;
+    for (const auto& [series, at] : impl_->next_follow)
+        out[series] = SeriesPhase::kAnalysing;  // queued: the workers analyse it
     return out;
 }
 

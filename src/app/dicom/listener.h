@@ -11,6 +11,12 @@
 // sender was told was stored; the spool holds de-identified copies only, each removed once its
 // instance is analysed (the report folder keeps the de-identified copy the report cites).
 //
+// On a PostgreSQL ledger the assembler analyses nothing itself: a stable series' instances become
+// jobs of the shared queue (ledger/job_queue.h) for the workers of the same model and analyst,
+// it looks their jobs up every `follow_every`, takes each finished one's outcome (the worker's
+// analysis, or the job's error), and writes the SR as above once none is left; anchoring is
+// `medanchor anchorer`'s (the caller passes no AnchoringService then; one given is not used).
+//
 // Threads: the SCP's association workers (intake), one assembler (analysis and SRs), one sender
 // (the queue), and in Orthanc mode one follower. Thread safety: start() and stop() from one
 // owning thread; stats() from any.
@@ -65,7 +71,15 @@ struct ListenOptions {
     bool retry_failed_sends = false;
     // spool/ (de-identified instances waiting), results/ (series SRs), originals/ (opt-in).
     std::filesystem::path data_dir;
+    // Where the de-identified instances wait; empty: data_dir/spool. On a PostgreSQL ledger the
+    // workers read them there, at the same absolute path (made absolute at start).
+    std::filesystem::path spool_dir;
+    // An SQLite file: the listener analyses each stable series itself. A PostgreSQL URI: it
+    // queues the series' instances as jobs (ledger/job_queue.h) for `medanchor worker`s of the
+    // analysis' model and analyst, follows them, and writes the SR once they are all finished.
     std::filesystem::path ledger_path;
+    // How often a queued series' jobs are looked up (on a PostgreSQL ledger).
+    std::chrono::milliseconds follow_every{std::chrono::seconds(1)};
     service::AnalysisOptions analysis;
 };
 
@@ -88,7 +102,7 @@ struct ListenStats {
 
 // Where a series whose instances wait in the spool stands in this run: instances arrived less
 // than stable_after ago (not yet stable), quiet and waiting for the assembler (busy with another
-// series), or being analysed now.
+// series), or being analysed now (on a PostgreSQL ledger: queued, and the workers' jobs followed).
 enum class SeriesPhase { kReceiving, kWaiting, kAnalysing };
 
 class Listener {
