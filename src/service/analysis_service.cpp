@@ -132,33 +132,38 @@ struct AnalysisService::Run {
             return bytes.error();
         const std::string display = source.path() ? escape_for_display(source.path()->string())
                                                   : escape_for_display(source.name());
-        auto img = image::decode_image(**bytes, display);
-        if (!img)
-            return img.error();
         Facts& f = facts[i];
-        if (img->info.format == image::SourceFormat::kDicom) {
-            // The de-identified copy is what the report cites; the source is never changed.
-            const fs::path in = source.path() ? *source.path() : fs::path(source.name());
-            if (source.deidentified()) {
+        // The de-identified copy is what the report cites; the source is never changed.
+        const fs::path in = source.path() ? *source.path() : fs::path(source.name());
+        const bool dicom = image::sniff_magic(**bytes) == image::Magic::kDicom;
+        Result<image::Image> img = Error(ErrorCode::kInternal, "not decoded");
+        if (dicom && !source.deidentified()) {
+            // Decoded and de-identified from one parse; the bytes read go as soon as it is made.
+            auto d = image::decode_and_deidentify(std::move(*bytes), display, in, deid_options,
+                                                  remapper);
+            if (!d)
+                return d.error();
+            if (!d->deid.uids)
+                return d->deid.uids.error();
+            img = std::move(d->image);
+            f.deid = std::move(d->deid);
+        } else {
+            img = image::decode_image(**bytes, display);
+            if (!img)
+                return img.error();
+            if (img->info.format == image::SourceFormat::kDicom) {
                 // De-identified under this key already (the listener's spool): cited as it is.
                 auto uids = image::read_instance_uids(**bytes, source.name());
                 if (!uids)
                     return uids.error();
                 f.deid = image::DeidentifiedInstance{
                     std::string((*bytes)->begin(), (*bytes)->end()), std::move(*uids), {}};
-            } else {
-                auto d = image::deidentify_in_memory(**bytes, in, deid_options, remapper);
-                if (!d)
-                    return d.error();
-                if (!d->uids)
-                    return d->uids.error();
-                f.deid = std::move(*d);
             }
+            bytes->reset();  // the file as read is no longer needed: one copy less at the peak
         }
         f.hash = image::hash_image(*img, &service.site_key_);
         f.geometry = img->geometry;
         f.info = img->info;
-        bytes->reset();  // the file as read is no longer needed: one copy less at the peak
         return to_model_input(*img, source.name());
     }
 
