@@ -61,6 +61,7 @@ AnalysisService::AnalysisService(Dependencies dependencies, ledger::Ledger ledge
       site_key_(std::move(dependencies.site_key)),
       ledger_path_(ledger.path()),
       store_(std::move(dependencies.store)),
+      spill_bytes_(dependencies.spill_bytes),
       ledger_(std::move(ledger)) {}
 
 // What one call needs per image: the loader side (worker threads: read once, decode, hash,
@@ -73,6 +74,8 @@ struct AnalysisService::Run {
         // A DICOM input's de-identified copy (Part 10) and the UIDs the report cites; the
         // identified bytes are dropped by the loader. Released once recorded.
         std::optional<image::DeidentifiedInstance> deid;
+        // A large copy's bytes, moved out of `deid` to disk by the loader (spill_bytes_).
+        std::optional<ArtifactStore::Spilled> spilled;
         image::ImageHash hash;
         image::Geometry geometry;
         image::ImageInfo info;
@@ -123,8 +126,9 @@ struct AnalysisService::Run {
     ImageRef ref(std::size_t i) const { return ImageRef{i, sources[i].name()}; }
 
     // Loader threads decode, hash and de-identify (each input read once, its bytes parsed in
-    // memory); every file is written by the sink, on the calling thread, in input order, so two
-    // inputs with the same pixels never write one folder at once.
+    // memory); every report folder is written by the sink, on the calling thread, in input
+    // order, so two inputs with the same pixels never write one folder at once (a large copy
+    // spilled by a loader is a hidden file of its own until the sink moves it into its draft).
     Result<inference::ModalityImage> load(std::size_t i) {
         const ImageSource& source = sources[i];
         auto bytes = source.load();
@@ -161,6 +165,15 @@ struct AnalysisService::Run {
             }
             bytes->reset();  // the file as read is no longer needed: one copy less at the peak
         }
+        if (f.deid && f.deid->part10.size() >= service.spill_bytes_) {
+            // Written now and dropped from memory: not held beside the model input (which is
+            // twice the size of 16-bit pixels) while the image waits for inference.
+            auto spilled = service.store_.spill(f.deid->part10);
+            if (!spilled)
+                return spilled.error();
+            f.spilled.emplace(std::move(*spilled));
+            std::string().swap(f.deid->part10);
+        }
         f.hash = image::hash_image(*img, &service.site_key_);
         f.geometry = img->geometry;
         f.info = img->info;
@@ -170,9 +183,11 @@ struct AnalysisService::Run {
     // The image's outcome now (a failure, or recorded already), or nullopt: staged for commit().
     Result<std::optional<Recorded>> sink(std::size_t i, Result<inference::ItemResult> result) {
         const std::string& name = sources[i].name();
-        if (!result)
-            return named(result.error(), name);
         Facts& f = facts[i];
+        if (!result) {
+            f.spilled.reset();
+            return named(result.error(), name);
+        }
         observer.on_decoded(ref(i), f.hash.to_string());
         const auto& p = result->prediction;
         const auto confidence = static_cast<std::uint32_t>(p.confidence_bp);
@@ -180,6 +195,7 @@ struct AnalysisService::Run {
         observer.on_analysed(ref(i), finding, confidence);
         auto recorded = record(i, f, *result, confidence);
         f.deid.reset();
+        f.spilled.reset();
         if (!recorded)
             return named(recorded.error(), name);
         return recorded;
@@ -249,7 +265,7 @@ struct AnalysisService::Run {
         return out;
     }
 
-    Result<std::optional<Recorded>> record(std::size_t i, const Facts& f,
+    Result<std::optional<Recorded>> record(std::size_t i, Facts& f,
                                            const inference::ItemResult& item,
                                            std::uint32_t confidence) {
         const ImageSource& source = sources[i];
@@ -280,7 +296,10 @@ struct AnalysisService::Run {
         const fs::path target = draft->target();
         std::optional<image::InstanceUids> uids;
         if (f.deid) {
-            if (auto w = draft->write("image.deid.dcm", f.deid->part10); !w)
+            auto w = f.spilled ? draft->adopt("image.deid.dcm", std::move(*f.spilled))
+                               : draft->write("image.deid.dcm", f.deid->part10);
+            f.spilled.reset();
+            if (!w)
                 return w.error();
             uids = *f.deid->uids;
         }
