@@ -357,6 +357,11 @@ std::string dataset_string(const gdcm::DataSet& ds, std::uint16_t group, std::ui
 
 Result<Image> decode_dicom(std::span<const std::uint8_t> untrusted, std::string_view name,
                            const DecodeLimits& limits) {
+    return decode_dicom(untrusted, name, limits, nullptr);
+}
+
+Result<Image> decode_dicom(std::span<const std::uint8_t> untrusted, std::string_view name,
+                           const DecodeLimits& limits, std::shared_ptr<gdcm::File>* parsed) {
     quiet_gdcm();
     if (untrusted.size() > limits.max_file_bytes) {
         return fail(ErrorCode::kTooLarge, name, "file over the size limit");
@@ -365,7 +370,7 @@ Result<Image> decode_dicom(std::span<const std::uint8_t> untrusted, std::string_
         normalise_dicom(untrusted, name, GateMode::kDecodePixels, limits.max_pixel_bytes);
     if (!normalised)
         return normalised.error();
-    return decode_gated(*normalised, name, limits);
+    return decode_gated(*normalised, name, limits, parsed);
 }
 
 Result<Image> decode_gated(GatedDicom& gated, std::string_view name, const DecodeLimits& limits,

@@ -55,6 +55,10 @@ Result<GatedDicom> normalise_dicom(std::span<const std::uint8_t> bytes, std::str
                                    GateMode mode, std::size_t max_pixel_bytes,
                                    const std::function<void()>& parsed = {});
 
+// decode_dicom, handing the data set GDCM parsed to `parsed` when given (as decode_gated).
+Result<Image> decode_dicom(std::span<const std::uint8_t> bytes, std::string_view name,
+                           const DecodeLimits& limits, std::shared_ptr<gdcm::File>* parsed);
+
 // decode_dicom after its gate (dicom.cpp): GDCM reads `gated.bytes` (freed once it has) and the
 // image comes out. When `parsed` is given it receives the data set GDCM parsed, unchanged, for
 // the caller to use after the image is made (de-identification: the same parse).

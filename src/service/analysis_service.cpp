@@ -151,19 +151,23 @@ struct AnalysisService::Run {
                 return d->deid.uids.error();
             img = std::move(d->image);
             f.deid = std::move(d->deid);
+        } else if (dicom) {
+            // De-identified under this key already (the listener's spool): cited as it is, its
+            // UIDs read from the parse that decodes it.
+            auto d = image::decode_with_instance_uids(**bytes, display, source.name());
+            if (!d)
+                return d.error();
+            if (!d->uids)
+                return d->uids.error();
+            img = std::move(d->image);
+            f.deid = image::DeidentifiedInstance{
+                std::string((*bytes)->begin(), (*bytes)->end()), std::move(*d->uids), {}};
+            bytes->reset();  // the file as read is no longer needed: one copy less at the peak
         } else {
             img = image::decode_image(**bytes, display);
             if (!img)
                 return img.error();
-            if (img->info.format == image::SourceFormat::kDicom) {
-                // De-identified under this key already (the listener's spool): cited as it is.
-                auto uids = image::read_instance_uids(**bytes, source.name());
-                if (!uids)
-                    return uids.error();
-                f.deid = image::DeidentifiedInstance{
-                    std::string((*bytes)->begin(), (*bytes)->end()), std::move(*uids), {}};
-            }
-            bytes->reset();  // the file as read is no longer needed: one copy less at the peak
+            bytes->reset();
         }
         if (f.deid && f.deid->part10.size() >= service.spill_bytes_) {
             // Written now and dropped from memory: not held beside the model input (which is
