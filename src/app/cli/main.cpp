@@ -3,8 +3,6 @@
 // Error becomes a message on stderr and an exit code (common/error.h's table), with the user and
 // password of any URL in it masked. Whatever escapes a command is a bug: it is reported and the
 // exit code is 70 (internal).
-#include <malloc.h>
-
 #include <CLI/CLI.hpp>
 #include <iostream>
 #include <sstream>
@@ -68,14 +66,6 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    // Buffers of 16 MiB and more (a large image's pixels, its model input, its de-identified
-    // copy: a 3000x3000 16-bit CT's pixels are 17 MiB) are mapped and unmapped on their own, so
-    // the memory is the system's again when they are freed. glibc's default raises this
-    // threshold to the size of the last such buffer freed, after which the next large image is
-    // carved from the heap, where freed memory stays with the process: on that CT, 1.1 times its
-    // pixel size more at the peak (README "Memory"). Smaller buffers (a 256x256 slice's, the
-    // reference model's activations) are not affected.
-    mallopt(M_MMAP_THRESHOLD, 16 << 20);
     try {
         return run(argc, argv);
     } catch (const std::exception& e) {
