@@ -52,7 +52,7 @@ UID_DOMAIN = b"medanchor-deid-uid-v1:"
 # attributes `medanchor simulate` writes; every other attribute of these files is kept (K).
 PROFILE = {
     "SOPInstanceUID": "U", "StudyDate": "Z", "StudyTime": "Z", "AccessionNumber": "Z",
-    "ReferringPhysicianName": "Z", "PatientName": "Z", "PatientID": "Z", "PatientBirthDate": "Z",
+    "ReferringPhysicianName": "Z", "PatientName": "Z", "PatientID": "D", "PatientBirthDate": "Z",
     "PatientSex": "Z", "StudyInstanceUID": "U", "SeriesInstanceUID": "U", "StudyID": "Z",
     "FrameOfReferenceUID": "U", "ImageComments": "X",
 }
@@ -126,10 +126,12 @@ def deidentify(ds, key):
             delattr(ds, keyword)
         elif action == "Z":
             ds[keyword].value = ""
+        elif action == "D":  # a dummy: Patient ID is Z/D in the table, medanchor takes D
+            ds[keyword].value = "ANONYMIZED"
         else:
             ds[keyword].value = remap_uid(key, str(ds[keyword].value))
     ds.PatientIdentityRemoved = "YES"
-    ds.DeidentificationMethod = "PS3.15 E.1-1 Basic Application Level Confidentiality Profile"
+    ds.DeidentificationMethod = "DICOM PS3.15 2026c E.1-1 Basic Profile"
     code = Dataset()
     code.CodeValue = "113100"
     code.CodingSchemeDesignator = "DCM"

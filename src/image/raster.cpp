@@ -1,17 +1,19 @@
-// PNG, JPEG and TIFF decoding: JPEG and TIFF through OpenCV imgcodecs, PNG through libpng
-// directly (the only file that includes either). PNG is read here rather than by OpenCV because
-// OpenCV installs no error handler in libpng, whose default one prints "libpng error: ..." and
-// "libpng warning: ..." on stderr for every damaged file; here libpng's messages come back as the
-// Error's text. The PNG reading applies the same libpng transformations OpenCV applies for
-// IMREAD_UNCHANGED, so the samples (and the image hash) are the ones OpenCV gave; the tests
-// check that against OpenCV for every PNG colour type and bit depth.
+// PNG, JPEG and TIFF decoding: JPEG and TIFF through OpenCV imgcodecs (its module, loaded on first
+// use: src/codecs/opencv_codecs.h), PNG through libpng directly (the only file that includes it).
+// PNG is read here rather than by OpenCV because OpenCV installs no error handler in libpng, whose
+// default one prints "libpng error: ..." and "libpng warning: ..." on stderr for every damaged
+// file; here libpng's messages come back as the Error's text. The PNG reading applies the same
+// libpng transformations OpenCV applies for IMREAD_UNCHANGED, so the samples (and the image hash)
+// are the ones OpenCV gave; the tests check that against OpenCV for every PNG colour type and bit
+// depth.
 #include <png.h>
 
 #include <csetjmp>
 #include <cstring>
 #include <opencv2/core.hpp>
-#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgcodecs.hpp>  // the IMREAD_ flags (decoded by the codecs module)
 
+#include "codecs/opencv_codecs.h"
 #include "image/reader.h"
 
 namespace medanchor::image {
@@ -208,15 +210,15 @@ Result<Image> decode_raster(std::span<const std::uint8_t> bytes, std::string_vie
                     "truncated JPEG: no End Of Image marker after the last scan");
     }
 
-    cv::Mat decoded;
-    try {
-        const cv::Mat input(1, static_cast<int>(bytes.size()), CV_8U,
-                            const_cast<std::uint8_t*>(bytes.data()));
-        decoded = cv::imdecode(input, cv::IMREAD_UNCHANGED);
-    } catch (const cv::Exception& e) {
+    auto opened = codecs::imdecode(bytes, cv::IMREAD_UNCHANGED);
+    if (!opened) {
+        if (opened.error().code() != ErrorCode::kCorrupt)
+            return fail(opened.error().code(), name, opened.error().message());
         return fail(ErrorCode::kCorrupt, name,
-                    std::string("cannot decode ") + source_format_name(format) + ": " + e.what());
+                    std::string("cannot decode ") + source_format_name(format) + ": " +
+                        opened.error().message());
     }
+    const cv::Mat decoded = std::move(*opened);
     if (decoded.empty()) {
         return fail(ErrorCode::kCorrupt, name,
                     std::string("cannot decode ") + source_format_name(format) +

@@ -1,7 +1,5 @@
 #include "inference/engine.h"
 
-#include <dlfcn.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -9,6 +7,7 @@
 #include <string>
 #include <thread>
 
+#include "common/loadable_module.h"
 #include "inference/torch_module.h"
 
 namespace medanchor::inference {
@@ -22,14 +21,6 @@ struct TorchModule {
     std::string error;  // why it could not be opened; empty when it was
 };
 
-// Where the module is: $MEDANCHOR_TORCH_ENGINE if set, else where this build put it (the binary
-// runs from the build tree, as it finds its model and contract files in the source tree).
-std::string module_path() {
-    if (const char* env = std::getenv("MEDANCHOR_TORCH_ENGINE"); env != nullptr && *env != '\0')
-        return env;
-    return MEDANCHOR_TORCH_ENGINE_MODULE;
-}
-
 // The requested intra-op count (0: LibTorch's default), read by every LibTorch engine at each
 // run; kept here so that it can be set before the module is loaded.
 std::atomic<int> g_torch_threads{0};
@@ -39,22 +30,18 @@ const TorchModule& torch_module() {
     static TorchModule module;
     static std::once_flag once;
     std::call_once(once, [] {
-        const std::string path = module_path();
-        void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-        if (handle == nullptr) {
-            const char* why = ::dlerror();
-            module.error = "the LibTorch engine module cannot be loaded: " +
-                           std::string(why != nullptr ? why : path);
+        // $MEDANCHOR_TORCH_ENGINE if set, else where this build put it (the binary runs from
+        // the build tree, as it finds its model and contract files in the source tree).
+        auto found =
+            open_module("the LibTorch engine module",
+                        module_path("MEDANCHOR_TORCH_ENGINE", MEDANCHOR_TORCH_ENGINE_MODULE),
+                        {kTorchMakeEngineSymbol, kTorchSetThreadsSymbol});
+        if (!found) {
+            module.error = found.error().message();
             return;
         }
-        module.make = reinterpret_cast<TorchMakeEngine>(::dlsym(handle, kTorchMakeEngineSymbol));
-        module.set_threads =
-            reinterpret_cast<TorchSetThreads>(::dlsym(handle, kTorchSetThreadsSymbol));
-        if (module.make == nullptr || module.set_threads == nullptr) {
-            module.error = path + ": not a medanchor LibTorch engine module";
-            module.make = nullptr;
-            return;
-        }
+        module.make = reinterpret_cast<TorchMakeEngine>((*found)[0]);
+        module.set_threads = reinterpret_cast<TorchSetThreads>((*found)[1]);
         if (const int threads = g_torch_threads.load(); threads > 0)
             module.set_threads(threads);
         g_loaded.store(&module);

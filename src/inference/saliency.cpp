@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <opencv2/core.hpp>
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "codecs/opencv_codecs.h"
 #include "common/file_io.h"
 #include "inference/calibration.h"
 
@@ -151,9 +151,9 @@ Result<std::vector<std::uint8_t>> render_saliency_png(const SaliencyMap& map,
                 }
             }
         }
-        std::vector<std::uint8_t> png;
-        if (!cv::imencode(".png", colour, png))
-            return Error(ErrorCode::kInternal, "render_saliency_png: PNG encoding failed");
+        auto png = codecs::encode_png(colour);
+        if (!png)
+            return Error(png.error().code(), "render_saliency_png: " + png.error().message());
         return png;
     } catch (const cv::Exception& e) {
         return Error(ErrorCode::kInternal, "render_saliency_png: " + e.msg);

@@ -16,7 +16,8 @@ set -euo pipefail
 bin=$1
 src=$2
 work=$(mktemp -d)
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=tests/shell_support.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../shell_support.sh"
 port=$(free_port)
 api_port=$(free_port)
 chain=(--port "$port" --api-port "$api_port" --data "$work/chain")

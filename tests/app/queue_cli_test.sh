@@ -9,12 +9,20 @@
 #   - SIGTERM mid-claim: exit 0, the claim's unstarted jobs released (queued, not counted), the
 #     finished ones done; a second worker finishes the rest;
 #   - status --json and --prometheus (parsed by python3-prometheus-client's parser) agree with
-#     psql.
+#     psql;
+#   - the shared filesystem gone under a running worker (I/O errors): jobs retried, failed after
+#     three attempts with the error kept, finished once it is back and they are requeued;
+#   - worker --metrics: this worker's counters, parsed the same way; a port already taken is
+#     refused (exit 2);
+#   - the watchdog: a worker whose forward pass never returns (tests/data/models/tiny-hang) keeps
+#     its claim by heartbeats until --stall-after, then stops extending its leases (logged, and
+#     medanchor_worker_stalled 1), so its job's lease expires and the next claim takes it.
 # Usage: queue_cli_test.sh MEDANCHOR_BINARY SOURCE_DIR
 set -euo pipefail
 bin=$(realpath "$1")
 work=$(mktemp -d)
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=tests/shell_support.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../shell_support.sh"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 # shellcheck source=tests/app/postgres_setup.sh
 . "$(dirname "$0")/postgres_setup.sh"
@@ -67,6 +75,23 @@ out=$("$bin" enqueue "$work/empty" --ledger "$uri" "${who[@]}" 2>&1)
 rc=$?
 set -e
 [ "$rc" = 17 ] || fail "no image: expected 17, got $rc: $out"
+
+# A worker's --metrics, parsed by python3-prometheus-client's parser: NAME=VALUE... must hold.
+metrics_hold() {
+    local port=$1
+    shift
+    /usr/bin/python3 - "$port" "$@" <<'PY'
+import sys, urllib.request
+from prometheus_client.parser import text_string_to_metric_families
+text = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=5).read().decode()
+got = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
+for want in sys.argv[2:]:
+    name, op, value = (want.partition(">=") if ">=" in want else want.partition("="))
+    ok = got.get(name) is not None and (got[name] >= float(value) if op == ">=" else got[name] == float(value))
+    if not ok:
+        sys.exit("%s: %s in\n%s" % (want, got.get(name), text))
+PY
+}
 
 # SIGTERM while a worker holds a claim of 40 (one forward pass of 8 at a time on one thread):
 # exit 0, what it finished done, the rest released to queued with attempts not counted.
@@ -133,4 +158,110 @@ assert value("medanchor_analyses", state="pending") == int(sys.argv[2])
 assert value("medanchor_analyses", state="needs_review") == int(sys.argv[3])
 assert ("medanchor_anchoring_lag_seconds", ()) in samples
 PY
-echo "ok: enqueue, worker (SIGTERM, corrupt files, requeue) and status on PostgreSQL"
+# worker --metrics: a worker left running (no --once) drains the queue put back once more; its
+# counters say what it did (60 completed, the corrupt file failed), and nothing is in its hands.
+"$bin" enqueue "$work/images" --ledger "$uri" "${who[@]}" --requeue >/dev/null
+mport=$(free_port)
+"$bin" worker --ledger "$uri" "${who[@]}" --reports "$work/reports" --threads 1 \
+    --metrics "127.0.0.1:$mport" >"$work/w4.log" 2>&1 &
+w4=$!
+deadline=$((SECONDS + 120))
+until [ "$(q "SELECT count(*) FROM jobs WHERE state IN ('queued', 'claimed')")" = 0 ]; do
+    [ $SECONDS -lt $deadline ] || fail "the metrics worker did not drain: $(cat "$work/w4.log")"
+    sleep 0.2
+done
+until metrics_hold "$mport" medanchor_worker_jobs_done_total=60 2>/dev/null; do
+    [ $SECONDS -lt $deadline ] || fail "worker --metrics: $(metrics_hold "$mport" medanchor_worker_jobs_done_total=60 2>&1)"
+    sleep 0.2
+done
+metrics_hold "$mport" medanchor_worker_jobs_failed_total=1 medanchor_worker_claimed_jobs=0 \
+    medanchor_worker_stalled=0 || fail "worker --metrics after draining"
+# Its port is taken: another worker is refused at once, saying so.
+set +e
+out=$("$bin" worker --ledger "$uri" "${who[@]}" --once --metrics "127.0.0.1:$mport" 2>&1)
+rc=$?
+set -e
+[ "$rc" = 2 ] || fail "--metrics on a taken port: expected 2, got $rc: $out"
+grep -q "cannot listen on 127.0.0.1:$mport" <<<"$out" || fail "--metrics says why: $out"
+kill -TERM "$w4"
+wait "$w4" || fail "the metrics worker after SIGTERM: $(cat "$work/w4.log")"
+[ "$(q "SELECT count(*) FROM analyses")" = 60 ] || fail "still 60 analyses after the metrics worker"
+
+# The shared filesystem goes away under a running worker (its report root replaced by a file:
+# every report write fails with an I/O error): each job goes back to the queue, counted, and
+# fails after its third attempt with the error kept; nothing is recorded half. Once the
+# filesystem is back, --requeue and the same worker finish them, each recorded once.
+"$bin" simulate --out "$work/later" --seed 8 --count 3 --size 64 >/dev/null
+rm -f "$work/later/truth.csv"
+"$bin" worker --ledger "$uri" "${who[@]}" --reports "$work/shared-reports" --threads 1 \
+    >"$work/w5.log" 2>&1 &
+w5=$!
+until grep -q "claiming jobs" "$work/w5.log"; do sleep 0.1; done
+mkdir -p "$work/shared-reports" && mv "$work/shared-reports" "$work/shared-away"
+printf 'the mount is gone' >"$work/shared-reports"
+later="path LIKE '$work/later/%'"
+"$bin" enqueue "$work/later" --ledger "$uri" "${who[@]}" >/dev/null
+deadline=$((SECONDS + 60))
+until [ "$(q "SELECT count(*) FROM jobs WHERE $later AND state = 'failed'")" = 3 ]; do
+    [ $SECONDS -lt $deadline ] || fail "I/O errors: $(q "SELECT state, attempts, last_error FROM jobs WHERE $later")"
+    sleep 0.2
+done
+[ "$(q "SELECT count(*) FROM jobs WHERE $later AND attempts = 3 AND last_error LIKE 'io: %'")" = 3 ] \
+    || fail "three attempts each, the I/O error kept: $(q "SELECT attempts, last_error FROM jobs WHERE $later")"
+before=$(q "SELECT count(*) FROM analyses")
+rm "$work/shared-reports" && mv "$work/shared-away" "$work/shared-reports"
+"$bin" enqueue "$work/later" --ledger "$uri" "${who[@]}" --requeue >/dev/null
+until [ "$(q "SELECT count(*) FROM jobs WHERE $later AND state = 'done'")" = 3 ]; do
+    [ $SECONDS -lt $deadline ] || fail "after the filesystem came back: $(q "SELECT state, attempts, last_error FROM jobs WHERE $later")"
+    sleep 0.2
+done
+kill -TERM "$w5"
+wait "$w5" || fail "worker after the I/O errors: $(cat "$work/w5.log")"
+[ "$(find "$work/shared-reports" -name report.json | wc -l)" = 3 ] || fail "three report folders"
+[ "$(q "SELECT count(*) FROM analyses")" -le $((before + 3)) ] || fail "recorded twice"
+[ "$(q "SELECT count(*) FROM analyses a JOIN jobs j ON j.analysis_id = a.id WHERE j.$later")" = 3 ] \
+    || fail "each job's analysis recorded"
+
+# The watchdog. A model whose forward pass never returns, one job for it: the worker claims it
+# and, while it is taken as making progress, its heartbeats keep the 2 s lease; after
+# --stall-after 5 s without progress it stops extending it, says so, and the lease expires.
+hang="$2/tests/data/models/tiny-hang"
+"$bin" enqueue "$work/images/ctsim-7-00000.dcm" --ledger "$uri" "${who[@]}" --model "$hang" \
+    >/dev/null || fail "enqueue for tiny-hang"
+hang_job="model_sha256 <> (SELECT model_sha256 FROM analyses LIMIT 1)"
+set +e
+out=$("$bin" worker --ledger "$uri" "${who[@]}" --model "$hang" --lease 10 --stall-after 5 --once 2>&1)
+rc=$?
+set -e
+[ "$rc" = 2 ] && grep -q -- "--stall-after must be 0 (never) or from --lease" <<<"$out" \
+    || fail "--stall-after shorter than --lease: expected 2, got $rc: $out"
+mport=$(free_port)
+"$bin" worker --ledger "$uri" "${who[@]}" --model "$hang" --reports "$work/reports" --threads 1 \
+    --lease 2 --stall-after 5 --metrics "127.0.0.1:$mport" >"$work/hang.log" 2>&1 &
+wh=$!
+deadline=$((SECONDS + 60))
+until [ "$(q "SELECT count(*) FROM jobs WHERE $hang_job AND state = 'claimed'")" = 1 ]; do
+    [ $SECONDS -lt $deadline ] || fail "the hung worker claimed nothing: $(cat "$work/hang.log")"
+    sleep 0.1
+done
+claimed_at=$SECONDS
+sleep 3.5  # longer than the lease: only heartbeats keep it
+[ "$(q "SELECT count(*) FROM jobs WHERE $hang_job AND lease_expires_at > now()")" = 1 ] \
+    || fail "heartbeats keep the lease before --stall-after: $(cat "$work/hang.log")"
+metrics_hold "$mport" medanchor_worker_stalled=0 medanchor_worker_claimed_jobs=1 \
+    || fail "not stalled yet"
+until grep -q "taken as hung" "$work/hang.log"; do
+    [ $SECONDS -lt $deadline ] || fail "no watchdog: $(cat "$work/hang.log")"
+    sleep 0.2
+done
+[ $((SECONDS - claimed_at)) -ge 4 ] || fail "taken as hung before --stall-after"
+metrics_hold "$mport" medanchor_worker_stalled=1 || fail "worker --metrics shows the stall"
+until [ "$(q "SELECT count(*) FROM jobs WHERE $hang_job AND state = 'claimed' AND lease_expires_at < now()")" = 1 ]; do
+    [ $SECONDS -lt $deadline ] || fail "the hung worker's lease did not expire: $(q "SELECT state, lease_expires_at < now() FROM jobs WHERE $hang_job")"
+    sleep 0.2
+done
+"$bin" status --ledger "$uri" --json | grep -q '"lease_expired":1' || fail "status shows the expired lease"
+kill -9 "$wh"
+wait "$wh" 2>/dev/null || true
+
+echo "ok: enqueue, worker (SIGTERM, corrupt files, requeue, --metrics, watchdog) and status on PostgreSQL"

@@ -7,7 +7,8 @@
 # (addresses);
 # chain_up starts and sets up the chain; chain_down stops it. On exit the server in $server_pid
 # (if any) is stopped, the chain too, and $work removed.
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=tests/shell_support.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../shell_support.sh"
 port=$(free_port)
 api_port=$(free_port)
 http_port=$(free_port)

@@ -902,6 +902,27 @@ TEST(ServerStart, RefusesPlainHttpBeyondLoopbackAForeignDataFolderAndAnotherNetw
     const std::string why = refusal(mainnet);
     EXPECT_NE(why.find("user alice was added acting as ST"), std::string::npos) << why;
     EXPECT_NE(why.find("--network mainnet"), std::string::npos) << why;
+
+    // A port another server holds: refused (with cpp-httplib's SO_REUSEPORT both bound it and
+    // the kernel shared the connections between them).
+    ServeOptions first;
+    first.port = 0;
+    first.log_requests = false;
+    first.anchor = false;
+    first.data_dir = dir / "first";
+    first.users = dir / "first-users.sqlite";
+    test_chain(first);
+    ApiServer holder(first);
+    ASSERT_TRUE(holder.bind().ok());
+    ServeOptions second = first;
+    second.port = holder.port();
+    second.data_dir = dir / "second";
+    second.users = dir / "second-users.sqlite";
+    ApiServer late(second);
+    auto taken = late.bind();
+    ASSERT_FALSE(taken.ok()) << "two servers on port " << holder.port();
+    EXPECT_NE(taken.error().message().find("cannot listen"), std::string::npos)
+        << taken.error().message();
     fs::remove_all(dir);
 }
 

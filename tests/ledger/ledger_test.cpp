@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "ledger/job_queue.h"
 #include "ledger/merkle_store.h"
 #include "ledger/pacs_store.h"
 #include "postgres_server.h"
@@ -870,6 +871,42 @@ TEST_F(PostgresLedgerTest, TheListenerStoreRefusesAPostgresLedgerAndTheMerkleSto
     EXPECT_NE(pacs.error().message().find("SQLite ledger only"), std::string::npos)
         << pacs.error().message();
     EXPECT_FALSE(fs::exists(uri_));
+}
+
+// A PostgreSQL ledger written at schema version 1 (analyses and the outbox; no Merkle tables,
+// no job queue) is migrated on open to the current version, its rows kept, and the tables of
+// versions 2 and 3 work.
+TEST_F(PostgresLedgerTest, MigratesAVersion1Ledger) {
+    std::int64_t id = 0;
+    {
+        auto l = Ledger::open(uri_);
+        ASSERT_TRUE(l.ok()) << l.error().message();
+        id = l->add(analysis('a'))->analysis.id;
+    }
+    // Back to what version 1 made: its migrations' tables dropped, its version set.
+    auto down = server_->exec(database_,
+                              "DROP TABLE jobs; DROP TABLE merkle_leaves; DROP TABLE merkle_roots; "
+                              "UPDATE medanchor_schema SET version = 1");
+    ASSERT_TRUE(down.ok()) << down.error().message();
+    ASSERT_EQ(server_->exec(database_, "SELECT to_regclass('jobs') IS NULL").value(),
+              std::optional<std::string>("t"));
+
+    auto l = Ledger::open(uri_);
+    ASSERT_TRUE(l.ok()) << l.error().message();
+    EXPECT_EQ(server_->exec(database_, "SELECT version FROM medanchor_schema").value(),
+              std::optional<std::string>(std::to_string(Ledger::kPostgresSchemaVersion)));
+    auto old = l->get(id);
+    ASSERT_TRUE(old.ok()) << old.error().message();
+    EXPECT_EQ(old->image_hash, std::string(64, 'a'));
+    ASSERT_TRUE(l->add(analysis('b')).ok());
+    auto merkle = MerkleStore::open(uri_);
+    ASSERT_TRUE(merkle.ok()) << merkle.error().message();
+    EXPECT_TRUE(merkle->roots()->empty());
+    auto queue = JobQueue::open(uri_);
+    ASSERT_TRUE(queue.ok()) << queue.error().message();
+    auto queued = queue->enqueue({"/shared/a.dcm"}, std::string(64, 'f'), "ST1ANALYST");
+    ASSERT_TRUE(queued.ok()) << queued.error().message();
+    EXPECT_EQ(queued->queued, 1u);
 }
 
 // The schema is what docs/ledger.md says: version 1 in medanchor_schema, the key UNIQUE.

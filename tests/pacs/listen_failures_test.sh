@@ -28,7 +28,8 @@ set -euo pipefail
 bin=$1
 src=$2
 work=$(mktemp -d)
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=tests/shell_support.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../shell_support.sh"
 source "$src/tests/pacs/listen_support.sh"
 r_pid=
 stop_r() { if [ -n "$r_pid" ]; then kill "$r_pid" 2>/dev/null || true; wait "$r_pid" 2>/dev/null || true; fi; r_pid=; }

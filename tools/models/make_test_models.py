@@ -87,6 +87,22 @@ class TinyTorchScript(nn.Module):
         return {"logits": self.classifier(embedding), "embedding": embedding}
 
 
+class TinyHang(nn.Module):
+    """A forward pass that never returns (a float counter stops growing at 2**24 and stays
+    non-negative): the stand-in for a network or a read that hangs, for the worker's watchdog test
+    (tests/app/queue_cli_test.sh). No golden outputs, for want of an output."""
+
+    def __init__(self):
+        super().__init__()
+        self.classifier = nn.Linear(1, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = torch.zeros(1)
+        while bool(n[0] >= 0):
+            n = n + 1
+        return self.classifier(n.expand(x.shape[0], 1))
+
+
 def export(module, shape, path):
     dummy = torch.zeros((1,) + shape)
     torch.onnx.export(module, dummy, str(path), opset_version=OPSET, input_names=["image"],
@@ -96,7 +112,7 @@ def export(module, shape, path):
     onnx.checker.check_model(onnx.load(str(path)))
 
 
-def write_bundle(out, name, module, shape, manifest_extra, torchscript=False):
+def write_bundle(out, name, module, shape, manifest_extra, torchscript=False, golden=True):
     folder = out / name
     folder.mkdir(parents=True, exist_ok=True)
     module.eval()
@@ -115,15 +131,16 @@ def write_bundle(out, name, module, shape, manifest_extra, torchscript=False):
     # Golden inputs: standard normal, the range a normalised image takes.
     generator = torch.Generator().manual_seed(SEED + 1)
     inputs = torch.randn((GOLDEN_COUNT,) + shape, generator=generator)
-    with torch.no_grad():
-        outputs = module(inputs)
-    if isinstance(outputs, dict):
-        outputs = outputs[manifest_extra["output"]["name"]]
-    (folder / "golden_inputs.f32").write_bytes(inputs.numpy().astype("<f4").tobytes())
-    golden = {"input_shape": [GOLDEN_COUNT] + list(shape),
-              "outputs": [[float(v) for v in row] for row in outputs.tolist()],
-              "reference": f"PyTorch {torch.__version__} forward of the exported module"}
-    (folder / "golden.json").write_text(json.dumps(golden, indent=1) + "\n")
+    if golden:
+        with torch.no_grad():
+            outputs = module(inputs)
+        if isinstance(outputs, dict):
+            outputs = outputs[manifest_extra["output"]["name"]]
+        (folder / "golden_inputs.f32").write_bytes(inputs.numpy().astype("<f4").tobytes())
+        golden = {"input_shape": [GOLDEN_COUNT] + list(shape),
+                  "outputs": [[float(v) for v in row] for row in outputs.tolist()],
+                  "reference": f"PyTorch {torch.__version__} forward of the exported module"}
+        (folder / "golden.json").write_text(json.dumps(golden, indent=1) + "\n")
 
     manifest = {
         **network,
@@ -143,7 +160,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out", nargs="?", type=pathlib.Path,
                     default=pathlib.Path(__file__).resolve().parents[2] / "tests" / "data" / "models")
-    ap.add_argument("--only", choices=["tiny-softmax", "tiny-sigmoid", "tiny-torchscript"])
+    ap.add_argument("--only", choices=["tiny-softmax", "tiny-sigmoid", "tiny-torchscript", "tiny-hang"])
     args = ap.parse_args()
     reproducible_hashing()  # model.ts bytes do not depend on Python's string hashing
     out = args.out
@@ -198,14 +215,15 @@ def main():
         "calibration": {"method": "none"},
         "min_confidence_bp": 5000,
     })
-    bundles["tiny-torchscript"] = lambda: write_bundle(out, "tiny-torchscript", scripted, (1, 40, 40), {
+    # The two TorchScript bundles: a 1x40x40 CT input, two labels.
+    ct40 = {
         "task": {"type": "classification", "activation": "softmax",
                  "labels": [{"code": "normal", "display": "Normal"},
                             {"code": "abnormal", "display": "Abnormal"}]},
         # TorchScript takes its input by position; the name is recorded only.
         "input": {"name": "image", "layout": "NCHW", "channels": 1, "height": 40, "width": 40,
                   "dtype": "float32"},
-        # forward returns a dict: the logits are its "logits" entry.
+        # tiny-torchscript's forward returns a dict: the logits are its "logits" entry.
         "output": {"name": "logits", "kind": "logits"},
         "preprocessing": {
             "modalities": ["CT", "OT"],
@@ -213,9 +231,18 @@ def main():
             "resize": {"policy": "letterbox", "interpolation": "area"},
             "normalize": {"mean": [0.5], "std": [0.5]},
             "channels": "replicate"},
+    }
+    bundles["tiny-torchscript"] = lambda: write_bundle(out, "tiny-torchscript", scripted, (1, 40, 40), {
+        **ct40,
         "calibration": {"method": "temperature", "temperature": 1.2},
         "min_confidence_bp": 7000,
     }, torchscript=True)
+    hang = TinyHang()  # made last: the others' weights stay as they were
+    bundles["tiny-hang"] = lambda: write_bundle(out, "tiny-hang", hang, (1, 40, 40), {
+        **ct40,
+        "calibration": {"method": "none"},
+        "min_confidence_bp": 5000,
+    }, torchscript=True, golden=False)
     for name, write in bundles.items():
         if args.only in (None, name):
             write()

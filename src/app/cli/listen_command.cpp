@@ -1,6 +1,5 @@
 #include "app/cli/listen_command.h"
 
-#include <httplib.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -9,14 +8,13 @@
 #include <iostream>
 #include <memory>
 #include <optional>
-#include <thread>
 
 #include "app/cli/analyze_command.h"
 #include "app/cli/chain_options.h"
 #include "app/cli/listen_options.h"
+#include "app/cli/metrics_endpoint.h"
 #include "app/dicom/listener.h"
 #include "app/dicom/metrics.h"
-#include "app/http/server.h"
 #include "chain/anchoring_service.h"
 #include "inference/model_bundle.h"
 #include "ledger/ledger.h"
@@ -116,32 +114,24 @@ Status run_listen(ListenRequest r) {
         anchoring = std::move(*service);
         anchoring->start();
     }
-    std::optional<std::pair<std::string, int>> metrics_at;
-    if (!r.metrics.empty()) {
-        auto where = http::parse_listen(r.metrics);
-        if (!where)
-            return Error(ErrorCode::kInvalidArgument, "--metrics: " + where.error().message());
-        metrics_at = *where;
-    }
     auto listener =
         dicom::Listener::start(std::move(o), *setup->site_key, *setup->service, anchoring.get());
     if (!listener)
         return listener.error();
-    httplib::Server metrics;
-    std::thread metrics_thread;
-    if (metrics_at) {
+    std::unique_ptr<MetricsEndpoint> metrics;
+    if (!r.metrics.empty()) {
         auto* raw = listener->get();
-        const fs::path ledger_path = setup->ledger_path;
-        metrics.Get("/metrics", [raw, ledger_path](const httplib::Request&,
-                                                   httplib::Response& res) {
-            res.set_content(listen_metrics(raw->stats(), ledger_path), "text/plain; version=0.0.4");
-        });
-        const int port = metrics.bind_to_port(metrics_at->first, metrics_at->second);
-        if (port < 0)
-            return Error(ErrorCode::kInvalidArgument, "--metrics: cannot listen on " + r.metrics +
-                                                          " (taken, or not an address "
-                                                          "of this machine)");
-        metrics_thread = std::thread([&metrics] { metrics.listen_after_bind(); });
+        auto started =
+            MetricsEndpoint::start("--metrics", r.metrics, [raw, ledger_path = setup->ledger_path] {
+                return listen_metrics(raw->stats(), ledger_path);
+            });
+        if (!started) {
+            (*listener)->stop();
+            if (anchoring)
+                anchoring->stop();
+            return started.error();
+        }
+        metrics = std::move(*started);
     }
     std::cout << "medanchor listen: ";
     if ((*listener)->port() != 0)
@@ -154,10 +144,7 @@ Status run_listen(ListenRequest r) {
     sigwait(&set, &sig);
     std::cerr << "medanchor listen: stopping (signal " << sig
               << "); what is spooled or queued waits for the next start\n";
-    if (metrics_thread.joinable()) {
-        metrics.stop();
-        metrics_thread.join();
-    }
+    metrics.reset();
     (*listener)->stop();
     if (anchoring)
         anchoring->stop();

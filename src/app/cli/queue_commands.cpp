@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "app/cli/analyze_command.h"
+#include "app/cli/metrics_endpoint.h"
 #include "common/prometheus.h"
 #include "inference/model_bundle.h"
 #include "ledger/job_queue.h"
@@ -118,6 +119,10 @@ struct WorkerRequest {
     std::size_t batch = 32;  // jobs per claim
     int lease_s = 60;
     bool once = false;
+    // No progress this long: taken as hung, its leases left to expire (0: never; -1: not given,
+    // 600 s or 3 leases, the longer).
+    int stall_s = -1;
+    std::string metrics;  // ADDR:PORT of the Prometheus endpoint; empty: none
 };
 
 // HOSTNAME:TOKEN:PID names the machine and process in `status`; TOKEN (32 random bits, new for
@@ -166,14 +171,37 @@ struct StopSignal {
     }
 };
 
+// Steady-clock seconds, for progress stamps shared between threads.
+std::int64_t steady_seconds() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+// What the worker's threads share: its progress stamp (set by the claiming thread whenever it
+// gets past a step: a claim, a forward-pass batch), whether the heartbeat has given it up as
+// hung, and its counters (read by the metrics endpoint).
+struct WorkerProgress {
+    std::atomic<std::int64_t> last = steady_seconds();
+    std::atomic<bool> stalled{false};
+    std::atomic<std::size_t> done{0}, failed{0}, held{0};
+    void tick() { last = steady_seconds(); }
+};
+
 // Extends the worker's leases every lease/3 on a connection of its own, so that a long batch
 // (or one image that takes long) keeps its jobs. A failed beat is logged once per outage and
 // retried at the next tick; if the outage outlasts the lease, the jobs go back to the queue,
-// which is the point of a lease.
+// which is the point of a lease. The watchdog: while the worker has made no progress for
+// `stall` (a read of the shared filesystem or a forward pass that never returns), it is taken
+// as hung and no longer beats, so its leases expire and other workers take its jobs; it beats
+// again if it gets going.
 class Heartbeat {
   public:
-    Heartbeat(fs::path ledger, std::string worker, std::chrono::seconds lease)
-        : thread_([this, ledger = std::move(ledger), worker = std::move(worker), lease] {
+    Heartbeat(fs::path ledger, std::string worker, std::chrono::seconds lease,
+              std::chrono::seconds stall, WorkerProgress& progress)
+        : progress_(progress),
+          stall_(stall),
+          thread_([this, ledger = std::move(ledger), worker = std::move(worker), lease] {
               run(ledger, worker, lease);
           }) {}
     ~Heartbeat() {
@@ -198,6 +226,21 @@ class Heartbeat {
                 if (cv_.wait_for(lock, period, [&] { return done_; }))
                     return;
             }
+            const std::int64_t idle = steady_seconds() - progress_.last.load();
+            const bool hung = stall_.count() > 0 && idle >= stall_.count();
+            if (hung != progress_.stalled.load()) {
+                progress_.stalled = hung;
+                if (hung)
+                    std::cerr << "medanchor worker " << worker << ": no progress for " << idle
+                              << " s (--stall-after " << stall_.count()
+                              << "): taken as hung; its leases are no longer extended, so its "
+                                 "jobs go back to the queue when they expire\n";
+                else
+                    std::cerr << "medanchor worker " << worker
+                              << ": progress again; extending its leases\n";
+            }
+            if (hung)
+                continue;
             Status s = Status::Ok();
             if (!queue) {
                 auto opened = ledger::JobQueue::open(ledger);
@@ -218,20 +261,24 @@ class Heartbeat {
         }
     }
 
+    WorkerProgress& progress_;
+    const std::chrono::seconds stall_;
     std::mutex mutex_;
     std::condition_variable cv_;
     bool done_ = false;
-    std::thread thread_;
+    std::thread thread_;  // last: started once the members it reads are made
 };
 
 class Worker {
   public:
-    Worker(const WorkerRequest& r, AnalysisSetup setup, ledger::JobQueue queue, StopSignal& stop)
+    Worker(const WorkerRequest& r, std::string id, AnalysisSetup setup, ledger::JobQueue queue,
+           StopSignal& stop, WorkerProgress& progress)
         : r_(r),
           setup_(std::move(setup)),
           queue_(std::move(queue)),
           stop_(stop),
-          id_(worker_id()),
+          progress_(progress),
+          id_(std::move(id)),
           model_(setup_.service->bundle().manifest.model_sha256) {}
 
     const std::string& id() const { return id_; }
@@ -241,7 +288,8 @@ class Worker {
                   << setup_.service->bundle().manifest.name << " "
                   << setup_.service->bundle().manifest.version << ", analyst "
                   << setup_.options.analyst << " from " << queue_.display_name() << "\n";
-        Heartbeat heartbeat(setup_.ledger_path, id_, lease());
+        Heartbeat heartbeat(setup_.ledger_path, id_, lease(), std::chrono::seconds(r_.stall_s),
+                            progress_);
         auto backoff = std::chrono::milliseconds(500);
         const auto wait_down = [&](const Error& e) {
             std::cerr << "medanchor worker " << id_ << ": " << e.message() << "; retrying in "
@@ -251,6 +299,8 @@ class Worker {
             return stopping;
         };
         while (!stop_.stop) {
+            progress_.tick();
+            progress_.held = 0;
             // What an outage left undone is settled before new work is taken.
             if (auto s = flush(); !s) {
                 if (!is_transient(s.error().code()))
@@ -294,14 +344,15 @@ class Worker {
                 continue;
             }
             backoff = std::chrono::milliseconds(500);
+            progress_.held = jobs->size();
             process(*jobs);
         }
         // Stopping: whatever is claimed and not started goes back now, not at lease expiry.
         if (auto s = flush(); !s)
             std::cerr << "medanchor worker " << id_ << ": " << s.error().message()
                       << "; its jobs go back to the queue when their lease expires\n";
-        std::cerr << "medanchor worker " << id_ << ": stopped; " << done_ << " job(s) done, "
-                  << failed_ << " failed\n";
+        std::cerr << "medanchor worker " << id_ << ": stopped; " << progress_.done
+                  << " job(s) done, " << progress_.failed << " failed\n";
         return Status::Ok();
     }
 
@@ -323,7 +374,9 @@ class Worker {
             for (std::size_t i = begin; i < end; ++i)
                 sources.push_back(ImageSource::file(jobs[i].path));
             service::Observer quiet;
+            progress_.tick();
             auto outcome = setup_.service->analyze_batch(sources, setup_.options, quiet);
+            progress_.tick();
             for (std::size_t i = begin; i < end; ++i) {
                 const auto& job = jobs[i];
                 if (!outcome) {  // nothing of the batch could run (e.g. the engine failed)
@@ -357,7 +410,7 @@ class Worker {
             auto r = queue_.complete(job, analysis);
             if (!r)
                 return r.error();
-            ++done_;
+            ++progress_.done;
             to_complete_.pop_back();
         }
         while (!to_fail_.empty()) {
@@ -369,7 +422,7 @@ class Worker {
                 return r.error();
             std::cerr << "medanchor worker " << id_ << ": job " << f.job << ": " << text
                       << (f.permanent ? "" : " (will be tried again)") << "\n";
-            ++failed_;
+            ++progress_.failed;
             to_fail_.pop_back();
         }
         if (!to_release_.empty()) {
@@ -391,23 +444,73 @@ class Worker {
     AnalysisSetup setup_;
     ledger::JobQueue queue_;
     StopSignal& stop_;
+    WorkerProgress& progress_;
     std::string id_;
     std::string model_;
     std::vector<std::pair<std::int64_t, std::int64_t>> to_complete_;  // job, analysis
     std::vector<Failure> to_fail_;
     std::vector<std::int64_t> to_release_;
-    std::size_t done_ = 0, failed_ = 0;
 };
 
-Status run_worker(const WorkerRequest& r) {
+// This worker's own figures, for its --metrics endpoint (the queue's are `status --prometheus`).
+std::string worker_metrics(const std::string& id, const WorkerProgress& p) {
+    std::string out;
+    const std::vector<std::pair<std::string, std::string>> who = {{"worker", id}};
+    append_metric(out, "medanchor_worker_jobs_done_total", "counter",
+                  "Jobs this worker completed since it started.",
+                  {{who, static_cast<double>(p.done.load())}});
+    append_metric(out, "medanchor_worker_jobs_failed_total", "counter",
+                  "Jobs this worker failed (for good or to be tried again) since it started.",
+                  {{who, static_cast<double>(p.failed.load())}});
+    append_metric(out, "medanchor_worker_claimed_jobs", "gauge",
+                  "Jobs of this worker's current claim.",
+                  {{who, static_cast<double>(p.held.load())}});
+    append_metric(out, "medanchor_worker_seconds_since_progress", "gauge",
+                  "Seconds since this worker last got past a step (a claim, a forward-pass batch).",
+                  {{who, static_cast<double>(steady_seconds() - p.last.load())}});
+    append_metric(
+        out, "medanchor_worker_stalled", "gauge",
+        "1 while this worker is taken as hung (--stall-after) and its leases left to expire.",
+        {{who, p.stalled.load() ? 1.0 : 0.0}});
+    return out;
+}
+
+Status run_worker(WorkerRequest r) {
     if (r.batch < 1 || r.batch > 10000)
         return Error(ErrorCode::kInvalidArgument, "--batch must be in 1..10000");
     if (r.lease_s < 2 || r.lease_s > 86400)
         return Error(ErrorCode::kInvalidArgument, "--lease must be 2..86400 seconds");
+    if (r.stall_s == -1)
+        r.stall_s = std::max(600, 3 * r.lease_s);
+    if (r.stall_s != 0 && (r.stall_s < r.lease_s || r.stall_s > 7 * 86400))
+        return Error(ErrorCode::kInvalidArgument,
+                     "--stall-after must be 0 (never) or from --lease (" +
+                         std::to_string(r.lease_s) + " s) to 604800 seconds");
     const fs::path location = ledger_location(r.analysis.ledger);
     auto queue = ledger::JobQueue::open(location);
     if (!queue)
         return queue.error();
+    // SIGTERM and SIGINT are taken by one thread (sigwait), never by a handler in the middle of
+    // an image: the current forward-pass batch finishes, the rest of the claim is released.
+    // Blocked before any thread starts (the metrics endpoint's), which inherits the mask; one
+    // that comes while the model loads waits for the watcher.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    const std::string id = worker_id();
+    WorkerProgress progress;
+    std::unique_ptr<MetricsEndpoint> metrics;
+    if (!r.metrics.empty()) {
+        auto started = MetricsEndpoint::start(
+            "--metrics", r.metrics, [id, &progress] { return worker_metrics(id, progress); });
+        if (!started)
+            return started.error();
+        metrics = std::move(*started);
+        std::cerr << "medanchor worker " << id << ": metrics on port " << metrics->port()
+                  << " (GET /metrics)\n";
+    }
     auto bundle = inference::load_model_bundle(
         r.analysis.model.empty() ? default_model_dir() : fs::path(r.analysis.model));
     if (!bundle)
@@ -419,13 +522,6 @@ Status run_worker(const WorkerRequest& r) {
     if (!setup)
         return setup.error();
 
-    // SIGTERM and SIGINT are taken by one thread (sigwait), never by a handler in the middle of
-    // an image: the current forward-pass batch finishes, the rest of the claim is released.
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
     StopSignal stop;
     std::atomic<bool> finished{false};
     std::thread watcher([&stop, &finished, set] {
@@ -437,8 +533,9 @@ Status run_worker(const WorkerRequest& r) {
             stop.request();
         }
     });
-    Worker worker(r, std::move(*setup), std::move(*queue), stop);
+    Worker worker(r, id, std::move(*setup), std::move(*queue), stop, progress);
     Status status = worker.run();
+    metrics.reset();
     finished = true;
     pthread_kill(watcher.native_handle(), SIGTERM);
     watcher.join();
@@ -615,6 +712,14 @@ void add_queue_commands(CLI::App& app, CommandAction& action) {
                       "exit 0 once nothing is queued or in any worker's hands (default: run until "
                       "SIGTERM)");
         cmd->add_option("--threads", r->analysis.threads, "compute threads (default: all cores)");
+        cmd->add_option("--stall-after", r->stall_s,
+                        "seconds without progress (no forward-pass batch done) after which the "
+                        "worker is taken as hung: its leases are no longer extended, so other "
+                        "workers take its jobs (0: never; at least --lease; default 600 or 3 "
+                        "leases, the longer)");
+        cmd->add_option("--metrics", r->metrics,
+                        "ADDR:PORT: this worker's Prometheus metrics at GET /metrics (127.0.0.1 "
+                        "unless ADDR; the queue's own: `status --prometheus`)");
         cmd->footer(
             "Worker id: HOSTNAME:TOKEN:PID (TOKEN random per start). SIGTERM/SIGINT: the images in "
             "hand are finished, the rest "

@@ -268,6 +268,14 @@ bool is_loopback(const std::string& host) {
 
 }  // namespace
 
+void listen_socket_options(int sock) {
+    httplib::default_socket_options(sock);
+#ifdef SO_REUSEPORT
+    const int no = 0;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEPORT, &no, sizeof no);
+#endif
+}
+
 Result<std::pair<std::string, int>> parse_listen(std::string_view text) {
     const auto bad = [&](const char* why) {
         return Error(ErrorCode::kInvalidArgument,
@@ -1734,7 +1742,7 @@ Status ApiServer::bind() {
     // The listening socket is found through the socket-options hook (which keeps httplib's own
     // options) and listened on again with the system's maximum, which Linux allows.
     server.set_socket_options([impl](socket_t sock) {
-        httplib::default_socket_options(sock);
+        listen_socket_options(sock);
         impl->listen_socket = sock;
     });
     server.set_default_headers(

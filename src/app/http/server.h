@@ -74,6 +74,12 @@ struct ServeOptions {
 // the host and port; kInvalidArgument when it is not ADDR:PORT.
 Result<std::pair<std::string, int>> parse_listen(std::string_view text);
 
+// The options of every socket medanchor listens on with cpp-httplib: its own defaults less
+// SO_REUSEPORT, which let a second server bind a port another already serves (the kernel then
+// shares the connections between them); SO_REUSEADDR stays (a restart while old connections
+// are in TIME_WAIT). For httplib::Server::set_socket_options.
+void listen_socket_options(int sock);
+
 // One route as registered: the method, the path in OpenAPI form ("/api/jobs/{id}") and the
 // permission it needs (none: public).
 struct RouteInfo {

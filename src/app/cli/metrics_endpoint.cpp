@@ -1,0 +1,55 @@
+#include "app/cli/metrics_endpoint.h"
+
+#include <httplib.h>
+
+#include <thread>
+
+#include "app/http/server.h"
+
+namespace medanchor::app {
+
+struct MetricsEndpoint::State {
+    httplib::Server server;
+    std::thread thread;
+    int port = 0;
+};
+
+MetricsEndpoint::MetricsEndpoint(std::unique_ptr<State> state) : state_(std::move(state)) {}
+
+MetricsEndpoint::~MetricsEndpoint() {
+    state_->server.stop();
+    if (state_->thread.joinable())
+        state_->thread.join();
+}
+
+int MetricsEndpoint::port() const {
+    return state_->port;
+}
+
+Result<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::start(const std::string& option,
+                                                                const std::string& where,
+                                                                std::function<std::string()> text) {
+    auto at = http::parse_listen(where);
+    if (!at)
+        return Error(ErrorCode::kInvalidArgument, option + ": " + at.error().message());
+    auto state = std::make_unique<State>();
+    state->server.set_socket_options(http::listen_socket_options);
+    state->server.Get("/metrics",
+                      [text = std::move(text)](const httplib::Request&, httplib::Response& res) {
+                          res.set_content(text(), "text/plain; version=0.0.4");
+                      });
+    // (cpp-httplib: bind_to_any_port gives the port or -1, bind_to_port true or false.)
+    state->port = at->second == 0
+                      ? state->server.bind_to_any_port(at->first)
+                      : (state->server.bind_to_port(at->first, at->second) ? at->second : -1);
+    if (state->port <= 0) {
+        return Error(
+            ErrorCode::kInvalidArgument,
+            option + ": cannot listen on " + where + " (taken, or not an address of this machine)");
+    }
+    auto* server = &state->server;
+    state->thread = std::thread([server] { server->listen_after_bind(); });
+    return std::unique_ptr<MetricsEndpoint>(new MetricsEndpoint(std::move(state)));
+}
+
+}  // namespace medanchor::app

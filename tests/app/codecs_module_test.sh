@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# OpenCV's image codecs are a module loaded on first use (src/codecs/opencv_codecs.h): the binary
+# does not link libopencv_imgcodecs (whose ~120 libraries cost every command's start), a DICOM
+# is hashed without the module, and a JPEG needs it — without it the JPEG is refused (exit 6)
+# naming the file and the module, with it the JPEG is hashed; a copied (installed) binary finds
+# the module beside itself.
+# Usage: codecs_module_test.sh MEDANCHOR_BINARY CODECS_MODULE
+set -euo pipefail
+bin=$1
+module=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+dcm=/usr/lib/python3/dist-packages/pydicom/data/test_files/SC_rgb_rle.dcm
+! readelf -d "$bin" | grep NEEDED | grep -q imgcodecs || fail "the binary links imgcodecs"
+dcmj2pnm +oj "$dcm" "$work/img.jpg"
+export MEDANCHOR_OPENCV_CODECS="$work/nothing-here.so"
+"$bin" hash --public "$dcm" >/dev/null || fail "a DICOM without the codecs module"
+set +e
+out=$("$bin" hash --public "$work/img.jpg" 2>&1)
+rc=$?
+set -e
+[ "$rc" = 6 ] || fail "a JPEG without the module: expected 6, got $rc: $out"
+grep -q "$work/img.jpg: the OpenCV image codecs module cannot be loaded" <<<"$out" \
+    || fail "the file and the module named: $out"
+unset MEDANCHOR_OPENCV_CODECS
+"$bin" hash --public "$work/img.jpg" | grep -q '^sha256:[0-9a-f]\{64\} ' || fail "a JPEG with the module"
+# Installed: a copied binary takes the module beside itself before the build tree's: a file
+# there that is no module is refused, naming it; the real module there decodes.
+mkdir "$work/bin"
+cp "$bin" "$work/bin/medanchor"
+printf 'not a shared object' >"$work/bin/medanchor_opencv_codecs.so"
+set +e
+out=$("$work/bin/medanchor" hash --public "$work/img.jpg" 2>&1)
+rc=$?
+set -e
+[ "$rc" = 6 ] && grep -q "$work/bin/medanchor_opencv_codecs.so" <<<"$out" \
+    || fail "the module beside a copied binary comes first: $rc: $out"
+cp "$module" "$work/bin/"
+"$work/bin/medanchor" hash --public "$work/img.jpg" | grep -q '^sha256:' || fail "the module beside a copied binary"
+echo "ok: imgcodecs loaded only for what needs it"
