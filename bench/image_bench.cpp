@@ -16,6 +16,7 @@
 #include <random>
 
 #include "../tests/image/test_support.h"
+#include "image/deid.h"
 #include "image/image_hash.h"
 #include "image/reader.h"
 
@@ -175,6 +176,52 @@ void BM_Command(benchmark::State& state, int which, const char* tool) {
             ("the command's digest disagrees with the public hash: " + last).c_str());
     state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * f.canonical_bytes));
 }
+
+// What `analyze` does to a DICOM input before inference, in the same run: decode_dicom and then
+// deidentify_in_memory (two DCMTK parses, two GDCM parses: the loader before decode-once) against
+// decode_and_deidentify (one of each: the loader now), on the simulated CT sample (256 x 256,
+// what bench/peer times) and the 512 x 512 and 3000 x 3000 fixtures, uncompressed.
+fs::path analysed_file(int which) {
+    if (which == 2)
+        return fs::path(MEDANCHOR_SOURCE_DIR) / "samples" / "ct" / "ctsim-42-00000.dcm";
+    return pick(which).raw;
+}
+
+const medanchor::image::UidRemapper& remapper() {
+    static const medanchor::image::UidRemapper uids(key());
+    return uids;
+}
+
+void BM_DecodeThenDeidentify(benchmark::State& state, int which) {
+    const fs::path file = analysed_file(which);
+    const auto bytes = medanchor::testing::read_bytes(file);
+    for (auto _ : state) {
+        auto img = medanchor::image::decode_dicom(bytes, "bench");
+        auto copy = medanchor::image::deidentify_in_memory(bytes, file, {}, remapper());
+        if (!img || !copy)
+            state.SkipWithError("cannot decode or de-identify the fixture");
+        benchmark::DoNotOptimize(copy->part10.data());
+    }
+}
+
+void BM_DecodeAndDeidentifyOnce(benchmark::State& state, int which) {
+    const fs::path file = analysed_file(which);
+    const auto bytes =
+        std::make_shared<const std::vector<std::uint8_t>>(medanchor::testing::read_bytes(file));
+    for (auto _ : state) {
+        auto both = medanchor::image::decode_and_deidentify(bytes, "bench", file, {}, remapper());
+        if (!both)
+            state.SkipWithError("cannot decode or de-identify the fixture");
+        benchmark::DoNotOptimize(both->deid.part10.data());
+    }
+}
+
+BENCHMARK_CAPTURE(BM_DecodeThenDeidentify, ctsim_256, 2)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_DecodeAndDeidentifyOnce, ctsim_256, 2)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_DecodeThenDeidentify, ct_512, 0)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_DecodeAndDeidentifyOnce, ct_512, 0)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_DecodeThenDeidentify, xr_3000, 1)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_DecodeAndDeidentifyOnce, xr_3000, 1)->Unit(benchmark::kMillisecond);
 
 BENCHMARK_CAPTURE(BM_DecodeAndHash, ct_raw, 0, false)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_DecodeAndHash, ct_jpegls, 0, true)

@@ -15,6 +15,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <memory>
+#include <optional>
 #include <vector>
 
 #include "common/encoding.h"
@@ -466,33 +468,69 @@ Result<DeidSummary> deidentify_file(const std::filesystem::path& in,
     return deidentify_bytes(*bytes, in, out, options, uids);
 }
 
-Result<DeidentifiedInstance> deidentify_in_memory(std::span<const std::uint8_t> bytes,
-                                                  const std::filesystem::path& in,
-                                                  const DeidOptions& options,
-                                                  const UidRemapper& uids) {
-    quiet_gdcm();
-    if (sniff_magic(bytes) != Magic::kDicom) {
-        return fail(ErrorCode::kCorrupt, in,
-                    "not a DICOM file (no 'DICM' magic at offset 128 and no data set at offset 0)");
+namespace {
+
+// The file written as Part 10 into memory. GDCM's writer copies every value it writes (to swap
+// its bytes), the pixel data included: one more copy of the image at the peak. So native
+// little-endian pixel data that ends the data set is written here instead, after GDCM has
+// written everything before it: the same bytes (its element header as GDCM writes it: tag, VR
+// and two zero bytes in explicit VR, then the 32-bit length), no copy. Anything else (big
+// endian, encapsulated fragments, elements after the pixel data) is GDCM's to write. The output
+// is reserved at `reserve` bytes, so that appending the pixels does not reallocate it.
+std::optional<std::string> encode_part10(gdcm::File& file, std::size_t reserve) {
+    gdcm::DataSet& ds = file.GetDataSet();
+    const gdcm::Tag pixel_tag(0x7fe0, 0x0010);
+    const gdcm::TransferSyntax ts = file.GetHeader().GetDataSetTransferSyntax();
+    const bool little_endian = ts == gdcm::TransferSyntax::ExplicitVRLittleEndian ||
+                               ts == gdcm::TransferSyntax::ImplicitVRLittleEndian;
+    std::optional<gdcm::DataElement> pixels;
+    if (little_endian && !ds.IsEmpty() && ds.GetDES().rbegin()->GetTag() == pixel_tag) {
+        const gdcm::DataElement& de = *ds.GetDES().rbegin();
+        const gdcm::ByteValue* bv = de.GetByteValue();
+        const bool explicit_vr = ts.IsExplicit();
+        const bool plain =
+            bv != nullptr && !de.GetVL().IsUndefined() && de.GetVL() == bv->GetLength() &&
+            bv->GetLength() % 2 == 0 &&
+            (!explicit_vr || de.GetVR() == gdcm::VR::OB || de.GetVR() == gdcm::VR::OW);
+        if (plain) {
+            pixels = de;  // shares the value: no copy
+            ds.Remove(pixel_tag);
+        }
     }
-    // GDCM only ever reads what DCMTK has parsed and re-encoded (see dicom_gate.cpp).
-    auto gated = normalise_dicom(bytes, escape_for_display(in.string()), GateMode::kKeepPixels, 0);
-    if (!gated)
-        return gated.error();
-    SpanStream stream(gated->bytes);
-    gdcm::Reader reader;
-    reader.SetStream(stream);
-    if (!reader.Read()) {
-        return fail(ErrorCode::kCorrupt, in,
-                    "cannot parse the DICOM data set (truncated or malformed)");
+    StringSink encoded(reserve);
+    gdcm::Writer writer;
+    writer.SetFile(file);
+    writer.SetStream(encoded);
+    const bool written = writer.Write() && encoded;
+    std::string out = std::move(encoded).take();
+    if (pixels) {
+        ds.Insert(*pixels);  // the file as it was, for whoever holds it
+        if (!written)
+            return std::nullopt;
+        const gdcm::ByteValue* bv = pixels->GetByteValue();
+        const std::uint32_t length = bv->GetLength();
+        out.append({'\xE0', '\x7F', '\x10', '\x00'});
+        if (ts.IsExplicit()) {
+            out.append(pixels->GetVR() == gdcm::VR::OB ? "OB" : "OW");
+            out.append(2, '\0');
+        }
+        for (int shift = 0; shift < 32; shift += 8)
+            out.push_back(static_cast<char>((length >> shift) & 0xFFu));
+        out.append(bv->GetPointer(), length);
     }
-    // GDCM has its own copy of every element: the re-encoding can go before the output is made.
-    const std::size_t encoded_size = gated->bytes.size();
-    std::vector<std::uint8_t>().swap(gated->bytes);
-    gdcm::File& file = reader.GetFile();
+    if (!written)
+        return std::nullopt;
+    return out;
+}
+
+// De-identifies a data set GDCM has parsed (changing it) and encodes it. `gate_warnings`: what
+// the gate tolerated; `encoded_size`: the size of the bytes parsed (to reserve the output).
+Result<DeidentifiedInstance> deidentify_parsed(
+    gdcm::File& file, std::vector<DecodeWarning> gate_warnings, std::size_t encoded_size,
+    const std::filesystem::path& in, const DeidOptions& options, const UidRemapper& uids) {
     gdcm::DataSet& ds = file.GetDataSet();
     Deidentifier deid(options, uids);
-    for (auto& warning : gated->warnings) {
+    for (auto& warning : gate_warnings) {
         if (warning.kind == WarningKind::kNoPreamble)
             deid.summary.warnings.push_back(std::move(warning));
     }
@@ -534,17 +572,89 @@ Result<DeidentifiedInstance> deidentify_in_memory(std::span<const std::uint8_t> 
     // disk); the bytes reach the disk, if at all, through one atomic write that reports failure
     // as a value and leaves nothing behind.
     // Reserved at the input's size plus room for the attributes de-identification adds.
-    StringSink encoded(encoded_size + 64 * 1024);
-    gdcm::Writer writer;
-    writer.SetFile(file);
-    writer.SetStream(encoded);
-    if (!writer.Write() || !encoded) {
+    auto encoded = encode_part10(file, encoded_size + 64 * 1024);
+    if (!encoded)
         return fail(ErrorCode::kCorrupt, in, "cannot encode the de-identified data set");
-    }
     return DeidentifiedInstance{
-        std::move(encoded).take(),
+        std::move(*encoded),
         instance_uids_of(ds, escape_for_display(in.string()) + " (de-identified)"),
         std::move(deid.summary)};
+}
+
+}  // namespace
+
+Result<DeidentifiedInstance> deidentify_in_memory(std::span<const std::uint8_t> bytes,
+                                                  const std::filesystem::path& in,
+                                                  const DeidOptions& options,
+                                                  const UidRemapper& uids) {
+    quiet_gdcm();
+    if (sniff_magic(bytes) != Magic::kDicom) {
+        return fail(ErrorCode::kCorrupt, in,
+                    "not a DICOM file (no 'DICM' magic at offset 128 and no data set at offset 0)");
+    }
+    // GDCM only ever reads what DCMTK has parsed and re-encoded (see dicom_gate.cpp).
+    auto gated = normalise_dicom(bytes, escape_for_display(in.string()), GateMode::kKeepPixels, 0);
+    if (!gated)
+        return gated.error();
+    SpanStream stream(gated->bytes);
+    gdcm::Reader reader;
+    reader.SetStream(stream);
+    if (!reader.Read()) {
+        return fail(ErrorCode::kCorrupt, in,
+                    "cannot parse the DICOM data set (truncated or malformed)");
+    }
+    // GDCM has its own copy of every element: the re-encoding can go before the output is made.
+    const std::size_t encoded_size = gated->bytes.size();
+    std::vector<std::uint8_t>().swap(gated->bytes);
+    return deidentify_parsed(reader.GetFile(), std::move(gated->warnings), encoded_size, in,
+                             options, uids);
+}
+
+Result<DecodedInstance> decode_and_deidentify(
+    std::shared_ptr<const std::vector<std::uint8_t>> bytes, std::string_view name,
+    const std::filesystem::path& in, const DeidOptions& options, const UidRemapper& uids,
+    const DecodeLimits& limits) {
+    quiet_gdcm();
+    if (bytes->size() > limits.max_file_bytes)
+        return Error(ErrorCode::kTooLarge, std::string(name) + ": file over the size limit");
+    // One parse by DCMTK gives both encodings (one, when decoding changes nothing); the bytes
+    // read are dropped as soon as DCMTK holds them.
+    const std::span<const std::uint8_t> untrusted(*bytes);
+    auto gated = normalise_dicom(untrusted, name, GateMode::kDecodeAndKeep, limits.max_pixel_bytes,
+                                 [&bytes] { bytes.reset(); });
+    if (!gated)
+        return gated.error();
+    std::vector<DecodeWarning> gate_warnings = gated->warnings;
+    const std::size_t decoded_size = gated->bytes.size();
+    const bool shared_parse = !gated->kept.has_value();
+    std::shared_ptr<gdcm::File> parsed;
+    auto image = decode_gated(*gated, name, limits, shared_parse ? &parsed : nullptr);
+    if (!image)
+        return image.error();
+    if (!shared_parse) {
+        std::vector<std::uint8_t>& kept = *gated->kept;
+        // Decoding changed the data set: the copy is made from the encoding as it came, parsed
+        // on its own (as deidentify_in_memory does).
+        SpanStream stream(kept);
+        auto reader = std::make_shared<gdcm::Reader>();
+        reader->SetStream(stream);
+        if (!reader->Read()) {
+            return fail(ErrorCode::kCorrupt, in,
+                        "cannot parse the DICOM data set (truncated or malformed)");
+        }
+        const std::size_t kept_size = kept.size();
+        std::vector<std::uint8_t>().swap(kept);
+        auto deid = deidentify_parsed(reader->GetFile(), std::move(gate_warnings), kept_size, in,
+                                      options, uids);
+        if (!deid)
+            return deid.error();
+        return DecodedInstance{std::move(*image), std::move(*deid)};
+    }
+    auto deid =
+        deidentify_parsed(*parsed, std::move(gate_warnings), decoded_size, in, options, uids);
+    if (!deid)
+        return deid.error();
+    return DecodedInstance{std::move(*image), std::move(*deid)};
 }
 
 Result<DeidSummary> deidentify_bytes(std::span<const std::uint8_t> bytes,

@@ -15,6 +15,7 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -146,6 +147,23 @@ Result<DeidentifiedInstance> deidentify_in_memory(std::span<const std::uint8_t> 
                                                   const std::filesystem::path& in,
                                                   const DeidOptions& options,
                                                   const UidRemapper& uids);
+
+// An input decoded and de-identified from one parse: decode_dicom's image and
+// deidentify_in_memory's copy, equal to what the two give one after the other (the same image,
+// the same copy byte for byte, the same errors in the same order: the decoding's first). DCMTK
+// parses the bytes once, and `bytes` is released as soon as it has (the caller's last reference
+// frees them); GDCM parses once, or twice where decoding changes the data set (overlays or
+// curves dropped, a frame assumed, RLE/JPEG/JPEG-LS pixels decoded). `name` names the input in
+// decoding errors (fit to print), `in` in de-identification errors, as in the two functions.
+// REQUIRES: bytes != nullptr and sniff_magic(*bytes) == Magic::kDicom.
+struct DecodedInstance {
+    Image image;
+    DeidentifiedInstance deid;
+};
+Result<DecodedInstance> decode_and_deidentify(
+    std::shared_ptr<const std::vector<std::uint8_t>> bytes, std::string_view name,
+    const std::filesystem::path& in, const DeidOptions& options, const UidRemapper& uids,
+    const DecodeLimits& limits = {});
 
 // The same for bytes already in memory (an upload, a PACS instance): `in` only names them in
 // messages. The identified bytes are never written anywhere.

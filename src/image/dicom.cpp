@@ -21,6 +21,7 @@
 #include <cstring>
 #include <istream>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <streambuf>
 
@@ -356,6 +357,11 @@ std::string dataset_string(const gdcm::DataSet& ds, std::uint16_t group, std::ui
 
 Result<Image> decode_dicom(std::span<const std::uint8_t> untrusted, std::string_view name,
                            const DecodeLimits& limits) {
+    return decode_dicom(untrusted, name, limits, nullptr);
+}
+
+Result<Image> decode_dicom(std::span<const std::uint8_t> untrusted, std::string_view name,
+                           const DecodeLimits& limits, std::shared_ptr<gdcm::File>* parsed) {
     quiet_gdcm();
     if (untrusted.size() > limits.max_file_bytes) {
         return fail(ErrorCode::kTooLarge, name, "file over the size limit");
@@ -364,7 +370,13 @@ Result<Image> decode_dicom(std::span<const std::uint8_t> untrusted, std::string_
         normalise_dicom(untrusted, name, GateMode::kDecodePixels, limits.max_pixel_bytes);
     if (!normalised)
         return normalised.error();
-    const std::span<const std::uint8_t> bytes(normalised->bytes);
+    return decode_gated(*normalised, name, limits, parsed);
+}
+
+Result<Image> decode_gated(GatedDicom& gated, std::string_view name, const DecodeLimits& limits,
+                           std::shared_ptr<gdcm::File>* parsed) {
+    quiet_gdcm();
+    const std::span<const std::uint8_t> bytes(gated.bytes);
 
     // Second pass (GDCM, header only, stops before Pixel Data): check what GDCM's image reader
     // relies on. Debian's GDCM is built with assertions, and some malformed image attributes
@@ -389,7 +401,8 @@ Result<Image> decode_dicom(std::span<const std::uint8_t> untrusted, std::string_
     }
 
     SpanStream stream(bytes);
-    gdcm::ImageReader reader;
+    const auto image_reader = std::make_shared<gdcm::ImageReader>();
+    gdcm::ImageReader& reader = *image_reader;
     reader.SetStream(stream);
     if (!reader.Read()) {
         SpanStream again(bytes);
@@ -405,7 +418,7 @@ Result<Image> decode_dicom(std::span<const std::uint8_t> untrusted, std::string_
 
     // GDCM holds its own copy of every element now: the normalised bytes can go (on a large
     // image, one copy of its pixels less at the peak).
-    std::vector<std::uint8_t>().swap(normalised->bytes);
+    std::vector<std::uint8_t>().swap(gated.bytes);
 
     const gdcm::File& file = reader.GetFile();
     const gdcm::DataSet& ds = file.GetDataSet();
@@ -423,7 +436,7 @@ Result<Image> decode_dicom(std::span<const std::uint8_t> untrusted, std::string_
     Geometry& g = out.geometry;
     ImageInfo& info = out.info;
     info.format = SourceFormat::kDicom;
-    info.transfer_syntax_uid = normalised->transfer_syntax_uid;
+    info.transfer_syntax_uid = gated.transfer_syntax_uid;
     if (gdcm::UIDs names; names.SetFromUID(info.transfer_syntax_uid.c_str()) && names.GetName()) {
         info.transfer_syntax_name = names.GetName();
     }
@@ -578,7 +591,7 @@ Result<Image> decode_dicom(std::span<const std::uint8_t> untrusted, std::string_
 
     info.modality = dataset_string(ds, 0x0008, 0x0060);
     info.sop_class_uid = dataset_string(ds, 0x0008, 0x0016);
-    info.warnings = std::move(normalised->warnings);
+    info.warnings = std::move(gated.warnings);
     const std::string burned_in = dataset_string(ds, 0x0028, 0x0301);
     const BurnedInReading reading = read_burned_in(burned_in);
     info.burned_in_annotation = reading.value == BurnedIn::kYes  ? "YES"
@@ -604,9 +617,12 @@ Result<Image> decode_dicom(std::span<const std::uint8_t> untrusted, std::string_
         info.window_width = *width;
     }
     const std::string lossy = dataset_string(ds, 0x0028, 0x2110);
-    const std::string& uid = normalised->transfer_syntax_uid;
+    const std::string& uid = gated.transfer_syntax_uid;
     info.lossy_source = lossy == "01" || uid == "1.2.840.10008.1.2.4.50" ||
                         uid == "1.2.840.10008.1.2.4.51" || uid == "1.2.840.10008.1.2.4.81";
+    if (parsed !=
+        nullptr)  // the reader (and with it the file) lives as long as the caller holds it
+        *parsed = std::shared_ptr<gdcm::File>(image_reader, &reader.GetFile());
     return out;
 }
 

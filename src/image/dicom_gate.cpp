@@ -587,10 +587,49 @@ Error corrupt(std::string_view name, const std::string& what) {
     return Error(ErrorCode::kCorrupt, std::string(name) + ": " + what);
 }
 
+// Whether the decoding copy differs from the copy as it came: overlays or curves to drop, one
+// frame to assume, or pixel data DCMTK decodes. (GateMode::kDecodeAndKeep)
+bool decoding_changes(DcmDataset& ds, const std::string& transfer_syntax_uid) {
+    for (unsigned long i = 0; i < ds.card(); ++i) {
+        const DcmElement* element = ds.getElement(i);
+        const Uint16 group = element == nullptr ? 0 : element->getGTag();
+        if ((group & 0xFF00) == 0x6000 || (group & 0xFF00) == 0x5000)
+            return true;
+    }
+    if (ds.tagExists(DCM_FrameIncrementPointer) && !ds.tagExists(DCM_NumberOfFrames))
+        return true;
+    return decoded_by_dcmtk(transfer_syntax_uid) && ds.tagExists(DCM_PixelData);
+}
+
+// The data set written out as Part 10 in `xfer` into `out`, explicit lengths, group lengths
+// recalculated where present. Returns the problem (for corrupt()), or empty.
+std::string encode_part10(DcmFileFormat& file, E_TransferSyntax xfer, std::size_t size_hint,
+                          std::vector<std::uint8_t>& out) {
+    out.clear();
+    out.reserve(size_hint + 1024);
+    std::vector<char> chunk(1 << 20);
+    DcmOutputBufferStream os(chunk.data(), static_cast<offile_off_t>(chunk.size()));
+    file.transferInit();
+    OFCondition written;
+    do {
+        written = file.write(os, xfer, EET_ExplicitLength, nullptr, EGL_recalcGL);
+        void* buffer = nullptr;
+        offile_off_t length = 0;
+        os.flushBuffer(buffer, length);
+        const auto* p = static_cast<const std::uint8_t*>(buffer);
+        out.insert(out.end(), p, p + length);
+    } while (written == EC_StreamNotifyClient);
+    file.transferEnd();
+    if (written.bad())
+        return std::string("cannot re-encode the DICOM data set (") + written.text() + ")";
+    return {};
+}
+
 }  // namespace
 
 Result<GatedDicom> normalise_dicom(std::span<const std::uint8_t> bytes, std::string_view name,
-                                   GateMode mode, std::size_t max_pixel_bytes) {
+                                   GateMode mode, std::size_t max_pixel_bytes,
+                                   const std::function<void()>& parsed) {
     // Codec registration is global in DCMTK; do it once, thread-safely.
     static const bool quiet = [] {
         OFLog::configure(OFLogger::FATAL_LOG_LEVEL);
@@ -659,6 +698,10 @@ Result<GatedDicom> normalise_dicom(std::span<const std::uint8_t> bytes, std::str
         return corrupt(name, std::string("cannot parse the DICOM data set (") + read.text() +
                                  "; truncated or malformed)");
     }
+    // DCMTK holds its own copy of every value now (a buffer stream defers no loading): the
+    // caller may drop the bytes it read.
+    if (parsed)
+        parsed();
     if (gated.transfer_syntax_uid.empty()) {
         return corrupt(name, "no Transfer Syntax UID (0002,0010) in the file meta information");
     }
@@ -690,7 +733,24 @@ Result<GatedDicom> normalise_dicom(std::span<const std::uint8_t> bytes, std::str
         }
     }
 
-    if (mode == GateMode::kDecodePixels) {
+    // Deflate is only a wrapper around explicit VR little endian: unwrap it here.
+    const E_TransferSyntax original = ds.getOriginalXfer();
+    E_TransferSyntax out_xfer =
+        gated.transfer_syntax_uid == kDeflated ? EXS_LittleEndianExplicit : original;
+    const bool decode = mode != GateMode::kKeepPixels;
+    // Both encodings from this one parse: the copy as it came first, before anything below
+    // changes the data set for decoding; nothing when decoding would change nothing (then the
+    // one encoding serves both). A failure to write it is told after the decoding's own
+    // errors, in the order the two separate calls would have told them.
+    std::optional<Error> kept_failed;
+    if (mode == GateMode::kDecodeAndKeep && decoding_changes(ds, gated.transfer_syntax_uid)) {
+        gated.kept.emplace();
+        if (auto problem = encode_part10(file, out_xfer, bytes.size(), *gated.kept);
+            !problem.empty()) {
+            kept_failed = corrupt(name, problem);
+        }
+    }
+    if (decode) {
         // Overlays and curves never enter the image hash, and GDCM's image reader interprets
         // them with assert()s (an Overlay Comments element aborts gdcm::Overlay::Update): they
         // do not reach it.
@@ -704,12 +764,7 @@ Result<GatedDicom> normalise_dicom(std::span<const std::uint8_t> bytes, std::str
             return corrupt(name, problem);
     }
 
-    // Deflate is only a wrapper around explicit VR little endian: unwrap it here.
-    const E_TransferSyntax original = ds.getOriginalXfer();
-    E_TransferSyntax out_xfer =
-        gated.transfer_syntax_uid == kDeflated ? EXS_LittleEndianExplicit : original;
-    if (mode == GateMode::kDecodePixels && decoded_by_dcmtk(gated.transfer_syntax_uid) &&
-        ds.tagExists(DCM_PixelData)) {
+    if (decode && decoded_by_dcmtk(gated.transfer_syntax_uid) && ds.tagExists(DCM_PixelData)) {
         // The limit is checked before DCMTK allocates the decoded frames.
         const std::size_t claimed = claimed_pixel_bytes(ds);
         if (claimed > max_pixel_bytes) {
@@ -725,9 +780,8 @@ Result<GatedDicom> normalise_dicom(std::span<const std::uint8_t> bytes, std::str
         }
         out_xfer = EXS_LittleEndianExplicit;
     }
-    if (mode == GateMode::kDecodePixels &&
-        (gated.transfer_syntax_uid == "1.2.840.10008.1.2.4.90" ||
-         gated.transfer_syntax_uid == "1.2.840.10008.1.2.4.91")) {
+    if (decode && (gated.transfer_syntax_uid == "1.2.840.10008.1.2.4.90" ||
+                   gated.transfer_syntax_uid == "1.2.840.10008.1.2.4.91")) {
         Uint32 precision = 0;
         if (auto problem = check_jpeg2000_frames(ds, precision); !problem.empty()) {
             return corrupt(name, problem);
@@ -740,24 +794,10 @@ Result<GatedDicom> normalise_dicom(std::span<const std::uint8_t> bytes, std::str
                              std::to_string(kMaxJpeg2000Precision) + ")");
         }
     }
-    gated.bytes.reserve(bytes.size() + 1024);
-    std::vector<char> chunk(1 << 20);
-    DcmOutputBufferStream os(chunk.data(), static_cast<offile_off_t>(chunk.size()));
-    file.transferInit();
-    OFCondition written;
-    do {
-        written = file.write(os, out_xfer, EET_ExplicitLength, nullptr, EGL_recalcGL);
-        void* buffer = nullptr;
-        offile_off_t length = 0;
-        os.flushBuffer(buffer, length);
-        const auto* p = static_cast<const std::uint8_t*>(buffer);
-        gated.bytes.insert(gated.bytes.end(), p, p + length);
-    } while (written == EC_StreamNotifyClient);
-    file.transferEnd();
-    if (written.bad()) {
-        return corrupt(name,
-                       std::string("cannot re-encode the DICOM data set (") + written.text() + ")");
-    }
+    if (auto problem = encode_part10(file, out_xfer, bytes.size(), gated.bytes); !problem.empty())
+        return corrupt(name, problem);
+    if (kept_failed)
+        return *kept_failed;
     return gated;
 }
 

@@ -3,7 +3,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <istream>
+#include <memory>
+#include <optional>
 #include <ostream>
 #include <span>
 #include <streambuf>
@@ -17,7 +20,8 @@
 
 namespace gdcm {
 class DataSet;
-}
+class File;
+}  // namespace gdcm
 
 namespace medanchor::image {
 
@@ -25,11 +29,15 @@ struct GatedDicom {
     std::vector<std::uint8_t> bytes;  // DCMTK's re-encoding: what GDCM is given (always Part 10)
     std::string transfer_syntax_uid;  // the transfer syntax of the file as it came
     std::vector<DecodeWarning> warnings;  // what was tolerated (no preamble, one frame assumed...)
+    // kDecodeAndKeep only: the kKeepPixels encoding, when it differs from `bytes` (overlays or
+    // curves dropped, a frame assumed, pixels decoded by DCMTK); nullopt when `bytes` is both.
+    std::optional<std::vector<std::uint8_t>> kept;
 };
 
 enum class GateMode {
-    kKeepPixels,    // pixel data carried through as it is (de-identification)
-    kDecodePixels,  // RLE, JPEG and JPEG-LS decoded by DCMTK; output explicit VR little endian
+    kKeepPixels,     // pixel data carried through as it is (de-identification)
+    kDecodePixels,   // RLE, JPEG and JPEG-LS decoded by DCMTK; output explicit VR little endian
+    kDecodeAndKeep,  // both from one parse: kDecodePixels in `bytes`, kKeepPixels in `kept`
 };
 
 // Checks the structure of untrusted DICOM bytes (Part 10, or a data set without preamble whose
@@ -40,9 +48,22 @@ enum class GateMode {
 // (kTooLarge) before decoding. In kDecodePixels mode the copy also loses its overlay and curve
 // groups (60xx, 50xx: outside the hash, and GDCM asserts on some) and gains Number of Frames 1
 // where a Frame Increment Pointer stands alone over one frame. A deflated data set comes back
-// inflated (explicit VR little endian). Errors name `name`.
+// inflated (explicit VR little endian). Errors name `name`; in kDecodeAndKeep mode they are
+// those of kDecodePixels, then those of kKeepPixels. `parsed`, if set, is called once DCMTK
+// holds the data set and `bytes` are no longer read (so a caller can free them early).
 Result<GatedDicom> normalise_dicom(std::span<const std::uint8_t> bytes, std::string_view name,
-                                   GateMode mode, std::size_t max_pixel_bytes);
+                                   GateMode mode, std::size_t max_pixel_bytes,
+                                   const std::function<void()>& parsed = {});
+
+// decode_dicom, handing the data set GDCM parsed to `parsed` when given (as decode_gated).
+Result<Image> decode_dicom(std::span<const std::uint8_t> bytes, std::string_view name,
+                           const DecodeLimits& limits, std::shared_ptr<gdcm::File>* parsed);
+
+// decode_dicom after its gate (dicom.cpp): GDCM reads `gated.bytes` (freed once it has) and the
+// image comes out. When `parsed` is given it receives the data set GDCM parsed, unchanged, for
+// the caller to use after the image is made (de-identification: the same parse).
+Result<Image> decode_gated(GatedDicom& gated, std::string_view name, const DecodeLimits& limits,
+                           std::shared_ptr<gdcm::File>* parsed = nullptr);
 
 // An std::istream over caller-owned bytes, seekable, so GDCM reads a buffer in place. The bytes
 // must outlive the stream.

@@ -1,8 +1,10 @@
 #include "image/instance_uids.h"
 
+#include <gdcmFile.h>
 #include <gdcmReader.h>
 
 #include <algorithm>
+#include <memory>
 
 #include "image/dicom_io.h"
 #include "image/image.h"
@@ -52,6 +54,18 @@ Result<InstanceUids> read_instance_uids(std::span<const std::uint8_t> bytes,
         return Error(ErrorCode::kCorrupt, name + ": cannot parse the DICOM data set");
     }
     return instance_uids_of(reader.GetFile().GetDataSet(), name);
+}
+
+Result<DecodedWithUids> decode_with_instance_uids(std::span<const std::uint8_t> bytes,
+                                                  std::string_view display, std::string_view name,
+                                                  const DecodeLimits& limits) {
+    std::shared_ptr<gdcm::File> parsed;
+    auto image = decode_dicom(bytes, display, limits, &parsed);
+    if (!image)
+        return image.error();
+    // Decoding drops overlays and curves and may add Number of Frames: none of them a UID.
+    return DecodedWithUids{std::move(*image),
+                           instance_uids_of(parsed->GetDataSet(), std::string(name))};
 }
 
 Result<InstanceUids> instance_uids_of(const gdcm::DataSet& ds, const std::string& name) {

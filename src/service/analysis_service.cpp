@@ -61,6 +61,7 @@ AnalysisService::AnalysisService(Dependencies dependencies, ledger::Ledger ledge
       site_key_(std::move(dependencies.site_key)),
       ledger_path_(ledger.path()),
       store_(std::move(dependencies.store)),
+      spill_bytes_(dependencies.spill_bytes),
       ledger_(std::move(ledger)) {}
 
 // What one call needs per image: the loader side (worker threads: read once, decode, hash,
@@ -73,6 +74,8 @@ struct AnalysisService::Run {
         // A DICOM input's de-identified copy (Part 10) and the UIDs the report cites; the
         // identified bytes are dropped by the loader. Released once recorded.
         std::optional<image::DeidentifiedInstance> deid;
+        // A large copy's bytes, moved out of `deid` to disk by the loader (spill_bytes_).
+        std::optional<ArtifactStore::Spilled> spilled;
         image::ImageHash hash;
         image::Geometry geometry;
         image::ImageInfo info;
@@ -123,8 +126,9 @@ struct AnalysisService::Run {
     ImageRef ref(std::size_t i) const { return ImageRef{i, sources[i].name()}; }
 
     // Loader threads decode, hash and de-identify (each input read once, its bytes parsed in
-    // memory); every file is written by the sink, on the calling thread, in input order, so two
-    // inputs with the same pixels never write one folder at once.
+    // memory); every report folder is written by the sink, on the calling thread, in input
+    // order, so two inputs with the same pixels never write one folder at once (a large copy
+    // spilled by a loader is a hidden file of its own until the sink moves it into its draft).
     Result<inference::ModalityImage> load(std::size_t i) {
         const ImageSource& source = sources[i];
         auto bytes = source.load();
@@ -132,42 +136,62 @@ struct AnalysisService::Run {
             return bytes.error();
         const std::string display = source.path() ? escape_for_display(source.path()->string())
                                                   : escape_for_display(source.name());
-        auto img = image::decode_image(**bytes, display);
-        if (!img)
-            return img.error();
         Facts& f = facts[i];
-        if (img->info.format == image::SourceFormat::kDicom) {
-            // The de-identified copy is what the report cites; the source is never changed.
-            const fs::path in = source.path() ? *source.path() : fs::path(source.name());
-            if (source.deidentified()) {
-                // De-identified under this key already (the listener's spool): cited as it is.
-                auto uids = image::read_instance_uids(**bytes, source.name());
-                if (!uids)
-                    return uids.error();
-                f.deid = image::DeidentifiedInstance{
-                    std::string((*bytes)->begin(), (*bytes)->end()), std::move(*uids), {}};
-            } else {
-                auto d = image::deidentify_in_memory(**bytes, in, deid_options, remapper);
-                if (!d)
-                    return d.error();
-                if (!d->uids)
-                    return d->uids.error();
-                f.deid = std::move(*d);
-            }
+        // The de-identified copy is what the report cites; the source is never changed.
+        const fs::path in = source.path() ? *source.path() : fs::path(source.name());
+        const bool dicom = image::sniff_magic(**bytes) == image::Magic::kDicom;
+        Result<image::Image> img = Error(ErrorCode::kInternal, "not decoded");
+        if (dicom && !source.deidentified()) {
+            // Decoded and de-identified from one parse; the bytes read go as soon as it is made.
+            auto d = image::decode_and_deidentify(std::move(*bytes), display, in, deid_options,
+                                                  remapper);
+            if (!d)
+                return d.error();
+            if (!d->deid.uids)
+                return d->deid.uids.error();
+            img = std::move(d->image);
+            f.deid = std::move(d->deid);
+        } else if (dicom) {
+            // De-identified under this key already (the listener's spool): cited as it is, its
+            // UIDs read from the parse that decodes it.
+            auto d = image::decode_with_instance_uids(**bytes, display, source.name());
+            if (!d)
+                return d.error();
+            if (!d->uids)
+                return d->uids.error();
+            img = std::move(d->image);
+            f.deid = image::DeidentifiedInstance{
+                std::string((*bytes)->begin(), (*bytes)->end()), std::move(*d->uids), {}};
+            bytes->reset();  // the file as read is no longer needed: one copy less at the peak
+        } else {
+            img = image::decode_image(**bytes, display);
+            if (!img)
+                return img.error();
+            bytes->reset();
+        }
+        if (f.deid && f.deid->part10.size() >= service.spill_bytes_) {
+            // Written now and dropped from memory: not held beside the model input (which is
+            // twice the size of 16-bit pixels) while the image waits for inference.
+            auto spilled = service.store_.spill(f.deid->part10);
+            if (!spilled)
+                return spilled.error();
+            f.spilled.emplace(std::move(*spilled));
+            std::string().swap(f.deid->part10);
         }
         f.hash = image::hash_image(*img, &service.site_key_);
         f.geometry = img->geometry;
         f.info = img->info;
-        bytes->reset();  // the file as read is no longer needed: one copy less at the peak
         return to_model_input(*img, source.name());
     }
 
     // The image's outcome now (a failure, or recorded already), or nullopt: staged for commit().
     Result<std::optional<Recorded>> sink(std::size_t i, Result<inference::ItemResult> result) {
         const std::string& name = sources[i].name();
-        if (!result)
-            return named(result.error(), name);
         Facts& f = facts[i];
+        if (!result) {
+            f.spilled.reset();
+            return named(result.error(), name);
+        }
         observer.on_decoded(ref(i), f.hash.to_string());
         const auto& p = result->prediction;
         const auto confidence = static_cast<std::uint32_t>(p.confidence_bp);
@@ -175,6 +199,7 @@ struct AnalysisService::Run {
         observer.on_analysed(ref(i), finding, confidence);
         auto recorded = record(i, f, *result, confidence);
         f.deid.reset();
+        f.spilled.reset();
         if (!recorded)
             return named(recorded.error(), name);
         return recorded;
@@ -244,7 +269,7 @@ struct AnalysisService::Run {
         return out;
     }
 
-    Result<std::optional<Recorded>> record(std::size_t i, const Facts& f,
+    Result<std::optional<Recorded>> record(std::size_t i, Facts& f,
                                            const inference::ItemResult& item,
                                            std::uint32_t confidence) {
         const ImageSource& source = sources[i];
@@ -275,7 +300,10 @@ struct AnalysisService::Run {
         const fs::path target = draft->target();
         std::optional<image::InstanceUids> uids;
         if (f.deid) {
-            if (auto w = draft->write("image.deid.dcm", f.deid->part10); !w)
+            auto w = f.spilled ? draft->adopt("image.deid.dcm", std::move(*f.spilled))
+                               : draft->write("image.deid.dcm", f.deid->part10);
+            f.spilled.reset();
+            if (!w)
                 return w.error();
             uids = *f.deid->uids;
         }

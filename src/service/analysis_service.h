@@ -88,7 +88,12 @@ class AnalysisService {
         // libraries (inference/engine.h), so set once here, by open(), never per call. 0: one per
         // core; -1: leave them as they are (a process holding several services sets them itself).
         int compute_threads = 0;
+        // A de-identified copy of this many bytes or more is written to a hidden file in the
+        // store by the loader, as soon as it is made, instead of waiting in memory for its
+        // report folder (ArtifactStore::Spilled): it is not held beside the model input.
+        std::size_t spill_bytes = kDefaultSpillBytes;
     };
+    static constexpr std::size_t kDefaultSpillBytes = std::size_t{4} << 20;
     // Opens the ledger and sets the compute threads. Errors: the ledger's (kIo, kCorrupt,
     // kUnsupported).
     static Result<std::unique_ptr<AnalysisService>> open(Dependencies dependencies);
@@ -117,6 +122,7 @@ class AnalysisService {
     image::SiteKey site_key_;
     std::filesystem::path ledger_path_;
     ArtifactStore store_;
+    std::size_t spill_bytes_;
     std::mutex ledger_mutex_;
     ledger::Ledger ledger_;  // guarded by ledger_mutex_
 };

@@ -21,6 +21,27 @@ Status ArtifactStore::Draft::write(const std::string& name, std::string_view byt
     return write_new_file(dir() / name, bytes);
 }
 
+Status ArtifactStore::Draft::adopt(const std::string& name, Spilled&& spilled) const {
+    const Spilled taken = std::move(spilled);  // its temporary goes with it if the rename fails
+    std::error_code ec;
+    fs::rename(taken.path(), dir() / name, ec);
+    if (ec) {
+        return Error(ErrorCode::kIo,
+                     (dir() / name).string() +
+                         ": cannot move the file into the report folder: " + ec.message());
+    }
+    return Status::Ok();
+}
+
+Result<ArtifactStore::Spilled> ArtifactStore::spill(std::string_view bytes) const {
+    // The target is never written: AtomicFile gives the temporary its hidden, unique name and
+    // removes it when dropped uncommitted (a draft that adopted it has moved it away by then).
+    AtomicFile file(root_ / "spilled");
+    if (auto written = write_new_file(file.temp_path(), bytes); !written)
+        return written.error();
+    return Spilled(std::move(file));
+}
+
 Result<bool> ArtifactStore::Draft::place() {
     return folder_.commit({.replace = false});
 }

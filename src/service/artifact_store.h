@@ -25,6 +25,21 @@ class ArtifactStore {
     // The absolute path of the folder named `name` (report::report_folder_name()).
     std::filesystem::path folder(const std::string& name) const;
 
+    // A file written ahead of its report folder, before the folder is begun (a large
+    // de-identified copy, written by a loader thread so that it leaves memory before inference):
+    // a hidden temporary in the root, removed when dropped unless a draft adopted it.
+    class Spilled {
+      public:
+        const std::filesystem::path& path() const { return file_.temp_path(); }
+
+      private:
+        friend class ArtifactStore;
+        explicit Spilled(AtomicFile file) : file_(std::move(file)) {}
+        AtomicFile file_;  // never committed: a draft adopts its temporary by name
+    };
+    // Writes `bytes` to a new Spilled. kIo naming the file.
+    Result<Spilled> spill(std::string_view bytes) const;
+
     class Draft {
       public:
         const std::filesystem::path& dir() const { return folder_.temp_path(); }
@@ -32,6 +47,9 @@ class ArtifactStore {
         // Writes dir()/name, a new file (the folder is placed whole by place()). Errors name the
         // file.
         Status write(const std::string& name, std::string_view bytes) const;
+        // Moves `spilled` into the folder as dir()/name: one rename (the same root, so the same
+        // file system), no copy. kIo naming the file; the spilled file is removed either way.
+        Status adopt(const std::string& name, Spilled&& spilled) const;
         // Places the folder at target(), write-once: true when placed; false when a folder
         // appeared there meanwhile (the draft is removed, the other left as it is); kIo else.
         Result<bool> place();

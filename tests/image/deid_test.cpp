@@ -544,6 +544,66 @@ TEST(Deid, BareDataSetIsReadAndWrittenAsPart10) {
     EXPECT_EQ(std::string(bytes.begin() + 128, bytes.begin() + 132), "DICM");
 }
 
+// What `analyze` runs, decode_and_deidentify (one DCMTK parse, one GDCM parse where decoding
+// changes nothing), gives what decode_dicom and then deidentify_in_memory give one after the
+// other: the same image, the same de-identified copy byte for byte, the same UIDs and warnings,
+// or the same error (code and message). Every DICOM file of pydicom's test set, and the overlay
+// fixture (decoding drops its overlays, so the copy comes from a parse of its own).
+std::string outcome_text(const Result<DeidentifiedInstance>& d) {
+    if (!d)
+        return "error " + std::to_string(static_cast<int>(d.error().code())) + " " +
+               d.error().message();
+    std::string text = "copy " + std::to_string(d->part10.size()) + " bytes, uids ";
+    text += d->uids ? d->uids->sop_instance + " " + d->uids->study : d->uids.error().message();
+    for (const auto& w : d->summary.warnings)
+        text += "; " + w.message;
+    return text;
+}
+
+TEST(Deid, DecodedOnceGivesWhatTheTwoCallsGive) {
+    ScratchDir dir;
+    std::vector<std::filesystem::path> files = {testing::make_overlay_ct(dir.path())};
+    for (const auto& entry : std::filesystem::directory_iterator(testing::pydicom_dir())) {
+        if (entry.path().extension() == ".dcm")
+            files.push_back(entry.path());
+    }
+    const UidRemapper uids = test_uids();
+    std::size_t decoded = 0;
+    std::size_t copies = 0;
+    for (const auto& file : files) {
+        SCOPED_TRACE(file.filename().string());
+        auto bytes = std::make_shared<const std::vector<std::uint8_t>>(testing::read_bytes(file));
+        if (sniff_magic(*bytes) != Magic::kDicom)
+            continue;
+        const std::string name = file.filename().string();
+        auto image = decode_dicom(*bytes, name);
+        Result<DeidentifiedInstance> copy = image ? deidentify_in_memory(*bytes, file, {}, uids)
+                                                  : Result<DeidentifiedInstance>(image.error());
+        auto once = decode_and_deidentify(bytes, name, file, {}, uids);
+        ASSERT_EQ(once.ok(), copy.ok()) << (once ? outcome_text(copy) : once.error().message());
+        if (!once) {
+            EXPECT_EQ(once.error().code(), copy.error().code());
+            EXPECT_EQ(once.error().message(), copy.error().message());
+            continue;
+        }
+        ++decoded;
+        EXPECT_EQ(once->image.pixels, image->pixels);
+        EXPECT_EQ(hash_image(once->image, nullptr), hash_image(*image, nullptr));
+        EXPECT_EQ(once->image.info.transfer_syntax_uid, image->info.transfer_syntax_uid);
+        EXPECT_EQ(once->image.info.rescale_slope, image->info.rescale_slope);
+        EXPECT_EQ(once->image.info.rescale_intercept, image->info.rescale_intercept);
+        EXPECT_EQ(once->image.info.modality, image->info.modality);
+        ASSERT_EQ(once->image.info.warnings.size(), image->info.warnings.size());
+        for (std::size_t i = 0; i < image->info.warnings.size(); ++i)
+            EXPECT_EQ(once->image.info.warnings[i].message, image->info.warnings[i].message);
+        EXPECT_EQ(outcome_text(once->deid), outcome_text(copy));
+        EXPECT_TRUE(once->deid.part10 == copy->part10) << "the de-identified copies differ";
+        copies += copy->uids.ok();
+    }
+    EXPECT_GE(decoded, 40u);
+    EXPECT_GE(copies, 40u);
+}
+
 TEST(Deid, RefusesNonDicom) {
     ScratchDir dir;
     testing::write_bytes(dir / "x.txt", {'h', 'e', 'l', 'l', 'o'});

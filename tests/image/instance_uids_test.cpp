@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "image/deid.h"
+#include "image/reader.h"
 #include "test_support.h"
 
 namespace medanchor::image {
@@ -93,4 +94,47 @@ TEST(InstanceUids, ReadFromMemoryAsFromTheFile) {
 }
 
 }  // namespace
+// decode_with_instance_uids (one parse: what `analyze` runs on the listener's de-identified
+// spool) gives what decode_dicom and then read_instance_uids give one after the other: the same
+// pixels, the same UIDs, the same errors. Every DICOM file of pydicom's test set and the overlay
+// fixture (whose decoding drops overlays: not a UID among them).
+TEST(InstanceUids, DecodedWithTheUidsFromOneParse) {
+    ScratchDir dir;
+    std::vector<std::filesystem::path> files = {testing::make_overlay_ct(dir.path())};
+    for (const auto& entry : std::filesystem::directory_iterator(testing::pydicom_dir())) {
+        if (entry.path().extension() == ".dcm")
+            files.push_back(entry.path());
+    }
+    std::size_t both = 0;
+    for (const auto& file : files) {
+        SCOPED_TRACE(file.filename().string());
+        const auto bytes = testing::read_bytes(file);
+        if (sniff_magic(bytes) != Magic::kDicom)
+            continue;
+        const std::string name = file.filename().string();
+        auto image = decode_dicom(bytes, name);
+        auto once = decode_with_instance_uids(bytes, name, "uids of " + name);
+        ASSERT_EQ(once.ok(), image.ok())
+            << (once ? image.error().message() : once.error().message());
+        if (!once) {
+            EXPECT_EQ(once.error().code(), image.error().code());
+            EXPECT_EQ(once.error().message(), image.error().message());
+            continue;
+        }
+        EXPECT_EQ(once->image.pixels, image->pixels);
+        auto uids = read_instance_uids(bytes, "uids of " + name);
+        ASSERT_EQ(once->uids.ok(), uids.ok());
+        if (!uids) {
+            EXPECT_EQ(once->uids.error().message(), uids.error().message());
+            continue;
+        }
+        EXPECT_EQ(once->uids->study, uids->study);
+        EXPECT_EQ(once->uids->series, uids->series);
+        EXPECT_EQ(once->uids->sop_instance, uids->sop_instance);
+        EXPECT_EQ(once->uids->sop_class, uids->sop_class);
+        ++both;
+    }
+    EXPECT_GE(both, 40u);
+}
+
 }  // namespace medanchor::image

@@ -120,6 +120,47 @@ TEST_F(AnalysisServiceTest, BytesInMemoryAreAnalysedLikeTheFileAndWrittenOnce) {
     EXPECT_EQ(again.events.back(), "already " + sample(0).string() + " #" + std::to_string(a.id));
 }
 
+// A de-identified copy at or over Dependencies::spill_bytes is written to a hidden file by the
+// loader as soon as it is made (so it is not held in memory beside the model input) and moved
+// into its report folder: the same bytes as a copy written from memory. An image that fails
+// after its copy was spilled (an MR slice: the model takes CT) leaves no file behind.
+TEST_F(AnalysisServiceTest, ASpilledCopyIsTheSameFileAndNoneIsLeftBehind) {
+    auto key = image::SiteKey::load(dir_.path() / "site.key");
+    ASSERT_TRUE(key) << key.error().message();
+    auto bundle =
+        inference::load_model_bundle(fs::path(MEDANCHOR_SOURCE_DIR) / "models" / "ct-nodule-sim");
+    ASSERT_TRUE(bundle) << bundle.error().message();
+    const fs::path root = dir_.path() / "spilled-reports";
+    auto store = ArtifactStore::open(root);
+    ASSERT_TRUE(store) << store.error().message();
+    AnalysisService::Dependencies deps{
+        std::make_shared<const inference::ModelBundle>(std::move(*bundle)), *key,
+        dir_.path() / "spilled-ledger.sqlite", std::move(*store), /*compute_threads=*/1};
+    deps.spill_bytes = 1;  // every copy
+    auto spilling = AnalysisService::open(std::move(deps));
+    ASSERT_TRUE(spilling) << spilling.error().message();
+
+    Recording heard;
+    auto kept = service_->analyze(ImageSource::file(sample(1)), options_, heard);
+    auto spilled = (*spilling)->analyze(ImageSource::file(sample(1)), options_, heard);
+    ASSERT_TRUE(kept) << kept.error().message();
+    ASSERT_TRUE(spilled) << spilled.error().message();
+    const auto copy = bytes_of(fs::path(*spilled->analysis.report_dir) / "image.deid.dcm");
+    EXPECT_GT(copy.size(), 100000u);
+    EXPECT_EQ(copy, bytes_of(fs::path(*kept->analysis.report_dir) / "image.deid.dcm"));
+
+    auto failed = (*spilling)->analyze(ImageSource::file(testing::pydicom_file("MR_small.dcm")),
+                                       options_, heard);
+    ASSERT_FALSE(failed);
+    EXPECT_EQ(failed.error().code(), ErrorCode::kUnsupported) << failed.error().message();
+    std::vector<std::string> hidden;
+    for (const auto& entry : fs::directory_iterator(root)) {
+        if (entry.path().filename().string().find("spilled") != std::string::npos)
+            hidden.push_back(entry.path().filename().string());
+    }
+    EXPECT_TRUE(hidden.empty()) << hidden.front();
+}
+
 // The listener's spool holds instances de-identified at intake under the site key: analysed as
 // they are, the report and its copy cite the UIDs the spool file carries (not remapped again);
 // the same bytes as a plain PACS instance would be de-identified a second time.
