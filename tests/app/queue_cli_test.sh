@@ -26,7 +26,12 @@ work=$(mktemp -d)
 fail() { echo "FAIL: $*" >&2; exit 1; }
 # shellcheck source=tests/app/postgres_setup.sh
 . "$(dirname "$0")/postgres_setup.sh"
-cleanup() { stop_postgres; rm -rf "$work"; }
+workers=()  # background workers, killed on the way out whatever happened
+cleanup() {
+    for pid in "${workers[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+    stop_postgres
+    rm -rf "$work"
+}
 trap cleanup EXIT
 start_postgres scans
 q() { "${psql[@]}" -d scans -c "$1"; }
@@ -98,6 +103,7 @@ PY
 "$bin" worker --ledger "$uri" "${who[@]}" --reports "$work/reports" --batch 40 --threads 1 \
     >"$work/w1.log" 2>&1 &
 w1=$!
+workers+=("$w1")
 deadline=$((SECONDS + 120))
 until [ "$(q "SELECT count(*) FROM jobs WHERE state = 'done'")" -ge 1 ]; do
     [ $SECONDS -lt $deadline ] || fail "the worker did nothing: $(cat "$work/w1.log")"
@@ -165,6 +171,7 @@ mport=$(free_port)
 "$bin" worker --ledger "$uri" "${who[@]}" --reports "$work/reports" --threads 1 \
     --metrics "127.0.0.1:$mport" >"$work/w4.log" 2>&1 &
 w4=$!
+workers+=("$w4")
 deadline=$((SECONDS + 120))
 until [ "$(q "SELECT count(*) FROM jobs WHERE state IN ('queued', 'claimed')")" = 0 ]; do
     [ $SECONDS -lt $deadline ] || fail "the metrics worker did not drain: $(cat "$work/w4.log")"
@@ -196,7 +203,12 @@ rm -f "$work/later/truth.csv"
 "$bin" worker --ledger "$uri" "${who[@]}" --reports "$work/shared-reports" --threads 1 \
     >"$work/w5.log" 2>&1 &
 w5=$!
-until grep -q "claiming jobs" "$work/w5.log"; do sleep 0.1; done
+workers+=("$w5")
+deadline=$((SECONDS + 60))
+until grep -q "claiming jobs" "$work/w5.log"; do
+    [ $SECONDS -lt $deadline ] || fail "the worker did not start: $(cat "$work/w5.log")"
+    sleep 0.1
+done
 mkdir -p "$work/shared-reports" && mv "$work/shared-reports" "$work/shared-away"
 printf 'the mount is gone' >"$work/shared-reports"
 later="path LIKE '$work/later/%'"
@@ -224,7 +236,7 @@ wait "$w5" || fail "worker after the I/O errors: $(cat "$work/w5.log")"
 
 # The watchdog. A model whose forward pass never returns, one job for it: the worker claims it
 # and, while it is taken as making progress, its heartbeats keep the 2 s lease; after
-# --stall-after 5 s without progress it stops extending it, says so, and the lease expires.
+# --stall-after 8 s without progress it stops extending it, says so, and the lease expires.
 hang="$2/tests/data/models/tiny-hang"
 "$bin" enqueue "$work/images/ctsim-7-00000.dcm" --ledger "$uri" "${who[@]}" --model "$hang" \
     >/dev/null || fail "enqueue for tiny-hang"
@@ -237,8 +249,9 @@ set -e
     || fail "--stall-after shorter than --lease: expected 2, got $rc: $out"
 mport=$(free_port)
 "$bin" worker --ledger "$uri" "${who[@]}" --model "$hang" --reports "$work/reports" --threads 1 \
-    --lease 2 --stall-after 5 --metrics "127.0.0.1:$mport" >"$work/hang.log" 2>&1 &
+    --lease 2 --stall-after 8 --metrics "127.0.0.1:$mport" >"$work/hang.log" 2>&1 &
 wh=$!
+workers+=("$wh")
 deadline=$((SECONDS + 60))
 until [ "$(q "SELECT count(*) FROM jobs WHERE $hang_job AND state = 'claimed'")" = 1 ]; do
     [ $SECONDS -lt $deadline ] || fail "the hung worker claimed nothing: $(cat "$work/hang.log")"
@@ -254,7 +267,7 @@ until grep -q "taken as hung" "$work/hang.log"; do
     [ $SECONDS -lt $deadline ] || fail "no watchdog: $(cat "$work/hang.log")"
     sleep 0.2
 done
-[ $((SECONDS - claimed_at)) -ge 4 ] || fail "taken as hung before --stall-after"
+[ $((SECONDS - claimed_at)) -ge 6 ] || fail "taken as hung before --stall-after"
 metrics_hold "$mport" medanchor_worker_stalled=1 || fail "worker --metrics shows the stall"
 until [ "$(q "SELECT count(*) FROM jobs WHERE $hang_job AND state = 'claimed' AND lease_expires_at < now()")" = 1 ]; do
     [ $SECONDS -lt $deadline ] || fail "the hung worker's lease did not expire: $(q "SELECT state, lease_expires_at < now() FROM jobs WHERE $hang_job")"

@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <chrono>
 #include <thread>
 
 #include "app/http/server.h"
@@ -49,6 +50,10 @@ Result<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::start(const std::strin
     }
     auto* server = &state->server;
     state->thread = std::thread([server] { server->listen_after_bind(); });
+    // cpp-httplib's stop() does nothing until the listening loop runs: an endpoint destroyed
+    // before then (a command failing right after start) would wait for ever in its destructor.
+    for (int i = 0; i < 2000 && !server->is_running(); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
     return std::unique_ptr<MetricsEndpoint>(new MetricsEndpoint(std::move(state)));
 }
 

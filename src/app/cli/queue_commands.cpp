@@ -364,7 +364,9 @@ class Worker {
     void process(const std::vector<ledger::ClaimedJob>& jobs) {
         const std::size_t step = static_cast<std::size_t>(std::max(1, setup_.options.batch));
         for (std::size_t begin = 0; begin < jobs.size(); begin += step) {
-            if (stop_.stop) {
+            // Stopping, or given up as hung by the watchdog (its leases left to expire, so
+            // others may hold the rest now): what is not started goes back.
+            if (stop_.stop || progress_.stalled) {
                 for (std::size_t i = begin; i < jobs.size(); ++i)
                     to_release_.push_back(jobs[i].id);
                 return;
