@@ -718,19 +718,13 @@ TEST_P(LedgerTest, RacingTransactionsCarryEachAnalysisOnce) {
 class PostgresLedgerTest : public ::testing::Test {
   protected:
     void SetUp() override {
-        auto server = testing::PostgresServer::shared();
-        ASSERT_TRUE(server.ok()) << server.error().message();
-        server_ = *server;
-        auto db = server_->create_database();
-        ASSERT_TRUE(db.ok()) << db.error().message();
-        database_ = *db;
-        uri_ = server_->uri(database_);
+        auto made = scratch_.make();
+        ASSERT_TRUE(made.ok()) << made.error().message();
+        server_ = scratch_.server;
+        database_ = scratch_.name;
+        uri_ = scratch_.uri;
     }
-    void TearDown() override {
-        if (!database_.empty()) {
-            EXPECT_TRUE(server_->drop_database(database_).ok());
-        }
-    }
+    testing::ScratchDatabase scratch_;  // dropped after the test
     testing::PostgresServer* server_ = nullptr;
     std::string database_, uri_;
 };

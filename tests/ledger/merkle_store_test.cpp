@@ -32,13 +32,11 @@ class MerkleStoreTest : public ::testing::TestWithParam<Backend> {
         dir_ = fs::temp_directory_path() / ("medanchor-merkle-store-" + std::to_string(rd()));
         path_ = dir_ / "ledger.sqlite";
         if (postgres()) {
-            auto server = testing::PostgresServer::shared();
-            ASSERT_TRUE(server.ok()) << server.error().message();
-            server_ = *server;
-            auto db = server_->create_database();
-            ASSERT_TRUE(db.ok()) << db.error().message();
-            database_ = *db;
-            path_ = server_->uri(database_);
+            auto made = scratch_.make();
+            ASSERT_TRUE(made.ok()) << made.error().message();
+            server_ = scratch_.server;
+            database_ = scratch_.name;
+            path_ = scratch_.uri;
         }
         auto l = Ledger::open(path_);
         ASSERT_TRUE(l.ok()) << l.error().message();
@@ -51,10 +49,8 @@ class MerkleStoreTest : public ::testing::TestWithParam<Backend> {
         store_.reset();
         ledger_.reset();
         fs::remove_all(dir_);
-        if (server_ != nullptr && !database_.empty()) {
-            EXPECT_TRUE(server_->drop_database(database_).ok());
-        }
     }
+    testing::ScratchDatabase scratch_;  // dropped after the test
 
     bool postgres() const { return GetParam() == Backend::kPostgres; }
 

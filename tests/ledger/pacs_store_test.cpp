@@ -33,13 +33,11 @@ class PacsStoreTest : public ::testing::TestWithParam<Backend> {
         dir_ = fs::temp_directory_path() / ("medanchor-pacs-store-" + std::to_string(rd()));
         path_ = dir_ / "ledger.sqlite";
         if (GetParam() == Backend::kPostgres) {
-            auto server = testing::PostgresServer::shared();
-            ASSERT_TRUE(server.ok()) << server.error().message();
-            server_ = *server;
-            auto db = server_->create_database();
-            ASSERT_TRUE(db.ok()) << db.error().message();
-            database_ = *db;
-            path_ = server_->uri(database_);
+            auto made = scratch_.make();
+            ASSERT_TRUE(made.ok()) << made.error().message();
+            server_ = scratch_.server;
+            database_ = scratch_.name;
+            path_ = scratch_.uri;
         }
         auto l = Ledger::open(path_);
         ASSERT_TRUE(l.ok()) << l.error().message();
@@ -50,10 +48,8 @@ class PacsStoreTest : public ::testing::TestWithParam<Backend> {
     void TearDown() override {
         store_.reset();
         fs::remove_all(dir_);
-        if (server_ != nullptr && !database_.empty()) {
-            EXPECT_TRUE(server_->drop_database(database_).ok());
-        }
     }
+    testing::ScratchDatabase scratch_;  // dropped after the test
     // A real analysis row for an instance to point at.
     std::int64_t an_analysis(char image) {
         auto l = Ledger::open(path_);

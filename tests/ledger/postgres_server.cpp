@@ -30,6 +30,24 @@ class StopAtExit : public ::testing::Environment {
 
 }  // namespace
 
+Status ScratchDatabase::make() {
+    auto shared = PostgresServer::shared();
+    if (!shared)
+        return shared.error();
+    server = *shared;
+    auto db = server->create_database();
+    if (!db)
+        return db.error();
+    name = *db;
+    uri = server->uri(name);
+    return Status::Ok();
+}
+
+ScratchDatabase::~ScratchDatabase() {
+    if (server != nullptr && !name.empty())
+        (void)server->drop_database(name);
+}
+
 Result<PostgresServer*> PostgresServer::shared() {
     static std::optional<Error> failed;
     if (failed)

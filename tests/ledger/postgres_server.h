@@ -29,6 +29,18 @@ inline void PrintTo(Backend b, std::ostream* os) {
     *os << name_of(b);
 }
 
+class PostgresServer;
+
+// A database of its own on the shared server, for one test: make() starts the server if need be
+// and creates it; the destructor drops it.
+struct ScratchDatabase {
+    PostgresServer* server = nullptr;
+    std::string name;
+    std::string uri;
+    Status make();
+    ~ScratchDatabase();
+};
+
 class PostgresServer {
   public:
     // The one server of this test binary, started on first use.
