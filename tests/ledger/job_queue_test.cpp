@@ -34,16 +34,8 @@ std::vector<std::string> paths(int n, const std::string& prefix = "/shared/in/")
     return out;
 }
 
-class JobQueueTest : public ::testing::Test {
+class JobQueueTest : public testing::PostgresDatabaseTest {
   protected:
-    void SetUp() override {
-        auto made = scratch_.make();
-        ASSERT_TRUE(made.ok()) << made.error().message();
-        server_ = scratch_.server;
-        database_ = scratch_.name;
-        uri_ = scratch_.uri;
-    }
-    testing::ScratchDatabase scratch_;  // dropped after the test
     JobQueue queue(int max_attempts = JobQueue::kDefaultMaxAttempts) {
         auto q = JobQueue::open(uri_, max_attempts);
         EXPECT_TRUE(q.ok()) << q.error().message();
@@ -73,8 +65,6 @@ class JobQueueTest : public ::testing::Test {
         EXPECT_TRUE(added.ok());
         return added->analysis.id;
     }
-    testing::PostgresServer* server_ = nullptr;
-    std::string database_, uri_;
 };
 
 TEST(JobQueueSqlite, AnSqliteLedgerIsRefusedSayingWhy) {

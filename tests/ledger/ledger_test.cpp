@@ -715,19 +715,7 @@ TEST_P(LedgerTest, RacingTransactionsCarryEachAnalysisOnce) {
 
 // ---- PostgreSQL only ------------------------------------------------------------------------
 
-class PostgresLedgerTest : public ::testing::Test {
-  protected:
-    void SetUp() override {
-        auto made = scratch_.make();
-        ASSERT_TRUE(made.ok()) << made.error().message();
-        server_ = scratch_.server;
-        database_ = scratch_.name;
-        uri_ = scratch_.uri;
-    }
-    testing::ScratchDatabase scratch_;  // dropped after the test
-    testing::PostgresServer* server_ = nullptr;
-    std::string database_, uri_;
-};
+using PostgresLedgerTest = testing::PostgresDatabaseTest;
 
 // The backend keeps one connection. After a PostgreSQL restart between two calls, the next call
 // connects again and succeeds (the old session told its end on the socket). While the server is

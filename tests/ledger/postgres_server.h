@@ -9,6 +9,8 @@
 // the PostgreSQL tests fail, never skip.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <filesystem>
 #include <optional>
 #include <ostream>
@@ -39,6 +41,22 @@ struct ScratchDatabase {
     std::string uri;
     Status make();
     ~ScratchDatabase();
+};
+
+// A fixture for tests on PostgreSQL alone: each test gets a database of its own on the shared
+// server (server_, database_, its URI uri_), dropped after it.
+class PostgresDatabaseTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        auto made = scratch_.make();
+        ASSERT_TRUE(made.ok()) << made.error().message();
+        server_ = scratch_.server;
+        database_ = scratch_.name;
+        uri_ = scratch_.uri;
+    }
+    ScratchDatabase scratch_;
+    PostgresServer* server_ = nullptr;
+    std::string database_, uri_;
 };
 
 class PostgresServer {
