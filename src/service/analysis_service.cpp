@@ -247,6 +247,8 @@ struct AnalysisService::Run {
             // Recorded first, then placed: the ledger holds the report's exact bytes, so a crash
             // in between loses a folder, never the record (`ledger show` prints it).
             auto placed = st.draft.place();
+            if (placed && !*placed && holds_report(st.draft.target(), a.report_json))
+                placed = true;  // placed meanwhile from this record (restore_folder)
             if (!placed || !*placed) {
                 out.emplace_back(
                     st.i, named(Error(ErrorCode::kIo,
@@ -281,8 +283,11 @@ struct AnalysisService::Run {
             auto existing = service.ledger_.find(f.hash.hex(), manifest.model_sha256, analyst);
             if (!existing)
                 return existing.error();
-            if (*existing)
+            if (*existing) {
+                if (restore_folder(f, item, **existing))
+                    observer.on_folder_restored(ref(i), **existing);
                 return std::optional<Recorded>{Recorded{**existing, true}};  // told in order
+            }
         }
 
         // One folder per ledger entry, built under a temporary name and placed write-once.
@@ -300,10 +305,7 @@ struct AnalysisService::Run {
         const fs::path target = draft->target();
         std::optional<image::InstanceUids> uids;
         if (f.deid) {
-            auto w = f.spilled ? draft->adopt("image.deid.dcm", std::move(*f.spilled))
-                               : draft->write("image.deid.dcm", f.deid->part10);
-            f.spilled.reset();
-            if (!w)
+            if (auto w = write_copy(*draft, f); !w)
                 return w.error();
             uids = *f.deid->uids;
         }
@@ -343,13 +345,10 @@ struct AnalysisService::Run {
         }
         rep.result.preprocessing = item.input.steps;
         if (item.saliency) {
-            const fs::path png = tmp / "saliency.png";
-            if (auto s = inference::write_saliency_png(*item.saliency, item.input, png); !s)
-                return s.error();
-            auto bytes = read_regular_file(png, kMaxSaliencyBytes);
-            if (!bytes)
-                return bytes.error();
-            rep.result.saliency = report::Saliency{"saliency.png", to_hex(sha256(*bytes))};
+            auto digest = write_saliency(*draft, item);
+            if (!digest)
+                return digest.error();
+            rep.result.saliency = report::Saliency{"saliency.png", std::move(*digest)};
         }
         rep.analyst = analyst;
         if (!options.site_label.empty())
@@ -358,17 +357,8 @@ struct AnalysisService::Run {
         auto canonical = report::to_canonical_json(rep);
         if (!canonical)
             return canonical.error();
-        auto fhir = report::to_fhir(rep);
-        if (!fhir)
-            return fhir.error();
-        if (auto w = draft->write("report.json", *canonical); !w)
+        if (auto w = write_reports(*draft, rep, *canonical); !w)
             return w.error();
-        if (auto w = draft->write("report.fhir.json", *fhir); !w)
-            return w.error();
-        if (uids) {
-            if (auto w = report::write_dicom_sr(rep, tmp / "report.sr.dcm"); !w)
-                return w.error();
-        }
 
         ledger::NewAnalysis entry;
         entry.source_path =
@@ -398,6 +388,82 @@ struct AnalysisService::Run {
         staged.push_back(Staged{i, std::move(*draft), std::move(entry),
                                 rep.result.needs_review ? rep.result.review_reason : ""});
         return std::optional<Recorded>{};
+    }
+
+    // Whether `folder` holds report.json with exactly the bytes `report_json`.
+    static bool holds_report(const fs::path& folder, const std::string& report_json) {
+        auto text = read_regular_text_file(folder / "report.json", report_json.size() + 1);
+        return text && *text == report_json;
+    }
+
+    // The de-identified copy into the draft: the spilled file moved in, or written from memory.
+    static Status write_copy(const ArtifactStore::Draft& draft, Facts& f) {
+        auto w = f.spilled ? draft.adopt("image.deid.dcm", std::move(*f.spilled))
+                           : draft.write("image.deid.dcm", f.deid->part10);
+        f.spilled.reset();
+        return w;
+    }
+
+    // saliency.png into the draft; its SHA-256 (hex), which the report cites.
+    static Result<std::string> write_saliency(const ArtifactStore::Draft& draft,
+                                              const inference::ItemResult& item) {
+        const fs::path png = draft.dir() / "saliency.png";
+        if (auto s = inference::write_saliency_png(*item.saliency, item.input, png); !s)
+            return s.error();
+        auto bytes = read_regular_file(png, kMaxSaliencyBytes);
+        if (!bytes)
+            return bytes.error();
+        return to_hex(sha256(*bytes));
+    }
+
+    // report.json (exactly `canonical`), its FHIR form, and the DICOM SR of a DICOM image.
+    static Status write_reports(const ArtifactStore::Draft& draft,
+                                const report::AnalysisReport& rep, std::string_view canonical) {
+        auto fhir = report::to_fhir(rep);
+        if (!fhir)
+            return fhir.error();
+        if (auto w = draft.write("report.json", canonical); !w)
+            return w;
+        if (auto w = draft.write("report.fhir.json", *fhir); !w)
+            return w;
+        if (rep.image.dicom)
+            return report::write_dicom_sr(rep, draft.dir() / "report.sr.dcm");
+        return Status::Ok();
+    }
+
+    // A record whose report folder is missing (the process died between the record and placing
+    // the folder: a killed `analyze`, a worker whose job another took over) has it placed again
+    // from the recorded report, when this run reproduces every file that report cites byte for
+    // byte (the same pixels, model and site key do): true when placed. Best effort: the record
+    // stands either way, and a folder there, or one in another report root, is never touched.
+    bool restore_folder(Facts& f, const inference::ItemResult& item, const ledger::Analysis& a) {
+        if (!a.report_dir)
+            return false;
+        const std::string name = report::report_folder_name(
+            f.hash.hex(), manifest.name, manifest.version, manifest.model_sha256, options.analyst);
+        if (service.store_.folder(name) != fs::path(*a.report_dir))
+            return false;
+        std::error_code ec;
+        if (fs::symlink_status(*a.report_dir, ec).type() != fs::file_type::not_found)
+            return false;
+        auto rep = report::from_json(a.report_json);
+        if (!rep || rep->image.dicom.has_value() != f.deid.has_value() ||
+            rep->result.saliency.has_value() != item.saliency.has_value())
+            return false;
+        auto draft = service.store_.begin(name);
+        if (!draft)
+            return false;
+        if (f.deid && !write_copy(*draft, f))
+            return false;
+        if (rep->result.saliency) {
+            auto digest = write_saliency(*draft, item);
+            if (!digest || *digest != rep->result.saliency->sha256)
+                return false;
+        }
+        if (!write_reports(*draft, *rep, a.report_json))
+            return false;
+        auto placed = draft->place();
+        return placed && *placed;
     }
 
     Recorded already(std::size_t i, const ledger::Analysis& a) {

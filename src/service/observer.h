@@ -42,6 +42,11 @@ class Observer : public chain::AnchoringObserver {
     // from an earlier run (or another process): its files are left as they are.
     virtual void on_recorded(const ImageRef& /*image*/, const ledger::Analysis& /*analysis*/,
                              bool /*already_recorded*/) {}
+    // Found recorded with its report folder missing (a process killed between the record and
+    // placing the folder), and the folder placed again from the recorded report, every file
+    // what the first run wrote; heard before on_recorded(..., true) for the same image.
+    virtual void on_folder_restored(const ImageRef& /*image*/,
+                                    const ledger::Analysis& /*analysis*/) {}
     // Recorded, but held for a person's review and never anchored: `reason` names the threshold.
     virtual void on_needs_review(const ImageRef& /*image*/, std::int64_t /*ledger_id*/,
                                  const std::string& /*reason*/) {}

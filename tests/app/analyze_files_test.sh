@@ -82,12 +82,20 @@ expect_rc 0 "another analyst"
 [ "$(find "$work/in/reports" -mindepth 1 -maxdepth 1 -type d -name "*_$other" | wc -l)" = 1 ] || fail "the other analyst's folder"
 
 # A recorded analysis whose folder is gone (a crash between record and rename, or a person): the
-# rerun says so, points at the ledger, and writes nothing.
+# rerun places it again from the record, every file what the first run wrote, and says so.
 mv "$first" "$work/moved-away"
 run "$bin" analyze "$work/in" "${record[@]}" --out "$work/in/reports"
 expect_rc 0 "rerun with a folder gone"
+grep -q "its missing report folder is placed again from the record" <<<"$out" || fail "the restored folder is reported: $out"
+diff -r "$work/moved-away" "$first" >/dev/null || fail "the folder placed again differs from the first run's: $(diff -r "$work/moved-away" "$first" | head -5)"
+# Where the run cannot make every file the record cites (a report root elsewhere, here one that
+# is not the record's), it writes nothing and points at the ledger.
+rm -rf "$first"
+run "$bin" analyze "$work/in" "${record[@]}" --out "$work/elsewhere"
+expect_rc 0 "rerun into another root with a folder gone"
 grep -q "is missing; \`medanchor ledger show" <<<"$out" || fail "the missing folder is reported: $out"
-[ ! -e "$first" ] || fail "a recorded analysis' folder was written again"
+[ ! -e "$first" ] || fail "a folder was written outside the run's report root"
+[ -z "$(find "$work/elsewhere" -mindepth 1 -maxdepth 1 -type d)" ] || fail "another root got a copy of a recorded folder"
 mv "$work/moved-away" "$first"
 
 # ---- the same image four times in one run ---------------------------------------------------

@@ -10,6 +10,7 @@
 
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <vector>
 
 #include "../image/test_support.h"
@@ -261,6 +262,54 @@ TEST_F(AnalysisServiceTest, ARecordFoundIsToldInInputOrderAfterANewOneStagedBefo
     EXPECT_NE(recorded[0].find(sample(1).filename().string()), std::string::npos) << recorded[0];
     EXPECT_EQ(recorded[1].rfind("already ", 0), 0u) << recorded[1];
     EXPECT_NE(recorded[1].find(sample(2).filename().string()), std::string::npos) << recorded[1];
+}
+
+// Every file of a folder, by name.
+std::map<std::string, std::vector<std::uint8_t>> files_of(const fs::path& folder) {
+    std::map<std::string, std::vector<std::uint8_t>> out;
+    for (const auto& entry : fs::directory_iterator(folder))
+        out[entry.path().filename().string()] = bytes_of(entry.path());
+    return out;
+}
+
+// A process killed between the record and placing its folder leaves a record without a folder:
+// the next analysis of the same image (a rerun, the worker that takes the job over) places it
+// again from the recorded report, every file byte for byte what the first run wrote. A run that
+// cannot make every file the report cites (no saliency map) leaves it missing.
+TEST_F(AnalysisServiceTest, AMissingFolderIsPlacedAgainFromTheRecordByteForByte) {
+    options_.saliency = true;
+    Recording heard;
+    auto first = service_->analyze(ImageSource::file(sample(4)), options_, heard);
+    ASSERT_TRUE(first) << first.error().message();
+    ASSERT_TRUE(first->analysis.report_dir);
+    const fs::path folder(*first->analysis.report_dir);
+    const auto written = files_of(folder);
+    ASSERT_EQ(written.size(), 5u);  // report.json, FHIR, SR, de-identified copy, saliency map
+    fs::remove_all(folder);
+
+    AnalysisOptions plain = options_;
+    plain.saliency = false;
+    auto without = service_->analyze(ImageSource::file(sample(4)), plain, heard);
+    ASSERT_TRUE(without) << without.error().message();
+    EXPECT_TRUE(without->already_recorded);
+    EXPECT_FALSE(fs::exists(folder));
+
+    auto again = service_->analyze(ImageSource::file(sample(4)), options_, heard);
+    ASSERT_TRUE(again) << again.error().message();
+    EXPECT_TRUE(again->already_recorded);
+    EXPECT_EQ(again->analysis.id, first->analysis.id);
+    ASSERT_TRUE(fs::is_directory(folder));
+    const auto restored = files_of(folder);
+    ASSERT_EQ(restored.size(), written.size());
+    for (const auto& [name, bytes] : written) {
+        ASSERT_TRUE(restored.count(name)) << name;
+        EXPECT_TRUE(restored.at(name) == bytes) << name << " differs from the first run's";
+    }
+    // Nothing of the drafts is left beside it.
+    for (const auto& entry : fs::directory_iterator(folder.parent_path())) {
+        const std::string name = entry.path().filename().string();
+        EXPECT_TRUE(name == folder.filename().string() || name == kOutputFolderMarker) << name;
+    }
 }
 
 TEST_F(AnalysisServiceTest, AFolderThatIsNotInTheLedgerIsNeverRewritten) {

@@ -130,8 +130,9 @@ Result<std::string> recording_analyst(const AnalyzeRequest& r) {
 
 namespace {
 
-// "already recorded": a rerun leaves the analysis and its folder exactly as they are.
-void print_already(const std::string& file, const ledger::Analysis& a, bool json) {
+// "already recorded": a rerun leaves the analysis and its folder exactly as they are (a folder
+// that was missing is placed again from the record: `restored`).
+void print_already(const std::string& file, const ledger::Analysis& a, bool restored, bool json) {
     std::error_code ec;
     const bool folder_there = a.report_dir && fs::is_directory(*a.report_dir, ec);
     if (json) {
@@ -146,12 +147,15 @@ void print_already(const std::string& file, const ledger::Analysis& a, bool json
             {"report_digest", a.report_digest},
             {"ledger_id", a.id},
             {"state", ledger::to_string(a.state)},
-            {"already_recorded", true}};
+            {"already_recorded", true},
+            {"folder_restored", restored}};
         std::cout << j.dump() << "\n";
         return;
     }
     std::cout << file << "\n  already recorded as #" << a.id << " (" << ledger::to_string(a.state)
-              << "); its files are left as they are\n  report: ";
+              << (restored ? "); its missing report folder is placed again from the record\n  "
+                             "report: "
+                           : "); its files are left as they are\n  report: ");
     if (!a.report_dir)
         std::cout << "none kept (recorded before report folders)";
     else if (!folder_there)
@@ -190,10 +194,15 @@ class AnalyzePrinter : public Observer {
     AnalyzePrinter(std::size_t total, fs::path out, bool json)
         : progress_(json ? 0 : total, "images"), out_(std::move(out)), json_(json) {}
 
+    void on_folder_restored(const ImageRef& image, const ledger::Analysis&) override {
+        restored_ = image.index;
+    }
+
     void on_recorded(const ImageRef& image, const ledger::Analysis& a, bool already) override {
         progress_.clear_line();
         if (already) {
-            print_already(image.name, a, json_);
+            print_already(image.name, a, restored_ == image.index, json_);
+            restored_.reset();
             progress_.tick();
             return;
         }
@@ -243,6 +252,7 @@ class AnalyzePrinter : public Observer {
     Progress progress_;
     fs::path out_;
     bool json_;
+    std::optional<std::size_t> restored_;  // the image whose folder was just placed again
 };
 
 Result<AnalysisSetup> prepare_analysis(const AnalyzeRequest& r, inference::ModelBundle bundle) {
