@@ -14,6 +14,9 @@
 #     left queued;
 #   - the shared filesystem gone under a running worker (I/O errors): jobs retried, failed after
 #     three attempts with the error kept, finished once it is back and they are requeued;
+#   - an input folder gone (a share unmounted): its jobs retried as I/O errors and failed after
+#     three attempts, done once it is back and they are requeued; a file deleted from its folder
+#     fails at once;
 #   - worker --metrics: this worker's counters, parsed the same way; a port already taken is
 #     refused (exit 2);
 #   - the watchdog: a worker whose forward pass never returns (tests/data/models/tiny-hang) keeps
@@ -262,6 +265,38 @@ wait "$w5" || fail "worker after the I/O errors: $(cat "$work/w5.log")"
 [ "$(q "SELECT count(*) FROM analyses")" -le $((before + 3)) ] || fail "recorded twice"
 [ "$(q "SELECT count(*) FROM analyses a JOIN jobs j ON j.analysis_id = a.id WHERE j.$later")" = 3 ] \
     || fail "each job's analysis recorded"
+
+# An unmounted share is not a deleted file. The folder holding two queued inputs moved away (the
+# tree gone, as when the shared filesystem is unmounted): each job is tried again, counted, and
+# failed after its third attempt with an I/O error naming the file and its folder. A file
+# deleted from a folder that is still there fails at once (not-found, one attempt). The folder
+# back, --requeue: both done.
+"$bin" simulate --out "$work/share/incoming" --seed 9 --count 2 --size 64 >/dev/null
+rm -f "$work/share/incoming/truth.csv"
+"$bin" simulate --out "$work/kept" --seed 10 --count 1 --size 64 >/dev/null
+rm -f "$work/kept/truth.csv"
+"$bin" enqueue "$work/share/incoming" "$work/kept" --ledger "$uri" "${who[@]}" >/dev/null \
+    || fail "enqueue the share's files"
+share="path LIKE '$work/share/incoming/%'"
+kept="path LIKE '$work/kept/%'"
+mv "$work/share/incoming" "$work/share-away"
+rm "$work"/kept/*.dcm
+"$bin" worker --ledger "$uri" "${who[@]}" --reports "$work/reports" --once --threads 1 \
+    >"$work/w6.log" 2>&1 || fail "worker with the share gone: $(cat "$work/w6.log")"
+[ "$(q "SELECT count(*) FROM jobs WHERE $share AND state = 'failed' AND attempts = 3
+        AND last_error LIKE 'io: $work/share/incoming/ctsim-9-%.dcm: no such file, nor its folder $work/share/incoming: %'")" = 2 ] \
+    || fail "the share's jobs tried three times as I/O errors: $(q "SELECT state, attempts, last_error FROM jobs WHERE $share")"
+grep -q "ctsim-9-00000.dcm: no such file, nor its folder .* (will be tried again)" "$work/w6.log" \
+    || fail "the worker says the job will be tried again: $(cat "$work/w6.log")"
+[ "$(q "SELECT count(*) FROM jobs WHERE $kept AND state = 'failed' AND attempts = 1
+        AND last_error LIKE 'not-found: $work/kept/ctsim-10-00000.dcm: no such file'")" = 1 ] \
+    || fail "a deleted file fails at once: $(q "SELECT state, attempts, last_error FROM jobs WHERE $kept")"
+mv "$work/share-away" "$work/share/incoming"
+"$bin" enqueue "$work/share/incoming" --ledger "$uri" "${who[@]}" --requeue >/dev/null
+"$bin" worker --ledger "$uri" "${who[@]}" --reports "$work/reports" --once --threads 1 \
+    >"$work/w7.log" 2>&1 || fail "worker with the share back: $(cat "$work/w7.log")"
+[ "$(q "SELECT count(*) FROM jobs WHERE $share AND state = 'done'")" = 2 ] \
+    || fail "the share back: $(q "SELECT state, attempts, last_error FROM jobs WHERE $share")"
 
 # The watchdog. A model whose forward pass never returns, one job for it: the worker claims it
 # and, while it is taken as making progress, its heartbeats keep the 2 s lease; after

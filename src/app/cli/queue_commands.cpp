@@ -20,6 +20,7 @@
 #include "app/cli/analyze_command.h"
 #include "app/cli/metrics_endpoint.h"
 #include "codecs/codecs_module.h"
+#include "common/encoding.h"
 #include "common/prometheus.h"
 #include "inference/model_bundle.h"
 #include "ledger/job_queue.h"
@@ -151,6 +152,23 @@ std::string worker_id() {
 // try again rather than fail the job.
 bool is_transient(ErrorCode code) {
     return code == ErrorCode::kNetwork || code == ErrorCode::kTimeout;
+}
+
+// A job's input is missing and so is its folder: the tree it was in is gone (the shared
+// filesystem unmounted, a share not mounted), which is the storage failing, not the file deleted
+// (that leaves its folder). Such a kNotFound becomes kIo, tried again up to the attempts bound
+// like the other I/O errors; any other error is returned as it is. A file at the top of a share
+// whose mount point stays behind (an empty folder) cannot be told apart: it is missing.
+Error storage_view(const Error& error, const std::string& path) {
+    if (error.code() != ErrorCode::kNotFound)
+        return error;
+    std::error_code ec;
+    const fs::path folder = fs::path(path).parent_path();
+    if (fs::exists(path, ec) || fs::exists(folder, ec))
+        return error;  // not the input that is missing, or only the file is
+    return Error(ErrorCode::kIo, escape_for_display(path) + ": no such file, nor its folder " +
+                                     escape_for_display(folder.string()) +
+                                     ": the storage it is on is not there (unmounted?)");
 }
 
 // Stop flag and wake-up for the worker's threads: set by the signal watcher.
@@ -407,9 +425,10 @@ class Worker {
                 } else {
                     // An unreadable or broken file fails for good; an I/O error (the shared
                     // filesystem away?) is tried again up to the attempts bound.
-                    const bool permanent = result.error().code() != ErrorCode::kIo &&
-                                           result.error().code() != ErrorCode::kInternal;
-                    to_fail_.push_back({job.id, result.error(), permanent});
+                    Error error = storage_view(result.error(), job.path);
+                    const bool permanent =
+                        error.code() != ErrorCode::kIo && error.code() != ErrorCode::kInternal;
+                    to_fail_.push_back({job.id, std::move(error), permanent});
                 }
             }
             if (auto s = flush(); !s)
