@@ -2,6 +2,7 @@
 
 #include <mutex>
 
+#include "codecs/codecs_module.h"
 #include "codecs/opencv_codecs_module.h"
 #include "common/loadable_module.h"
 
@@ -34,6 +35,13 @@ const Module& module() {
 }
 
 }  // namespace
+
+Status load_module() {
+    const Module& m = module();
+    if (m.imdecode == nullptr)
+        return m.error;
+    return Status::Ok();
+}
 
 Result<cv::Mat> imdecode(std::span<const std::uint8_t> bytes, int flags) {
     const Module& m = module();

@@ -18,7 +18,10 @@ namespace {
 struct TorchModule {
     TorchMakeEngine make = nullptr;
     TorchSetThreads set_threads = nullptr;
-    std::string error;  // why it could not be opened; empty when it was
+    // Why it could not be opened (empty when it was); kPermission when refused as a file others
+    // could have written.
+    std::string error;
+    ErrorCode error_code = ErrorCode::kUnsupported;
 };
 
 // The requested intra-op count (0: LibTorch's default), read by every LibTorch engine at each
@@ -30,14 +33,15 @@ const TorchModule& torch_module() {
     static TorchModule module;
     static std::once_flag once;
     std::call_once(once, [] {
-        // $MEDANCHOR_TORCH_ENGINE if set, else where this build put it (the binary runs from
-        // the build tree, as it finds its model and contract files in the source tree).
+        // $MEDANCHOR_TORCH_ENGINE if set, else beside the binary, else where this build put it
+        // (for the build's own binaries: common/loadable_module.h).
         auto found =
             open_module("the LibTorch engine module",
                         module_path("MEDANCHOR_TORCH_ENGINE", MEDANCHOR_TORCH_ENGINE_MODULE),
                         {kTorchMakeEngineSymbol, kTorchSetThreadsSymbol});
         if (!found) {
             module.error = found.error().message();
+            module.error_code = found.error().code();
             return;
         }
         module.make = reinterpret_cast<TorchMakeEngine>((*found)[0]);
@@ -59,7 +63,7 @@ Result<std::unique_ptr<Engine>> make_torch_engine(const ModelBundle& bundle) {
     }
     const TorchModule& module = torch_module();
     if (module.make == nullptr)
-        return Error(ErrorCode::kUnsupported, bundle.network_path.string() + ": " + module.error);
+        return Error(module.error_code, bundle.network_path.string() + ": " + module.error);
     Result<std::unique_ptr<Engine>> out = Error(ErrorCode::kInternal, "LibTorch made no engine");
     module.make(&bundle, &g_torch_threads, &out);
     return out;

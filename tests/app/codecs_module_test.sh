@@ -3,7 +3,7 @@
 # does not link libopencv_imgcodecs (whose ~120 libraries cost every command's start), a DICOM
 # is hashed without the module, and a JPEG needs it — without it the JPEG is refused (exit 6)
 # naming the file and the module, with it the JPEG is hashed; a copied (installed) binary finds
-# the module beside itself.
+# the module beside itself and only there; a module others can write is refused.
 # Usage: codecs_module_test.sh MEDANCHOR_BINARY CODECS_MODULE
 set -euo pipefail
 bin=$1
@@ -25,10 +25,18 @@ grep -q "$work/img.jpg: the OpenCV image codecs module cannot be loaded" <<<"$ou
     || fail "the file and the module named: $out"
 unset MEDANCHOR_OPENCV_CODECS
 "$bin" hash --public "$work/img.jpg" | grep -q '^sha256:[0-9a-f]\{64\} ' || fail "a JPEG with the module"
-# Installed: a copied binary takes the module beside itself before the build tree's: a file
-# there that is no module is refused, naming it; the real module there decodes.
+# Installed: a copied binary takes the module beside itself, never the build tree's: without
+# one beside it the JPEG is refused naming where it looked; a file there that is no module is
+# refused, naming it; one others can write is refused (exit 8, permission) before it is opened;
+# the real module there decodes.
 mkdir "$work/bin"
 cp "$bin" "$work/bin/medanchor"
+set +e
+out=$("$work/bin/medanchor" hash --public "$work/img.jpg" 2>&1)
+rc=$?
+set -e
+[ "$rc" = 6 ] && grep -q "module cannot be loaded: $work/bin/medanchor_opencv_codecs.so: no such file" <<<"$out" \
+    || fail "a copied binary falls back to the build tree's module: $rc: $out"
 printf 'not a shared object' >"$work/bin/medanchor_opencv_codecs.so"
 set +e
 out=$("$work/bin/medanchor" hash --public "$work/img.jpg" 2>&1)
@@ -37,5 +45,13 @@ set -e
 [ "$rc" = 6 ] && grep -q "$work/bin/medanchor_opencv_codecs.so" <<<"$out" \
     || fail "the module beside a copied binary comes first: $rc: $out"
 cp "$module" "$work/bin/"
+chmod o+w "$work/bin/medanchor_opencv_codecs.so"
+set +e
+out=$("$work/bin/medanchor" hash --public "$work/img.jpg" 2>&1)
+rc=$?
+set -e
+[ "$rc" = 8 ] && grep -q "module refused: $work/bin/medanchor_opencv_codecs.so: writable by group or others" <<<"$out" \
+    || fail "a module others can write: expected 8, got $rc: $out"
+chmod o-w "$work/bin/medanchor_opencv_codecs.so"
 "$work/bin/medanchor" hash --public "$work/img.jpg" | grep -q '^sha256:' || fail "the module beside a copied binary"
 echo "ok: imgcodecs loaded only for what needs it"

@@ -10,8 +10,13 @@
 #     finished ones done; a second worker finishes the rest;
 #   - status --json and --prometheus (parsed by python3-prometheus-client's parser) agree with
 #     psql;
+#   - a worker without OpenCV's codecs module refuses to start (exit 6), its PNG and JPEG jobs
+#     left queued;
 #   - the shared filesystem gone under a running worker (I/O errors): jobs retried, failed after
 #     three attempts with the error kept, finished once it is back and they are requeued;
+#   - an input folder gone (a share unmounted): its jobs retried as I/O errors and failed after
+#     three attempts, done once it is back and they are requeued; a file deleted from its folder
+#     fails at once;
 #   - worker --metrics: this worker's counters, parsed the same way; a port already taken is
 #     refused (exit 2);
 #   - the watchdog: a worker whose forward pass never returns (tests/data/models/tiny-hang) keeps
@@ -194,6 +199,33 @@ kill -TERM "$w4"
 wait "$w4" || fail "the metrics worker after SIGTERM: $(cat "$work/w4.log")"
 [ "$(q "SELECT count(*) FROM analyses")" = 60 ] || fail "still 60 analyses after the metrics worker"
 
+# A worker that cannot load OpenCV's codecs module refuses to start (exit 6, naming the module)
+# and takes no job: the PNG and the JPEG (which would have failed as `unsupported` without the
+# module) queued for it stay queued, and a worker that has the module analyses them (with
+# tiny-softmax, which takes any modality).
+mkdir "$work/raster"
+dcmj2pnm +on "$work/images/ctsim-7-00001.dcm" "$work/raster/slice.png"
+dcmj2pnm +oj "$work/images/ctsim-7-00002.dcm" "$work/raster/slice.jpg"
+raster="path LIKE '$work/raster/%'"
+any=(--model "$2/tests/data/models/tiny-softmax")
+"$bin" enqueue "$work/raster" --ledger "$uri" "${who[@]}" "${any[@]}" >/dev/null || fail "enqueue a PNG and a JPEG"
+set +e
+out=$(MEDANCHOR_OPENCV_CODECS=/nonexistent "$bin" worker --ledger "$uri" "${who[@]}" "${any[@]}" \
+    --reports "$work/reports" --once --threads 1 2>&1)
+rc=$?
+set -e
+[ "$rc" = 6 ] || fail "a worker without its codecs module: expected 6, got $rc: $out"
+grep -q "OpenCV image codecs module cannot be loaded: /nonexistent: no such file" <<<"$out" \
+    || fail "the module named: $out"
+[ "$(q "SELECT count(*) FROM jobs WHERE $raster AND state = 'queued' AND attempts = 0")" = 2 ] \
+    || fail "the PNG and JPEG jobs untouched: $(q "SELECT state, attempts, last_error FROM jobs WHERE $raster")"
+"$bin" status --ledger "$uri" --json | grep -q '"jobs":{"queued":2,"claimed":0,' \
+    || fail "status shows the PNG and JPEG jobs queued: $("$bin" status --ledger "$uri" --json)"
+"$bin" worker --ledger "$uri" "${who[@]}" "${any[@]}" --reports "$work/reports" --once \
+    --threads 1 >"$work/wpng.log" 2>&1 || fail "a worker with the module: $(cat "$work/wpng.log")"
+[ "$(q "SELECT count(*) FROM jobs WHERE $raster AND state = 'done'")" = 2 ] \
+    || fail "the PNG and JPEG jobs done by a worker that can: $(q "SELECT state, last_error FROM jobs WHERE $raster")"
+
 # The shared filesystem goes away under a running worker (its report root replaced by a file:
 # every report write fails with an I/O error): each job goes back to the queue, counted, and
 # fails after its third attempt with the error kept; nothing is recorded half. Once the
@@ -234,13 +266,46 @@ wait "$w5" || fail "worker after the I/O errors: $(cat "$work/w5.log")"
 [ "$(q "SELECT count(*) FROM analyses a JOIN jobs j ON j.analysis_id = a.id WHERE j.$later")" = 3 ] \
     || fail "each job's analysis recorded"
 
+# An unmounted share is not a deleted file. The folder holding two queued inputs moved away (the
+# tree gone, as when the shared filesystem is unmounted): each job is tried again, counted, and
+# failed after its third attempt with an I/O error naming the file and its folder. A file
+# deleted from a folder that is still there fails at once (not-found, one attempt). The folder
+# back, --requeue: both done.
+"$bin" simulate --out "$work/share/incoming" --seed 9 --count 2 --size 64 >/dev/null
+rm -f "$work/share/incoming/truth.csv"
+"$bin" simulate --out "$work/kept" --seed 10 --count 1 --size 64 >/dev/null
+rm -f "$work/kept/truth.csv"
+"$bin" enqueue "$work/share/incoming" "$work/kept" --ledger "$uri" "${who[@]}" >/dev/null \
+    || fail "enqueue the share's files"
+share="path LIKE '$work/share/incoming/%'"
+kept="path LIKE '$work/kept/%'"
+mv "$work/share/incoming" "$work/share-away"
+rm "$work"/kept/*.dcm
+"$bin" worker --ledger "$uri" "${who[@]}" --reports "$work/reports" --once --threads 1 \
+    >"$work/w6.log" 2>&1 || fail "worker with the share gone: $(cat "$work/w6.log")"
+[ "$(q "SELECT count(*) FROM jobs WHERE $share AND state = 'failed' AND attempts = 3
+        AND last_error LIKE 'io: $work/share/incoming/ctsim-9-%.dcm: no such file, nor its folder $work/share/incoming: %'")" = 2 ] \
+    || fail "the share's jobs tried three times as I/O errors: $(q "SELECT state, attempts, last_error FROM jobs WHERE $share")"
+grep -q "ctsim-9-00000.dcm: no such file, nor its folder .* (will be tried again)" "$work/w6.log" \
+    || fail "the worker says the job will be tried again: $(cat "$work/w6.log")"
+[ "$(q "SELECT count(*) FROM jobs WHERE $kept AND state = 'failed' AND attempts = 1
+        AND last_error LIKE 'not-found: $work/kept/ctsim-10-00000.dcm: no such file'")" = 1 ] \
+    || fail "a deleted file fails at once: $(q "SELECT state, attempts, last_error FROM jobs WHERE $kept")"
+mv "$work/share-away" "$work/share/incoming"
+"$bin" enqueue "$work/share/incoming" --ledger "$uri" "${who[@]}" --requeue >/dev/null
+"$bin" worker --ledger "$uri" "${who[@]}" --reports "$work/reports" --once --threads 1 \
+    >"$work/w7.log" 2>&1 || fail "worker with the share back: $(cat "$work/w7.log")"
+[ "$(q "SELECT count(*) FROM jobs WHERE $share AND state = 'done'")" = 2 ] \
+    || fail "the share back: $(q "SELECT state, attempts, last_error FROM jobs WHERE $share")"
+
 # The watchdog. A model whose forward pass never returns, one job for it: the worker claims it
 # and, while it is taken as making progress, its heartbeats keep the 2 s lease; after
 # --stall-after 8 s without progress it stops extending it, says so, and the lease expires.
 hang="$2/tests/data/models/tiny-hang"
-"$bin" enqueue "$work/images/ctsim-7-00000.dcm" --ledger "$uri" "${who[@]}" --model "$hang" \
-    >/dev/null || fail "enqueue for tiny-hang"
-hang_job="model_sha256 <> (SELECT model_sha256 FROM analyses LIMIT 1)"
+hang_sha=$("$bin" enqueue "$work/images/ctsim-7-00000.dcm" --ledger "$uri" "${who[@]}" \
+    --model "$hang" --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["model_sha256"])') \
+    || fail "enqueue for tiny-hang"
+hang_job="model_sha256 = '$hang_sha'"
 set +e
 out=$("$bin" worker --ledger "$uri" "${who[@]}" --model "$hang" --lease 10 --stall-after 5 --once 2>&1)
 rc=$?

@@ -13,11 +13,14 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 #include <thread>
 
 #include "app/cli/analyze_command.h"
 #include "app/cli/metrics_endpoint.h"
+#include "codecs/codecs_module.h"
+#include "common/encoding.h"
 #include "common/prometheus.h"
 #include "inference/model_bundle.h"
 #include "ledger/job_queue.h"
@@ -149,6 +152,23 @@ std::string worker_id() {
 // try again rather than fail the job.
 bool is_transient(ErrorCode code) {
     return code == ErrorCode::kNetwork || code == ErrorCode::kTimeout;
+}
+
+// A job's input is missing and so is its folder: the tree it was in is gone (the shared
+// filesystem unmounted, a share not mounted), which is the storage failing, not the file deleted
+// (that leaves its folder). Such a kNotFound becomes kIo, tried again up to the attempts bound
+// like the other I/O errors; any other error is returned as it is. A file at the top of a share
+// whose mount point stays behind (an empty folder) cannot be told apart: it is missing.
+Error storage_view(const Error& error, const std::string& path) {
+    if (error.code() != ErrorCode::kNotFound)
+        return error;
+    std::error_code ec;
+    const fs::path folder = fs::path(path).parent_path();
+    if (fs::exists(path, ec) || fs::exists(folder, ec))
+        return error;  // not the input that is missing, or only the file is
+    return Error(ErrorCode::kIo, escape_for_display(path) + ": no such file, nor its folder " +
+                                     escape_for_display(folder.string()) +
+                                     ": the storage it is on is not there (unmounted?)");
 }
 
 // Stop flag and wake-up for the worker's threads: set by the signal watcher.
@@ -346,6 +366,8 @@ class Worker {
             backoff = std::chrono::milliseconds(500);
             progress_.held = jobs->size();
             process(*jobs);
+            if (unable_)
+                break;
         }
         // Stopping: whatever is claimed and not started goes back now, not at lease expiry.
         if (auto s = flush(); !s)
@@ -353,6 +375,8 @@ class Worker {
                       << "; its jobs go back to the queue when their lease expires\n";
         std::cerr << "medanchor worker " << id_ << ": stopped; " << progress_.done
                   << " job(s) done, " << progress_.failed << " failed\n";
+        if (unable_)
+            return *unable_;
         return Status::Ok();
     }
 
@@ -392,16 +416,28 @@ class Worker {
                     to_complete_.push_back({job.id, result->analysis.id});
                 } else if (is_transient(result.error().code())) {
                     to_release_.push_back(job.id);  // the ledger was away: not the file's fault
+                } else if (auto codecs = codecs::load_module(); !codecs) {
+                    // This worker cannot decode what another could: not the file's fault. The
+                    // job goes back and the worker stops. (run_worker refuses to start without
+                    // the module and a module once open stays open, so this is a safeguard.)
+                    to_release_.push_back(job.id);
+                    unable_ = codecs.error();
                 } else {
                     // An unreadable or broken file fails for good; an I/O error (the shared
                     // filesystem away?) is tried again up to the attempts bound.
-                    const bool permanent = result.error().code() != ErrorCode::kIo &&
-                                           result.error().code() != ErrorCode::kInternal;
-                    to_fail_.push_back({job.id, result.error(), permanent});
+                    Error error = storage_view(result.error(), job.path);
+                    const bool permanent =
+                        error.code() != ErrorCode::kIo && error.code() != ErrorCode::kInternal;
+                    to_fail_.push_back({job.id, std::move(error), permanent});
                 }
             }
             if (auto s = flush(); !s)
                 return;  // run() backs off and flushes again
+            if (unable_) {
+                for (std::size_t i = end; i < jobs.size(); ++i)
+                    to_release_.push_back(jobs[i].id);
+                return;
+            }
         }
     }
 
@@ -454,6 +490,7 @@ class Worker {
     std::vector<std::pair<std::int64_t, std::int64_t>> to_complete_;  // job, analysis
     std::vector<Failure> to_fail_;
     std::vector<std::int64_t> to_release_;
+    std::optional<Error> unable_;  // what this worker lacks to do its jobs: it stops
 };
 
 // This worker's own figures, for its --metrics endpoint (the queue's are `status --prometheus`).
@@ -519,6 +556,15 @@ Status run_worker(WorkerRequest r) {
         r.analysis.model.empty() ? default_model_dir() : fs::path(r.analysis.model));
     if (!bundle)
         return bundle.error();
+    // PNG, JPEG and TIFF inputs and saliency maps need OpenCV's codecs module. Without it this
+    // worker would fail jobs that another worker can do: it refuses to start instead, taking no
+    // job, as it would with a model it cannot load.
+    if (auto codecs = codecs::load_module(); !codecs) {
+        return Error(codecs.error().code(),
+                     codecs.error().message() +
+                         "; a worker needs it (PNG, JPEG and TIFF inputs, saliency maps) and "
+                         "takes no job without it");
+    }
     AnalyzeRequest analysis = r.analysis;
     analysis.anchor = false;  // a worker records; the anchoring writer anchors
     analysis.ledger = location.string();
@@ -730,7 +776,8 @@ void add_queue_commands(CLI::App& app, CommandAction& action) {
             "of the claim released, exit 0. A file that cannot be analysed fails its job (the "
             "error kept, see `medanchor status`); PostgreSQL away: retried with backoff. Records "
             "only: `medanchor anchorer` (the elected anchoring writer) anchors. Exit 6 for an "
-            "SQLite ledger.");
+            "SQLite ledger, or when OpenCV's codecs module cannot be loaded (8: refused as "
+            "others could write it): the worker then takes no job.");
         cmd->callback([&action, r] { action = [r] { return run_worker(*r); }; });
     }
     {
