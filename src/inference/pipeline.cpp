@@ -20,13 +20,17 @@ struct Prepared {
 // State shared by the threads of one run; every member behind `mutex`.
 struct Shared {
     std::mutex mutex;
-    std::condition_variable queue_changed;   // queue gained items, or loaders finished
-    std::condition_variable queue_has_room;  // queue lost items
-    std::condition_variable result_ready;    // results gained an item
+    std::condition_variable queue_changed;  // queue gained items, or loaders finished loading
+    // For the loaders: the queue lost items, unfinished gained one, or inference ended.
+    std::condition_variable loader_wake;
+    std::condition_variable result_ready;  // results gained an item
     std::deque<Prepared> queue;
     std::size_t queue_capacity = 0;
-    int loaders_running = 0;
-    bool stopping = false;  // the run is being abandoned (the sink threw): workers return
+    int loaders_loading = 0;    // loaders that may still add to the queue
+    int inference_running = 0;  // inference threads that may still add to unfinished
+    bool stopping = false;      // the run is being abandoned (the sink threw): workers return
+    // Inference results waiting for the finisher (options.finish), which the loaders run.
+    std::deque<std::pair<std::size_t, Result<ItemResult>>> unfinished;
     std::map<std::size_t, Result<ItemResult>> results;
 
     void post(std::size_t index, Result<ItemResult> result) {
@@ -62,35 +66,106 @@ Result<PreparedInput> load_and_prepare(const ImageLoader& loader, std::size_t i,
     }
 }
 
+Result<ItemResult> finish_item(const ItemFinisher& finish, std::size_t i,
+                               Result<ItemResult> result) {
+    try {
+        return finish(i, std::move(result));
+    } catch (const std::exception& e) {
+        return internal("finishing an image", &e);
+    } catch (...) {
+        return internal("finishing an image", nullptr);
+    }
+}
+
+// Takes one waiting result off `unfinished`, finishes it unlocked and posts it; `lock` is held
+// again on return. False when none waits.
+bool finish_one(Shared& shared, std::unique_lock<std::mutex>& lock, const ItemFinisher& finish) {
+    if (shared.unfinished.empty())
+        return false;
+    auto [i, result] = std::move(shared.unfinished.front());
+    shared.unfinished.pop_front();
+    lock.unlock();
+    shared.post(i, finish_item(finish, i, std::move(result)));
+    lock.lock();
+    return true;
+}
+
 void loader_thread(Shared& shared, std::atomic<std::size_t>& next, std::size_t count,
-                   const ImageLoader& loader, const ModelManifest& manifest) {
+                   const ImageLoader& loader, const ModelManifest& manifest,
+                   const ItemFinisher& finish) {
+    bool loading = true;
     for (;;) {
-        const std::size_t i = next.fetch_add(1);
-        if (i >= count)
+        std::unique_lock lock(shared.mutex);
+        if (shared.stopping)
             break;
+        // Finishing first: it frees what a result holds and lets the sink go on.
+        if (finish_one(shared, lock, finish))
+            continue;
+        if (!loading) {
+            // Loading done: finish what inference still hands over, then leave.
+            if (shared.inference_running == 0)
+                break;
+            shared.loader_wake.wait(lock, [&] {
+                return !shared.unfinished.empty() || shared.inference_running == 0 ||
+                       shared.stopping;
+            });
+            continue;
+        }
+        lock.unlock();
+        const std::size_t i = next.fetch_add(1);
+        if (i >= count) {
+            loading = false;
+            lock.lock();
+            --shared.loaders_loading;
+            lock.unlock();
+            shared.queue_changed.notify_all();
+            continue;
+        }
         auto prepared = load_and_prepare(loader, i, manifest);
         if (!prepared) {
             shared.post(i, prepared.error());
             continue;
         }
-        std::unique_lock lock(shared.mutex);
-        shared.queue_has_room.wait(
-            lock, [&] { return shared.queue.size() < shared.queue_capacity || shared.stopping; });
+        lock.lock();
+        for (;;) {
+            shared.loader_wake.wait(lock, [&] {
+                return shared.queue.size() < shared.queue_capacity || !shared.unfinished.empty() ||
+                       shared.stopping;
+            });
+            if (shared.stopping || shared.queue.size() < shared.queue_capacity)
+                break;
+            finish_one(shared, lock, finish);  // no room yet: finish meanwhile
+        }
         if (shared.stopping)
             break;
         shared.queue.push_back({i, std::move(*prepared)});
         lock.unlock();
         shared.queue_changed.notify_one();
     }
-    {
-        std::lock_guard lock(shared.mutex);
-        --shared.loaders_running;
+    std::unique_lock lock(shared.mutex);
+    if (loading) {
+        --shared.loaders_loading;  // abandoned while loading
+        lock.unlock();
+        shared.queue_changed.notify_all();
     }
-    shared.queue_changed.notify_all();
 }
 
-void inference_thread(Shared& shared, Engine& engine, const ModelManifest& manifest,
-                      const PipelineOptions& options, std::size_t batch) {
+// Hands an inference result on: to the loaders to finish, or to the sink.
+void hand_on(Shared& shared, const PipelineOptions& options, std::size_t index,
+             Result<ItemResult> result) {
+    if (!options.finish) {
+        shared.post(index, std::move(result));
+        return;
+    }
+    {
+        std::lock_guard lock(shared.mutex);
+        shared.unfinished.emplace_back(index, std::move(result));
+    }
+    shared.loader_wake.notify_one();
+}
+
+void inference_loop(Shared& shared, Engine& engine, const ModelManifest& manifest,
+                    const PipelineOptions& options, std::size_t batch) {
     std::vector<Prepared> items;
     std::vector<Tensor> tensors;
     for (;;) {
@@ -99,7 +174,7 @@ void inference_thread(Shared& shared, Engine& engine, const ModelManifest& manif
             std::unique_lock lock(shared.mutex);
             // A full batch, or whatever is left once the loaders are done.
             shared.queue_changed.wait(lock, [&] {
-                return shared.queue.size() >= batch || shared.loaders_running == 0 ||
+                return shared.queue.size() >= batch || shared.loaders_loading == 0 ||
                        shared.stopping;
             });
             if (shared.queue.empty() || shared.stopping)
@@ -109,7 +184,7 @@ void inference_thread(Shared& shared, Engine& engine, const ModelManifest& manif
                 shared.queue.pop_front();
             }
         }
-        shared.queue_has_room.notify_all();
+        shared.loader_wake.notify_all();
         // Another inference thread may be waiting for the rest.
         shared.queue_changed.notify_all();
 
@@ -125,7 +200,7 @@ void inference_thread(Shared& shared, Engine& engine, const ModelManifest& manif
         }
         for (std::size_t k = 0; k < items.size(); ++k) {
             if (!outputs) {
-                shared.post(items[k].index, outputs.error());
+                hand_on(shared, options, items[k].index, outputs.error());
                 continue;
             }
             ItemResult r;
@@ -138,7 +213,7 @@ void inference_thread(Shared& shared, Engine& engine, const ModelManifest& manif
                                               options.saliency_options);
                 r.input.tensor = Tensor{};
                 if (!map) {
-                    shared.post(items[k].index, map.error());
+                    hand_on(shared, options, items[k].index, map.error());
                     continue;
                 }
                 r.saliency = std::move(*map);
@@ -146,9 +221,19 @@ void inference_thread(Shared& shared, Engine& engine, const ModelManifest& manif
                 r.input.display.clear();
                 r.input.display.shrink_to_fit();
             }
-            shared.post(items[k].index, std::move(r));
+            hand_on(shared, options, items[k].index, std::move(r));
         }
     }
+}
+
+void inference_thread(Shared& shared, Engine& engine, const ModelManifest& manifest,
+                      const PipelineOptions& options, std::size_t batch) {
+    inference_loop(shared, engine, manifest, options, batch);
+    {
+        std::lock_guard lock(shared.mutex);
+        --shared.inference_running;
+    }
+    shared.loader_wake.notify_all();
 }
 
 // The run's threads, joined on every path: a sink that throws abandons the run (the workers stop
@@ -164,7 +249,7 @@ class Workers {
             shared_.stopping = true;
         }
         shared_.queue_changed.notify_all();
-        shared_.queue_has_room.notify_all();
+        shared_.loader_wake.notify_all();
         for (auto& t : threads_)
             t.join();
     }
@@ -210,12 +295,13 @@ Status run_pipeline(const ModelBundle& bundle, std::size_t count, const ImageLoa
 
     Shared shared;
     shared.queue_capacity = batch * static_cast<std::size_t>(engines) * 2;
-    shared.loaders_running = loaders;
+    shared.loaders_loading = loaders;
+    shared.inference_running = engines;
     std::atomic<std::size_t> next{0};
     Workers workers(shared);
     for (int l = 0; l < loaders; ++l) {
         workers.start(loader_thread, std::ref(shared), std::ref(next), count, std::cref(loader),
-                      std::cref(bundle.manifest));
+                      std::cref(bundle.manifest), std::cref(options.finish));
     }
     for (auto& engine : made) {
         workers.start(inference_thread, std::ref(shared), std::ref(*engine),

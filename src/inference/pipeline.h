@@ -1,11 +1,13 @@
 // The batch pipeline: many images through decode -> preprocess -> engine -> calibration (and
-// saliency on request), with decoding and preprocessing of the next images overlapping
-// inference of the current batch, and results handed back in input order.
+// saliency on request) -> the caller's finishing step, with decoding and preprocessing of the
+// next images and finishing of the last ones overlapping inference of the current batch, and
+// results handed back in input order.
 //
 //   loader threads (P)  --bounded queue-->  inference threads (E, one Engine each)
 //        load(i), preprocess                 batches of up to `batch`, predict, saliency
-//                        \                           /
-//                         results, re-ordered by index, to `sink` on the calling thread
+//        finish(i) first, when one waits  <-- results (with options.finish)
+//        |
+//   results, re-ordered by index, to `sink` on the calling thread
 #pragma once
 
 #include <cstddef>
@@ -24,12 +26,21 @@
 
 namespace medanchor::inference {
 
+struct ItemResult;
+// Finishes image `index`'s inference result (or the engine's error for it) on a loader thread,
+// concurrently for different indices (must be thread-safe): what it returns goes to the sink.
+// A loader finishes a waiting result before it loads the next image, so that the work after
+// inference (a caller's reports) is spread over the loader threads instead of the sink's.
+using ItemFinisher =
+    std::function<Result<ItemResult>(std::size_t index, Result<ItemResult> result)>;
+
 struct PipelineOptions {
     int threads = 0;  // loader threads (at most this many); 0: std::thread::hardware_concurrency()
     int batch = 8;    // images per forward pass, 1..256
     int engines = 1;  // inference threads, each with its own Engine; clamped to 1..threads
     bool saliency = false;
     SaliencyOptions saliency_options;
+    ItemFinisher finish;  // empty: results go to the sink as inference left them
 };
 
 struct ItemResult {

@@ -65,9 +65,17 @@ AnalysisService::AnalysisService(Dependencies dependencies, ledger::Ledger ledge
       ledger_(std::move(ledger)) {}
 
 // What one call needs per image: the loader side (worker threads: read once, decode, hash,
-// de-identify in memory, model input) and the sink side (the calling thread: report, record,
-// place the folder).
+// de-identify in memory, model input; after inference, the report folder drafted) and the sink
+// side (the calling thread: record, place the folder, tell the observer).
 struct AnalysisService::Run {
+    // An analysis drafted (its folder built under a temporary name) and waiting to be staged.
+    struct Staged {
+        std::size_t i;
+        ArtifactStore::Draft draft;
+        ledger::NewAnalysis entry;
+        std::string review_reason;  // empty: no review needed
+    };
+
     // What the loader learns about image i besides the model input; written by one loader
     // thread, read by the sink after the pipeline hands back i (the pipeline orders the two).
     struct Facts {
@@ -79,6 +87,15 @@ struct AnalysisService::Run {
         image::ImageHash hash;
         image::Geometry geometry;
         image::ImageInfo info;
+        // Set by finish() on a loader thread, read by the sink: the model ran (its finding and
+        // confidence are due to the observer), and the outcome: a folder drafted to be staged,
+        // or the record found (its missing folder placed again: restored).
+        bool inferred = false;
+        std::string finding;
+        std::uint32_t confidence = 0;
+        std::optional<Staged> drafted;
+        std::optional<Recorded> found;
+        bool restored = false;
     };
 
     AnalysisService& service;
@@ -95,12 +112,6 @@ struct AnalysisService::Run {
     // SQL transaction (one sync of the journal) for up to kCommitEvery of them, or whatever is
     // staged when kCommitAfter has passed since the first, and the rest at the end of the run.
     // Recorded first, then placed, as for one: a crash before the commit loses drafts only.
-    struct Staged {
-        std::size_t i;
-        ArtifactStore::Draft draft;
-        ledger::NewAnalysis entry;
-        std::string review_reason;  // empty: no review needed
-    };
     static constexpr std::size_t kCommitEvery = 32;
     static constexpr std::chrono::milliseconds kCommitAfter{250};
     std::vector<Staged> staged;
@@ -126,9 +137,9 @@ struct AnalysisService::Run {
     ImageRef ref(std::size_t i) const { return ImageRef{i, sources[i].name()}; }
 
     // Loader threads decode, hash and de-identify (each input read once, its bytes parsed in
-    // memory); every report folder is written by the sink, on the calling thread, in input
-    // order, so two inputs with the same pixels never write one folder at once (a large copy
-    // spilled by a loader is a hidden file of its own until the sink moves it into its draft).
+    // memory), and after inference draft each report folder under a temporary name of its own
+    // (finish); the sink, on the calling thread, records the drafts in input order and places
+    // each write-once, so two inputs with the same pixels end with one folder and one record.
     Result<inference::ModalityImage> load(std::size_t i) {
         const ImageSource& source = sources[i];
         auto bytes = source.load();
@@ -184,25 +195,50 @@ struct AnalysisService::Run {
         return to_model_input(*img, source.name());
     }
 
-    // The image's outcome now (a failure, or recorded already), or nullopt: staged for commit().
-    Result<std::optional<Recorded>> sink(std::size_t i, Result<inference::ItemResult> result) {
-        const std::string& name = sources[i].name();
+    // On a loader thread (the pipeline's finisher): the report folder drafted, or the record
+    // found; the outcome kept in facts[i] for the sink. An error names the image.
+    Result<inference::ItemResult> finish(std::size_t i, Result<inference::ItemResult> result) {
         Facts& f = facts[i];
         if (!result) {
             f.spilled.reset();
-            return named(result.error(), name);
+            return named(result.error(), sources[i].name());
         }
-        observer.on_decoded(ref(i), f.hash.to_string());
         const auto& p = result->prediction;
-        const auto confidence = static_cast<std::uint32_t>(p.confidence_bp);
-        const std::string& finding = manifest.labels[p.finding].code;
-        observer.on_analysed(ref(i), finding, confidence);
-        auto recorded = record(i, f, *result, confidence);
+        f.inferred = true;
+        f.confidence = static_cast<std::uint32_t>(p.confidence_bp);
+        f.finding = manifest.labels[p.finding].code;
+        auto recorded = record(i, f, *result, f.confidence);
         f.deid.reset();
         f.spilled.reset();
         if (!recorded)
-            return named(recorded.error(), name);
-        return recorded;
+            return named(recorded.error(), sources[i].name());
+        if (*recorded)
+            f.found = std::move(**recorded);
+        // What the sink needs is in facts[i]; the rest (the saliency map, the display image)
+        // goes now.
+        return inference::ItemResult{};
+    }
+
+    // On the calling thread, in input order: the image's outcome now (a failure, or recorded
+    // already), or nullopt: staged for commit().
+    Result<std::optional<Recorded>> sink(std::size_t i, Result<inference::ItemResult> result) {
+        Facts& f = facts[i];
+        if (f.inferred) {
+            observer.on_decoded(ref(i), f.hash.to_string());
+            observer.on_analysed(ref(i), f.finding, f.confidence);
+        }
+        if (!result)
+            return result.error();
+        if (f.found) {
+            if (f.restored)
+                observer.on_folder_restored(ref(i), f.found->analysis);
+            return std::optional<Recorded>{std::move(*f.found)};
+        }
+        if (staged.empty())
+            first_staged = std::chrono::steady_clock::now();
+        staged.push_back(std::move(*f.drafted));
+        f.drafted.reset();
+        return std::optional<Recorded>{};
     }
 
     bool commit_due() const {
@@ -284,8 +320,7 @@ struct AnalysisService::Run {
             if (!existing)
                 return existing.error();
             if (*existing) {
-                if (restore_folder(f, item, **existing))
-                    observer.on_folder_restored(ref(i), **existing);
+                f.restored = restore_folder(f, item, **existing);
                 return std::optional<Recorded>{Recorded{**existing, true}};  // told in order
             }
         }
@@ -383,10 +418,8 @@ struct AnalysisService::Run {
                                               : ledger::AnalysisState::kPending;
         entry.review_reason = rep.result.review_reason;
         entry.report_dir = target.string();
-        if (staged.empty())
-            first_staged = std::chrono::steady_clock::now();
-        staged.push_back(Staged{i, std::move(*draft), std::move(entry),
-                                rep.result.needs_review ? rep.result.review_reason : ""});
+        f.drafted.emplace(Staged{i, std::move(*draft), std::move(entry),
+                                 rep.result.needs_review ? rep.result.review_reason : ""});
         return std::optional<Recorded>{};
     }
 
@@ -521,6 +554,9 @@ Result<BatchOutcome> AnalysisService::analyze_batch(const std::vector<ImageSourc
             commit();
     };
     inference::PipelineOptions pipeline;
+    pipeline.finish = [&run](std::size_t i, Result<inference::ItemResult> result) {
+        return run.finish(i, std::move(result));
+    };
     pipeline.threads = options.threads;
     pipeline.batch = options.batch;
     pipeline.saliency = options.saliency;

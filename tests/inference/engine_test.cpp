@@ -8,8 +8,11 @@
 #include <algorithm>
 #include <cmath>
 #include <iostream>
+#include <map>
 #include <mutex>
+#include <set>
 #include <stdexcept>
+#include <thread>
 
 #include "inference/pipeline.h"
 #include "test_models.h"
@@ -183,6 +186,63 @@ TEST(Pipeline, ReportsABadImageInItsPlaceAndGoesOn) {
     EXPECT_TRUE(status);
     EXPECT_EQ(seen, (std::vector<std::string>{"0 ok", "1 ok", "2 two.dcm: truncated", "3 ok",
                                               "4 ok", "5 ok"}));
+}
+
+// With a finisher, every inference result is finished once, off the calling thread (on the
+// loader threads), and the sink gets what it returned, in input order; a loader's error skips
+// the finisher, and an exception it throws becomes that image's kInternal error.
+TEST(Pipeline, FinishesEachResultOnceOnALoaderThreadAndHandsItOnInOrder) {
+    const ModelBundle bundle = load_test_bundle("tiny-softmax");
+    const std::size_t n = 23;
+    const auto calling = std::this_thread::get_id();
+    std::mutex mutex;
+    std::map<std::size_t, int> finished;
+    std::set<std::thread::id> finishers;
+    PipelineOptions o = options(2, 4, 1);
+    o.finish = [&](std::size_t i, Result<ItemResult> r) -> Result<ItemResult> {
+        {
+            std::lock_guard lock(mutex);
+            ++finished[i];
+            finishers.insert(std::this_thread::get_id());
+        }
+        if (i == 7)
+            throw std::runtime_error("boom");
+        if (!r)
+            return r;
+        r->raw.push_back(static_cast<float>(i));  // the finisher's mark
+        return r;
+    };
+    std::vector<std::string> seen;
+    const Status status = run_pipeline(
+        bundle, n,
+        [](std::size_t i) -> Result<ModalityImage> {
+            if (i == 3)
+                return Error(ErrorCode::kCorrupt, "three.dcm: truncated");
+            return synthetic(i);
+        },
+        [&](std::size_t i, Result<ItemResult> r) {
+            if (!r) {
+                seen.push_back(std::to_string(i) + " " + r.error().message());
+                return;
+            }
+            ASSERT_EQ(r->raw.size(), 3u);
+            seen.push_back(std::to_string(i) + " mark " +
+                           std::to_string(static_cast<int>(r->raw.back())));
+        },
+        o);
+    ASSERT_TRUE(status);
+    ASSERT_EQ(seen.size(), n);
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::string expected = i == 3   ? "3 three.dcm: truncated"
+                                     : i == 7 ? "7 internal error in finishing an image: boom"
+                                              : std::to_string(i) + " mark " + std::to_string(i);
+        EXPECT_EQ(seen[i], expected);
+        EXPECT_EQ(finished.count(i), i == 3 ? 0u : 1u) << i;
+        if (finished.count(i)) {
+            EXPECT_EQ(finished[i], 1) << i;
+        }
+    }
+    EXPECT_EQ(finishers.count(calling), 0u);
 }
 
 TEST(Pipeline, RefusesABadBatchSize) {
