@@ -44,9 +44,9 @@ struct ClaimedJob {
     std::int64_t id = 0;
     std::string path;  // absolute, as enqueued
     int attempts = 0;  // claims so far, this one included
-    // Queued by `medanchor listen` (enqueue_deidentified): the file is a spooled instance it
-    // de-identified under the site key, to be analysed as it is (service::ImageSource::
-    // deidentified_pacs_instance), never de-identified a second time.
+    // Queued by a front end that de-identified the file into its spool under the site key
+    // (enqueue_deidentified: `medanchor listen`, `medanchor serve`): analysed as it is
+    // (service::ImageSource::deidentified_file), never de-identified a second time.
     bool deidentified = false;
 };
 
@@ -111,10 +111,11 @@ class JobQueue {
                                   const std::string& model_sha256, const std::string& analyst,
                                   bool requeue = false);
 
-    // As enqueue (never requeueing), for instances `medanchor listen` de-identified into its
-    // spool under the site key: their jobs are claimed with `deidentified` set. A path already
-    // queued keeps the flag it was queued with. REQUIRES: what enqueue requires, and each file the
-    // output of image::deidentify_in_memory under the site key the workers use.
+    // As enqueue (never requeueing), for files a front end (`medanchor listen`, `medanchor
+    // serve`) de-identified into its spool under the site key: their jobs are claimed with
+    // `deidentified` set. A path already queued keeps the flag it was queued with. REQUIRES:
+    // what enqueue requires, and each file the output of image::deidentify_in_memory under the
+    // site key the workers use.
     Result<EnqueueResult> enqueue_deidentified(const std::vector<std::string>& paths,
                                                const std::string& model_sha256,
                                                const std::string& analyst);

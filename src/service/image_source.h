@@ -36,8 +36,8 @@ class ImageSource {
     // time, and the report would cite UIDs the spool, the ledger and the sender's records do
     // not know. REQUIRES: `data` is the output of image::deidentify_in_memory with this key.
     static ImageSource deidentified_pacs_instance(std::vector<std::uint8_t> data, std::string name);
-    // A file of the listener's spool on shared storage, de-identified already under this site's
-    // key (a job `medanchor listen` queued on a PostgreSQL ledger, read by a worker): a file, read
+    // A file of a spool on shared storage, de-identified already under this site's key (a job
+    // `medanchor listen` or `serve` queued on a PostgreSQL ledger, read by a worker): a file, read
     // when decoded, analysed as deidentified_pacs_instance is. REQUIRES: as for that one.
     static ImageSource deidentified_file(std::filesystem::path path);
 

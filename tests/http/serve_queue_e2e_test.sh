@@ -16,8 +16,10 @@
 #     interrupted); a file a worker claims shows `analysing`, its job `running`; a worker
 #     started then takes them: every job done, each file's analysis id a
 #     ledger row whose report folder is in the worker's report root and is served by serve, its
-#     image hash the keyed hash of the uploaded file, its report citing the UIDs of a second
-#     de-identification (documented); the spool copies removed.
+#     image hash the keyed hash of the uploaded file; the jobs queued flagged de-identified, so
+#     the report, its SR, the ledger row and the report's copy cite the UIDs of the spooled copy
+#     (read before the worker ran), those `medanchor deid` gives of the upload, remapped once
+#     (documented); the spool copies removed.
 # Usage: serve_queue_e2e_test.sh MEDANCHOR_BINARY SOURCE_DIR
 set -euo pipefail
 bin=$(realpath "$1")
@@ -164,6 +166,26 @@ eventually grep -q "following 3 jobs the last run queued (6 files not finished)"
     fail "the restarted server does not say it follows the queued jobs"
 get_job "$a" | grep -q '"state":"queued"' || fail "job A after the restart: $(get_job "$a")"
 
+# Every copy queued flagged de-identified (the worker analyses it as it is), and the UIDs each
+# one carries, read now, before any worker takes it: the report must cite these.
+[ "$(q "SELECT count(*) FROM jobs WHERE deidentified")" = 6 ] ||
+    fail "the spool copies are not queued as de-identified: $(q "SELECT path, deidentified FROM jobs")"
+/usr/bin/python3 - "$spool" "$work/spool.uids" <<'PY' || fail "reading the spool copies' UIDs"
+import os, sys, pydicom
+spool, out = sys.argv[1:]
+with open(out, "w") as f:
+    for root, _, names in os.walk(spool):
+        for n in names:
+            path = os.path.join(root, n)
+            try:
+                ds = pydicom.dcmread(path)
+                uids = [ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID]
+            except Exception:  # job A's file 2, made undecodable above
+                continue
+            print(path, *uids, file=f)
+PY
+[ "$(wc -l <"$work/spool.uids")" = 5 ] || fail "the UIDs of five spool copies: $(cat "$work/spool.uids")"
+
 # A worker's claim shows as `analysing` and the job `running`: a claim made here, as a worker's
 # (the same UPDATE's effect), whose lease expires in 4 s so that the real worker takes it after.
 q "UPDATE jobs SET state = 'claimed', worker = 'elsewhere:0:1', attempts = 1, claimed_at = now(),
@@ -241,22 +263,48 @@ left = [os.path.join(r, n) for r, _, ns in os.walk(spool) for n in ns]
 assert left == [], left  # the copies removed once their jobs ended
 with open(f"{work}/analysed", "w") as out:
     for i, k, d in analysed:
-        print(i, k, d, file=out)
+        path = next(p for p, n in queue.items() if n == i)
+        print(i, k, d, path, file=out)
 PY
 # serve answers each analysis' report from the workers' report root.
-while read -r id index dir; do
+while read -r id index dir _; do
     curl -sf "${auth[@]}" "$base/api/analyses/$id/files/report.json" | cmp -s - "$dir/report.json" ||
         fail "serve does not answer analysis $id's report"
 done <"$work/analysed"
-# The report cites the UIDs of a second de-identification under the site key (docs/scale.md):
-# `medanchor deid` run twice on the upload gives them.
-read -r id index dir <"$work/analysed"
-"$bin" deid --key-file "$data/site.key" "${slices[$index]}" "$work/once.dcm" >/dev/null 2>&1
-"$bin" deid --key-file "$data/site.key" "$work/once.dcm" "$work/twice.dcm" >/dev/null 2>&1
-/usr/bin/python3 - "$work/twice.dcm" "$dir/image.deid.dcm" <<'PY' || fail "the report's UIDs"
-import sys, pydicom
-twice, cited = (pydicom.dcmread(p) for p in sys.argv[1:])
-for t in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
-    assert twice[t].value == cited[t].value, (t, twice[t].value, cited[t].value)
+# Each report, its SR, its ledger row and its de-identified copy cite the UIDs of the copy the
+# server spooled, not a second remapping of them (docs/scale.md, "UIDs"); the independent oracle:
+# `medanchor deid` of the upload under the site key, run once, gives the same UIDs.
+q "SELECT id, report_json FROM analyses" >"$work/reports.json"
+while read -r id index dir path; do
+    "$bin" deid --key-file "$data/site.key" "${slices[$index]}" "$work/once-$id.dcm" \
+        </dev/null >/dev/null 2>&1 || fail "medanchor deid of upload $index"
+    /usr/bin/python3 - "$id" "$path" "$work/spool.uids" "$work/once-$id.dcm" "$dir" \
+        "$work/reports.json" <<'PY' || fail "the UIDs analysis $id cites"
+import json, sys, pydicom
+id, path, spooled, once, dir, reports = sys.argv[1:]
+tags = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
+spool = {l.split()[0]: l.split()[1:] for l in open(spooled)}[path]
+oracle = pydicom.dcmread(once)
+assert spool == [str(oracle[t].value) for t in tags], (spool, [oracle[t].value for t in tags])
+copy = pydicom.dcmread(f"{dir}/image.deid.dcm")
+assert [str(copy[t].value) for t in tags] == spool, ([copy[t].value for t in tags], spool)
+rows = dict(l.rstrip("\n").split("|", 1) for l in open(reports) if "|" in l)
+for report in (json.loads(rows[id]), json.load(open(f"{dir}/report.json"))):
+    cited = report["image"]["dicom"]
+    assert [cited["study_instance_uid"], cited["series_instance_uid"],
+            cited["sop_instance_uid"]] == spool, (cited, spool)
+sr = pydicom.dcmread(f"{dir}/report.sr.dcm")
+refs = set()
+def walk(ds):
+    for e in ds:
+        if e.tag == 0x00081155:
+            refs.add(str(e.value))
+        elif e.VR == "SQ":
+            for item in e.value:
+                walk(item)
+walk(sr)
+assert str(sr.StudyInstanceUID) == spool[0], (sr.StudyInstanceUID, spool)
+assert spool[2] in refs, (refs, spool)
 PY
+done <"$work/analysed"
 echo "serve on a PostgreSQL ledger: ok"

@@ -213,6 +213,12 @@ TEST(Listen, ParsesAddressAndPort) {
     EXPECT_EQ(parse_listen("[::1]:9002")->first, "::1");
     for (const char* bad : {"127.0.0.1", "127.0.0.1:", "127.0.0.1:70000", "x:80a", "a/b:1"})
         EXPECT_EQ(parse_listen(bad).error().code(), ErrorCode::kInvalidArgument) << bad;
+    // The error names the option it came from (--listen unless told) and the text.
+    EXPECT_EQ(parse_listen("x:80a").error().message().rfind("--listen x:80a: ", 0), 0u);
+    const auto metrics = parse_listen("127.0.0.1:notaport", "--metrics");
+    ASSERT_FALSE(metrics.ok());
+    EXPECT_EQ(metrics.error().message().rfind("--metrics 127.0.0.1:notaport: ", 0), 0u)
+        << metrics.error().message();
 }
 
 TEST(Roles, TheTable) {

@@ -61,6 +61,22 @@ fs::path default_data_dir() {
 }
 
 Status run_listen(ListenRequest r) {
+    // SIGTERM and SIGINT are taken by sigwait() below, never by a handler: blocked before any
+    // thread starts (the metrics endpoint's first), which inherits the mask.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    // --metrics first: a bad or busy address is refused before any folder, ledger row or port
+    // is made; it answers 503 until the listener it reports on runs.
+    std::unique_ptr<MetricsEndpoint> metrics;
+    if (!r.metrics.empty()) {
+        auto started = MetricsEndpoint::start("--metrics", r.metrics);
+        if (!started)
+            return started.error();
+        metrics = std::move(*started);
+    }
     const fs::path data = r.data.empty() ? default_data_dir() : fs::path(r.data);
     if (auto s = dicom::check_data_folder(data); !s)  // before the reports folder is made in it
         return s;
@@ -111,12 +127,6 @@ Status run_listen(ListenRequest r) {
         std::cerr << "medanchor listen: the chain cannot be reached (" << *setup->chain_down
                   << "); analyses are recorded and anchored once it can\n";
 
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
-
     std::unique_ptr<chain::AnchoringService> anchoring;
     if (r.analysis.anchor && setup->session) {
         auto outbox = outbox_options(r.analysis.anchoring);
@@ -137,20 +147,10 @@ Status run_listen(ListenRequest r) {
         dicom::Listener::start(std::move(o), *setup->site_key, *setup->service, anchoring.get());
     if (!listener)
         return listener.error();
-    std::unique_ptr<MetricsEndpoint> metrics;
-    if (!r.metrics.empty()) {
-        auto* raw = listener->get();
-        auto started =
-            MetricsEndpoint::start("--metrics", r.metrics, [raw, ledger_path = setup->ledger_path] {
-                return listen_metrics(raw->stats(), ledger_path);
-            });
-        if (!started) {
-            (*listener)->stop();
-            if (anchoring)
-                anchoring->stop();
-            return started.error();
-        }
-        metrics = std::move(*started);
+    if (metrics) {  // reset below before the listener stops
+        metrics->answer_with([raw = listener->get(), ledger_path = setup->ledger_path] {
+            return listen_metrics(raw->stats(), ledger_path);
+        });
     }
     std::cout << "medanchor listen: ";
     if ((*listener)->port() != 0)

@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include <chrono>
+#include <mutex>
 #include <thread>
 
 #include "app/http/server.h"
@@ -13,6 +14,8 @@ struct MetricsEndpoint::State {
     httplib::Server server;
     std::thread thread;
     int port = 0;
+    std::mutex mutex;
+    std::function<std::string()> text;  // guarded by mutex; empty: not ready, 503
 };
 
 MetricsEndpoint::MetricsEndpoint(std::unique_ptr<State> state) : state_(std::move(state)) {}
@@ -23,6 +26,11 @@ MetricsEndpoint::~MetricsEndpoint() {
         state_->thread.join();
 }
 
+void MetricsEndpoint::answer_with(std::function<std::string()> text) {
+    std::lock_guard lock(state_->mutex);
+    state_->text = std::move(text);
+}
+
 int MetricsEndpoint::port() const {
     return state_->port;
 }
@@ -30,13 +38,25 @@ int MetricsEndpoint::port() const {
 Result<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::start(const std::string& option,
                                                                 const std::string& where,
                                                                 std::function<std::string()> text) {
-    auto at = http::parse_listen(where);
+    auto at = http::parse_listen(where, option);
     if (!at)
-        return Error(ErrorCode::kInvalidArgument, option + ": " + at.error().message());
+        return at.error();
     auto state = std::make_unique<State>();
+    state->text = std::move(text);
     state->server.set_socket_options(http::listen_socket_options);
+    // The state outlives the server's thread: the destructor joins it first.
     state->server.Get("/metrics",
-                      [text = std::move(text)](const httplib::Request&, httplib::Response& res) {
+                      [s = state.get()](const httplib::Request&, httplib::Response& res) {
+                          std::function<std::string()> text;
+                          {
+                              std::lock_guard lock(s->mutex);
+                              text = s->text;
+                          }
+                          if (!text) {
+                              res.status = 503;
+                              res.set_content("starting\n", "text/plain");
+                              return;
+                          }
                           res.set_content(text(), "text/plain; version=0.0.4");
                       });
     // (cpp-httplib: bind_to_any_port gives the port or -1, bind_to_port true or false.)

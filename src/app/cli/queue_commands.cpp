@@ -527,10 +527,6 @@ Status run_worker(WorkerRequest r) {
         return Error(ErrorCode::kInvalidArgument,
                      "--stall-after must be 0 (never) or from --lease (" +
                          std::to_string(r.lease_s) + " s) to 604800 seconds");
-    const fs::path location = ledger_location(r.analysis.ledger);
-    auto queue = ledger::JobQueue::open(location);
-    if (!queue)
-        return queue.error();
     // SIGTERM and SIGINT are taken by one thread (sigwait), never by a handler in the middle of
     // an image: the current forward-pass batch finishes, the rest of the claim is released.
     // Blocked before any thread starts (the metrics endpoint's), which inherits the mask; one
@@ -542,6 +538,8 @@ Status run_worker(WorkerRequest r) {
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
     const std::string id = worker_id();
     WorkerProgress progress;
+    // --metrics before the ledger is reached: a bad or busy address is refused with nothing
+    // started.
     std::unique_ptr<MetricsEndpoint> metrics;
     if (!r.metrics.empty()) {
         auto started = MetricsEndpoint::start(
@@ -552,6 +550,10 @@ Status run_worker(WorkerRequest r) {
         std::cerr << "medanchor worker " << id << ": metrics on port " << metrics->port()
                   << " (GET /metrics)\n";
     }
+    const fs::path location = ledger_location(r.analysis.ledger);
+    auto queue = ledger::JobQueue::open(location);
+    if (!queue)
+        return queue.error();
     auto bundle = inference::load_model_bundle(
         r.analysis.model.empty() ? default_model_dir() : fs::path(r.analysis.model));
     if (!bundle)

@@ -604,11 +604,13 @@ Status JobService::poll(std::optional<ledger::JobQueue>& queue, std::vector<Foll
             return opened.error();
         queue.emplace(std::move(*opened));
     }
-    // Queued only now that every copy of the job is in place.
+    // Queued only now that every copy of the job is in place, flagged de-identified: spool()
+    // de-identified each under the site key, so the worker analyses it as it is and its report
+    // cites the copy's UIDs (docs/scale.md, "UIDs"), not a second remapping of them.
     for (auto& f : followed) {
         if (f.enqueued)
             continue;
-        if (auto r = queue->enqueue(f.paths, q.model_sha256, f.analyst); !r)
+        if (auto r = queue->enqueue_deidentified(f.paths, q.model_sha256, f.analyst); !r)
             return r.error();
         f.enqueued = true;
     }

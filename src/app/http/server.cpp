@@ -281,10 +281,11 @@ void listen_socket_options(int sock) {
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
 }
 
-Result<std::pair<std::string, int>> parse_listen(std::string_view text) {
+Result<std::pair<std::string, int>> parse_listen(std::string_view text, std::string_view option) {
     const auto bad = [&](const char* why) {
-        return Error(ErrorCode::kInvalidArgument,
-                     "--listen " + escape_for_display(text) + ": " + why + " (ADDR:PORT)");
+        return Error(
+            ErrorCode::kInvalidArgument,
+            std::string(option) + " " + escape_for_display(text) + ": " + why + " (ADDR:PORT)");
     };
     const auto colon = text.rfind(':');
     if (colon == std::string_view::npos)

@@ -78,8 +78,9 @@ struct ServeOptions {
 };
 
 // "127.0.0.1:8080", "[::1]:8443", ":9000" (an empty host is 127.0.0.1), "0.0.0.0:8443":
-// the host and port; kInvalidArgument when it is not ADDR:PORT.
-Result<std::pair<std::string, int>> parse_listen(std::string_view text);
+// the host and port; kInvalidArgument, naming `option` and the text, when it is not ADDR:PORT.
+Result<std::pair<std::string, int>> parse_listen(std::string_view text,
+                                                 std::string_view option = "--listen");
 
 // The options of every socket medanchor listens on with cpp-httplib: its own defaults less
 // SO_REUSEPORT, which let a second server bind a port another already serves (the kernel then
