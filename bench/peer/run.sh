@@ -58,8 +58,8 @@ analyze 2 "$work/check-medanchor"
 echo "== 2. Timing: $rounds round(s), alternating"
 results="$work/results.tsv"
 : >"$results"
-record() {  # name threads seconds
-    echo -e "$1\t$2\t$3" >>"$results"
+record() {  # name threads seconds (the round: $round)
+    echo -e "$1\t$2\t$3\t$round" >>"$results"
     awk -v name="$1" -v t="$2" -v s="$3" -v n="$n" \
         'BEGIN { printf "  %-36s threads %d: %7.2f s  %6.1f images/s\n", name, t, s, n / s }'
 }
@@ -69,8 +69,16 @@ json_seconds() {  # the "seconds" of a JSON line; fails on none
     [ -n "$s" ] || { echo "run.sh: no timing in the output" >&2; return 1; }
     echo "$s"
 }
+# Before each timed run: the last run's files removed and the disk quiet again. On a file system
+# mounted with `discard` (this VM's), removing thousands of files sends the discards in the
+# background, and a run started at once pays for them: round-to-round swings of up to 2x.
+settle() {
+    rm -rf "$@"
+    sync
+    sleep 2
+}
 run_medanchor() {  # timed as a whole process, start to exit
-    rm -rf "$work/out" "$work/out.sqlite"
+    settle "$work/out" "$work/out.sqlite"
     local start end
     start=$(date +%s.%N)
     analyze "$1" "$work/out"
@@ -82,7 +90,7 @@ run_peer() {
     [ "$1" -gt 1 ] && layouts=("1 1" "2 1" "0 $1")
     for layout in "${layouts[@]}"; do
         read -r workers torch <<<"$layout"
-        rm -rf "$work/peer-out"
+        settle "$work/peer-out"
         local s start end
         start=$(date +%s.%N)
         s=$("${peer[@]}" run "$work/images" --out "$work/peer-out" --site-key "$work/site.key" \
@@ -96,8 +104,10 @@ run_peer() {
 }
 run_floor() {
     local s
+    settle
     s=$("$floor" "$work/images" --threads "$1" | json_seconds)
     record "floor: medanchor read + forward" "$1" "$s"
+    settle
     s=$("${peer[@]}" floor "$work/images" --workers $(($1 > 1 ? $1 : 0)) | json_seconds)
     record "floor: peer read + forward" "$1" "$s"
 }
@@ -118,8 +128,10 @@ import collections, statistics, sys
 rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1])]
 n = int(sys.argv[2])
 med = collections.defaultdict(list)
-for name, threads, seconds in rows:
+by_round = collections.defaultdict(dict)
+for name, threads, seconds, rnd in rows:
     med[(name, int(threads))].append(float(seconds))
+    by_round[rnd][(name, int(threads))] = float(seconds)
 rate = {k: n / statistics.median(v) for k, v in med.items()}
 for threads in (1, 2):
     print(f"threads {threads}:")
@@ -135,4 +147,9 @@ for threads in (1, 2):
     print(f"  medanchor / peer at its best, process against process ({best_name[0]}): {m / best:.2f}x")
     print(f"  medanchor process / peer's own loop clock at its best ({loop_name[0]}): {m / loop:.2f}x")
     print(f"  medanchor analyze is {100 * m / floor:.0f}% of its floor (read + forward only)")
+# Rounds drift with the machine (a shared VM): the two thread counts compared within each round.
+a = "medanchor analyze --no-anchor"
+ratios = [r[(a, 1)] / r[(a, 2)] for r in by_round.values() if (a, 1) in r and (a, 2) in r]
+print("medanchor analyze, 2 threads / 1 thread, each round: " +
+      ", ".join(f"{x:.2f}x" for x in ratios) + f"; median {statistics.median(ratios):.2f}x")
 EOF

@@ -53,12 +53,12 @@ Error internal(const char* where, const std::exception* e) {
 }
 
 Result<PreparedInput> load_and_prepare(const ImageLoader& loader, std::size_t i,
-                                       const ModelManifest& manifest) {
+                                       const ModelManifest& manifest, bool display) {
     try {
         auto image = loader(i);
         if (!image)
             return image.error();
-        return preprocess(std::move(*image), manifest);
+        return preprocess(std::move(*image), manifest, display);
     } catch (const std::exception& e) {
         return internal("loading an image", &e);
     } catch (...) {
@@ -92,7 +92,7 @@ bool finish_one(Shared& shared, std::unique_lock<std::mutex>& lock, const ItemFi
 
 void loader_thread(Shared& shared, std::atomic<std::size_t>& next, std::size_t count,
                    const ImageLoader& loader, const ModelManifest& manifest,
-                   const ItemFinisher& finish) {
+                   const ItemFinisher& finish, bool saliency) {
     bool loading = true;
     for (;;) {
         std::unique_lock lock(shared.mutex);
@@ -121,7 +121,7 @@ void loader_thread(Shared& shared, std::atomic<std::size_t>& next, std::size_t c
             shared.queue_changed.notify_all();
             continue;
         }
-        auto prepared = load_and_prepare(loader, i, manifest);
+        auto prepared = load_and_prepare(loader, i, manifest, saliency);
         if (!prepared) {
             shared.post(i, prepared.error());
             continue;
@@ -301,7 +301,7 @@ Status run_pipeline(const ModelBundle& bundle, std::size_t count, const ImageLoa
     Workers workers(shared);
     for (int l = 0; l < loaders; ++l) {
         workers.start(loader_thread, std::ref(shared), std::ref(next), count, std::cref(loader),
-                      std::cref(bundle.manifest), std::cref(options.finish));
+                      std::cref(bundle.manifest), std::cref(options.finish), options.saliency);
     }
     for (auto& engine : made) {
         workers.start(inference_thread, std::ref(shared), std::ref(*engine),

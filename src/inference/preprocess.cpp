@@ -65,7 +65,8 @@ Result<PreparedInput> preprocess(const ModalityImage& image, const ModelManifest
     return preprocess(std::move(copy), manifest);
 }
 
-Result<PreparedInput> preprocess(ModalityImage&& image, const ModelManifest& manifest) {
+Result<PreparedInput> preprocess(ModalityImage&& image, const ModelManifest& manifest,
+                                 bool display) {
     const InputSpec& in = manifest.input;
     const Preprocessing& pre = manifest.preprocessing;
     if (image.rows <= 0 || image.columns <= 0 || (image.channels != 1 && image.channels != 3) ||
@@ -165,8 +166,8 @@ Result<PreparedInput> preprocess(ModalityImage&& image, const ModelManifest& man
     // The display image for saliency: the windowed image, one channel.
     out.display_rows = image.rows;
     out.display_columns = image.columns;
-    out.display.resize(pixels);
-    {
+    if (display) {
+        out.display.resize(pixels);
         // Row by row (no full-size float copy): clamp to [0,1], then OpenCV's rounding to 8 bits.
         const auto columns = static_cast<std::size_t>(image.columns);
         std::vector<float> row(columns);

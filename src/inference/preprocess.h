@@ -62,8 +62,11 @@ inline constexpr float kLumaB = 0.114f;
 // not accept, a "dicom" window on an image without one, or a colour image for a network whose
 // channel count is neither 1 nor 3; kInvalidArgument for an empty or inconsistent image.
 Result<PreparedInput> preprocess(const ModalityImage& image, const ModelManifest& manifest);
-// The same, windowing the image's values in place (no copy of a large image).
-Result<PreparedInput> preprocess(ModalityImage&& image, const ModelManifest& manifest);
+// The same, windowing the image's values in place (no copy of a large image); without the
+// display image when `display` is false (a run without saliency: half the float image's memory
+// less at the peak of a large image).
+Result<PreparedInput> preprocess(ModalityImage&& image, const ModelManifest& manifest,
+                                 bool display = true);
 
 // The value at percentile p (0..100) of `values`, interpolating linearly between the closest
 // ranks (numpy's default). REQUIRES: !values.empty().
