@@ -1,6 +1,7 @@
 #include "service/analysis_service.h"
 
 #include <chrono>
+#include <set>
 
 #include "common/encoding.h"
 #include "common/file_io.h"
@@ -116,6 +117,9 @@ struct AnalysisService::Run {
     static constexpr std::chrono::milliseconds kCommitAfter{250};
     std::vector<Staged> staged;
     std::chrono::steady_clock::time_point first_staged;
+    // The analyses this run recorded (behind service.ledger_mutex_): their folders are the
+    // calling thread's to place, never restore_folder's.
+    std::set<std::int64_t> committed;
 
     Run(AnalysisService& s, const std::vector<ImageSource>& src, const AnalysisOptions& o,
         Observer& obs)
@@ -227,8 +231,10 @@ struct AnalysisService::Run {
             observer.on_decoded(ref(i), f.hash.to_string());
             observer.on_analysed(ref(i), f.finding, f.confidence);
         }
-        if (!result)
-            return result.error();
+        if (!result) {
+            f.spilled.reset();
+            return named(result.error(), sources[i].name());
+        }
         if (f.found) {
             if (f.restored)
                 observer.on_folder_restored(ref(i), f.found->analysis);
@@ -260,6 +266,12 @@ struct AnalysisService::Run {
         {
             std::lock_guard lock(service.ledger_mutex_);
             added = service.ledger_.add_all(entries);
+            if (added) {
+                for (const auto& one : *added) {
+                    if (one && one->created)
+                        committed.insert(one->analysis.id);
+                }
+            }
         }
         for (std::size_t k = 0; k < staged.size(); ++k) {
             Staged& st = staged[k];
@@ -313,17 +325,12 @@ struct AnalysisService::Run {
         const ImageSource& source = sources[i];
         const std::string& analyst = options.analyst;
         // Recorded already (a rerun, or the same pixels twice in the inputs): its files stay
-        // as they are, byte for byte.
-        {
-            std::lock_guard lock(service.ledger_mutex_);
-            auto existing = service.ledger_.find(f.hash.hex(), manifest.model_sha256, analyst);
-            if (!existing)
-                return existing.error();
-            if (*existing) {
-                f.restored = restore_folder(f, item, **existing);
-                return std::optional<Recorded>{Recorded{**existing, true}};  // told in order
-            }
-        }
+        // as they are, byte for byte (a missing folder placed again: restore_folder).
+        auto existing = find_recorded(f);
+        if (!existing)
+            return existing.error();
+        if (*existing)
+            return already_recorded(f, item, std::move(**existing));
 
         // One folder per ledger entry, built under a temporary name and placed write-once.
         const std::string folder_name = report::report_folder_name(
@@ -331,6 +338,14 @@ struct AnalysisService::Run {
         auto draft = service.store_.begin(folder_name);
         if (!draft) {
             if (draft.error().code() == ErrorCode::kInvalidArgument) {
+                // The folder is there: recorded and placed meanwhile (the same pixels earlier
+                // in this run, committed by the calling thread since the look above, or another
+                // process), or not this ledger's.
+                auto meanwhile = find_recorded(f);
+                if (!meanwhile)
+                    return meanwhile.error();
+                if (*meanwhile)
+                    return already_recorded(f, item, std::move(**meanwhile));
                 return Error(ErrorCode::kInvalidArgument, draft.error().message() + " (ledger " +
                                                               service.ledger_.display_name() + ")");
             }
@@ -423,6 +438,25 @@ struct AnalysisService::Run {
         return std::optional<Recorded>{};
     }
 
+    Result<std::optional<ledger::Analysis>> find_recorded(const Facts& f) {
+        std::lock_guard lock(service.ledger_mutex_);
+        return service.ledger_.find(f.hash.hex(), manifest.model_sha256, options.analyst);
+    }
+
+    // A record found: its missing folder placed again, unless this run recorded it (its folder
+    // is the calling thread's to place, perhaps now).
+    Result<std::optional<Recorded>> already_recorded(Facts& f, const inference::ItemResult& item,
+                                                     ledger::Analysis a) {
+        bool ours = false;
+        {
+            std::lock_guard lock(service.ledger_mutex_);
+            ours = committed.count(a.id) != 0;
+        }
+        if (!ours)
+            f.restored = restore_folder(f, item, a);
+        return std::optional<Recorded>{Recorded{std::move(a), true}};  // told in order
+    }
+
     // Whether `folder` holds report.json with exactly the bytes `report_json`.
     static bool holds_report(const fs::path& folder, const std::string& report_json) {
         auto text = read_regular_text_file(folder / "report.json", report_json.size() + 1);
@@ -483,6 +517,17 @@ struct AnalysisService::Run {
         if (!rep || rep->image.dicom.has_value() != f.deid.has_value() ||
             rep->result.saliency.has_value() != item.saliency.has_value())
             return false;
+        if (rep->image.dicom) {
+            // The same pixels may come in another instance (other UIDs, another encoding): only
+            // the copy of the instance the report cites goes with it.
+            const report::DicomReference& cited = *rep->image.dicom;
+            const image::InstanceUids& uids = *f.deid->uids;
+            if (cited.transfer_syntax_uid != f.info.transfer_syntax_uid ||
+                cited.sop_class_uid != uids.sop_class || cited.study_instance_uid != uids.study ||
+                cited.series_instance_uid != uids.series ||
+                cited.sop_instance_uid != uids.sop_instance)
+                return false;
+        }
         auto draft = service.store_.begin(name);
         if (!draft)
             return false;

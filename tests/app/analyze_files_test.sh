@@ -88,9 +88,25 @@ run "$bin" analyze "$work/in" "${record[@]}" --out "$work/in/reports"
 expect_rc 0 "rerun with a folder gone"
 grep -q "its missing report folder is placed again from the record" <<<"$out" || fail "the restored folder is reported: $out"
 diff -r "$work/moved-away" "$first" >/dev/null || fail "the folder placed again differs from the first run's: $(diff -r "$work/moved-away" "$first" | head -5)"
+# The same pixels in another instance (another SOP Instance UID, written by pydicom): the copy
+# would not be the instance the report cites, so nothing is placed and the ledger is pointed at.
+rm -rf "$first"
+mkdir -p "$work/other-uids"
+"$py" - "$work/in" "$work/other-uids" <<'PY'
+import glob, os, sys
+import pydicom
+for path in sorted(glob.glob(os.path.join(sys.argv[1], "*.dcm"))):
+    ds = pydicom.dcmread(path)
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID + ".9"
+    ds.save_as(os.path.join(sys.argv[2], os.path.basename(path)))
+PY
+run "$bin" analyze "$work/other-uids" "${record[@]}" --out "$work/in/reports"
+expect_rc 0 "the same pixels under other UIDs"
+grep -q "is missing; \`medanchor ledger show" <<<"$out" || fail "the missing folder is reported: $out"
+! grep -q "placed again" <<<"$out" || fail "a folder was placed with another instance's copy: $out"
+[ ! -e "$first" ] || fail "a folder was placed with another instance's copy"
 # Where the run cannot make every file the record cites (a report root elsewhere, here one that
 # is not the record's), it writes nothing and points at the ledger.
-rm -rf "$first"
 run "$bin" analyze "$work/in" "${record[@]}" --out "$work/elsewhere"
 expect_rc 0 "rerun into another root with a folder gone"
 grep -q "is missing; \`medanchor ledger show" <<<"$out" || fail "the missing folder is reported: $out"

@@ -201,8 +201,10 @@ class AnalyzePrinter : public Observer {
     void on_recorded(const ImageRef& image, const ledger::Analysis& a, bool already) override {
         progress_.clear_line();
         if (already) {
-            print_already(image.name, a, restored_ == image.index, json_);
-            restored_.reset();
+            const bool restored = restored_ == image.index;
+            print_already(image.name, a, restored, json_);
+            if (restored)
+                restored_.reset();
             progress_.tick();
             return;
         }
