@@ -211,7 +211,7 @@ struct AnalysisService::Run {
         f.hash = image::hash_image(*img, &service.site_key_);
         f.geometry = img->geometry;
         f.info = img->info;
-        return to_model_input(*img, source.name());
+        return to_model_input(std::move(*img), source.name());
     }
 
     // On a loader thread (the pipeline's finisher): the report folder drafted, or the record
