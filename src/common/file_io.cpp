@@ -158,13 +158,19 @@ Result<bool> AtomicFile::commit(CommitOptions options) {
 
 namespace {
 
-// The one place a file is created and filled; `name` is what errors call it.
-Status create_and_write(const fs::path& path, std::span<const std::uint8_t> bytes,
+// The one place a file is created and filled, with `pieces` one after the other; `name` is what
+// errors call it.
+Status create_and_write(const fs::path& path, std::span<const std::string_view> pieces,
                         const std::string& name) {
     std::FILE* out = std::fopen(path.c_str(), "wbx");
     if (out == nullptr)
         return Error(ErrorCode::kIo, name + ": cannot write: " + errno_text());
-    const bool written = std::fwrite(bytes.data(), 1, bytes.size(), out) == bytes.size();
+    bool written = true;
+    for (const std::string_view piece : pieces) {
+        written = std::fwrite(piece.data(), 1, piece.size(), out) == piece.size();
+        if (!written)
+            break;
+    }
     const int saved_errno = errno;
     if (std::fclose(out) != 0 || !written) {
         errno = written ? errno : saved_errno;
@@ -176,10 +182,19 @@ Status create_and_write(const fs::path& path, std::span<const std::uint8_t> byte
     return Status::Ok();
 }
 
+std::string_view as_text(std::span<const std::uint8_t> bytes) {
+    return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+}
+
 }  // namespace
 
 Status write_new_file(const fs::path& path, std::span<const std::uint8_t> bytes) {
-    return create_and_write(path, bytes, path.string());
+    const std::string_view piece = as_text(bytes);
+    return create_and_write(path, std::span(&piece, 1), path.string());
+}
+
+Status write_new_file(const fs::path& path, std::span<const std::string_view> pieces) {
+    return create_and_write(path, pieces, path.string());
 }
 
 Status write_new_file(const fs::path& path, std::string_view text) {
@@ -190,7 +205,8 @@ Status write_new_file(const fs::path& path, std::string_view text) {
 Status write_file_atomically(const fs::path& path, std::span<const std::uint8_t> bytes,
                              bool durable) {
     AtomicFile file(path);
-    if (auto s = create_and_write(file.temp_path(), bytes, path.string()); !s)
+    const std::string_view piece = as_text(bytes);
+    if (auto s = create_and_write(file.temp_path(), std::span(&piece, 1), path.string()); !s)
         return s;
     AtomicFile::CommitOptions options;
     options.durable = durable;

@@ -78,6 +78,9 @@ class AtomicFile {
 // AtomicFile folder, a report draft), where a temporary name and a rename per file buy nothing.
 Status write_new_file(const std::filesystem::path& path, std::span<const std::uint8_t> bytes);
 Status write_new_file(const std::filesystem::path& path, std::string_view text);
+// The same with `pieces` written one after the other: a file made of parts held apart (a header
+// and a large value), never joined in memory.
+Status write_new_file(const std::filesystem::path& path, std::span<const std::string_view> pieces);
 
 // Writes `bytes` to `path` through an AtomicFile.
 Status write_file_atomically(const std::filesystem::path& path, std::span<const std::uint8_t> bytes,

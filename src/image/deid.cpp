@@ -14,6 +14,7 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <memory>
 #include <optional>
@@ -470,14 +471,33 @@ Result<DeidSummary> deidentify_file(const std::filesystem::path& in,
 
 namespace {
 
-// The file written as Part 10 into memory. GDCM's writer copies every value it writes (to swap
-// its bytes), the pixel data included: one more copy of the image at the peak. So native
-// little-endian pixel data that ends the data set is written here instead, after GDCM has
-// written everything before it: the same bytes (its element header as GDCM writes it: tag, VR
-// and two zero bytes in explicit VR, then the 32-bit length), no copy. Anything else (big
-// endian, encapsulated fragments, elements after the pixel data) is GDCM's to write. The output
-// is reserved at `reserve` bytes, so that appending the pixels does not reallocate it.
-std::optional<std::string> encode_part10(gdcm::File& file, std::size_t reserve) {
+// The file written as Part 10, in pieces whose concatenation is the encoding. GDCM's writer
+// copies every value it writes (to swap its bytes), the pixel data included: one more copy of
+// the image at the peak. So native little-endian pixel data that ends the data set is not given
+// to it: GDCM writes everything before it into `head`, and the element follows as
+// `pixel_header` (tag, VR and two zero bytes in explicit VR, then the 32-bit length: as GDCM
+// writes it) and `pixels`, the data set's own value (valid while `file` is), no copy. Anything
+// else (big endian, encapsulated fragments, elements after the pixel data) is GDCM's to write,
+// all in `head`. `encoded_size` (the size of the bytes parsed) sizes `head` up front, with room
+// for what de-identification adds, so that GDCM's writing does not reallocate it.
+struct Part10Encoding {
+    std::string head;
+    std::string pixel_header;
+    std::string_view pixels;
+
+    std::array<std::string_view, 3> pieces() const { return {head, pixel_header, pixels}; }
+    std::string joined() && {
+        if (pixels.empty() && pixel_header.empty())
+            return std::move(head);
+        std::string out;
+        out.reserve(head.size() + pixel_header.size() + pixels.size());
+        for (const std::string_view piece : pieces())
+            out.append(piece);
+        return out;
+    }
+};
+
+std::optional<Part10Encoding> encode_part10(gdcm::File& file, std::size_t encoded_size) {
     gdcm::DataSet& ds = file.GetDataSet();
     const gdcm::Tag pixel_tag(0x7fe0, 0x0010);
     const gdcm::TransferSyntax ts = file.GetHeader().GetDataSetTransferSyntax();
@@ -497,37 +517,41 @@ std::optional<std::string> encode_part10(gdcm::File& file, std::size_t reserve) 
             ds.Remove(pixel_tag);
         }
     }
-    StringSink encoded(reserve);
+    const std::size_t pixel_bytes =
+        pixels ? static_cast<std::size_t>(pixels->GetByteValue()->GetLength()) : 0;
+    StringSink encoded((encoded_size > pixel_bytes ? encoded_size - pixel_bytes : 0) + 64 * 1024);
     gdcm::Writer writer;
     writer.SetFile(file);
     writer.SetStream(encoded);
     const bool written = writer.Write() && encoded;
-    std::string out = std::move(encoded).take();
+    Part10Encoding out{std::move(encoded).take(), {}, {}};
     if (pixels) {
         ds.Insert(*pixels);  // the file as it was, for whoever holds it
-        if (!written)
-            return std::nullopt;
-        const gdcm::ByteValue* bv = pixels->GetByteValue();
+        const gdcm::ByteValue* bv = ds.GetDataElement(pixel_tag).GetByteValue();
         const std::uint32_t length = bv->GetLength();
-        out.append({'\xE0', '\x7F', '\x10', '\x00'});
+        out.pixel_header.append({'\xE0', '\x7F', '\x10', '\x00'});
         if (ts.IsExplicit()) {
-            out.append(pixels->GetVR() == gdcm::VR::OB ? "OB" : "OW");
-            out.append(2, '\0');
+            out.pixel_header.append(pixels->GetVR() == gdcm::VR::OB ? "OB" : "OW");
+            out.pixel_header.append(2, '\0');
         }
         for (int shift = 0; shift < 32; shift += 8)
-            out.push_back(static_cast<char>((length >> shift) & 0xFFu));
-        out.append(bv->GetPointer(), length);
+            out.pixel_header.push_back(static_cast<char>((length >> shift) & 0xFFu));
+        out.pixels = std::string_view(bv->GetPointer(), length);
     }
     if (!written)
         return std::nullopt;
     return out;
 }
 
-// De-identifies a data set GDCM has parsed (changing it) and encodes it. `gate_warnings`: what
-// the gate tolerated; `encoded_size`: the size of the bytes parsed (to reserve the output).
-Result<DeidentifiedInstance> deidentify_parsed(
-    gdcm::File& file, std::vector<DecodeWarning> gate_warnings, std::size_t encoded_size,
-    const std::filesystem::path& in, const DeidOptions& options, const UidRemapper& uids) {
+// De-identifies a data set GDCM has parsed (changing it) and encodes it, offering the encoding
+// to `take` when given (Part10Taker). `gate_warnings`: what the gate tolerated; `encoded_size`:
+// the size of the bytes parsed (to reserve the output).
+Result<DeidentifiedInstance> deidentify_parsed(gdcm::File& file,
+                                               std::vector<DecodeWarning> gate_warnings,
+                                               std::size_t encoded_size,
+                                               const std::filesystem::path& in,
+                                               const DeidOptions& options, const UidRemapper& uids,
+                                               const Part10Taker& take = {}) {
     gdcm::DataSet& ds = file.GetDataSet();
     Deidentifier deid(options, uids);
     for (auto& warning : gate_warnings) {
@@ -569,14 +593,24 @@ Result<DeidentifiedInstance> deidentify_parsed(
     }
 
     // GDCM writes into memory (its writer assert()s on a stream that fails, e.g. on a full
-    // disk); the bytes reach the disk, if at all, through one atomic write that reports failure
-    // as a value and leaves nothing behind.
-    // Reserved at the input's size plus room for the attributes de-identification adds.
-    auto encoded = encode_part10(file, encoded_size + 64 * 1024);
+    // disk); the bytes reach the disk, if at all, through the taker or one atomic write, each of
+    // which reports failure as a value and leaves nothing behind.
+    auto encoded = encode_part10(file, encoded_size);
     if (!encoded)
         return fail(ErrorCode::kCorrupt, in, "cannot encode the de-identified data set");
+    std::string part10;
+    bool taken = false;
+    if (take) {
+        const auto pieces = encoded->pieces();
+        auto took = take(pieces);
+        if (!took)
+            return took.error();
+        taken = *took;
+    }
+    if (!taken)
+        part10 = std::move(*encoded).joined();
     return DeidentifiedInstance{
-        std::move(*encoded),
+        std::move(part10),
         instance_uids_of(ds, escape_for_display(in.string()) + " (de-identified)"),
         std::move(deid.summary)};
 }
@@ -613,7 +647,7 @@ Result<DeidentifiedInstance> deidentify_in_memory(std::span<const std::uint8_t> 
 Result<DecodedInstance> decode_and_deidentify(
     std::shared_ptr<const std::vector<std::uint8_t>> bytes, std::string_view name,
     const std::filesystem::path& in, const DeidOptions& options, const UidRemapper& uids,
-    const DecodeLimits& limits) {
+    const DecodeLimits& limits, const Part10Taker& take) {
     quiet_gdcm();
     if (bytes->size() > limits.max_file_bytes)
         return Error(ErrorCode::kTooLarge, std::string(name) + ": file over the size limit");
@@ -645,13 +679,13 @@ Result<DecodedInstance> decode_and_deidentify(
         const std::size_t kept_size = kept.size();
         std::vector<std::uint8_t>().swap(kept);
         auto deid = deidentify_parsed(reader->GetFile(), std::move(gate_warnings), kept_size, in,
-                                      options, uids);
+                                      options, uids, take);
         if (!deid)
             return deid.error();
         return DecodedInstance{std::move(*image), std::move(*deid)};
     }
     auto deid =
-        deidentify_parsed(*parsed, std::move(gate_warnings), decoded_size, in, options, uids);
+        deidentify_parsed(*parsed, std::move(gate_warnings), decoded_size, in, options, uids, take);
     if (!deid)
         return deid.error();
     return DecodedInstance{std::move(*image), std::move(*deid)};

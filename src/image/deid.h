@@ -15,6 +15,7 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -148,6 +149,14 @@ Result<DeidentifiedInstance> deidentify_in_memory(std::span<const std::uint8_t> 
                                                   const DeidOptions& options,
                                                   const UidRemapper& uids);
 
+// Offered a de-identified copy, Part 10 encoded, as consecutive pieces before they are joined
+// into DeidentifiedInstance::part10: their concatenation is the copy, byte for byte, and a large
+// native pixel data value is one piece, the parsed data set's own bytes (no copy of the image).
+// Returns true when it has taken the copy (written it somewhere: part10 is then left empty),
+// false to have it joined in memory as usual, or an error, which is then the call's. The pieces
+// are valid only during the call.
+using Part10Taker = std::function<Result<bool>(std::span<const std::string_view> pieces)>;
+
 // An input decoded and de-identified from one parse: decode_dicom's image and
 // deidentify_in_memory's copy, equal to what the two give one after the other (the same image,
 // the same copy byte for byte, the same errors in the same order: the decoding's first). DCMTK
@@ -155,6 +164,9 @@ Result<DeidentifiedInstance> deidentify_in_memory(std::span<const std::uint8_t> 
 // frees them); GDCM parses once, or twice where decoding changes the data set (overlays or
 // curves dropped, a frame assumed, RLE/JPEG/JPEG-LS pixels decoded). `name` names the input in
 // decoding errors (fit to print), `in` in de-identification errors, as in the two functions.
+// `take`, when given, is offered the copy once the image is decoded (a caller that writes a
+// large copy to disk from there never holds it in memory: at the peak the parsed data set and
+// the decoded pixels, not a third copy of the image).
 // REQUIRES: bytes != nullptr and sniff_magic(*bytes) == Magic::kDicom.
 struct DecodedInstance {
     Image image;
@@ -163,7 +175,7 @@ struct DecodedInstance {
 Result<DecodedInstance> decode_and_deidentify(
     std::shared_ptr<const std::vector<std::uint8_t>> bytes, std::string_view name,
     const std::filesystem::path& in, const DeidOptions& options, const UidRemapper& uids,
-    const DecodeLimits& limits = {});
+    const DecodeLimits& limits = {}, const Part10Taker& take = {});
 
 // The same for bytes already in memory (an upload, a PACS instance): `in` only names them in
 // messages. The identified bytes are never written anywhere.

@@ -158,14 +158,33 @@ struct AnalysisService::Run {
         Result<image::Image> img = Error(ErrorCode::kInternal, "not decoded");
         if (dicom && !source.deidentified()) {
             // Decoded and de-identified from one parse; the bytes read go as soon as it is made.
+            // A large copy is written to disk from its pieces (spill_bytes_), never joined in
+            // memory beside the parsed data set and the decoded pixels; the file goes with
+            // `spilled` if the image fails.
+            std::optional<ArtifactStore::Spilled> spilled;
+            const image::Part10Taker spill =
+                [&](std::span<const std::string_view> pieces) -> Result<bool> {
+                std::size_t size = 0;
+                for (const std::string_view piece : pieces)
+                    size += piece.size();
+                if (size < service.spill_bytes_)
+                    return false;
+                auto written = service.store_.spill(pieces);
+                if (!written)
+                    return written.error();
+                spilled.emplace(std::move(*written));
+                return true;
+            };
             auto d = image::decode_and_deidentify(std::move(*bytes), display, in, deid_options,
-                                                  remapper);
+                                                  remapper, {}, spill);
             if (!d)
                 return d.error();
             if (!d->deid.uids)
                 return d->deid.uids.error();
             img = std::move(d->image);
             f.deid = std::move(d->deid);
+            if (spilled)
+                f.spilled.emplace(std::move(*spilled));
         } else if (dicom) {
             // De-identified under this key already (the listener's spool): cited as it is, its
             // UIDs read from the parse that decodes it.
@@ -184,7 +203,7 @@ struct AnalysisService::Run {
                 return img.error();
             bytes->reset();
         }
-        if (f.deid && f.deid->part10.size() >= service.spill_bytes_) {
+        if (f.deid && !f.spilled && f.deid->part10.size() >= service.spill_bytes_) {
             // Written now and dropped from memory: not held beside the model input (which is
             // twice the size of 16-bit pixels) while the image waits for inference.
             auto spilled = service.store_.spill(f.deid->part10);
@@ -196,7 +215,7 @@ struct AnalysisService::Run {
         f.hash = image::hash_image(*img, &service.site_key_);
         f.geometry = img->geometry;
         f.info = img->info;
-        return to_model_input(*img, source.name());
+        return to_model_input(std::move(*img), source.name());
     }
 
     // On a loader thread (the pipeline's finisher): the report folder drafted, or the record

@@ -34,10 +34,15 @@ Status ArtifactStore::Draft::adopt(const std::string& name, Spilled&& spilled) c
 }
 
 Result<ArtifactStore::Spilled> ArtifactStore::spill(std::string_view bytes) const {
+    return spill(std::span(&bytes, 1));
+}
+
+Result<ArtifactStore::Spilled> ArtifactStore::spill(
+    std::span<const std::string_view> pieces) const {
     // The target is never written: AtomicFile gives the temporary its hidden, unique name and
     // removes it when dropped uncommitted (a draft that adopted it has moved it away by then).
     AtomicFile file(root_ / "spilled");
-    if (auto written = write_new_file(file.temp_path(), bytes); !written)
+    if (auto written = write_new_file(file.temp_path(), pieces); !written)
         return written.error();
     return Spilled(std::move(file));
 }

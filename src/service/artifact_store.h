@@ -8,6 +8,7 @@
 #pragma once
 
 #include <filesystem>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -39,6 +40,9 @@ class ArtifactStore {
     };
     // Writes `bytes` to a new Spilled. kIo naming the file.
     Result<Spilled> spill(std::string_view bytes) const;
+    // Writes `pieces`, one after the other, to a new Spilled (a file made of parts never joined
+    // in memory). kIo naming the file.
+    Result<Spilled> spill(std::span<const std::string_view> pieces) const;
 
     class Draft {
       public:

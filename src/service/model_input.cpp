@@ -1,7 +1,13 @@
 #include "service/model_input.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
+#include <span>
+#include <vector>
 
 #include "image/modality_lut.h"
 
@@ -14,10 +20,26 @@ std::string num(double v) {
     return buf;
 }
 
-}  // namespace
+// Gives the whole pages inside `bytes` back to the system now (they read as zeros if touched
+// again): for a buffer whose contents are spent and that is about to be freed. The allocator
+// only ever writes its bookkeeping into a block it is given back, which faults a fresh page in,
+// so this is safe on any heap block; pages shared with neighbouring data are left alone.
+void release_pages(std::span<const std::uint8_t> bytes) {
+    static const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const auto begin = reinterpret_cast<std::uintptr_t>(bytes.data());
+    const std::uintptr_t first = (begin + page - 1) / page * page;
+    const std::uintptr_t last = (begin + bytes.size()) / page * page;
+    // A refusal only leaves the pages in memory until the buffer is freed.
+    if (last > first)
+        ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
 
-Result<inference::ModalityImage> to_model_input(const image::Image& img, const std::string& source,
-                                                std::uint32_t frame) {
+// Grey samples are converted in runs of this many pixels: the model input grows by a run (its
+// pages touched only then) and the run's pixels are released before the next.
+constexpr std::size_t kRun = std::size_t{1} << 18;
+
+Result<inference::ModalityImage> make_input(const image::Image& img, const std::string& source,
+                                            std::uint32_t frame, bool consume) {
     const image::Geometry& g = img.geometry;
     if (frame >= g.frames) {
         return Error(ErrorCode::kInvalidArgument, source + ": no frame " + std::to_string(frame) +
@@ -47,10 +69,23 @@ Result<inference::ModalityImage> to_model_input(const image::Image& img, const s
         out.invert = g.photometric == "MONOCHROME1";
         const double slope = img.info.rescale_slope;
         const double intercept = img.info.rescale_intercept;
-        out.values.resize(pixels);
-        for (std::size_t i = 0; i < pixels; ++i) {
-            out.values[i] =
-                static_cast<float>(image::stored_value(img, base + i) * slope + intercept);
+        const std::size_t width = g.sample_bytes();
+        const bool release = consume && img.pixels.size() >= (base + pixels) * width;
+        if (release) {
+            // Only the chosen frame is read: the others go at once.
+            release_pages(std::span(img.pixels).first(base * width));
+            release_pages(std::span(img.pixels).subspan((base + pixels) * width));
+        }
+        out.values.reserve(pixels);
+        for (std::size_t start = 0; start < pixels; start += kRun) {
+            const std::size_t end = std::min(pixels, start + kRun);
+            out.values.resize(end);
+            for (std::size_t i = start; i < end; ++i) {
+                out.values[i] =
+                    static_cast<float>(image::stored_value(img, base + i) * slope + intercept);
+            }
+            if (release)
+                release_pages(std::span(img.pixels).subspan(0, (base + end) * width));
         }
         if (img.info.has_rescale) {
             out.steps.push_back("modality LUT slope=" + num(slope) +
@@ -90,6 +125,20 @@ Result<inference::ModalityImage> to_model_input(const image::Image& img, const s
         out.steps.push_back("YBR_FULL->RGB");
     if (spp == 4)
         out.steps.push_back("alpha dropped");
+    return out;
+}
+
+}  // namespace
+
+Result<inference::ModalityImage> to_model_input(const image::Image& img, const std::string& source,
+                                                std::uint32_t frame) {
+    return make_input(img, source, frame, false);
+}
+
+Result<inference::ModalityImage> to_model_input(image::Image&& img, const std::string& source,
+                                                std::uint32_t frame) {
+    auto out = make_input(img, source, frame, true);
+    std::vector<std::uint8_t>().swap(img.pixels);
     return out;
 }
 

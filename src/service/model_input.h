@@ -19,5 +19,12 @@ namespace medanchor::service {
 // Errors: kUnsupported (PALETTE COLOR, other photometrics), kInvalidArgument (no such frame).
 Result<inference::ModalityImage> to_model_input(const image::Image& img, const std::string& source,
                                                 std::uint32_t frame = 0);
+// The same from an image that is no longer needed: `img.pixels` is left empty, whatever the
+// outcome. A grey image's pixels are given back to the system as they are read (whole pages at
+// a time, the frames not chosen at once), so the model input (twice the size of 16-bit pixels)
+// and the pixels are never both whole in memory: on a large slice, one pixel size less at the
+// peak. A colour image's go at the end.
+Result<inference::ModalityImage> to_model_input(image::Image&& img, const std::string& source,
+                                                std::uint32_t frame = 0);
 
 }  // namespace medanchor::service

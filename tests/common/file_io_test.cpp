@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <csignal>
 #include <fstream>
 
@@ -122,6 +123,20 @@ TEST_F(FileIo, ANewFileIsWrittenInPlaceAndNeverOverAnother) {
     EXPECT_EQ(std::string(bytes->begin(), bytes->end()), "first");
 }
 
+// A file written from pieces held apart is their concatenation, empty pieces included, and
+// never over a file that exists.
+TEST_F(FileIo, ANewFileFromPiecesIsTheirConcatenation) {
+    const std::string big(100000, 'p');
+    const std::array<std::string_view, 4> pieces{"head", "", big, "tail"};
+    ASSERT_TRUE(write_new_file(dir_ / "a", pieces).ok());
+    auto bytes = read_regular_file(dir_ / "a", 1 << 20);
+    ASSERT_TRUE(bytes.ok());
+    EXPECT_EQ(std::string(bytes->begin(), bytes->end()), "head" + big + "tail");
+    auto again = write_new_file(dir_ / "a", pieces);
+    ASSERT_FALSE(again.ok());
+    EXPECT_EQ(again.error().code(), ErrorCode::kIo);
+}
+
 TEST_F(FileIo, AWriteThatRunsOutOfRoomFailsCleanly) {
     // RLIMIT_FSIZE makes the kernel refuse writes past 1 KiB (EFBIG) as a full disk would
     // (ENOSPC): the error is reported and no partial file remains. In a child, so the limit
@@ -140,7 +155,11 @@ TEST_F(FileIo, AWriteThatRunsOutOfRoomFailsCleanly) {
         // The same for a new file written in place (inside a folder placed whole).
         const auto n = write_new_file(dir_ / "g", std::string_view(big));
         const bool clean_new = !n && n.error().code() == ErrorCode::kIo && fs::is_empty(dir_);
-        ::_exit(clean && clean_new ? 0 : 1);
+        // And from pieces, failing in the second.
+        const std::array<std::string_view, 2> pieces{std::string_view(big).substr(0, 512), big};
+        const auto p = write_new_file(dir_ / "h", pieces);
+        const bool clean_pieces = !p && p.error().code() == ErrorCode::kIo && fs::is_empty(dir_);
+        ::_exit(clean && clean_new && clean_pieces ? 0 : 1);
     }
     int status = 0;
     ASSERT_EQ(::waitpid(child, &status, 0), child);

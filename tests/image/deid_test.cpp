@@ -570,6 +570,7 @@ TEST(Deid, DecodedOnceGivesWhatTheTwoCallsGive) {
     const UidRemapper uids = test_uids();
     std::size_t decoded = 0;
     std::size_t copies = 0;
+    std::size_t split = 0;
     for (const auto& file : files) {
         SCOPED_TRACE(file.filename().string());
         auto bytes = std::make_shared<const std::vector<std::uint8_t>>(testing::read_bytes(file));
@@ -599,9 +600,58 @@ TEST(Deid, DecodedOnceGivesWhatTheTwoCallsGive) {
         EXPECT_EQ(outcome_text(once->deid), outcome_text(copy));
         EXPECT_TRUE(once->deid.part10 == copy->part10) << "the de-identified copies differ";
         copies += copy->uids.ok();
+
+        // Offered to a taker (what `analyze` does with a large copy), the copy comes in pieces
+        // whose concatenation is the same copy, and once taken it is not kept in memory. Native
+        // pixel data comes as a piece of its own.
+        std::string joined;
+        bool pixels_apart = false;
+        const Part10Taker take = [&](std::span<const std::string_view> pieces) -> Result<bool> {
+            for (const std::string_view piece : pieces)
+                joined.append(piece);
+            pixels_apart = pieces.size() == 3 && !pieces[2].empty();
+            return true;
+        };
+        auto taken = decode_and_deidentify(bytes, name, file, {}, uids, {}, take);
+        ASSERT_TRUE(taken) << taken.error().message();
+        EXPECT_TRUE(taken->deid.part10.empty());
+        EXPECT_TRUE(joined == copy->part10) << "the pieces are not the copy";
+        EXPECT_EQ(taken->image.pixels, image->pixels);
+        const std::string said = outcome_text(copy);  // "copy N bytes, uids ...; warnings"
+        EXPECT_EQ(outcome_text(taken->deid), "copy 0 bytes, " + said.substr(said.find("uids")));
+        split += pixels_apart;
     }
     EXPECT_GE(decoded, 40u);
     EXPECT_GE(copies, 40u);
+    EXPECT_GE(split, 10u);  // 12 of the files: native little-endian pixel data last
+}
+
+// A taker that declines has the copy joined in memory as without one; a taker's error is the
+// call's, and nothing else comes back.
+TEST(Deid, ATakerMayDeclineOrFail) {
+    const auto file = pydicom_file("CT_small.dcm");
+    auto bytes = std::make_shared<const std::vector<std::uint8_t>>(testing::read_bytes(file));
+    const UidRemapper uids = test_uids();
+    auto plain = decode_and_deidentify(bytes, "CT_small.dcm", file, {}, uids);
+    ASSERT_TRUE(plain) << plain.error().message();
+    std::size_t offered = 0;
+    auto declined =
+        decode_and_deidentify(bytes, "CT_small.dcm", file, {}, uids, {},
+                              [&](std::span<const std::string_view> pieces) -> Result<bool> {
+                                  for (const std::string_view piece : pieces)
+                                      offered += piece.size();
+                                  return false;
+                              });
+    ASSERT_TRUE(declined) << declined.error().message();
+    EXPECT_EQ(offered, plain->deid.part10.size());
+    EXPECT_TRUE(declined->deid.part10 == plain->deid.part10);
+    auto failed = decode_and_deidentify(bytes, "CT_small.dcm", file, {}, uids, {},
+                                        [](std::span<const std::string_view>) -> Result<bool> {
+                                            return Error(ErrorCode::kIo, "spill: disk full");
+                                        });
+    ASSERT_FALSE(failed);
+    EXPECT_EQ(failed.error().code(), ErrorCode::kIo);
+    EXPECT_EQ(failed.error().message(), "spill: disk full");
 }
 
 TEST(Deid, RefusesNonDicom) {

@@ -122,6 +122,54 @@ TEST(ModelInput, MultiFrameUsesTheFirstFrame) {
     EXPECT_FALSE(to_model_input(*img, "rtdose.dcm", 15));
 }
 
+// An image that is no longer needed is consumed: its pixels are given back as they are read,
+// and the model input is the same, value for value, as the Modality LUT of the image layer gives
+// (a wrongly released page would read as zeros). Frames of several runs of pixels, whichever
+// frame is chosen, random signed samples under a slope and an intercept; and a real file.
+TEST(ModelInput, AConsumedImageGivesTheSameInputAndIsLeftEmpty) {
+    image::Image img;
+    img.geometry = {600, 700, 3, 1, 16, 16, 1, "MONOCHROME2"};
+    img.info.format = image::SourceFormat::kDicom;
+    img.info.modality = "CT";
+    img.info.has_rescale = true;
+    img.info.rescale_slope = 2.0;
+    img.info.rescale_intercept = -1024.0;
+    img.pixels.resize(img.geometry.pixel_bytes());
+    std::uint32_t state = 12345;
+    for (auto& byte : img.pixels) {
+        state = state * 1664525u + 1013904223u;
+        byte = static_cast<std::uint8_t>(state >> 24);
+    }
+    const auto all = image::apply_modality_lut(img);
+    ASSERT_TRUE(all) << all.error().message();
+    const std::size_t frame = std::size_t{600} * 700;
+    for (std::uint32_t f = 0; f < 3; ++f) {
+        image::Image spent = img;
+        auto input = to_model_input(std::move(spent), "synthetic", f);
+        ASSERT_TRUE(input) << input.error().message();
+        EXPECT_TRUE(spent.pixels.empty());
+        ASSERT_EQ(input->values.size(), frame);
+        EXPECT_TRUE(
+            std::equal(input->values.begin(), input->values.end(), all->begin() + f * frame))
+            << "frame " << f;
+        auto kept = to_model_input(img, "synthetic", f);
+        ASSERT_TRUE(kept);
+        EXPECT_EQ(kept->values, input->values);
+        EXPECT_EQ(kept->steps, input->steps);
+    }
+    image::Image spent = img;
+    EXPECT_FALSE(to_model_input(std::move(spent), "synthetic", 3));
+    EXPECT_TRUE(spent.pixels.empty());
+
+    auto ct = image::read_image(pydicom_file("CT_small.dcm"));
+    ASSERT_TRUE(ct);
+    const auto hu = image::apply_modality_lut(*ct);
+    ASSERT_TRUE(hu);
+    auto input = to_model_input(std::move(*ct), "CT_small.dcm");
+    ASSERT_TRUE(input);
+    EXPECT_EQ(input->values, *hu);
+}
+
 TEST(ModelInput, YbrColourBecomesRgbWhoseLuminanceIsY) {
     auto img = image::read_image(pydicom_file("SC_ybr_full_422_uncompressed.dcm"));
     ASSERT_TRUE(img);
