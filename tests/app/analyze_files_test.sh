@@ -21,8 +21,8 @@ src=$2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
-# run CMD...: sets $rc and $out (stdout and stderr), never stops the script.
-run() { set +e; out=$("$@" 2>&1); rc=$?; set -e; }
+# shellcheck source=tests/shell_support.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../shell_support.sh"
 expect_rc() { [ "$rc" = "$1" ] || fail "$2: expected exit $1, got $rc: $out"; }
 py=/usr/bin/python3
 

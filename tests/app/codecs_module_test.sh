@@ -6,6 +6,8 @@
 # the module beside itself and only there; a module others can write is refused.
 # Usage: codecs_module_test.sh MEDANCHOR_BINARY CODECS_MODULE
 set -euo pipefail
+# shellcheck source=tests/shell_support.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../shell_support.sh"
 bin=$1
 module=$2
 work=$(mktemp -d)
@@ -16,10 +18,7 @@ dcm=/usr/lib/python3/dist-packages/pydicom/data/test_files/SC_rgb_rle.dcm
 dcmj2pnm +oj "$dcm" "$work/img.jpg"
 export MEDANCHOR_OPENCV_CODECS="$work/nothing-here.so"
 "$bin" hash --public "$dcm" >/dev/null || fail "a DICOM without the codecs module"
-set +e
-out=$("$bin" hash --public "$work/img.jpg" 2>&1)
-rc=$?
-set -e
+run "$bin" hash --public "$work/img.jpg"
 [ "$rc" = 6 ] || fail "a JPEG without the module: expected 6, got $rc: $out"
 grep -q "$work/img.jpg: the OpenCV image codecs module cannot be loaded" <<<"$out" \
     || fail "the file and the module named: $out"
@@ -31,25 +30,16 @@ unset MEDANCHOR_OPENCV_CODECS
 # the real module there decodes.
 mkdir "$work/bin"
 cp "$bin" "$work/bin/medanchor"
-set +e
-out=$("$work/bin/medanchor" hash --public "$work/img.jpg" 2>&1)
-rc=$?
-set -e
+run "$work/bin/medanchor" hash --public "$work/img.jpg"
 [ "$rc" = 6 ] && grep -q "module cannot be loaded: $work/bin/medanchor_opencv_codecs.so: no such file" <<<"$out" \
     || fail "a copied binary falls back to the build tree's module: $rc: $out"
 printf 'not a shared object' >"$work/bin/medanchor_opencv_codecs.so"
-set +e
-out=$("$work/bin/medanchor" hash --public "$work/img.jpg" 2>&1)
-rc=$?
-set -e
+run "$work/bin/medanchor" hash --public "$work/img.jpg"
 [ "$rc" = 6 ] && grep -q "$work/bin/medanchor_opencv_codecs.so" <<<"$out" \
     || fail "the module beside a copied binary comes first: $rc: $out"
 cp "$module" "$work/bin/"
 chmod o+w "$work/bin/medanchor_opencv_codecs.so"
-set +e
-out=$("$work/bin/medanchor" hash --public "$work/img.jpg" 2>&1)
-rc=$?
-set -e
+run "$work/bin/medanchor" hash --public "$work/img.jpg"
 [ "$rc" = 8 ] && grep -q "module refused: $work/bin/medanchor_opencv_codecs.so: writable by group or others" <<<"$out" \
     || fail "a module others can write: expected 8, got $rc: $out"
 chmod o-w "$work/bin/medanchor_opencv_codecs.so"
