@@ -223,6 +223,7 @@ struct AnalysisService::Run {
     Result<inference::ItemResult> finish(std::size_t i, Result<inference::ItemResult> result) {
         Facts& f = facts[i];
         if (!result) {
+            f.deid.reset();  // facts live for the whole run: a failed image's copy goes now
             f.spilled.reset();
             return named(result.error(), sources[i].name());
         }
@@ -251,6 +252,7 @@ struct AnalysisService::Run {
             observer.on_analysed(ref(i), f.finding, f.confidence);
         }
         if (!result) {
+            f.deid.reset();
             f.spilled.reset();
             return named(result.error(), sources[i].name());
         }
@@ -519,9 +521,12 @@ struct AnalysisService::Run {
 
     // A record whose report folder is missing (the process died between the record and placing
     // the folder: a killed `analyze`, a worker whose job another took over) has it placed again
-    // from the recorded report, when this run reproduces every file that report cites byte for
-    // byte (the same pixels, model and site key do): true when placed. Best effort: the record
-    // stands either way, and a folder there, or one in another report root, is never touched.
+    // from the recorded report: report.json the recorded bytes, its FHIR and SR forms made from
+    // them, the saliency map made again and checked against the digest the report cites, and
+    // the de-identified copy made again from the image now given, checked to be the instance
+    // the report cites (UIDs, transfer syntax; the same file under the same options gives the
+    // same bytes). True when placed. Best effort: the record stands either way, and a folder
+    // there, or one in another report root, is never touched.
     bool restore_folder(Facts& f, const inference::ItemResult& item, const ledger::Analysis& a) {
         if (!a.report_dir)
             return false;
