@@ -372,7 +372,6 @@ struct AnalysisService::Run {
             }
             return draft.error();
         }
-        const fs::path tmp = draft->dir();
         const fs::path target = draft->target();
         std::optional<image::InstanceUids> uids;
         if (f.deid) {
